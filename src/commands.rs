@@ -1,0 +1,239 @@
+//! The resolved stage of the command line: flags + project + configuration turned into the typed
+//! input of each pipeline stage, and each command's result reported.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::aws::{Aws, AwsOptions, Identity};
+use crate::cli::{Command, FargateCli, GlobalArgs};
+use crate::config::{self, keys, Config, Source, StageChoice};
+use crate::error::{display_path, Location, Result};
+use crate::output::Output;
+use crate::project::Project;
+use crate::{init, package};
+
+/// Runs a command; the value is the process exit code.
+pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
+    let session = Session {
+        global: cli.global,
+        out: out.clone(),
+    };
+    match cli.command {
+        Command::Config(_) => {
+            let (project, config) = session.load()?;
+            out.result(&ConfigReport::new(&project, &config));
+        }
+        Command::Init(args) => {
+            let project = session.project()?;
+            out.result(&init::run(&project, args.force)?);
+        }
+        Command::Package(args) => {
+            let (project, config) = session.load()?;
+            let output = args
+                .output
+                .unwrap_or_else(|| default_archive_path(&project, &config));
+            let input = package::PackageInput {
+                root: project.workspace_root.clone(),
+                exclude: vec![project.target_dir.clone()],
+                output,
+                allow: args.allow,
+            };
+            out.result(&package::run(&input, out)?);
+        }
+        Command::Doctor => {
+            let (_, config) = session.load()?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let identity = aws.identity().await?;
+            if identity.arn.ends_with(":root") {
+                out.warn("these are the account's root credentials: use an IAM user or role with least privilege instead");
+            }
+            out.result(&DoctorReport {
+                project: config.project,
+                stage: config.stage,
+                identity,
+            });
+        }
+    }
+    Ok(0)
+}
+
+pub struct Session {
+    pub global: GlobalArgs,
+    pub out: Output,
+}
+
+impl Session {
+    pub fn project(&self) -> Result<Project> {
+        Project::load(
+            self.global.manifest_path.as_deref(),
+            self.global.package.as_deref(),
+        )
+    }
+
+    pub fn stage(&self) -> StageChoice {
+        match &self.global.stage {
+            Some(name) => {
+                let from_env = std::env::var("CARGO_FARGATE_STAGE").ok().as_deref()
+                    == Some(name.as_str())
+                    && !std::env::args().any(|a| a == "--stage" || a.starts_with("--stage="));
+                let location = if from_env {
+                    Location::Env("CARGO_FARGATE_STAGE".into())
+                } else {
+                    Location::Flag("--stage".into())
+                };
+                StageChoice {
+                    name: name.clone(),
+                    location: Some(location),
+                }
+            }
+            None => StageChoice {
+                name: config::DEFAULT_STAGE.into(),
+                location: None,
+            },
+        }
+    }
+
+    pub fn load(&self) -> Result<(Project, Config)> {
+        let project = self.project()?;
+        let config = config::load(
+            &project,
+            &self.stage(),
+            self.global.bin.as_deref(),
+            self.global.config_layer(),
+            |k| std::env::var(k).ok(),
+        )?;
+        self.out.verbose(format_args!(
+            "stage {} of {} from {}",
+            config.stage,
+            config.project,
+            display_path(&project.manifest.path)
+        ));
+        Ok((project, config))
+    }
+
+    pub fn aws_options(&self, config: &Config) -> AwsOptions {
+        AwsOptions::new(config, self.global.endpoint_url.clone())
+    }
+}
+
+pub fn default_archive_path(project: &Project, config: &Config) -> PathBuf {
+    project
+        .target_dir
+        .join("fargate")
+        .join(format!("{}-source.zip", config.project))
+}
+
+#[derive(Serialize)]
+struct DoctorReport {
+    project: String,
+    stage: String,
+    identity: Identity,
+}
+
+impl fmt::Display for DoctorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "project  {} (stage {})", self.project, self.stage)?;
+        writeln!(f, "account  {}", self.identity.account)?;
+        writeln!(f, "caller   {}", self.identity.arn)?;
+        writeln!(f, "region   {}", self.identity.region)?;
+        if let Some(e) = &self.identity.endpoint {
+            writeln!(f, "endpoint {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `cargo fargate config`: each key's value and where it came from.
+#[derive(Serialize)]
+pub struct ConfigReport {
+    project: String,
+    stage: String,
+    stages: Vec<String>,
+    manifest: PathBuf,
+    config: Config,
+    sources: Vec<SourceEntry>,
+}
+
+#[derive(Serialize)]
+struct SourceEntry {
+    key: &'static str,
+    value: serde_json::Value,
+    source: String,
+    #[serde(skip)]
+    is_default: bool,
+}
+
+impl ConfigReport {
+    pub fn new(project: &Project, config: &Config) -> Self {
+        let sources = config
+            .entries
+            .iter()
+            .map(|e| SourceEntry {
+                key: e.key,
+                value: e.value.clone(),
+                source: e.origin.to_string(),
+                is_default: e.origin.source == Source::Default,
+            })
+            .collect();
+        ConfigReport {
+            project: config.project.clone(),
+            stage: config.stage.clone(),
+            stages: config.stages.clone(),
+            manifest: project.manifest.path.clone(),
+            config: config.clone(),
+            sources,
+        }
+    }
+}
+
+/// A value as TOML would write it (JSON for scalars and arrays is valid TOML).
+fn toml_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(map) => {
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", toml_value(v)))
+                .collect();
+            if inner.is_empty() {
+                "{}".into()
+            } else {
+                format!("{{ {} }}", inner.join(", "))
+            }
+        }
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+impl fmt::Display for ConfigReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "# {} stage `{}` (stages: {}) from {}",
+            self.project,
+            self.stage,
+            self.stages.join(", "),
+            display_path(&self.manifest)
+        )?;
+        for e in &self.sources {
+            if e.value.is_null() {
+                let default = keys::find(e.key).map(|k| k.default).unwrap_or("");
+                writeln!(f, "# {:<32} # unset: {default}", e.key)?;
+                continue;
+            }
+            let line = format!("{} = {}", e.key, toml_value(&e.value));
+            let source = if e.is_default {
+                "default".to_string()
+            } else {
+                e.source.clone()
+            };
+            writeln!(f, "{line:<48} # {source}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! The one table of configuration keys. Validation ("unknown key, did you mean"), the
+//! `CARGO_FARGATE_*` env layer, `cargo fargate config` and the README reference all read it.
+
+/// The shape a key's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    StrList,
+    IntList,
+    /// A table of string → string (environment, secrets, tags).
+    StrMap,
+    /// One of a fixed set of strings.
+    Choice(&'static [&'static str]),
+}
+
+impl Kind {
+    pub fn describe(self) -> String {
+        match self {
+            Kind::Str => "a string".into(),
+            Kind::Int => "an integer".into(),
+            Kind::Bool => "true or false".into(),
+            Kind::StrList => "an array of strings".into(),
+            Kind::IntList => "an array of integers".into(),
+            Kind::StrMap => "a table of strings".into(),
+            Kind::Choice(options) => format!("one of {}", crate::error::list(options.iter())),
+        }
+    }
+}
+
+pub struct KeyDef {
+    /// Dotted for keys in a sub-table, e.g. `lifecycle.keep-last`.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The built-in default as shown to users (placeholders in braces).
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl KeyDef {
+    /// `CARGO_FARGATE_LIFECYCLE_KEEP_LAST` for `lifecycle.keep-last`.
+    pub fn env_var(&self) -> String {
+        format!(
+            "CARGO_FARGATE_{}",
+            self.name.replace(['-', '.'], "_").to_ascii_uppercase()
+        )
+    }
+}
+
+pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64"];
+pub const BUILDERS: &[&str] = &["docker", "host", "codebuild"];
+pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
+
+/// Sub-tables that hold keys of their own (not stages: those are handled apart).
+pub const SECTIONS: &[&str] = &["lifecycle"];
+
+pub const KEYS: &[KeyDef] = &[
+    KeyDef {
+        name: "name",
+        kind: Kind::Str,
+        default: "{package name}",
+        doc: "Project name; resource names default to `{project}-{stage}`.",
+    },
+    KeyDef {
+        name: "bin",
+        kind: Kind::Str,
+        default: "the package's only binary",
+        doc: "Binary target to deploy when the package has several.",
+    },
+    KeyDef {
+        name: "region",
+        kind: Kind::Str,
+        default: "AWS_REGION or the profile's region",
+        doc: "AWS region.",
+    },
+    KeyDef {
+        name: "aws-profile",
+        kind: Kind::Str,
+        default: "AWS_PROFILE or the default chain",
+        doc: "Named AWS profile (SSO, assume-role and credential_process profiles work).",
+    },
+    KeyDef {
+        name: "cluster",
+        kind: Kind::Str,
+        default: "{project}-{stage}",
+        doc: "ECS cluster the task runs in.",
+    },
+    KeyDef {
+        name: "create-cluster",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Create the cluster when it does not exist.",
+    },
+    KeyDef {
+        name: "repository",
+        kind: Kind::Str,
+        default: "{project}-{stage}",
+        doc: "ECR repository name.",
+    },
+    KeyDef {
+        name: "tag-mutability",
+        kind: Kind::Choice(TAG_MUTABILITY),
+        default: "IMMUTABLE",
+        doc: "ECR image tag mutability.",
+    },
+    KeyDef {
+        name: "registry-endpoint",
+        kind: Kind::Str,
+        default: "the registry ECR reports",
+        doc: "Registry host[:port] or URL to push to instead (VPC endpoint, proxy).",
+    },
+    KeyDef {
+        name: "bucket",
+        kind: Kind::Str,
+        default: "{project}-{stage}",
+        doc: "S3 bucket for source archives (private, public access blocked).",
+    },
+    KeyDef {
+        name: "cpu",
+        kind: Kind::Int,
+        default: "256",
+        doc: "Task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384.",
+    },
+    KeyDef {
+        name: "memory",
+        kind: Kind::Int,
+        default: "512",
+        doc: "Task memory in MiB; must fit the cpu (Fargate table).",
+    },
+    KeyDef {
+        name: "architecture",
+        kind: Kind::Choice(ARCHITECTURES),
+        default: "x86_64",
+        doc: "CPU architecture of the image and the task.",
+    },
+    KeyDef {
+        name: "subnets",
+        kind: Kind::StrList,
+        default: "discovered (never the default VPC)",
+        doc: "Subnet IDs for the task's network interface.",
+    },
+    KeyDef {
+        name: "security-groups",
+        kind: Kind::StrList,
+        default: "[]",
+        doc: "Security group IDs for the task.",
+    },
+    KeyDef {
+        name: "assign-public-ip",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Give the task a public IP (needed in public subnets without NAT).",
+    },
+    KeyDef {
+        name: "task-role",
+        kind: Kind::Str,
+        default: "managed: {project}-{stage}-task",
+        doc: "Task role name or ARN; when given, cargo-fargate does not manage it.",
+    },
+    KeyDef {
+        name: "task-role-policies",
+        kind: Kind::StrList,
+        default: "[]",
+        doc: "Managed policy ARNs attached to the managed task role.",
+    },
+    KeyDef {
+        name: "task-role-policy-files",
+        kind: Kind::StrList,
+        default: "[]",
+        doc: "JSON policy files attached inline to the managed task role.",
+    },
+    KeyDef {
+        name: "execution-role",
+        kind: Kind::Str,
+        default: "managed: {project}-{stage}-execution",
+        doc: "Execution role name or ARN; when given, cargo-fargate does not manage it.",
+    },
+    KeyDef {
+        name: "log-group",
+        kind: Kind::Str,
+        default: "/ecs/{project}-{stage}",
+        doc: "CloudWatch Logs group for the container's output.",
+    },
+    KeyDef {
+        name: "log-retention-days",
+        kind: Kind::Int,
+        default: "30",
+        doc: "Retention of the log group (a value CloudWatch accepts).",
+    },
+    KeyDef {
+        name: "environment",
+        kind: Kind::StrMap,
+        default: "{}",
+        doc: "Plain environment variables of the container (never secrets).",
+    },
+    KeyDef {
+        name: "secrets",
+        kind: Kind::StrMap,
+        default: "{}",
+        doc: "Variable name → SSM parameter (name or ARN) or Secrets Manager ARN.",
+    },
+    KeyDef {
+        name: "command",
+        kind: Kind::StrList,
+        default: "the image's",
+        doc: "Container command.",
+    },
+    KeyDef {
+        name: "entrypoint",
+        kind: Kind::StrList,
+        default: "the image's",
+        doc: "Container entrypoint.",
+    },
+    KeyDef {
+        name: "ports",
+        kind: Kind::IntList,
+        default: "[]",
+        doc: "Container ports (TCP) to map.",
+    },
+    KeyDef {
+        name: "stop-timeout",
+        kind: Kind::Int,
+        default: "30",
+        doc: "Seconds between SIGTERM and SIGKILL (2–120).",
+    },
+    KeyDef {
+        name: "tags",
+        kind: Kind::StrMap,
+        default: "{}",
+        doc: "Tags put on every resource cargo-fargate creates.",
+    },
+    KeyDef {
+        name: "builder",
+        kind: Kind::Choice(BUILDERS),
+        default: "docker",
+        doc: "Where the image is built: docker, host or codebuild.",
+    },
+    KeyDef {
+        name: "dockerfile",
+        kind: Kind::Str,
+        default: "./Dockerfile if present, else the built-in template",
+        doc: "Dockerfile to build with (relative to the package).",
+    },
+    KeyDef {
+        name: "builder-image",
+        kind: Kind::Str,
+        default: "rust:1.95.0-slim-bookworm",
+        doc: "Base image of the template's build stage.",
+    },
+    KeyDef {
+        name: "runtime-image",
+        kind: Kind::Str,
+        default: "debian:bookworm-slim",
+        doc: "Base image of the template's runtime stage.",
+    },
+    KeyDef {
+        name: "cargo-profile",
+        kind: Kind::Str,
+        default: "release",
+        doc: "Cargo build profile of the binary.",
+    },
+    KeyDef {
+        name: "features",
+        kind: Kind::StrList,
+        default: "[]",
+        doc: "Cargo features to enable.",
+    },
+    KeyDef {
+        name: "task-template",
+        kind: Kind::Str,
+        default: "the built-in template",
+        doc: "Task definition template file (JSON with placeholders).",
+    },
+    KeyDef {
+        name: "lifecycle.untagged-expire-days",
+        kind: Kind::Int,
+        default: "1",
+        doc: "Expire untagged images after this many days.",
+    },
+    KeyDef {
+        name: "lifecycle.keep-last",
+        kind: Kind::Int,
+        default: "10",
+        doc: "Keep this many images per stage tag prefix.",
+    },
+    KeyDef {
+        name: "lifecycle.short-lived-prefixes",
+        kind: Kind::StrList,
+        default: "[\"testing\", \"builder\", \"git-\"]",
+        doc: "Tag prefixes of short-lived images.",
+    },
+    KeyDef {
+        name: "lifecycle.short-lived-expire-days",
+        kind: Kind::Int,
+        default: "3",
+        doc: "Expire short-lived tags after this many days.",
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// Known names directly below `prefix` ("" for the top level), for "did you mean".
+pub fn names_under(prefix: &str) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = KEYS
+        .iter()
+        .filter_map(|k| match prefix {
+            "" => Some(k.name.split('.').next().unwrap()),
+            p => k
+                .name
+                .strip_prefix(p)
+                .and_then(|rest| rest.strip_prefix('.')),
+        })
+        .collect();
+    if prefix.is_empty() {
+        names.push("stages");
+    }
+    names.dedup();
+    names
+}

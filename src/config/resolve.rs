@@ -1,0 +1,592 @@
+//! The resolved layer: one fully typed [`Config`], defaults applied last, every value validated and
+//! remembered with its origin so `cargo fargate config` can say where it came from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::raw::{Layer, Origin, Source, Value};
+use super::validate;
+use crate::error::UserError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    X86_64,
+    Arm64,
+}
+
+impl Architecture {
+    /// The Docker/OCI platform the image is built for.
+    pub fn platform(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "linux/amd64",
+            Architecture::Arm64 => "linux/arm64",
+        }
+    }
+    /// ECS `runtimePlatform.cpuArchitecture`.
+    pub fn ecs(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "X86_64",
+            Architecture::Arm64 => "ARM64",
+        }
+    }
+    /// The Rust target triple of a Fargate task of this architecture.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+            Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builder {
+    Docker,
+    Host,
+    Codebuild,
+}
+
+/// A role is either given by the user (never modified) or managed by cargo-fargate under this name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "role")]
+pub enum Role {
+    Given(String),
+    Managed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    pub untagged_expire_days: u32,
+    pub keep_last: u32,
+    pub short_lived_prefixes: Vec<String>,
+    pub short_lived_expire_days: u32,
+}
+
+/// Everything a pipeline stage needs to know, fully resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub project: String,
+    pub stage: String,
+    /// Every stage the configuration defines (lifecycle rules cover them all).
+    pub stages: Vec<String>,
+    pub bin: String,
+    pub region: Option<String>,
+    pub aws_profile: Option<String>,
+    pub cluster: String,
+    pub create_cluster: bool,
+    pub repository: String,
+    pub tag_mutability: String,
+    pub registry_endpoint: Option<String>,
+    pub bucket: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub architecture: Architecture,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    pub task_role: Role,
+    pub task_role_policies: Vec<String>,
+    pub task_role_policy_files: Vec<PathBuf>,
+    pub execution_role: Role,
+    pub log_group: String,
+    pub log_retention_days: u32,
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub ports: Vec<u16>,
+    pub stop_timeout: u32,
+    pub tags: BTreeMap<String, String>,
+    pub builder: Builder,
+    pub dockerfile: Option<PathBuf>,
+    pub builder_image: String,
+    pub runtime_image: String,
+    pub cargo_profile: String,
+    pub features: Vec<String>,
+    pub task_template: Option<PathBuf>,
+    pub lifecycle: Lifecycle,
+    /// Each key's effective value and origin, in table order.
+    #[serde(skip)]
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: &'static str,
+    pub value: serde_json::Value,
+    pub origin: Origin,
+}
+
+/// What resolution needs to know about the cargo project.
+pub struct ProjectFacts<'a> {
+    pub package_name: &'a str,
+    pub package_dir: &'a Path,
+    pub manifest_path: &'a Path,
+    pub bins: &'a [String],
+    pub default_run: Option<&'a str>,
+    /// `--bin` from the command line, which wins over the `bin` key.
+    pub bin_flag: Option<&'a str>,
+}
+
+/// Reads settings off the merged layer, recording each lookup for `cargo fargate config`.
+struct Resolver<'a> {
+    layer: &'a Layer,
+    entries: Vec<Entry>,
+    manifest: &'a Path,
+}
+
+impl<'a> Resolver<'a> {
+    fn setting(&self, key: &'static str) -> Option<(Value, Origin)> {
+        self.layer
+            .settings
+            .get(key)
+            .map(|s| (s.value.clone(), s.origin.clone()))
+    }
+
+    fn record(&mut self, key: &'static str, value: impl Serialize, origin: Origin) {
+        let value = serde_json::to_value(value).expect("config values serialise");
+        self.entries.push(Entry { key, value, origin });
+    }
+
+    /// An error about `key`, located where its value came from.
+    fn error(&self, key: &'static str, origin: &Origin, what: String) -> UserError {
+        let mut e = UserError::new(what).key(shown_key(key, &origin.source));
+        e.location = origin.location.clone().or_else(|| match &origin.source {
+            Source::Default => Some(crate::error::Location::file(self.manifest, None)),
+            _ => None,
+        });
+        e
+    }
+
+    fn string(&mut self, key: &'static str) -> Option<(String, Origin)> {
+        match self.setting(key) {
+            Some((Value::Str(s), o)) => Some((s, o)),
+            _ => None,
+        }
+    }
+
+    fn str_or(&mut self, key: &'static str, default: impl FnOnce() -> String) -> (String, Origin) {
+        let (value, origin) = self
+            .string(key)
+            .unwrap_or_else(|| (default(), Origin::default_value()));
+        self.record(key, &value, origin.clone());
+        (value, origin)
+    }
+
+    fn opt_str(&mut self, key: &'static str) -> Option<(String, Origin)> {
+        let found = self.string(key);
+        match &found {
+            Some((v, o)) => self.record(key, v, o.clone()),
+            None => self.record(key, serde_json::Value::Null, Origin::default_value()),
+        }
+        found
+    }
+
+    fn int(&mut self, key: &'static str, default: i64) -> (i64, Origin) {
+        let (value, origin) = match self.setting(key) {
+            Some((Value::Int(i), o)) => (i, o),
+            _ => (default, Origin::default_value()),
+        };
+        self.record(key, value, origin.clone());
+        (value, origin)
+    }
+
+    fn uint(
+        &mut self,
+        key: &'static str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<u32, UserError> {
+        let (value, origin) = self.int(key, default);
+        if !range.contains(&value) {
+            return Err(self.error(
+                key,
+                &origin,
+                format!(
+                    "{value} is out of range; use {}–{}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok(value as u32)
+    }
+
+    fn bool(&mut self, key: &'static str, default: bool) -> bool {
+        let (value, origin) = match self.setting(key) {
+            Some((Value::Bool(b), o)) => (b, o),
+            _ => (default, Origin::default_value()),
+        };
+        self.record(key, value, origin);
+        value
+    }
+
+    fn list(&mut self, key: &'static str, default: &[&str]) -> (Vec<String>, Origin) {
+        let (value, origin) = match self.setting(key) {
+            Some((Value::StrList(l), o)) => (l, o),
+            _ => (
+                default.iter().map(|s| s.to_string()).collect(),
+                Origin::default_value(),
+            ),
+        };
+        self.record(key, &value, origin.clone());
+        (value, origin)
+    }
+
+    fn opt_list(&mut self, key: &'static str) -> Option<Vec<String>> {
+        match self.setting(key) {
+            Some((Value::StrList(l), o)) => {
+                self.record(key, &l, o);
+                Some(l)
+            }
+            _ => {
+                self.record(key, serde_json::Value::Null, Origin::default_value());
+                None
+            }
+        }
+    }
+
+    fn int_list(&mut self, key: &'static str) -> (Vec<i64>, Origin) {
+        let (value, origin) = match self.setting(key) {
+            Some((Value::IntList(l), o)) => (l, o),
+            _ => (Vec::new(), Origin::default_value()),
+        };
+        self.record(key, &value, origin.clone());
+        (value, origin)
+    }
+
+    fn map(&mut self, key: &'static str) -> (BTreeMap<String, String>, Origin) {
+        let (value, origin) = match self.setting(key) {
+            Some((Value::StrMap(m), o)) => (m, o),
+            _ => (BTreeMap::new(), Origin::default_value()),
+        };
+        self.record(key, &value, origin.clone());
+        (value, origin)
+    }
+
+    /// Runs `check` on a value and turns its complaint into a located error.
+    fn check(
+        &self,
+        key: &'static str,
+        origin: &Origin,
+        check: Result<(), String>,
+    ) -> Result<(), UserError> {
+        check.map_err(|what| self.error(key, origin, what))
+    }
+}
+
+/// How a key is named in messages: by its TOML path when it came from a file.
+pub fn shown_key(key: &str, source: &Source) -> String {
+    match source {
+        Source::Workspace => format!("workspace.metadata.fargate.{key}"),
+        Source::WorkspaceStage(s) => format!("workspace.metadata.fargate.stages.{s}.{key}"),
+        Source::Package | Source::Default => format!("package.metadata.fargate.{key}"),
+        Source::Stage(s) => format!("package.metadata.fargate.stages.{s}.{key}"),
+        Source::Env(_) | Source::Flag(_) => key.to_string(),
+    }
+}
+
+/// `{project}` and `{stage}` in resource names.
+fn interpolate(template: &str, project: &str, stage: &str) -> String {
+    template
+        .replace("{project}", project)
+        .replace("{stage}", stage)
+}
+
+pub fn resolve(
+    layer: &Layer,
+    facts: &ProjectFacts,
+    stage: &str,
+    stages: Vec<String>,
+) -> Result<Config, UserError> {
+    let mut r = Resolver {
+        layer,
+        entries: Vec::new(),
+        manifest: facts.manifest_path,
+    };
+
+    let (project, project_origin) = r.str_or("name", || {
+        facts.package_name.to_ascii_lowercase().replace('_', "-")
+    });
+    let name_ok = !project.is_empty()
+        && project
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && project.starts_with(|c: char| c.is_ascii_lowercase());
+    if !name_ok {
+        return Err(r.error("name", &project_origin, format!("project name `{project}` is invalid; use lowercase letters, digits and `-`, starting with a letter (it becomes part of AWS resource names)")));
+    }
+    let named = |t: &str| interpolate(t, &project, stage);
+    let default_name = format!("{project}-{stage}");
+
+    // The binary: --bin, else the `bin` key, else default-run, else the only one.
+    let bin = match (facts.bin_flag, r.string("bin")) {
+        (Some(flag), _) => (
+            flag.to_string(),
+            Origin {
+                source: Source::Flag("--bin".into()),
+                location: None,
+            },
+        ),
+        (None, Some(found)) => found,
+        (None, None) => {
+            let chosen = facts
+                .default_run
+                .map(str::to_string)
+                .or_else(|| (facts.bins.len() == 1).then(|| facts.bins[0].clone()));
+            let chosen = chosen.ok_or_else(|| {
+                UserError::new(format!(
+                    "package `{}` has several binaries ({})",
+                    facts.package_name,
+                    crate::error::list(facts.bins)
+                ))
+                .at(crate::error::Location::file(facts.manifest_path, None))
+                .fix("pick one with --bin NAME or `bin = \"NAME\"` in [package.metadata.fargate]")
+            })?;
+            (chosen, Origin::default_value())
+        }
+    };
+    if !facts.bins.contains(&bin.0) {
+        let fix = match crate::error::did_you_mean(&bin.0, facts.bins.iter().map(String::as_str)) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!("its binaries: {}", crate::error::list(facts.bins)),
+        };
+        return Err(r
+            .error(
+                "bin",
+                &bin.1,
+                format!("package `{}` has no binary `{}`", facts.package_name, bin.0),
+            )
+            .fix(fix));
+    }
+    r.record("bin", &bin.0, bin.1.clone());
+    let bin = bin.0;
+
+    let region = r.opt_str("region");
+    if let Some((value, origin)) = &region {
+        r.check("region", origin, validate::region(value))?;
+    }
+    let aws_profile = r.opt_str("aws-profile").map(|(v, _)| v);
+
+    let (cluster, origin) = r.str_or("cluster", || default_name.clone());
+    let cluster = named(&cluster);
+    r.check("cluster", &origin, validate::cluster(&cluster))?;
+    let create_cluster = r.bool("create-cluster", true);
+
+    let (repository, origin) = r.str_or("repository", || default_name.clone());
+    let repository = named(&repository);
+    r.check("repository", &origin, validate::ecr_repository(&repository))?;
+    let (tag_mutability, _) = r.str_or("tag-mutability", || "IMMUTABLE".into());
+    let registry_endpoint = r.opt_str("registry-endpoint");
+    if let Some((value, origin)) = &registry_endpoint {
+        r.check(
+            "registry-endpoint",
+            origin,
+            validate::registry_endpoint(value),
+        )?;
+    }
+
+    let (bucket, origin) = r.str_or("bucket", || default_name.clone());
+    let bucket = named(&bucket);
+    r.check("bucket", &origin, validate::bucket(&bucket))?;
+
+    let (cpu, cpu_origin) = r.int("cpu", 256);
+    r.check("cpu", &cpu_origin, validate::cpu(cpu))?;
+    let (memory, memory_origin) = r.int("memory", 512);
+    // Name the key the user set: memory when given, else cpu.
+    let (blame_key, blame) = if memory_origin.source != Source::Default {
+        ("memory", &memory_origin)
+    } else {
+        ("cpu", &cpu_origin)
+    };
+    r.check(blame_key, blame, validate::cpu_memory(cpu, memory))?;
+
+    let (arch, _) = r.str_or("architecture", || "x86_64".into());
+    let architecture = if arch == "arm64" {
+        Architecture::Arm64
+    } else {
+        Architecture::X86_64
+    };
+
+    let (subnets, origin) = r.list("subnets", &[]);
+    for s in &subnets {
+        r.check("subnets", &origin, validate::subnet(s))?;
+    }
+    let (security_groups, origin) = r.list("security-groups", &[]);
+    for s in &security_groups {
+        r.check("security-groups", &origin, validate::security_group(s))?;
+    }
+    let assign_public_ip = r.bool("assign-public-ip", false);
+
+    let role = |r: &mut Resolver, key: &'static str, suffix: &str| -> Result<Role, UserError> {
+        Ok(match r.opt_str(key) {
+            Some((given, origin)) => {
+                let given = named(&given);
+                r.check(key, &origin, validate::role(&given))?;
+                Role::Given(given)
+            }
+            None => {
+                let managed = format!("{default_name}-{suffix}");
+                r.check("name", &project_origin, validate::role_name(&managed))?;
+                Role::Managed(managed)
+            }
+        })
+    };
+    let task_role = role(&mut r, "task-role", "task")?;
+    let (task_role_policies, origin) = r.list("task-role-policies", &[]);
+    for arn in &task_role_policies {
+        let ok = arn.starts_with("arn:aws") && arn.contains(":iam::") && arn.contains(":policy/");
+        r.check("task-role-policies", &origin, ok.then_some(()).ok_or_else(|| format!("`{arn}` is not an IAM policy ARN such as `arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess`")))?;
+    }
+    let (policy_files, origin) = r.list("task-role-policy-files", &[]);
+    let mut task_role_policy_files = Vec::new();
+    for f in policy_files {
+        let path = facts.package_dir.join(&f);
+        r.check(
+            "task-role-policy-files",
+            &origin,
+            path.is_file().then_some(()).ok_or_else(|| {
+                format!("policy file `{f}` does not exist (paths are relative to the package)")
+            }),
+        )?;
+        task_role_policy_files.push(path);
+    }
+    let execution_role = role(&mut r, "execution-role", "execution")?;
+
+    let (log_group, origin) = r.str_or("log-group", || format!("/ecs/{default_name}"));
+    let log_group = named(&log_group);
+    r.check("log-group", &origin, validate::log_group(&log_group))?;
+    let (days, origin) = r.int("log-retention-days", 30);
+    r.check("log-retention-days", &origin, validate::log_retention(days))?;
+
+    let (environment, origin) = r.map("environment");
+    for k in environment.keys() {
+        r.check("environment", &origin, validate::env_name(k))?;
+    }
+    let (secrets, origin) = r.map("secrets");
+    for (k, v) in &secrets {
+        r.check("secrets", &origin, validate::env_name(k))?;
+        r.check(
+            "secrets",
+            &origin,
+            validate::secret_reference(v).map_err(|e| format!("`{k}`: {e}")),
+        )?;
+        if environment.contains_key(k) {
+            r.check("secrets", &origin, Err(format!("`{k}` is both a secret and a plain environment variable; keep it in `secrets` only")))?;
+        }
+    }
+    let command = r.opt_list("command");
+    let entrypoint = r.opt_list("entrypoint");
+    let (port_values, origin) = r.int_list("ports");
+    let mut ports = Vec::new();
+    for p in port_values {
+        r.check(
+            "ports",
+            &origin,
+            (1..=65535)
+                .contains(&p)
+                .then_some(())
+                .ok_or_else(|| format!("{p} is not a port (1–65535)")),
+        )?;
+        ports.push(p as u16);
+    }
+    let stop_timeout = r.uint("stop-timeout", 30, 2..=120)?;
+    let (tags, _) = r.map("tags");
+
+    let (builder, _) = r.str_or("builder", || "docker".into());
+    let builder = match builder.as_str() {
+        "host" => Builder::Host,
+        "codebuild" => Builder::Codebuild,
+        _ => Builder::Docker,
+    };
+    let dockerfile = match r.opt_str("dockerfile") {
+        Some((f, origin)) => {
+            let path = facts.package_dir.join(&f);
+            r.check(
+                "dockerfile",
+                &origin,
+                path.is_file().then_some(()).ok_or_else(|| {
+                    format!("Dockerfile `{f}` does not exist (paths are relative to the package)")
+                }),
+            )?;
+            Some(path)
+        }
+        None => None,
+    };
+    let (builder_image, _) = r.str_or("builder-image", || "rust:1.95.0-slim-bookworm".into());
+    let (runtime_image, _) = r.str_or("runtime-image", || "debian:bookworm-slim".into());
+    let (cargo_profile, _) = r.str_or("cargo-profile", || "release".into());
+    let (features, _) = r.list("features", &[]);
+    let task_template = match r.opt_str("task-template") {
+        Some((f, origin)) => {
+            let path = facts.package_dir.join(&f);
+            r.check(
+                "task-template",
+                &origin,
+                path.is_file().then_some(()).ok_or_else(|| {
+                    format!("template `{f}` does not exist (paths are relative to the package)")
+                }),
+            )?;
+            Some(path)
+        }
+        None => None,
+    };
+
+    let lifecycle = Lifecycle {
+        untagged_expire_days: r.uint("lifecycle.untagged-expire-days", 1, 1..=3650)?,
+        keep_last: r.uint("lifecycle.keep-last", 10, 1..=1000)?,
+        short_lived_prefixes: r
+            .list(
+                "lifecycle.short-lived-prefixes",
+                &["testing", "builder", "git-"],
+            )
+            .0,
+        short_lived_expire_days: r.uint("lifecycle.short-lived-expire-days", 3, 1..=3650)?,
+    };
+
+    Ok(Config {
+        project,
+        stage: stage.to_string(),
+        stages,
+        bin,
+        region: region.map(|(v, _)| v),
+        aws_profile,
+        cluster,
+        create_cluster,
+        repository,
+        tag_mutability,
+        registry_endpoint: registry_endpoint.map(|(v, _)| v),
+        bucket,
+        cpu: cpu as u32,
+        memory: memory as u32,
+        architecture,
+        subnets,
+        security_groups,
+        assign_public_ip,
+        task_role,
+        task_role_policies,
+        task_role_policy_files,
+        execution_role,
+        log_group,
+        log_retention_days: days as u32,
+        environment,
+        secrets,
+        command,
+        entrypoint,
+        ports,
+        stop_timeout,
+        tags,
+        builder,
+        dockerfile,
+        builder_image,
+        runtime_image,
+        cargo_profile,
+        features,
+        task_template,
+        lifecycle,
+        entries: r.entries,
+    })
+}

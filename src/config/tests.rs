@@ -1,0 +1,341 @@
+//! Layering and validation over in-memory manifests (pure logic: no cargo, no files).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+use crate::project::Manifest;
+
+const WS: &str = r#"
+[workspace]
+members = ["app"]
+
+[workspace.metadata.fargate]
+region = "eu-west-1"
+cpu = 1024
+memory = 2048
+tags = { team = "platform" }
+
+[workspace.metadata.fargate.stages.prod]
+region = "eu-central-1"
+"#;
+
+const APP: &str = r#"
+[package]
+name = "my_app"
+version = "0.1.0"
+
+[package.metadata.fargate]
+memory = 4096
+subnets = ["subnet-0123abcd"]
+
+[package.metadata.fargate.environment]
+RUST_LOG = "info"
+PORT = 8080
+
+[package.metadata.fargate.stages.dev]
+
+[package.metadata.fargate.stages.prod]
+cpu = 2048
+memory = 8192
+
+[package.metadata.fargate.lifecycle]
+keep-last = 5
+"#;
+
+fn manifest(path: &str, text: &str) -> Manifest {
+    Manifest::from_text(Path::new(path), text.to_string()).unwrap()
+}
+
+fn facts<'a>(bins: &'a [String]) -> resolve::ProjectFacts<'a> {
+    resolve::ProjectFacts {
+        package_name: "my_app",
+        package_dir: Path::new("/ws/app"),
+        manifest_path: Path::new("/ws/app/Cargo.toml"),
+        bins,
+        default_run: None,
+        bin_flag: None,
+    }
+}
+
+fn stage(name: &str) -> StageChoice {
+    StageChoice {
+        name: name.into(),
+        location: Some(Location::Flag("--stage".into())),
+    }
+}
+
+fn resolve_with(app: &str, stage_name: &str, flags: Layer, env: &[(&str, &str)]) -> Result<Config> {
+    let bins = vec!["my_app".to_string()];
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    resolve_manifests(
+        &manifest("/ws/app/Cargo.toml", app),
+        &manifest("/ws/Cargo.toml", WS),
+        &facts(&bins),
+        &stage(stage_name),
+        flags,
+        |k| env.get(k).cloned(),
+    )
+}
+
+fn flag(key: &'static str, value: &str) -> Layer {
+    let mut l = Layer::default();
+    l.settings.insert(
+        key,
+        Setting {
+            value: Value::Str(value.into()),
+            origin: Origin {
+                source: Source::Flag(format!("--{key}")),
+                location: None,
+            },
+        },
+    );
+    l
+}
+
+fn err(app: &str, stage_name: &str) -> String {
+    resolve_with(app, stage_name, Layer::default(), &[])
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn defaults_and_names() {
+    let c = resolve_with(
+        "[package]\nname = \"my_app\"\n",
+        "dev",
+        Layer::default(),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.project, "my-app");
+    assert_eq!(c.cluster, "my-app-dev");
+    assert_eq!(c.repository, "my-app-dev");
+    assert_eq!(c.log_group, "/ecs/my-app-dev");
+    assert_eq!(c.task_role, Role::Managed("my-app-dev-task".into()));
+    assert_eq!(
+        c.execution_role,
+        Role::Managed("my-app-dev-execution".into())
+    );
+    assert_eq!(c.architecture, Architecture::X86_64);
+    // The workspace table is the base for every member.
+    assert_eq!((c.cpu, c.memory), (1024, 2048));
+    assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(c.lifecycle.keep_last, 10);
+}
+
+#[test]
+fn precedence_stage_over_package_over_workspace() {
+    let dev = resolve_with(APP, "dev", Layer::default(), &[]).unwrap();
+    assert_eq!(
+        (dev.cpu, dev.memory),
+        (1024, 4096),
+        "package memory over workspace, workspace cpu kept"
+    );
+    assert_eq!(
+        dev.environment.get("PORT").map(String::as_str),
+        Some("8080")
+    );
+    assert_eq!(dev.tags.get("team").map(String::as_str), Some("platform"));
+    assert_eq!(dev.lifecycle.keep_last, 5);
+    let prod = resolve_with(APP, "prod", Layer::default(), &[]).unwrap();
+    assert_eq!((prod.cpu, prod.memory), (2048, 8192));
+    assert_eq!(
+        prod.region.as_deref(),
+        Some("eu-central-1"),
+        "workspace stage over workspace base"
+    );
+    assert_eq!(prod.cluster, "my-app-prod");
+    assert_eq!(prod.stages, ["dev", "prod"]);
+}
+
+#[test]
+fn env_over_stage_and_flag_over_env() {
+    let c = resolve_with(
+        APP,
+        "prod",
+        Layer::default(),
+        &[
+            ("CARGO_FARGATE_MEMORY", "16384"),
+            ("CARGO_FARGATE_REGION", "us-east-2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.memory, 16384);
+    assert_eq!(c.region.as_deref(), Some("us-east-2"));
+    let c = resolve_with(
+        APP,
+        "prod",
+        flag("region", "ap-south-1"),
+        &[("CARGO_FARGATE_REGION", "us-east-2")],
+    )
+    .unwrap();
+    assert_eq!(c.region.as_deref(), Some("ap-south-1"));
+    let e = c.entries.iter().find(|e| e.key == "region").unwrap();
+    assert_eq!(e.origin.to_string(), "flag --region");
+    let e = c.entries.iter().find(|e| e.key == "memory").unwrap();
+    assert_eq!(
+        e.origin.to_string(),
+        "/ws/app/Cargo.toml:18 [package.metadata.fargate.stages.prod]"
+    );
+}
+
+#[test]
+fn env_lists_and_maps() {
+    let c = resolve_with(
+        APP,
+        "dev",
+        Layer::default(),
+        &[
+            ("CARGO_FARGATE_SECURITY_GROUPS", "sg-0123abcd, sg-4567abcd"),
+            ("CARGO_FARGATE_TAGS", "a=1,b=2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.security_groups, ["sg-0123abcd", "sg-4567abcd"]);
+    assert_eq!(
+        c.tags.len(),
+        2,
+        "env replaces the table, as every layer does"
+    );
+    let e = resolve_with(
+        APP,
+        "dev",
+        Layer::default(),
+        &[("CARGO_FARGATE_CPU", "lots")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "env CARGO_FARGATE_CPU: `lots` is not an integer");
+}
+
+#[test]
+fn unknown_key_has_location_and_suggestion() {
+    let e = err(
+        "[package]\nname = \"x\"\n\n[package.metadata.fargate]\ncpus = 512\n",
+        "dev",
+    );
+    assert_eq!(
+        e,
+        "/ws/app/Cargo.toml:5: `package.metadata.fargate.cpus`: unknown key; did you mean `cpu`?"
+    );
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate.lifecycle]\nkeep-lst = 5\n",
+        "dev",
+    );
+    assert!(e.contains(":4: `package.metadata.fargate.lifecycle.keep-lst`: unknown key; did you mean `keep-last`?"), "{e}");
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate.stages.prod]\nmemroy = 1\n",
+        "prod",
+    );
+    assert!(e.contains(":4: `package.metadata.fargate.stages.prod.memroy`: unknown key; did you mean `memory`?"), "{e}");
+}
+
+#[test]
+fn type_errors_name_the_expected_kind() {
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate]\ncpu = \"big\"\n",
+        "dev",
+    );
+    assert_eq!(
+        e,
+        "/ws/app/Cargo.toml:4: `package.metadata.fargate.cpu`: expected an integer"
+    );
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate]\narchitecture = \"arm\"\n",
+        "dev",
+    );
+    assert!(
+        e.contains("`arm` is not one of `x86_64`, `arm64` (did you mean `arm64`?)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cpu_memory_table_is_enforced_where_the_value_was_set() {
+    let e = err("[package]\nname = \"x\"\n[package.metadata.fargate.stages.prod]\ncpu = 1024\nmemory = 1024\n", "prod");
+    assert_eq!(
+        e,
+        "/ws/app/Cargo.toml:5: `package.metadata.fargate.stages.prod.memory`: 1024 MiB is not valid with cpu 1024; Fargate allows 2048–8192 MiB in steps of 1024"
+    );
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate]\ncpu = 300\n",
+        "dev",
+    );
+    assert!(
+        e.contains(":4: `package.metadata.fargate.cpu`: 300 is not a Fargate cpu size"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_and_invalid_stages() {
+    let e = err(APP, "prd");
+    assert_eq!(e, "flag --stage: unknown stage `prd`; did you mean `prod`?");
+    let e = err(APP, "Prod");
+    assert!(
+        e.starts_with("flag --stage: stage name `Prod` is invalid"),
+        "{e}"
+    );
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate.stages.Bad]\n",
+        "dev",
+    );
+    assert!(
+        e.contains(":3: `package.metadata.fargate.stages.Bad`: stage name `Bad` is invalid"),
+        "{e}"
+    );
+}
+
+#[test]
+fn resource_names_are_checked() {
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate]\nrepository = \"My_Repo\"\n",
+        "dev",
+    );
+    assert!(e.contains(":4: `package.metadata.fargate.repository`: `My_Repo` is not a valid ECR repository name"), "{e}");
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate.secrets]\nDB = \"arn:aws:s3:::nope\"\n",
+        "dev",
+    );
+    assert!(
+        e.contains(
+            "`package.metadata.fargate.secrets`: `DB`: `arn:aws:s3:::nope` is not an SSM parameter"
+        ),
+        "{e}"
+    );
+    let e = err("[package]\nname = \"x\"\n[package.metadata.fargate]\nname = \"a-very-long-project-name-that-goes-on-and-on-forever\"\n", "dev");
+    assert!(e.contains("is not a valid IAM role name"), "{e}");
+}
+
+#[test]
+fn secrets_never_double_as_environment() {
+    let e = err("[package]\nname = \"x\"\n[package.metadata.fargate]\nenvironment = { DB = \"x\" }\nsecrets = { DB = \"/app/db\" }\n", "dev");
+    assert!(
+        e.contains("`DB` is both a secret and a plain environment variable"),
+        "{e}"
+    );
+}
+
+#[test]
+fn placeholders_in_names() {
+    let c = resolve_with("[package]\nname = \"x\"\n[package.metadata.fargate]\ncluster = \"shared-{stage}\"\nrepository = \"team/{project}\"\n", "dev", Layer::default(), &[]).unwrap();
+    assert_eq!(c.cluster, "shared-dev");
+    assert_eq!(c.repository, "team/my-app");
+}
+
+#[test]
+fn every_key_has_an_env_var_and_a_readme_entry() {
+    let readme = include_str!("../../README.md");
+    for k in keys::KEYS {
+        assert!(k.env_var().starts_with("CARGO_FARGATE_"));
+        assert!(
+            readme.contains(&format!("| `{}` |", k.name)),
+            "README's reference lacks key `{}`",
+            k.name
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! `cargo fargate`: take a cargo project to AWS Fargate in one command.
+//!
+//! The pipeline, one module per stage: [`project`] + [`config`] (what to deploy), [`package`] (the
+//! source archive). AWS clients are made in [`aws`] only.
+
+mod aws;
+mod cli;
+mod commands;
+mod config;
+mod error;
+mod init;
+mod output;
+mod package;
+mod project;
+
+fn main() {
+    let cli = cli::parse();
+    let out = output::Output::new(&cli.global);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match runtime.block_on(commands::run(cli, &out)) {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: the error and its causes, joined.
+            out.error(format!("{err:#}").replace('\n', " "));
+            1
+        }
+    };
+    std::process::exit(code);
+}
