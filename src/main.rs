@@ -12,6 +12,7 @@ mod init;
 mod output;
 mod package;
 mod project;
+mod registry;
 
 fn main() {
     let cli = cli::parse();

@@ -524,3 +524,59 @@ mod tests {
         assert_eq!(f.unix_mode().unwrap() & 0o777, 0o644);
     }
 }
+
+/// A hash of what the archive would hold (names, modes, contents) without compressing anything:
+/// cheap enough to run before every build, and equal for equal trees.
+pub fn source_hash(entries: &[Entry]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for e in entries {
+        hasher.update(e.name.as_bytes());
+        hasher.update([0, e.executable as u8]);
+        hasher.update(e.size.to_le_bytes());
+        let mut f = File::open(&e.path).with_context(|| format!("reading {}", e.path.display()))?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The commit a tree is at, and whether it has changes on top.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GitState {
+    pub sha: String,
+    pub dirty: bool,
+}
+
+impl GitState {
+    pub fn short(&self) -> &str {
+        &self.sha[..self.sha.len().min(7)]
+    }
+}
+
+/// Asks git; None when the tree is not a git checkout or git is not installed.
+pub fn git_state(root: &Path) -> Option<GitState> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let sha = String::from_utf8(git(&["rev-parse", "HEAD"])?.stdout)
+        .ok()?
+        .trim()
+        .to_string();
+    let status = git(&["status", "--porcelain", "--untracked-files=normal"])?;
+    Some(GitState {
+        sha,
+        dirty: !status.stdout.is_empty(),
+    })
+}

@@ -65,8 +65,18 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A workspace member's manifest and target sources, relative to the workspace root: what the
+/// Dockerfile's dependency layer needs to build dependencies from stubs.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub manifest: PathBuf,
+    /// (kind, source path): kind is cargo's (`lib`, `bin`, `custom-build`, `proc-macro`, …).
+    pub targets: Vec<(String, PathBuf)>,
+}
+
 /// The selected package of a cargo workspace.
 pub struct Project {
+    pub members: Vec<Member>,
     pub workspace_root: PathBuf,
     pub target_dir: PathBuf,
     pub package_name: String,
@@ -193,7 +203,24 @@ impl Project {
             (Manifest::read(&package_manifest)?, ws)
         };
 
+        let members = members
+            .iter()
+            .map(|p| Member {
+                manifest: relative(&workspace_root, p.manifest_path.as_std_path()),
+                targets: p
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.kind.first().map(|k| k.to_string()).unwrap_or_default(),
+                            relative(&workspace_root, t.src_path.as_std_path()),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
         Ok(Project {
+            members,
             target_dir: metadata.target_directory.as_std_path().to_path_buf(),
             package_name: selected.name.to_string(),
             package_version: selected.version.to_string(),
@@ -208,6 +235,10 @@ impl Project {
             workspace_root,
         })
     }
+}
+
+fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 /// cargo's own error, cut to its first `error:` line.

@@ -4,6 +4,8 @@
 //! aws-config itself honours `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>`;
 //! `--endpoint-url` overrides both.
 
+pub mod ecr;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::Serialize;
 
@@ -84,7 +86,7 @@ impl Aws {
     /// The caller's account and ARN; fails early, with the fix, when there are no credentials.
     pub async fn identity(&self) -> Result<Identity> {
         let out = self.sts().get_caller_identity().send().await.map_err(|e| {
-            let detail = aws_error_message(&e);
+            let detail = sdk_message(&e);
             UserError::new(format!("AWS credentials were refused or not found ({detail})"))
                 .fix("set AWS_PROFILE or --aws-profile, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
         })?;
@@ -98,7 +100,7 @@ impl Aws {
 }
 
 /// An SDK error's code and message on one line, without the request dump its Debug form carries.
-pub fn aws_error_message<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> String
+pub fn sdk_message<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

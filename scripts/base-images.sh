@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Local stand-ins for the base images a Rust Dockerfile needs, because no
+# public image can be pulled on this machine:
+#   builder: cargo-fargate-bench/rust:<host rustc X.Y>-bookworm
+#            (Debian bookworm minbase + gcc + the host's rustup toolchain)
+#   runtime: cargo-fargate-bench/debian:bookworm-slim
+#            (Debian bookworm minbase + ca-certificates + passwd/adduser)
+# Idempotent: an image already in the engine is skipped (unless it was built
+# from another host CA set or toolchain, see image_key). The debootstrapped
+# root filesystems are cached as tarballs in .bench/ so a rebuild after
+# `docker image rm` (or a wiped /var/lib/docker) skips debootstrap.
+set -euo pipefail
+
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+SUITE=bookworm
+
+# The Debian mirror this machine's apt uses for $SUITE main (deb822 .sources
+# files and one-line sources.list), so nothing else is hard-coded here.
+apt_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] || continue
+    awk -v suite="$SUITE" '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " suite " ") &&
+            (" " comps " ") ~ / main / && enabled != "no" && uris != "") {
+          split(uris, u, " "); print u[1]; found = 1; exit
+        }
+        types = suites = comps = uris = ""; enabled = "yes"
+      }
+      BEGIN { enabled = "yes" }
+      /^[ \t]*$/ { flush(); next }
+      /^#/ { next }
+      { key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^ +/, "") }
+      key == "types" { types = $0 } key == "suites" { suites = $0 }
+      key == "components" { comps = $0 } key == "uris" { uris = $0 }
+      key == "enabled" { enabled = tolower($0) }
+      END { if (!found) flush() }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f "$f" ]] || continue
+    # deb [options] URI suite components...
+    sed -E 's/\[[^]]*\]//' "$f" |
+      awk -v suite="$SUITE" '$1 == "deb" && $3 == suite && (" " $0 " ") ~ / main / { print $2 }'
+  done
+}
+
+# Official slim images keep dpkg from installing docs later on; do the same
+# so `apt-get install` in a Dockerfile FROM these images stays small.
+slim_rootfs() {
+  local root="$1"
+  mkdir -p "$root/etc/dpkg/dpkg.cfg.d"
+  cat >"$root/etc/dpkg/dpkg.cfg.d/bench-slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
+  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+  find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+  rm -rf "$root"/usr/share/{man,groff,info,lintian}/* "$root"/var/cache/apt/*.bin \
+    "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log \
+    "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old
+  find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+  # Docker provides these at run time; the debootstrap copies are the host's.
+  rm -f "$root/etc/resolv.conf" "$root/etc/hostname"
+  : >"$root/etc/resolv.conf"
+  echo localhost >"$root/etc/hostname"
+}
+
+# Temp dirs to remove however we exit (they hold a whole root filesystem).
+CLEANUP=()
+trap 'rm -rf "${CLEANUP[@]}"' EXIT
+
+# debootstrap once into a temp dir, then keep only a tarball in .bench/.
+# Sets ROOTFS_TAR.
+rootfs_tarball() { # name include-list
+  local name="$1" include="$2" dir
+  ROOTFS_TAR="$BENCH_DIR/rootfs-$name.tar"
+  [[ -s "$ROOTFS_TAR" ]] && return
+  dir="$(mktemp -d "$BENCH_DIR/rootfs-$name.XXXXXX")"
+  CLEANUP+=("$dir")
+  log "$name: debootstrap --variant=minbase --include=$include $SUITE $MIRROR"
+  mkdir -p "$BENCH_DIR/debootstrap-cache"
+  if ! debootstrap --variant=minbase --include="$include" \
+    --cache-dir="$BENCH_DIR/debootstrap-cache" \
+    "$SUITE" "$dir" "$MIRROR" >"$BENCH_DIR/debootstrap-$name.log" 2>&1; then
+    tail -n 20 "$BENCH_DIR/debootstrap-$name.log" >&2
+    die "$name: debootstrap failed (log .bench/debootstrap-$name.log)"
+  fi
+  slim_rootfs "$dir"
+  tar --numeric-owner -C "$dir" -cf "$ROOTFS_TAR.tmp" .
+  mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
+  rm -rf "$dir"
+}
+
+# This machine reaches the registries through a TLS-intercepting egress
+# proxy whose CA is trusted on the host via /usr/local/share/ca-certificates
+# (one of them is regenerated when the machine boots). Containers need the
+# same trust or cargo fails with "self-signed certificate in certificate
+# chain", so those local CAs are copied into both images.
+HOST_CA_DIR=/usr/local/share/ca-certificates
+
+host_ca_files() { [[ -d "$HOST_CA_DIR" ]] && find "$HOST_CA_DIR" -type f -name '*.crt' | LC_ALL=C sort; }
+
+# What an image was built from; stored as a label so an image built with
+# another host CA or toolchain is rebuilt instead of silently reused.
+image_key() { # extra text
+  { echo "bench-base-images v1 $1"; host_ca_files | while read -r f; do cat "$f"; done; } |
+    sha256sum | cut -c1-16
+}
+
+image_current() { # tag key
+  local have
+  have="$(docker image inspect --format '{{index .Config.Labels "cargo-fargate-bench.key"}}' "$1" 2>/dev/null)" || return 1
+  [[ "$have" == "$2" ]]
+}
+
+add_host_cas() {
+  local root="$1" f n=0
+  while read -r f; do
+    [[ -n "$f" ]] || continue
+    mkdir -p "$root$HOST_CA_DIR"
+    cp "$f" "$root$HOST_CA_DIR/host-$(basename "$f")"
+    n=$((n + 1))
+  done < <(host_ca_files || true)
+  ((n)) || return 0
+  # (its "rehash: warning: skipping ca-certificates.crt" is normal noise)
+  chroot "$root" update-ca-certificates >/dev/null 2>&1
+  log "added $n host CA certificate(s) from $HOST_CA_DIR"
+}
+
+# Extract a cached rootfs tarball into a fresh staging dir. Sets STAGE.
+stage_rootfs() {
+  STAGE="$(mktemp -d "$BENCH_DIR/stage.XXXXXX")"
+  CLEANUP+=("$STAGE")
+  tar -C "$STAGE" -xf "$ROOTFS_TAR"
+  add_host_cas "$STAGE"
+}
+
+import_stage() { # tag key message --change...
+  local tag="$1" key="$2" msg="$3"; shift 3
+  local changes=() c
+  for c in "$@" "LABEL cargo-fargate-bench.key=$key"; do changes+=(--change "$c"); done
+  log "docker import -> $tag"
+  tar --numeric-owner -C "$STAGE" -cf - . |
+    docker import "${changes[@]}" --message "$msg" - "$tag" >/dev/null
+  rm -rf "$STAGE"
+}
+
+build_runtime() {
+  local key; key="$(image_key runtime)"
+  if image_current "$BENCH_RUNTIME_IMAGE" "$key"; then log "runtime: $BENCH_RUNTIME_IMAGE exists, skipping"; return; fi
+  rootfs_tarball runtime ca-certificates,passwd,adduser
+  stage_rootfs
+  import_stage "$BENCH_RUNTIME_IMAGE" "$key" "cargo-fargate bench stand-in for debian:$SUITE-slim" \
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    'CMD ["bash"]'
+  docker run --rm --network none "$BENCH_RUNTIME_IMAGE" sh -c 'command -v useradd && command -v adduser' >/dev/null ||
+    die "runtime: useradd/adduser missing in $BENCH_RUNTIME_IMAGE"
+}
+
+build_builder() {
+  # The default toolchain's sysroot (from / so no rust-toolchain file in the
+  # caller's cwd overrides it), e.g. ~/.rustup/toolchains/stable-x86_64-...
+  local sysroot version key f
+  sysroot="$(cd / && rustc --print sysroot)"
+  version="$(cd / && rustc --version | awk '{print $2}')"
+  key="$(image_key "builder $(cd / && rustc -vV | tr '\n' ' ')")"
+  if image_current "$BENCH_BUILDER_IMAGE" "$key"; then log "builder: $BENCH_BUILDER_IMAGE exists, skipping"; return; fi
+  [[ -x "$sysroot/bin/cargo" && -x "$sysroot/bin/rustc" ]] || die "builder: no cargo/rustc in $sysroot"
+  rootfs_tarball builder gcc,libc6-dev,ca-certificates,pkg-config
+  stage_rootfs
+
+  # Toolchain at /usr/local/rust without docs (~800 MB), man pages, rust-src
+  # or rustup's manifests; /usr/local/cargo/bin on PATH like the official image.
+  log "builder: copying rust $version from $sysroot"
+  mkdir -p "$STAGE/usr/local/rust" "$STAGE/usr/local/cargo/bin"
+  tar -C "$sysroot" --exclude=./share/doc --exclude=./share/man \
+    --exclude=./lib/rustlib/src --exclude='./lib/rustlib/manifest-*' \
+    --exclude=./lib/rustlib/multirust-channel-manifest.toml -cf - . |
+    tar -C "$STAGE/usr/local/rust" -xf -
+  for f in "$STAGE"/usr/local/rust/bin/*; do
+    ln -s "/usr/local/rust/bin/${f##*/}" "$STAGE/usr/local/cargo/bin/${f##*/}"
+  done
+  chmod -R a+rX,go-w "$STAGE/usr/local/rust" "$STAGE/usr/local/cargo"
+
+  import_stage "$BENCH_BUILDER_IMAGE" "$key" "cargo-fargate bench stand-in for rust:${version%.*}-$SUITE" \
+    'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    'ENV CARGO_HOME=/usr/local/cargo' \
+    "ENV RUST_VERSION=$version" \
+    'CMD ["bash"]'
+  docker run --rm --network none "$BENCH_BUILDER_IMAGE" cargo --version >&2 ||
+    die "builder: cargo does not run in $BENCH_BUILDER_IMAGE"
+}
+
+main() {
+  mkdir -p "$BENCH_DIR"
+  ensure_cmds debootstrap:debootstrap docker:docker.io
+  # The toolchain comes from the host's rustup, never from Debian's rustc.
+  command -v rustc >/dev/null || die "rustc not found on PATH (the builder image copies the host toolchain)"
+  # The engine comes from the bench; start it if this runs on its own.
+  docker_answers || "$BENCH_ROOT/scripts/bench.sh" up
+  MIRROR="$(apt_mirror | head -n1)"
+  [[ -n "$MIRROR" ]] || die "no Debian mirror for $SUITE main found in /etc/apt/sources.list(.d)"
+  build_runtime
+  build_builder
+  echo "$BENCH_BUILDER_IMAGE"
+  echo "$BENCH_RUNTIME_IMAGE"
+}
+
+main "$@"
