@@ -34,8 +34,68 @@ pub enum Command {
     Init(InitArgs),
     /// Make the deterministic source archive (zip) that a remote build uploads.
     Package(PackageArgs),
+    /// Build the container image (Docker Engine, or on the host without Docker).
+    Build(ImageArgs),
+    /// Ensure the ECR repository and its lifecycle policy, then build and push the image unless the
+    /// registry already holds it.
+    Push(ImageArgs),
     /// Check AWS credentials, region and endpoint before a deploy.
     Doctor,
+}
+
+/// Flags that set image settings; each overrides its configuration key only when given.
+#[derive(Args, Debug, Default)]
+pub struct ImageArgs {
+    /// Where the image is built [config: builder; default: docker].
+    #[arg(long, value_parser = ["docker", "host", "codebuild"])]
+    pub builder: Option<String>,
+    /// Cargo build profile of the binary [config: cargo-profile; default: release].
+    #[arg(long, value_name = "PROFILE")]
+    pub cargo_profile: Option<String>,
+    /// Cargo features, comma-separated [config: features].
+    #[arg(long, value_delimiter = ',', value_name = "FEATURES")]
+    pub features: Option<Vec<String>>,
+    /// Registry host[:port] or URL to push to instead of the one ECR reports (VPC endpoint, proxy)
+    /// [config: registry-endpoint; env: CARGO_FARGATE_REGISTRY_ENDPOINT].
+    #[arg(long, value_name = "HOST")]
+    pub registry_endpoint: Option<String>,
+}
+
+impl ImageArgs {
+    pub fn config_layer(&self) -> Layer {
+        let mut layer = Layer::default();
+        let mut put = |key: &'static str, flag: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                layer.settings.insert(
+                    key,
+                    Setting {
+                        value,
+                        origin: Origin {
+                            source: Source::Flag(flag.into()),
+                            location: None,
+                        },
+                    },
+                );
+            }
+        };
+        put("builder", "--builder", self.builder.clone().map(Value::Str));
+        put(
+            "cargo-profile",
+            "--cargo-profile",
+            self.cargo_profile.clone().map(Value::Str),
+        );
+        put(
+            "features",
+            "--features",
+            self.features.clone().map(Value::StrList),
+        );
+        put(
+            "registry-endpoint",
+            "--registry-endpoint",
+            self.registry_endpoint.clone().map(Value::Str),
+        );
+        layer
+    }
 }
 
 #[derive(Args, Debug)]

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, AwsOptions, Identity};
 use crate::cli::{Command, FargateCli, GlobalArgs};
+use crate::config::resolve::Builder;
 use crate::config::{self, keys, Config, Source, StageChoice};
 use crate::error::{display_path, Location, Result};
 use crate::output::Output;
@@ -41,6 +42,26 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 allow: args.allow,
             };
             out.result(&package::run(&input, out)?);
+        }
+        Command::Build(args) => {
+            let (project, config) = session.load_with(args.config_layer())?;
+            let plan = crate::build::plan(&project, &config)?;
+            let built = match config.builder {
+                Builder::Docker => {
+                    crate::build::docker::build(&project, &config, plan, out).await?
+                }
+                other => return Err(unsupported_builder(other)),
+            };
+            out.result(&built);
+        }
+        Command::Push(args) => {
+            let (project, config) = session.load_with(args.config_layer())?;
+            if config.builder != Builder::Docker {
+                return Err(unsupported_builder(config.builder));
+            }
+            out.result(
+                &crate::push::run(&project, &config, &session.aws_options(&config), out).await?,
+            );
         }
         Command::Doctor => {
             let (_, config) = session.load()?;
@@ -96,12 +117,18 @@ impl Session {
     }
 
     pub fn load(&self) -> Result<(Project, Config)> {
+        self.load_with(config::Layer::default())
+    }
+
+    /// Loads with a command's own flags laid over the global ones.
+    pub fn load_with(&self, flags: config::Layer) -> Result<(Project, Config)> {
         let project = self.project()?;
+        let flags = self.global.config_layer().merge(flags);
         let config = config::load(
             &project,
             &self.stage(),
             self.global.bin.as_deref(),
-            self.global.config_layer(),
+            flags,
             |k| std::env::var(k).ok(),
         )?;
         self.out.verbose(format_args!(
@@ -116,6 +143,18 @@ impl Session {
     pub fn aws_options(&self, config: &Config) -> AwsOptions {
         AwsOptions::new(config, self.global.endpoint_url.clone())
     }
+}
+
+fn unsupported_builder(builder: Builder) -> anyhow::Error {
+    crate::error::UserError::new(format!(
+        "the `{}` builder is not available in this version",
+        serde_json::to_value(builder)
+            .unwrap_or_default()
+            .as_str()
+            .unwrap_or("")
+    ))
+    .fix("use `builder = \"docker\"` (or --builder docker)")
+    .into()
 }
 
 pub fn default_archive_path(project: &Project, config: &Config) -> PathBuf {

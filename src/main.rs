@@ -4,6 +4,7 @@
 //! source archive). AWS clients are made in [`aws`] only.
 
 mod aws;
+mod build;
 mod cli;
 mod commands;
 mod config;
@@ -12,6 +13,7 @@ mod init;
 mod output;
 mod package;
 mod project;
+mod push;
 mod registry;
 
 fn main() {

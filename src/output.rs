@@ -127,4 +127,28 @@ impl Output {
         bar.set_prefix(what.to_string());
         bar
     }
+
+    /// A spinner with a changing message (the current build step) on a terminal; hidden elsewhere.
+    pub fn spinner(&self, what: &str) -> ProgressBar {
+        if !self.tty || self.json || self.verbosity < 0 {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {elapsed} {wide_msg}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(what.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
+    /// True when step-by-step lines should be printed (not on a terminal, where a spinner shows them).
+    pub fn plain_progress(&self) -> bool {
+        !self.tty && !self.json && self.verbosity >= 0
+    }
+
+    pub fn is_verbose(&self) -> bool {
+        self.verbosity >= 1
+    }
 }

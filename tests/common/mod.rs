@@ -70,7 +70,8 @@ pub fn ok(o: &Output) -> String {
     stdout(o)
 }
 
-/// Asserts the bar for bad input: non-zero exit, exactly one `error:` line, which contains `needle`.
+/// Asserts the bar for bad input: non-zero exit, exactly one `error:` line, last on stderr, which
+/// contains `needle`. Progress lines may come before it; nothing else may look like an error.
 pub fn one_line_error(o: &Output, needle: &str) -> String {
     let err = stderr(o);
     assert!(
@@ -79,10 +80,19 @@ pub fn one_line_error(o: &Output, needle: &str) -> String {
         stdout(o)
     );
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{err}");
-    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "`{needle}` not in: {}", lines[0]);
-    lines[0].to_string()
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected one error line on stderr, got:\n{err}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with("error: "),
+        "the error must be the last line:\n{err}"
+    );
+    assert!(last.contains(needle), "`{needle}` not in: {last}");
+    last.to_string()
 }
 
 /// The last `{"type":"result"}` line of JSON output.
@@ -106,4 +116,118 @@ pub fn bench() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| k.starts_with("AWS_") || k == "DOCKER_HOST")
         .collect()
+}
+
+/// A name no other test (or earlier run) uses, for ECR repositories on the shared bench.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+pub fn env_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test.sh (the bench exports it)")
+    })
+}
+
+/// `cargo fargate <args>` against the bench: moto, the registry endpoint override, the stand-in base
+/// images, and a repository of the test's own.
+pub fn bench_command(dir: &Path, repository: &str, args: &[&str]) -> Command {
+    let mut cmd = command(dir, args);
+    cmd.envs(bench())
+        .env("CARGO_FARGATE_REPOSITORY", repository)
+        .env("CARGO_FARGATE_REGISTRY_ENDPOINT", env_var("BENCH_REGISTRY"))
+        .env(
+            "CARGO_FARGATE_BUILDER_IMAGE",
+            env_var("CARGO_FARGATE_TEST_BUILDER_IMAGE"),
+        )
+        .env(
+            "CARGO_FARGATE_RUNTIME_IMAGE",
+            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE"),
+        );
+    cmd
+}
+
+/// The awscli of the bench's venv, JSON out.
+pub fn aws(args: &[&str]) -> serde_json::Value {
+    let aws = PathBuf::from(env_var("BENCH_VENV")).join("bin/aws");
+    let o = Command::new(aws)
+        .args(args)
+        .args(["--output", "json"])
+        .envs(bench())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "aws {args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// The docker CLI with a throw-away config dir, logged in to the bench registry.
+pub struct DockerCli {
+    config: tempfile::TempDir,
+}
+
+impl DockerCli {
+    pub fn login() -> DockerCli {
+        let cli = DockerCli {
+            config: tempfile::tempdir().unwrap(),
+        };
+        let registry = env_var("BENCH_REGISTRY");
+        let o = cli
+            .cmd(&["login", &registry, "-u", "AWS", "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(b"123456789012-auth-token")?;
+                c.wait_with_output()
+            });
+        let o = o.unwrap();
+        assert!(o.status.success(), "docker login: {}", stderr(&o));
+        cli
+    }
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_CONFIG", self.config.path()).args(args);
+        if let Ok(h) = std::env::var("DOCKER_HOST") {
+            c.env("DOCKER_HOST", h);
+        }
+        c
+    }
+    pub fn run(&self, args: &[&str]) -> String {
+        let o = self.cmd(args).output().unwrap();
+        assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+}
+
+/// Tags the bench registry holds for a repository (empty when it has none).
+pub fn registry_tags(repository: &str) -> Vec<String> {
+    let url = format!(
+        "http://{}/v2/{repository}/tags/list",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = Command::new("curl")
+        .args(["-s", "-u", "AWS:123456789012-auth-token", &url])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    v["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -1,0 +1,174 @@
+//! Stage `build`: the container image, built by the Docker Engine (`docker`) or assembled on the host
+//! (`host`). [`plan`] decides the image's content tag and labels from the source and the build
+//! settings before anything runs, so `push` can skip the build when the registry already has it.
+
+pub mod docker;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::resolve::Builder;
+use crate::config::Config;
+use crate::error::{Result, UserError};
+use crate::package::{self, Entry, GitState};
+use crate::project::Project;
+
+const DEFAULT_DOCKERFILE: &str = include_str!("../../task-templates/Dockerfile");
+
+/// Which Dockerfile a docker build uses.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DockerfileSource {
+    /// `task-templates/Dockerfile`, built into cargo-fargate.
+    Template,
+    /// The user's own: `dockerfile` in the config, or `Dockerfile` beside Cargo.toml.
+    User { path: PathBuf },
+}
+
+/// What to build and how to name it, decided before building.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub builder: Builder,
+    pub platform: &'static str,
+    /// `{stage}-{hash}`: the source hash plus every build setting, so equal inputs share a tag.
+    pub content_tag: String,
+    /// Every tag to push: the content tag, `git-<sha>` on a clean tree, `{stage}` on mutable repos.
+    pub tags: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub source_sha256: String,
+    pub git: Option<GitState>,
+    pub dockerfile: DockerfileSource,
+    #[serde(skip)]
+    pub dockerfile_text: String,
+    /// The files of the build context (the source archive's list).
+    #[serde(skip)]
+    pub entries: Vec<Entry>,
+}
+
+/// Finds the Dockerfile: the configured one, else `Dockerfile` beside the package's Cargo.toml, else
+/// the template.
+fn dockerfile(project: &Project, config: &Config) -> Result<(DockerfileSource, String)> {
+    let path = config
+        .dockerfile
+        .clone()
+        .or_else(|| Some(project.package_dir.join("Dockerfile")).filter(|p| p.is_file()));
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                UserError::new(format!("cannot read the Dockerfile: {e}"))
+                    .at(crate::error::Location::file(&path, None))
+            })?;
+            Ok((DockerfileSource::User { path }, text))
+        }
+        None => Ok((DockerfileSource::Template, DEFAULT_DOCKERFILE.to_string())),
+    }
+}
+
+pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
+    let input = package::PackageInput {
+        root: project.workspace_root.clone(),
+        exclude: vec![project.target_dir.clone()],
+        output: project.target_dir.join("fargate").join("context.unused"),
+        allow: Vec::new(),
+    };
+    let (entries, _) = package::collect(&input)?;
+    let source_sha256 = package::source_hash(&entries)?;
+    let (dockerfile, dockerfile_text) = dockerfile(project, config)?;
+    let git = package::git_state(&project.workspace_root);
+
+    // Everything that changes the image goes into the content tag.
+    let mut h = Sha256::new();
+    for part in [
+        source_sha256.as_str(),
+        &format!("{:?}", config.builder),
+        config.architecture.platform(),
+        &config.bin,
+        &config.cargo_profile,
+        &config.features.join(","),
+        &config.builder_image,
+        &config.runtime_image,
+        &dockerfile_text,
+        &format!("{:?}/{:?}", config.entrypoint, config.command),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let content_tag = format!("{}-{}", config.stage, &hex::encode(h.finalize())[..16]);
+
+    let mut tags = vec![content_tag.clone()];
+    if let Some(g) = git.as_ref().filter(|g| !g.dirty) {
+        tags.push(format!("git-{}", g.short()));
+    }
+    if config.tag_mutability == "MUTABLE" {
+        tags.push(config.stage.clone());
+    }
+
+    let mut labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.title".to_string(),
+            config.project.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_string(),
+            project.package_version.clone(),
+        ),
+        (
+            "dev.cargo-fargate.source-sha256".to_string(),
+            source_sha256.clone(),
+        ),
+        (
+            "dev.cargo-fargate.content-tag".to_string(),
+            content_tag.clone(),
+        ),
+        ("dev.cargo-fargate.stage".to_string(), config.stage.clone()),
+        (
+            "dev.cargo-fargate.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ]);
+    if let Some(g) = &git {
+        labels.insert("org.opencontainers.image.revision".into(), g.sha.clone());
+        labels.insert("dev.cargo-fargate.git-dirty".into(), g.dirty.to_string());
+    }
+
+    Ok(Plan {
+        builder: config.builder,
+        platform: config.architecture.platform(),
+        content_tag,
+        tags,
+        labels,
+        source_sha256,
+        git,
+        dockerfile,
+        dockerfile_text,
+        entries,
+    })
+}
+
+/// What a build leaves behind.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildOutput {
+    pub plan: Plan,
+    /// The local image (`docker` builder): `{repository}:{content_tag}`.
+    pub image: String,
+    pub image_id: String,
+    pub size: u64,
+    pub log: PathBuf,
+    pub seconds: f64,
+}
+
+impl fmt::Display for BuildOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "image    {}", self.image)?;
+        writeln!(f, "id       {}", self.image_id)?;
+        writeln!(f, "platform {}", self.plan.platform)?;
+        writeln!(f, "tags     {}", self.plan.tags.join(", "))?;
+        writeln!(f, "size     {} bytes", self.size)?;
+        writeln!(f, "log      {}", crate::error::display_path(&self.log))?;
+        writeln!(f, "took     {:.1}s", self.seconds)
+    }
+}

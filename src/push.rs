@@ -1,0 +1,259 @@
+//! Stage `push`: ECR repository ensured (scan on push, encryption, tag mutability, lifecycle policy),
+//! registry login checked, and the image pushed — unless the registry already holds its content tag,
+//! in which case build and push are skipped ("up to date").
+
+use std::fmt;
+use std::time::Instant;
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{PushImageOptions, TagImageOptions};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::aws::ecr::{lifecycle_policy, RepositorySpec, RepositoryState};
+use crate::aws::{Aws, AwsOptions};
+use crate::build::{self, BuildOutput};
+use crate::config::Config;
+use crate::error::{Result, UserError};
+use crate::output::Output;
+use crate::project::Project;
+use crate::registry::{self, Credentials, Registry};
+
+#[derive(Debug, Serialize)]
+pub struct PushOutput {
+    pub repository: RepositoryState,
+    pub lifecycle_policy_updated: bool,
+    /// The image as Fargate pulls it: ECR's repository URI pinned by digest.
+    pub image_uri: String,
+    /// Where it was pushed (the registry endpoint override, when one is set).
+    pub pushed_to: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub up_to_date: bool,
+    pub layers_pushed: usize,
+    pub layers_skipped: usize,
+    pub build: Option<BuildOutput>,
+    pub seconds: f64,
+}
+
+impl fmt::Display for PushOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.repository.created {
+            " (created)"
+        } else {
+            ""
+        };
+        writeln!(f, "repository {}{state}", self.repository.uri)?;
+        writeln!(f, "image      {}", self.image_uri)?;
+        writeln!(f, "pushed to  {}", self.pushed_to)?;
+        writeln!(f, "tags       {}", self.tags.join(", "))?;
+        if self.up_to_date {
+            writeln!(f, "status     up to date (build and push skipped)")?;
+        } else {
+            writeln!(
+                f,
+                "status     pushed ({} layers, {} already there)",
+                self.layers_pushed, self.layers_skipped
+            )?;
+        }
+        writeln!(f, "took       {:.1}s", self.seconds)
+    }
+}
+
+/// The registry session a push needs: where, as whom, and the ECR repository state.
+pub struct Target {
+    pub registry: Registry,
+    pub credentials: Credentials,
+    pub repository: RepositoryState,
+    pub lifecycle_policy_updated: bool,
+}
+
+/// Logs in (checked before anything is created), then ensures the repository and its lifecycle policy.
+pub async fn target(aws: &Aws, config: &Config, out: &Output) -> Result<Target> {
+    let login = aws.registry_login().await?;
+    let endpoint = match &config.registry_endpoint {
+        Some(e) => e.clone(),
+        None => registry::endpoint(&login.proxy_endpoint).1,
+    };
+    let registry = Registry::new(&endpoint, Some(login.credentials.clone()))?;
+    registry.check_login().await?;
+    let repository = aws
+        .ensure_repository(&RepositorySpec {
+            name: &config.repository,
+            tag_mutability: &config.tag_mutability,
+            tags: &config.tags,
+        })
+        .await?;
+    if repository.created {
+        out.status(
+            "Created",
+            format_args!(
+                "ECR repository {} (scan on push, {})",
+                config.repository, config.tag_mutability
+            ),
+        );
+    }
+    for setting in &repository.updated {
+        out.status(
+            "Updated",
+            format_args!("{setting} of ECR repository {}", config.repository),
+        );
+    }
+    let policy = lifecycle_policy(&config.stages, &config.lifecycle)?;
+    let lifecycle_policy_updated = aws
+        .ensure_lifecycle_policy(&config.repository, &policy)
+        .await?;
+    if lifecycle_policy_updated {
+        out.status(
+            "Updated",
+            format_args!("lifecycle policy of {}", config.repository),
+        );
+    }
+    Ok(Target {
+        registry,
+        credentials: login.credentials,
+        repository,
+        lifecycle_policy_updated,
+    })
+}
+
+pub async fn run(
+    project: &Project,
+    config: &Config,
+    aws_options: &AwsOptions,
+    out: &Output,
+) -> Result<PushOutput> {
+    let started = Instant::now();
+    let plan = build::plan(project, config)?;
+    let aws = Aws::connect(aws_options).await?;
+    let target = target(&aws, config, out).await?;
+    let host = target.registry.host.clone();
+    let pushed_to = format!("{host}/{}", config.repository);
+    let canonical = |digest: &str| {
+        let uri = if target.repository.uri.is_empty() {
+            pushed_to.clone()
+        } else {
+            target.repository.uri.clone()
+        };
+        format!("{uri}@{digest}")
+    };
+
+    if let Some(digest) = target
+        .registry
+        .manifest_digest(&config.repository, &plan.content_tag)
+        .await?
+    {
+        out.status(
+            "Fresh",
+            format_args!("{pushed_to}:{} is up to date", plan.content_tag),
+        );
+        return Ok(PushOutput {
+            image_uri: canonical(&digest),
+            repository: target.repository,
+            lifecycle_policy_updated: target.lifecycle_policy_updated,
+            pushed_to,
+            digest,
+            tags: vec![plan.content_tag],
+            up_to_date: true,
+            layers_pushed: 0,
+            layers_skipped: 0,
+            build: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    let built = build::docker::build(project, config, plan, out).await?;
+    let docker = build::docker::connect().await?;
+    let credentials = DockerCredentials {
+        username: Some(target.credentials.username.clone()),
+        password: Some(target.credentials.password().to_string()),
+        serveraddress: Some(host.clone()),
+        ..Default::default()
+    };
+    let (mut pushed, mut skipped, mut tags) = (0, 0, Vec::new());
+    let mut content_digest: Option<String> = None;
+    for tag in &built.plan.tags {
+        // An immutable repository refuses to move a tag: keep the existing one and say so.
+        if tag != &built.plan.content_tag {
+            if let (Some(existing), Some(ours)) = (
+                target
+                    .registry
+                    .manifest_digest(&config.repository, tag)
+                    .await?,
+                &content_digest,
+            ) {
+                if existing != *ours {
+                    out.warn(format_args!(
+                        "{pushed_to}:{tag} already names another image; left as it is"
+                    ));
+                    continue;
+                }
+            }
+        }
+        docker
+            .tag_image(
+                &built.image,
+                Some(TagImageOptions {
+                    repo: Some(pushed_to.clone()),
+                    tag: Some(tag.clone()),
+                }),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("tagging {}: {e}", built.image))?;
+        out.status("Pushing", format_args!("{pushed_to}:{tag}"));
+        let mut stream = docker.push_image(
+            &pushed_to,
+            Some(PushImageOptions {
+                tag: Some(tag.clone()),
+                platform: None,
+            }),
+            Some(credentials.clone()),
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| anyhow::anyhow!("pushing {pushed_to}:{tag}: {}", e))?;
+            if let Some(detail) = info.error_detail {
+                let message = detail.message.unwrap_or_default();
+                if message.contains("unauthorized") || message.contains("authentication required") {
+                    return Err(UserError::new(format!(
+                        "the registry {host} refused the push: {message}"
+                    ))
+                    .fix("check your credentials may push to this repository")
+                    .into());
+                }
+                return Err(anyhow::anyhow!("pushing {pushed_to}:{tag}: {message}"));
+            }
+            match info.status.as_deref() {
+                Some("Pushed") => pushed += 1,
+                Some("Layer already exists") | Some("Mounted from") => skipped += 1,
+                Some(s) if s.starts_with("Mounted from") => skipped += 1,
+                _ => {}
+            }
+        }
+        if content_digest.is_none() {
+            content_digest = target
+                .registry
+                .manifest_digest(&config.repository, tag)
+                .await?;
+        }
+        tags.push(tag.clone());
+    }
+    let digest = content_digest.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the registry does not show {pushed_to}:{} after the push",
+            built.plan.content_tag
+        )
+    })?;
+    Ok(PushOutput {
+        image_uri: canonical(&digest),
+        repository: target.repository,
+        lifecycle_policy_updated: target.lifecycle_policy_updated,
+        pushed_to,
+        digest,
+        tags,
+        up_to_date: false,
+        layers_pushed: pushed,
+        layers_skipped: skipped,
+        build: Some(built),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,311 @@
+//! `build` and `push` on the real bench: the Docker Engine builds the default template, the registry
+//! takes the push with the token moto's ECR hands out, and the image pulls back and runs.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn hello() -> tempfile::TempDir {
+    copy_fixture(&repo().join("examples/hello"))
+}
+
+#[test]
+fn default_template_image_is_pushed_with_ecr_settings_and_pulls_back_and_runs() {
+    let dir = hello();
+    let repository = unique("hello");
+    let r = json_result(
+        &bench_command(
+            dir.path(),
+            &repository,
+            &["push", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(r["up_to_date"], false);
+    assert_eq!(r["repository"]["created"], true);
+    assert_eq!(r["build"]["plan"]["dockerfile"]["kind"], "template");
+    let digest = r["digest"].as_str().unwrap().to_string();
+    assert!(
+        digest.starts_with("sha256:")
+            && r["image_uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/{repository}@{digest}")),
+        "{r}"
+    );
+    let content_tag = r["build"]["plan"]["content_tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(content_tag.starts_with("dev-"));
+    assert!(registry_tags(&repository).contains(&content_tag));
+
+    // The ECR API shows the repository as configured, with its lifecycle policy.
+    let repos = aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        &repository,
+    ]);
+    let repo_json = &repos["repositories"][0];
+    assert_eq!(repo_json["imageScanningConfiguration"]["scanOnPush"], true);
+    assert_eq!(repo_json["imageTagMutability"], "IMMUTABLE");
+    let policy = aws(&[
+        "ecr",
+        "get-lifecycle-policy",
+        "--repository-name",
+        &repository,
+    ]);
+    let rules: serde_json::Value =
+        serde_json::from_str(policy["lifecyclePolicyText"].as_str().unwrap()).unwrap();
+    let rules = rules["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["selection"]["tagPrefixList"][0], "dev-");
+    assert_eq!(rules[1]["selection"]["tagPrefixList"][0], "prod-");
+    assert_eq!(rules.last().unwrap()["selection"]["tagStatus"], "untagged");
+
+    // Pull it back by digest from the registry (local copies removed first) and run it.
+    let docker = DockerCli::login();
+    let registry = env_var("BENCH_REGISTRY");
+    let _ = docker
+        .cmd(&[
+            "rmi",
+            "-f",
+            &format!("{repository}:{content_tag}"),
+            &format!("{registry}/{repository}:{content_tag}"),
+        ])
+        .output();
+    let by_digest = format!("{registry}/{repository}@{digest}");
+    docker.run(&["pull", "-q", &by_digest]);
+    assert_eq!(
+        docker
+            .run(&["run", "--rm", "-e", "GREETING=Hi", &by_digest, "a", "b"])
+            .trim(),
+        "Hi! args=[\"a\", \"b\"]"
+    );
+    assert!(
+        docker
+            .run(&["run", "--rm", "--entrypoint", "id", &by_digest])
+            .starts_with("uid=10001"),
+        "runs as non-root"
+    );
+    let labels = docker.run(&["inspect", "--format", "{{json .Config.Labels}}", &by_digest]);
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(
+        labels["dev.cargo-fargate.source-sha256"],
+        r["build"]["plan"]["source_sha256"]
+    );
+    assert_eq!(
+        labels["dev.cargo-fargate.version"],
+        env!("CARGO_PKG_VERSION")
+    );
+
+    // A second run with no change skips build and push.
+    let again = json_result(
+        &bench_command(
+            dir.path(),
+            &repository,
+            &["push", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(again["up_to_date"], true);
+    assert_eq!(again["digest"], digest.as_str());
+    assert!(again["build"].is_null());
+}
+
+#[test]
+fn code_only_change_rebuilds_without_recompiling_dependencies_and_pushes_one_layer() {
+    let dir = copy_fixture(&repo().join("tests/fixtures/withdep"));
+    let repository = unique("withdep");
+    let first = json_result(
+        &bench_command(
+            dir.path(),
+            &repository,
+            &["push", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let main = dir.path().join("src/main.rs");
+    let text = std::fs::read_to_string(&main)
+        .unwrap()
+        .replace("withdep {}", "withdep changed {}");
+    std::fs::write(&main, text).unwrap();
+    let second = json_result(
+        &bench_command(
+            dir.path(),
+            &repository,
+            &["push", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_ne!(first["digest"], second["digest"]);
+    assert_eq!(
+        second["layers_pushed"], 1,
+        "only the binary's layer is new: {second}"
+    );
+    assert!(second["layers_skipped"].as_u64().unwrap() >= 1);
+
+    let log = std::fs::read_to_string(second["build"]["log"].as_str().unwrap()).unwrap();
+    let deps_step = log
+        .split("Step 12/")
+        .nth(1)
+        .unwrap()
+        .split("Step 13/")
+        .next()
+        .unwrap();
+    assert!(
+        deps_step.contains("Using cache"),
+        "the dependency layer is reused:\n{deps_step}"
+    );
+    let code_step = log
+        .split("Step 14/")
+        .nth(1)
+        .unwrap()
+        .split("Step 15/")
+        .next()
+        .unwrap();
+    assert!(code_step.contains("Compiling withdep"), "{code_step}");
+    assert!(
+        !code_step.contains("Compiling itoa"),
+        "dependencies were recompiled:\n{code_step}"
+    );
+    let first_log_had_itoa =
+        std::fs::read_to_string(first["build"]["log"].as_str().unwrap()).is_ok();
+    assert!(first_log_had_itoa);
+
+    let docker = DockerCli::login();
+    let image = format!(
+        "{}/{repository}@{}",
+        env_var("BENCH_REGISTRY"),
+        second["digest"].as_str().unwrap()
+    );
+    assert_eq!(
+        docker.run(&["run", "--rm", &image]).trim(),
+        "withdep changed 42"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_pushes_nothing() {
+    let dir = hello();
+    let repository = unique("bad");
+
+    let o = bench_command(dir.path(), &repository, &["push"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    one_line_error(
+        &o,
+        "no Docker daemon answers at unix:///nonexistent/docker.sock",
+    );
+
+    let o = bench_command(dir.path(), "Bad_Name", &["push"])
+        .output()
+        .unwrap();
+    one_line_error(&o, "`Bad_Name` is not a valid ECR repository name");
+
+    let o = bench_command(dir.path(), &repository, &["push", "--bin", "nope"])
+        .output()
+        .unwrap();
+    one_line_error(&o, "package `hello` has no binary `nope`");
+
+    let o = bench_command(dir.path(), &repository, &["push"])
+        .env("CARGO_FARGATE_DOCKERFILE", "docker/Missing.Dockerfile")
+        .output()
+        .unwrap();
+    one_line_error(&o, "Dockerfile `docker/Missing.Dockerfile` does not exist");
+
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY . /\nFORM x\n",
+    )
+    .unwrap();
+    let o = bench_command(dir.path(), &repository, &["push"])
+        .output()
+        .unwrap();
+    one_line_error(
+        &o,
+        "Dockerfile:3: the Docker Engine refused the Dockerfile: unknown instruction: FORM",
+    );
+    std::fs::remove_file(dir.path().join("Dockerfile")).unwrap();
+
+    // A failing step: its own output is shown, then one error line naming the step.
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() { let x: u32 = \"not a number\"; }\n",
+    )
+    .unwrap();
+    let o = bench_command(dir.path(), &repository, &["push"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("error[E0308]: mismatched types"),
+        "the step's output is shown:\n{err}"
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .starts_with("error: the image build failed at Step 14/24 `RUN find"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .contains(": exit code 101; see the step's output above"),
+        "{err}"
+    );
+
+    assert!(registry_tags(&repository).is_empty(), "nothing was pushed");
+}
+
+#[test]
+fn a_registry_refusing_the_login_stops_before_anything_is_created() {
+    // Credentials of another account: moto's ECR hands out that account's token, which the bench
+    // registry (like a real ECR registry of account 123456789012) refuses.
+    let creds = aws(&[
+        "sts",
+        "assume-role",
+        "--role-arn",
+        "arn:aws:iam::111111111111:role/deployer",
+        "--role-session-name",
+        "test",
+    ]);
+    let c = &creds["Credentials"];
+    let dir = hello();
+    let repository = unique("refused");
+    let o = bench_command(dir.path(), &repository, &["push"])
+        .env("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap())
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            c["SecretAccessKey"].as_str().unwrap(),
+        )
+        .env("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let line = one_line_error(&o, "refused the login");
+    assert!(
+        !line.contains("111111111111-auth-token"),
+        "the token is never printed"
+    );
+    assert!(registry_tags(&repository).is_empty());
+}
+
+#[test]
+fn the_default_template_passes_hadolint() {
+    bench();
+    let hadolint = Path::new(&env_var("BENCH_VENV")).join("bin/hadolint");
+    let o = std::process::Command::new(hadolint)
+        .arg(repo().join("task-templates/Dockerfile"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "hadolint: {}", stdout(&o));
+}
