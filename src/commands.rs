@@ -32,15 +32,8 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Package(args) => {
             let (project, config) = session.load()?;
-            let output = args
-                .output
-                .unwrap_or_else(|| default_archive_path(&project, &config));
-            let input = package::PackageInput {
-                root: project.workspace_root.clone(),
-                exclude: vec![project.target_dir.clone()],
-                output,
-                allow: args.allow,
-            };
+            let input =
+                package::PackageInput::for_project(&project, &config, args.output, args.allow);
             out.result(&package::run(&input, out)?);
         }
         Command::Build(args) => {
@@ -157,13 +150,6 @@ fn unsupported_builder(builder: Builder) -> anyhow::Error {
     .into()
 }
 
-pub fn default_archive_path(project: &Project, config: &Config) -> PathBuf {
-    project
-        .target_dir
-        .join("fargate")
-        .join(format!("{}-source.zip", config.project))
-}
-
 #[derive(Serialize)]
 struct DoctorReport {
     project: String,
@@ -261,8 +247,10 @@ impl fmt::Display for ConfigReport {
         )?;
         for e in &self.sources {
             if e.value.is_null() {
-                let default = keys::find(e.key).map(|k| k.default).unwrap_or("");
-                writeln!(f, "# {:<32} # unset: {default}", e.key)?;
+                let (doc, default) = keys::find(e.key)
+                    .map(|k| (k.doc, k.default))
+                    .unwrap_or(("", ""));
+                writeln!(f, "# {:<46} # unset: {default}. {doc}", e.key)?;
                 continue;
             }
             let line = format!("{} = {}", e.key, toml_value(&e.value));

@@ -55,6 +55,29 @@ pub struct PackageInput {
     pub allow: Vec<String>,
 }
 
+impl PackageInput {
+    /// The project's workspace root, with cargo's target dir left out; the archive goes to `output`,
+    /// by default `<target-dir>/fargate/<project>-source.zip`.
+    pub fn for_project(
+        project: &crate::project::Project,
+        config: &crate::config::Config,
+        output: Option<PathBuf>,
+        allow: Vec<String>,
+    ) -> Self {
+        PackageInput {
+            root: project.workspace_root.clone(),
+            exclude: vec![project.target_dir.clone()],
+            output: output.unwrap_or_else(|| {
+                project
+                    .target_dir
+                    .join("fargate")
+                    .join(format!("{}-source.zip", config.project))
+            }),
+            allow,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LeftOut {
     pub path: String,

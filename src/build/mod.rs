@@ -69,12 +69,7 @@ fn dockerfile(project: &Project, config: &Config) -> Result<(DockerfileSource, S
 }
 
 pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
-    let input = package::PackageInput {
-        root: project.workspace_root.clone(),
-        exclude: vec![project.target_dir.clone()],
-        output: project.target_dir.join("fargate").join("context.unused"),
-        allow: Vec::new(),
-    };
+    let input = package::PackageInput::for_project(project, config, None, Vec::new());
     let (entries, _) = package::collect(&input)?;
     let source_sha256 = package::source_hash(&entries)?;
     let (dockerfile, dockerfile_text) = dockerfile(project, config)?;

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Benchmark of `cargo fargate push` on the local bench, side by side in one run:
+#   template  the default Dockerfile template (dependency layer cached)
+#   host      the host builder (cargo on the host, image assembled without Docker)
+#   naive     a one-stage Dockerfile: `COPY . .` then `cargo build --release`
+# For each: cold build+push, code-only rebuild+push, a no-change run, the image's size in the
+# registry, and the bytes the registry stored after the code-only change. Figures go to
+# BENCHMARKS.md (and target/bench/build.json). Usage: scripts/bench-build.sh [variant ...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/bench.sh up
+scripts/base-images.sh >/dev/null
+eval "$(scripts/bench.sh env)"
+cargo build --locked --quiet
+bin="$root/target/debug/cargo-fargate"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p target/bench
+variants=("$@")
+[ ${#variants[@]} -gt 0 ] || variants=(template host naive)
+
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+registry_bytes() { du -sb .bench/registry-data | cut -f1; }
+# Compressed size of an image in the registry: config + layers, from its manifest.
+image_bytes() {
+  curl -s -u "AWS:123456789012-auth-token" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' \
+    "http://$BENCH_REGISTRY/v2/$1/manifests/$2" |
+    python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))'
+}
+field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$1') if l.strip().startswith('{')]; r=[x for x in r if x.get('type')=='result'][-1]; print(eval('r' + sys.argv[1]))" "$2"; }
+
+results=()
+for v in "${variants[@]}"; do
+  dir="$work/$v"
+  cp -r tests/fixtures/bench-app "$dir"
+  repo="bench-$v-$(date +%s)"
+  export CARGO_FARGATE_REPOSITORY="$repo"
+  export CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE"
+  export CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE"
+  unset CARGO_FARGATE_DOCKERFILE CARGO_FARGATE_BUILDER
+  case "$v" in
+    template) ;;
+    host) export CARGO_FARGATE_BUILDER=host CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE" ;;
+    naive) export CARGO_FARGATE_DOCKERFILE=naive.Dockerfile ;;
+    *) echo "unknown variant $v" >&2; exit 2 ;;
+  esac
+  echo "== $v" >&2
+  t0=$(now); (cd "$dir" && "$bin" fargate push --message-format json >"$work/$v-cold.json"); t1=$(now)
+  sed -i 's/revision: 1/revision: 2/' "$dir/src/main.rs"
+  b0=$(registry_bytes)
+  t2=$(now); (cd "$dir" && "$bin" fargate push --message-format json >"$work/$v-code.json"); t3=$(now)
+  b1=$(registry_bytes)
+  t4=$(now); (cd "$dir" && "$bin" fargate push --message-format json >"$work/$v-same.json"); t5=$(now)
+  tag=$(field "$work/$v-code.json" '["tags"][0]')
+  results+=("$v|$(secs "$t0" "$t1")|$(secs "$t2" "$t3")|$(secs "$t4" "$t5")|$(image_bytes "$repo" "$tag")|$((b1 - b0))|$(field "$work/$v-code.json" '["layers_pushed"]')")
+done
+
+{
+  echo '['
+  sep=''
+  for r in "${results[@]}"; do
+    IFS='|' read -r v cold code same size pushed layers <<<"$r"
+    printf '%s{"variant":"%s","cold_s":%s,"code_change_s":%s,"no_change_s":%s,"image_bytes":%s,"bytes_stored_after_code_change":%s,"layers_pushed_after_code_change":%s}\n' "$sep" "$v" "$cold" "$code" "$same" "$size" "$pushed" "$layers"
+    sep=','
+  done
+  echo ']'
+} >target/bench/build.json
+
+mib() { python3 -c "print(f'{$1/1048576:.1f} MiB')"; }
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`scripts/bench-build.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), the local bench"
+  echo "(registry on 127.0.0.1, moto's ECR). Project: \`tests/fixtures/bench-app\` (serde, serde_json)."
+  echo "Each variant: \`cargo fargate push\` cold, again after a code-only change to src/main.rs, and once"
+  echo "more with no change. Image size is the compressed size in the registry (config + layers); bytes"
+  echo "stored is how much the registry's storage grew on the code-only push."
+  echo
+  echo "| variant | cold build+push | code-only rebuild+push | no change | image size | bytes stored after code change | layers pushed |"
+  echo "|---|---|---|---|---|---|---|"
+  for r in "${results[@]}"; do
+    IFS='|' read -r v cold code same size pushed layers <<<"$r"
+    echo "| $v | ${cold} s | ${code} s | ${same} s | $(mib "$size") | $(mib "$pushed") | $layers |"
+  done
+  echo
+  echo "- template: the default \`task-templates/Dockerfile\` (dependencies in their own cached layer, only the binary in a slim runtime image)."
+  echo "- host: \`builder = \"host\"\`: cargo on the host, the image assembled over the registry API without Docker."
+  echo "- naive: \`COPY . .\` then \`cargo build --release\` in one stage (\`tests/fixtures/bench-app/naive.Dockerfile\`)."
+} >BENCHMARKS.md
+cat BENCHMARKS.md
