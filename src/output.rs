@@ -107,7 +107,8 @@ impl Output {
                 serde_json::to_value(result).expect("results serialise"),
             );
         } else {
-            print!("{result}");
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = write!(std::io::stdout().lock(), "{result}");
         }
     }
 
