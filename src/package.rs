@@ -298,17 +298,22 @@ pub fn write_zip<W: Write + io::Seek>(
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path)?;
     let mut hasher = Sha256::new();
+    hash_file(&mut hasher, path)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Feeds a file's bytes to a hasher without reading it whole into memory.
+fn hash_file(hasher: &mut Sha256, path: &Path) -> Result<()> {
+    let mut f = File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Builds the archive at `input.output`. Written to a temporary file first and renamed, so a failure
@@ -552,19 +557,11 @@ mod tests {
 /// cheap enough to run before every build, and equal for equal trees.
 pub fn source_hash(entries: &[Entry]) -> Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
     for e in entries {
         hasher.update(e.name.as_bytes());
         hasher.update([0, e.executable as u8]);
         hasher.update(e.size.to_le_bytes());
-        let mut f = File::open(&e.path).with_context(|| format!("reading {}", e.path.display()))?;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        hash_file(&mut hasher, &e.path)?;
     }
     Ok(hex::encode(hasher.finalize()))
 }

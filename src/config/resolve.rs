@@ -267,6 +267,21 @@ impl<'a> Resolver<'a> {
         (value, origin)
     }
 
+    /// An optional file path, relative to the package, that must exist.
+    fn opt_file(
+        &mut self,
+        key: &'static str,
+        dir: &Path,
+        what: &str,
+    ) -> Result<Option<PathBuf>, UserError> {
+        let Some((f, origin)) = self.opt_str(key) else {
+            return Ok(None);
+        };
+        let path = dir.join(&f);
+        self.check(key, &origin, existing(&path, &f, what))?;
+        Ok(Some(path))
+    }
+
     /// Runs `check` on a value and turns its complaint into a located error.
     fn check(
         &self,
@@ -276,6 +291,12 @@ impl<'a> Resolver<'a> {
     ) -> Result<(), UserError> {
         check.map_err(|what| self.error(key, origin, what))
     }
+}
+
+fn existing(path: &Path, given: &str, what: &str) -> Result<(), String> {
+    path.is_file().then_some(()).ok_or_else(|| {
+        format!("{what} `{given}` does not exist (paths are relative to the package)")
+    })
 }
 
 /// How a key is named in messages: by its TOML path when it came from a file.
@@ -448,9 +469,7 @@ pub fn resolve(
         r.check(
             "task-role-policy-files",
             &origin,
-            path.is_file().then_some(()).ok_or_else(|| {
-                format!("policy file `{f}` does not exist (paths are relative to the package)")
-            }),
+            existing(&path, &f, "policy file"),
         )?;
         task_role_policy_files.push(path);
     }
@@ -502,38 +521,12 @@ pub fn resolve(
         "codebuild" => Builder::Codebuild,
         _ => Builder::Docker,
     };
-    let dockerfile = match r.opt_str("dockerfile") {
-        Some((f, origin)) => {
-            let path = facts.package_dir.join(&f);
-            r.check(
-                "dockerfile",
-                &origin,
-                path.is_file().then_some(()).ok_or_else(|| {
-                    format!("Dockerfile `{f}` does not exist (paths are relative to the package)")
-                }),
-            )?;
-            Some(path)
-        }
-        None => None,
-    };
+    let dockerfile = r.opt_file("dockerfile", facts.package_dir, "Dockerfile")?;
     let (builder_image, _) = r.str_or("builder-image", || "rust:1.95.0-slim-bookworm".into());
     let (runtime_image, _) = r.str_or("runtime-image", || "debian:bookworm-slim".into());
     let (cargo_profile, _) = r.str_or("cargo-profile", || "release".into());
     let (features, _) = r.list("features", &[]);
-    let task_template = match r.opt_str("task-template") {
-        Some((f, origin)) => {
-            let path = facts.package_dir.join(&f);
-            r.check(
-                "task-template",
-                &origin,
-                path.is_file().then_some(()).ok_or_else(|| {
-                    format!("template `{f}` does not exist (paths are relative to the package)")
-                }),
-            )?;
-            Some(path)
-        }
-        None => None,
-    };
+    let task_template = r.opt_file("task-template", facts.package_dir, "template")?;
 
     let lifecycle = Lifecycle {
         untagged_expire_days: r.uint("lifecycle.untagged-expire-days", 1, 1..=3650)?,
