@@ -4,6 +4,7 @@
 //! source archive). AWS clients are made in [`aws`] only.
 
 mod aws;
+mod build;
 mod cli;
 mod commands;
 mod config;
