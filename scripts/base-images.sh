@@ -4,7 +4,10 @@
 #   builder: cargo-fargate-bench/rust:<host rustc X.Y>-bookworm
 #            (Debian bookworm minbase + gcc + the host's rustup toolchain)
 #   runtime: cargo-fargate-bench/debian:bookworm-slim
-#            (Debian bookworm minbase + ca-certificates + passwd/adduser)
+#            (Debian bookworm minbase + ca-certificates + passwd/adduser),
+#            also pushed to the bench registry as
+#            127.0.0.1:<port>/cargo-fargate-bench/debian:bookworm-slim
+#            for the host builder, which reads base images over the registry API
 # Idempotent: an image already in the engine is skipped (unless it was built
 # from another host CA set or toolchain, see image_key). The debootstrapped
 # root filesystems are cached as tarballs in .bench/ so a rebuild after
@@ -200,9 +203,40 @@ build_builder() {
     die "builder: cargo does not run in $BENCH_BUILDER_IMAGE"
 }
 
+# The config digest (= image ID) of the remote runtime tag in the bench registry; empty when absent.
+remote_image_id() {
+  curl -s --max-time 10 -u "$BENCH_REGISTRY_USER:$BENCH_REGISTRY_PASSWORD" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:$BENCH_REGISTRY_PORT/v2/${BENCH_RUNTIME_IMAGE%:*}/manifests/${BENCH_RUNTIME_IMAGE##*:}" |
+    tr -d ' \n' | grep -o '"config":{[^}]*}' | grep -o 'sha256:[0-9a-f]\{64\}' || true
+}
+
+# Push the runtime stand-in to the bench registry unless it already holds this very image (an
+# image's ID is its config digest, which the push keeps).
+push_runtime() {
+  local remote="$BENCH_RUNTIME_IMAGE_REMOTE" cfg
+  if [[ "$(remote_image_id)" == "$(docker image inspect --format '{{.Id}}' "$BENCH_RUNTIME_IMAGE")" ]]; then
+    log "runtime: $remote is current, skipping"
+    return
+  fi
+  # A throwaway client config, so no registry login is left in ~/.docker.
+  cfg="$(mktemp -d)"
+  CLEANUP+=("$cfg")
+  local said
+  # (its "credentials are stored unencrypted" warning is about that throwaway dir: kept quiet)
+  said="$(printf '%s' "$BENCH_REGISTRY_PASSWORD" |
+    DOCKER_CONFIG="$cfg" docker login -u "$BENCH_REGISTRY_USER" --password-stdin "127.0.0.1:$BENCH_REGISTRY_PORT" 2>&1)" ||
+    die "runtime: docker login to the bench registry failed: $said"
+  docker tag "$BENCH_RUNTIME_IMAGE" "$remote"
+  log "runtime: docker push $remote"
+  DOCKER_CONFIG="$cfg" docker push -q "$remote" >/dev/null
+  docker image rm "$remote" >/dev/null # the tag only; the image stays
+  rm -rf "$cfg"
+}
+
 main() {
   mkdir -p "$BENCH_DIR"
-  ensure_cmds debootstrap:debootstrap docker:docker.io
+  ensure_cmds debootstrap:debootstrap docker:docker.io curl:curl
   # The toolchain comes from the host's rustup, never from Debian's rustc.
   command -v rustc >/dev/null || die "rustc not found on PATH (the builder image copies the host toolchain)"
   # The engine comes from the bench; start it if this runs on its own.
@@ -211,8 +245,10 @@ main() {
   [[ -n "$MIRROR" ]] || die "no Debian mirror for $SUITE main found in /etc/apt/sources.list(.d)"
   build_runtime
   build_builder
+  push_runtime
   echo "$BENCH_BUILDER_IMAGE"
   echo "$BENCH_RUNTIME_IMAGE"
+  echo "$BENCH_RUNTIME_IMAGE_REMOTE"
 }
 
 main "$@"

@@ -303,6 +303,7 @@ cmd_env() {
   emit BENCH_VENV "$VENV"
   emit CARGO_FARGATE_TEST_BUILDER_IMAGE "$BENCH_BUILDER_IMAGE"
   emit CARGO_FARGATE_TEST_RUNTIME_IMAGE "$BENCH_RUNTIME_IMAGE"
+  emit CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE "$BENCH_RUNTIME_IMAGE_REMOTE"
   # the bench's dockerd uses the default socket; pass on a non-default one
   if [[ -n "${DOCKER_HOST:-}" ]]; then emit DOCKER_HOST "$DOCKER_HOST"; fi
 }

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::aws::{Aws, AwsOptions, Identity};
 use crate::cli::{Command, FargateCli, GlobalArgs};
-use crate::config::resolve::Builder;
 use crate::config::{self, keys, Config, Source, StageChoice};
 use crate::error::{display_path, Location, Result};
 use crate::output::Output;
@@ -39,19 +38,11 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Build(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
-            let built = match config.builder {
-                Builder::Docker => {
-                    crate::build::docker::build(&project, &config, plan, out).await?
-                }
-                other => return Err(unsupported_builder(other)),
-            };
-            out.result(&built);
+            let access = crate::push::base_access(&config, &session.aws_options(&config)).await?;
+            out.result(&crate::build::run(&project, &config, plan, access, out).await?);
         }
         Command::Push(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
-            if config.builder != Builder::Docker {
-                return Err(unsupported_builder(config.builder));
-            }
             out.result(
                 &crate::push::run(&project, &config, &session.aws_options(&config), out).await?,
             );
@@ -136,18 +127,6 @@ impl Session {
     pub fn aws_options(&self, config: &Config) -> AwsOptions {
         AwsOptions::new(config, self.global.endpoint_url.clone())
     }
-}
-
-fn unsupported_builder(builder: Builder) -> anyhow::Error {
-    crate::error::UserError::new(format!(
-        "the `{}` builder is not available in this version",
-        serde_json::to_value(builder)
-            .unwrap_or_default()
-            .as_str()
-            .unwrap_or("")
-    ))
-    .fix("use `builder = \"docker\"` (or --builder docker)")
-    .into()
 }
 
 #[derive(Serialize)]

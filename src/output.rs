@@ -34,7 +34,8 @@ impl Output {
         }
     }
 
-    /// For tests and non-CLI callers: plain, no colour.
+    /// For tests: plain, no colour.
+    #[cfg(test)]
     pub fn plain() -> Self {
         Output {
             json: false,

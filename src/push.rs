@@ -162,8 +162,106 @@ pub async fn run(
         });
     }
 
-    let built = build::docker::build(project, config, plan, out).await?;
+    let access = build::BaseAccess {
+        credentials: Some(target.credentials.clone()),
+        push_registry: Some(host.clone()),
+    };
+    let built = build::run(project, config, plan, access, out).await?;
+    let pushed = match &built.oci {
+        Some(image) => push_oci(image, &target, config, &built.plan, out).await?,
+        None => push_docker(&built, &target, config, out).await?,
+    };
+    Ok(PushOutput {
+        image_uri: canonical(&pushed.digest),
+        repository: target.repository,
+        lifecycle_policy_updated: target.lifecycle_policy_updated,
+        pushed_to,
+        digest: pushed.digest,
+        tags: pushed.tags,
+        up_to_date: false,
+        layers_pushed: pushed.layers_pushed,
+        layers_skipped: pushed.layers_skipped,
+        build: Some(built),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What one push did.
+struct Pushed {
+    digest: String,
+    tags: Vec<String>,
+    layers_pushed: usize,
+    layers_skipped: usize,
+}
+
+/// Tags to put besides the content tag, less those an immutable repository already gives to
+/// another image (kept as they are, with a warning).
+async fn free_tags(
+    target: &Target,
+    config: &Config,
+    tags: &[String],
+    digest: Option<&str>,
+    out: &Output,
+) -> Result<Vec<String>> {
+    let mut free = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            if let (Some(existing), Some(ours)) = (
+                target
+                    .registry
+                    .manifest_digest(&config.repository, tag)
+                    .await?,
+                digest,
+            ) {
+                if existing != ours {
+                    out.warn(format_args!(
+                        "{}/{}:{tag} already names another image; left as it is",
+                        target.registry.host, config.repository
+                    ));
+                    continue;
+                }
+            }
+        }
+        free.push(tag.clone());
+    }
+    Ok(free)
+}
+
+/// The host builder's image, blob by blob over the registry API.
+async fn push_oci(
+    image: &build::host::OciImage,
+    target: &Target,
+    config: &Config,
+    plan: &build::Plan,
+    out: &Output,
+) -> Result<Pushed> {
+    let tags = free_tags(
+        target,
+        config,
+        &plan.tags,
+        Some(&image.manifest_digest),
+        out,
+    )
+    .await?;
+    let stats = build::host::push(image, &target.registry, &config.repository, &tags, out).await?;
+    Ok(Pushed {
+        digest: stats.digest,
+        tags,
+        layers_pushed: stats.blobs_uploaded,
+        layers_skipped: stats.blobs_skipped + stats.blobs_mounted,
+    })
+}
+
+/// The docker builder's image, pushed by the engine (which skips layers the registry has).
+async fn push_docker(
+    built: &BuildOutput,
+    target: &Target,
+    config: &Config,
+    out: &Output,
+) -> Result<Pushed> {
     let docker = build::docker::connect().await?;
+    let host = &target.registry.host;
+    let pushed_to = format!("{host}/{}", config.repository);
     let credentials = DockerCredentials {
         username: Some(target.credentials.username.clone()),
         password: Some(target.credentials.password().to_string()),
@@ -171,24 +269,22 @@ pub async fn run(
         ..Default::default()
     };
     let (mut pushed, mut skipped, mut tags) = (0, 0, Vec::new());
-    let mut content_digest: Option<String> = None;
+    let mut digest: Option<String> = None;
     for tag in &built.plan.tags {
-        // An immutable repository refuses to move a tag: keep the existing one and say so.
-        if tag != &built.plan.content_tag {
-            if let (Some(existing), Some(ours)) = (
-                target
-                    .registry
-                    .manifest_digest(&config.repository, tag)
-                    .await?,
-                &content_digest,
-            ) {
-                if existing != *ours {
-                    out.warn(format_args!(
-                        "{pushed_to}:{tag} already names another image; left as it is"
-                    ));
-                    continue;
-                }
-            }
+        // The content tag goes first; the others are checked against its digest.
+        if digest.is_some()
+            && free_tags(
+                target,
+                config,
+                &[built.plan.content_tag.clone(), tag.clone()],
+                digest.as_deref(),
+                out,
+            )
+            .await?
+            .len()
+                < 2
+        {
+            continue;
         }
         docker
             .tag_image(
@@ -210,7 +306,7 @@ pub async fn run(
             Some(credentials.clone()),
         );
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| anyhow::anyhow!("pushing {pushed_to}:{tag}: {}", e))?;
+            let info = item.map_err(|e| anyhow::anyhow!("pushing {pushed_to}:{tag}: {e}"))?;
             if let Some(detail) = info.error_detail {
                 let message = detail.message.unwrap_or_default();
                 if message.contains("unauthorized") || message.contains("authentication required") {
@@ -224,36 +320,56 @@ pub async fn run(
             }
             match info.status.as_deref() {
                 Some("Pushed") => pushed += 1,
-                Some("Layer already exists") | Some("Mounted from") => skipped += 1,
-                Some(s) if s.starts_with("Mounted from") => skipped += 1,
+                Some(s) if s == "Layer already exists" || s.starts_with("Mounted from") => {
+                    skipped += 1
+                }
                 _ => {}
             }
         }
-        if content_digest.is_none() {
-            content_digest = target
+        if digest.is_none() {
+            digest = target
                 .registry
                 .manifest_digest(&config.repository, tag)
                 .await?;
         }
         tags.push(tag.clone());
     }
-    let digest = content_digest.ok_or_else(|| {
+    let digest = digest.ok_or_else(|| {
         anyhow::anyhow!(
             "the registry does not show {pushed_to}:{} after the push",
             built.plan.content_tag
         )
     })?;
-    Ok(PushOutput {
-        image_uri: canonical(&digest),
-        repository: target.repository,
-        lifecycle_policy_updated: target.lifecycle_policy_updated,
-        pushed_to,
+    Ok(Pushed {
         digest,
         tags,
-        up_to_date: false,
         layers_pushed: pushed,
         layers_skipped: skipped,
-        build: Some(built),
-        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// For `build` on its own with the host builder: ECR credentials when the base image lives in the
+/// push registry (the registry endpoint, or an ECR host), anonymous access otherwise.
+pub async fn base_access(config: &Config, aws_options: &AwsOptions) -> Result<build::BaseAccess> {
+    if config.builder != crate::config::resolve::Builder::Host {
+        return Ok(build::BaseAccess::default());
+    }
+    let base = registry::ImageRef::parse(&config.runtime_image)?;
+    let endpoint_host = config
+        .registry_endpoint
+        .as_deref()
+        .map(|e| registry::endpoint(e).1);
+    if endpoint_host.as_deref() != Some(base.registry.as_str())
+        && !base.registry.contains(".dkr.ecr.")
+    {
+        return Ok(build::BaseAccess::default());
+    }
+    let aws = Aws::connect(aws_options).await?;
+    let login = aws.registry_login().await?;
+    let push_registry =
+        endpoint_host.unwrap_or_else(|| registry::endpoint(&login.proxy_endpoint).1);
+    Ok(build::BaseAccess {
+        credentials: Some(login.credentials),
+        push_registry: Some(push_registry),
     })
 }

@@ -141,6 +141,14 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// Serialises a value by its Display form (an image reference as users write it).
+pub fn display<T: fmt::Display, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
 pub struct Registry {
     base: String,
     pub host: String,

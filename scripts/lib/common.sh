@@ -26,6 +26,9 @@ bench_rust_mm() {
 }
 BENCH_BUILDER_IMAGE="cargo-fargate-bench/rust:$(bench_rust_mm)-bookworm"
 BENCH_RUNTIME_IMAGE="cargo-fargate-bench/debian:bookworm-slim"
+# The runtime stand-in in the bench registry too: the host builder reads base images over the
+# registry HTTP API, not from the engine.
+BENCH_RUNTIME_IMAGE_REMOTE="127.0.0.1:$BENCH_REGISTRY_PORT/$BENCH_RUNTIME_IMAGE"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -212,9 +212,11 @@ pub async fn build(
         match item {
             Ok(info) => {
                 if let Some(text) = info.stream.as_deref() {
+                    // Output arrives in arbitrary chunks, coloured by the engine: plain text to the
+                    // log, whole lines to the display.
+                    let text = strip_ansi(text);
                     log.write_all(text.as_bytes())?;
-                    // Output arrives in arbitrary chunks, coloured by the engine: whole, plain lines.
-                    pending.push_str(&strip_ansi(text));
+                    pending.push_str(&text);
                     while let Some(i) = pending.find('\n') {
                         let line: String = pending.drain(..=i).collect();
                         let line = line.trim_end();
@@ -316,8 +318,9 @@ pub async fn build(
         image,
         image_id: inspect.id.unwrap_or_default(),
         size: inspect.size.unwrap_or(0).max(0) as u64,
-        log: log_path,
+        log: Some(log_path),
         seconds: started.elapsed().as_secs_f64(),
+        oci: None,
         plan,
     })
 }

@@ -3,6 +3,7 @@
 //! settings before anything runs, so `push` can skip the build when the registry already has it.
 
 pub mod docker;
+pub mod host;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -148,12 +149,17 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildOutput {
     pub plan: Plan,
-    /// The local image (`docker` builder): `{repository}:{content_tag}`.
+    /// `docker`: the local image `{repository}:{content_tag}`; `host`: the OCI image layout's path.
     pub image: String,
+    /// `docker`: the engine's image ID; `host`: the manifest digest.
     pub image_id: String,
     pub size: u64,
-    pub log: PathBuf,
+    /// The full build log (`docker`; the host builder streams cargo's output instead).
+    pub log: Option<PathBuf>,
     pub seconds: f64,
+    /// The host builder's image, which `push` uploads blob by blob.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<host::OciImage>,
 }
 
 impl fmt::Display for BuildOutput {
@@ -163,7 +169,56 @@ impl fmt::Display for BuildOutput {
         writeln!(f, "platform {}", self.plan.platform)?;
         writeln!(f, "tags     {}", self.plan.tags.join(", "))?;
         writeln!(f, "size     {} bytes", self.size)?;
-        writeln!(f, "log      {}", crate::error::display_path(&self.log))?;
+        if let Some(log) = &self.log {
+            writeln!(f, "log      {}", crate::error::display_path(log))?;
+        }
         writeln!(f, "took     {:.1}s", self.seconds)
+    }
+}
+
+/// Registry access for the host builder's base image: the push registry's credentials go only to
+/// that registry.
+#[derive(Default)]
+pub struct BaseAccess {
+    pub credentials: Option<crate::registry::Credentials>,
+    pub push_registry: Option<String>,
+}
+
+/// Builds with the configured builder.
+pub async fn run(
+    project: &Project,
+    config: &Config,
+    plan: Plan,
+    access: BaseAccess,
+    out: &crate::output::Output,
+) -> Result<BuildOutput> {
+    match config.builder {
+        Builder::Docker => docker::build(project, config, plan, out).await,
+        Builder::Host => {
+            let started = std::time::Instant::now();
+            let input = host::HostBuildInput {
+                project,
+                config,
+                labels: plan.labels.clone(),
+                base_credentials: access.credentials,
+                base_registry_override: None,
+                push_registry: access.push_registry,
+            };
+            let image = host::build(&input, out).await?;
+            Ok(BuildOutput {
+                image: image.dir.display().to_string(),
+                image_id: image.manifest_digest.clone(),
+                size: image.size,
+                log: None,
+                seconds: started.elapsed().as_secs_f64(),
+                oci: Some(image),
+                plan,
+            })
+        }
+        Builder::Codebuild => Err(UserError::new(
+            "the `codebuild` builder is not available in this version",
+        )
+        .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
+        .into()),
     }
 }
