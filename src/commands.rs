@@ -12,7 +12,12 @@ use crate::config::{self, keys, Config, Source, StageChoice};
 use crate::error::{display_path, Location, Result};
 use crate::output::Output;
 use crate::project::Project;
-use crate::{init, package};
+use crate::register::{self, DiffReport};
+use crate::render::{PinnedImage, RenderReport};
+use crate::{init, logs, package, run, tasks};
+
+/// How often `run` and `logs -f` ask AWS for news.
+const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs a command; the value is the process exit code.
 pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
@@ -54,6 +59,132 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 stage: config.stage,
                 identity,
             });
+        }
+        Command::Render(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            out.result(&RenderReport {
+                family: crate::render::family(&config),
+                image: prepared.image.reference.clone(),
+                template: config
+                    .task_template
+                    .as_deref()
+                    .map(display_path)
+                    .unwrap_or_else(|| "built-in".into()),
+                definition: prepared.definition,
+            });
+        }
+        Command::Register(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            out.result(&register::apply(&aws, &config, &prepared, out).await?);
+        }
+        Command::Diff(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            let family = crate::render::family(&config);
+            let latest = register::latest(&aws, &family, &prepared.definition).await?;
+            let rendered = register::normalise(&prepared.definition);
+            let (old, label) = match &latest {
+                Some(l) => (
+                    l.definition.clone(),
+                    format!("{family}:{} (registered)", l.revision),
+                ),
+                None => (
+                    serde_json::Value::Null,
+                    format!("{family} (none registered)"),
+                ),
+            };
+            let changed = old != rendered;
+            let report = DiffReport {
+                family,
+                latest_revision: latest.as_ref().map(|l| l.revision),
+                changed,
+                diff: register::unified_diff(&old, &rendered, &label, "rendered"),
+            };
+            out.result(&report);
+            return Ok(if args.exit_code && changed { 1 } else { 0 });
+        }
+        Command::Run(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image.image)?;
+            let environment = run::parse_env_overrides(&args.env, &config)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            // Everything is checked before anything is created.
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            let cluster_exists = aws.cluster_exists(&config.cluster).await?;
+            if !cluster_exists && !config.create_cluster {
+                return Err(config
+                    .key_error(
+                        "create-cluster",
+                        format!("ECS cluster `{}` does not exist and creating it is turned off", config.cluster),
+                    )
+                    .fix("create it, set `create-cluster = true`, or point `cluster` at an existing cluster")
+                    .into());
+            }
+            let network = run::resolve_network(&aws, &config, args.allow_default_vpc).await?;
+            let registered = register::apply(&aws, &config, &prepared, out).await?;
+            if !cluster_exists {
+                aws.create_cluster(&config.cluster, &config.tags).await?;
+                out.status("Created", format_args!("cluster {}", config.cluster));
+            }
+            let fresh_roles = registered.roles.iter().any(|r| r.created);
+            let report = run::run(
+                &aws,
+                out,
+                &run::RunInput {
+                    config: &config,
+                    definition: &prepared.definition,
+                    registration: &registered.task_definition,
+                    network: &network,
+                    count: args.count,
+                    command: (!args.command.is_empty()).then_some(args.command.as_slice()),
+                    environment: &environment,
+                    detach: args.detach,
+                    stop_on_interrupt: args.stop_on_interrupt,
+                    poll: POLL,
+                    fresh_roles,
+                },
+            )
+            .await?;
+            out.result(&report);
+            return Ok(report.exit_code);
+        }
+        Command::Logs(args) => {
+            let (_, config) = session.load()?;
+            let since = logs::parse_since(&args.since)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let family = crate::render::family(&config);
+            let task = args.task.as_deref().map(logs::task_id);
+            let report = logs::run(
+                &aws,
+                out,
+                &logs::LogsInput {
+                    family: &family,
+                    follow: args.follow,
+                    task,
+                    since,
+                    poll: POLL,
+                },
+            )
+            .await?;
+            out.result(&report);
+        }
+        Command::Ps(args) => {
+            let (_, config) = session.load()?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            out.result(&tasks::ps(&aws, &config, args.all).await?);
+        }
+        Command::Stop(args) => {
+            let (_, config) = session.load()?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            out.result(&tasks::stop(&aws, &config, &args.tasks, args.all, &args.reason).await?);
         }
     }
     Ok(0)
