@@ -264,7 +264,10 @@ pub async fn apply(
 ) -> Result<RegisterReport> {
     let roles = roles::apply(aws, &prepared.roles).await?;
     for r in roles.iter().filter(|r| r.created || !r.changes.is_empty()) {
-        out.status(if r.created { "Created" } else { "Updated" }, r);
+        out.status(
+            if r.created { "Created" } else { "Updated" },
+            format_args!("{r} ({})", r.how()),
+        );
     }
     let mut tags = config.tags.clone();
     tags.insert("cargo-fargate:project".into(), config.project.clone());
@@ -320,7 +323,7 @@ impl fmt::Display for RegisterReport {
         writeln!(f, "arn        {}", td.arn)?;
         writeln!(f, "image      {}", self.image)?;
         for r in &self.roles {
-            writeln!(f, "{r}")?;
+            writeln!(f, "{r} ({})", r.how())?;
         }
         let lg = &self.log_group;
         let how = if lg.created {
@@ -330,7 +333,7 @@ impl fmt::Display for RegisterReport {
         } else {
             "up to date"
         };
-        writeln!(f, "log group  {} ({how})", lg.name)
+        writeln!(f, "{:<10} {} ({how})", "log group", lg.name)
     }
 }
 

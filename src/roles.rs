@@ -443,15 +443,21 @@ impl fmt::Display for RoleState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
             Kind::Task => "task role",
-            Kind::Execution => "execution role",
+            Kind::Execution => "exec role",
         };
-        let how = match (self.managed, self.created, self.changes.is_empty()) {
+        write!(f, "{what:<10} {}", self.arn)
+    }
+}
+
+impl RoleState {
+    /// How it was handled: given, created, up to date, or what changed.
+    pub fn how(&self) -> String {
+        match (self.managed, self.created, self.changes.is_empty()) {
             (false, _, _) => "given".to_string(),
             (true, true, _) => "created".to_string(),
             (true, false, true) => "up to date".to_string(),
             (true, false, false) => format!("updated: {}", self.changes.join(", ")),
-        };
-        write!(f, "{what} {} ({how})", self.arn)
+        }
     }
 }
 

@@ -421,10 +421,12 @@ impl fmt::Display for RunReport {
             return Ok(());
         }
         for t in &self.tasks {
-            let reason = t.stopped_reason.as_deref().unwrap_or("");
-            match &t.stop_code {
-                Some(code) => writeln!(f, "task {} {} ({code}) {reason}", t.id, t.last_status)?,
-                None => writeln!(f, "task {} {} {reason}", t.id, t.last_status)?,
+            write!(f, "task {} {}", t.id, t.last_status)?;
+            match (&t.stop_code, &t.stopped_reason) {
+                (Some(code), Some(reason)) => writeln!(f, ": {code}: {reason}")?,
+                (Some(code), None) => writeln!(f, ": {code}")?,
+                (None, Some(reason)) => writeln!(f, ": {reason}")?,
+                (None, None) => writeln!(f)?,
             }
             for c in &t.containers {
                 let tag = if c.essential { "" } else { " (not essential)" };
@@ -462,6 +464,9 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         started_by: STARTED_BY,
         tags: &tags,
     };
+    // Listen for Ctrl-C from here on: once a task may exist, it is ours to report or stop.
+    let mut interrupt = Box::pin(tokio::signal::ctrl_c());
+    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
     // A role IAM has just created can take a few seconds to be usable by ECS.
     let mut attempts = if input.fresh_roles { 6 } else { 1 };
     let response = loop {
@@ -545,7 +550,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
             report.exit_code = o.exit_code;
             report.outcome = Some(o);
         }
-        _ = tokio::signal::ctrl_c() => {
+        _ = &mut interrupt => {
             report.interrupted = true;
             report.exit_code = INTERRUPTED;
             if input.stop_on_interrupt {

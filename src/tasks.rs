@@ -58,14 +58,14 @@ impl fmt::Display for PsReport {
         }
         writeln!(
             f,
-            "{:<32}  {:>8}  {:<14}  {:<14}  started by",
+            "{:<36}  {:>8}  {:<14}  {:<14}  started by",
             "task", "revision", "status", "desired"
         )?;
         for t in &self.tasks {
             let rev = t.revision.map(|r| r.to_string()).unwrap_or_default();
             write!(
                 f,
-                "{:<32}  {rev:>8}  {:<14}  {:<14}  {}",
+                "{:<36}  {rev:>8}  {:<14}  {:<14}  {}",
                 t.id,
                 t.last_status,
                 t.desired_status,

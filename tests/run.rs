@@ -367,7 +367,27 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
     // The human form says so.
     let text = ok(&cf(dir.path(), &["register", "--image", &image]));
     assert!(text.starts_with(&format!("unchanged  {family}:")), "{text}");
-    assert!(!text.contains("DATABASE_URL"), "{text}");
+
+    // Policies dropped from the configuration leave the managed role on the next register.
+    set_fargate(dir.path(), &name, &networked(""));
+    let r = json_result(&cf(
+        dir.path(),
+        &["register", "--image", &image, "--message-format", "json"],
+    ));
+    assert_eq!(
+        r["roles"][0]["changes"],
+        json!([format!("detached {policy}"), "removed inline policy queue"])
+    );
+    let task_role = format!("{family}-task");
+    let attached = aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        &task_role,
+    ]);
+    assert_eq!(attached["AttachedPolicies"], json!([]));
+    let inline = aws(&["iam", "list-role-policies", "--role-name", &task_role]);
+    assert_eq!(inline["PolicyNames"], json!([]));
 }
 
 #[test]
@@ -484,36 +504,29 @@ fn wait_for_line(
     panic!("timed out; saw:\n{}", seen.join("\n"));
 }
 
+/// Puts log events into a new stream in one quick process (boto3 from the bench's venv): a task
+/// on moto lives for a handful of DescribeTasks calls, so this has to be fast.
 fn put_logs(group: &str, stream: &str, messages: &[&str]) {
-    aws_try(&[
-        "logs",
-        "create-log-stream",
-        "--log-group-name",
-        group,
-        "--log-stream-name",
-        stream,
-    ]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let events: Vec<Value> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| json!({"timestamp": now + i as i64, "message": m}))
-        .collect();
-    aws(&[
-        "logs",
-        "put-log-events",
-        "--log-group-name",
-        group,
-        "--log-stream-name",
-        stream,
-        "--log-events",
-        &Value::Array(events).to_string(),
-    ]);
+    let venv = std::env::var("BENCH_VENV").expect("BENCH_VENV (scripts/bench.sh env)");
+    let script = r#"
+import sys, json, time, boto3
+group, stream, messages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+logs = boto3.client("logs")
+logs.create_log_stream(logGroupName=group, logStreamName=stream)
+now = int(time.time() * 1000)
+logs.put_log_events(logGroupName=group, logStreamName=stream,
+    logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+"#;
+    let o = std::process::Command::new(format!("{venv}/bin/python"))
+        .args(["-c", script, group, stream, &json!(messages).to_string()])
+        .envs(bench())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// moto runs no containers: a task it starts goes RUNNING → … → STOPPED over a few DescribeTasks
+/// calls, with exit code 0. That is enough to see `run` follow the logs while it waits.
 #[test]
 fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
     let name = unique("run");
@@ -528,6 +541,8 @@ fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
             &image,
             "-e",
             "EXTRA=1",
+            "--message-format",
+            "json",
             "--",
             "migrate",
             "--dry-run",
@@ -539,11 +554,52 @@ fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
     .spawn()
     .unwrap();
     let out = lines_of(child.stdout.take().unwrap());
-    let err = lines_of(child.stderr.take().unwrap());
     let mut seen = Vec::new();
-    let started = wait_for_line(&err, &mut seen, |l| l.contains("Started task arn:"));
-    let arn = started.split_whitespace().last().unwrap().to_string();
+    let started = wait_for_line(&out, &mut seen, |l| l.contains("\"step\":\"started\""));
+    let started: Value = serde_json::from_str(&started).unwrap();
+    let arn = started["message"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("task ")
+        .to_string();
     let id = arn.rsplit('/').next().unwrap().to_string();
+    put_logs(
+        &format!("/ecs/{family}"),
+        &format!("dev/{name}/{id}"),
+        &["hello from the task", "second line"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "run did not end: {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    seen.extend(out.iter());
+    let events: Vec<Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let logs: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "log")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(logs, ["hello from the task", "second line"], "{events:?}");
+    // Printed while the task ran, not only once it had stopped.
+    let first_log = events.iter().position(|e| e["type"] == "log").unwrap();
+    let stopped = events
+        .iter()
+        .position(|e| e["step"] == "status" && e["message"] == "STOPPED")
+        .unwrap_or_else(|| panic!("no STOPPED status: {events:?}"));
+    assert!(first_log < stopped, "{events:?}");
+    let result = events.last().unwrap();
+    assert_eq!(result["type"], "result");
+    assert_eq!(result["tasks"][0]["last_status"], "STOPPED");
+    assert_eq!(result["tasks"][0]["containers"][0]["exit_code"], 0);
+    assert_eq!(result["exit_code"], 0);
+    assert_eq!(status.code(), Some(0));
 
     // RunTask got the configured network, launch type, overrides and tags.
     let described = aws(&[
@@ -587,46 +643,22 @@ fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
         .unwrap()
         .contains(&json!({"key": "cargo-fargate:stage", "value": "dev"})));
 
-    // Log events written while `run` waits are printed as they come.
-    put_logs(
-        &format!("/ecs/{family}"),
-        &format!("dev/{name}/{id}"),
-        &["hello from the task", "second line"],
-    );
-    let mut printed = Vec::new();
-    wait_for_line(&out, &mut printed, |l| l == "second line");
-    assert_eq!(printed, ["hello from the task", "second line"]);
-
-    // ps finds it; stop stops it; run then reports and exits.
-    let ps = json_result(&cf(dir.path(), &["ps", "--message-format", "json"]));
-    assert_eq!(ps["tasks"][0]["id"], id.as_str());
-    assert_eq!(ps["tasks"][0]["last_status"], "RUNNING");
-    let stopped = json_result(&cf(dir.path(), &["stop", &id, "--message-format", "json"]));
-    assert_eq!(stopped["stopped"], json!([arn]));
-    let status = child.wait().unwrap();
-    let rest: Vec<String> = out.iter().collect();
-    assert!(
-        rest.iter()
-            .any(|l| l.starts_with(&format!("task {id} STOPPED"))),
-        "{rest:?}"
-    );
-    // moto reports exit code 0 for the containers of a stopped task.
-    assert_eq!(status.code(), Some(0), "{rest:?}");
-    assert!(rest.last().unwrap() == "exit code 0", "{rest:?}");
-
-    // logs shows what the task wrote, afterwards too.
+    // logs shows what the task wrote, afterwards too; ps --all the stopped task.
     let logs = ok(&cf(dir.path(), &["logs", "--task", &id]));
     assert_eq!(logs, "hello from the task\nsecond line\n");
     let all = ok(&cf(dir.path(), &["logs"]));
-    assert!(
-        all.contains(&format!("[{}] hello from the task", &id[..8])),
-        "{all}"
+    assert_eq!(
+        all,
+        format!("[{0}] hello from the task\n[{0}] second line\n", &id[..8])
     );
     let ps = json_result(&cf(
         dir.path(),
         &["ps", "--all", "--message-format", "json"],
     ));
+    assert_eq!(ps["tasks"][0]["id"], id.as_str());
     assert_eq!(ps["tasks"][0]["last_status"], "STOPPED");
+    let text = ok(&cf(dir.path(), &["ps", "--all"]));
+    assert!(text.lines().nth(1).unwrap().starts_with(&id), "{text}");
 }
 
 #[test]
@@ -634,6 +666,7 @@ fn run_detached_prints_the_arn_and_returns() {
     let name = unique("det");
     let dir = project(&name, &networked(""));
     let image = pushed_image();
+    let family = format!("{name}-dev");
     let r = json_result(&cf(
         dir.path(),
         &[
@@ -650,27 +683,60 @@ fn run_detached_prints_the_arn_and_returns() {
     assert_eq!(r["detached"], true);
     assert_eq!(r["tasks"].as_array().unwrap().len(), 2);
     assert_eq!(r["network"]["subnets"], json!([net().subnet]));
+    assert_eq!(r["network"]["security_groups"], json!([net().sg]));
     let listed = aws(&[
         "ecs",
         "list-tasks",
         "--cluster",
-        &format!("{name}-dev"),
+        &family,
         "--family",
-        &format!("{name}-dev"),
+        &family,
     ]);
     assert_eq!(listed["taskArns"].as_array().unwrap().len(), 2);
-    let stopped = json_result(&cf(
+    // ps finds them; stop takes an ID, or --all.
+    let ps = json_result(&cf(dir.path(), &["ps", "--message-format", "json"]));
+    let ids = |v: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let running = ids(&ps["tasks"]);
+    assert_eq!(running, ids(&r["tasks"]));
+    assert_eq!(ps["tasks"][0]["desired_status"], "RUNNING");
+    assert_eq!(ps["tasks"][0]["started_by"], "cargo-fargate");
+    let one = json_result(&cf(
+        dir.path(),
+        &["stop", &running[0], "--message-format", "json"],
+    ));
+    assert_eq!(one["stopped"].as_array().unwrap().len(), 1);
+    assert!(one["stopped"][0].as_str().unwrap().ends_with(&running[0]));
+    one_line_error(
+        &cf(dir.path(), &["stop", &running[0]]),
+        &format!("task `{}` is not a running task of {family}", running[0]),
+    );
+    let rest = json_result(&cf(
         dir.path(),
         &["stop", "--all", "--message-format", "json"],
     ));
-    assert_eq!(stopped["stopped"].as_array().unwrap().len(), 2);
-    // A second run reuses the registered revision.
+    assert_eq!(rest["stopped"].as_array().unwrap().len(), 1);
+    assert!(rest["stopped"][0].as_str().unwrap().ends_with(&running[1]));
+    assert_eq!(
+        ok(&cf(dir.path(), &["ps"])),
+        format!("no tasks of {family} in cluster {family}\n")
+    );
+    // A second run reuses the registered revision; the human form is the ARN alone.
     let text = ok(&cf(dir.path(), &["run", "--image", &image, "-d"]));
     assert!(
         text.starts_with("arn:aws:ecs:us-east-1:123456789012:task/"),
         "{text}"
     );
-    assert_eq!(revisions(&format!("{name}-dev")).len(), 1);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(revisions(&family).len(), 1);
 }
 
 #[test]
@@ -944,4 +1010,65 @@ fn a_managed_execution_role_reads_exactly_the_configured_secrets() {
     ok(&cf(dir.path(), &["register", "--image", &image]));
     let listed = aws(&["iam", "list-role-policies", "--role-name", &role]);
     assert_eq!(listed["PolicyNames"], json!([]));
+}
+
+/// Ctrl-C stops following (exit 130, the task keeps running); with --stop-on-interrupt it stops
+/// the task too.
+#[test]
+fn ctrl_c_stops_following_and_optionally_the_task() {
+    let name = unique("int");
+    let dir = project(&name, &networked(""));
+    let image = pushed_image();
+    let family = format!("{name}-dev");
+    for stop in [false, true] {
+        let mut args = vec!["run", "--image", image.as_str()];
+        if stop {
+            args.push("--stop-on-interrupt");
+        }
+        let mut child = command(dir.path(), &args)
+            .envs(bench())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = lines_of(child.stderr.take().unwrap());
+        let out = lines_of(child.stdout.take().unwrap());
+        let mut seen = Vec::new();
+        let started = wait_for_line(&err, &mut seen, |l| l.contains("Started task arn:"));
+        let arn = started.split_whitespace().last().unwrap().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        seen.extend(err.iter());
+        assert_eq!(status.code(), Some(130), "{seen:?}");
+        let printed: Vec<String> = out.iter().collect();
+        assert_eq!(printed, [arn.clone()], "the task's ARN is the result");
+        let task = &aws(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            &family,
+            "--tasks",
+            &arn,
+        ])["tasks"][0];
+        if stop {
+            assert!(seen.iter().any(|l| l.contains("Stopped task")), "{seen:?}");
+            assert_eq!(task["desiredStatus"], "STOPPED");
+            assert_eq!(
+                task["stoppedReason"],
+                "interrupted: cargo fargate run --stop-on-interrupt"
+            );
+        } else {
+            let id = arn.rsplit('/').next().unwrap();
+            let warning = seen.iter().find(|l| l.starts_with("warning: ")).unwrap();
+            assert!(
+                warning.contains(&format!("cargo fargate stop {id}")),
+                "{warning}"
+            );
+            assert_eq!(task["desiredStatus"], "RUNNING");
+        }
+    }
 }
