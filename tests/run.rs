@@ -693,6 +693,34 @@ fn run_detached_prints_the_arn_and_returns() {
         &family,
     ]);
     assert_eq!(listed["taskArns"].as_array().unwrap().len(), 2);
+    // logs -f follows every task of the stage until Ctrl-C.
+    let first = r["tasks"][0]["id"].as_str().unwrap().to_string();
+    let second = r["tasks"][1]["id"].as_str().unwrap().to_string();
+    let mut follow = command(dir.path(), &["logs", "-f"])
+        .envs(bench())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let followed = lines_of(follow.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let group = format!("/ecs/{family}");
+    put_logs(&group, &format!("dev/{name}/{first}"), &["one"]);
+    wait_for_line(&followed, &mut seen, |l| {
+        l == format!("[{}] one", &first[..8])
+    });
+    put_logs(&group, &format!("dev/{name}/{second}"), &["two"]);
+    wait_for_line(&followed, &mut seen, |l| {
+        l == format!("[{}] two", &second[..8])
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &follow.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(follow.wait().unwrap().code(), Some(0));
+    seen.extend(followed.iter());
+    assert_eq!(seen.len(), 2, "each event once: {seen:?}");
+
     // ps finds them; stop takes an ID, or --all.
     let ps = json_result(&cf(dir.path(), &["ps", "--message-format", "json"]));
     let ids = |v: &Value| -> Vec<String> {
