@@ -1073,7 +1073,11 @@ fn ctrl_c_stops_following_and_optionally_the_task() {
         seen.extend(err.iter());
         assert_eq!(status.code(), Some(130), "{seen:?}");
         let printed: Vec<String> = out.iter().collect();
-        assert_eq!(printed, [arn.clone()], "the task's ARN is the result");
+        assert_eq!(
+            printed,
+            std::slice::from_ref(&arn),
+            "the task's ARN is the result"
+        );
         let task = &aws(&[
             "ecs",
             "describe-tasks",
