@@ -470,8 +470,30 @@ fn render_prints_the_definition_and_a_users_template_is_sent_as_is() {
         def["containerDefinitions"][0].get("entryPoint").is_none(),
         "{out}"
     );
+    // An image from another registry is used as it is, with a warning that it was not checked.
+    let elsewhere = format!("ghcr.io/acme/app@sha256:{}", "a".repeat(64));
+    let o = cf(dir.path(), &["render", "--image", &elsewhere]);
+    let def: Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(def["containerDefinitions"][0]["image"], elsewhere.as_str());
+    assert!(
+        stderr(&o).contains("warning: ghcr.io/acme/app is not in ECR, so it was not checked"),
+        "{}",
+        stderr(&o)
+    );
     // render registers and creates nothing.
     assert_nothing_created(&name);
+    // register sends the template's fields as they are, ones cargo-fargate has no setting for too.
+    ok(&cf(dir.path(), &["register", "--image", &image]));
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &format!("{name}-dev"),
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["ephemeralStorage"],
+        json!({"sizeInGiB": 30})
+    );
 }
 
 /// Reads lines of a child's stream on a thread, so a test can wait for one with a deadline.
