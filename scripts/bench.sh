@@ -250,15 +250,37 @@ moto_ok() {
     "http://127.0.0.1:$BENCH_MOTO_PORT/moto-api/data.json" || true)" == 200 ]]
 }
 
+# moto knows AWS managed policies (a managed execution role attaches
+# AmazonECSTaskExecutionRolePolicy) only when started with
+# MOTO_IAM_LOAD_MANAGED_POLICIES=true. IAM is routed by the auth header's scope.
+moto_has_managed_policies() {
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0' \
+    "http://127.0.0.1:$BENCH_MOTO_PORT/?Action=GetPolicy&Version=2010-05-08&PolicyArn=arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy" \
+    || true)" == 200 ]]
+}
+
 moto_up() {
   local pid
   ensure_venv
   if pid="$(live_pid "$MOTO_PID" moto_server)"; then
     check_addr moto "$pid" "$BENCH_DIR/moto.addr" "127.0.0.1:$BENCH_MOTO_PORT"
-    if moto_ok; then log "moto: reusing ours (pid $pid) on 127.0.0.1:$BENCH_MOTO_PORT"; return; fi
-    log "moto: our pid $pid is alive but not answering yet"
+    if moto_ok && ! moto_has_managed_policies; then
+      log "moto: ours (pid $pid) runs without AWS managed policies; restarting it with them"
+      stop_one moto "$MOTO_PID" moto_server
+      pid=""
+    elif moto_ok; then
+      log "moto: reusing ours (pid $pid) on 127.0.0.1:$BENCH_MOTO_PORT"; return
+    else
+      log "moto: our pid $pid is alive but not answering yet"
+    fi
+  fi
+  if [[ -n "$pid" ]]; then
+    :
   elif port_open "$BENCH_MOTO_PORT"; then
     if moto_ok; then
+      moto_has_managed_policies ||
+        die "moto on 127.0.0.1:$BENCH_MOTO_PORT (not started by the bench) has no AWS managed policies; restart it with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
       log "moto: 127.0.0.1:$BENCH_MOTO_PORT is not ours but answers as moto; reusing it"
       return
     fi
@@ -266,7 +288,8 @@ moto_up() {
   else
     log "moto: starting moto_server on 127.0.0.1:$BENCH_MOTO_PORT (log .bench/moto.log)"
     echo "127.0.0.1:$BENCH_MOTO_PORT" >"$BENCH_DIR/moto.addr"
-    pid="$(spawn "$BENCH_DIR/moto.log" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$BENCH_MOTO_PORT")"
+    pid="$(spawn "$BENCH_DIR/moto.log" env MOTO_IAM_LOAD_MANAGED_POLICIES=true \
+      "$VENV/bin/moto_server" -H 127.0.0.1 -p "$BENCH_MOTO_PORT")"
     echo "$pid" >"$MOTO_PID"
   fi
   wait_for moto_server "$pid" 60 "$BENCH_DIR/moto.log" moto_ok

@@ -35,17 +35,127 @@ pub enum Command {
     /// Make the deterministic source archive (zip) that a remote build uploads.
     Package(PackageArgs),
     /// Build the container image (Docker Engine, or on the host without Docker).
-    Build(ImageArgs),
+    Build(BuildArgs),
     /// Ensure the ECR repository and its lifecycle policy, then build and push the image unless the
     /// registry already holds it.
-    Push(ImageArgs),
+    Push(BuildArgs),
+    /// Package, build, push, register and run, as one command; --dry-run shows the plan.
+    Deploy(DeployArgs),
     /// Check AWS credentials, region and endpoint before a deploy.
     Doctor,
+    /// Print the task definition `register` would send, rendered from the template.
+    Render(ImageArgs),
+    /// Register the task definition with its roles and log group; a new revision only on change.
+    Register(ImageArgs),
+    /// Show how the rendered task definition differs from the latest registered revision.
+    Diff(DiffArgs),
+    /// Run the task on Fargate, stream its logs, exit with its essential container's exit code.
+    Run(RunArgs),
+    /// Print the tasks' logs from CloudWatch Logs (-f to follow).
+    Logs(LogsArgs),
+    /// List the tasks of this project's stage.
+    Ps(PsArgs),
+    /// Stop tasks of this project's stage.
+    Stop(StopArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    /// The image to deploy, pinned by digest (as `cargo fargate push` prints it).
+    #[arg(long, value_name = "URI@sha256:DIGEST")]
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Exit with 1 when the definition differs from the latest revision (for CI).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// How to run the task: shared by `run` and `deploy`.
+#[derive(Args, Debug)]
+pub struct RunOptions {
+    /// How many tasks to start (1–10).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=10))]
+    pub count: i32,
+    /// Set an environment variable for this run (repeatable); secrets cannot be overridden.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Return once the task is placed, printing its ARN, instead of waiting for it to stop.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// On Ctrl-C, stop the task too (by default Ctrl-C only stops following it).
+    #[arg(long, conflicts_with = "detach")]
+    pub stop_on_interrupt: bool,
+    /// Let the task run in the default VPC (refused by default).
+    #[arg(long)]
+    pub allow_default_vpc: bool,
+    /// Command for the container instead of the configured one (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub run: RunOptions,
+    /// Show what each step would do, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stop after registering the task definition (do not run a task).
+    #[arg(long, conflicts_with_all = ["detach", "stop_on_interrupt"])]
+    pub no_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Keep printing new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only this task's logs (its ID or ARN) [default: every task of the stage].
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// How far back to start, without --task: 90s, 15m, 2h, 1d.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub since: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Include stopped tasks (ECS keeps them for about an hour).
+    #[arg(long, short = 'a')]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Task IDs or ARNs (from `cargo fargate ps`).
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Stop every running task of this stage.
+    #[arg(long, conflicts_with = "tasks")]
+    pub all: bool,
+    /// Reason recorded on the tasks.
+    #[arg(long, default_value = "stopped with cargo fargate stop")]
+    pub reason: String,
 }
 
 /// Flags that set image settings; each overrides its configuration key only when given.
 #[derive(Args, Debug, Default)]
-pub struct ImageArgs {
+pub struct BuildArgs {
     /// Where the image is built [config: builder; default: docker].
     #[arg(long, value_parser = ["docker", "host", "codebuild"])]
     pub builder: Option<String>,
@@ -61,7 +171,7 @@ pub struct ImageArgs {
     pub registry_endpoint: Option<String>,
 }
 
-impl ImageArgs {
+impl BuildArgs {
     pub fn config_layer(&self) -> Layer {
         let mut layer = Layer::default();
         let mut put = |key: &'static str, flag: &str, value: Option<Value>| {

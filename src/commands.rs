@@ -12,7 +12,12 @@ use crate::config::{self, keys, Config, Source, StageChoice};
 use crate::error::{display_path, Location, Result};
 use crate::output::Output;
 use crate::project::Project;
-use crate::{init, package};
+use crate::register::{self, DiffReport};
+use crate::render::{PinnedImage, RenderReport};
+use crate::{deploy, init, logs, package, tasks};
+
+/// How often `run` and `logs -f` ask AWS for news.
+pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs a command; the value is the process exit code.
 pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
@@ -43,9 +48,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Push(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
-            out.result(
-                &crate::push::run(&project, &config, &session.aws_options(&config), out).await?,
-            );
+            let plan = crate::build::plan(&project, &config)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            out.result(&crate::push::run(&project, &config, plan, &aws, out).await?);
         }
         Command::Doctor => {
             let (_, config) = session.load()?;
@@ -59,6 +64,108 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 stage: config.stage,
                 identity,
             });
+        }
+        Command::Render(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            out.result(&RenderReport {
+                family: crate::render::family(&config),
+                image: prepared.image.reference.clone(),
+                template: config
+                    .task_template
+                    .as_deref()
+                    .map(display_path)
+                    .unwrap_or_else(|| "built-in".into()),
+                definition: prepared.definition,
+            });
+        }
+        Command::Register(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            out.result(&register::apply(&aws, &config, &prepared, out).await?);
+        }
+        Command::Diff(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            let family = crate::render::family(&config);
+            let latest = register::latest(&aws, &family, &prepared.definition).await?;
+            let rendered = register::normalise(&prepared.definition);
+            let (old, label) = match &latest {
+                Some(l) => (
+                    l.definition.clone(),
+                    format!("{family}:{} (registered)", l.revision),
+                ),
+                None => (
+                    serde_json::Value::Null,
+                    format!("{family} (none registered)"),
+                ),
+            };
+            let changed = old != rendered;
+            let report = DiffReport {
+                family,
+                latest_revision: latest.as_ref().map(|l| l.revision),
+                changed,
+                diff: register::unified_diff(&old, &rendered, &label, "rendered"),
+            };
+            out.result(&report);
+            return Ok(if args.exit_code && changed { 1 } else { 0 });
+        }
+        Command::Run(args) => {
+            let (_, config) = session.load()?;
+            let image = PinnedImage::parse(&args.image.image)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            // Everything is checked before anything is created.
+            let pre = deploy::preflight(&aws, &config, &args.run, true).await?;
+            let prepared = register::prepare(&aws, &config, image, out).await?;
+            let (_, report) =
+                deploy::launch(&aws, &config, &prepared, &pre, &args.run, out).await?;
+            let report = report.expect("launch runs when asked to");
+            out.result(&report);
+            return Ok(report.exit_code);
+        }
+        Command::Deploy(args) => {
+            let (project, config) = session.load_with(args.build.config_layer())?;
+            let report =
+                deploy::deploy(&project, &config, &session.aws_options(&config), &args, out)
+                    .await?;
+            out.result(&report);
+            return Ok(report.exit_code());
+        }
+        Command::Logs(args) => {
+            let (_, config) = session.load()?;
+            let since = logs::parse_since(&args.since)?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let family = crate::render::family(&config);
+            let task = args.task.as_deref().map(logs::task_id);
+            let report = logs::run(
+                &aws,
+                out,
+                &logs::LogsInput {
+                    family: &family,
+                    follow: args.follow,
+                    task,
+                    since,
+                    poll: POLL,
+                },
+            )
+            .await?;
+            out.result(&report);
+        }
+        Command::Ps(args) => {
+            let (_, config) = session.load()?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            out.result(&tasks::ps(&aws, &config, args.all).await?);
+        }
+        Command::Stop(args) => {
+            let (_, config) = session.load()?;
+            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            out.result(&tasks::stop(&aws, &config, &args.tasks, args.all, &args.reason).await?);
         }
     }
     Ok(0)

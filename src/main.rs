@@ -1,20 +1,28 @@
 //! `cargo fargate`: take a cargo project to AWS Fargate in one command.
 //!
 //! The pipeline, one module per stage: [`project`] + [`config`] (what to deploy), [`package`] (the
-//! source archive). AWS clients are made in [`aws`] only.
+//! source archive), [`build`] and [`push`] (the image), [`render`] (the task definition), [`roles`], [`register`], [`run`] (+ [`logs`],
+//! [`tasks`]). AWS clients are made, and AWS is called, in [`aws`] only.
 
 mod aws;
 mod build;
 mod cli;
 mod commands;
 mod config;
+mod deploy;
 mod error;
 mod init;
+mod logs;
 mod output;
 mod package;
 mod project;
 mod push;
+mod register;
 mod registry;
+mod render;
+mod roles;
+mod run;
+mod tasks;
 
 fn main() {
     let cli = cli::parse();

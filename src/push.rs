@@ -120,13 +120,12 @@ pub async fn target(aws: &Aws, config: &Config, out: &Output) -> Result<Target> 
 pub async fn run(
     project: &Project,
     config: &Config,
-    aws_options: &AwsOptions,
+    plan: build::Plan,
+    aws: &Aws,
     out: &Output,
 ) -> Result<PushOutput> {
     let started = Instant::now();
-    let plan = build::plan(project, config)?;
-    let aws = Aws::connect(aws_options).await?;
-    let target = target(&aws, config, out).await?;
+    let target = target(aws, config, out).await?;
     let host = target.registry.host.clone();
     let pushed_to = format!("{host}/{}", config.repository);
     let canonical = |digest: &str| {
@@ -372,4 +371,25 @@ pub async fn base_access(config: &Config, aws_options: &AwsOptions) -> Result<bu
         credentials: Some(login.credentials),
         push_registry: Some(push_registry),
     })
+}
+
+/// Whether the registry at `endpoint` (ECR's registry, reached there) holds the pinned image.
+pub async fn check_pushed(
+    aws: &Aws,
+    endpoint: &str,
+    repository: &str,
+    image: &crate::render::PinnedImage,
+) -> Result<crate::aws::image::ImageCheck> {
+    let login = aws.registry_login().await?;
+    let registry = Registry::new(endpoint, Some(login.credentials))?;
+    match registry.manifest_digest(repository, &image.digest).await? {
+        Some(_) => Ok(crate::aws::image::ImageCheck::Found),
+        None => Err(UserError::new(format!(
+            "image `{}` was never pushed ({} has no {repository}@{})",
+            image.reference, registry.host, image.digest
+        ))
+        .at(crate::error::Location::Flag("--image".into()))
+        .fix("push it first (cargo fargate push) and pass the digest it prints")
+        .into()),
+    }
 }

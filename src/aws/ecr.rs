@@ -139,6 +139,32 @@ impl Aws {
         }
     }
 
+    /// The repository's URI when it exists (read-only, for plans).
+    pub async fn repository_uri(&self, name: &str) -> Result<Option<String>> {
+        match self
+            .ecr()
+            .describe_repositories()
+            .repository_names(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .repositories()
+                .first()
+                .map(|r| r.repository_uri().unwrap_or_default().to_string())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "reading ECR repository {name}: {}",
+                sdk_message(&e)
+            )),
+        }
+    }
+
     /// Puts the lifecycle policy when it differs from the one in place; true when it was put.
     pub async fn ensure_lifecycle_policy(
         &self,

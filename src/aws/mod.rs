@@ -4,7 +4,12 @@
 //! aws-config itself honours `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>`;
 //! `--endpoint-url` overrides both.
 
+pub mod ec2;
 pub mod ecr;
+pub mod ecs;
+pub mod iam;
+pub mod image;
+pub mod logs;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::Serialize;
@@ -83,6 +88,30 @@ impl Aws {
         aws_sdk_sts::Client::new(&self.sdk)
     }
 
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.sdk)
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk)
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk)
+    }
+
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+    }
+
+    /// An ECR client for another region (an image pushed elsewhere).
+    pub fn ecr_in(&self, region: &str) -> aws_sdk_ecr::Client {
+        let config = aws_sdk_ecr::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .build();
+        aws_sdk_ecr::Client::from_conf(config)
+    }
+
     /// The caller's account and ARN; fails early, with the fix, when there are no credentials.
     pub async fn identity(&self) -> Result<Identity> {
         let out = self.sts().get_caller_identity().send().await.map_err(|e| {
@@ -96,6 +125,51 @@ impl Aws {
             region: self.region(),
             endpoint: self.endpoint(),
         })
+    }
+}
+
+impl Identity {
+    /// The ARN partition of the caller (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &str {
+        self.arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+}
+
+/// Keeps a copy of an operation's raw response body, for the APIs whose JSON we use as is
+/// (task definitions and tasks: the same shapes the AWS docs and the CLI show).
+#[derive(Debug, Clone, Default)]
+pub struct RawResponse(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl RawResponse {
+    /// The body as JSON (`{}` when there was none).
+    pub fn json(&self) -> Result<serde_json::Value> {
+        let body = self.0.lock().expect("raw response lock").take();
+        match body {
+            Some(bytes) if !bytes.is_empty() => Ok(serde_json::from_slice(&bytes)?),
+            _ => Ok(serde_json::json!({})),
+        }
+    }
+}
+
+impl aws_sdk_ecs::config::Intercept for RawResponse {
+    fn name(&self) -> &'static str {
+        "RawResponse"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_ecs::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ecs::config::ConfigBag,
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(bytes) = context.response().body().bytes() {
+            *self.0.lock().expect("raw response lock") = Some(bytes.to_vec());
+        }
+        Ok(())
     }
 }
 

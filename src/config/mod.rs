@@ -169,3 +169,35 @@ pub fn resolve_manifests(
         .merge(flags);
     Ok(resolve::resolve(&merged, facts, &stage.name, stages)?)
 }
+
+/// A resolved configuration from the body of a `[package.metadata.fargate]` table, for unit tests
+/// of the stages that take a [`Config`].
+#[cfg(test)]
+pub fn test_config(fargate: &str) -> Config {
+    let text = format!(
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[package.metadata.fargate]\n{fargate}\n"
+    );
+    let manifest = Manifest::from_text(std::path::Path::new("/p/Cargo.toml"), text).unwrap();
+    let bins = vec!["app".to_string()];
+    let facts = resolve::ProjectFacts {
+        package_name: "app",
+        package_dir: std::path::Path::new("/p"),
+        manifest_path: std::path::Path::new("/p/Cargo.toml"),
+        bins: &bins,
+        default_run: None,
+        bin_flag: None,
+    };
+    let stage = StageChoice {
+        name: DEFAULT_STAGE.into(),
+        location: None,
+    };
+    resolve_manifests(
+        &manifest,
+        &manifest,
+        &facts,
+        &stage,
+        Layer::default(),
+        |_| None,
+    )
+    .unwrap()
+}

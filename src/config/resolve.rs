@@ -113,6 +113,29 @@ pub struct Config {
     pub entries: Vec<Entry>,
 }
 
+impl Config {
+    /// An error about a key, located where its value came from (file:line, env var or flag) and
+    /// named as the user wrote it.
+    pub fn key_error(&self, key: &str, what: impl Into<String>) -> UserError {
+        let mut e = UserError::new(what);
+        if let Some(entry) = self.entries.iter().find(|e| e.key == key) {
+            e = e.key(shown_key(key, &entry.origin.source));
+            e.location = entry
+                .origin
+                .location
+                .clone()
+                .or_else(|| match &entry.origin.source {
+                    Source::Env(var) => Some(crate::error::Location::Env(var.clone())),
+                    Source::Flag(flag) => Some(crate::error::Location::Flag(flag.clone())),
+                    _ => None,
+                });
+        } else {
+            e = e.key(key);
+        }
+        e
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub key: &'static str,

@@ -118,17 +118,19 @@ pub fn bench() -> Vec<(String, String)> {
         .collect()
 }
 
-/// A name no other test (or earlier run) uses, for ECR repositories on the shared bench.
+/// A name no other test (or earlier run) uses on the shared bench; short, since it becomes part of
+/// IAM role names (64 characters at most).
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .subsec_nanos();
+        .as_nanos();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        "{prefix}{:x}{:x}{n:x}",
+        std::process::id() % 0xfff,
+        nanos % 0xffffff
     )
 }
 
@@ -156,17 +158,73 @@ pub fn bench_command(dir: &Path, repository: &str, args: &[&str]) -> Command {
     cmd
 }
 
-/// The awscli of the bench's venv, JSON out.
+/// awscli against the bench, JSON out (`null` for an empty answer); panics on failure. A different
+/// client than the one under test.
 pub fn aws(args: &[&str]) -> serde_json::Value {
+    let o = aws_try(args);
+    assert!(o.status.success(), "aws {args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+pub fn aws_try(args: &[&str]) -> Output {
     let aws = PathBuf::from(env_var("BENCH_VENV")).join("bin/aws");
-    let o = Command::new(aws)
+    Command::new(aws)
         .args(args)
         .args(["--output", "json"])
         .envs(bench())
         .output()
-        .unwrap();
-    assert!(o.status.success(), "aws {args:?}: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
+        .unwrap()
+}
+
+/// A VPC of the tests' own with DNS hostnames on (moto's RunTask needs them), one subnet, one
+/// security group: the "account's own VPC" a run is pointed at.
+pub struct Net {
+    pub vpc: String,
+    pub subnet: String,
+    pub sg: String,
+}
+
+pub fn net() -> &'static Net {
+    static NET: std::sync::OnceLock<Net> = std::sync::OnceLock::new();
+    NET.get_or_init(|| {
+        let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.77.0.0/16"])["Vpc"]["VpcId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        aws_try(&[
+            "ec2",
+            "modify-vpc-attribute",
+            "--vpc-id",
+            &vpc,
+            "--enable-dns-hostnames",
+            "{\"Value\":true}",
+        ]);
+        let subnet = aws(&[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            "10.77.1.0/24",
+        ])["Subnet"]["SubnetId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let sg = aws(&[
+            "ec2",
+            "create-security-group",
+            "--group-name",
+            &unique("cf-test-"),
+            "--description",
+            "cargo-fargate tests",
+            "--vpc-id",
+            &vpc,
+        ])["GroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Net { vpc, subnet, sg }
+    })
 }
 
 /// The docker CLI with a throw-away config dir, logged in to the bench registry.

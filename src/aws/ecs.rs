@@ -1,0 +1,283 @@
+//! ECS: task definitions (registered from the rendered JSON as is), clusters, and tasks.
+//!
+//! Task definitions and tasks are read as the raw JSON of the API responses ([`RawResponse`]):
+//! the shapes the AWS documentation and CLI show, which the pure logic in `register` and `run`
+//! works on and is unit-tested against.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
+    NetworkConfiguration, SortOrder, Tag, TaskDefinitionField, TaskDefinitionStatus, TaskField,
+    TaskOverride,
+};
+use serde_json::Value;
+
+use super::{sdk_message, Aws, RawResponse};
+use crate::error::{Result, UserError};
+
+/// A registered revision.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub arn: String,
+    pub revision: i32,
+}
+
+/// What RunTask is asked for.
+pub struct RunSpec<'a> {
+    pub cluster: &'a str,
+    pub task_definition: &'a str,
+    pub count: i32,
+    pub subnets: &'a [String],
+    pub security_groups: &'a [String],
+    pub assign_public_ip: bool,
+    pub container: &'a str,
+    pub command: Option<&'a [String]>,
+    pub environment: &'a BTreeMap<String, String>,
+    pub started_by: &'a str,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+impl Aws {
+    /// The latest ACTIVE revision of exactly `family` (not of families sharing its prefix), as the
+    /// DescribeTaskDefinition JSON (`taskDefinition`, `tags`).
+    pub async fn latest_task_definition(&self, family: &str) -> Result<Option<Value>> {
+        let ecs = self.ecs();
+        let mut pages = ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .into_paginator()
+            .send();
+        let mut latest: Option<(i64, String)> = None;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                UserError::new(format!(
+                    "could not list task definitions of `{family}`: {}",
+                    sdk_message(&e)
+                ))
+                .fix("check your credentials and region (cargo fargate doctor)")
+            })?;
+            for arn in page.task_definition_arns() {
+                let Some((fam, rev)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':'))
+                else {
+                    continue;
+                };
+                let rev: i64 = rev.parse().unwrap_or(0);
+                if fam == family && latest.as_ref().map_or(true, |(r, _)| rev > *r) {
+                    latest = Some((rev, arn.to_string()));
+                }
+            }
+        }
+        let Some((_, arn)) = latest else {
+            return Ok(None);
+        };
+        let raw = RawResponse::default();
+        ecs.describe_task_definition()
+            .task_definition(&arn)
+            .include(TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(raw.clone())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("describing {arn}: {}", sdk_message(&e)))?;
+        Ok(Some(raw.json()?))
+    }
+
+    /// Registers the rendered definition, sent as the request body verbatim: every field ECS
+    /// accepts works in a user's template, not only the ones this crate knows about.
+    pub async fn register_task_definition(&self, definition: &Value) -> Result<Registered> {
+        let body = serde_json::to_vec(definition)?;
+        let family = definition["family"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let out = self
+            .ecs()
+            .register_task_definition()
+            // Placeholder fields for the typed builder; the body below replaces them.
+            .family(&family)
+            .customize()
+            .mutate_request(move |req| {
+                let len = body.len();
+                *req.body_mut() = aws_smithy_types::body::SdkBody::from(body.clone());
+                req.headers_mut().insert("content-length", len.to_string());
+            })
+            .send()
+            .await
+            .map_err(|e| {
+                UserError::new(format!(
+                    "ECS refused task definition `{family}`: {}",
+                    sdk_message(&e)
+                ))
+                .fix("check the rendered definition (cargo fargate render) against the ECS RegisterTaskDefinition reference")
+            })?;
+        let td = out
+            .task_definition()
+            .ok_or_else(|| anyhow::anyhow!("ECS returned no task definition"))?;
+        Ok(Registered {
+            arn: td.task_definition_arn().unwrap_or_default().to_string(),
+            revision: td.revision(),
+        })
+    }
+
+    /// Whether the cluster exists and is ACTIVE.
+    pub async fn cluster_exists(&self, name: &str) -> Result<bool> {
+        let out = self
+            .ecs()
+            .describe_clusters()
+            .clusters(name)
+            .send()
+            .await
+            .map_err(|e| {
+                UserError::new(format!(
+                    "could not read ECS cluster `{name}`: {}",
+                    sdk_message(&e)
+                ))
+                .fix("check your credentials and region (cargo fargate doctor)")
+            })?;
+        Ok(out
+            .clusters()
+            .iter()
+            .any(|c| c.cluster_name() == Some(name) && c.status() == Some("ACTIVE")))
+    }
+
+    pub async fn create_cluster(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        self.ecs()
+            .create_cluster()
+            .cluster_name(name)
+            .set_tags((!tags.is_empty()).then_some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                UserError::new(format!(
+                    "could not create ECS cluster `{name}`: {}",
+                    sdk_message(&e)
+                ))
+                .fix("your credentials need ecs:CreateCluster, or create the cluster yourself")
+            })?;
+        Ok(())
+    }
+
+    /// RunTask on Fargate; the response's JSON (`tasks`, `failures`).
+    pub async fn run_task(&self, spec: &RunSpec<'_>) -> Result<Value> {
+        let network = AwsVpcConfiguration::builder()
+            .set_subnets(Some(spec.subnets.to_vec()))
+            .set_security_groups(Some(spec.security_groups.to_vec()))
+            .assign_public_ip(if spec.assign_public_ip {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            })
+            .build()?;
+        let environment: Vec<KeyValuePair> = spec
+            .environment
+            .iter()
+            .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+            .collect();
+        let mut container = ContainerOverride::builder().name(spec.container);
+        if let Some(command) = spec.command {
+            container = container.set_command(Some(command.to_vec()));
+        }
+        if !environment.is_empty() {
+            container = container.set_environment(Some(environment));
+        }
+        let tags: Vec<Tag> = spec
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let raw = RawResponse::default();
+        self.ecs()
+            .run_task()
+            .cluster(spec.cluster)
+            .task_definition(spec.task_definition)
+            .count(spec.count)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(network)
+                    .build(),
+            )
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(container.build())
+                    .build(),
+            )
+            .started_by(spec.started_by)
+            .set_tags((!tags.is_empty()).then_some(tags))
+            .customize()
+            .interceptor(raw.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                UserError::new(format!("ECS refused to run the task: {}", sdk_message(&e)))
+                    .fix("check the subnets, security groups and roles (cargo fargate render)")
+            })?;
+        raw.json()
+    }
+
+    /// DescribeTasks' JSON (`tasks`, `failures`).
+    pub async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> Result<Value> {
+        if tasks.is_empty() {
+            return Ok(serde_json::json!({ "tasks": [], "failures": [] }));
+        }
+        let raw = RawResponse::default();
+        self.ecs()
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(tasks.to_vec()))
+            .include(TaskField::Tags)
+            .customize()
+            .interceptor(raw.clone())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("describing tasks: {}", sdk_message(&e)))?;
+        raw.json()
+    }
+
+    /// Task ARNs of a family in a cluster, by desired status (RUNNING or STOPPED).
+    pub async fn list_tasks(
+        &self,
+        cluster: &str,
+        family: &str,
+        desired_status: &str,
+    ) -> Result<Vec<String>> {
+        let mut pages = self
+            .ecs()
+            .list_tasks()
+            .cluster(cluster)
+            .family(family)
+            .desired_status(desired_status.into())
+            .into_paginator()
+            .send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                anyhow::anyhow!(
+                    "listing tasks of {family} in {cluster}: {}",
+                    sdk_message(&e)
+                )
+            })?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        Ok(arns)
+    }
+
+    pub async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> Result<()> {
+        self.ecs()
+            .stop_task()
+            .cluster(cluster)
+            .task(task)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("stopping {task}: {}", sdk_message(&e)))?;
+        Ok(())
+    }
+}

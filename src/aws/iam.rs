@@ -1,0 +1,271 @@
+//! IAM: reading roles (and their trust policies), and the few writes a managed role needs.
+//! Policy documents come back URL-encoded from IAM; they are decoded here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use super::{sdk_message, Aws};
+use crate::error::Result;
+
+/// A role as IAM reports it.
+#[derive(Debug, Clone)]
+pub struct RoleInfo {
+    pub name: String,
+    pub arn: String,
+    pub trust: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Aws {
+    /// The role, or `None` when it does not exist.
+    pub async fn get_role(&self, name: &str) -> Result<Option<RoleInfo>> {
+        match self.iam().get_role().role_name(name).send().await {
+            Ok(out) => {
+                let role = out
+                    .role()
+                    .ok_or_else(|| anyhow::anyhow!("IAM returned no role for {name}"))?;
+                let trust = role
+                    .assume_role_policy_document()
+                    .map(policy_document)
+                    .transpose()?
+                    .unwrap_or(Value::Null);
+                Ok(Some(RoleInfo {
+                    name: role.role_name().to_string(),
+                    arn: role.arn().to_string(),
+                    trust,
+                    tags: role
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect(),
+                }))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "reading IAM role {name}: {}",
+                sdk_message(&e)
+            )),
+        }
+    }
+
+    /// Whether a managed policy ARN exists (and can be attached).
+    pub async fn policy_exists(&self, arn: &str) -> Result<bool> {
+        match self.iam().get_policy().policy_arn(arn).send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "reading IAM policy {arn}: {}",
+                sdk_message(&e)
+            )),
+        }
+    }
+
+    pub async fn create_role(
+        &self,
+        name: &str,
+        description: &str,
+        trust: &Value,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<_, _>>()?;
+        let out = self
+            .iam()
+            .create_role()
+            .role_name(name)
+            .description(description)
+            .assume_role_policy_document(trust.to_string())
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("creating IAM role {name}: {}", sdk_message(&e)))?;
+        Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+    }
+
+    pub async fn update_trust(&self, name: &str, trust: &Value) -> Result<()> {
+        self.iam()
+            .update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("updating the trust policy of {name}: {}", sdk_message(&e))
+            })?;
+        Ok(())
+    }
+
+    /// ARNs of the managed policies attached to a role.
+    pub async fn attached_policies(&self, role: &str) -> Result<BTreeSet<String>> {
+        let mut pages = self
+            .iam()
+            .list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .send();
+        let mut arns = BTreeSet::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                anyhow::anyhow!("listing the policies of {role}: {}", sdk_message(&e))
+            })?;
+            arns.extend(
+                page.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string)),
+            );
+        }
+        Ok(arns)
+    }
+
+    pub async fn attach_policy(&self, role: &str, arn: &str) -> Result<()> {
+        self.iam()
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("attaching {arn} to {role}: {}", sdk_message(&e)))?;
+        Ok(())
+    }
+
+    pub async fn detach_policy(&self, role: &str, arn: &str) -> Result<()> {
+        self.iam()
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("detaching {arn} from {role}: {}", sdk_message(&e)))?;
+        Ok(())
+    }
+
+    /// The inline policies of a role: name → document.
+    pub async fn inline_policies(&self, role: &str) -> Result<BTreeMap<String, Value>> {
+        let iam = self.iam();
+        let mut pages = iam
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                anyhow::anyhow!("listing the inline policies of {role}: {}", sdk_message(&e))
+            })?;
+            names.extend(page.policy_names().iter().cloned());
+        }
+        let mut policies = BTreeMap::new();
+        for name in names {
+            let out = iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(&name)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "reading inline policy {name} of {role}: {}",
+                        sdk_message(&e)
+                    )
+                })?;
+            policies.insert(name, policy_document(out.policy_document())?);
+        }
+        Ok(policies)
+    }
+
+    pub async fn put_inline_policy(&self, role: &str, name: &str, document: &Value) -> Result<()> {
+        self.iam()
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "putting inline policy {name} on {role}: {}",
+                    sdk_message(&e)
+                )
+            })?;
+        Ok(())
+    }
+
+    pub async fn delete_inline_policy(&self, role: &str, name: &str) -> Result<()> {
+        self.iam()
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "deleting inline policy {name} of {role}: {}",
+                    sdk_message(&e)
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// A policy document as IAM returns it (RFC 3986 URL-encoded JSON) or as written (plain JSON).
+pub fn policy_document(text: &str) -> Result<Value> {
+    if let Ok(v) = serde_json::from_str(text) {
+        return Ok(v);
+    }
+    let decoded = percent_decode(text);
+    serde_json::from_str(&decoded)
+        .map_err(|e| anyhow::anyhow!("IAM returned a policy document that is not JSON: {e}"))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                Err(_) => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encoded_documents_are_decoded() {
+        let v =
+            policy_document("%7B%22Statement%22%3A%5B%5D%2C%22a%22%3A%22b%20c+d%22%7D").unwrap();
+        assert_eq!(v, serde_json::json!({ "Statement": [], "a": "b c+d" }));
+        let v = policy_document("{\"Statement\": []}").unwrap();
+        assert_eq!(v["Statement"], serde_json::json!([]));
+    }
+}

@@ -1,0 +1,183 @@
+//! CloudWatch Logs: the log group (created with its retention) and reading a task's log events.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{sdk_message, Aws};
+use crate::error::{Result, UserError};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogGroupState {
+    pub name: String,
+    pub created: bool,
+    pub retention_updated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub stream: String,
+    pub timestamp: i64,
+    pub message: String,
+    /// Unique within the group (filter_log_events) or empty (get_log_events).
+    pub id: String,
+}
+
+impl Aws {
+    /// Creates the group when missing and sets its retention when it differs.
+    pub async fn ensure_log_group(
+        &self,
+        name: &str,
+        retention_days: u32,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<LogGroupState> {
+        let logs = self.logs();
+        let found = logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .map_err(|e| {
+                UserError::new(format!(
+                    "could not read log group `{name}`: {}",
+                    sdk_message(&e)
+                ))
+                .fix("your credentials need logs:DescribeLogGroups")
+            })?;
+        let existing = found
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+            .map(|g| g.retention_in_days());
+        let mut state = LogGroupState {
+            name: name.to_string(),
+            created: false,
+            retention_updated: false,
+        };
+        let current_retention = match existing {
+            Some(r) => r,
+            None => {
+                logs.create_log_group()
+                    .log_group_name(name)
+                    .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        UserError::new(format!(
+                            "could not create log group `{name}`: {}",
+                            sdk_message(&e)
+                        ))
+                        .fix("your credentials need logs:CreateLogGroup")
+                    })?;
+                state.created = true;
+                None
+            }
+        };
+        if current_retention != Some(retention_days as i32) {
+            logs.put_retention_policy()
+                .log_group_name(name)
+                .retention_in_days(retention_days as i32)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("setting the retention of {name}: {}", sdk_message(&e))
+                })?;
+            state.retention_updated = !state.created;
+        }
+        Ok(state)
+    }
+
+    /// The next events of one stream after `token`, and the token to continue from. A stream that
+    /// does not exist yet (the task has not logged) gives no events.
+    pub async fn stream_events(
+        &self,
+        group: &str,
+        stream: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<LogEvent>, Option<String>)> {
+        let out = self
+            .logs()
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.map(str::to_string))
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let events = out
+                    .events()
+                    .iter()
+                    .map(|e| LogEvent {
+                        stream: stream.to_string(),
+                        timestamp: e.timestamp().unwrap_or_default(),
+                        message: e.message().unwrap_or_default().to_string(),
+                        id: String::new(),
+                    })
+                    .collect();
+                let next = out
+                    .next_forward_token()
+                    .map(str::to_string)
+                    .or_else(|| token.map(str::to_string));
+                Ok((events, next))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok((Vec::new(), token.map(str::to_string)))
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "reading log stream {group} {stream}: {}",
+                sdk_message(&e)
+            )),
+        }
+    }
+
+    /// Events of the streams starting with `prefix` since `start_ms`, oldest first.
+    pub async fn filter_events(
+        &self,
+        group: &str,
+        prefix: &str,
+        start_ms: i64,
+    ) -> Result<Vec<LogEvent>> {
+        let mut pages = self
+            .logs()
+            .filter_log_events()
+            .log_group_name(group)
+            .log_stream_name_prefix(prefix)
+            .start_time(start_ms)
+            .into_paginator()
+            .send();
+        let mut events = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    return Err(UserError::new(format!("log group `{group}` does not exist"))
+                        .key("log-group")
+                        .fix("run a task first (cargo fargate run), or check the `log-group` setting")
+                        .into())
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "reading log group {group}: {}",
+                        sdk_message(&e)
+                    ))
+                }
+            };
+            events.extend(page.events().iter().map(|e| LogEvent {
+                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                timestamp: e.timestamp().unwrap_or_default(),
+                message: e.message().unwrap_or_default().to_string(),
+                id: e.event_id().unwrap_or_default().to_string(),
+            }));
+        }
+        events.sort_by_key(|e| e.timestamp);
+        Ok(events)
+    }
+}

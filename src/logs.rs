@@ -1,0 +1,303 @@
+//! Task logs from CloudWatch Logs: followed live while `run` waits, and `cargo fargate logs [-f]`.
+//!
+//! A container with the awslogs driver writes to `<group>` / `<prefix>/<container>/<task id>`; both
+//! come from the task definition (the rendered one for `run`, the latest registered for `logs`).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::aws::logs::LogEvent;
+use crate::aws::Aws;
+use crate::error::{Result, UserError};
+use crate::output::Output;
+
+/// Where one container of a task definition logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub container: String,
+    pub group: String,
+    pub prefix: String,
+}
+
+/// The awslogs targets of a task definition's containers.
+pub fn targets(definition: &Value) -> Vec<LogTarget> {
+    definition["containerDefinitions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["logConfiguration"]["logDriver"] == "awslogs")
+        .filter_map(|c| {
+            let options = &c["logConfiguration"]["options"];
+            Some(LogTarget {
+                container: c["name"].as_str()?.to_string(),
+                group: options["awslogs-group"].as_str()?.to_string(),
+                prefix: options["awslogs-stream-prefix"].as_str()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The short ID of a task ARN (its last path segment).
+pub fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// One stream being followed, with the token to continue from.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub task: String,
+    pub container: String,
+    pub group: String,
+    pub name: String,
+    token: Option<String>,
+}
+
+impl Stream {
+    pub fn new(target: &LogTarget, task_id: &str) -> Stream {
+        Stream {
+            task: task_id.to_string(),
+            container: target.container.clone(),
+            group: target.group.clone(),
+            name: format!("{}/{}/{task_id}", target.prefix, target.container),
+            token: None,
+        }
+    }
+}
+
+/// How log lines are shown: a `[task container]` prefix only when there is more than one of each.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels {
+    pub task: bool,
+    pub container: bool,
+}
+
+pub fn print(out: &Output, labels: Labels, task: &str, container: &str, event: &LogEvent) {
+    if out.json {
+        out.event(
+            "log",
+            json!({ "task": task, "container": container, "timestamp": event.timestamp, "message": event.message }),
+        );
+        return;
+    }
+    let mut label = Vec::new();
+    if labels.task {
+        label.push(&task[..task.len().min(8)]);
+    }
+    if labels.container {
+        label.push(container);
+    }
+    let text = event.message.trim_end_matches(['\n', '\r']);
+    if label.is_empty() {
+        println!("{text}");
+    } else {
+        println!("[{}] {text}", label.join(" "));
+    }
+}
+
+/// Reads and prints what is new in each stream; the number of events printed.
+pub async fn poll(
+    aws: &Aws,
+    out: &Output,
+    streams: &mut [Stream],
+    labels: Labels,
+) -> Result<usize> {
+    let mut printed = 0;
+    for s in streams.iter_mut() {
+        loop {
+            let (events, next) = aws
+                .stream_events(&s.group, &s.name, s.token.as_deref())
+                .await?;
+            let more = !events.is_empty() && next != s.token;
+            s.token = next;
+            for e in &events {
+                print(out, labels, &s.task, &s.container, e);
+            }
+            printed += events.len();
+            if !more {
+                break;
+            }
+        }
+    }
+    Ok(printed)
+}
+
+/// `--since`: `90s`, `15m`, `2h`, `1d`.
+pub fn parse_since(value: &str) -> Result<Duration, UserError> {
+    let bad = || {
+        UserError::new(format!("`{value}` is not a duration"))
+            .at(crate::error::Location::Flag("--since".into()))
+            .fix("write a number and a unit: 90s, 15m, 2h or 1d")
+    };
+    let split = value.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = value.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+pub struct LogsInput<'a> {
+    pub family: &'a str,
+    pub follow: bool,
+    pub task: Option<&'a str>,
+    pub since: Duration,
+    pub poll: Duration,
+}
+
+/// `cargo fargate logs`: how many events were shown, from where.
+#[derive(Debug, Serialize)]
+pub struct LogsReport {
+    pub group: String,
+    pub streams: Vec<String>,
+    pub events: usize,
+}
+
+impl fmt::Display for LogsReport {
+    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The log lines themselves were the output.
+        Ok(())
+    }
+}
+
+/// Prints the family's log events (every task of the stage, or one), following with `-f` until
+/// Ctrl-C.
+pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsReport> {
+    let described = aws
+        .latest_task_definition(input.family)
+        .await?
+        .ok_or_else(|| {
+            UserError::new(format!(
+                "no task definition of `{}` is registered, so there are no task logs",
+                input.family
+            ))
+            .fix("register one first (cargo fargate register or run)")
+        })?;
+    let targets = targets(&described["taskDefinition"]);
+    let first = targets.first().cloned().ok_or_else(|| {
+        UserError::new(format!(
+            "the latest `{}` task definition has no container with the awslogs log driver",
+            input.family
+        ))
+        .fix("use the built-in template, or give the container an awslogs logConfiguration")
+    })?;
+    let labels = Labels {
+        task: input.task.is_none(),
+        container: targets.len() > 1,
+    };
+    let mut report = LogsReport {
+        group: first.group.clone(),
+        streams: Vec::new(),
+        events: 0,
+    };
+
+    if let Some(task) = input.task {
+        let mut streams: Vec<Stream> = targets.iter().map(|t| Stream::new(t, task)).collect();
+        report.streams = streams.iter().map(|s| s.name.clone()).collect();
+        let follow = async {
+            loop {
+                report.events += poll(aws, out, &mut streams, labels).await?;
+                if !input.follow {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                tokio::time::sleep(input.poll).await;
+            }
+        };
+        tokio::select! {
+            r = follow => r?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        return Ok(report);
+    }
+
+    // Every task of the stage: the streams under each container's prefix.
+    let mut start = now_ms() - input.since.as_millis() as i64;
+    let mut seen: HashSet<String> = HashSet::new();
+    for t in &targets {
+        report
+            .streams
+            .push(format!("{}/{}/*", t.prefix, t.container));
+    }
+    let follow = async {
+        loop {
+            let mut newest = start;
+            for t in &targets {
+                let prefix = format!("{}/{}/", t.prefix, t.container);
+                for e in aws.filter_events(&t.group, &prefix, start).await? {
+                    let key = format!("{}:{}:{}:{}", e.stream, e.id, e.timestamp, e.message);
+                    if !seen.insert(key) {
+                        continue;
+                    }
+                    newest = newest.max(e.timestamp);
+                    print(out, labels, task_id(&e.stream), &t.container, &e);
+                    report.events += 1;
+                }
+            }
+            if !input.follow {
+                return Ok::<_, anyhow::Error>(());
+            }
+            // Re-read a little before the newest event seen: events can be ingested out of order
+            // (already shown ones are skipped).
+            start = start.max(newest - 10_000);
+            tokio::time::sleep(input.poll).await;
+        }
+    };
+    tokio::select! {
+        r = follow => r?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_come_from_awslogs_containers_only() {
+        let td = json!({"containerDefinitions": [
+            {"name": "app", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/a-dev", "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "dev"}}},
+            {"name": "sidecar", "logConfiguration": {"logDriver": "fluentd"}},
+            {"name": "quiet"}
+        ]});
+        let t = targets(&td);
+        assert_eq!(
+            t,
+            vec![LogTarget {
+                container: "app".into(),
+                group: "/ecs/a-dev".into(),
+                prefix: "dev".into()
+            }]
+        );
+        assert_eq!(Stream::new(&t[0], "abc123").name, "dev/app/abc123");
+        assert_eq!(task_id("arn:aws:ecs:eu-west-1:1:task/c/abc123"), "abc123");
+    }
+
+    #[test]
+    fn since_takes_a_unit() {
+        assert_eq!(parse_since("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_since("2h").unwrap(), Duration::from_secs(7200));
+        let e = parse_since("2 hours").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "flag --since: `2 hours` is not a duration; write a number and a unit: 90s, 15m, 2h or 1d"
+        );
+        assert!(parse_since("h").is_err());
+    }
+}

@@ -1,0 +1,589 @@
+//! The task's two roles. Each is either given (a name or ARN: verified, never modified) or managed
+//! (created and kept in line with the configuration, tagged `managed-by = cargo-fargate`).
+//!
+//! Two steps so that nothing is half-created: [`plan`] reads and checks everything (given roles
+//! exist in this account and trust `ecs-tasks.amazonaws.com`, a managed role's name is not taken
+//! by someone else's role, policy ARNs exist, policy files are JSON policies) and [`apply`] then
+//! makes the managed roles match. Re-running converges: only differences are written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::{Aws, Identity};
+use crate::config::{Config, Role};
+use crate::error::{Location, Result, UserError};
+
+pub const MANAGED_TAG: (&str, &str) = ("managed-by", "cargo-fargate");
+pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+const EXECUTION_POLICY: &str = "service-role/AmazonECSTaskExecutionRolePolicy";
+const SECRETS_POLICY_NAME: &str = "cargo-fargate-secrets";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Task,
+    Execution,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Task => "task-role",
+            Kind::Execution => "execution-role",
+        }
+    }
+}
+
+/// One role, checked, and (when managed) what it must look like.
+#[derive(Debug, Clone)]
+pub struct RolePlan {
+    pub kind: Kind,
+    pub name: String,
+    pub arn: String,
+    pub managed: Option<Desired>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub exists: bool,
+    pub trust: Value,
+    pub policies: BTreeSet<String>,
+    pub inline: BTreeMap<String, Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub task: RolePlan,
+    pub execution: RolePlan,
+}
+
+/// What [`apply`] did to one role.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleState {
+    pub kind: Kind,
+    pub name: String,
+    pub arn: String,
+    pub managed: bool,
+    pub created: bool,
+    pub changes: Vec<String>,
+}
+
+/// The trust policy of managed roles.
+pub fn trust_policy(account: &str) -> Result<Value> {
+    render_policy(
+        "ecs-tasks-trust-policy.json",
+        include_str!("../task-templates/ecs-tasks-trust-policy.json"),
+        minijinja::context! { account => account },
+    )
+}
+
+/// The execution role's inline policy that reads exactly the configured secrets; `None` without
+/// secrets.
+pub fn secrets_policy(
+    secrets: &BTreeMap<String, String>,
+    partition: &str,
+    region: &str,
+    account: &str,
+) -> Result<Option<Value>> {
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    let mut ssm = BTreeSet::new();
+    let mut secrets_manager = BTreeSet::new();
+    for value in secrets.values() {
+        if let Some(rest) = value.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.split(':').collect();
+            if parts.get(1) == Some(&"secretsmanager") {
+                // arn:partition:secretsmanager:region:account:secret:name[:json-key:stage:version]
+                let base = format!("arn:{}", parts[..6.min(parts.len())].join(":"));
+                secrets_manager.insert(base.clone());
+                secrets_manager.insert(format!("{base}-??????"));
+            } else {
+                ssm.insert(value.clone());
+            }
+        } else {
+            let name = value.trim_start_matches('/');
+            ssm.insert(format!(
+                "arn:{partition}:ssm:{region}:{account}:parameter/{name}"
+            ));
+        }
+    }
+    let doc = render_policy(
+        "execution-secrets-policy.json",
+        include_str!("../task-templates/execution-secrets-policy.json"),
+        minijinja::context! { ssm_parameters => ssm, secrets_manager => secrets_manager },
+    )?;
+    Ok(Some(doc))
+}
+
+fn render_policy(name: &str, source: &str, ctx: minijinja::Value) -> Result<Value> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template(name, source)?;
+    let text = env.get_template(name)?.render(ctx)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Whether a trust policy lets ECS tasks assume the role.
+pub fn trusts_ecs_tasks(doc: &Value) -> bool {
+    let as_list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &doc["Statement"] {
+        Value::Array(items) => items.clone(),
+        one @ Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && as_list(&s["Action"])
+                .iter()
+                .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"))
+            && as_list(&s["Principal"]["Service"])
+                .iter()
+                .any(|p| p == ECS_TASKS)
+    })
+}
+
+fn role_name_of(value: &str) -> &str {
+    match value.strip_prefix("arn:") {
+        Some(_) => value.rsplit('/').next().unwrap_or(value),
+        None => value,
+    }
+}
+
+/// Reads and checks both roles; creates nothing.
+pub async fn plan(aws: &Aws, config: &Config, identity: &Identity, region: &str) -> Result<Plan> {
+    let task = plan_role(aws, config, identity, region, Kind::Task, &config.task_role).await?;
+    let execution = plan_role(
+        aws,
+        config,
+        identity,
+        region,
+        Kind::Execution,
+        &config.execution_role,
+    )
+    .await?;
+    Ok(Plan { task, execution })
+}
+
+async fn plan_role(
+    aws: &Aws,
+    config: &Config,
+    identity: &Identity,
+    region: &str,
+    kind: Kind,
+    role: &Role,
+) -> Result<RolePlan> {
+    let key = kind.key();
+    match role {
+        Role::Given(value) => {
+            if let Some(rest) = value.strip_prefix("arn:") {
+                let parts: Vec<&str> = rest.splitn(5, ':').collect();
+                let (partition, account) = (parts[0], parts[3]);
+                if account != identity.account || partition != identity.partition() {
+                    return Err(config
+                        .key_error(key, format!("role `{value}` belongs to account {account}, but these credentials are for account {}", identity.account))
+                        .fix(format!("ECS tasks use roles of their own account: give a role of account {}, or drop `{key}` to let cargo-fargate manage one", identity.account))
+                        .into());
+                }
+            }
+            let name = role_name_of(value);
+            let found = aws.get_role(name).await?.ok_or_else(|| {
+                config
+                    .key_error(
+                        key,
+                        format!(
+                            "role `{name}` does not exist in account {}",
+                            identity.account
+                        ),
+                    )
+                    .fix(format!(
+                        "create it (trusting {ECS_TASKS}), fix the name, or drop `{key}` to let cargo-fargate manage one"
+                    ))
+            })?;
+            if !trusts_ecs_tasks(&found.trust) {
+                return Err(config
+                    .key_error(
+                        key,
+                        format!("role `{name}` does not trust {ECS_TASKS}, so tasks cannot assume it"),
+                    )
+                    .fix(format!(
+                        "allow sts:AssumeRole for the service principal {ECS_TASKS} in its trust policy, or drop `{key}` to let cargo-fargate manage one"
+                    ))
+                    .into());
+            }
+            Ok(RolePlan {
+                kind,
+                name: found.name,
+                arn: found.arn,
+                managed: None,
+            })
+        }
+        Role::Managed(name) => {
+            let existing = aws.get_role(name).await?;
+            if let Some(found) = &existing {
+                if found.tags.get(MANAGED_TAG.0).map(String::as_str) != Some(MANAGED_TAG.1) {
+                    return Err(config
+                        .key_error(
+                            key,
+                            format!(
+                                "role `{name}` already exists and was not created by cargo-fargate"
+                            ),
+                        )
+                        .fix(format!(
+                            "set `{key} = \"{name}\"` to use it as it is, or set a different `name`"
+                        ))
+                        .into());
+                }
+            }
+            let mut policies = BTreeSet::new();
+            let mut inline = BTreeMap::new();
+            match kind {
+                Kind::Task => {
+                    for arn in &config.task_role_policies {
+                        if !aws.policy_exists(arn).await? {
+                            return Err(config
+                                .key_error(
+                                    "task-role-policies",
+                                    format!("managed policy `{arn}` does not exist"),
+                                )
+                                .fix("use the ARN of an existing AWS or customer managed policy")
+                                .into());
+                        }
+                        policies.insert(arn.clone());
+                    }
+                    for path in &config.task_role_policy_files {
+                        let (name, doc) = policy_file(path)?;
+                        if inline.insert(name.clone(), doc).is_some() {
+                            return Err(config
+                                .key_error(
+                                    "task-role-policy-files",
+                                    format!("two policy files are both named `{name}`"),
+                                )
+                                .fix("give each policy file its own file name")
+                                .into());
+                        }
+                    }
+                }
+                Kind::Execution => {
+                    let arn = format!(
+                        "arn:{}:iam::aws:policy/{EXECUTION_POLICY}",
+                        identity.partition()
+                    );
+                    if !aws.policy_exists(&arn).await? {
+                        return Err(UserError::new(format!(
+                            "the AWS managed policy `{arn}` is not available in this account"
+                        ))
+                        .fix("give an execution role instead (`execution-role = \"NAME\"`)")
+                        .into());
+                    }
+                    policies.insert(arn);
+                    if let Some(doc) = secrets_policy(
+                        &config.secrets,
+                        identity.partition(),
+                        region,
+                        &identity.account,
+                    )? {
+                        inline.insert(SECRETS_POLICY_NAME.to_string(), doc);
+                    }
+                }
+            }
+            let mut tags = config.tags.clone();
+            tags.insert(MANAGED_TAG.0.into(), MANAGED_TAG.1.into());
+            tags.insert("cargo-fargate:project".into(), config.project.clone());
+            tags.insert("cargo-fargate:stage".into(), config.stage.clone());
+            Ok(RolePlan {
+                kind,
+                name: name.clone(),
+                arn: existing.as_ref().map(|r| r.arn.clone()).unwrap_or_else(|| {
+                    format!(
+                        "arn:{}:iam::{}:role/{name}",
+                        identity.partition(),
+                        identity.account
+                    )
+                }),
+                managed: Some(Desired {
+                    exists: existing.is_some(),
+                    trust: trust_policy(&identity.account)?,
+                    policies,
+                    inline,
+                    tags,
+                }),
+            })
+        }
+    }
+}
+
+/// A policy file: its inline policy name (from the file name) and document.
+fn policy_file(path: &Path) -> Result<(String, Value)> {
+    let at = || Location::file(path, None);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UserError::new(format!("cannot read the policy file: {e}"))
+            .at(at())
+            .key("task-role-policy-files")
+    })?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+        UserError::new(format!("not JSON: {e}"))
+            .at(Location::file(path, Some(e.line())))
+            .key("task-role-policy-files")
+            .fix(
+                "write an IAM policy document: {\"Version\": \"2012-10-17\", \"Statement\": [...]}",
+            )
+    })?;
+    if !doc
+        .get("Statement")
+        .is_some_and(|s| s.is_array() || s.is_object())
+    {
+        return Err(UserError::new("not an IAM policy: it has no `Statement`")
+            .at(at())
+            .key("task-role-policy-files")
+            .fix(
+                "write an IAM policy document: {\"Version\": \"2012-10-17\", \"Statement\": [...]}",
+            )
+            .into());
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(128)
+        .collect();
+    Ok((name, doc))
+}
+
+/// Makes the managed roles match their plan; given roles are left alone.
+pub async fn apply(aws: &Aws, plan: &Plan) -> Result<Vec<RoleState>> {
+    let mut states = Vec::new();
+    for role in [&plan.task, &plan.execution] {
+        states.push(apply_role(aws, role).await?);
+    }
+    Ok(states)
+}
+
+async fn apply_role(aws: &Aws, role: &RolePlan) -> Result<RoleState> {
+    let mut state = RoleState {
+        kind: role.kind,
+        name: role.name.clone(),
+        arn: role.arn.clone(),
+        managed: role.managed.is_some(),
+        created: false,
+        changes: Vec::new(),
+    };
+    let Some(want) = &role.managed else {
+        return Ok(state);
+    };
+    let description = match role.kind {
+        Kind::Task => "cargo-fargate: the task's own permissions",
+        Kind::Execution => {
+            "cargo-fargate: pulls the image, writes logs, reads the configured secrets"
+        }
+    };
+    let (attached, inline) = if want.exists {
+        if let Some(found) = aws.get_role(&role.name).await? {
+            if found.trust != want.trust {
+                aws.update_trust(&role.name, &want.trust).await?;
+                state.changes.push("trust policy".into());
+            }
+        }
+        (
+            aws.attached_policies(&role.name).await?,
+            aws.inline_policies(&role.name).await?,
+        )
+    } else {
+        state.arn = aws
+            .create_role(&role.name, description, &want.trust, &want.tags)
+            .await?;
+        state.created = true;
+        (BTreeSet::new(), BTreeMap::new())
+    };
+    for arn in want.policies.difference(&attached) {
+        aws.attach_policy(&role.name, arn).await?;
+        state.changes.push(format!("attached {arn}"));
+    }
+    for arn in attached.difference(&want.policies) {
+        aws.detach_policy(&role.name, arn).await?;
+        state.changes.push(format!("detached {arn}"));
+    }
+    for (name, doc) in &want.inline {
+        if inline.get(name) != Some(doc) {
+            aws.put_inline_policy(&role.name, name, doc).await?;
+            state.changes.push(format!("inline policy {name}"));
+        }
+    }
+    for name in inline.keys().filter(|n| !want.inline.contains_key(*n)) {
+        aws.delete_inline_policy(&role.name, name).await?;
+        state.changes.push(format!("removed inline policy {name}"));
+    }
+    Ok(state)
+}
+
+impl fmt::Display for RoleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            Kind::Task => "task role",
+            Kind::Execution => "exec role",
+        };
+        write!(f, "{what:<10} {}", self.arn)
+    }
+}
+
+impl RoleState {
+    /// How it was handled: given, created, up to date, or what changed.
+    pub fn how(&self) -> String {
+        match (self.managed, self.created, self.changes.is_empty()) {
+            (false, _, _) => "given".to_string(),
+            (true, true, _) => "created".to_string(),
+            (true, false, true) => "up to date".to_string(),
+            (true, false, false) => format!("updated: {}", self.changes.join(", ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn trust_is_read_in_every_form_iam_allows() {
+        assert!(trusts_ecs_tasks(&trust_policy("123456789012").unwrap()));
+        assert!(trusts_ecs_tasks(
+            &json!({"Statement": {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Principal": {"Service": ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]}}})
+        ));
+        assert!(!trusts_ecs_tasks(
+            &json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}]})
+        ));
+        assert!(!trusts_ecs_tasks(
+            &json!({"Statement": [{"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
+        ));
+        assert!(!trusts_ecs_tasks(
+            &json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
+        ));
+    }
+
+    #[test]
+    fn the_trust_policy_is_conditioned_on_the_account() {
+        let p = trust_policy("123456789012").unwrap();
+        assert_eq!(
+            p["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
+    }
+
+    #[test]
+    fn the_secrets_policy_names_exactly_the_configured_secrets() {
+        let secrets: BTreeMap<String, String> = [
+            (
+                "DB",
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf:password::",
+            ),
+            ("TOKEN", "/app/token"),
+            (
+                "KEY",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/app/key",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let p = secrets_policy(&secrets, "aws", "eu-west-1", "123456789012")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            json!([
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/app/key",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/app/token"
+            ])
+        );
+        assert_eq!(p["Statement"][0]["Action"], "ssm:GetParameters");
+        assert_eq!(
+            p["Statement"][1]["Resource"],
+            json!([
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf",
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf-??????"
+            ])
+        );
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            secrets_policy(&BTreeMap::new(), "aws", "eu-west-1", "1").unwrap(),
+            None
+        );
+        // Only one kind: one statement, still valid JSON.
+        let only_ssm: BTreeMap<String, String> =
+            [("T".to_string(), "/t".to_string())].into_iter().collect();
+        let p = secrets_policy(&only_ssm, "aws", "eu-west-1", "123456789012")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+    }
+
+    /// parliament (the bench's IAM linter) finds nothing in the policies cargo-fargate writes.
+    #[test]
+    fn policy_documents_pass_parliament() {
+        let Ok(venv) = std::env::var("BENCH_VENV") else {
+            panic!("BENCH_VENV is not set: run `scripts/test.sh`, or `eval \"$(scripts/bench.sh env)\"` before `cargo test`");
+        };
+        let secrets: BTreeMap<String, String> = [
+            (
+                "DB",
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db",
+            ),
+            ("TOKEN", "/app/token"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let parliament = |doc: &Value| -> Vec<Value> {
+            let out = std::process::Command::new(format!("{venv}/bin/parliament"))
+                .args(["--string", &doc.to_string(), "--json"])
+                .output()
+                .expect("parliament runs");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
+                .collect()
+        };
+        let secrets_doc = secrets_policy(&secrets, "aws", "eu-west-1", "123456789012")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            parliament(&secrets_doc),
+            Vec::<Value>::new(),
+            "{secrets_doc}"
+        );
+        // parliament lints identity policies: a trust policy has a Principal and no Resource,
+        // which is all it may say about one.
+        let trust = trust_policy("123456789012").unwrap();
+        let findings: Vec<Value> = parliament(&trust)
+            .into_iter()
+            .filter(|f| f["detail"] != "Statement contains neither Resource nor NotResource")
+            .collect();
+        assert_eq!(findings, Vec::<Value>::new(), "{trust}");
+        // And it does flag a bad policy, so silence above means something.
+        let bad = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "*"}]});
+        assert_eq!(parliament(&bad)[0]["issue"], "UNKNOWN_ACTION");
+    }
+}

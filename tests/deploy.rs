@@ -1,0 +1,183 @@
+//! `deploy` end to end on the bench: the Docker Engine builds, the registry takes the push, moto
+//! registers and runs; checked through awscli and the registry, not through cargo-fargate itself.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn deploy(dir: &Path, name: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = bench_command(dir, &format!("{name}-dev"), &[&["deploy"], args].concat());
+    cmd.env("CARGO_FARGATE_NAME", name)
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
+    cmd
+}
+
+#[test]
+fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("dep");
+    let family = format!("{name}-dev");
+
+    let plan = json_result(
+        &deploy(
+            dir.path(),
+            &name,
+            &["--dry-run", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(plan["dry_run"], true);
+    let steps: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["package", "build", "push", "register", "run"]);
+    assert!(
+        plan["steps"][2]["action"]
+            .as_str()
+            .unwrap()
+            .contains("create ECR repository"),
+        "{plan}"
+    );
+    assert!(
+        !aws_try(&[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            &family
+        ])
+        .status
+        .success(),
+        "dry run created the repository"
+    );
+    assert!(
+        aws(&["ecs", "list-task-definitions", "--family-prefix", &family])["taskDefinitionArns"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(registry_tags(&family).is_empty());
+
+    let o = deploy(dir.path(), &name, &["--message-format", "json"])
+        .output()
+        .unwrap();
+    let r = json_result(&o);
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["up_to_date"], false);
+    assert_eq!(r["task_definition"]["revision"], 1);
+    assert_eq!(r["log_group"], format!("/ecs/{family}"));
+    let image_uri = r["image_uri"].as_str().unwrap();
+    assert!(image_uri.ends_with(r["digest"].as_str().unwrap()));
+    // Events came before the result, machine-readable.
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(events.iter().any(|e| e["type"] == "build_step"));
+
+    // What AWS holds: the definition pins the pushed digest and names the created task role, which
+    // trusts ECS tasks; the task ran in the configured network.
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        image_uri
+    );
+    let task_role = format!("arn:aws:iam::123456789012:role/{family}-task");
+    assert_eq!(td["taskDefinition"]["taskRoleArn"], task_role.as_str());
+    let role = aws(&["iam", "get-role", "--role-name", &format!("{family}-task")]);
+    assert!(role["Role"]["AssumeRolePolicyDocument"]
+        .to_string()
+        .contains("ecs-tasks.amazonaws.com"));
+    let task_arn = r["tasks"][0].as_str().unwrap();
+    let tasks = aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &family,
+        "--tasks",
+        task_arn,
+    ]);
+    let details = tasks["tasks"][0]["attachments"][0]["details"].to_string();
+    assert!(details.contains(&net().subnet), "{details}");
+    let id = task_arn.rsplit('/').next().unwrap();
+    assert_eq!(
+        r["log_streams"][0],
+        format!("dev/{name}/{id}"),
+        "awslogs names streams prefix/container/task"
+    );
+
+    // Nothing changed: no build, no push, no new revision; the human summary says so.
+    let o = deploy(dir.path(), &name, &[]).output().unwrap();
+    let out = ok(&o);
+    assert!(out.contains("(up to date)"), "{out}");
+    assert!(
+        out.contains(&format!("task definition  {family}:1 (unchanged)")),
+        "{out}"
+    );
+    assert!(out.contains("exit code        0"), "{out}");
+    assert_eq!(
+        aws(&["ecs", "list-task-definitions", "--family-prefix", &family])["taskDefinitionArns"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn the_default_vpc_is_refused_before_anything_is_pushed_or_created() {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("dvpc");
+    let family = format!("{name}-dev");
+    let default_vpc = aws(&[
+        "ec2",
+        "describe-vpcs",
+        "--filters",
+        "Name=isDefault,Values=true",
+    ])["Vpcs"][0]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = aws(&[
+        "ec2",
+        "describe-subnets",
+        "--filters",
+        &format!("Name=vpc-id,Values={default_vpc}"),
+    ])["Subnets"][0]["SubnetId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = deploy(dir.path(), &name, &[])
+        .env("CARGO_FARGATE_SUBNETS", &subnet)
+        .output()
+        .unwrap();
+    one_line_error(&o, "default VPC");
+    assert!(registry_tags(&family).is_empty(), "nothing pushed");
+    assert!(
+        !aws_try(&[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            &family
+        ])
+        .status
+        .success(),
+        "no repository created"
+    );
+    assert!(
+        !aws_try(&["iam", "get-role", "--role-name", &format!("{family}-task")])
+            .status
+            .success(),
+        "no role created"
+    );
+}
