@@ -1,16 +1,37 @@
 #!/usr/bin/env bash
-# The main job on the local bench: brings the bench up, builds cargo-fargate, and runs it on
-# examples/hello (source archive, configuration of each stage, AWS identity through moto).
+# The main job on the local bench: a full `cargo fargate deploy` of examples/hello — the image built
+# by the Docker Engine from the default template, pushed with the token moto's ECR hands out,
+# registered with its roles, run on "Fargate" (moto) in a VPC of the account's own — after its plan
+# (--dry-run), then a second deploy that finds everything up to date.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bench.sh up
+scripts/base-images.sh >/dev/null
 eval "$(scripts/bench.sh env)"
 cargo build --locked --quiet
 bin="$root/target/debug/cargo-fargate"
+aws() { "$BENCH_VENV/bin/aws" --output text "$@"; }
+
+# The account's own VPC (never the default one): made once per moto run, found again after.
+vpc=$(aws ec2 describe-vpcs --filters Name=tag:Name,Values=cargo-fargate-demo --query 'Vpcs[0].VpcId')
+if [ "$vpc" = None ] || [ -z "$vpc" ]; then
+  vpc=$(aws ec2 create-vpc --cidr-block 10.99.0.0/16 --tag-specifications 'ResourceType=vpc,Tags=[{Key=Name,Value=cargo-fargate-demo}]' --query Vpc.VpcId)
+  aws ec2 modify-vpc-attribute --vpc-id "$vpc" --enable-dns-hostnames
+  aws ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.99.1.0/24 --query Subnet.SubnetId >/dev/null
+  aws ec2 create-security-group --vpc-id "$vpc" --group-name cargo-fargate-demo --description "cargo-fargate demo" --query GroupId >/dev/null
+fi
+export CARGO_FARGATE_SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$vpc" --query 'Subnets[0].SubnetId')
+export CARGO_FARGATE_SECURITY_GROUPS=$(aws ec2 describe-security-groups --filters "Name=vpc-id,Values=$vpc" Name=group-name,Values=cargo-fargate-demo --query 'SecurityGroups[0].GroupId')
+# No public image can be pulled here: the template's base images are the bench's local stand-ins.
+export CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE"
+export CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE"
+
 cd examples/hello
 "$bin" fargate doctor
+"$bin" fargate config --stage dev
 "$bin" fargate package
-for stage in dev prod; do
-  "$bin" fargate config --stage "$stage"
-done
+"$bin" fargate deploy --dry-run
+"$bin" fargate deploy
+"$bin" fargate deploy
+"$bin" fargate ps --all
