@@ -257,8 +257,7 @@ fn cargo_error(path: &Path, e: cargo_metadata::Error) -> anyhow::Error {
     let cause = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Caused by"))
-        .last()
+        .rfind(|l| !l.is_empty() && !l.starts_with("Caused by"))
         .unwrap_or("");
     let what = if cause.is_empty() || first.contains(cause) {
         first

@@ -101,8 +101,7 @@ pub fn json_result(o: &Output) -> serde_json::Value {
     let result = out
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["type"] == "result")
-        .last();
+        .rfind(|v| v["type"] == "result");
     result.unwrap_or_else(|| panic!("no JSON result in:\n{out}"))
 }
 
