@@ -6,6 +6,15 @@ mod common;
 use common::*;
 use std::path::Path;
 
+/// `push` with JSON output; its result line.
+fn push_json(dir: &Path, repository: &str) -> serde_json::Value {
+    json_result(
+        &bench_command(dir, repository, &["push", "--message-format", "json"])
+            .output()
+            .unwrap(),
+    )
+}
+
 fn hello() -> tempfile::TempDir {
     copy_fixture(&repo().join("examples/hello"))
 }
@@ -14,15 +23,7 @@ fn hello() -> tempfile::TempDir {
 fn default_template_image_is_pushed_with_ecr_settings_and_pulls_back_and_runs() {
     let dir = hello();
     let repository = unique("hello");
-    let r = json_result(
-        &bench_command(
-            dir.path(),
-            &repository,
-            &["push", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let r = push_json(dir.path(), &repository);
     assert_eq!(r["up_to_date"], false);
     assert_eq!(r["repository"]["created"], true);
     assert_eq!(r["build"]["plan"]["dockerfile"]["kind"], "template");
@@ -102,15 +103,7 @@ fn default_template_image_is_pushed_with_ecr_settings_and_pulls_back_and_runs() 
     );
 
     // A second run with no change skips build and push.
-    let again = json_result(
-        &bench_command(
-            dir.path(),
-            &repository,
-            &["push", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let again = push_json(dir.path(), &repository);
     assert_eq!(again["up_to_date"], true);
     assert_eq!(again["digest"], digest.as_str());
     assert!(again["build"].is_null());
@@ -120,30 +113,14 @@ fn default_template_image_is_pushed_with_ecr_settings_and_pulls_back_and_runs() 
 fn code_only_change_rebuilds_without_recompiling_dependencies_and_pushes_one_layer() {
     let dir = copy_fixture(&repo().join("tests/fixtures/withdep"));
     let repository = unique("withdep");
-    let first = json_result(
-        &bench_command(
-            dir.path(),
-            &repository,
-            &["push", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let first = push_json(dir.path(), &repository);
     let main = dir.path().join("src/main.rs");
     let text = std::fs::read_to_string(&main)
         .unwrap()
         // Unique per run: neither the engine's cache nor the registry may hold the new layer already.
         .replace("withdep {}", &format!("withdep {repository} {{}}"));
     std::fs::write(&main, text).unwrap();
-    let second = json_result(
-        &bench_command(
-            dir.path(),
-            &repository,
-            &["push", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let second = push_json(dir.path(), &repository);
     assert_ne!(first["digest"], second["digest"]);
     assert_eq!(
         second["layers_pushed"], 1,
