@@ -14,6 +14,12 @@ fn deploy(dir: &Path, name: &str, args: &[&str]) -> std::process::Command {
     cmd
 }
 
+fn repository_exists(name: &str) -> bool {
+    aws_try(&["ecr", "describe-repositories", "--repository-names", name])
+        .status
+        .success()
+}
+
 #[test]
 fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
     let dir = copy_fixture(&repo().join("examples/hello"));
@@ -45,14 +51,7 @@ fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
         "{plan}"
     );
     assert!(
-        !aws_try(&[
-            "ecr",
-            "describe-repositories",
-            "--repository-names",
-            &family
-        ])
-        .status
-        .success(),
+        !repository_exists(&family),
         "dry run created the repository"
     );
     assert!(
@@ -163,17 +162,7 @@ fn the_default_vpc_is_refused_before_anything_is_pushed_or_created() {
         .unwrap();
     one_line_error(&o, "default VPC");
     assert!(registry_tags(&family).is_empty(), "nothing pushed");
-    assert!(
-        !aws_try(&[
-            "ecr",
-            "describe-repositories",
-            "--repository-names",
-            &family
-        ])
-        .status
-        .success(),
-        "no repository created"
-    );
+    assert!(!repository_exists(&family), "no repository created");
     assert!(
         !aws_try(&["iam", "get-role", "--role-name", &format!("{family}-task")])
             .status
