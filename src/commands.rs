@@ -50,7 +50,8 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
             let aws = Aws::connect(&session.aws_options(&config)).await?;
-            out.result(&crate::push::run(&project, &config, plan, &aws, out).await?);
+            let login = crate::push::login(&aws, &config).await?;
+            out.result(&crate::push::run(&project, &config, plan, &aws, login, out).await?);
         }
         Command::Doctor => {
             let (_, config) = session.load()?;

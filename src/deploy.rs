@@ -20,7 +20,7 @@ use crate::output::Output;
 use crate::project::Project;
 use crate::push::{self, PushOutput};
 use crate::register::{self, Prepared, RegisterReport};
-use crate::registry::{self, Registry};
+use crate::registry::Registry;
 use crate::render::PinnedImage;
 use crate::run::{self, Network, RunReport};
 
@@ -234,14 +234,9 @@ pub async fn deploy(
     // Everything read-only first.
     let pre = preflight(&aws, config, &args.run, will_run).await?;
     let roles = crate::roles::plan(&aws, config, &identity, &region).await?;
-    let login = aws.registry_login().await?;
-    let endpoint = config
-        .registry_endpoint
-        .clone()
-        .unwrap_or_else(|| registry::endpoint(&login.proxy_endpoint).1);
-    let registry = Registry::new(&endpoint, Some(login.credentials))?;
-    registry.check_login().await?;
-    let pushed_digest = registry
+    let login = push::login(&aws, config).await?;
+    let pushed_digest = login
+        .registry
         .manifest_digest(&config.repository, &plan.content_tag)
         .await?;
 
@@ -252,7 +247,7 @@ pub async fn deploy(
             &plan,
             &pre,
             &roles,
-            &registry,
+            &login.registry,
             pushed_digest,
             out,
         )
@@ -265,7 +260,8 @@ pub async fn deploy(
         });
     }
 
-    let pushed = push::run(project, config, plan, &aws, out).await?;
+    // The same login carries the push: the registry is asked once.
+    let pushed = push::run(project, config, plan, &aws, login, out).await?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
     let prepared = register::prepare(&aws, config, image, out).await?;
     let (registered, run) = launch(&aws, config, &prepared, &pre, &args.run, out).await?;

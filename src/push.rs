@@ -68,8 +68,16 @@ pub struct Target {
     pub lifecycle_policy_updated: bool,
 }
 
-/// Logs in (checked before anything is created), then ensures the repository and its lifecycle policy.
-pub async fn target(aws: &Aws, config: &Config, out: &Output) -> Result<Target> {
+/// A checked registry login: the registry this machine pushes to (the `registry-endpoint`, else
+/// the one ECR reports) and ECR's credentials for it.
+pub struct Login {
+    pub registry: Registry,
+    pub credentials: Credentials,
+}
+
+/// Logs in with ECR's token and checks the registry accepts it (read-only; refused before anything
+/// is created).
+pub async fn login(aws: &Aws, config: &Config) -> Result<Login> {
     let login = aws.registry_login().await?;
     let endpoint = match &config.registry_endpoint {
         Some(e) => e.clone(),
@@ -77,6 +85,18 @@ pub async fn target(aws: &Aws, config: &Config, out: &Output) -> Result<Target> 
     };
     let registry = Registry::new(&endpoint, Some(login.credentials.clone()))?;
     registry.check_login().await?;
+    Ok(Login {
+        registry,
+        credentials: login.credentials,
+    })
+}
+
+/// Ensures the repository and its lifecycle policy, for a checked login.
+pub async fn target(aws: &Aws, config: &Config, login: Login, out: &Output) -> Result<Target> {
+    let Login {
+        registry,
+        credentials,
+    } = login;
     let repository = aws
         .ensure_repository(&RepositorySpec {
             name: &config.repository,
@@ -111,7 +131,7 @@ pub async fn target(aws: &Aws, config: &Config, out: &Output) -> Result<Target> 
     }
     Ok(Target {
         registry,
-        credentials: login.credentials,
+        credentials,
         repository,
         lifecycle_policy_updated,
     })
@@ -122,10 +142,11 @@ pub async fn run(
     config: &Config,
     plan: build::Plan,
     aws: &Aws,
+    login: Login,
     out: &Output,
 ) -> Result<PushOutput> {
     let started = Instant::now();
-    let target = target(aws, config, out).await?;
+    let target = target(aws, config, login, out).await?;
     let host = target.registry.host.clone();
     let pushed_to = format!("{host}/{}", config.repository);
     let canonical = |digest: &str| {
@@ -373,15 +394,15 @@ pub async fn base_access(config: &Config, aws_options: &AwsOptions) -> Result<bu
     })
 }
 
-/// Whether the registry at `endpoint` (ECR's registry, reached there) holds the pinned image.
+/// Whether the push registry (the `registry-endpoint`, where this machine reaches ECR) holds the
+/// pinned image.
 pub async fn check_pushed(
     aws: &Aws,
-    endpoint: &str,
+    config: &Config,
     repository: &str,
     image: &crate::render::PinnedImage,
 ) -> Result<crate::aws::image::ImageCheck> {
-    let login = aws.registry_login().await?;
-    let registry = Registry::new(endpoint, Some(login.credentials))?;
+    let registry = login(aws, config).await?.registry;
     match registry.manifest_digest(repository, &image.digest).await? {
         Some(_) => Ok(crate::aws::image::ImageCheck::Found),
         None => Err(UserError::new(format!(

@@ -235,8 +235,8 @@ pub async fn prepare(
     let region = aws.region();
     // With a registry endpoint, this machine reaches ECR's registry there: ask it, as push did.
     let check = match (&config.registry_endpoint, image.ecr()) {
-        (Some(endpoint), Some(ecr)) => {
-            crate::push::check_pushed(aws, endpoint, &ecr.repository_name, &image).await?
+        (Some(_), Some(ecr)) => {
+            crate::push::check_pushed(aws, config, &ecr.repository_name, &image).await?
         }
         _ => aws.check_image(&image).await?,
     };
