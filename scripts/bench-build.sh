@@ -7,13 +7,8 @@
 # registry, and the bytes the registry stored after the code-only change. Figures go to
 # BENCHMARKS.md (and target/bench/build.json). Usage: scripts/bench-build.sh [variant ...]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/bench.sh up
-scripts/base-images.sh >/dev/null
-eval "$(scripts/bench.sh env)"
-cargo build --locked --quiet
-bin="$root/target/debug/cargo-fargate"
+# shellcheck source=scripts/lib/ready.sh
+source "$(dirname "$0")/lib/ready.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p target/bench

@@ -4,13 +4,8 @@
 # registered with its roles, run on "Fargate" (moto) in a VPC of the account's own — after its plan
 # (--dry-run), then a second deploy that finds everything up to date.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/bench.sh up
-scripts/base-images.sh >/dev/null
-eval "$(scripts/bench.sh env)"
-cargo build --locked --quiet
-bin="$root/target/debug/cargo-fargate"
+# shellcheck source=scripts/lib/ready.sh
+source "$(dirname "$0")/lib/ready.sh"
 aws() { "$BENCH_VENV/bin/aws" --output text "$@"; }
 
 # The account's own VPC (never the default one): made once per moto run, found again after.
@@ -21,8 +16,9 @@ if [ "$vpc" = None ] || [ -z "$vpc" ]; then
   aws ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.99.1.0/24 --query Subnet.SubnetId >/dev/null
   aws ec2 create-security-group --vpc-id "$vpc" --group-name cargo-fargate-demo --description "cargo-fargate demo" --query GroupId >/dev/null
 fi
-export CARGO_FARGATE_SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$vpc" --query 'Subnets[0].SubnetId')
-export CARGO_FARGATE_SECURITY_GROUPS=$(aws ec2 describe-security-groups --filters "Name=vpc-id,Values=$vpc" Name=group-name,Values=cargo-fargate-demo --query 'SecurityGroups[0].GroupId')
+CARGO_FARGATE_SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$vpc" --query 'Subnets[0].SubnetId')
+CARGO_FARGATE_SECURITY_GROUPS=$(aws ec2 describe-security-groups --filters "Name=vpc-id,Values=$vpc" Name=group-name,Values=cargo-fargate-demo --query 'SecurityGroups[0].GroupId')
+export CARGO_FARGATE_SUBNETS CARGO_FARGATE_SECURITY_GROUPS
 # No public image can be pulled here: the template's base images are the bench's local stand-ins.
 export CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE"
 export CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE"
