@@ -251,6 +251,11 @@ pub struct GlobalArgs {
     /// Endpoint URL for every AWS service [env: AWS_ENDPOINT_URL, and AWS_ENDPOINT_URL_<SERVICE>].
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Seconds one AWS or registry call may take, retries included (following a task or a build is
+    /// not cut by it).
+    #[arg(long, global = true, env = "CARGO_FARGATE_TIMEOUT", value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
     /// More output (-vv for debug).
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -308,8 +313,32 @@ pub fn parse() -> FargateCli {
     if args.get(1).map(|a| a != "fargate").unwrap_or(true) {
         args.insert(1, "fargate".into());
     }
-    let CargoCli::Fargate(cli) = CargoCli::parse_from(args);
-    cli
+    match CargoCli::try_parse_from(&args) {
+        Ok(CargoCli::Fargate(cli)) => cli,
+        Err(e) => {
+            // CI reading JSON lines gets the usage error as an event too; --help and --version
+            // are not errors and print as clap does.
+            if e.use_stderr() && wants_json(&args) {
+                let text = e.to_string();
+                let message = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "error", "message": message, "exit_code": e.exit_code()})
+                );
+            }
+            e.exit()
+        }
+    }
+}
+
+/// `--message-format json` (or `=json`) anywhere on the command line.
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.windows(2).any(|w| w[0] == "--message-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--message-format=json")
 }
 
 #[cfg(test)]

@@ -49,13 +49,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Push(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             let login = crate::push::login(&aws, &config).await?;
             out.result(&crate::push::run(&project, &config, plan, &aws, login, out).await?);
         }
         Command::Doctor => {
             let (_, config) = session.load()?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             let identity = aws.identity().await?;
             if identity.arn.ends_with(":root") {
                 out.warn("these are the account's root credentials: use an IAM user or role with least privilege instead");
@@ -69,7 +69,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Render(args) => {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image)?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             let prepared = register::prepare(&aws, &config, image, out).await?;
             out.result(&RenderReport {
                 family: crate::render::family(&config),
@@ -85,14 +85,14 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Register(args) => {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image)?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             let prepared = register::prepare(&aws, &config, image, out).await?;
             out.result(&register::apply(&aws, &config, &prepared, out).await?);
         }
         Command::Diff(args) => {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image.image)?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             let prepared = register::prepare(&aws, &config, image, out).await?;
             let family = crate::render::family(&config);
             let latest = register::latest(&aws, &family, &prepared.definition).await?;
@@ -120,7 +120,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Run(args) => {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image.image)?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             // Everything is checked before anything is created.
             let pre = deploy::preflight(&aws, &config, &args.run, true).await?;
             let prepared = register::prepare(&aws, &config, image, out).await?;
@@ -141,7 +141,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Logs(args) => {
             let (_, config) = session.load()?;
             let since = logs::parse_since(&args.since)?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             let family = crate::render::family(&config);
             let task = args.task.as_deref().map(logs::task_id);
             let report = logs::run(
@@ -160,12 +160,12 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Ps(args) => {
             let (_, config) = session.load()?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             out.result(&tasks::ps(&aws, &config, args.all).await?);
         }
         Command::Stop(args) => {
             let (_, config) = session.load()?;
-            let aws = Aws::connect(&session.aws_options(&config)).await?;
+            let aws = session.connect(&config).await?;
             out.result(&tasks::stop(&aws, &config, &args.tasks, args.all, &args.reason).await?);
         }
     }
@@ -214,6 +214,7 @@ impl Session {
 
     /// Loads with a command's own flags laid over the global ones.
     pub fn load_with(&self, flags: config::Layer) -> Result<(Project, Config)> {
+        check_env_is_unicode()?;
         let project = self.project()?;
         let flags = self.global.config_layer().merge(flags);
         let config = config::load(
@@ -223,6 +224,13 @@ impl Session {
             flags,
             |k| std::env::var(k).ok(),
         )?;
+        for name in config.environment.keys() {
+            if config::validate::looks_secret(name) {
+                self.out.warn(format_args!(
+                    "`environment.{name}` looks like a secret: plain environment values are readable by anyone who can describe the task definition; store it in SSM or Secrets Manager and name it under `secrets`"
+                ));
+            }
+        }
         self.out.verbose(format_args!(
             "stage {} of {} from {}",
             config.stage,
@@ -232,10 +240,42 @@ impl Session {
         Ok((project, config))
     }
 
+    /// The run's AWS clients; verbose output says where the credentials came from.
+    pub async fn connect(&self, config: &Config) -> Result<Aws> {
+        let aws = Aws::connect(&self.aws_options(config)).await?;
+        self.out.verbose(format_args!(
+            "AWS credentials from {}, region {}",
+            aws.credentials_source(),
+            aws.region()
+        ));
+        Ok(aws)
+    }
+
     pub fn aws_options(&self, config: &Config) -> AwsOptions {
-        AwsOptions::new(config, self.global.endpoint_url.clone())
+        AwsOptions::new(
+            config,
+            self.global.endpoint_url.clone(),
+            std::time::Duration::from_secs(self.global.timeout),
+        )
     }
 }
+
+/// A `CARGO_FARGATE_*` value that is not UTF-8 would be skipped silently by `env::var`.
+fn check_env_is_unicode() -> Result<()> {
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_FARGATE_") && value.to_str().is_none() {
+            return Err(crate::error::UserError::new("the value is not valid UTF-8")
+                .at(Location::Env(key.to_string()))
+                .fix(format!("set {key} to UTF-8 text, or unset it"))
+                .into());
+        }
+    }
+    Ok(())
+}
+
+/// What `config` shows of a secret-looking environment value.
+const MASKED: &str = "****";
 
 #[derive(Serialize)]
 struct DoctorReport {
@@ -250,6 +290,7 @@ impl fmt::Display for DoctorReport {
         writeln!(f, "account  {}", self.identity.account)?;
         writeln!(f, "caller   {}", self.identity.arn)?;
         writeln!(f, "region   {}", self.identity.region)?;
+        writeln!(f, "from     {}", self.identity.credentials)?;
         if let Some(e) = &self.identity.endpoint {
             writeln!(f, "endpoint {e}")?;
         }
@@ -279,12 +320,34 @@ struct SourceEntry {
 
 impl ConfigReport {
     pub fn new(project: &Project, config: &Config) -> Self {
+        // Values of secret-looking environment names are never printed.
+        let mask = |value: &serde_json::Value| {
+            let mut value = value.clone();
+            if let Some(map) = value.as_object_mut() {
+                for (k, v) in map.iter_mut() {
+                    if config::validate::looks_secret(k) {
+                        *v = MASKED.into();
+                    }
+                }
+            }
+            value
+        };
+        let mut shown = config.clone();
+        for (k, v) in shown.environment.iter_mut() {
+            if config::validate::looks_secret(k) {
+                *v = MASKED.into();
+            }
+        }
         let sources = config
             .entries
             .iter()
             .map(|e| SourceEntry {
                 key: e.key,
-                value: e.value.clone(),
+                value: if e.key == "environment" {
+                    mask(&e.value)
+                } else {
+                    e.value.clone()
+                },
                 source: e.origin.to_string(),
                 is_default: e.origin.source == Source::Default,
             })
@@ -294,7 +357,7 @@ impl ConfigReport {
             stage: config.stage.clone(),
             stages: config.stages.clone(),
             manifest: project.manifest.path.clone(),
-            config: config.clone(),
+            config: shown,
             sources,
         }
     }

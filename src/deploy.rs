@@ -40,6 +40,7 @@ pub async fn preflight(
     will_run: bool,
 ) -> Result<Preflight> {
     let environment = run::parse_env_overrides(&opts.env, config)?;
+    run::check_override_size(&config.project, &opts.command, &environment)?;
     if !will_run {
         return Ok(Preflight {
             cluster_exists: true,
@@ -228,12 +229,29 @@ pub async fn deploy(
     // package: what goes into the image (the source archive's file list and hash).
     let plan = build::plan(project, config)?;
     let aws = Aws::connect(aws_options).await?;
+    out.verbose(format_args!(
+        "AWS credentials from {}, region {}",
+        aws.credentials_source(),
+        aws.region()
+    ));
     let identity = aws.identity().await?;
     let region = aws.region();
 
     // Everything read-only first.
     let pre = preflight(&aws, config, &args.run, will_run).await?;
     let roles = crate::roles::plan(&aws, config, &identity, &region).await?;
+    let permissions = crate::permissions::check(
+        &aws,
+        &crate::permissions::Needs {
+            config,
+            identity: &identity,
+            region: &region,
+            roles: &roles,
+            create_cluster: !pre.cluster_exists,
+            will_run,
+        },
+    )
+    .await?;
     let login = push::login(&aws, config).await?;
     let pushed_digest = login
         .registry
@@ -249,6 +267,7 @@ pub async fn deploy(
             &roles,
             &login.registry,
             pushed_digest,
+            &permissions,
             out,
         )
         .await?;
@@ -309,9 +328,23 @@ async fn dry_run_steps(
     roles: &crate::roles::Plan,
     registry: &Registry,
     pushed_digest: Option<String>,
+    permissions: &crate::permissions::Checked,
     out: &Output,
 ) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
+    steps.push(Step {
+        step: "permissions",
+        changes: false,
+        action: match permissions {
+            crate::permissions::Checked::Simulated(n) => {
+                format!("{n} actions allowed (IAM policy simulator)")
+            }
+            crate::permissions::Checked::Assumed(actions) => format!(
+                "assumed, IAM's policy simulator not available to this caller: {}",
+                actions.join(", ")
+            ),
+        },
+    });
     let source_bytes: u64 = plan.entries.iter().map(|e| e.size).sum();
     steps.push(Step {
         step: "package",

@@ -98,6 +98,34 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// Exit codes besides a container's own: documented in the README.
+pub mod exit {
+    /// The tool failed (bad input, AWS refused, a fault on the way).
+    pub const ERROR: i32 = 1;
+    /// The task was started but could not be followed to its end: its exit code is unknown.
+    pub const LOST: i32 = 124;
+}
+
+/// An error that ends the process with a code of its own instead of 1.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// The exit code an error ends the process with.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.downcast_ref::<Exit>().map_or(exit::ERROR, |e| e.code)
+}
+
 /// Shorthand for returning a [`UserError`] from a function that returns `anyhow::Result`.
 pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 

@@ -13,8 +13,10 @@ mod deploy;
 mod error;
 mod init;
 mod logs;
+mod net;
 mod output;
 mod package;
+mod permissions;
 mod project;
 mod push;
 mod register;
@@ -27,6 +29,7 @@ mod tasks;
 fn main() {
     let cli = cli::parse();
     let out = output::Output::new(&cli.global);
+    net::set_timeout(std::time::Duration::from_secs(cli.global.timeout));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,7 +39,7 @@ fn main() {
         Err(err) => {
             // One line: the error and its causes, joined.
             out.error(format!("{err:#}").replace('\n', " "));
-            1
+            error::exit_code(&err)
         }
     };
     std::process::exit(code);

@@ -88,6 +88,9 @@ pub struct Project {
     pub manifest: Manifest,
     /// The workspace root manifest, when it is another file.
     pub workspace_manifest: Option<Manifest>,
+    /// The package's `[features]`, and its optional dependencies (features of their own).
+    pub features: Vec<String>,
+    pub optional_dependencies: Vec<String>,
 }
 
 /// Finds `Cargo.toml` in `start` or the nearest parent, as cargo does.
@@ -219,7 +222,16 @@ impl Project {
                     .collect(),
             })
             .collect();
+        let features = selected.features.keys().cloned().collect();
+        let optional_dependencies = selected
+            .dependencies
+            .iter()
+            .filter(|d| d.optional)
+            .map(|d| d.rename.clone().unwrap_or_else(|| d.name.clone()))
+            .collect();
         Ok(Project {
+            features,
+            optional_dependencies,
             members,
             target_dir: metadata.target_directory.as_std_path().to_path_buf(),
             package_name: selected.name.to_string(),
@@ -264,6 +276,11 @@ fn cargo_error(path: &Path, e: cargo_metadata::Error) -> anyhow::Error {
     } else {
         format!("{first}: {cause}")
     };
+    if text.contains("no default toolchain") || text.contains("rustup could not choose a version") {
+        return UserError::new(format!("cargo cannot run: {what}"))
+            .fix("pick a toolchain: `rustup default stable` (or add a rust-toolchain.toml)")
+            .into();
+    }
     UserError::new(format!("cargo could not read the project: {what}"))
         .at(Location::file(path, None))
         .fix("fix the manifest as cargo says")

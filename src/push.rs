@@ -325,7 +325,21 @@ async fn push_docker(
             }),
             Some(credentials.clone()),
         );
-        while let Some(item) = stream.next().await {
+        // The engine reports progress as it goes; silence this long means the registry stalls.
+        let quiet_limit = crate::net::timeout();
+        loop {
+            let item = match tokio::time::timeout(quiet_limit, stream.next()).await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(UserError::new(format!(
+                        "the Docker Engine reported no progress pushing {pushed_to}:{tag} for {}s: the registry {host} stalls",
+                        quiet_limit.as_secs()
+                    ))
+                    .fix("check `registry-endpoint` and your network, or allow longer with --timeout SECS; re-running resumes (pushed layers are skipped)")
+                    .into())
+                }
+            };
             let info = item.map_err(|e| anyhow::anyhow!("pushing {pushed_to}:{tag}: {e}"))?;
             if let Some(detail) = info.error_detail {
                 let message = detail.message.unwrap_or_default();

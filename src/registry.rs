@@ -169,7 +169,10 @@ impl Registry {
         let (base, host) = endpoint(endpoint_value);
         let client = reqwest::Client::builder()
             .user_agent(concat!("cargo-fargate/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(15))
+            .connect_timeout(crate::net::timeout().min(std::time::Duration::from_secs(10)))
+            // A read that stalls this long fails (and is retried); a long download that keeps
+            // moving is not cut.
+            .read_timeout(crate::net::timeout())
             .build()
             .context("making the registry HTTP client")?;
         Ok(Registry {
@@ -212,10 +215,10 @@ impl Registry {
         let first_auth = cached
             .map(|t| format!("Bearer {t}"))
             .or_else(|| self.basic());
-        let resp = build(first_auth.clone())
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let body_len = body.as_ref().map_or(0, |b| b.len() as u64);
+        let resp = self
+            .exchange(&method, url, || build(first_auth.clone()), body_len)
+            .await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -238,10 +241,10 @@ impl Registry {
             None
         };
         let resp = match retry_auth {
-            Some(auth) => build(Some(auth))
-                .send()
-                .await
-                .map_err(|e| self.unreachable(e))?,
+            Some(auth) => {
+                self.exchange(&method, url, || build(Some(auth.clone())), body_len)
+                    .await?
+            }
             None => resp,
         };
         if resp.status() == StatusCode::UNAUTHORIZED {
@@ -267,16 +270,73 @@ impl Registry {
             .into()
     }
 
-    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+    /// One request under the run's time limit, retried with backoff on a transient failure
+    /// (timeout, reset, 5xx, 429) when the method may be repeated; then one line naming the
+    /// registry, the request and how long it waited.
+    async fn exchange(
+        &self,
+        method: &Method,
+        url: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        body_len: u64,
+    ) -> Result<Response> {
+        let repeatable = matches!(*method, Method::GET | Method::HEAD | Method::PUT);
+        let mut retries = 0;
+        loop {
+            let mut req = request();
+            if *method != Method::GET {
+                // Writes and small reads get a whole-request limit; a GET streams, and the
+                // client's read timeout catches it stalling.
+                req = req.timeout(crate::net::timeout_for(body_len));
+            }
+            let res = req.send().await;
+            let transient = match &res {
+                Ok(r) => r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS,
+                Err(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+            };
+            let may_repeat = repeatable || matches!(&res, Err(e) if e.is_connect());
+            if transient && may_repeat && retries + 1 < crate::net::REGISTRY_ATTEMPTS {
+                retries += 1;
+                tokio::time::sleep(crate::net::backoff(retries)).await;
+                continue;
+            }
+            return res.map_err(|e| self.unreachable(e, method, url, retries + 1, body_len));
+        }
+    }
+
+    fn unreachable(
+        &self,
+        e: reqwest::Error,
+        method: &Method,
+        url: &str,
+        attempts: u32,
+        body_len: u64,
+    ) -> anyhow::Error {
+        let path = url.strip_prefix(&self.base).unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        if e.is_timeout() {
+            let waited = crate::net::timeout_for(body_len).as_secs();
+            return UserError::new(format!(
+                "the registry {} did not answer {method} {path} within {waited}s ({attempts} attempt{})",
+                self.host,
+                if attempts == 1 { "" } else { "s" }
+            ))
+            .fix("check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network, or allow longer with --timeout SECS; re-running resumes: blobs already pushed are skipped")
+            .into();
+        }
         let mut cause = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             cause = s.to_string();
             source = s.source();
         }
-        UserError::new(format!("cannot reach the registry {} ({cause})", self.host))
-            .fix("check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network")
-            .into()
+        UserError::new(format!(
+            "cannot reach the registry {} ({method} {path}, {attempts} attempt{}): {cause}",
+            self.host,
+            if attempts == 1 { "" } else { "s" }
+        ))
+        .fix("check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network")
+        .into()
     }
 
     /// The Bearer token dance: `realm="…",service="…",scope="…"`.
@@ -305,7 +365,9 @@ impl Registry {
         if let Some(c) = &self.credentials {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
-        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let resp = self
+            .exchange(&Method::GET, &realm, || req.try_clone().expect("a GET without a body clones"), 0)
+            .await?;
         if !resp.status().is_success() {
             return Err(self.refused());
         }
@@ -495,8 +557,31 @@ impl Registry {
         Ok(resp.status() == StatusCode::CREATED)
     }
 
-    /// Monolithic upload: POST for a session, then PUT the bytes with their digest.
+    /// Uploads a blob, starting a new upload session when one fails (a stalled or reset upload
+    /// cannot be resumed in the same session everywhere); then fails naming the blob and registry.
     pub async fn upload_blob(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.upload_blob_once(repository, digest, bytes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < crate::net::REGISTRY_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(crate::net::backoff(attempt)).await;
+                    let _ = e;
+                }
+                Err(e) => {
+                    return Err(e.context(format!(
+                        "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
+                        bytes.len(),
+                        self.host
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Monolithic upload: POST for a session, then PUT the bytes with their digest.
+    async fn upload_blob_once(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
         let scope = Self::scope(repository, true);
         let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
         let resp = self

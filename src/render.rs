@@ -5,6 +5,8 @@
 //! placeholders are errors (minijinja's strict mode) naming the placeholder and the template line:
 //! nothing is ever silently rendered as an empty string.
 
+mod model;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -209,7 +211,9 @@ impl Template {
 /// Renders the task definition: the RegisterTaskDefinition request, nulls and empties dropped.
 pub fn render(input: &RenderInput) -> Result<Value> {
     let template = Template::load(input.config)?;
-    render_template(&template, &context(input))
+    let value = render_template(&template, &context(input))?;
+    check_definition(&template, &value)?;
+    Ok(value)
 }
 
 pub fn render_template(template: &Template, ctx: &Value) -> Result<Value> {
@@ -288,6 +292,42 @@ pub fn render_template(template: &Template, ctx: &Value) -> Result<Value> {
             .into());
     }
     Ok(drop_empty(value))
+}
+
+/// What ECS would refuse (or, on an endpoint that keeps unknown fields, store and diff forever)
+/// fails here, before anything is created.
+fn check_definition(template: &Template, value: &Value) -> Result<()> {
+    model::check(value).map_err(|m| {
+        template.error(
+            line_of_word(&template.source, &m.field),
+            format!("the task definition does not fit ECS: {}", m.what),
+            &m.fix,
+        )
+    })?;
+    check_size(value)
+}
+
+/// ECS refuses a task definition over 64 KiB; name what makes it big.
+fn check_size(definition: &Value) -> Result<()> {
+    const LIMIT: usize = 64 * 1024;
+    let size = serde_json::to_vec(definition)?.len();
+    if size <= LIMIT {
+        return Ok(());
+    }
+    let env: usize = definition["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| serde_json::to_vec(&c["environment"]).map_or(0, |v| v.len()))
+        .sum();
+    Err(UserError::new(format!(
+        "the task definition is {} KiB, over ECS's 64 KiB limit ({} KiB of it is `environment`)",
+        size / 1024,
+        env / 1024
+    ))
+    .key("environment")
+    .fix("move large values out of `environment`: into SSM parameters named under `secrets`, a file in the image, or S3")
+    .into())
 }
 
 /// Drops null values, empty lists and empty objects, recursively.

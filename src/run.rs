@@ -23,6 +23,22 @@ use crate::register::Registration;
 pub const DID_NOT_RUN: i32 = 125;
 /// The exit code after Ctrl-C.
 pub const INTERRUPTED: i32 = 130;
+/// DescribeTasks answers of MISSING in a row before a task counts as lost.
+const MISSING_POLLS: u32 = 3;
+
+/// A task that was started but could not be followed: its exit code is unknown, which is not the
+/// container's `1`, so it ends the process with its own code.
+fn lost(cause: anyhow::Error, arns: &[String]) -> anyhow::Error {
+    let ids: Vec<&str> = arns.iter().map(|a| logs::task_id(a)).collect();
+    crate::error::Exit {
+        code: crate::error::exit::LOST,
+        error: cause.context(format!(
+            "lost track of task {} after it started (its exit code is unknown; `cargo fargate ps --all` shows it once AWS answers again)",
+            ids.join(", ")
+        )),
+    }
+    .into()
+}
 /// `startedBy` of every task `run` starts.
 pub const STARTED_BY: &str = "cargo-fargate";
 
@@ -339,6 +355,29 @@ pub fn parse_env_overrides(
     Ok(env)
 }
 
+/// RunTask refuses overrides over 8192 characters of JSON (the whole `overrides` structure).
+pub fn check_override_size(
+    container: &str,
+    command: &[String],
+    environment: &BTreeMap<String, String>,
+) -> Result<(), UserError> {
+    const LIMIT: usize = 8192;
+    let env: Vec<Value> = environment
+        .iter()
+        .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+        .collect();
+    let overrides = serde_json::json!({"containerOverrides": [{"name": container, "command": command, "environment": env}]});
+    let size = overrides.to_string().len();
+    if size <= LIMIT {
+        return Ok(());
+    }
+    Err(UserError::new(format!(
+        "the overrides of this run are {size} characters of JSON, over RunTask's limit of {LIMIT}"
+    ))
+    .at(Location::Flag(if command.iter().map(String::len).sum::<usize>() > environment.values().map(String::len).sum::<usize>() { "-- COMMAND".into() } else { "--env".into() }))
+    .fix("pass less with -e / -- COMMAND: put large values in `environment` or `secrets` (they are in the task definition, not the overrides)"))
+}
+
 pub struct RunInput<'a> {
     pub config: &'a Config,
     pub definition: &'a Value,
@@ -524,9 +563,21 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         container: targets.len() > 1,
     };
     let mut last_status = String::new();
+    let mut missing_polls = 0;
     let wait = async {
         loop {
-            let (tasks, _) = parse_tasks(&aws.describe_tasks(&config.cluster, &arns).await?)?;
+            let (tasks, failures) =
+                parse_tasks(&aws.describe_tasks(&config.cluster, &arns).await?)?;
+            // ECS answers MISSING for a task it no longer knows (another account or region, or
+            // long gone): asking again forever would hang.
+            if tasks.len() < arns.len() && failures.iter().any(|f| f.contains("MISSING")) {
+                missing_polls += 1;
+                if missing_polls >= MISSING_POLLS {
+                    anyhow::bail!("ECS no longer knows the task ({})", failures.join("; "));
+                }
+            } else {
+                missing_polls = 0;
+            }
             logs::poll(aws, out, &mut streams, labels).await?;
             let statuses: Vec<&str> = tasks.iter().map(|t| t.last_status.as_str()).collect();
             let status = statuses.join(", ");
@@ -544,7 +595,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
     };
     tokio::select! {
         done = wait => {
-            let tasks = done?;
+            let tasks = done.map_err(|e| lost(e, &arns))?;
             let o = outcome(&tasks, &essential);
             report.tasks = tasks.iter().map(|t| task_report(t, &essential)).collect();
             report.exit_code = o.exit_code;
@@ -768,6 +819,15 @@ mod tests {
             "{e}"
         );
         assert!(choose_subnets(&configured, &found, &defaults, true).is_ok());
+    }
+
+    #[test]
+    fn overrides_over_8_kib_are_refused_naming_the_flag() {
+        let small = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        assert!(check_override_size("app", &[], &small).is_ok());
+        let big = BTreeMap::from([("A".to_string(), "x".repeat(9000))]);
+        let e = check_override_size("app", &[], &big).unwrap_err().to_string();
+        assert!(e.starts_with("flag --env: the overrides of this run are"), "{e}");
     }
 
     #[test]

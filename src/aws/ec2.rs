@@ -2,7 +2,7 @@
 
 use aws_sdk_ec2::types::Filter;
 
-use super::{sdk_message, Aws};
+use super::Aws;
 use crate::error::{Result, UserError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +34,8 @@ impl Aws {
             .send();
         let mut subnets = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                let detail = sdk_message(&e);
+            let page = page.map_err(|e| self.fail(e, "ec2:DescribeSubnets", |m| -> anyhow::Error {
+                let detail = m.clone();
                 if detail.contains("NotFound") {
                     UserError::new(format!(
                         "a configured subnet does not exist in this region ({detail})"
@@ -46,7 +46,7 @@ impl Aws {
                 } else {
                     read_error("subnets", detail)
                 }
-            })?;
+            }))?;
             subnets.extend(page.subnets().iter().map(|s| Subnet {
                 id: s.subnet_id().unwrap_or_default().to_string(),
                 vpc_id: s.vpc_id().unwrap_or_default().to_string(),
@@ -63,7 +63,7 @@ impl Aws {
             .filters(Filter::builder().name("is-default").values("true").build())
             .send()
             .await
-            .map_err(|e| read_error("VPCs", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "ec2:DescribeVpcs", |m| anyhow::Error::from(read_error("VPCs", m.clone()))))?;
         Ok(out
             .vpcs()
             .iter()
@@ -79,8 +79,8 @@ impl Aws {
             .set_group_ids(Some(ids.to_vec()))
             .send()
             .await
-            .map_err(|e| {
-                let detail = sdk_message(&e);
+            .map_err(|e| self.fail(e, "ec2:DescribeSecurityGroups", |m| -> anyhow::Error {
+                let detail = m.clone();
                 if detail.contains("NotFound") {
                     UserError::new(format!("a configured security group does not exist in this region ({detail})"))
                         .key("security-groups")
@@ -89,7 +89,7 @@ impl Aws {
                 } else {
                     read_error("security groups", detail)
                 }
-            })?;
+            }))?;
         Ok(groups(out.security_groups()))
     }
 
@@ -107,7 +107,7 @@ impl Aws {
             )
             .send()
             .await
-            .map_err(|e| read_error("security groups", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "ec2:DescribeSecurityGroups", |m| anyhow::Error::from(read_error("security groups", m.clone()))))?;
         Ok(groups(out.security_groups())
             .into_iter()
             .next()

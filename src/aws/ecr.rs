@@ -7,7 +7,7 @@ use aws_sdk_ecr::types::{
 use base64::Engine;
 use serde::Serialize;
 
-use super::{sdk_message, Aws};
+use super::Aws;
 use crate::error::{Result, UserError};
 use crate::registry::Credentials;
 
@@ -64,13 +64,13 @@ impl Aws {
                         )
                         .send()
                         .await
-                        .map_err(|e| {
+                        .map_err(|e| self.fail(e, "ecr:PutImageScanningConfiguration", |m| anyhow::Error::from({
                             anyhow::anyhow!(
                                 "turning on scan-on-push for {}: {}",
                                 spec.name,
-                                sdk_message(&e)
+                                m.clone()
                             )
-                        })?;
+                        })))?;
                     updated.push("scan-on-push".into());
                 }
                 if repo.image_tag_mutability() != Some(&mutability) {
@@ -79,13 +79,13 @@ impl Aws {
                         .image_tag_mutability(mutability.clone())
                         .send()
                         .await
-                        .map_err(|e| {
+                        .map_err(|e| self.fail(e, "ecr:PutImageTagMutability", |m| anyhow::Error::from({
                             anyhow::anyhow!(
                                 "setting tag mutability of {}: {}",
                                 spec.name,
-                                sdk_message(&e)
+                                m.clone()
                             )
-                        })?;
+                        })))?;
                     updated.push("tag-mutability".into());
                 }
                 Ok(RepositoryState {
@@ -113,10 +113,10 @@ impl Aws {
                     .set_tags((!tags.is_empty()).then_some(tags))
                     .send()
                     .await
-                    .map_err(|e| {
-                        UserError::new(format!("could not create ECR repository `{}`: {}", spec.name, sdk_message(&e)))
+                    .map_err(|e| self.fail(e, "ecr:CreateRepository", |m| anyhow::Error::from({
+                        UserError::new(format!("could not create ECR repository `{}`: {}", spec.name, m.clone()))
                             .fix("check the `repository` name and that your credentials allow ecr:CreateRepository")
-                    })?;
+                    })))?;
                 let uri = out
                     .repository()
                     .and_then(|r| r.repository_uri())
@@ -129,13 +129,12 @@ impl Aws {
                     updated: Vec::new(),
                 })
             }
-            Err(e) => Err(UserError::new(format!(
+            Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| anyhow::Error::from(UserError::new(format!(
                 "could not read ECR repository `{}`: {}",
                 spec.name,
-                sdk_message(&e)
+                m.clone()
             ))
-            .fix("check your credentials and region (cargo fargate doctor)")
-            .into()),
+            .fix("check your credentials and region (cargo fargate doctor)")))),
         }
     }
 
@@ -158,10 +157,10 @@ impl Aws {
             {
                 Ok(None)
             }
-            Err(e) => Err(anyhow::anyhow!(
+            Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| anyhow::Error::from(anyhow::anyhow!(
                 "reading ECR repository {name}: {}",
-                sdk_message(&e)
-            )),
+                m.clone()
+            )))),
         }
     }
 
@@ -188,10 +187,10 @@ impl Aws {
                 None
             }
             Err(e) => {
-                return Err(anyhow::anyhow!(
+                return Err(self.fail(e, "ecr:GetLifecyclePolicy", |m| anyhow::Error::from(anyhow::anyhow!(
                     "reading the lifecycle policy of {repository}: {}",
-                    sdk_message(&e)
-                ))
+                    m.clone()
+                ))))
             }
         };
         if current.as_ref() == Some(policy) {
@@ -202,12 +201,12 @@ impl Aws {
             .lifecycle_policy_text(policy.to_string())
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "ecr:PutLifecyclePolicy", |m| anyhow::Error::from({
                 anyhow::anyhow!(
                     "putting the lifecycle policy of {repository}: {}",
-                    sdk_message(&e)
+                    m.clone()
                 )
-            })?;
+            })))?;
         Ok(true)
     }
 
@@ -218,10 +217,10 @@ impl Aws {
             .get_authorization_token()
             .send()
             .await
-            .map_err(|e| {
-                UserError::new(format!("ECR refused a registry login: {}", sdk_message(&e)))
+            .map_err(|e| self.fail(e, "ecr:GetAuthorizationToken", |m| anyhow::Error::from({
+                UserError::new(format!("ECR refused a registry login: {}", m.clone()))
                     .fix("your credentials need ecr:GetAuthorizationToken")
-            })?;
+            })))?;
         let data = out
             .authorization_data()
             .first()

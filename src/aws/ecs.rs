@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
 };
 use serde_json::Value;
 
-use super::{sdk_message, Aws, RawResponse};
+use super::{Aws, RawResponse};
 use crate::error::{Result, UserError};
 
 /// A registered revision.
@@ -52,13 +52,13 @@ impl Aws {
             .send();
         let mut latest: Option<(i64, String)> = None;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
+            let page = page.map_err(|e| self.fail(e, "ecs:ListTaskDefinitions", |m| anyhow::Error::from({
                 UserError::new(format!(
                     "could not list task definitions of `{family}`: {}",
-                    sdk_message(&e)
+                    m.clone()
                 ))
                 .fix("check your credentials and region (cargo fargate doctor)")
-            })?;
+            })))?;
             for arn in page.task_definition_arns() {
                 let Some((fam, rev)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':'))
                 else {
@@ -81,7 +81,7 @@ impl Aws {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("describing {arn}: {}", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "ecs:DescribeTaskDefinition", |m| anyhow::Error::from(anyhow::anyhow!("describing {arn}: {}", m.clone()))))?;
         Ok(Some(raw.json()?))
     }
 
@@ -106,13 +106,13 @@ impl Aws {
             })
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "ecs:RegisterTaskDefinition", |m| anyhow::Error::from({
                 UserError::new(format!(
                     "ECS refused task definition `{family}`: {}",
-                    sdk_message(&e)
+                    m.clone()
                 ))
                 .fix("check the rendered definition (cargo fargate render) against the ECS RegisterTaskDefinition reference")
-            })?;
+            })))?;
         let td = out
             .task_definition()
             .ok_or_else(|| anyhow::anyhow!("ECS returned no task definition"))?;
@@ -130,13 +130,13 @@ impl Aws {
             .clusters(name)
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "ecs:DescribeClusters", |m| anyhow::Error::from({
                 UserError::new(format!(
                     "could not read ECS cluster `{name}`: {}",
-                    sdk_message(&e)
+                    m.clone()
                 ))
                 .fix("check your credentials and region (cargo fargate doctor)")
-            })?;
+            })))?;
         Ok(out
             .clusters()
             .iter()
@@ -154,13 +154,13 @@ impl Aws {
             .set_tags((!tags.is_empty()).then_some(tags))
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "ecs:CreateCluster", |m| anyhow::Error::from({
                 UserError::new(format!(
                     "could not create ECS cluster `{name}`: {}",
-                    sdk_message(&e)
+                    m.clone()
                 ))
                 .fix("your credentials need ecs:CreateCluster, or create the cluster yourself")
-            })?;
+            })))?;
         Ok(())
     }
 
@@ -215,10 +215,10 @@ impl Aws {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| {
-                UserError::new(format!("ECS refused to run the task: {}", sdk_message(&e)))
+            .map_err(|e| self.fail(e, "ecs:RunTask", |m| anyhow::Error::from({
+                UserError::new(format!("ECS refused to run the task: {}", m.clone()))
                     .fix("check the subnets, security groups and roles (cargo fargate render)")
-            })?;
+            })))?;
         raw.json()
     }
 
@@ -237,7 +237,7 @@ impl Aws {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("describing tasks: {}", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "ecs:DescribeTasks", |m| anyhow::Error::from(anyhow::anyhow!("describing tasks: {}", m.clone()))))?;
         raw.json()
     }
 
@@ -258,12 +258,12 @@ impl Aws {
             .send();
         let mut arns = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
+            let page = page.map_err(|e| self.fail(e, "ecs:ListTasks", |m| anyhow::Error::from({
                 anyhow::anyhow!(
                     "listing tasks of {family} in {cluster}: {}",
-                    sdk_message(&e)
+                    m.clone()
                 )
-            })?;
+            })))?;
             arns.extend(page.task_arns().iter().cloned());
         }
         Ok(arns)
@@ -277,7 +277,7 @@ impl Aws {
             .reason(reason)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("stopping {task}: {}", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "ecs:StopTask", |m| anyhow::Error::from(anyhow::anyhow!("stopping {task}: {}", m.clone()))))?;
         Ok(())
     }
 }

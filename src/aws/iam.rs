@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::{sdk_message, Aws};
+use super::Aws;
 use crate::error::Result;
 
 /// A role as IAM reports it.
@@ -48,10 +48,10 @@ impl Aws {
             {
                 Ok(None)
             }
-            Err(e) => Err(anyhow::anyhow!(
+            Err(e) => Err(self.fail(e, "iam:GetRole", |m| anyhow::Error::from(anyhow::anyhow!(
                 "reading IAM role {name}: {}",
-                sdk_message(&e)
-            )),
+                m.clone()
+            )))),
         }
     }
 
@@ -65,10 +65,10 @@ impl Aws {
             {
                 Ok(false)
             }
-            Err(e) => Err(anyhow::anyhow!(
+            Err(e) => Err(self.fail(e, "iam:GetPolicy", |m| anyhow::Error::from(anyhow::anyhow!(
                 "reading IAM policy {arn}: {}",
-                sdk_message(&e)
-            )),
+                m.clone()
+            )))),
         }
     }
 
@@ -92,7 +92,7 @@ impl Aws {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("creating IAM role {name}: {}", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "iam:CreateRole", |m| anyhow::Error::from(anyhow::anyhow!("creating IAM role {name}: {}", m.clone()))))?;
         Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
     }
 
@@ -103,9 +103,9 @@ impl Aws {
             .policy_document(trust.to_string())
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("updating the trust policy of {name}: {}", sdk_message(&e))
-            })?;
+            .map_err(|e| self.fail(e, "iam:UpdateAssumeRolePolicy", |m| anyhow::Error::from({
+                anyhow::anyhow!("updating the trust policy of {name}: {}", m.clone())
+            })))?;
         Ok(())
     }
 
@@ -119,9 +119,9 @@ impl Aws {
             .send();
         let mut arns = BTreeSet::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                anyhow::anyhow!("listing the policies of {role}: {}", sdk_message(&e))
-            })?;
+            let page = page.map_err(|e| self.fail(e, "iam:ListAttachedRolePolicies", |m| anyhow::Error::from({
+                anyhow::anyhow!("listing the policies of {role}: {}", m.clone())
+            })))?;
             arns.extend(
                 page.attached_policies()
                     .iter()
@@ -138,7 +138,7 @@ impl Aws {
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("attaching {arn} to {role}: {}", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "iam:AttachRolePolicy", |m| anyhow::Error::from(anyhow::anyhow!("attaching {arn} to {role}: {}", m.clone()))))?;
         Ok(())
     }
 
@@ -149,7 +149,7 @@ impl Aws {
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("detaching {arn} from {role}: {}", sdk_message(&e)))?;
+            .map_err(|e| self.fail(e, "iam:DetachRolePolicy", |m| anyhow::Error::from(anyhow::anyhow!("detaching {arn} from {role}: {}", m.clone()))))?;
         Ok(())
     }
 
@@ -163,9 +163,9 @@ impl Aws {
             .send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                anyhow::anyhow!("listing the inline policies of {role}: {}", sdk_message(&e))
-            })?;
+            let page = page.map_err(|e| self.fail(e, "iam:ListRolePolicies", |m| anyhow::Error::from({
+                anyhow::anyhow!("listing the inline policies of {role}: {}", m.clone())
+            })))?;
             names.extend(page.policy_names().iter().cloned());
         }
         let mut policies = BTreeMap::new();
@@ -176,12 +176,12 @@ impl Aws {
                 .policy_name(&name)
                 .send()
                 .await
-                .map_err(|e| {
+                .map_err(|e| self.fail(e, "iam:GetRolePolicy", |m| anyhow::Error::from({
                     anyhow::anyhow!(
                         "reading inline policy {name} of {role}: {}",
-                        sdk_message(&e)
+                        m.clone()
                     )
-                })?;
+                })))?;
             policies.insert(name, policy_document(out.policy_document())?);
         }
         Ok(policies)
@@ -195,12 +195,12 @@ impl Aws {
             .policy_document(document.to_string())
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "iam:PutRolePolicy", |m| anyhow::Error::from({
                 anyhow::anyhow!(
                     "putting inline policy {name} on {role}: {}",
-                    sdk_message(&e)
+                    m.clone()
                 )
-            })?;
+            })))?;
         Ok(())
     }
 
@@ -211,12 +211,12 @@ impl Aws {
             .policy_name(name)
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "iam:DeleteRolePolicy", |m| anyhow::Error::from({
                 anyhow::anyhow!(
                     "deleting inline policy {name} of {role}: {}",
-                    sdk_message(&e)
+                    m.clone()
                 )
-            })?;
+            })))?;
         Ok(())
     }
 }
@@ -267,5 +267,69 @@ mod tests {
         assert_eq!(v, serde_json::json!({ "Statement": [], "a": "b c+d" }));
         let v = policy_document("{\"Statement\": []}").unwrap();
         assert_eq!(v["Statement"], serde_json::json!([]));
+    }
+}
+
+/// One action on one resource that IAM's policy simulator says the caller may not do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub action: String,
+    pub resource: String,
+    pub decision: String,
+}
+
+impl Aws {
+    /// Asks IAM's policy simulator whether `principal` may do each `(action, resource)`. `Ok(None)`
+    /// when the simulator cannot be asked (not allowed to the caller, or not offered by the
+    /// endpoint): the caller then says it assumes the permissions.
+    pub async fn simulate(
+        &self,
+        principal: &str,
+        checks: &[(&'static str, String)],
+    ) -> Result<Option<Vec<Denied>>> {
+        let mut denied = Vec::new();
+        // One request per resource: the simulator evaluates every action against every resource.
+        let mut by_resource: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (action, resource) in checks {
+            by_resource.entry(resource).or_default().push(action);
+        }
+        for (resource, actions) in by_resource {
+            let out = self
+                .iam()
+                .simulate_principal_policy()
+                .policy_source_arn(principal)
+                .set_action_names(Some(actions.iter().map(|a| a.to_string()).collect()))
+                .resource_arns(resource)
+                .send()
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    let fault = super::fault::classify(&e);
+                    return match fault {
+                        super::fault::Fault::AccessDenied { .. }
+                        | super::fault::Fault::Service { .. }
+                        | super::fault::Fault::NotAws { .. } => Ok(None),
+                        _ => Err(self.fail(e, "iam:SimulatePrincipalPolicy", |m| {
+                            anyhow::anyhow!("simulating the deploy's permissions: {m}")
+                        })),
+                    };
+                }
+            };
+            for r in out.evaluation_results() {
+                let decision = r.eval_decision().as_str().to_string();
+                if decision != "allowed" {
+                    denied.push(Denied {
+                        action: r.eval_action_name().to_string(),
+                        resource: r
+                            .eval_resource_name()
+                            .unwrap_or(resource)
+                            .to_string(),
+                        decision,
+                    });
+                }
+            }
+        }
+        Ok(Some(denied))
     }
 }

@@ -1,7 +1,7 @@
 //! ECR, read-only: is a pinned image really there? Asked of ECR itself (the registry Fargate pulls
 //! from), in the image's own account and region.
 
-use super::{sdk_message, Aws};
+use super::Aws;
 use crate::error::{Location, Result, UserError};
 use crate::render::PinnedImage;
 
@@ -52,11 +52,9 @@ impl Aws {
                     "ECR repository `{}` does not exist in {} of account {}",
                     ecr.repository_name, ecr.region, ecr.registry_id
                 ))),
-                _ => Err(anyhow::anyhow!(
-                    "checking image {} in ECR: {}",
-                    image.reference,
-                    sdk_message(&e)
-                )),
+                _ => Err(self.fail(e, "ecr:DescribeImages", |m| {
+                    anyhow::anyhow!("checking image {} in ECR: {m}", image.reference)
+                })),
             },
         }
     }

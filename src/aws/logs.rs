@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{sdk_message, Aws};
+use super::Aws;
 use crate::error::{Result, UserError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -37,13 +37,13 @@ impl Aws {
             .log_group_name_prefix(name)
             .send()
             .await
-            .map_err(|e| {
+            .map_err(|e| self.fail(e, "logs:DescribeLogGroups", |m| anyhow::Error::from({
                 UserError::new(format!(
                     "could not read log group `{name}`: {}",
-                    sdk_message(&e)
+                    m.clone()
                 ))
                 .fix("your credentials need logs:DescribeLogGroups")
-            })?;
+            })))?;
         let existing = found
             .log_groups()
             .iter()
@@ -62,13 +62,13 @@ impl Aws {
                     .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
                     .send()
                     .await
-                    .map_err(|e| {
+                    .map_err(|e| self.fail(e, "logs:CreateLogGroup", |m| anyhow::Error::from({
                         UserError::new(format!(
                             "could not create log group `{name}`: {}",
-                            sdk_message(&e)
+                            m.clone()
                         ))
                         .fix("your credentials need logs:CreateLogGroup")
-                    })?;
+                    })))?;
                 state.created = true;
                 None
             }
@@ -79,9 +79,9 @@ impl Aws {
                 .retention_in_days(retention_days as i32)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!("setting the retention of {name}: {}", sdk_message(&e))
-                })?;
+                .map_err(|e| self.fail(e, "logs:PutRetentionPolicy", |m| anyhow::Error::from({
+                    anyhow::anyhow!("setting the retention of {name}: {}", m.clone())
+                })))?;
             state.retention_updated = !state.created;
         }
         Ok(state)
@@ -128,10 +128,10 @@ impl Aws {
             {
                 Ok((Vec::new(), token.map(str::to_string)))
             }
-            Err(e) => Err(anyhow::anyhow!(
+            Err(e) => Err(self.fail(e, "logs:GetLogEvents", |m| anyhow::Error::from(anyhow::anyhow!(
                 "reading log stream {group} {stream}: {}",
-                sdk_message(&e)
-            )),
+                m.clone()
+            )))),
         }
     }
 
@@ -164,10 +164,10 @@ impl Aws {
                         .into())
                 }
                 Err(e) => {
-                    return Err(anyhow::anyhow!(
+                    return Err(self.fail(e, "logs:FilterLogEvents", |m| anyhow::Error::from(anyhow::anyhow!(
                         "reading log group {group}: {}",
-                        sdk_message(&e)
-                    ))
+                        m.clone()
+                    ))))
                 }
             };
             events.extend(page.events().iter().map(|e| LogEvent {

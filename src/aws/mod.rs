@@ -2,41 +2,92 @@
 //! assume-role, credential_process) with the resolved profile, region and endpoint.
 //!
 //! aws-config itself honours `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>`;
-//! `--endpoint-url` overrides both.
+//! `--endpoint-url` overrides both. Every call has a time limit (`--timeout`, retries included) and
+//! the SDK's adaptive retry for throttling and 5xx; a failed call is explained by [`Aws::fail`].
 
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
+pub mod fault;
 pub mod iam;
 pub mod image;
 pub mod logs;
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::error::{Result, UserError};
+use crate::error::{Location, Result, UserError};
+use fault::Call;
+
+/// No single request waits longer than this, whatever `--timeout` allows the whole call.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Attempts per call (the SDK's default of 3 gives up on throttling within two seconds).
+const MAX_ATTEMPTS: u32 = 6;
 
 /// What the clients are built from, after flags and configuration are resolved.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsOptions {
     pub profile: Option<String>,
+    /// Where an explicit profile was named (flag, key, env var), for messages.
+    pub profile_origin: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// The whole call's limit, retries included.
+    pub timeout: Duration,
 }
 
-impl AwsOptions {
-    pub fn new(config: &Config, endpoint_url: Option<String>) -> Self {
+impl Default for AwsOptions {
+    fn default() -> Self {
         AwsOptions {
-            profile: config.aws_profile.clone(),
-            region: config.region.clone(),
-            endpoint_url,
+            profile: None,
+            profile_origin: None,
+            region: None,
+            endpoint_url: None,
+            timeout: Duration::from_secs(60),
         }
     }
 }
 
+impl AwsOptions {
+    pub fn new(config: &Config, endpoint_url: Option<String>, timeout: Duration) -> Self {
+        let profile_origin = config
+            .entries
+            .iter()
+            .find(|e| e.key == "aws-profile" && !e.value.is_null())
+            .map(|e| e.origin.to_string());
+        AwsOptions {
+            profile: config.aws_profile.clone(),
+            profile_origin,
+            region: config.region.clone(),
+            endpoint_url,
+            timeout,
+        }
+    }
+}
+
+/// The AWS clients of one run: made once, shared by every stage.
 pub struct Aws {
     sdk: SdkConfig,
+    endpoint_override: Option<String>,
+    timeout: Duration,
+    max_attempts: u32,
+    credentials_source: String,
+    identity: OnceLock<Identity>,
+    ecr: OnceLock<aws_sdk_ecr::Client>,
+    ecs: OnceLock<aws_sdk_ecs::Client>,
+    iam: OnceLock<aws_sdk_iam::Client>,
+    ec2: OnceLock<aws_sdk_ec2::Client>,
+    logs: OnceLock<aws_sdk_cloudwatchlogs::Client>,
+    sts: OnceLock<aws_sdk_sts::Client>,
 }
 
 /// Who the credentials belong to.
@@ -46,18 +97,60 @@ pub struct Identity {
     pub arn: String,
     pub region: String,
     pub endpoint: Option<String>,
+    /// Where the credentials came from: a profile, the environment, SSO, a container, …
+    pub credentials: String,
 }
 
 impl Aws {
     pub async fn connect(options: &AwsOptions) -> Result<Aws> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let endpoint_override = match &options.endpoint_url {
+            Some(url) => Some(check_endpoint(url, Location::Flag("--endpoint-url".into()))?),
+            None => None,
+        };
+        for (var, value) in std::env::vars() {
+            if var == "AWS_ENDPOINT_URL" || var.starts_with("AWS_ENDPOINT_URL_") {
+                check_endpoint(&value, Location::Env(var))?;
+            }
+        }
+        let max_attempts = std::env::var("AWS_MAX_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(MAX_ATTEMPTS);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+                    .read_timeout(options.timeout.min(ATTEMPT_TIMEOUT))
+                    .operation_attempt_timeout(options.timeout.min(ATTEMPT_TIMEOUT))
+                    .operation_timeout(options.timeout)
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::adaptive()
+                    .with_max_attempts(max_attempts)
+                    .with_initial_backoff(Duration::from_millis(500))
+                    .with_max_backoff(Duration::from_secs(10)),
+            );
+        let credentials_source;
         if let Some(profile) = &options.profile {
-            loader = loader.profile_name(profile);
+            // An explicit profile wins over credentials in the environment, as in the AWS CLI: the
+            // default chain would sign with AWS_ACCESS_KEY_ID and ignore the profile.
+            let origin = options.profile_origin.as_deref().unwrap_or("--aws-profile");
+            check_profile(profile, origin).await?;
+            loader = loader.profile_name(profile).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .build(),
+            );
+            credentials_source = format!("profile `{profile}` ({origin})");
+        } else {
+            credentials_source = default_chain_source().await?;
         }
         if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));
         }
-        if let Some(url) = &options.endpoint_url {
+        if let Some(url) = &endpoint_override {
             loader = loader.endpoint_url(url);
         }
         let sdk = loader.load().await;
@@ -66,7 +159,20 @@ impl Aws {
                 .fix("set `region` in [package.metadata.fargate], pass --region, or export AWS_REGION")
                 .into());
         }
-        Ok(Aws { sdk })
+        Ok(Aws {
+            sdk,
+            endpoint_override,
+            timeout: options.timeout,
+            max_attempts,
+            credentials_source,
+            identity: OnceLock::new(),
+            ecr: OnceLock::new(),
+            ecs: OnceLock::new(),
+            iam: OnceLock::new(),
+            ec2: OnceLock::new(),
+            logs: OnceLock::new(),
+            sts: OnceLock::new(),
+        })
     }
 
     pub fn region(&self) -> String {
@@ -74,34 +180,97 @@ impl Aws {
     }
 
     pub fn endpoint(&self) -> Option<String> {
-        self.sdk
-            .endpoint_url()
-            .map(str::to_string)
+        self.endpoint_override
+            .clone()
             .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
     }
 
+    /// Where the credentials came from, in words.
+    pub fn credentials_source(&self) -> &str {
+        &self.credentials_source
+    }
+
+    /// Where calls of one service go: `--endpoint-url`, `AWS_ENDPOINT_URL_<SERVICE>`,
+    /// `AWS_ENDPOINT_URL`, else the service's regional endpoint.
+    pub fn endpoint_of(&self, prefix: &str) -> String {
+        if let Some(url) = &self.endpoint_override {
+            return url.clone();
+        }
+        let key = match prefix {
+            "logs" => "CLOUDWATCH_LOGS".to_string(),
+            p => p.to_ascii_uppercase(),
+        };
+        std::env::var(format!("AWS_ENDPOINT_URL_{key}"))
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|_| match prefix {
+                "iam" => "https://iam.amazonaws.com".into(),
+                p => format!("https://{p}.{}.amazonaws.com", self.region()),
+            })
+    }
+
+    /// One operation, for messages: `ecs:RunTask` and where it goes.
+    pub fn call(&self, action: &'static str) -> Call {
+        Call {
+            action,
+            endpoint: self.endpoint_of(action.split(':').next().unwrap_or_default()),
+            timeout: self.timeout,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// Turns a failed call into one line: a fault of the road or the caller (unreachable, timed
+    /// out, not AWS, throttled, denied, expired) explains itself with the call named; the service's
+    /// own answer (`Code: message`) goes to `otherwise`, which says what it meant for this step.
+    pub fn fail<E>(
+        &self,
+        err: SdkError<E, HttpResponse>,
+        action: &'static str,
+        otherwise: impl FnOnce(String) -> anyhow::Error,
+    ) -> anyhow::Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let fault = fault::classify(&err);
+        if let Some(e) = fault::explain(&fault, &self.call(action)) {
+            return e.into();
+        }
+        otherwise(fault::service_message(&fault).unwrap_or_else(|| err.to_string()))
+    }
+
     pub fn ecr(&self) -> aws_sdk_ecr::Client {
-        aws_sdk_ecr::Client::new(&self.sdk)
+        self.ecr
+            .get_or_init(|| aws_sdk_ecr::Client::new(&self.sdk))
+            .clone()
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.sdk)
+        self.sts
+            .get_or_init(|| aws_sdk_sts::Client::new(&self.sdk))
+            .clone()
     }
 
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
-        aws_sdk_ecs::Client::new(&self.sdk)
+        self.ecs
+            .get_or_init(|| aws_sdk_ecs::Client::new(&self.sdk))
+            .clone()
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.sdk)
+        self.iam
+            .get_or_init(|| aws_sdk_iam::Client::new(&self.sdk))
+            .clone()
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.sdk)
+        self.ec2
+            .get_or_init(|| aws_sdk_ec2::Client::new(&self.sdk))
+            .clone()
     }
 
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
-        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+        self.logs
+            .get_or_init(|| aws_sdk_cloudwatchlogs::Client::new(&self.sdk))
+            .clone()
     }
 
     /// An ECR client for another region (an image pushed elsewhere).
@@ -112,20 +281,125 @@ impl Aws {
         aws_sdk_ecr::Client::from_conf(config)
     }
 
-    /// The caller's account and ARN; fails early, with the fix, when there are no credentials.
+    /// The caller's account and ARN, asked once per run; fails early, with the fix, when there are
+    /// no credentials.
     pub async fn identity(&self) -> Result<Identity> {
-        let out = self.sts().get_caller_identity().send().await.map_err(|e| {
-            let detail = sdk_message(&e);
-            UserError::new(format!("AWS credentials were refused or not found ({detail})"))
-                .fix("set AWS_PROFILE or --aws-profile, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
-        })?;
-        Ok(Identity {
+        if let Some(identity) = self.identity.get() {
+            return Ok(identity.clone());
+        }
+        let out = self
+            .sts()
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                let source = self.credentials_source.clone();
+                self.fail(e, "sts:GetCallerIdentity", |detail| {
+                    UserError::new(format!(
+                        "AWS refused the credentials from {source} ({detail})"
+                    ))
+                    .fix("pass --aws-profile or set `aws-profile`, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+                    .into()
+                })
+            })?;
+        let identity = Identity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
             region: self.region(),
             endpoint: self.endpoint(),
-        })
+            credentials: self.credentials_source.clone(),
+        };
+        let _ = self.identity.set(identity.clone());
+        Ok(identity)
     }
+}
+
+/// An endpoint URL must have its scheme: `127.0.0.1:4566` alone is read as a path by the SDK.
+fn check_endpoint(url: &str, location: Location) -> Result<String> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+    if !ok {
+        return Err(UserError::new(format!("`{url}` is not an endpoint URL"))
+            .at(location)
+            .fix(format!("give the scheme and host, e.g. `http://{}`", url.trim_start_matches("//")))
+            .into());
+    }
+    Ok(url.to_string())
+}
+
+/// The AWS config and credentials files, as the SDKs find them.
+fn profile_files() -> Vec<String> {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "~".into());
+    vec![
+        std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| format!("{home}/.aws/config")),
+        std::env::var("AWS_SHARED_CREDENTIALS_FILE")
+            .unwrap_or_else(|_| format!("{home}/.aws/credentials")),
+    ]
+}
+
+async fn load_profiles() -> Result<aws_config::profile::ProfileSet> {
+    aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &EnvConfigFiles::default(),
+        None,
+    )
+    .await
+    .map_err(|e| {
+        UserError::new(format!("the AWS config files cannot be read: {e}"))
+            .fix(format!("fix the syntax of {}", profile_files().join(" or ")))
+            .into()
+    })
+}
+
+/// A named profile must exist: otherwise the chain falls through to other credentials (or to
+/// instance metadata) and a deploy goes to another account than the one named.
+async fn check_profile(name: &str, origin: &str) -> Result<()> {
+    let profiles = load_profiles().await?;
+    if profiles.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = profiles.profiles().collect();
+    known.sort_unstable();
+    let fix = match crate::error::did_you_mean(name, known.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`? Known: {}", crate::error::list(&known)),
+        None if known.is_empty() => format!("create it with `aws configure --profile {name}` or `aws configure sso`"),
+        None => format!("known profiles: {}; or create it with `aws configure --profile {name}`", crate::error::list(&known)),
+    };
+    Err(UserError::new(format!(
+        "the AWS profile `{name}` (from {origin}) is not in {}",
+        profile_files().join(" or ")
+    ))
+    .fix(fix)
+    .into())
+}
+
+/// Where the default chain will find credentials, in its own order: environment, AWS_PROFILE (or
+/// `default`), web identity, the container endpoint, instance metadata.
+async fn default_chain_source() -> Result<String> {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
+    if set("AWS_ACCESS_KEY_ID") {
+        return Ok("the environment (AWS_ACCESS_KEY_ID)".into());
+    }
+    if let Ok(profile) = std::env::var("AWS_PROFILE") {
+        if !profile.is_empty() {
+            check_profile(&profile, "AWS_PROFILE").await?;
+            return Ok(format!("profile `{profile}` (AWS_PROFILE)"));
+        }
+    }
+    if load_profiles()
+        .await
+        .is_ok_and(|p| p.get_profile("default").is_some())
+    {
+        return Ok("profile `default`".into());
+    }
+    if set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        return Ok("web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".into());
+    }
+    if set("AWS_CONTAINER_CREDENTIALS_FULL_URI") || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+        return Ok("the container credentials endpoint".into());
+    }
+    Ok("EC2 instance metadata (no profile or environment credentials)".into())
 }
 
 impl Identity {
@@ -170,34 +444,5 @@ impl aws_sdk_ecs::config::Intercept for RawResponse {
             *self.0.lock().expect("raw response lock") = Some(bytes.to_vec());
         }
         Ok(())
-    }
-}
-
-/// An SDK error's code and message on one line, without the request dump its Debug form carries.
-pub fn sdk_message<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_sts::error::SdkError;
-    match err {
-        SdkError::ServiceError(e) => {
-            let e = e.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(msg)) => format!("{code}: {msg}"),
-                (Some(code), None) => code.to_string(),
-                _ => e.to_string(),
-            }
-        }
-        other => {
-            // Walk to the innermost cause: "dispatch failure" alone says nothing.
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text = s.to_string();
-                source = s.source();
-            }
-            text
-        }
     }
 }

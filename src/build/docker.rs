@@ -35,7 +35,10 @@ pub async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_defaults()
         .map_err(|e| down(e.to_string()))?
         .with_timeout(Duration::from_secs(3600));
-    docker.ping().await.map_err(|e| down(innermost(&e)))?;
+    match tokio::time::timeout(crate::net::timeout().min(Duration::from_secs(30)), docker.ping()).await {
+        Ok(answer) => answer.map_err(|e| down(innermost(&e)))?,
+        Err(_) => return Err(down("it accepted the connection but did not answer".into())),
+    };
     Ok(docker)
 }
 
@@ -274,12 +277,24 @@ pub async fn build(
             .into_iter()
             .rev()
             .collect();
-        if !out.json {
+        if out.json {
+            out.event(
+                "build_output",
+                serde_json::json!({ "step": step, "lines": tail }),
+            );
+        } else {
             eprintln!("{step}");
-            for line in tail {
+            for line in &tail {
                 eprintln!("  {line}");
             }
         }
+        // The cause in the error line itself (cargo's first `error…` line), so CI logs that keep
+        // only the last line still say why.
+        let cause = tail
+            .iter()
+            .find(|l| l.trim_start().starts_with("error"))
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default();
         let hint = if message.contains("exec format error") {
             "; the engine cannot run this platform's binaries: build on a matching host or with `builder = \"codebuild\"`"
         } else if step.contains(" : FROM ") {
@@ -299,12 +314,17 @@ pub async fn build(
             None => message.trim().to_string(),
         };
         let (at, instruction) = step.split_once(" : ").unwrap_or((step.as_str(), ""));
+        let shown = if out.json {
+            "the step's output is in the `build_output` event"
+        } else {
+            "see the step's output above"
+        };
         return Err(UserError::new(format!(
-            "the image build failed at {at} `{}`: {why}",
+            "the image build failed at {at} `{}`: {why}{cause}",
             short(instruction)
         ))
         .fix(format!(
-            "see the step's output above; full log: {}{hint}",
+            "{shown}; full log: {}{hint}",
             display_path(&log_path)
         ))
         .into());

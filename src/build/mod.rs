@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod host;
+mod inputs;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,6 +71,7 @@ fn dockerfile(project: &Project, config: &Config) -> Result<(DockerfileSource, S
 }
 
 pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
+    inputs::check(project, config)?;
     let input = package::PackageInput::for_project(project, config, None, Vec::new());
     let (entries, _) = package::collect(&input)?;
     let source_sha256 = package::source_hash(&entries)?;

@@ -305,6 +305,28 @@ impl<'a> Resolver<'a> {
         Ok(Some(path))
     }
 
+    /// Like `check`, for a key whose default is made from `name` (`{project}-{stage}`): when the
+    /// user did not set the key, the complaint is about `name`, which is what they can shorten.
+    fn check_derived(
+        &self,
+        key: &'static str,
+        origin: &Origin,
+        name_origin: &Origin,
+        check: Result<(), String>,
+    ) -> Result<(), UserError> {
+        if origin.source != Source::Default {
+            return self.check(key, origin, check);
+        }
+        check.map_err(|what| {
+            self.error(
+                "name",
+                name_origin,
+                format!("the default `{key}` made from the project name: {what}"),
+            )
+            .fix(format!("shorten `name`, or set `{key}` yourself"))
+        })
+    }
+
     /// Runs `check` on a value and turns its complaint into a located error.
     fn check(
         &self,
@@ -417,12 +439,12 @@ pub fn resolve(
 
     let (cluster, origin) = r.str_or("cluster", || default_name.clone());
     let cluster = named(&cluster);
-    r.check("cluster", &origin, validate::cluster(&cluster))?;
+    r.check_derived("cluster", &origin, &project_origin, validate::cluster(&cluster))?;
     let create_cluster = r.bool("create-cluster", true);
 
     let (repository, origin) = r.str_or("repository", || default_name.clone());
     let repository = named(&repository);
-    r.check("repository", &origin, validate::ecr_repository(&repository))?;
+    r.check_derived("repository", &origin, &project_origin, validate::ecr_repository(&repository))?;
     let (tag_mutability, _) = r.str_or("tag-mutability", || "IMMUTABLE".into());
     let registry_endpoint = r.opt_str("registry-endpoint");
     if let Some((value, origin)) = &registry_endpoint {
@@ -435,7 +457,7 @@ pub fn resolve(
 
     let (bucket, origin) = r.str_or("bucket", || default_name.clone());
     let bucket = named(&bucket);
-    r.check("bucket", &origin, validate::bucket(&bucket))?;
+    r.check_derived("bucket", &origin, &project_origin, validate::bucket(&bucket))?;
 
     let (cpu, cpu_origin) = r.int("cpu", 256);
     r.check("cpu", &cpu_origin, validate::cpu(cpu))?;
@@ -500,7 +522,7 @@ pub fn resolve(
 
     let (log_group, origin) = r.str_or("log-group", || format!("/ecs/{default_name}"));
     let log_group = named(&log_group);
-    r.check("log-group", &origin, validate::log_group(&log_group))?;
+    r.check_derived("log-group", &origin, &project_origin, validate::log_group(&log_group))?;
     let (days, origin) = r.int("log-retention-days", 30);
     r.check("log-retention-days", &origin, validate::log_retention(days))?;
 
@@ -536,7 +558,10 @@ pub fn resolve(
         ports.push(p as u16);
     }
     let stop_timeout = r.uint("stop-timeout", 30, 2..=120)?;
-    let (tags, _) = r.map("tags");
+    let (tags, tags_origin) = r.map("tags");
+    for (k, v) in &tags {
+        r.check("tags", &tags_origin, validate::tag(k, v))?;
+    }
 
     let (builder, _) = r.str_or("builder", || "docker".into());
     let builder = match builder.as_str() {

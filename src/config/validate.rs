@@ -242,6 +242,35 @@ pub fn log_group(name: &str) -> Result<(), String> {
     })
 }
 
+/// A tag AWS accepts on every service we tag: 1–128 characters of key, up to 256 of value, and no
+/// `aws:` prefix (reserved for AWS's own tags; ECS refuses the whole request).
+pub fn tag(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err(format!("tag key `{key}` must be 1–128 characters"));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(format!(
+            "tag key `{key}` starts with `aws:`, which AWS reserves for its own tags; use another prefix"
+        ));
+    }
+    if value.chars().count() > 256 {
+        return Err(format!("the value of tag `{key}` is over 256 characters"));
+    }
+    Ok(())
+}
+
+/// Names that look like they hold a secret: their values belong in `secrets` (fetched by ECS at
+/// start), not in `environment` (plain text in the task definition, visible to anyone who can
+/// describe it).
+pub fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL"]
+        .iter()
+        .any(|w| n.contains(w))
+        || n == "AWS_SECRET_ACCESS_KEY"
+        || n == "AWS_SESSION_TOKEN"
+}
+
 pub fn env_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -306,6 +335,18 @@ mod tests {
         for bad in ["", "Prod", "1dev", "dev_x", "dev.x"] {
             assert!(stage_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tags_and_secret_looking_names() {
+        assert!(tag("team", "x").is_ok());
+        assert!(tag("aws:cloudformation:stack", "x").unwrap_err().contains("reserves"));
+        assert!(tag("AWS:x", "x").is_err());
+        assert!(looks_secret("DATABASE_PASSWORD"));
+        assert!(looks_secret("github_token"));
+        assert!(looks_secret("AWS_SECRET_ACCESS_KEY"));
+        assert!(!looks_secret("RUST_LOG"));
+        assert!(!looks_secret("PORT"));
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! Whether the deploying identity may do what a deploy plan will do, checked before the first
+//! change: IAM's policy simulator is asked where the account lets the caller use it; otherwise
+//! the plan states the permissions it assumes. A deploy denied halfway (repository made, image
+//! pushed, then `iam:CreateRole` refused) is what this prevents.
+
+use crate::aws::{Aws, Identity};
+use crate::config::Config;
+use crate::error::{Result, UserError};
+use crate::roles;
+
+/// What a deploy will do that needs a permission: for the plan at hand.
+pub struct Needs<'a> {
+    pub config: &'a Config,
+    pub identity: &'a Identity,
+    pub region: &'a str,
+    pub roles: &'a roles::Plan,
+    pub create_cluster: bool,
+    pub will_run: bool,
+}
+
+/// The outcome: checked, or assumed (the simulator was not available) with the actions listed.
+pub enum Checked {
+    Simulated(usize),
+    Assumed(Vec<&'static str>),
+}
+
+pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
+    let c = needs.config;
+    let p = needs.identity.partition();
+    let (region, account) = (needs.region, &needs.identity.account);
+    let repo = format!("arn:{p}:ecr:{region}:{account}:repository/{}", c.repository);
+    let mut list: Vec<(&'static str, String)> = [
+        "ecr:DescribeRepositories",
+        "ecr:CreateRepository",
+        "ecr:PutLifecyclePolicy",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+    ]
+    .into_iter()
+    .map(|a| (a, repo.clone()))
+    .collect();
+    list.push(("ecr:GetAuthorizationToken", "*".into()));
+    for role in [&needs.roles.task, &needs.roles.execution] {
+        if role.managed.as_ref().is_some_and(|m| !m.exists) {
+            for a in ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"] {
+                list.push((a, role.arn.clone()));
+            }
+        }
+        list.push(("iam:PassRole", role.arn.clone()));
+    }
+    let group = format!("arn:{p}:logs:{region}:{account}:log-group:{}", c.log_group);
+    list.push(("logs:CreateLogGroup", group.clone()));
+    list.push(("logs:PutRetentionPolicy", group));
+    list.push(("ecs:RegisterTaskDefinition", "*".into()));
+    if needs.will_run {
+        if needs.create_cluster {
+            list.push(("ecs:CreateCluster", "*".into()));
+        }
+        let family = crate::render::family(c);
+        list.push((
+            "ecs:RunTask",
+            format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
+        ));
+    }
+    list
+}
+
+/// The IAM principal the simulator evaluates: a user or role ARN (an assumed-role session is
+/// evaluated as its role). None for the root user, who may do anything.
+fn principal(identity: &Identity) -> Option<String> {
+    let arn = &identity.arn;
+    if arn.ends_with(":root") {
+        return None;
+    }
+    if let Some(rest) = arn.split(":assumed-role/").nth(1) {
+        let role = rest.split('/').next()?;
+        return Some(format!(
+            "arn:{}:iam::{}:role/{role}",
+            identity.partition(),
+            identity.account
+        ));
+    }
+    Some(arn.clone())
+}
+
+/// Fails, before anything is created, when the simulator says the caller may not do an action
+/// of the plan.
+pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
+    let list = actions(needs);
+    let assumed = || Checked::Assumed(list.iter().map(|(a, _)| *a).collect());
+    let Some(principal) = principal(needs.identity) else {
+        return Ok(assumed());
+    };
+    let Some(denied) = aws.simulate(&principal, &list).await? else {
+        return Ok(assumed());
+    };
+    if let Some(first) = denied.first() {
+        let statement = serde_json::json!({"Effect": "Allow", "Action": first.action, "Resource": first.resource});
+        let more = if denied.len() > 1 {
+            format!(" (and {} more: {})", denied.len() - 1, denied[1..].iter().map(|d| d.action.as_str()).collect::<Vec<_>>().join(", "))
+        } else {
+            String::new()
+        };
+        return Err(UserError::new(format!(
+            "{principal} may not {} on {} ({}, by IAM's policy simulator){more}; nothing was changed",
+            first.action, first.resource, first.decision
+        ))
+        .fix(format!("allow it in that identity's policy: {statement}"))
+        .into());
+    }
+    Ok(Checked::Simulated(list.len()))
+}
