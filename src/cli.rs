@@ -337,7 +337,8 @@ pub fn parse() -> FargateCli {
 
 /// `--message-format json` (or `=json`) anywhere on the command line.
 fn wants_json(args: &[std::ffi::OsString]) -> bool {
-    args.windows(2).any(|w| w[0] == "--message-format" && w[1] == "json")
+    args.windows(2)
+        .any(|w| w[0] == "--message-format" && w[1] == "json")
         || args.iter().any(|a| a == "--message-format=json")
 }
 

@@ -128,6 +128,8 @@ pub enum DeployReport {
         project: String,
         stage: String,
         steps: Vec<Step>,
+        /// Whether the deploying identity may do what the plan does.
+        permissions: crate::permissions::Checked,
     },
     Done(Box<Deployed>),
 }
@@ -167,6 +169,7 @@ impl fmt::Display for DeployReport {
                 project,
                 stage,
                 steps,
+                permissions,
                 ..
             } => {
                 writeln!(
@@ -182,6 +185,7 @@ impl fmt::Display for DeployReport {
                         s.action
                     )?;
                 }
+                writeln!(f, "  permissions: {permissions}")?;
                 Ok(())
             }
             DeployReport::Done(d) => {
@@ -258,6 +262,23 @@ pub async fn deploy(
         .manifest_digest(&config.repository, &plan.content_tag)
         .await?;
 
+    // The definition as it will be registered (the digest is known once pushed; its length is
+    // not): ECS's model and size limits are checked now, before anything changes.
+    let digest = pushed_digest
+        .clone()
+        .unwrap_or_else(|| format!("sha256:{}", "0".repeat(64)));
+    let planned_image = PinnedImage::parse(&format!(
+        "{}.dkr.ecr.{region}.amazonaws.com/{}@{digest}",
+        identity.account, config.repository
+    ))?;
+    crate::render::render(&crate::render::RenderInput {
+        config,
+        image: &planned_image,
+        task_role_arn: &roles.task.arn,
+        execution_role_arn: &roles.execution.arn,
+        region: &region,
+    })?;
+
     if args.dry_run {
         let steps = dry_run_steps(
             &aws,
@@ -267,7 +288,6 @@ pub async fn deploy(
             &roles,
             &login.registry,
             pushed_digest,
-            &permissions,
             out,
         )
         .await?;
@@ -276,6 +296,7 @@ pub async fn deploy(
             project: config.project.clone(),
             stage: config.stage.clone(),
             steps,
+            permissions,
         });
     }
 
@@ -328,23 +349,10 @@ async fn dry_run_steps(
     roles: &crate::roles::Plan,
     registry: &Registry,
     pushed_digest: Option<String>,
-    permissions: &crate::permissions::Checked,
     out: &Output,
 ) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
-    steps.push(Step {
-        step: "permissions",
-        changes: false,
-        action: match permissions {
-            crate::permissions::Checked::Simulated(n) => {
-                format!("{n} actions allowed (IAM policy simulator)")
-            }
-            crate::permissions::Checked::Assumed(actions) => format!(
-                "assumed, IAM's policy simulator not available to this caller: {}",
-                actions.join(", ")
-            ),
-        },
-    });
+
     let source_bytes: u64 = plan.entries.iter().map(|e| e.size).sum();
     steps.push(Step {
         step: "package",

@@ -18,10 +18,30 @@ pub struct Needs<'a> {
     pub will_run: bool,
 }
 
-/// The outcome: checked, or assumed (the simulator was not available) with the actions listed.
-pub enum Checked {
-    Simulated(usize),
-    Assumed(Vec<&'static str>),
+/// The outcome: checked by IAM's policy simulator, or assumed (the simulator was not available to
+/// the caller) — with the actions either way.
+#[derive(Debug, serde::Serialize)]
+pub struct Checked {
+    pub simulated: bool,
+    pub actions: Vec<&'static str>,
+}
+
+impl std::fmt::Display for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.simulated {
+            write!(
+                f,
+                "{} actions allowed (IAM policy simulator)",
+                self.actions.len()
+            )
+        } else {
+            write!(
+                f,
+                "assumed, IAM's policy simulator is not available to this caller: {}",
+                self.actions.join(", ")
+            )
+        }
+    }
 }
 
 pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
@@ -45,7 +65,11 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
     list.push(("ecr:GetAuthorizationToken", "*".into()));
     for role in [&needs.roles.task, &needs.roles.execution] {
         if role.managed.as_ref().is_some_and(|m| !m.exists) {
-            for a in ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"] {
+            for a in [
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:AttachRolePolicy",
+            ] {
                 list.push((a, role.arn.clone()));
             }
         }
@@ -90,17 +114,30 @@ fn principal(identity: &Identity) -> Option<String> {
 /// of the plan.
 pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
     let list = actions(needs);
-    let assumed = || Checked::Assumed(list.iter().map(|(a, _)| *a).collect());
+    let mut actions: Vec<&'static str> = list.iter().map(|(a, _)| *a).collect();
+    actions.dedup();
+    let checked = |simulated| Checked {
+        simulated,
+        actions: actions.clone(),
+    };
     let Some(principal) = principal(needs.identity) else {
-        return Ok(assumed());
+        return Ok(checked(false));
     };
     let Some(denied) = aws.simulate(&principal, &list).await? else {
-        return Ok(assumed());
+        return Ok(checked(false));
     };
     if let Some(first) = denied.first() {
         let statement = serde_json::json!({"Effect": "Allow", "Action": first.action, "Resource": first.resource});
         let more = if denied.len() > 1 {
-            format!(" (and {} more: {})", denied.len() - 1, denied[1..].iter().map(|d| d.action.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                " (and {} more: {})",
+                denied.len() - 1,
+                denied[1..]
+                    .iter()
+                    .map(|d| d.action.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             String::new()
         };
@@ -111,5 +148,5 @@ pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
         .fix(format!("allow it in that identity's policy: {statement}"))
         .into());
     }
-    Ok(Checked::Simulated(list.len()))
+    Ok(checked(true))
 }

@@ -280,7 +280,9 @@ impl Registry {
         request: impl Fn() -> reqwest::RequestBuilder,
         body_len: u64,
     ) -> Result<Response> {
-        let repeatable = matches!(*method, Method::GET | Method::HEAD | Method::PUT);
+        // An upload session's PUT is not repeated here: `upload_blob` starts a new session.
+        let repeatable = matches!(*method, Method::GET | Method::HEAD)
+            || (*method == Method::PUT && !url.contains("/blobs/uploads/"));
         let mut retries = 0;
         loop {
             let mut req = request();
@@ -291,7 +293,9 @@ impl Registry {
             }
             let res = req.send().await;
             let transient = match &res {
-                Ok(r) => r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS,
+                Ok(r) => {
+                    r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS
+                }
                 Err(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
             };
             let may_repeat = repeatable || matches!(&res, Err(e) if e.is_connect());
@@ -366,7 +370,12 @@ impl Registry {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = self
-            .exchange(&Method::GET, &realm, || req.try_clone().expect("a GET without a body clones"), 0)
+            .exchange(
+                &Method::GET,
+                &realm,
+                || req.try_clone().expect("a GET without a body clones"),
+                0,
+            )
             .await?;
         if !resp.status().is_success() {
             return Err(self.refused());
@@ -562,20 +571,21 @@ impl Registry {
     pub async fn upload_blob(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
         let mut attempt = 1;
         loop {
-            match self.upload_blob_once(repository, digest, bytes.clone()).await {
+            match self
+                .upload_blob_once(repository, digest, bytes.clone())
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt < crate::net::REGISTRY_ATTEMPTS => {
                     attempt += 1;
                     tokio::time::sleep(crate::net::backoff(attempt)).await;
                     let _ = e;
                 }
-                Err(e) => {
-                    return Err(e.context(format!(
-                        "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
-                        bytes.len(),
-                        self.host
-                    )))
-                }
+                Err(e) => return Err(e.context(format!(
+                    "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
+                    bytes.len(),
+                    self.host
+                ))),
             }
         }
     }

@@ -826,8 +826,13 @@ mod tests {
         let small = BTreeMap::from([("A".to_string(), "1".to_string())]);
         assert!(check_override_size("app", &[], &small).is_ok());
         let big = BTreeMap::from([("A".to_string(), "x".repeat(9000))]);
-        let e = check_override_size("app", &[], &big).unwrap_err().to_string();
-        assert!(e.starts_with("flag --env: the overrides of this run are"), "{e}");
+        let e = check_override_size("app", &[], &big)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("flag --env: the overrides of this run are"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -232,10 +232,9 @@ fn bad_input_is_one_line_and_pushes_nothing() {
         "{err}"
     );
     assert!(
-        err.lines()
-            .last()
-            .unwrap()
-            .contains(": exit code 101: error[E0308]: mismatched types; see the step's output above"),
+        err.lines().last().unwrap().contains(
+            ": exit code 101: error[E0308]: mismatched types; see the step's output above"
+        ),
         "{err}"
     );
 

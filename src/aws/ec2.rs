@@ -34,19 +34,21 @@ impl Aws {
             .send();
         let mut subnets = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.fail(e, "ec2:DescribeSubnets", |m| -> anyhow::Error {
-                let detail = m.clone();
-                if detail.contains("NotFound") {
-                    UserError::new(format!(
-                        "a configured subnet does not exist in this region ({detail})"
-                    ))
-                    .key("subnets")
-                    .fix("use subnet IDs of this account and region (aws ec2 describe-subnets)")
-                    .into()
-                } else {
-                    read_error("subnets", detail)
-                }
-            }))?;
+            let page = page.map_err(|e| {
+                self.fail(e, "ec2:DescribeSubnets", |m| -> anyhow::Error {
+                    let detail = m.clone();
+                    if detail.contains("NotFound") {
+                        UserError::new(format!(
+                            "a configured subnet does not exist in this region ({detail})"
+                        ))
+                        .key("subnets")
+                        .fix("use subnet IDs of this account and region (aws ec2 describe-subnets)")
+                        .into()
+                    } else {
+                        read_error("subnets", detail)
+                    }
+                })
+            })?;
             subnets.extend(page.subnets().iter().map(|s| Subnet {
                 id: s.subnet_id().unwrap_or_default().to_string(),
                 vpc_id: s.vpc_id().unwrap_or_default().to_string(),
@@ -63,7 +65,11 @@ impl Aws {
             .filters(Filter::builder().name("is-default").values("true").build())
             .send()
             .await
-            .map_err(|e| self.fail(e, "ec2:DescribeVpcs", |m| anyhow::Error::from(read_error("VPCs", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "ec2:DescribeVpcs", |m| {
+                    anyhow::Error::from(read_error("VPCs", m.clone()))
+                })
+            })?;
         Ok(out
             .vpcs()
             .iter()
@@ -107,7 +113,11 @@ impl Aws {
             )
             .send()
             .await
-            .map_err(|e| self.fail(e, "ec2:DescribeSecurityGroups", |m| anyhow::Error::from(read_error("security groups", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "ec2:DescribeSecurityGroups", |m| {
+                    anyhow::Error::from(read_error("security groups", m.clone()))
+                })
+            })?;
         Ok(groups(out.security_groups())
             .into_iter()
             .next()

@@ -64,13 +64,17 @@ impl Aws {
                         )
                         .send()
                         .await
-                        .map_err(|e| self.fail(e, "ecr:PutImageScanningConfiguration", |m| anyhow::Error::from({
-                            anyhow::anyhow!(
-                                "turning on scan-on-push for {}: {}",
-                                spec.name,
-                                m.clone()
-                            )
-                        })))?;
+                        .map_err(|e| {
+                            self.fail(e, "ecr:PutImageScanningConfiguration", |m| {
+                                anyhow::Error::from({
+                                    anyhow::anyhow!(
+                                        "turning on scan-on-push for {}: {}",
+                                        spec.name,
+                                        m.clone()
+                                    )
+                                })
+                            })
+                        })?;
                     updated.push("scan-on-push".into());
                 }
                 if repo.image_tag_mutability() != Some(&mutability) {
@@ -79,13 +83,17 @@ impl Aws {
                         .image_tag_mutability(mutability.clone())
                         .send()
                         .await
-                        .map_err(|e| self.fail(e, "ecr:PutImageTagMutability", |m| anyhow::Error::from({
-                            anyhow::anyhow!(
-                                "setting tag mutability of {}: {}",
-                                spec.name,
-                                m.clone()
-                            )
-                        })))?;
+                        .map_err(|e| {
+                            self.fail(e, "ecr:PutImageTagMutability", |m| {
+                                anyhow::Error::from({
+                                    anyhow::anyhow!(
+                                        "setting tag mutability of {}: {}",
+                                        spec.name,
+                                        m.clone()
+                                    )
+                                })
+                            })
+                        })?;
                     updated.push("tag-mutability".into());
                 }
                 Ok(RepositoryState {
@@ -129,12 +137,16 @@ impl Aws {
                     updated: Vec::new(),
                 })
             }
-            Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| anyhow::Error::from(UserError::new(format!(
-                "could not read ECR repository `{}`: {}",
-                spec.name,
-                m.clone()
-            ))
-            .fix("check your credentials and region (cargo fargate doctor)")))),
+            Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| {
+                anyhow::Error::from(
+                    UserError::new(format!(
+                        "could not read ECR repository `{}`: {}",
+                        spec.name,
+                        m.clone()
+                    ))
+                    .fix("check your credentials and region (cargo fargate doctor)"),
+                )
+            })),
         }
     }
 
@@ -157,10 +169,12 @@ impl Aws {
             {
                 Ok(None)
             }
-            Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| anyhow::Error::from(anyhow::anyhow!(
-                "reading ECR repository {name}: {}",
-                m.clone()
-            )))),
+            Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| {
+                anyhow::Error::from(anyhow::anyhow!(
+                    "reading ECR repository {name}: {}",
+                    m.clone()
+                ))
+            })),
         }
     }
 
@@ -187,10 +201,12 @@ impl Aws {
                 None
             }
             Err(e) => {
-                return Err(self.fail(e, "ecr:GetLifecyclePolicy", |m| anyhow::Error::from(anyhow::anyhow!(
-                    "reading the lifecycle policy of {repository}: {}",
-                    m.clone()
-                ))))
+                return Err(self.fail(e, "ecr:GetLifecyclePolicy", |m| {
+                    anyhow::Error::from(anyhow::anyhow!(
+                        "reading the lifecycle policy of {repository}: {}",
+                        m.clone()
+                    ))
+                }))
             }
         };
         if current.as_ref() == Some(policy) {
@@ -201,12 +217,16 @@ impl Aws {
             .lifecycle_policy_text(policy.to_string())
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecr:PutLifecyclePolicy", |m| anyhow::Error::from({
-                anyhow::anyhow!(
-                    "putting the lifecycle policy of {repository}: {}",
-                    m.clone()
-                )
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "ecr:PutLifecyclePolicy", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!(
+                            "putting the lifecycle policy of {repository}: {}",
+                            m.clone()
+                        )
+                    })
+                })
+            })?;
         Ok(true)
     }
 
@@ -217,10 +237,14 @@ impl Aws {
             .get_authorization_token()
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecr:GetAuthorizationToken", |m| anyhow::Error::from({
-                UserError::new(format!("ECR refused a registry login: {}", m.clone()))
-                    .fix("your credentials need ecr:GetAuthorizationToken")
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "ecr:GetAuthorizationToken", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!("ECR refused a registry login: {}", m.clone()))
+                            .fix("your credentials need ecr:GetAuthorizationToken")
+                    })
+                })
+            })?;
         let data = out
             .authorization_data()
             .first()

@@ -52,13 +52,17 @@ impl Aws {
             .send();
         let mut latest: Option<(i64, String)> = None;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.fail(e, "ecs:ListTaskDefinitions", |m| anyhow::Error::from({
-                UserError::new(format!(
-                    "could not list task definitions of `{family}`: {}",
-                    m.clone()
-                ))
-                .fix("check your credentials and region (cargo fargate doctor)")
-            })))?;
+            let page = page.map_err(|e| {
+                self.fail(e, "ecs:ListTaskDefinitions", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!(
+                            "could not list task definitions of `{family}`: {}",
+                            m.clone()
+                        ))
+                        .fix("check your credentials and region (cargo fargate doctor)")
+                    })
+                })
+            })?;
             for arn in page.task_definition_arns() {
                 let Some((fam, rev)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':'))
                 else {
@@ -81,7 +85,11 @@ impl Aws {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecs:DescribeTaskDefinition", |m| anyhow::Error::from(anyhow::anyhow!("describing {arn}: {}", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "ecs:DescribeTaskDefinition", |m| {
+                    anyhow::Error::from(anyhow::anyhow!("describing {arn}: {}", m.clone()))
+                })
+            })?;
         Ok(Some(raw.json()?))
     }
 
@@ -130,13 +138,17 @@ impl Aws {
             .clusters(name)
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecs:DescribeClusters", |m| anyhow::Error::from({
-                UserError::new(format!(
-                    "could not read ECS cluster `{name}`: {}",
-                    m.clone()
-                ))
-                .fix("check your credentials and region (cargo fargate doctor)")
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "ecs:DescribeClusters", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!(
+                            "could not read ECS cluster `{name}`: {}",
+                            m.clone()
+                        ))
+                        .fix("check your credentials and region (cargo fargate doctor)")
+                    })
+                })
+            })?;
         Ok(out
             .clusters()
             .iter()
@@ -154,13 +166,17 @@ impl Aws {
             .set_tags((!tags.is_empty()).then_some(tags))
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecs:CreateCluster", |m| anyhow::Error::from({
-                UserError::new(format!(
+            .map_err(|e| {
+                self.fail(e, "ecs:CreateCluster", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!(
                     "could not create ECS cluster `{name}`: {}",
                     m.clone()
                 ))
                 .fix("your credentials need ecs:CreateCluster, or create the cluster yourself")
-            })))?;
+                    })
+                })
+            })?;
         Ok(())
     }
 
@@ -215,10 +231,15 @@ impl Aws {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecs:RunTask", |m| anyhow::Error::from({
-                UserError::new(format!("ECS refused to run the task: {}", m.clone()))
-                    .fix("check the subnets, security groups and roles (cargo fargate render)")
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "ecs:RunTask", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!("ECS refused to run the task: {}", m.clone())).fix(
+                            "check the subnets, security groups and roles (cargo fargate render)",
+                        )
+                    })
+                })
+            })?;
         raw.json()
     }
 
@@ -237,7 +258,11 @@ impl Aws {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecs:DescribeTasks", |m| anyhow::Error::from(anyhow::anyhow!("describing tasks: {}", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "ecs:DescribeTasks", |m| {
+                    anyhow::Error::from(anyhow::anyhow!("describing tasks: {}", m.clone()))
+                })
+            })?;
         raw.json()
     }
 
@@ -258,12 +283,13 @@ impl Aws {
             .send();
         let mut arns = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.fail(e, "ecs:ListTasks", |m| anyhow::Error::from({
-                anyhow::anyhow!(
-                    "listing tasks of {family} in {cluster}: {}",
-                    m.clone()
-                )
-            })))?;
+            let page = page.map_err(|e| {
+                self.fail(e, "ecs:ListTasks", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!("listing tasks of {family} in {cluster}: {}", m.clone())
+                    })
+                })
+            })?;
             arns.extend(page.task_arns().iter().cloned());
         }
         Ok(arns)
@@ -277,7 +303,11 @@ impl Aws {
             .reason(reason)
             .send()
             .await
-            .map_err(|e| self.fail(e, "ecs:StopTask", |m| anyhow::Error::from(anyhow::anyhow!("stopping {task}: {}", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "ecs:StopTask", |m| {
+                    anyhow::Error::from(anyhow::anyhow!("stopping {task}: {}", m.clone()))
+                })
+            })?;
         Ok(())
     }
 }

@@ -37,7 +37,13 @@ impl Call {
 
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} at {}", self.service(), self.operation(), self.endpoint)
+        write!(
+            f,
+            "{} {} at {}",
+            self.service(),
+            self.operation(),
+            self.endpoint
+        )
     }
 }
 

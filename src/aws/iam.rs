@@ -48,10 +48,9 @@ impl Aws {
             {
                 Ok(None)
             }
-            Err(e) => Err(self.fail(e, "iam:GetRole", |m| anyhow::Error::from(anyhow::anyhow!(
-                "reading IAM role {name}: {}",
-                m.clone()
-            )))),
+            Err(e) => Err(self.fail(e, "iam:GetRole", |m| {
+                anyhow::Error::from(anyhow::anyhow!("reading IAM role {name}: {}", m.clone()))
+            })),
         }
     }
 
@@ -65,10 +64,9 @@ impl Aws {
             {
                 Ok(false)
             }
-            Err(e) => Err(self.fail(e, "iam:GetPolicy", |m| anyhow::Error::from(anyhow::anyhow!(
-                "reading IAM policy {arn}: {}",
-                m.clone()
-            )))),
+            Err(e) => Err(self.fail(e, "iam:GetPolicy", |m| {
+                anyhow::Error::from(anyhow::anyhow!("reading IAM policy {arn}: {}", m.clone()))
+            })),
         }
     }
 
@@ -92,7 +90,11 @@ impl Aws {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| self.fail(e, "iam:CreateRole", |m| anyhow::Error::from(anyhow::anyhow!("creating IAM role {name}: {}", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "iam:CreateRole", |m| {
+                    anyhow::Error::from(anyhow::anyhow!("creating IAM role {name}: {}", m.clone()))
+                })
+            })?;
         Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
     }
 
@@ -103,9 +105,13 @@ impl Aws {
             .policy_document(trust.to_string())
             .send()
             .await
-            .map_err(|e| self.fail(e, "iam:UpdateAssumeRolePolicy", |m| anyhow::Error::from({
-                anyhow::anyhow!("updating the trust policy of {name}: {}", m.clone())
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "iam:UpdateAssumeRolePolicy", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!("updating the trust policy of {name}: {}", m.clone())
+                    })
+                })
+            })?;
         Ok(())
     }
 
@@ -119,9 +125,13 @@ impl Aws {
             .send();
         let mut arns = BTreeSet::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.fail(e, "iam:ListAttachedRolePolicies", |m| anyhow::Error::from({
-                anyhow::anyhow!("listing the policies of {role}: {}", m.clone())
-            })))?;
+            let page = page.map_err(|e| {
+                self.fail(e, "iam:ListAttachedRolePolicies", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!("listing the policies of {role}: {}", m.clone())
+                    })
+                })
+            })?;
             arns.extend(
                 page.attached_policies()
                     .iter()
@@ -138,7 +148,11 @@ impl Aws {
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| self.fail(e, "iam:AttachRolePolicy", |m| anyhow::Error::from(anyhow::anyhow!("attaching {arn} to {role}: {}", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "iam:AttachRolePolicy", |m| {
+                    anyhow::Error::from(anyhow::anyhow!("attaching {arn} to {role}: {}", m.clone()))
+                })
+            })?;
         Ok(())
     }
 
@@ -149,7 +163,14 @@ impl Aws {
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| self.fail(e, "iam:DetachRolePolicy", |m| anyhow::Error::from(anyhow::anyhow!("detaching {arn} from {role}: {}", m.clone()))))?;
+            .map_err(|e| {
+                self.fail(e, "iam:DetachRolePolicy", |m| {
+                    anyhow::Error::from(anyhow::anyhow!(
+                        "detaching {arn} from {role}: {}",
+                        m.clone()
+                    ))
+                })
+            })?;
         Ok(())
     }
 
@@ -163,9 +184,13 @@ impl Aws {
             .send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.fail(e, "iam:ListRolePolicies", |m| anyhow::Error::from({
-                anyhow::anyhow!("listing the inline policies of {role}: {}", m.clone())
-            })))?;
+            let page = page.map_err(|e| {
+                self.fail(e, "iam:ListRolePolicies", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!("listing the inline policies of {role}: {}", m.clone())
+                    })
+                })
+            })?;
             names.extend(page.policy_names().iter().cloned());
         }
         let mut policies = BTreeMap::new();
@@ -176,12 +201,13 @@ impl Aws {
                 .policy_name(&name)
                 .send()
                 .await
-                .map_err(|e| self.fail(e, "iam:GetRolePolicy", |m| anyhow::Error::from({
-                    anyhow::anyhow!(
-                        "reading inline policy {name} of {role}: {}",
-                        m.clone()
-                    )
-                })))?;
+                .map_err(|e| {
+                    self.fail(e, "iam:GetRolePolicy", |m| {
+                        anyhow::Error::from({
+                            anyhow::anyhow!("reading inline policy {name} of {role}: {}", m.clone())
+                        })
+                    })
+                })?;
             policies.insert(name, policy_document(out.policy_document())?);
         }
         Ok(policies)
@@ -195,12 +221,13 @@ impl Aws {
             .policy_document(document.to_string())
             .send()
             .await
-            .map_err(|e| self.fail(e, "iam:PutRolePolicy", |m| anyhow::Error::from({
-                anyhow::anyhow!(
-                    "putting inline policy {name} on {role}: {}",
-                    m.clone()
-                )
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "iam:PutRolePolicy", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!("putting inline policy {name} on {role}: {}", m.clone())
+                    })
+                })
+            })?;
         Ok(())
     }
 
@@ -211,12 +238,13 @@ impl Aws {
             .policy_name(name)
             .send()
             .await
-            .map_err(|e| self.fail(e, "iam:DeleteRolePolicy", |m| anyhow::Error::from({
-                anyhow::anyhow!(
-                    "deleting inline policy {name} of {role}: {}",
-                    m.clone()
-                )
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "iam:DeleteRolePolicy", |m| {
+                    anyhow::Error::from({
+                        anyhow::anyhow!("deleting inline policy {name} of {role}: {}", m.clone())
+                    })
+                })
+            })?;
         Ok(())
     }
 }
@@ -321,10 +349,7 @@ impl Aws {
                 if decision != "allowed" {
                     denied.push(Denied {
                         action: r.eval_action_name().to_string(),
-                        resource: r
-                            .eval_resource_name()
-                            .unwrap_or(resource)
-                            .to_string(),
+                        resource: r.eval_resource_name().unwrap_or(resource).to_string(),
                         decision,
                     });
                 }

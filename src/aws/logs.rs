@@ -37,13 +37,14 @@ impl Aws {
             .log_group_name_prefix(name)
             .send()
             .await
-            .map_err(|e| self.fail(e, "logs:DescribeLogGroups", |m| anyhow::Error::from({
-                UserError::new(format!(
-                    "could not read log group `{name}`: {}",
-                    m.clone()
-                ))
-                .fix("your credentials need logs:DescribeLogGroups")
-            })))?;
+            .map_err(|e| {
+                self.fail(e, "logs:DescribeLogGroups", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!("could not read log group `{name}`: {}", m.clone()))
+                            .fix("your credentials need logs:DescribeLogGroups")
+                    })
+                })
+            })?;
         let existing = found
             .log_groups()
             .iter()
@@ -62,13 +63,17 @@ impl Aws {
                     .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
                     .send()
                     .await
-                    .map_err(|e| self.fail(e, "logs:CreateLogGroup", |m| anyhow::Error::from({
-                        UserError::new(format!(
-                            "could not create log group `{name}`: {}",
-                            m.clone()
-                        ))
-                        .fix("your credentials need logs:CreateLogGroup")
-                    })))?;
+                    .map_err(|e| {
+                        self.fail(e, "logs:CreateLogGroup", |m| {
+                            anyhow::Error::from({
+                                UserError::new(format!(
+                                    "could not create log group `{name}`: {}",
+                                    m.clone()
+                                ))
+                                .fix("your credentials need logs:CreateLogGroup")
+                            })
+                        })
+                    })?;
                 state.created = true;
                 None
             }
@@ -79,9 +84,13 @@ impl Aws {
                 .retention_in_days(retention_days as i32)
                 .send()
                 .await
-                .map_err(|e| self.fail(e, "logs:PutRetentionPolicy", |m| anyhow::Error::from({
-                    anyhow::anyhow!("setting the retention of {name}: {}", m.clone())
-                })))?;
+                .map_err(|e| {
+                    self.fail(e, "logs:PutRetentionPolicy", |m| {
+                        anyhow::Error::from({
+                            anyhow::anyhow!("setting the retention of {name}: {}", m.clone())
+                        })
+                    })
+                })?;
             state.retention_updated = !state.created;
         }
         Ok(state)
@@ -128,10 +137,12 @@ impl Aws {
             {
                 Ok((Vec::new(), token.map(str::to_string)))
             }
-            Err(e) => Err(self.fail(e, "logs:GetLogEvents", |m| anyhow::Error::from(anyhow::anyhow!(
-                "reading log stream {group} {stream}: {}",
-                m.clone()
-            )))),
+            Err(e) => Err(self.fail(e, "logs:GetLogEvents", |m| {
+                anyhow::Error::from(anyhow::anyhow!(
+                    "reading log stream {group} {stream}: {}",
+                    m.clone()
+                ))
+            })),
         }
     }
 

@@ -16,10 +16,10 @@ pub mod logs;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde::Serialize;
@@ -104,7 +104,10 @@ pub struct Identity {
 impl Aws {
     pub async fn connect(options: &AwsOptions) -> Result<Aws> {
         let endpoint_override = match &options.endpoint_url {
-            Some(url) => Some(check_endpoint(url, Location::Flag("--endpoint-url".into()))?),
+            Some(url) => Some(check_endpoint(
+                url,
+                Location::Flag("--endpoint-url".into()),
+            )?),
             None => None,
         };
         for (var, value) in std::env::vars() {
@@ -321,7 +324,10 @@ fn check_endpoint(url: &str, location: Location) -> Result<String> {
     if !ok {
         return Err(UserError::new(format!("`{url}` is not an endpoint URL"))
             .at(location)
-            .fix(format!("give the scheme and host, e.g. `http://{}`", url.trim_start_matches("//")))
+            .fix(format!(
+                "give the scheme and host, e.g. `http://{}`",
+                url.trim_start_matches("//")
+            ))
             .into());
     }
     Ok(url.to_string())
@@ -347,7 +353,10 @@ async fn load_profiles() -> Result<aws_config::profile::ProfileSet> {
     .await
     .map_err(|e| {
         UserError::new(format!("the AWS config files cannot be read: {e}"))
-            .fix(format!("fix the syntax of {}", profile_files().join(" or ")))
+            .fix(format!(
+                "fix the syntax of {}",
+                profile_files().join(" or ")
+            ))
             .into()
     })
 }
@@ -362,9 +371,17 @@ async fn check_profile(name: &str, origin: &str) -> Result<()> {
     let mut known: Vec<&str> = profiles.profiles().collect();
     known.sort_unstable();
     let fix = match crate::error::did_you_mean(name, known.iter().copied()) {
-        Some(close) => format!("did you mean `{close}`? Known: {}", crate::error::list(&known)),
-        None if known.is_empty() => format!("create it with `aws configure --profile {name}` or `aws configure sso`"),
-        None => format!("known profiles: {}; or create it with `aws configure --profile {name}`", crate::error::list(&known)),
+        Some(close) => format!(
+            "did you mean `{close}`? Known: {}",
+            crate::error::list(&known)
+        ),
+        None if known.is_empty() => {
+            format!("create it with `aws configure --profile {name}` or `aws configure sso`")
+        }
+        None => format!(
+            "known profiles: {}; or create it with `aws configure --profile {name}`",
+            crate::error::list(&known)
+        ),
     };
     Err(UserError::new(format!(
         "the AWS profile `{name}` (from {origin}) is not in {}",

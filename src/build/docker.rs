@@ -35,7 +35,12 @@ pub async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_defaults()
         .map_err(|e| down(e.to_string()))?
         .with_timeout(Duration::from_secs(3600));
-    match tokio::time::timeout(crate::net::timeout().min(Duration::from_secs(30)), docker.ping()).await {
+    match tokio::time::timeout(
+        crate::net::timeout().min(Duration::from_secs(30)),
+        docker.ping(),
+    )
+    .await
+    {
         Ok(answer) => answer.map_err(|e| down(innermost(&e)))?,
         Err(_) => return Err(down("it accepted the connection but did not answer".into())),
     };

@@ -439,12 +439,22 @@ pub fn resolve(
 
     let (cluster, origin) = r.str_or("cluster", || default_name.clone());
     let cluster = named(&cluster);
-    r.check_derived("cluster", &origin, &project_origin, validate::cluster(&cluster))?;
+    r.check_derived(
+        "cluster",
+        &origin,
+        &project_origin,
+        validate::cluster(&cluster),
+    )?;
     let create_cluster = r.bool("create-cluster", true);
 
     let (repository, origin) = r.str_or("repository", || default_name.clone());
     let repository = named(&repository);
-    r.check_derived("repository", &origin, &project_origin, validate::ecr_repository(&repository))?;
+    r.check_derived(
+        "repository",
+        &origin,
+        &project_origin,
+        validate::ecr_repository(&repository),
+    )?;
     let (tag_mutability, _) = r.str_or("tag-mutability", || "IMMUTABLE".into());
     let registry_endpoint = r.opt_str("registry-endpoint");
     if let Some((value, origin)) = &registry_endpoint {
@@ -457,7 +467,12 @@ pub fn resolve(
 
     let (bucket, origin) = r.str_or("bucket", || default_name.clone());
     let bucket = named(&bucket);
-    r.check_derived("bucket", &origin, &project_origin, validate::bucket(&bucket))?;
+    r.check_derived(
+        "bucket",
+        &origin,
+        &project_origin,
+        validate::bucket(&bucket),
+    )?;
 
     let (cpu, cpu_origin) = r.int("cpu", 256);
     r.check("cpu", &cpu_origin, validate::cpu(cpu))?;
@@ -522,7 +537,12 @@ pub fn resolve(
 
     let (log_group, origin) = r.str_or("log-group", || format!("/ecs/{default_name}"));
     let log_group = named(&log_group);
-    r.check_derived("log-group", &origin, &project_origin, validate::log_group(&log_group))?;
+    r.check_derived(
+        "log-group",
+        &origin,
+        &project_origin,
+        validate::log_group(&log_group),
+    )?;
     let (days, origin) = r.int("log-retention-days", 30);
     r.check("log-retention-days", &origin, validate::log_retention(days))?;
 

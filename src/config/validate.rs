@@ -264,9 +264,18 @@ pub fn tag(key: &str, value: &str) -> Result<(), String> {
 /// describe it).
 pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL"]
-        .iter()
-        .any(|w| n.contains(w))
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "PRIVATE_KEY",
+        "API_KEY",
+        "APIKEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
         || n == "AWS_SECRET_ACCESS_KEY"
         || n == "AWS_SESSION_TOKEN"
 }
@@ -340,7 +349,9 @@ mod tests {
     #[test]
     fn tags_and_secret_looking_names() {
         assert!(tag("team", "x").is_ok());
-        assert!(tag("aws:cloudformation:stack", "x").unwrap_err().contains("reserves"));
+        assert!(tag("aws:cloudformation:stack", "x")
+            .unwrap_err()
+            .contains("reserves"));
         assert!(tag("AWS:x", "x").is_err());
         assert!(looks_secret("DATABASE_PASSWORD"));
         assert!(looks_secret("github_token"));

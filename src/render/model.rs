@@ -56,7 +56,11 @@ pub fn check(definition: &Value) -> Result<(), Misfit> {
 fn walk(m: &Model, shape: &str, value: &Value, path: &str, field: &str) -> Result<(), Misfit> {
     let s = &m.shapes[shape];
     let misfit = |what: String, fix: String| Misfit {
-        path: if path.is_empty() { "(top)".into() } else { path.to_string() },
+        path: if path.is_empty() {
+            "(top)".into()
+        } else {
+            path.to_string()
+        },
         field: field.to_string(),
         what,
         fix,
@@ -72,14 +76,21 @@ fn walk(m: &Model, shape: &str, value: &Value, path: &str, field: &str) -> Resul
         ("structure", Value::Object(map)) => {
             for (key, v) in map {
                 let Some(member) = s.members.get(key) else {
-                    let fix = match crate::error::did_you_mean(key, s.members.keys().map(String::as_str)) {
-                        Some(near) => format!("did you mean `{near}`? (field names are case-sensitive)"),
-                        None => format!("ECS knows: {}", crate::error::list(s.members.keys())),
-                    };
+                    let fix =
+                        match crate::error::did_you_mean(key, s.members.keys().map(String::as_str))
+                        {
+                            Some(near) => {
+                                format!("did you mean `{near}`? (field names are case-sensitive)")
+                            }
+                            None => format!("ECS knows: {}", crate::error::list(s.members.keys())),
+                        };
                     return Err(Misfit {
                         path: at(key),
                         field: key.clone(),
-                        what: format!("`{}` is not a field ECS's RegisterTaskDefinition accepts", at(key)),
+                        what: format!(
+                            "`{}` is not a field ECS's RegisterTaskDefinition accepts",
+                            at(key)
+                        ),
                         fix,
                     });
                 };
@@ -174,7 +185,10 @@ mod tests {
 
         let mut d = minimal();
         d["containerDefinitions"][0]["essential"] = json!("yes");
-        assert!(check(&d).unwrap_err().what.contains("must be true or false"));
+        assert!(check(&d)
+            .unwrap_err()
+            .what
+            .contains("must be true or false"));
 
         let mut d = minimal();
         d["networkMode"] = json!("vpc");

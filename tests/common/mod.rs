@@ -288,3 +288,4 @@ pub fn registry_tags(repository: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+pub mod faulty;

@@ -1,0 +1,609 @@
+//! Faults between the tool and the network, and input that used to be caught too late: each case
+//! ends within its time limit with its own one-line message and exit code, and changes nothing.
+//! A misbehaving endpoint (tests/common/faulty.rs) stands between the binary and the bench.
+
+mod common;
+
+use common::faulty::{Faulty, Reply};
+use common::*;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+fn single() -> tempfile::TempDir {
+    fixture("single")
+}
+
+/// `cargo fargate <args>` against the bench, timed.
+fn timed(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
+    let started = Instant::now();
+    let o = command(dir, args)
+        .envs(bench())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (o, started.elapsed())
+}
+
+fn moto_addr() -> String {
+    env_var("AWS_ENDPOINT_URL")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[test]
+fn an_endpoint_that_never_answers_ends_within_the_timeout_naming_the_call() {
+    let hang = Faulty::start(None, |_| Reply::Hang);
+    let dir = single();
+    let (o, took) = timed(
+        dir.path(),
+        &["doctor", "--endpoint-url", &hang.url, "--timeout", "3"],
+        &[],
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let line = one_line_error(
+        &o,
+        &format!(
+            "STS GetCallerIdentity at {} did not answer within 3s",
+            hang.url
+        ),
+    );
+    assert!(line.contains("--timeout"), "{line}");
+    assert_eq!(o.status.code(), Some(1));
+
+    // The same through the environment, with JSON: an error event on stdout.
+    let (o, took) = timed(
+        dir.path(),
+        &[
+            "ps",
+            "--endpoint-url",
+            &hang.url,
+            "--message-format",
+            "json",
+        ],
+        &[("CARGO_FARGATE_TIMEOUT", "2")],
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let event: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(event["type"], "error");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .contains("ECS DescribeClusters at"),
+        "{event}"
+    );
+}
+
+#[test]
+fn an_html_answer_is_not_mistaken_for_aws_or_for_bad_credentials() {
+    let proxy = Faulty::start(None, |_| Reply::html(503));
+    let dir = single();
+    let (o, _) = timed(
+        dir.path(),
+        &["doctor", "--endpoint-url", &proxy.url],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    );
+    let line = one_line_error(
+        &o,
+        "answered HTTP 503 (text/html; charset=utf-8), which is not an AWS API response",
+    );
+    assert!(line.contains("STS GetCallerIdentity"), "{line}");
+    assert!(!line.contains("credentials"), "{line}");
+    // A JSON-protocol service too (once: "malformed JSON error body … check the subnets").
+    let (o, _) = timed(
+        dir.path(),
+        &["ps", "--endpoint-url", &proxy.url],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    );
+    let line = one_line_error(&o, "ECS DescribeClusters at");
+    assert!(line.contains("HTTP 503"), "{line}");
+    assert!(!line.contains("malformed"), "{line}");
+    // 5xx is retried: two attempts each.
+    assert_eq!(proxy.operations().len(), 4, "{:?}", proxy.operations());
+}
+
+#[test]
+fn throttling_is_retried_with_backoff_then_named() {
+    let throttle = Faulty::start(None, |_| {
+        Reply::aws_json(400, "ThrottlingException", "Rate exceeded")
+    });
+    let dir = single();
+    let (o, took) = timed(
+        dir.path(),
+        &["ps", "--endpoint-url", &throttle.url],
+        &[("AWS_MAX_ATTEMPTS", "4")],
+    );
+    one_line_error(&o, "ECS DescribeClusters at");
+    let line = stderr(&o);
+    assert!(
+        line.contains("was throttled (ThrottlingException) on all 4 attempts"),
+        "{line}"
+    );
+    assert_eq!(throttle.operations().len(), 4);
+    // Backoff between attempts, not three requests in a blink.
+    assert!(took > Duration::from_millis(500), "took {took:?}");
+}
+
+#[test]
+fn access_denied_names_the_action_the_resource_and_the_policy_line_that_allows_it() {
+    let deny = Faulty::start(None, |_| {
+        Reply::aws_json(400, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecs:DescribeClusters on resource: arn:aws:ecs:eu-west-1:123456789012:cluster/single-dev because no identity-based policy allows the ecs:DescribeClusters action")
+    });
+    let dir = single();
+    let (o, _) = timed(dir.path(), &["ps", "--endpoint-url", &deny.url], &[]);
+    let line = one_line_error(&o, "ECS denied ecs:DescribeClusters");
+    assert!(
+        line.contains(r#"{"Action":"ecs:DescribeClusters","Effect":"Allow","Resource":"arn:aws:ecs:eu-west-1:123456789012:cluster/single-dev"}"#),
+        "{line}"
+    );
+    // Denied is final: not retried.
+    assert_eq!(deny.operations().len(), 1);
+
+    let expired = Faulty::start(None, |_| {
+        Reply::aws_json(
+            400,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        )
+    });
+    let (o, _) = timed(dir.path(), &["ps", "--endpoint-url", &expired.url], &[]);
+    let line = one_line_error(&o, "the AWS session has expired (ExpiredTokenException)");
+    assert!(line.contains("aws sso login"), "{line}");
+}
+
+#[test]
+fn an_endpoint_without_a_scheme_is_refused_up_front() {
+    let dir = single();
+    let (o, _) = timed(
+        dir.path(),
+        &["doctor", "--endpoint-url", "127.0.0.1:5055"],
+        &[],
+    );
+    let line = one_line_error(
+        &o,
+        "flag --endpoint-url: `127.0.0.1:5055` is not an endpoint URL",
+    );
+    assert!(line.contains("`http://127.0.0.1:5055`"), "{line}");
+    let (o, _) = timed(
+        dir.path(),
+        &["doctor"],
+        &[("AWS_ENDPOINT_URL_ECS", "localhost:4566")],
+    );
+    one_line_error(
+        &o,
+        "env AWS_ENDPOINT_URL_ECS: `localhost:4566` is not an endpoint URL",
+    );
+}
+
+/// A profile of its own: an IAM user of moto's with an access key, in config files of the test's own.
+fn profile_files(dir: &Path) -> (String, Vec<(String, String)>) {
+    let user = unique("cf-prof-");
+    aws(&["iam", "create-user", "--user-name", &user]);
+    let key = aws(&["iam", "create-access-key", "--user-name", &user]);
+    let (id, secret) = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
+    let credentials = dir.join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        format!("[other]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let config = dir.join("aws-config");
+    std::fs::write(&config, "[profile other]\nregion = us-east-1\n").unwrap();
+    (
+        user,
+        vec![
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                credentials.display().to_string(),
+            ),
+            ("AWS_CONFIG_FILE".into(), config.display().to_string()),
+        ],
+    )
+}
+
+#[test]
+fn an_explicit_profile_wins_over_keys_in_the_environment_and_a_missing_one_is_named() {
+    let dir = single();
+    let files = tempfile::tempdir().unwrap();
+    let (user, env) = profile_files(files.path());
+    // The bench exports AWS_ACCESS_KEY_ID=testing: the default chain would sign with it.
+    let o = command(
+        dir.path(),
+        &[
+            "doctor",
+            "--aws-profile",
+            "other",
+            "--message-format",
+            "json",
+        ],
+    )
+    .envs(bench())
+    .envs(env.clone())
+    .output()
+    .unwrap();
+    let r = json_result(&o);
+    assert_eq!(
+        r["identity"]["arn"],
+        format!("arn:aws:iam::123456789012:user/{user}"),
+        "{r}"
+    );
+    assert_eq!(
+        r["identity"]["credentials"],
+        "profile `other` (flag --aws-profile)"
+    );
+    // Without the flag, the environment's keys (and doctor says so).
+    let o = command(dir.path(), &["doctor", "--message-format", "json"])
+        .envs(bench())
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    let r = json_result(&o);
+    assert_ne!(
+        r["identity"]["arn"],
+        format!("arn:aws:iam::123456789012:user/{user}")
+    );
+    assert_eq!(
+        r["identity"]["credentials"],
+        "the environment (AWS_ACCESS_KEY_ID)"
+    );
+
+    // A profile that does not exist is an error naming it and the files, never a fallback.
+    let o = command(dir.path(), &["doctor", "--aws-profile", "nosuch"])
+        .envs(bench())
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    let line = one_line_error(
+        &o,
+        "the AWS profile `nosuch` (from flag --aws-profile) is not in",
+    );
+    assert!(line.contains("aws-credentials"), "{line}");
+    assert!(line.contains("`other`"), "{line}");
+    // From the configuration key too, with its file and line.
+    let o = command(dir.path(), &["doctor"])
+        .envs(bench())
+        .envs(env)
+        .env("CARGO_FARGATE_AWS_PROFILE", "nosuch")
+        .output()
+        .unwrap();
+    one_line_error(&o, "(from env CARGO_FARGATE_AWS_PROFILE) is not in");
+}
+
+#[test]
+fn a_template_field_ecs_does_not_know_fails_before_anything_is_registered() {
+    let dir = single();
+    let name = unique("tpl");
+    let template = r#"{
+  "family": "{{ family }}",
+  "requiresCompatibilities": ["FARGATE"],
+  "networkMode": "awsvpc",
+  "cpu": "{{ cpu }}",
+  "memory": "{{ memory }}",
+  "executionRoleArn": "{{ execution_role_arn }}",
+  "containerDefinitions": [{
+    "name": "app",
+    "image": "{{ image }}",
+    "essentail": true
+  }]
+}
+"#;
+    std::fs::write(dir.path().join("td.json"), template).unwrap();
+    let image = "public.ecr.aws/docker/library/busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let o = command(dir.path(), &["register", "--image", image])
+        .envs(bench())
+        .env("CARGO_FARGATE_NAME", &name)
+        .env("CARGO_FARGATE_TASK_TEMPLATE", "td.json")
+        .output()
+        .unwrap();
+    let line = one_line_error(
+        &o,
+        "td.json:11: `task-template`: the task definition does not fit ECS: `containerDefinitions[0].essentail` is not a field",
+    );
+    assert!(line.contains("did you mean `essential`?"), "{line}");
+    let family = format!("{name}-dev");
+    assert!(
+        aws(&["ecs", "list-task-definitions", "--family-prefix", &family])["taskDefinitionArns"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "registered anyway"
+    );
+    assert!(
+        !aws_try(&["iam", "get-role", "--role-name", &format!("{family}-task")])
+            .status
+            .success(),
+        "a role was created before the check"
+    );
+}
+
+fn repository_exists(name: &str) -> bool {
+    aws_try(&["ecr", "describe-repositories", "--repository-names", name])
+        .status
+        .success()
+}
+
+/// `deploy --dry-run` and `deploy` of examples/hello with one thing wrong: both fail with `needle`
+/// and nothing exists afterwards.
+fn refused_before_anything(
+    setup: impl Fn(&Path),
+    extra: &[&str],
+    env: &[(&str, &str)],
+    needle: &str,
+) {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    setup(dir.path());
+    let name = unique("chk");
+    for dry_run in [true, false] {
+        let mut args = vec!["deploy"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        args.extend(extra);
+        let o = bench_command(dir.path(), &format!("{name}-dev"), &args)
+            .env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        one_line_error(&o, needle);
+        assert!(
+            !repository_exists(&format!("{name}-dev")),
+            "{needle}: repository created"
+        );
+    }
+}
+
+fn edit_manifest(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from));
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn build_inputs_are_checked_before_anything_is_created() {
+    refused_before_anything(
+        |_| {},
+        &["--features", "jsn"],
+        &[],
+        "`features`: package `hello` has no feature `jsn`",
+    );
+    refused_before_anything(
+        |_| {},
+        &["--cargo-profile", "relese"],
+        &[],
+        "`cargo-profile`: cargo has no profile `relese` in this workspace; did you mean `release`?",
+    );
+    refused_before_anything(
+        |d| {
+            edit_manifest(
+                d,
+                "publish = false",
+                "publish = false\n\n[dependencies]\nitoa = \"1\"",
+            )
+        },
+        &[],
+        &[],
+        "Cargo.lock is out of date with the manifests",
+    );
+    refused_before_anything(
+        |d| std::fs::write(d.join("target"), "a file where the target directory goes").unwrap(),
+        &[],
+        &[],
+        "cannot write to target/fargate:",
+    );
+}
+
+#[test]
+fn limits_are_checked_before_anything_is_created_naming_the_key_or_flag() {
+    refused_before_anything(
+        |d| {
+            edit_manifest(
+                d,
+                "[package.metadata.fargate]\n",
+                "[package.metadata.fargate]\ntags = { \"aws:owner\" = \"me\" }\n",
+            )
+        },
+        &[],
+        &[],
+        "`package.metadata.fargate.tags`: tag key `aws:owner` starts with `aws:`",
+    );
+    let big = format!("BIG={}", "x".repeat(9000));
+    refused_before_anything(
+        |_| {},
+        &["-e", &big],
+        &[],
+        "flag --env: the overrides of this run are",
+    );
+    let huge = "y".repeat(70 * 1024);
+    refused_before_anything(
+        |_| {},
+        &[],
+        &[("CARGO_FARGATE_ENVIRONMENT", &format!("HUGE={huge}"))],
+        "over ECS's 64 KiB limit",
+    );
+}
+
+#[test]
+fn a_long_name_is_blamed_on_name_not_on_a_key_the_user_never_set() {
+    let dir = single();
+    let o = command(dir.path(), &["config"])
+        .env("CARGO_FARGATE_NAME", format!("a{}", "b".repeat(60)))
+        .output()
+        .unwrap();
+    let line = one_line_error(
+        &o,
+        "`name`: the default `bucket` made from the project name",
+    );
+    assert!(
+        line.contains("shorten `name`, or set `bucket` yourself"),
+        "{line}"
+    );
+}
+
+#[test]
+fn secret_looking_environment_names_warn_and_their_values_are_never_printed() {
+    let dir = single();
+    edit_manifest(
+        dir.path(),
+        "[package.metadata.fargate]\n",
+        "[package.metadata.fargate]\nenvironment = { DB_PASSWORD = \"hunter2\", RUST_LOG = \"info\" }\n",
+    );
+    for format in ["human", "json"] {
+        let o = command(dir.path(), &["config", "--message-format", format])
+            .output()
+            .unwrap();
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(o.status.success(), "{all}");
+        assert!(!all.contains("hunter2"), "{all}");
+        assert!(all.contains("DB_PASSWORD"), "{all}");
+        assert!(all.contains("info"), "{all}");
+        assert!(all.contains("looks like a secret"), "{all}");
+    }
+}
+
+#[test]
+fn usage_errors_and_bad_environment_values_are_one_line_with_json_too() {
+    let dir = single();
+    let o = command(
+        dir.path(),
+        &["--message-format", "json", "deploy", "--count", "99"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let event: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(event["type"], "error");
+    assert_eq!(event["exit_code"], 2);
+    assert!(
+        event["message"].as_str().unwrap().contains("--count"),
+        "{event}"
+    );
+
+    use std::os::unix::ffi::OsStrExt;
+    let o = command(dir.path(), &["config"])
+        .env(
+            "CARGO_FARGATE_REGION",
+            std::ffi::OsStr::from_bytes(b"eu-\xffwest-1"),
+        )
+        .output()
+        .unwrap();
+    one_line_error(&o, "env CARGO_FARGATE_REGION: the value is not valid UTF-8");
+}
+
+#[test]
+fn a_registry_that_stalls_a_blob_upload_fails_naming_the_blob_and_a_rerun_converges() {
+    let registry = env_var("BENCH_REGISTRY");
+    // Everything passes but the upload of a blob's bytes, which stalls.
+    let stall = Faulty::start(Some(registry.clone()), |r| {
+        if r.method == "PUT" && r.path.contains("/blobs/uploads/") {
+            Reply::Hang
+        } else {
+            Reply::Forward
+        }
+    });
+    let dir = fixture("single");
+    let repository = unique("cf-stall-");
+    let (o, took) = {
+        let started = Instant::now();
+        let o = bench_command(
+            dir.path(),
+            &repository,
+            &["push", "--builder", "host", "--timeout", "3"],
+        )
+        .env("CARGO_FARGATE_REGISTRY_ENDPOINT", &stall.addr)
+        // The base comes through the same endpoint, with the same login, as on ECR.
+        .env(
+            "CARGO_FARGATE_RUNTIME_IMAGE",
+            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE").replacen(&registry, &stall.addr, 1),
+        )
+        .output()
+        .unwrap();
+        (o, started.elapsed())
+    };
+    assert!(took < Duration::from_secs(120), "took {took:?}");
+    let line = one_line_error(
+        &o,
+        &format!(
+            "failed 4 times: the registry {} did not answer PUT /v2/{repository}/blobs/uploads/",
+            stall.addr
+        ),
+    );
+    assert!(line.contains("pushing blob sha256:"), "{line}");
+    drop(stall);
+
+    // Once the registry behaves, the same command converges.
+    let o = bench_command(
+        dir.path(),
+        &repository,
+        &["push", "--builder", "host", "--message-format", "json"],
+    )
+    .env(
+        "CARGO_FARGATE_RUNTIME_IMAGE",
+        env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
+    )
+    .output()
+    .unwrap();
+    let r = json_result(&o);
+    assert!(r["digest"].as_str().unwrap().starts_with("sha256:"), "{r}");
+    let again = json_result(
+        &bench_command(
+            dir.path(),
+            &repository,
+            &["push", "--builder", "host", "--message-format", "json"],
+        )
+        .env(
+            "CARGO_FARGATE_RUNTIME_IMAGE",
+            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(again["up_to_date"], true);
+    assert_eq!(again["digest"], r["digest"]);
+}
+
+#[test]
+fn a_task_that_cannot_be_observed_is_not_reported_as_its_exit_code() {
+    // Everything reaches moto except DescribeTasks, which a broken proxy answers with HTML.
+    let moto = moto_addr();
+    let proxy = Faulty::start(Some(moto), |r| {
+        if r.operation() == "DescribeTasks" {
+            Reply::html(502)
+        } else {
+            Reply::Forward
+        }
+    });
+    let name = unique("lost");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[package.metadata.fargate]\nsubnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\n",
+            net().subnet,
+            net().sg
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    let image = "public.ecr.aws/docker/library/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let (o, took) = timed(
+        dir.path(),
+        &["run", "--image", image, "--endpoint-url", &proxy.url],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    );
+    assert!(took < Duration::from_secs(120), "took {took:?}");
+    let line = one_line_error(&o, "lost track of task");
+    assert!(line.contains("its exit code is unknown"), "{line}");
+    assert!(line.contains("ECS DescribeTasks"), "{line}");
+    assert_eq!(o.status.code(), Some(124));
+    assert!(proxy.operations().contains(&"RunTask".to_string()));
+}
