@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the local bench: a full `cargo fargate deploy` of examples/hello — the image built
 # by the Docker Engine from the default template, pushed with the token moto's ECR hands out,
-# registered with its roles, run on "Fargate" (moto) in a VPC of the account's own — after its plan
-# (--dry-run), then a second deploy that finds everything up to date.
+# registered with its roles, run in a VPC of the account's own as a real container (the bench agent
+# in moto's process pulls the image and runs it; its output reaches CloudWatch Logs) — after its plan
+# (--dry-run); then a second deploy that finds everything up to date and whose job fails, so that it
+# ends with the container's own output and exit code.
 set -euo pipefail
 # shellcheck source=scripts/lib/ready.sh
 source "$(dirname "$0")/lib/ready.sh"
@@ -29,5 +31,9 @@ cd examples/hello
 "$bin" fargate package
 "$bin" fargate deploy --dry-run
 "$bin" fargate deploy
-"$bin" fargate deploy
 "$bin" fargate ps --all
+# examples/hello exits with HELLO_EXIT_CODE, and deploy with the container's exit code.
+code=0
+"$bin" fargate deploy -e HELLO_EXIT_CODE=3 || code=$?
+echo "deploy exited $code: the container's own exit code"
+[ "$code" = 3 ]

@@ -1,5 +1,6 @@
 //! `deploy` end to end on the bench: the Docker Engine builds, the registry takes the push, moto
-//! registers and runs; checked through awscli and the registry, not through cargo-fargate itself.
+//! registers, and the bench agent runs the task as a container of the pushed image; checked through
+//! awscli and the registry, not through cargo-fargate itself.
 
 mod common;
 
@@ -78,6 +79,14 @@ fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     assert!(events.iter().any(|e| e["type"] == "build_step"));
+    // The container's own greeting, from its log stream, came while deploy waited.
+    let greeting = "Hello from cargo-fargate! args=[]";
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "log" && e["message"] == greeting),
+        "{events:?}"
+    );
 
     // What AWS holds: the definition pins the pushed digest and names the created task role, which
     // trusts ECS tasks; the task ran in the configured network.
@@ -114,6 +123,13 @@ fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
         format!("dev/{name}/{id}"),
         "awslogs names streams prefix/container/task"
     );
+    assert_eq!(
+        log_messages(&format!("/ecs/{family}"), &format!("dev/{name}/{id}")),
+        [greeting]
+    );
+    let task = &tasks["tasks"][0];
+    assert_eq!(task["stopCode"], "EssentialContainerExited");
+    assert_eq!(task["containers"][0]["exitCode"], 0);
 
     // Nothing changed: no build, no push, no new revision; the human summary says so.
     let o = deploy(dir.path(), &name, &[]).output().unwrap();
@@ -124,6 +140,7 @@ fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
         "{out}"
     );
     assert!(out.contains("exit code        0"), "{out}");
+    assert!(out.starts_with(&format!("{greeting}\n")), "{out}");
     assert_eq!(
         aws(&["ecs", "list-task-definitions", "--family-prefix", &family])["taskDefinitionArns"]
             .as_array()
@@ -131,6 +148,15 @@ fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
             .len(),
         1
     );
+
+    // The job fails: deploy exits with the container's code (examples/hello exits HELLO_EXIT_CODE).
+    let o = deploy(dir.path(), &name, &["-e", "HELLO_EXIT_CODE=3"])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}{}", stderr(&o));
+    assert!(out.starts_with(&format!("{greeting}\n")), "{out}");
+    assert!(out.contains("exit code        3"), "{out}");
 }
 
 #[test]

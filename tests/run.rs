@@ -1,5 +1,6 @@
-//! render, register, diff, run, logs, ps and stop: the built binary against the bench (moto over
-//! HTTP), checked through awscli, a different client than the one under test.
+//! render, register, diff, and what run, logs and stop refuse: the built binary against the bench
+//! (moto over HTTP), checked through awscli, a different client than the one under test. Tasks that
+//! really run are in tests/tasks.rs.
 //!
 //! moto is shared, so every test works on a project of its own name.
 
@@ -7,104 +8,6 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Output, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-const ACCOUNT: &str = "123456789012";
-
-/// A role trusting `service`, created through awscli; its ARN.
-fn make_role(name: &str, service: &str) -> String {
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
-    aws(&[
-        "iam",
-        "create-role",
-        "--role-name",
-        name,
-        "--assume-role-policy-document",
-        &trust.to_string(),
-    ])["Role"]["Arn"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// The execution role the fixtures give (moto has no AWS managed policies unless started with
-/// MOTO_IAM_LOAD_MANAGED_POLICIES, which a managed execution role needs).
-fn execution_role() -> &'static str {
-    static ROLE: OnceLock<String> = OnceLock::new();
-    ROLE.get_or_init(|| make_role(&unique("cf-test-exec-"), "ecs-tasks.amazonaws.com"))
-}
-
-/// An image in moto's ECR: a manifest put there (moto's ECR does not see the bench registry's
-/// pushes), its digest as ECR reports it.
-fn pushed_image() -> String {
-    let repo = "cargo-fargate-tests";
-    aws_try(&["ecr", "create-repository", "--repository-name", repo]);
-    let layer = format!("sha256:{:0>64}", unique(""));
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": layer},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2, "digest": layer}]
-    });
-    let out = aws(&[
-        "ecr",
-        "put-image",
-        "--repository-name",
-        repo,
-        "--image-manifest",
-        &manifest.to_string(),
-        "--image-tag",
-        &unique("t-"),
-    ]);
-    let digest = out["image"]["imageId"]["imageDigest"].as_str().unwrap();
-    format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repo}@{digest}")
-}
-
-/// A cargo project named `name` with this `[package.metadata.fargate]` body.
-fn project(name: &str, fargate: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = format!(
-        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[package.metadata.fargate]\n{fargate}\n"
-    );
-    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
-    dir
-}
-
-/// The usual settings: our network, a given execution role.
-fn networked(extra: &str) -> String {
-    let n = net();
-    format!(
-        "subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\nexecution-role = \"{}\"\n{extra}",
-        n.subnet,
-        n.sg,
-        execution_role()
-    )
-}
-
-fn cf(dir: &Path, args: &[&str]) -> Output {
-    command(dir, args).envs(bench()).output().unwrap()
-}
-
-fn set_fargate(dir: &Path, name: &str, fargate: &str) {
-    let fresh = project(name, fargate);
-    std::fs::copy(fresh.path().join("Cargo.toml"), dir.join("Cargo.toml")).unwrap();
-}
-
-fn revisions(family: &str) -> Vec<String> {
-    aws(&["ecs", "list-task-definitions", "--family-prefix", family])["taskDefinitionArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .filter(|a| a.rsplit('/').next().unwrap().rsplit_once(':').unwrap().0 == family)
-        .collect()
-}
 
 /// Nothing of `name`'s dev stage exists in AWS: roles, task definitions, log group, cluster.
 fn assert_nothing_created(name: &str) {
@@ -155,7 +58,7 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
         json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}).to_string(),
     )
     .unwrap();
-    let image = pushed_image();
+    let image = probe_image().to_string();
 
     let r = json_result(&cf(
         dir.path(),
@@ -309,7 +212,7 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
 fn diff_exit_code_is_0_when_unchanged_and_1_after_a_config_change() {
     let name = unique("diff");
     let dir = project(&name, &networked(""));
-    let image = pushed_image();
+    let image = probe_image().to_string();
     // Nothing registered yet: everything is new.
     let o = cf(dir.path(), &["diff", "--image", &image, "--exit-code"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -370,7 +273,7 @@ fn render_prints_the_definition_and_a_users_template_is_sent_as_is() {
             "\"networkMode\": \"awsvpc\",\n  \"ephemeralStorage\": { \"sizeInGiB\": 30 },",
         );
     std::fs::write(dir.path().join("td.json"), template).unwrap();
-    let image = pushed_image();
+    let image = probe_image().to_string();
     let out = ok(&cf(dir.path(), &["render", "--image", &image]));
     let def: Value = serde_json::from_str(&out).expect("render prints the definition as JSON");
     assert_eq!(def["family"], format!("{name}-dev"));
@@ -411,299 +314,6 @@ fn render_prints_the_definition_and_a_users_template_is_sent_as_is() {
     );
 }
 
-/// Reads lines of a child's stream on a thread, so a test can wait for one with a deadline.
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for_line(
-    rx: &std::sync::mpsc::Receiver<String>,
-    seen: &mut Vec<String>,
-    want: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line.clone());
-            if want(&line) {
-                return line;
-            }
-        }
-    }
-    panic!("timed out; saw:\n{}", seen.join("\n"));
-}
-
-/// Puts log events into a new stream in one quick process (boto3 from the bench's venv): a task
-/// on moto lives for a handful of DescribeTasks calls, so this has to be fast.
-fn put_logs(group: &str, stream: &str, messages: &[&str]) {
-    let venv = std::env::var("BENCH_VENV").expect("BENCH_VENV (scripts/bench.sh env)");
-    let script = r#"
-import sys, json, time, boto3
-group, stream, messages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-logs = boto3.client("logs")
-logs.create_log_stream(logGroupName=group, logStreamName=stream)
-now = int(time.time() * 1000)
-logs.put_log_events(logGroupName=group, logStreamName=stream,
-    logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
-"#;
-    let o = std::process::Command::new(format!("{venv}/bin/python"))
-        .args(["-c", script, group, stream, &json!(messages).to_string()])
-        .envs(bench())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// moto runs no containers: a task it starts goes RUNNING → … → STOPPED over a few DescribeTasks
-/// calls, with exit code 0. That is enough to see `run` follow the logs while it waits.
-#[test]
-fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
-    let name = unique("run");
-    let dir = project(&name, &networked(""));
-    let image = pushed_image();
-    let family = format!("{name}-dev");
-    let mut child = command(
-        dir.path(),
-        &[
-            "run",
-            "--image",
-            &image,
-            "-e",
-            "EXTRA=1",
-            "--message-format",
-            "json",
-            "--",
-            "migrate",
-            "--dry-run",
-        ],
-    )
-    .envs(bench())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let out = lines_of(child.stdout.take().unwrap());
-    let mut seen = Vec::new();
-    let started = wait_for_line(&out, &mut seen, |l| l.contains("\"step\":\"started\""));
-    let started: Value = serde_json::from_str(&started).unwrap();
-    let arn = started["message"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("task ")
-        .to_string();
-    let id = arn.rsplit('/').next().unwrap().to_string();
-    put_logs(
-        &format!("/ecs/{family}"),
-        &format!("dev/{name}/{id}"),
-        &["hello from the task", "second line"],
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "run did not end: {seen:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    seen.extend(out.iter());
-    let events: Vec<Value> = seen
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
-    let logs: Vec<&str> = events
-        .iter()
-        .filter(|e| e["type"] == "log")
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(logs, ["hello from the task", "second line"], "{events:?}");
-    // Printed while the task ran, not only once it had stopped.
-    let first_log = events.iter().position(|e| e["type"] == "log").unwrap();
-    let stopped = events
-        .iter()
-        .position(|e| e["step"] == "status" && e["message"] == "STOPPED")
-        .unwrap_or_else(|| panic!("no STOPPED status: {events:?}"));
-    assert!(first_log < stopped, "{events:?}");
-    let result = events.last().unwrap();
-    assert_eq!(result["type"], "result");
-    assert_eq!(result["tasks"][0]["last_status"], "STOPPED");
-    assert_eq!(result["tasks"][0]["containers"][0]["exit_code"], 0);
-    assert_eq!(result["exit_code"], 0);
-    assert_eq!(status.code(), Some(0));
-
-    // RunTask got the configured network, launch type, overrides and tags.
-    let described = aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &family,
-        "--tasks",
-        &arn,
-        "--include",
-        "TAGS",
-    ]);
-    let task = &described["tasks"][0];
-    assert_eq!(task["launchType"], "FARGATE");
-    assert_eq!(task["startedBy"], "cargo-fargate");
-    let details = task["attachments"][0]["details"].as_array().unwrap();
-    let detail = |n: &str| {
-        details.iter().find(|d| d["name"] == n).unwrap()["value"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    assert_eq!(detail("subnetId"), net().subnet);
-    let eni = aws(&[
-        "ec2",
-        "describe-network-interfaces",
-        "--network-interface-ids",
-        &detail("networkInterfaceId"),
-    ]);
-    assert_eq!(
-        eni["NetworkInterfaces"][0]["Groups"][0]["GroupId"],
-        net().sg.as_str()
-    );
-    assert_eq!(eni["NetworkInterfaces"][0]["VpcId"], net().vpc.as_str());
-    let o = &task["overrides"]["containerOverrides"][0];
-    assert_eq!(o["name"], name.as_str());
-    assert_eq!(o["command"], json!(["migrate", "--dry-run"]));
-    assert_eq!(o["environment"], json!([{"name": "EXTRA", "value": "1"}]));
-    assert!(task["tags"]
-        .as_array()
-        .unwrap()
-        .contains(&json!({"key": "cargo-fargate:stage", "value": "dev"})));
-
-    // logs shows what the task wrote, afterwards too; ps --all the stopped task.
-    let logs = ok(&cf(dir.path(), &["logs", "--task", &id]));
-    assert_eq!(logs, "hello from the task\nsecond line\n");
-    let all = ok(&cf(dir.path(), &["logs"]));
-    assert_eq!(
-        all,
-        format!("[{0}] hello from the task\n[{0}] second line\n", &id[..8])
-    );
-    let ps = json_result(&cf(
-        dir.path(),
-        &["ps", "--all", "--message-format", "json"],
-    ));
-    assert_eq!(ps["tasks"][0]["id"], id.as_str());
-    assert_eq!(ps["tasks"][0]["last_status"], "STOPPED");
-    let text = ok(&cf(dir.path(), &["ps", "--all"]));
-    assert!(text.lines().nth(1).unwrap().starts_with(&id), "{text}");
-}
-
-#[test]
-fn run_detached_prints_the_arn_and_returns() {
-    let name = unique("det");
-    let dir = project(&name, &networked(""));
-    let image = pushed_image();
-    let family = format!("{name}-dev");
-    let r = json_result(&cf(
-        dir.path(),
-        &[
-            "run",
-            "--image",
-            &image,
-            "--detach",
-            "--count",
-            "2",
-            "--message-format",
-            "json",
-        ],
-    ));
-    assert_eq!(r["detached"], true);
-    assert_eq!(r["tasks"].as_array().unwrap().len(), 2);
-    assert_eq!(r["network"]["subnets"], json!([net().subnet]));
-    assert_eq!(r["network"]["security_groups"], json!([net().sg]));
-    let listed = aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        &family,
-        "--family",
-        &family,
-    ]);
-    assert_eq!(listed["taskArns"].as_array().unwrap().len(), 2);
-    // logs -f follows every task of the stage until Ctrl-C.
-    let first = r["tasks"][0]["id"].as_str().unwrap().to_string();
-    let second = r["tasks"][1]["id"].as_str().unwrap().to_string();
-    let mut follow = command(dir.path(), &["logs", "-f"])
-        .envs(bench())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let followed = lines_of(follow.stdout.take().unwrap());
-    let mut seen = Vec::new();
-    let group = format!("/ecs/{family}");
-    put_logs(&group, &format!("dev/{name}/{first}"), &["one"]);
-    wait_for_line(&followed, &mut seen, |l| {
-        l == format!("[{}] one", &first[..8])
-    });
-    put_logs(&group, &format!("dev/{name}/{second}"), &["two"]);
-    wait_for_line(&followed, &mut seen, |l| {
-        l == format!("[{}] two", &second[..8])
-    });
-    std::process::Command::new("kill")
-        .args(["-INT", &follow.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(follow.wait().unwrap().code(), Some(0));
-    seen.extend(followed.iter());
-    assert_eq!(seen.len(), 2, "each event once: {seen:?}");
-
-    // ps finds them; stop takes an ID, or --all.
-    let ps = json_result(&cf(dir.path(), &["ps", "--message-format", "json"]));
-    let ids = |v: &Value| -> Vec<String> {
-        let mut ids: Vec<String> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
-    let running = ids(&ps["tasks"]);
-    assert_eq!(running, ids(&r["tasks"]));
-    assert_eq!(ps["tasks"][0]["desired_status"], "RUNNING");
-    assert_eq!(ps["tasks"][0]["started_by"], "cargo-fargate");
-    let one = json_result(&cf(
-        dir.path(),
-        &["stop", &running[0], "--message-format", "json"],
-    ));
-    assert_eq!(one["stopped"].as_array().unwrap().len(), 1);
-    assert!(one["stopped"][0].as_str().unwrap().ends_with(&running[0]));
-    one_line_error(
-        &cf(dir.path(), &["stop", &running[0]]),
-        &format!("task `{}` is not a running task of {family}", running[0]),
-    );
-    let rest = json_result(&cf(
-        dir.path(),
-        &["stop", "--all", "--message-format", "json"],
-    ));
-    assert_eq!(rest["stopped"].as_array().unwrap().len(), 1);
-    assert!(rest["stopped"][0].as_str().unwrap().ends_with(&running[1]));
-    assert_eq!(
-        ok(&cf(dir.path(), &["ps"])),
-        format!("no tasks of {family} in cluster {family}\n")
-    );
-    // A second run reuses the registered revision; the human form is the ARN alone.
-    let text = ok(&cf(dir.path(), &["run", "--image", &image, "-d"]));
-    assert!(
-        text.starts_with("arn:aws:ecs:us-east-1:123456789012:task/"),
-        "{text}"
-    );
-    assert_eq!(text.lines().count(), 1, "{text}");
-    assert_eq!(revisions(&family).len(), 1);
-}
-
 #[test]
 fn the_default_vpc_is_refused_before_anything_is_created() {
     let name = unique("dvpc");
@@ -723,7 +333,7 @@ fn the_default_vpc_is_refused_before_anything_is_created() {
             execution_role()
         ),
     );
-    let image = pushed_image();
+    let image = probe_image().to_string();
     let e = one_line_error(
         &cf(dir.path(), &["run", "--image", &image]),
         "the subnets are in the default VPC",
@@ -756,7 +366,7 @@ fn a_given_role_that_does_not_trust_ecs_tasks_is_refused_before_anything_is_regi
     let name = unique("trust");
     let role = make_role(&format!("{name}-ec2"), "ec2.amazonaws.com");
     let dir = project(&name, &networked(&format!("task-role = \"{role}\"\n")));
-    let image = pushed_image();
+    let image = probe_image().to_string();
     let e = one_line_error(
         &cf(dir.path(), &["register", "--image", &image]),
         &format!("role `{name}-ec2` does not trust ecs-tasks.amazonaws.com"),
@@ -791,7 +401,7 @@ fn a_given_role_that_does_not_trust_ecs_tasks_is_refused_before_anything_is_regi
 #[test]
 fn bad_input_is_one_line_and_creates_nothing() {
     let name = unique("bad");
-    let image = pushed_image();
+    let image = probe_image().to_string();
     let check = |fargate: &str, args: &[&str], needle: &str| -> String {
         let dir = project(&name, fargate);
         std::fs::write(
@@ -906,7 +516,7 @@ fn a_managed_execution_role_reads_exactly_the_configured_secrets() {
         &name,
         &secrets(&format!("DB = \"{db}\"\nTOKEN = \"/{name}/token\"\n")),
     );
-    let image = pushed_image();
+    let image = probe_image().to_string();
     let role = format!("{name}-dev-execution");
     let r = json_result(&cf(
         dir.path(),
@@ -975,69 +585,4 @@ fn a_managed_execution_role_reads_exactly_the_configured_secrets() {
     ok(&cf(dir.path(), &["register", "--image", &image]));
     let listed = aws(&["iam", "list-role-policies", "--role-name", &role]);
     assert_eq!(listed["PolicyNames"], json!([]));
-}
-
-/// Ctrl-C stops following (exit 130, the task keeps running); with --stop-on-interrupt it stops
-/// the task too.
-#[test]
-fn ctrl_c_stops_following_and_optionally_the_task() {
-    let name = unique("int");
-    let dir = project(&name, &networked(""));
-    let image = pushed_image();
-    let family = format!("{name}-dev");
-    for stop in [false, true] {
-        let mut args = vec!["run", "--image", image.as_str()];
-        if stop {
-            args.push("--stop-on-interrupt");
-        }
-        let mut child = command(dir.path(), &args)
-            .envs(bench())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = lines_of(child.stderr.take().unwrap());
-        let out = lines_of(child.stdout.take().unwrap());
-        let mut seen = Vec::new();
-        let started = wait_for_line(&err, &mut seen, |l| l.contains("Started task arn:"));
-        let arn = started.split_whitespace().last().unwrap().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = child.wait().unwrap();
-        seen.extend(err.iter());
-        assert_eq!(status.code(), Some(130), "{seen:?}");
-        let printed: Vec<String> = out.iter().collect();
-        assert_eq!(
-            printed,
-            std::slice::from_ref(&arn),
-            "the task's ARN is the result"
-        );
-        let task = &aws(&[
-            "ecs",
-            "describe-tasks",
-            "--cluster",
-            &family,
-            "--tasks",
-            &arn,
-        ])["tasks"][0];
-        if stop {
-            assert!(seen.iter().any(|l| l.contains("Stopped task")), "{seen:?}");
-            assert_eq!(task["desiredStatus"], "STOPPED");
-            assert_eq!(
-                task["stoppedReason"],
-                "interrupted: cargo fargate run --stop-on-interrupt"
-            );
-        } else {
-            let id = arn.rsplit('/').next().unwrap();
-            let warning = seen.iter().find(|l| l.starts_with("warning: ")).unwrap();
-            assert!(
-                warning.contains(&format!("cargo fargate stop {id}")),
-                "{warning}"
-            );
-            assert_eq!(task["desiredStatus"], "RUNNING");
-        }
-    }
 }

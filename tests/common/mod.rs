@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod project;
+#[allow(unused_imports)]
+pub use project::*;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -240,6 +244,8 @@ impl DockerCli {
         let o = cli
             .cmd(&["login", &registry, "-u", "AWS", "--password-stdin"])
             .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .and_then(|mut c| {
                 use std::io::Write;
@@ -275,7 +281,14 @@ pub fn registry_tags(repository: &str) -> Vec<String> {
         env_var("BENCH_REGISTRY")
     );
     let o = Command::new("curl")
-        .args(["-s", "-u", "AWS:123456789012-auth-token", &url])
+        .args([
+            "-s",
+            "--max-time",
+            "30",
+            "-u",
+            "AWS:123456789012-auth-token",
+            &url,
+        ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -289,3 +302,169 @@ pub fn registry_tags(repository: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 pub mod faulty;
+
+pub const ACCOUNT: &str = "123456789012";
+
+/// The tests' task image (tests/fixtures/probe, driven by PROBE_* env vars): built on the runtime
+/// stand-in, pushed to the bench registry, and recorded in moto's ECR with the registry's own
+/// manifest, so that both agree on its digest. Once per test binary; its tag is a hash of its
+/// inputs, so another binary (or an earlier run) finds it pushed and only records it again —
+/// concurrent builds of the same inputs give the same image. An ECR URI pinned by digest.
+pub fn probe_image() -> &'static str {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(build_probe)
+}
+
+fn build_probe() -> String {
+    use sha2::{Digest, Sha256};
+    let dir = repo().join("tests/fixtures/probe");
+    let base = env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE");
+    let cli = DockerCli::login();
+    let base_id = cli.run(&["image", "inspect", "--format", "{{.Id}}", &base]);
+    let mut h = Sha256::new();
+    for f in ["Dockerfile", "probe.sh"] {
+        h.update(std::fs::read(dir.join(f)).unwrap());
+    }
+    h.update(base_id.trim());
+    let tag = format!("probe-{}", &hex::encode(h.finalize())[..16]);
+    let repository = "cargo-fargate-tests";
+    let local = format!("{}/{repository}:{tag}", env_var("BENCH_REGISTRY"));
+    if !registry_tags(repository).contains(&tag) {
+        let arg = format!("BASE={base}");
+        cli.run(&[
+            "build",
+            "-q",
+            "--build-arg",
+            &arg,
+            "-t",
+            &local,
+            dir.to_str().unwrap(),
+        ]);
+        cli.run(&["push", "-q", &local]);
+    }
+    let manifest = registry_manifest(repository, &tag);
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(manifest.as_bytes()))
+    );
+    aws_try(&["ecr", "create-repository", "--repository-name", repository]);
+    let o = aws_try(&[
+        "ecr",
+        "put-image",
+        "--repository-name",
+        repository,
+        "--image-manifest",
+        &manifest,
+        "--image-digest",
+        &digest,
+        "--image-tag",
+        &tag,
+    ]);
+    assert!(
+        o.status.success() || stderr(&o).contains("ImageAlreadyExists"),
+        "put-image: {}",
+        stderr(&o)
+    );
+    format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}@{digest}")
+}
+
+/// A manifest as the bench registry stores it, byte for byte (its sha256 is the image digest).
+pub fn registry_manifest(repository: &str, reference: &str) -> String {
+    let url = format!(
+        "http://{}/v2/{repository}/manifests/{reference}",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "30",
+            "-u",
+            "AWS:123456789012-auth-token",
+        ])
+        .args([
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        ])
+        .args([
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// An image that is in moto's ECR (a made-up manifest put there) but not in the registry, so a
+/// task of it cannot be pulled.
+pub fn unpullable_image() -> String {
+    let repository = "cargo-fargate-tests";
+    aws_try(&["ecr", "create-repository", "--repository-name", repository]);
+    let layer = format!("sha256:{:0>64}", unique(""));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": layer},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2, "digest": layer}]
+    });
+    let out = aws(&[
+        "ecr",
+        "put-image",
+        "--repository-name",
+        repository,
+        "--image-manifest",
+        &manifest.to_string(),
+        "--image-tag",
+        &unique("t-"),
+    ]);
+    let digest = out["image"]["imageId"]["imageDigest"].as_str().unwrap();
+    format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}@{digest}")
+}
+
+/// DescribeTasks of one task once it has STOPPED (awscli, polling for up to `secs` seconds).
+pub fn wait_stopped(cluster: &str, arn: &str, secs: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let task = aws(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            cluster,
+            "--tasks",
+            arn,
+        ])["tasks"][0]
+            .clone();
+        if task["lastStatus"] == "STOPPED" {
+            return task;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task {arn} did not stop within {secs}s: {task}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// The messages of a CloudWatch Logs stream (empty when it does not exist).
+pub fn log_messages(group: &str, stream: &str) -> Vec<String> {
+    let o = aws_try(&[
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+        "--start-from-head",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    v["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
