@@ -10,6 +10,9 @@ pub mod ecs;
 pub mod iam;
 pub mod image;
 pub mod logs;
+pub mod secrets;
+pub mod ssm;
+pub mod sts;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::Serialize;
@@ -102,6 +105,24 @@ impl Aws {
 
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+    }
+
+    /// An SSM client, in `region` when given (a parameter ARN of another region).
+    pub fn ssm(&self, region: Option<&str>) -> aws_sdk_ssm::Client {
+        let mut config = aws_sdk_ssm::config::Builder::from(&self.sdk);
+        if let Some(region) = region {
+            config = config.region(Region::new(region.to_string()));
+        }
+        aws_sdk_ssm::Client::from_conf(config.build())
+    }
+
+    /// A Secrets Manager client, in `region` when given (a secret ARN of another region).
+    pub fn secretsmanager(&self, region: Option<&str>) -> aws_sdk_secretsmanager::Client {
+        let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
+        if let Some(region) = region {
+            config = config.region(Region::new(region.to_string()));
+        }
+        aws_sdk_secretsmanager::Client::from_conf(config.build())
     }
 
     /// An ECR client for another region (an image pushed elsewhere).
