@@ -25,8 +25,17 @@ fn fnv(s: &str) -> String {
 }
 
 const PROBE_MAIN: &str = r#"//! Prints, for each variable named in its arguments, its length and FNV-1a hash (never its value),
-//! and the first 4 characters of key IDs; with `wait`, waits until killed.
+//! and the first 4 characters of key IDs; with `limits`, its cgroup's memory and cpu limits; with
+//! `serve=PORT`, answers one TCP connection on PORT; with `wait`, waits until killed.
 use std::io::Write;
+
+fn read(paths: &[&str]) -> String {
+    paths
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
 
 fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -42,6 +51,27 @@ fn main() {
     for arg in std::env::args().skip(1) {
         if arg == "wait" {
             wait = true;
+            continue;
+        }
+        if arg == "limits" {
+            let memory = read(&["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+            let cpu = match std::fs::read_to_string("/sys/fs/cgroup/cpu.max") {
+                Ok(v2) => v2.trim().replace(' ', "/"),
+                Err(_) => format!(
+                    "{}/{}",
+                    read(&["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]),
+                    read(&["/sys/fs/cgroup/cpu/cpu.cfs_period_us"])
+                ),
+            };
+            println!("limits memory={memory} cpu={cpu}");
+            continue;
+        }
+        if let Some(port) = arg.strip_prefix("serve=") {
+            let listener = std::net::TcpListener::bind(format!("0.0.0.0:{port}")).unwrap();
+            println!("listening");
+            std::io::stdout().flush().unwrap();
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"hello from the container\n").unwrap();
             continue;
         }
         match std::env::var(&arg) {
@@ -202,6 +232,40 @@ fn hello_runs_locally_with_its_greeting_arguments_and_exit_code() {
 }
 
 #[test]
+fn the_docker_builders_image_runs_as_built() {
+    let name = unique("db-");
+    let dir = hello(&name);
+    let o = timed(
+        bench_command(
+            dir.path(),
+            &name,
+            &[
+                "run",
+                "--local",
+                "--no-task-role",
+                "--message-format",
+                "json",
+                "-e",
+                "HELLO_EXIT_CODE=7",
+            ],
+        ),
+        "hello with the docker builder",
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|v| v["type"] == "log" && v["message"] == "Hello from cargo-fargate! args=[]"));
+    let result = lines.last().unwrap();
+    assert_eq!(result["build"]["plan"]["builder"], "docker");
+    assert_eq!(result["exit_code"], 7);
+    assert_no_container(&name);
+}
+
+#[test]
 fn secrets_reach_the_process_and_their_values_appear_nowhere() {
     let name = unique("sc-");
     let parameter = format!("/{name}/db-url");
@@ -333,6 +397,58 @@ fn the_task_role_gives_the_container_temporary_credentials() {
     assert_eq!(probe_line(&out, "AWS_PROFILE"), "AWS_PROFILE unset");
     let result = json_result(&o);
     assert_eq!(result["task_role"], arn.as_str());
+    assert_no_container(&name);
+}
+
+#[test]
+fn the_container_has_the_tasks_size_and_its_ports_on_localhost() {
+    let name = unique("sz-");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = probe(
+        &name,
+        &format!("cpu = 512\nmemory = 1024\nports = [{port}]"),
+    );
+    let mut child = local(
+        dir.path(),
+        &name,
+        &["--no-task-role", "--", "limits", &format!("serve={port}")],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut limits = String::new();
+    loop {
+        let line = lines.next().expect("the probe's output ended").unwrap();
+        if line.starts_with("limits ") {
+            limits = line;
+        } else if line == "listening" {
+            break;
+        }
+    }
+    let mut answer = String::new();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert_eq!(answer, "hello from the container\n");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // 1024 MiB; 512 cpu units = half a CPU (cgroup v1 or v2 quota/period).
+    let (memory, cpu) = limits
+        .strip_prefix("limits memory=")
+        .and_then(|l| l.split_once(" cpu="))
+        .unwrap_or_else(|| panic!("{limits}"));
+    assert_eq!(memory, (1024u64 << 20).to_string());
+    let (quota, period) = cpu.split_once('/').unwrap();
+    let (quota, period): (f64, f64) = (quota.parse().unwrap(), period.parse().unwrap());
+    assert!((quota / period - 0.5).abs() < 1e-9, "{limits}");
     assert_no_container(&name);
 }
 
