@@ -24,88 +24,15 @@ fn fnv(s: &str) -> String {
     format!("{h:016x}")
 }
 
-const PROBE_MAIN: &str = r#"//! Prints, for each variable named in its arguments, its length and FNV-1a hash (never its value),
-//! and the first 4 characters of key IDs; with `limits`, its cgroup's memory and cpu limits; with
-//! `serve=PORT`, answers one TCP connection on PORT; with `wait`, waits until killed.
-use std::io::Write;
-
-fn read(paths: &[&str]) -> String {
-    paths
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-fn main() {
-    let mut wait = false;
-    for arg in std::env::args().skip(1) {
-        if arg == "wait" {
-            wait = true;
-            continue;
-        }
-        if arg == "limits" {
-            let memory = read(&["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
-            let cpu = match std::fs::read_to_string("/sys/fs/cgroup/cpu.max") {
-                Ok(v2) => v2.trim().replace(' ', "/"),
-                Err(_) => format!(
-                    "{}/{}",
-                    read(&["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]),
-                    read(&["/sys/fs/cgroup/cpu/cpu.cfs_period_us"])
-                ),
-            };
-            println!("limits memory={memory} cpu={cpu}");
-            continue;
-        }
-        if let Some(port) = arg.strip_prefix("serve=") {
-            let listener = std::net::TcpListener::bind(format!("0.0.0.0:{port}")).unwrap();
-            println!("listening");
-            std::io::stdout().flush().unwrap();
-            let (mut stream, _) = listener.accept().unwrap();
-            stream.write_all(b"hello from the container\n").unwrap();
-            continue;
-        }
-        match std::env::var(&arg) {
-            Ok(v) => {
-                let head = if arg.ends_with("KEY_ID") { &v[..v.len().min(4)] } else { "-" };
-                println!("{arg} len={} fnv={:016x} head={head}", v.len(), fnv(&v));
-            }
-            Err(_) => println!("{arg} unset"),
-        }
-    }
-    if wait {
-        println!("waiting");
-        std::io::stdout().flush().unwrap();
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-        }
-    }
-}
-"#;
-
-/// A crate of its own name whose binary is the probe; `fargate` is added to its
+/// tests/fixtures/probe (prints, for each variable named in its arguments, its length and hash,
+/// never its value; see its main.rs) under a name of its own, `fargate` added to its
 /// `[package.metadata.fargate]`.
 fn probe(name: &str, fargate: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
-             [package.metadata.fargate]\nname = \"{name}\"\nstop-timeout = 2\n{fargate}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), PROBE_MAIN).unwrap();
+    let dir = fixture("probe");
+    let manifest = dir.path().join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(&format!("name = \"{name}\"\nstop-timeout = 2\n{fargate}\n"));
+    std::fs::write(manifest, text).unwrap();
     dir
 }
 
