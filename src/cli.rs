@@ -49,7 +49,8 @@ pub enum Command {
     Register(ImageArgs),
     /// Show how the rendered task definition differs from the latest registered revision.
     Diff(DiffArgs),
-    /// Run the task on Fargate, stream its logs, exit with its essential container's exit code.
+    /// Run the task on Fargate (or on the local Docker Engine with --local), stream its logs, exit
+    /// with its essential container's exit code.
     Run(RunArgs),
     /// Print the tasks' logs from CloudWatch Logs (-f to follow).
     Logs(LogsArgs),
@@ -76,9 +77,31 @@ pub struct DiffArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(
+    clap::ArgGroup::new("local-build")
+        .args(["builder", "cargo_profile", "features"])
+        .multiple(true)
+        .requires("local")
+))]
 pub struct RunArgs {
+    /// The image to run, pinned by digest (as `cargo fargate push` prints it); with --local, any
+    /// image, and without it the project is built.
+    #[arg(
+        long,
+        value_name = "URI@sha256:DIGEST",
+        required_unless_present = "local"
+    )]
+    pub image: Option<String>,
+    /// Run the task definition's container on the local Docker Engine instead of Fargate: its
+    /// environment, secrets, task role credentials, command, user, size and ports (on 127.0.0.1).
+    #[arg(long, conflicts_with_all = ["count", "detach", "stop_on_interrupt", "allow_default_vpc"])]
+    pub local: bool,
+    /// With --local: do not assume the task role (the container gets no AWS credentials).
+    #[arg(long, requires = "local")]
+    pub no_task_role: bool,
+    /// Image settings for --local's build.
     #[command(flatten)]
-    pub image: ImageArgs,
+    pub build: BuildArgs,
     #[command(flatten)]
     pub run: RunOptions,
 }

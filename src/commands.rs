@@ -117,9 +117,30 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             out.result(&report);
             return Ok(if args.exit_code && changed { 1 } else { 0 });
         }
+        Command::Run(args) if args.local => {
+            let (project, config) = session.load_with(args.build.config_layer())?;
+            let environment = crate::run::parse_env_overrides(&args.run.env, &config)?;
+            let aws = session.aws_options(&config);
+            let input = crate::local::LocalInput {
+                project: &project,
+                config: &config,
+                aws: &aws,
+                image: args.image.as_deref(),
+                environment: &environment,
+                command: (!args.run.command.is_empty()).then_some(args.run.command.as_slice()),
+                task_role: !args.no_task_role,
+            };
+            let report = crate::local::run(&input, out).await?;
+            out.result(&report);
+            return Ok(report.exit_code);
+        }
         Command::Run(args) => {
-            let (_, config) = session.load()?;
-            let image = PinnedImage::parse(&args.image.image)?;
+            let (_, config) = session.load_with(args.build.config_layer())?;
+            let image = args
+                .image
+                .as_deref()
+                .expect("clap requires --image without --local");
+            let image = PinnedImage::parse(image)?;
             let aws = session.connect(&config).await?;
             // Everything is checked before anything is created.
             let pre = deploy::preflight(&aws, &config, &args.run, true).await?;

@@ -12,6 +12,7 @@ mod config;
 mod deploy;
 mod error;
 mod init;
+mod local;
 mod logs;
 mod net;
 mod output;

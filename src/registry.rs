@@ -581,11 +581,13 @@ impl Registry {
                     tokio::time::sleep(crate::net::backoff(attempt)).await;
                     let _ = e;
                 }
-                Err(e) => return Err(e.context(format!(
+                Err(e) => {
+                    return Err(e.context(format!(
                     "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
                     bytes.len(),
                     self.host
-                ))),
+                )))
+                }
             }
         }
     }

@@ -12,6 +12,9 @@ pub mod fault;
 pub mod iam;
 pub mod image;
 pub mod logs;
+pub mod secrets;
+pub mod ssm;
+pub mod sts;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -274,6 +277,24 @@ impl Aws {
         self.logs
             .get_or_init(|| aws_sdk_cloudwatchlogs::Client::new(&self.sdk))
             .clone()
+    }
+
+    /// An SSM client, in `region` when given (a parameter ARN of another region).
+    pub fn ssm(&self, region: Option<&str>) -> aws_sdk_ssm::Client {
+        let mut config = aws_sdk_ssm::config::Builder::from(&self.sdk);
+        if let Some(region) = region {
+            config = config.region(Region::new(region.to_string()));
+        }
+        aws_sdk_ssm::Client::from_conf(config.build())
+    }
+
+    /// A Secrets Manager client, in `region` when given (a secret ARN of another region).
+    pub fn secretsmanager(&self, region: Option<&str>) -> aws_sdk_secretsmanager::Client {
+        let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
+        if let Some(region) = region {
+            config = config.region(Region::new(region.to_string()));
+        }
+        aws_sdk_secretsmanager::Client::from_conf(config.build())
     }
 
     /// An ECR client for another region (an image pushed elsewhere).

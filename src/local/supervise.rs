@@ -1,0 +1,241 @@
+//! The container's life on the local engine: created, attached (so no output is lost), started, its
+//! output streamed line by line, Ctrl-C forwarded (`docker stop` with the task's stop timeout: SIGTERM,
+//! then SIGKILL; a second Ctrl-C kills at once), its exit code read, and the container removed —
+//! whatever happened in between.
+
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateContainerOptions, KillContainerOptions, RemoveContainerOptions,
+    StopContainerOptions,
+};
+use bollard::Docker;
+use futures_util::{FutureExt, StreamExt};
+use serde_json::json;
+
+use crate::error::Result;
+use crate::output::Output;
+
+/// A pending Ctrl-C.
+type Interrupt = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+/// How the container ended.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// `None` when it never started.
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub interrupted: bool,
+    /// Why it did not start (the engine's message).
+    pub start_error: Option<String>,
+}
+
+/// Names shown with each log line (`--message-format json`), as `run` labels CloudWatch's.
+pub struct Labels<'a> {
+    pub task: &'a str,
+    pub container: &'a str,
+}
+
+/// Creates, runs and removes the container; see the module docs.
+pub async fn run(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+    stop_timeout: i32,
+    labels: &Labels<'_>,
+    out: &Output,
+) -> Result<Ended> {
+    // Listen for Ctrl-C from before the container exists: from here on it is ours to stop.
+    let mut interrupt: Interrupt = Box::pin(tokio::signal::ctrl_c());
+    let _ = (&mut interrupt).now_or_never();
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.to_string()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating container {name}: {}", engine_message(e)))?;
+    let id = created.id;
+    let result = supervise(docker, &id, stop_timeout, labels, interrupt, out).await;
+    let removed = docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    if let Err(e) = removed {
+        out.warn(format_args!(
+            "container {name} was not removed ({}); remove it with `docker rm -f {name}`",
+            engine_message(e)
+        ));
+    }
+    result
+}
+
+async fn supervise(
+    docker: &Docker,
+    id: &str,
+    stop_timeout: i32,
+    labels: &Labels<'_>,
+    mut interrupt: Interrupt,
+    out: &Output,
+) -> Result<Ended> {
+    let attached = docker
+        .attach_container(
+            id,
+            Some(AttachContainerOptions {
+                stream: true,
+                logs: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("attaching to container {id}: {}", engine_message(e)))?;
+    let mut ended = Ended {
+        exit_code: None,
+        oom_killed: false,
+        interrupted: false,
+        start_error: None,
+    };
+    if let Err(e) = docker.start_container(id, None).await {
+        ended.start_error = Some(engine_message(e));
+        return Ok(ended);
+    }
+    let mut output = attached.output;
+    let mut lines = Lines::default();
+    loop {
+        let event = tokio::select! {
+            item = output.next() => Some(item),
+            _ = &mut interrupt => None,
+        };
+        match event {
+            Some(Some(Ok(chunk))) => lines.push(chunk, labels, out),
+            Some(Some(Err(e))) => {
+                out.verbose(format_args!("the container's output ended: {e}"));
+                break;
+            }
+            Some(None) => break,
+            None => {
+                // Listen again: a second Ctrl-C kills.
+                interrupt = Box::pin(tokio::signal::ctrl_c());
+                let docker = docker.clone();
+                let id = id.to_string();
+                if ended.interrupted {
+                    out.status("Killing", format_args!("container {}", labels.task));
+                    tokio::spawn(async move {
+                        let _ = docker
+                            .kill_container(&id, None::<KillContainerOptions>)
+                            .await;
+                    });
+                } else {
+                    ended.interrupted = true;
+                    out.status(
+                        "Stopping",
+                        format_args!(
+                            "container {} (SIGTERM, SIGKILL after {stop_timeout}s; Ctrl-C again to kill it now)",
+                            labels.task
+                        ),
+                    );
+                    tokio::spawn(async move {
+                        let options = StopContainerOptions {
+                            t: Some(stop_timeout),
+                            signal: None,
+                        };
+                        let _ = docker.stop_container(&id, Some(options)).await;
+                    });
+                }
+            }
+        }
+    }
+    lines.flush(labels, out);
+    // The output ends when the process does; the engine may take a moment to record its state.
+    let mut wait = docker.wait_container(id, None);
+    while wait.next().await.is_some() {}
+    let state = docker
+        .inspect_container(id, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("inspecting container {id}: {}", engine_message(e)))?
+        .state
+        .unwrap_or_default();
+    ended.exit_code = state.exit_code;
+    ended.oom_killed = state.oom_killed.unwrap_or(false);
+    Ok(ended)
+}
+
+/// The engine's own message, without bollard's wrapping.
+pub fn engine_message(e: bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        bollard::errors::Error::DockerStreamError { error } => error,
+        other => other.to_string(),
+    }
+    .trim()
+    .to_string()
+}
+
+/// Output arrives in chunks; whole lines are printed, per stream.
+#[derive(Default)]
+struct Lines {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Lines {
+    fn push(&mut self, chunk: bollard::container::LogOutput, labels: &Labels, out: &Output) {
+        use bollard::container::LogOutput;
+        let (buffer, stderr) = match &chunk {
+            LogOutput::StdErr { .. } => (&mut self.stderr, true),
+            _ => (&mut self.stdout, false),
+        };
+        buffer.extend_from_slice(chunk.as_ref());
+        while let Some(i) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=i).collect();
+            print(&line[..line.len() - 1], stderr, labels, out);
+        }
+    }
+
+    fn flush(&mut self, labels: &Labels, out: &Output) {
+        for (buffer, stderr) in [(&mut self.stdout, false), (&mut self.stderr, true)] {
+            if !buffer.is_empty() {
+                print(buffer, stderr, labels, out);
+                buffer.clear();
+            }
+        }
+    }
+}
+
+/// One line: the container's stdout to stdout and stderr to stderr; with `--message-format json`,
+/// both as `{"type":"log",…}` events on stdout.
+fn print(line: &[u8], stderr: bool, labels: &Labels, out: &Output) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches('\r');
+    if out.json {
+        out.event(
+            "log",
+            json!({
+                "task": labels.task,
+                "container": labels.container,
+                "stream": if stderr { "stderr" } else { "stdout" },
+                "timestamp": crate::logs::now_ms(),
+                "message": text,
+            }),
+        );
+    } else if stderr {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    } else {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+    }
+}
