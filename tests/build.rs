@@ -290,17 +290,9 @@ fn host_builder_image_runs_like_the_docker_one_and_skips_what_the_registry_has()
     let repository = unique("hello-host");
     let push = |dir: &Path| {
         json_result(
-            &bench_command(
-                dir,
-                &repository,
-                &["push", "--builder", "host", "--message-format", "json"],
-            )
-            .env(
-                "CARGO_FARGATE_RUNTIME_IMAGE",
-                env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
-            )
-            .output()
-            .unwrap(),
+            &host_bench_command(dir, &repository, &["push", "--message-format", "json"])
+                .output()
+                .unwrap(),
         )
     };
     let first = push(dir.path());

@@ -211,68 +211,46 @@ fn profile_files(dir: &Path) -> (String, Vec<(String, String)>) {
 fn an_explicit_profile_wins_over_keys_in_the_environment_and_a_missing_one_is_named() {
     let dir = single();
     let files = tempfile::tempdir().unwrap();
-    let (user, env) = profile_files(files.path());
+    let (user, mut env) = profile_files(files.path());
+    let doctor = |args: &[&str], env: &[(String, String)]| {
+        command(dir.path(), &[&["doctor"], args].concat())
+            .envs(bench())
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap()
+    };
+    let user_arn = format!("arn:aws:iam::123456789012:user/{user}");
     // The bench exports AWS_ACCESS_KEY_ID=testing: the default chain would sign with it.
-    let o = command(
-        dir.path(),
-        &[
-            "doctor",
-            "--aws-profile",
-            "other",
-            "--message-format",
-            "json",
-        ],
-    )
-    .envs(bench())
-    .envs(env.clone())
-    .output()
-    .unwrap();
-    let r = json_result(&o);
-    assert_eq!(
-        r["identity"]["arn"],
-        format!("arn:aws:iam::123456789012:user/{user}"),
-        "{r}"
-    );
+    let r = json_result(&doctor(
+        &["--aws-profile", "other", "--message-format", "json"],
+        &env,
+    ));
+    assert_eq!(r["identity"]["arn"], user_arn, "{r}");
     assert_eq!(
         r["identity"]["credentials"],
         "profile `other` (flag --aws-profile)"
     );
     // Without the flag, the environment's keys (and doctor says so).
-    let o = command(dir.path(), &["doctor", "--message-format", "json"])
-        .envs(bench())
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    let r = json_result(&o);
-    assert_ne!(
-        r["identity"]["arn"],
-        format!("arn:aws:iam::123456789012:user/{user}")
-    );
+    let r = json_result(&doctor(&["--message-format", "json"], &env));
+    assert_ne!(r["identity"]["arn"], user_arn);
     assert_eq!(
         r["identity"]["credentials"],
         "the environment (AWS_ACCESS_KEY_ID)"
     );
 
     // A profile that does not exist is an error naming it and the files, never a fallback.
-    let o = command(dir.path(), &["doctor", "--aws-profile", "nosuch"])
-        .envs(bench())
-        .envs(env.clone())
-        .output()
-        .unwrap();
     let line = one_line_error(
-        &o,
+        &doctor(&["--aws-profile", "nosuch"], &env),
         "the AWS profile `nosuch` (from flag --aws-profile) is not in",
     );
     assert!(line.contains("aws-credentials"), "{line}");
     assert!(line.contains("`other`"), "{line}");
-    // From the configuration key too, with its file and line.
-    let o = command(dir.path(), &["doctor"])
-        .envs(bench())
-        .envs(env)
-        .env("CARGO_FARGATE_AWS_PROFILE", "nosuch")
-        .output()
-        .unwrap();
-    one_line_error(&o, "(from env CARGO_FARGATE_AWS_PROFILE) is not in");
+    // Named through the environment variable of the `aws-profile` key, too.
+    env.push(("CARGO_FARGATE_AWS_PROFILE".into(), "nosuch".into()));
+    one_line_error(
+        &doctor(&[], &env),
+        "(from env CARGO_FARGATE_AWS_PROFILE) is not in",
+    );
 }
 
 #[test]
@@ -513,19 +491,19 @@ fn a_registry_that_stalls_a_blob_upload_fails_naming_the_blob_and_a_rerun_conver
     let repository = unique("cf-stall-");
     let (o, took) = {
         let started = Instant::now();
-        let o = bench_command(
-            dir.path(),
-            &repository,
-            &["push", "--builder", "host", "--timeout", "3"],
-        )
-        .env("CARGO_FARGATE_REGISTRY_ENDPOINT", &stall.addr)
-        // The base comes through the same endpoint, with the same login, as on ECR.
-        .env(
-            "CARGO_FARGATE_RUNTIME_IMAGE",
-            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE").replacen(&registry, &stall.addr, 1),
-        )
-        .output()
-        .unwrap();
+        let o = host_bench_command(dir.path(), &repository, &["push", "--timeout", "3"])
+            .env("CARGO_FARGATE_REGISTRY_ENDPOINT", &stall.addr)
+            // The base comes through the same endpoint, with the same login, as on ECR.
+            .env(
+                "CARGO_FARGATE_RUNTIME_IMAGE",
+                env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE").replacen(
+                    &registry,
+                    &stall.addr,
+                    1,
+                ),
+            )
+            .output()
+            .unwrap();
         (o, started.elapsed())
     };
     assert!(took < Duration::from_secs(120), "took {took:?}");
@@ -540,28 +518,20 @@ fn a_registry_that_stalls_a_blob_upload_fails_naming_the_blob_and_a_rerun_conver
     drop(stall);
 
     // Once the registry behaves, the same command converges.
-    let o = bench_command(
+    let o = host_bench_command(
         dir.path(),
         &repository,
-        &["push", "--builder", "host", "--message-format", "json"],
-    )
-    .env(
-        "CARGO_FARGATE_RUNTIME_IMAGE",
-        env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
+        &["push", "--message-format", "json"],
     )
     .output()
     .unwrap();
     let r = json_result(&o);
     assert!(r["digest"].as_str().unwrap().starts_with("sha256:"), "{r}");
     let again = json_result(
-        &bench_command(
+        &host_bench_command(
             dir.path(),
             &repository,
-            &["push", "--builder", "host", "--message-format", "json"],
-        )
-        .env(
-            "CARGO_FARGATE_RUNTIME_IMAGE",
-            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
+            &["push", "--message-format", "json"],
         )
         .output()
         .unwrap(),
@@ -606,4 +576,127 @@ fn a_task_that_cannot_be_observed_is_not_reported_as_its_exit_code() {
     assert!(line.contains("ECS DescribeTasks"), "{line}");
     assert_eq!(o.status.code(), Some(124));
     assert!(proxy.operations().contains(&"RunTask".to_string()));
+}
+
+/// Form fields of a query-protocol request (`ActionNames.member.1=…`), decoded.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                out.push(
+                    u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16)
+                        .unwrap(),
+                );
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+#[test]
+fn a_permission_the_plan_needs_and_iam_denies_fails_the_deploy_before_anything_is_created() {
+    // moto has no policy simulator: this endpoint answers SimulatePrincipalPolicy as IAM does
+    // (every action allowed but iam:CreateRole) and passes everything else to moto.
+    let proxy = Faulty::start(Some(moto_addr()), |r| {
+        if r.operation() != "SimulatePrincipalPolicy" {
+            return Reply::Forward;
+        }
+        let fields = form(&r.body);
+        let resource = fields
+            .iter()
+            .find(|(k, _)| k.starts_with("ResourceArns.member"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let members: String = fields
+            .iter()
+            .filter(|(k, _)| k.starts_with("ActionNames.member"))
+            .map(|(_, action)| {
+                let decision = if action == "iam:CreateRole" { "implicitDeny" } else { "allowed" };
+                format!("<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")
+            })
+            .collect();
+        Reply::Answer {
+            status: 200,
+            content_type: "text/xml",
+            body: format!("<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"),
+        }
+    });
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("perm");
+    for dry_run in [true, false] {
+        let mut args = vec!["deploy", "--endpoint-url", &proxy.url];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let o = bench_command(dir.path(), &format!("{name}-dev"), &args)
+            .env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+            .output()
+            .unwrap();
+        let line = one_line_error(
+            &o,
+            &format!("may not iam:CreateRole on arn:aws:iam::123456789012:role/{name}-dev-execution (implicitDeny, by IAM's policy simulator) (and 1 more: iam:CreateRole)"),
+        );
+        assert!(line.contains("nothing was changed"), "{line}");
+        assert!(line.contains(r#""Action":"iam:CreateRole""#), "{line}");
+        assert!(
+            !repository_exists(&format!("{name}-dev")),
+            "repository created"
+        );
+    }
+    assert!(proxy
+        .operations()
+        .contains(&"SimulatePrincipalPolicy".to_string()));
+
+    // Where the simulator cannot be asked (moto has none), the dry run says what it assumes.
+    let plan = json_result(
+        &bench_command(
+            dir.path(),
+            &format!("{name}-dev"),
+            &["deploy", "--dry-run", "--message-format", "json"],
+        )
+        .env("CARGO_FARGATE_NAME", &name)
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(plan["permissions"]["simulated"], false, "{plan}");
+    let actions = plan["permissions"]["actions"].as_array().unwrap();
+    assert!(
+        actions.contains(&serde_json::json!("iam:PassRole")),
+        "{plan}"
+    );
+    assert!(
+        actions.contains(&serde_json::json!("ecs:RunTask")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_rustup_without_a_default_toolchain_is_not_blamed_on_the_manifest() {
+    let dir = single();
+    let rustup_home = tempfile::tempdir().unwrap();
+    let o = command(dir.path(), &["config"])
+        .env_remove("CARGO")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env("RUSTUP_HOME", rustup_home.path())
+        .output()
+        .unwrap();
+    let line = one_line_error(&o, "cargo cannot run");
+    assert!(line.contains("rustup default stable"), "{line}");
+    assert!(!line.contains("Cargo.toml"), "{line}");
 }

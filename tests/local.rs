@@ -51,14 +51,9 @@ fn hello(name: &str) -> tempfile::TempDir {
 /// `cargo fargate run --local <args>` on the bench with the host builder (its base image from the
 /// bench registry).
 fn local(dir: &Path, name: &str, args: &[&str]) -> Command {
-    let mut all = vec!["run", "--local", "--builder", "host"];
+    let mut all = vec!["run", "--local"];
     all.extend_from_slice(args);
-    let mut cmd = bench_command(dir, name, &all);
-    cmd.env(
-        "CARGO_FARGATE_RUNTIME_IMAGE",
-        env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
-    );
-    cmd
+    host_bench_command(dir, name, &all)
 }
 
 fn timed(mut cmd: Command, what: &str) -> Output {
@@ -429,17 +424,9 @@ fn a_pushed_ecr_image_is_pulled_through_the_registry_endpoint_and_run() {
     let name = unique("im-");
     let dir = hello(&name);
     let pushed = json_result(
-        &bench_command(
-            dir.path(),
-            &name,
-            &["push", "--builder", "host", "--message-format", "json"],
-        )
-        .env(
-            "CARGO_FARGATE_RUNTIME_IMAGE",
-            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
-        )
-        .output()
-        .unwrap(),
+        &host_bench_command(dir.path(), &name, &["push", "--message-format", "json"])
+            .output()
+            .unwrap(),
     );
     let image = pushed["image_uri"].as_str().unwrap();
     assert!(image.contains(".dkr.ecr."), "{image}");

@@ -161,6 +161,17 @@ pub fn bench_command(dir: &Path, repository: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// `bench_command` for the host builder: its base image is read over the registry API, so the
+/// runtime stand-in is named in the bench registry.
+pub fn host_bench_command(dir: &Path, repository: &str, args: &[&str]) -> Command {
+    let mut cmd = bench_command(dir, repository, args);
+    cmd.env("CARGO_FARGATE_BUILDER", "host").env(
+        "CARGO_FARGATE_RUNTIME_IMAGE",
+        env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"),
+    );
+    cmd
+}
+
 /// awscli against the bench, JSON out (`null` for an empty answer); panics on failure. A different
 /// client than the one under test.
 pub fn aws(args: &[&str]) -> serde_json::Value {
