@@ -35,8 +35,7 @@ impl Aws {
         let mut subnets = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
-                self.fail(e, "ec2:DescribeSubnets", |m| -> anyhow::Error {
-                    let detail = m.clone();
+                self.fail(e, "ec2:DescribeSubnets", |detail| -> anyhow::Error {
                     if detail.contains("NotFound") {
                         UserError::new(format!(
                             "a configured subnet does not exist in this region ({detail})"
@@ -65,11 +64,7 @@ impl Aws {
             .filters(Filter::builder().name("is-default").values("true").build())
             .send()
             .await
-            .map_err(|e| {
-                self.fail(e, "ec2:DescribeVpcs", |m| {
-                    anyhow::Error::from(read_error("VPCs", m.clone()))
-                })
-            })?;
+            .map_err(|e| self.fail(e, "ec2:DescribeVpcs", |m| read_error("VPCs", m)))?;
         Ok(out
             .vpcs()
             .iter()
@@ -85,8 +80,7 @@ impl Aws {
             .set_group_ids(Some(ids.to_vec()))
             .send()
             .await
-            .map_err(|e| self.fail(e, "ec2:DescribeSecurityGroups", |m| -> anyhow::Error {
-                let detail = m.clone();
+            .map_err(|e| self.fail(e, "ec2:DescribeSecurityGroups", |detail| -> anyhow::Error {
                 if detail.contains("NotFound") {
                     UserError::new(format!("a configured security group does not exist in this region ({detail})"))
                         .key("security-groups")
@@ -115,7 +109,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "ec2:DescribeSecurityGroups", |m| {
-                    anyhow::Error::from(read_error("security groups", m.clone()))
+                    read_error("security groups", m)
                 })
             })?;
         Ok(groups(out.security_groups())

@@ -66,13 +66,7 @@ impl Aws {
                         .await
                         .map_err(|e| {
                             self.fail(e, "ecr:PutImageScanningConfiguration", |m| {
-                                anyhow::Error::from({
-                                    anyhow::anyhow!(
-                                        "turning on scan-on-push for {}: {}",
-                                        spec.name,
-                                        m.clone()
-                                    )
-                                })
+                                anyhow::anyhow!("turning on scan-on-push for {}: {}", spec.name, m)
                             })
                         })?;
                     updated.push("scan-on-push".into());
@@ -85,13 +79,7 @@ impl Aws {
                         .await
                         .map_err(|e| {
                             self.fail(e, "ecr:PutImageTagMutability", |m| {
-                                anyhow::Error::from({
-                                    anyhow::anyhow!(
-                                        "setting tag mutability of {}: {}",
-                                        spec.name,
-                                        m.clone()
-                                    )
-                                })
+                                anyhow::anyhow!("setting tag mutability of {}: {}", spec.name, m)
                             })
                         })?;
                     updated.push("tag-mutability".into());
@@ -122,7 +110,7 @@ impl Aws {
                     .send()
                     .await
                     .map_err(|e| self.fail(e, "ecr:CreateRepository", |m| anyhow::Error::from({
-                        UserError::new(format!("could not create ECR repository `{}`: {}", spec.name, m.clone()))
+                        UserError::new(format!("could not create ECR repository `{}`: {}", spec.name, m))
                             .fix("check the `repository` name and that your credentials allow ecr:CreateRepository")
                     })))?;
                 let uri = out
@@ -141,8 +129,7 @@ impl Aws {
                 anyhow::Error::from(
                     UserError::new(format!(
                         "could not read ECR repository `{}`: {}",
-                        spec.name,
-                        m.clone()
+                        spec.name, m
                     ))
                     .fix("check your credentials and region (cargo fargate doctor)"),
                 )
@@ -170,10 +157,7 @@ impl Aws {
                 Ok(None)
             }
             Err(e) => Err(self.fail(e, "ecr:DescribeRepositories", |m| {
-                anyhow::Error::from(anyhow::anyhow!(
-                    "reading ECR repository {name}: {}",
-                    m.clone()
-                ))
+                anyhow::anyhow!("reading ECR repository {name}: {}", m)
             })),
         }
     }
@@ -202,10 +186,7 @@ impl Aws {
             }
             Err(e) => {
                 return Err(self.fail(e, "ecr:GetLifecyclePolicy", |m| {
-                    anyhow::Error::from(anyhow::anyhow!(
-                        "reading the lifecycle policy of {repository}: {}",
-                        m.clone()
-                    ))
+                    anyhow::anyhow!("reading the lifecycle policy of {repository}: {}", m)
                 }))
             }
         };
@@ -219,12 +200,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "ecr:PutLifecyclePolicy", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!(
-                            "putting the lifecycle policy of {repository}: {}",
-                            m.clone()
-                        )
-                    })
+                    anyhow::anyhow!("putting the lifecycle policy of {repository}: {}", m)
                 })
             })?;
         Ok(true)
@@ -240,7 +216,7 @@ impl Aws {
             .map_err(|e| {
                 self.fail(e, "ecr:GetAuthorizationToken", |m| {
                     anyhow::Error::from({
-                        UserError::new(format!("ECR refused a registry login: {}", m.clone()))
+                        UserError::new(format!("ECR refused a registry login: {}", m))
                             .fix("your credentials need ecr:GetAuthorizationToken")
                     })
                 })

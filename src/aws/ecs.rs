@@ -57,7 +57,7 @@ impl Aws {
                     anyhow::Error::from({
                         UserError::new(format!(
                             "could not list task definitions of `{family}`: {}",
-                            m.clone()
+                            m
                         ))
                         .fix("check your credentials and region (cargo fargate doctor)")
                     })
@@ -87,7 +87,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "ecs:DescribeTaskDefinition", |m| {
-                    anyhow::Error::from(anyhow::anyhow!("describing {arn}: {}", m.clone()))
+                    anyhow::anyhow!("describing {arn}: {}", m)
                 })
             })?;
         Ok(Some(raw.json()?))
@@ -117,7 +117,7 @@ impl Aws {
             .map_err(|e| self.fail(e, "ecs:RegisterTaskDefinition", |m| anyhow::Error::from({
                 UserError::new(format!(
                     "ECS refused task definition `{family}`: {}",
-                    m.clone()
+                    m
                 ))
                 .fix("check the rendered definition (cargo fargate render) against the ECS RegisterTaskDefinition reference")
             })))?;
@@ -141,11 +141,8 @@ impl Aws {
             .map_err(|e| {
                 self.fail(e, "ecs:DescribeClusters", |m| {
                     anyhow::Error::from({
-                        UserError::new(format!(
-                            "could not read ECS cluster `{name}`: {}",
-                            m.clone()
-                        ))
-                        .fix("check your credentials and region (cargo fargate doctor)")
+                        UserError::new(format!("could not read ECS cluster `{name}`: {}", m))
+                            .fix("check your credentials and region (cargo fargate doctor)")
                     })
                 })
             })?;
@@ -171,7 +168,7 @@ impl Aws {
                     anyhow::Error::from({
                         UserError::new(format!(
                     "could not create ECS cluster `{name}`: {}",
-                    m.clone()
+                    m
                 ))
                 .fix("your credentials need ecs:CreateCluster, or create the cluster yourself")
                     })
@@ -234,7 +231,7 @@ impl Aws {
             .map_err(|e| {
                 self.fail(e, "ecs:RunTask", |m| {
                     anyhow::Error::from({
-                        UserError::new(format!("ECS refused to run the task: {}", m.clone())).fix(
+                        UserError::new(format!("ECS refused to run the task: {}", m)).fix(
                             "check the subnets, security groups and roles (cargo fargate render)",
                         )
                     })
@@ -260,7 +257,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "ecs:DescribeTasks", |m| {
-                    anyhow::Error::from(anyhow::anyhow!("describing tasks: {}", m.clone()))
+                    anyhow::anyhow!("describing tasks: {}", m)
                 })
             })?;
         raw.json()
@@ -285,9 +282,7 @@ impl Aws {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 self.fail(e, "ecs:ListTasks", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!("listing tasks of {family} in {cluster}: {}", m.clone())
-                    })
+                    anyhow::anyhow!("listing tasks of {family} in {cluster}: {}", m)
                 })
             })?;
             arns.extend(page.task_arns().iter().cloned());
@@ -305,7 +300,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "ecs:StopTask", |m| {
-                    anyhow::Error::from(anyhow::anyhow!("stopping {task}: {}", m.clone()))
+                    anyhow::anyhow!("stopping {task}: {}", m)
                 })
             })?;
         Ok(())

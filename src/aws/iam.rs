@@ -49,7 +49,7 @@ impl Aws {
                 Ok(None)
             }
             Err(e) => Err(self.fail(e, "iam:GetRole", |m| {
-                anyhow::Error::from(anyhow::anyhow!("reading IAM role {name}: {}", m.clone()))
+                anyhow::anyhow!("reading IAM role {name}: {}", m)
             })),
         }
     }
@@ -65,7 +65,7 @@ impl Aws {
                 Ok(false)
             }
             Err(e) => Err(self.fail(e, "iam:GetPolicy", |m| {
-                anyhow::Error::from(anyhow::anyhow!("reading IAM policy {arn}: {}", m.clone()))
+                anyhow::anyhow!("reading IAM policy {arn}: {}", m)
             })),
         }
     }
@@ -92,7 +92,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "iam:CreateRole", |m| {
-                    anyhow::Error::from(anyhow::anyhow!("creating IAM role {name}: {}", m.clone()))
+                    anyhow::anyhow!("creating IAM role {name}: {}", m)
                 })
             })?;
         Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
@@ -107,9 +107,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "iam:UpdateAssumeRolePolicy", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!("updating the trust policy of {name}: {}", m.clone())
-                    })
+                    anyhow::anyhow!("updating the trust policy of {name}: {}", m)
                 })
             })?;
         Ok(())
@@ -127,9 +125,7 @@ impl Aws {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 self.fail(e, "iam:ListAttachedRolePolicies", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!("listing the policies of {role}: {}", m.clone())
-                    })
+                    anyhow::anyhow!("listing the policies of {role}: {}", m)
                 })
             })?;
             arns.extend(
@@ -150,7 +146,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "iam:AttachRolePolicy", |m| {
-                    anyhow::Error::from(anyhow::anyhow!("attaching {arn} to {role}: {}", m.clone()))
+                    anyhow::anyhow!("attaching {arn} to {role}: {}", m)
                 })
             })?;
         Ok(())
@@ -165,10 +161,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "iam:DetachRolePolicy", |m| {
-                    anyhow::Error::from(anyhow::anyhow!(
-                        "detaching {arn} from {role}: {}",
-                        m.clone()
-                    ))
+                    anyhow::anyhow!("detaching {arn} from {role}: {}", m)
                 })
             })?;
         Ok(())
@@ -186,9 +179,7 @@ impl Aws {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 self.fail(e, "iam:ListRolePolicies", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!("listing the inline policies of {role}: {}", m.clone())
-                    })
+                    anyhow::anyhow!("listing the inline policies of {role}: {}", m)
                 })
             })?;
             names.extend(page.policy_names().iter().cloned());
@@ -203,9 +194,7 @@ impl Aws {
                 .await
                 .map_err(|e| {
                     self.fail(e, "iam:GetRolePolicy", |m| {
-                        anyhow::Error::from({
-                            anyhow::anyhow!("reading inline policy {name} of {role}: {}", m.clone())
-                        })
+                        anyhow::anyhow!("reading inline policy {name} of {role}: {}", m)
                     })
                 })?;
             policies.insert(name, policy_document(out.policy_document())?);
@@ -223,9 +212,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "iam:PutRolePolicy", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!("putting inline policy {name} on {role}: {}", m.clone())
-                    })
+                    anyhow::anyhow!("putting inline policy {name} on {role}: {}", m)
                 })
             })?;
         Ok(())
@@ -240,9 +227,7 @@ impl Aws {
             .await
             .map_err(|e| {
                 self.fail(e, "iam:DeleteRolePolicy", |m| {
-                    anyhow::Error::from({
-                        anyhow::anyhow!("deleting inline policy {name} of {role}: {}", m.clone())
-                    })
+                    anyhow::anyhow!("deleting inline policy {name} of {role}: {}", m)
                 })
             })?;
         Ok(())

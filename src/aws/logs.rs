@@ -40,7 +40,7 @@ impl Aws {
             .map_err(|e| {
                 self.fail(e, "logs:DescribeLogGroups", |m| {
                     anyhow::Error::from({
-                        UserError::new(format!("could not read log group `{name}`: {}", m.clone()))
+                        UserError::new(format!("could not read log group `{name}`: {}", m))
                             .fix("your credentials need logs:DescribeLogGroups")
                     })
                 })
@@ -68,7 +68,7 @@ impl Aws {
                             anyhow::Error::from({
                                 UserError::new(format!(
                                     "could not create log group `{name}`: {}",
-                                    m.clone()
+                                    m
                                 ))
                                 .fix("your credentials need logs:CreateLogGroup")
                             })
@@ -86,9 +86,7 @@ impl Aws {
                 .await
                 .map_err(|e| {
                     self.fail(e, "logs:PutRetentionPolicy", |m| {
-                        anyhow::Error::from({
-                            anyhow::anyhow!("setting the retention of {name}: {}", m.clone())
-                        })
+                        anyhow::anyhow!("setting the retention of {name}: {}", m)
                     })
                 })?;
             state.retention_updated = !state.created;
@@ -138,10 +136,7 @@ impl Aws {
                 Ok((Vec::new(), token.map(str::to_string)))
             }
             Err(e) => Err(self.fail(e, "logs:GetLogEvents", |m| {
-                anyhow::Error::from(anyhow::anyhow!(
-                    "reading log stream {group} {stream}: {}",
-                    m.clone()
-                ))
+                anyhow::anyhow!("reading log stream {group} {stream}: {}", m)
             })),
         }
     }
@@ -175,10 +170,10 @@ impl Aws {
                         .into())
                 }
                 Err(e) => {
-                    return Err(self.fail(e, "logs:FilterLogEvents", |m| anyhow::Error::from(anyhow::anyhow!(
+                    return Err(self.fail(e, "logs:FilterLogEvents", |m| anyhow::anyhow!(
                         "reading log group {group}: {}",
-                        m.clone()
-                    ))))
+                        m
+                    )))
                 }
             };
             events.extend(page.events().iter().map(|e| LogEvent {
