@@ -237,6 +237,45 @@ fn bad_input_is_one_line_and_pushes_nothing() {
         ),
         "{err}"
     );
+    // With JSON, the cause is on stdout too: the step's output as an event, and in the error.
+    let o = bench_command(
+        dir.path(),
+        &repository,
+        &["push", "--message-format", "json"],
+    )
+    .output()
+    .unwrap();
+    assert!(!o.status.success());
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let output = events
+        .iter()
+        .find(|e| e["type"] == "build_output")
+        .unwrap_or_else(|| panic!("no build_output event: {events:?}"));
+    assert!(
+        output["step"].as_str().unwrap().starts_with("Step 14/24"),
+        "{output}"
+    );
+    assert!(
+        output["lines"].as_array().unwrap().iter().any(|l| l
+            .as_str()
+            .unwrap()
+            .contains("error[E0308]: mismatched types")),
+        "{output}"
+    );
+    let error = events.last().unwrap();
+    assert_eq!(error["type"], "error");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(": exit code 101: error[E0308]: mismatched types"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the step's output is in the `build_output` event"),
+        "{message}"
+    );
 
     assert!(registry_tags(&repository).is_empty(), "nothing was pushed");
 }
