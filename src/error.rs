@@ -139,6 +139,17 @@ pub fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -
         .map(|(_, k)| k)
 }
 
+/// An error's innermost cause: "dispatch failure" or "error sending request" alone says nothing.
+pub fn innermost(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
 /// Joins names for a message: "`a`, `b`, `c`".
 pub fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     names

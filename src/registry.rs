@@ -328,12 +328,7 @@ impl Registry {
             .fix("check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network, or allow longer with --timeout SECS; re-running resumes: blobs already pushed are skipped")
             .into();
         }
-        let mut cause = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            cause = s.to_string();
-            source = s.source();
-        }
+        let cause = crate::error::innermost(&e);
         UserError::new(format!(
             "cannot reach the registry {} ({method} {path}, {attempts} attempt{}): {cause}",
             self.host,

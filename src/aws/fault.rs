@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::error::UserError;
+use crate::error::{innermost, UserError};
 
 /// One AWS operation as IAM names it (`ecs:RunTask`), with where it was sent.
 #[derive(Debug, Clone)]
@@ -215,17 +215,6 @@ fn looks_like_html(body: &[u8], content_type: &str) -> bool {
 fn looks_like_credentials(chain: &str) -> bool {
     let c = chain.to_ascii_lowercase();
     c.contains("credential") && !c.contains("connection refused")
-}
-
-/// The innermost cause: "dispatch failure" alone says nothing.
-fn innermost(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
 }
 
 /// `User: arn:… is not authorized to perform: iam:CreateRole on resource: arn:… because …`.

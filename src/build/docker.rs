@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 
 use super::{BuildOutput, DockerfileSource, Plan};
 use crate::config::Config;
-use crate::error::{display_path, Location, Result, UserError};
+use crate::error::{display_path, innermost, Location, Result, UserError};
 use crate::output::Output;
 use crate::project::Project;
 
@@ -45,16 +45,6 @@ pub async fn connect() -> Result<Docker> {
         Err(_) => return Err(down("it accepted the connection but did not answer".into())),
     };
     Ok(docker)
-}
-
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
 }
 
 /// A stub source for a target of this kind: enough for cargo to build the dependency graph.
