@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{PushImageOptions, TagImageOptions};
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::aws::ecr::{lifecycle_policy, RepositorySpec, RepositoryState};
@@ -326,20 +325,15 @@ async fn push_docker(
             Some(credentials.clone()),
         );
         // The engine reports progress as it goes; silence this long means the registry stalls.
-        let quiet_limit = crate::net::timeout();
-        loop {
-            let item = match tokio::time::timeout(quiet_limit, stream.next()).await {
-                Ok(Some(item)) => item,
-                Ok(None) => break,
-                Err(_) => {
-                    return Err(UserError::new(format!(
-                        "the Docker Engine reported no progress pushing {pushed_to}:{tag} for {}s: the registry {host} stalls",
-                        quiet_limit.as_secs()
-                    ))
-                    .fix("check `registry-endpoint` and your network, or allow longer with --timeout SECS; re-running resumes (pushed layers are skipped)")
-                    .into())
-                }
-            };
+        while let Some(item) = build::docker::next_report(&mut stream, crate::net::timeout(), |secs| {
+            UserError::new(format!(
+                "the Docker Engine reported no progress pushing {pushed_to}:{tag} for {secs}s: the registry {host} stalls"
+            ))
+            .fix("check `registry-endpoint` and your network, or allow longer with --timeout SECS; re-running resumes (pushed layers are skipped)")
+            .into()
+        })
+        .await?
+        {
             let info = item.map_err(|e| anyhow::anyhow!("pushing {pushed_to}:{tag}: {e}"))?;
             if let Some(detail) = info.error_detail {
                 let message = detail.message.unwrap_or_default();

@@ -22,6 +22,21 @@ use crate::project::Project;
 const SKELETON: &str = ".cargo-fargate/skeleton";
 const TEMPLATE_PATH: &str = ".cargo-fargate/Dockerfile";
 
+/// The next report of an Engine stream that moves data (push, pull, load): silence longer than
+/// `limit` means the other end stalls, and ends the wait as `stalled(seconds)` instead of hanging.
+pub async fn next_report<S>(
+    stream: &mut S,
+    limit: Duration,
+    stalled: impl FnOnce(u64) -> anyhow::Error,
+) -> Result<Option<S::Item>>
+where
+    S: futures_util::Stream + Unpin,
+{
+    tokio::time::timeout(limit, stream.next())
+        .await
+        .map_err(|_| stalled(limit.as_secs()))
+}
+
 /// The Docker Engine, as DOCKER_HOST (or the default socket) names it; fails with the fix when no
 /// daemon answers. Large contexts and long builds outlive bollard's 120 s default.
 pub async fn connect() -> Result<Docker> {

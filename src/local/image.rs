@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{CreateImageOptions, ImportImageOptions};
 use bollard::Docker;
-use futures_util::StreamExt;
 
 use crate::aws::Aws;
 use crate::build::host::OciImage;
@@ -86,7 +85,17 @@ pub async fn pull(
         ..Default::default()
     };
     let mut stream = docker.create_image(Some(options), None, credentials);
-    while let Some(item) = stream.next().await {
+    // The engine reports progress while it downloads; silence this long means the registry stalls.
+    while let Some(item) = crate::build::docker::next_report(&mut stream, crate::net::timeout(), |secs| {
+        UserError::new(format!(
+            "the Docker Engine reported no progress pulling `{}` for {secs}s: its registry stalls",
+            pull.reference
+        ))
+        .fix("check the registry (or `registry-endpoint`) and your network, or allow longer with --timeout SECS")
+        .into()
+    })
+    .await?
+    {
         if let Err(e) = item {
             let detail = match e {
                 bollard::errors::Error::DockerStreamError { error } => error,
@@ -166,6 +175,7 @@ pub async fn load(docker: &Docker, image: &OciImage, tag: &str, out: &Output) ->
     }
     out.status("Loading", format_args!("{tag} into the Docker Engine"));
     let archive = docker_archive(image, tag)?;
+    let archive_len = archive.len() as u64;
     let mut stream = docker.import_image(
         ImportImageOptions {
             quiet: true,
@@ -174,7 +184,13 @@ pub async fn load(docker: &Docker, image: &OciImage, tag: &str, out: &Output) ->
         bollard::body_full(archive.into()),
         None::<HashMap<String, DockerCredentials>>,
     );
-    while let Some(item) = stream.next().await {
+    // Quiet mode reports once the archive is in: allow the time its bytes need.
+    let limit = crate::net::timeout_for(archive_len);
+    while let Some(item) = crate::build::docker::next_report(&mut stream, limit, |secs| {
+        anyhow::anyhow!("the Docker Engine did not finish loading {tag} within {secs}s")
+    })
+    .await?
+    {
         item.map_err(|e| anyhow::anyhow!("loading {tag} into the Docker Engine: {e}"))?;
     }
     Ok(())
