@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Stops a task through awscli without waiting: a test's cleanup, so that no probe sleeps on.
@@ -48,7 +47,7 @@ fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
     let dir = project(&name, &networked(&env));
     let image = probe_image();
     let family = format!("{name}-dev");
-    let mut child = command(
+    let mut child = cf_spawn(
         dir.path(),
         &[
             "run",
@@ -62,12 +61,7 @@ fn run_uses_the_network_streams_logs_while_waiting_and_exits_when_stopped() {
             "migrate",
             "--dry-run",
         ],
-    )
-    .envs(bench())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
     let out = lines_of(child.stdout.take().unwrap());
     let mut seen = Vec::new();
     let started = wait_for_line(&out, &mut seen, |l| l.contains("\"step\":\"started\""));
@@ -213,12 +207,7 @@ fn run_detached_prints_the_arn_and_logs_ps_and_stop_act_on_running_tasks() {
     // after its first, while logs -f runs.
     let first = r["tasks"][0]["id"].as_str().unwrap().to_string();
     let second = r["tasks"][1]["id"].as_str().unwrap().to_string();
-    let mut follow = command(dir.path(), &["logs", "-f"])
-        .envs(bench())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut follow = cf_spawn(dir.path(), &["logs", "-f"]);
     let followed = lines_of(follow.stdout.take().unwrap());
     let mut seen = Vec::new();
     for id in [&first, &second] {
@@ -308,12 +297,7 @@ fn ctrl_c_stops_following_and_optionally_the_task() {
         if stop {
             args.push("--stop-on-interrupt");
         }
-        let mut child = command(dir.path(), &args)
-            .envs(bench())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cf_spawn(dir.path(), &args);
         let err = lines_of(child.stderr.take().unwrap());
         let out = lines_of(child.stdout.take().unwrap());
         let mut seen = Vec::new();

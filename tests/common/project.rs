@@ -76,6 +76,17 @@ pub fn set_fargate(dir: &Path, name: &str, fargate: &str) {
     std::fs::copy(fresh.path().join("Cargo.toml"), dir.join("Cargo.toml")).unwrap();
 }
 
+/// `cargo fargate <args>` on the bench, running, with its stdout and stderr piped (a test that waits
+/// for its lines, interrupts or stops it while it runs).
+pub fn cf_spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    command(dir, args)
+        .envs(bench())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Reads lines of a child's stream on a thread, so a test can wait for one with a deadline.
 pub fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
