@@ -58,6 +58,24 @@ pub enum Command {
     Ps(PsArgs),
     /// Stop tasks of this project's stage.
     Stop(StopArgs),
+    /// Print a completion script for your shell (zsh also completes `cargo fargate …`).
+    Completions(CompletionsArgs),
+    /// Print the man page cargo-fargate(1), or write one page per command with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write cargo-fargate.1 and cargo-fargate-<command>.1 into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -26,6 +26,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         out: out.clone(),
     };
     match cli.command {
+        Command::Completions(args) => {
+            crate::shell::completions(args.shell, &mut std::io::stdout().lock());
+        }
+        Command::Man(args) => match args.dir {
+            Some(dir) => out.result(&crate::shell::man_pages(&dir)?),
+            None => crate::shell::man(&mut std::io::stdout().lock())?,
+        },
         Command::Config(_) => {
             let (project, config) = session.load()?;
             out.result(&ConfigReport::new(&project, &config));

@@ -25,6 +25,7 @@ mod registry;
 mod render;
 mod roles;
 mod run;
+mod shell;
 mod tasks;
 
 fn main() {

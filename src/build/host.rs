@@ -344,10 +344,7 @@ async fn push_blob(
         }
     }
     let path = blob_path(&image.dir.join("blobs"), digest)?;
-    let bytes = tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
-    registry.upload_blob(repository, digest, bytes).await?;
+    registry.upload_blob(repository, digest, &path).await?;
     Ok(BlobOutcome::Uploaded)
 }
 
@@ -791,8 +788,7 @@ impl BlobCache {
             "Downloading",
             format!("{digest} from {}/{repo}", registry.host),
         );
-        let bytes = registry.get_blob(repo, digest).await?;
-        write_atomic(&path, &bytes)?;
+        registry.download_blob(repo, digest, &path).await?;
         Ok(path)
     }
 }
