@@ -42,7 +42,10 @@ fn bash_completes_commands_and_their_flags() {
 
     assert_eq!(bash_complete(&script, &["cargo-fargate", "pu"]), ["push"]);
     let flags = bash_complete(&script, &["cargo-fargate", "push", "--reg"]);
-    assert!(flags.contains(&"--registry-endpoint".to_string()), "{flags:?}");
+    assert!(
+        flags.contains(&"--registry-endpoint".to_string()),
+        "{flags:?}"
+    );
     let values = bash_complete(&script, &["cargo-fargate", "build", "--builder", ""]);
     for builder in ["docker", "host", "codebuild"] {
         assert!(values.contains(&builder.to_string()), "{values:?}");
@@ -70,7 +73,11 @@ fn every_shell_gets_a_script_for_every_command() {
     }
     let o = cargo_fargate(&repo(), &["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("invalid value 'tcsh'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid value 'tcsh'"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -182,7 +189,10 @@ fn readme_commands(readme: &str) -> BTreeMap<String, (String, String)> {
         .next()
         .unwrap();
     // Cargo's own flags are named there to tell them apart, and are not ours.
-    let ours: String = global.split("cargo's `--").collect::<Vec<_>>().join("cargo's `");
+    let ours: String = global
+        .split("cargo's `--")
+        .collect::<Vec<_>>()
+        .join("cargo's `");
     rows.insert("(global)".into(), (ours.clone(), ours));
     rows
 }

@@ -34,8 +34,7 @@ fn a_large_layer_is_pushed_in_chunks_resumed_after_a_reset_and_pulls_back_intact
     let second = format!("{CHUNK}-");
     let proxy = Faulty::start(Some(registry.clone()), move |r| {
         let range = r.header("content-range").unwrap_or_default();
-        if r.method == "PATCH" && range.starts_with(&second) && !cut.swap(true, Ordering::SeqCst)
-        {
+        if r.method == "PATCH" && range.starts_with(&second) && !cut.swap(true, Ordering::SeqCst) {
             Reply::Drop
         } else {
             Reply::Forward
@@ -84,7 +83,12 @@ fn a_large_layer_is_pushed_in_chunks_resumed_after_a_reset_and_pulls_back_intact
         .collect();
     assert_eq!(
         starts,
-        ["0", &CHUNK.to_string(), &CHUNK.to_string(), &(2 * CHUNK).to_string()],
+        [
+            "0",
+            &CHUNK.to_string(),
+            &CHUNK.to_string(),
+            &(2 * CHUNK).to_string()
+        ],
         "{patches:?}"
     );
     for (i, range) in &big {

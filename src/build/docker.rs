@@ -121,7 +121,10 @@ impl BuildContext {
             .map(|(name, data)| (format!("{SKELETON}/{name}"), data))
             .collect();
         if dockerfile_in_context(project, plan) == TEMPLATE_PATH {
-            small.push((TEMPLATE_PATH.into(), plan.dockerfile_text.clone().into_bytes()));
+            small.push((
+                TEMPLATE_PATH.into(),
+                plan.dockerfile_text.clone().into_bytes(),
+            ));
         }
         Ok(BuildContext {
             entries: plan.entries.clone(),
@@ -336,10 +339,14 @@ pub async fn build(
     );
 
     let spinner = out.spinner("Building");
-    let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(futures_util::stream::unfold(
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_try_stream(futures_util::stream::unfold(
             context.spawn_writer(),
             |mut from| async move { from.recv().await.map(|piece| (piece.map(Into::into), from)) },
-        ))));
+        ))),
+    );
     let mut step = String::new();
     let mut pending = String::new();
     let mut step_output: Vec<String> = Vec::new();

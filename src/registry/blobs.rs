@@ -15,7 +15,7 @@ use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{digest_of, ok_or_status, Payload, Registry};
+use super::{ok_or_status, Payload, Registry};
 use crate::error::Result;
 use crate::net::{backoff, REGISTRY_ATTEMPTS};
 
@@ -140,16 +140,6 @@ impl Registry {
         Ok(resp.status().is_success())
     }
 
-    /// A small blob (a config) in memory, checked against its digest.
-    pub async fn get_blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
-        let resp = self.blob_response(repository, digest).await?;
-        let bytes = resp.bytes().await?.to_vec();
-        if digest_of(&bytes) != digest {
-            anyhow::bail!("blob {digest} of {repository} arrived corrupted (digest mismatch)");
-        }
-        Ok(bytes)
-    }
-
     async fn blob_response(&self, repository: &str, digest: &str) -> Result<Response> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let resp = self
@@ -211,7 +201,9 @@ impl Registry {
             file.flush().await?;
             let got = format!("sha256:{}", hex::encode(hasher.finalize()));
             if got != digest {
-                anyhow::bail!("blob {digest} of {repository} arrived corrupted (its bytes hash to {got})");
+                anyhow::bail!(
+                    "blob {digest} of {repository} arrived corrupted (its bytes hash to {got})"
+                );
             }
             tokio::fs::rename(&tmp, path)
                 .await
@@ -244,7 +236,8 @@ impl Registry {
 
     /// Uploads the blob in the file at `path`: in chunks, each retried and resumed where the
     /// registry's upload session stands; one streamed PUT when the registry refuses chunks. Gives up
-    /// after `REGISTRY_ATTEMPTS` failures in a row without progress, naming the blob and registry.
+    /// after `REGISTRY_ATTEMPTS` failures without progress (bytes the registry never held before),
+    /// naming the blob and registry.
     pub async fn upload_blob(&self, repository: &str, digest: &str, path: &Path) -> Result<()> {
         let size = tokio::fs::metadata(path)
             .await
@@ -255,24 +248,25 @@ impl Registry {
         let mut chunked = size > 0;
         let mut chunk = CHUNK;
         let mut failures = 0;
+        let mut best = 0;
         let mut state = Upload::Fresh;
         loop {
-            let step: Result<Option<Upload>> = match state {
+            // One request; a failure says where to go on from.
+            let step: std::result::Result<Option<Upload>, (anyhow::Error, Upload)> = match state {
                 Upload::Fresh => match self.start_upload(repository, &scope).await {
-                    Ok((location, min_chunk)) => {
+                    Ok((location, min_chunk)) if chunked => {
                         chunk = chunk.max(min_chunk);
-                        if chunked {
-                            Ok(Some(Upload::At {
-                                location,
-                                offset: 0,
-                            }))
-                        } else {
-                            self.put_whole(&location, &scope, digest, path, size, &seen)
-                                .await
-                                .map(|()| None)
-                        }
+                        Ok(Some(Upload::At {
+                            location,
+                            offset: 0,
+                        }))
                     }
-                    Err(e) => Err(e),
+                    Ok((location, _)) => self
+                        .put_whole(&location, &scope, digest, path, size, &seen)
+                        .await
+                        .map(|()| None)
+                        .map_err(|e| (e, Upload::Fresh)),
+                    Err(e) => Err((e, Upload::Fresh)),
                 },
                 Upload::At { location, offset } if offset >= size => {
                     match self
@@ -284,10 +278,10 @@ impl Registry {
                         Err(e) if !e.is::<Mismatch>() => {
                             match self.blob_exists(repository, digest).await {
                                 Ok(true) => Ok(None),
-                                _ => Err(e),
+                                _ => Err((e, Upload::Fresh)),
                             }
                         }
-                        Err(e) => Err(e),
+                        Err(e) => Err((e, Upload::Fresh)),
                     }
                 }
                 Upload::At { location, offset } => {
@@ -297,7 +291,9 @@ impl Registry {
                         .await
                     {
                         Ok((next, end)) => {
-                            if end > offset {
+                            // Progress (bytes the registry never held before) earns fresh attempts.
+                            if end > best {
+                                best = end;
                                 failures = 0;
                             }
                             Ok(Some(Upload::At {
@@ -311,33 +307,25 @@ impl Registry {
                             Ok(Some(Upload::Fresh))
                         }
                         Err(Patch::Refused(e)) | Err(Patch::Failed(e)) => {
-                            failures += 1;
-                            if failures >= REGISTRY_ATTEMPTS || super::is_refusal(&e) {
-                                Err(e)
-                            } else {
-                                tokio::time::sleep(backoff(failures)).await;
-                                Ok(Some(Upload::Lost { location }))
-                            }
+                            Err((e, Upload::Lost { location }))
                         }
                     }
                 }
                 Upload::Lost { location } => {
                     // A session the registry no longer knows means starting over.
-                    Ok(Some(
-                        match self.upload_status(&location, &scope).await {
-                            Ok(Some((next, offset))) => Upload::At {
-                                location: next,
-                                offset,
-                            },
-                            _ => Upload::Fresh,
+                    Ok(Some(match self.upload_status(&location, &scope).await {
+                        Ok(Some((next, offset))) => Upload::At {
+                            location: next,
+                            offset,
                         },
-                    ))
+                        _ => Upload::Fresh,
+                    }))
                 }
             };
             state = match step {
                 Ok(None) => return Ok(()),
                 Ok(Some(next)) => next,
-                Err(e) => {
+                Err((e, next)) => {
                     if e.is::<Mismatch>() || super::is_refusal(&e) {
                         return Err(e);
                     }
@@ -349,7 +337,7 @@ impl Registry {
                         )));
                     }
                     tokio::time::sleep(backoff(failures)).await;
-                    Upload::Fresh
+                    next
                 }
             };
         }
@@ -443,7 +431,13 @@ impl Registry {
     /// `GET` on a session: its next location and how many bytes it holds; None when it is gone.
     async fn upload_status(&self, location: &str, scope: &str) -> Result<Option<(String, u64)>> {
         let resp = self
-            .send(Method::GET, location, scope, HeaderMap::new(), Payload::None)
+            .send(
+                Method::GET,
+                location,
+                scope,
+                HeaderMap::new(),
+                Payload::None,
+            )
             .await?;
         if !resp.status().is_success() {
             return Ok(None);
@@ -583,7 +577,7 @@ mod tests {
         // The rest comes from disk.
         assert_eq!(
             c.finish(&path, data.len() as u64).await.unwrap(),
-            digest_of(&data)
+            super::super::digest_of(&data)
         );
     }
 }

@@ -442,7 +442,13 @@ impl Registry {
     /// `GET /v2/`: checks the endpoint answers and the credentials are accepted.
     pub async fn check_login(&self) -> Result<()> {
         let resp = self
-            .send(Method::GET, &self.url("/v2/"), "", HeaderMap::new(), Payload::None)
+            .send(
+                Method::GET,
+                &self.url("/v2/"),
+                "",
+                HeaderMap::new(),
+                Payload::None,
+            )
             .await?;
         if resp.status().is_success() {
             Ok(())
@@ -559,7 +565,6 @@ impl Registry {
         .await?;
         Ok(digest)
     }
-
 }
 
 /// The registry refused our credentials: asking again will not help.
