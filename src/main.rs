@@ -19,6 +19,7 @@ mod output;
 mod package;
 mod permissions;
 mod project;
+mod publish;
 mod push;
 mod register;
 mod registry;
