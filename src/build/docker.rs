@@ -79,7 +79,7 @@ const PIECE: usize = 256 << 10;
 /// while they are sent), the skeleton (manifests, lockfile, stub sources; small) and the template
 /// Dockerfile.
 pub struct BuildContext {
-    entries: Vec<crate::package::Entry>,
+    entries: Vec<crate::steps::package::Entry>,
     /// (name in the context, content), sorted.
     small: Vec<(String, Vec<u8>)>,
 }
@@ -475,12 +475,13 @@ pub async fn build(
         .await
         .with_context(|| format!("inspecting {image}"))?;
     Ok(BuildOutput {
-        image,
-        image_id: inspect.id.unwrap_or_default(),
         size: inspect.size.unwrap_or(0).max(0) as u64,
         log: Some(log_path),
         seconds: started.elapsed().as_secs_f64(),
-        oci: None,
+        artifact: super::Artifact::Docker {
+            tag: image,
+            id: inspect.id.unwrap_or_default(),
+        },
         plan,
     })
 }

@@ -512,9 +512,8 @@ impl Registry {
             .await?;
         if !resp.status().is_success() {
             // The registry's complaint may be ours: a file that no longer hashes to its name.
-            let sent = std::mem::take(&mut *seen.lock().unwrap())
-                .finish(path, size)
-                .await?;
+            let mut cursor = std::mem::take(&mut *seen.lock().unwrap());
+            let sent = cursor.finish(path, size).await?;
             if sent != digest {
                 return Err(Mismatch::error(path, digest, &sent));
             }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::CommandFactory;
 use serde::Serialize;
 
-use crate::cli::CargoCli;
+use super::CargoCli;
 use crate::error::Result;
 
 const NAME: &str = "cargo-fargate";
