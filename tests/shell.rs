@@ -11,15 +11,26 @@ fn cf_ok(args: &[&str]) -> String {
     ok(&cargo_fargate(&repo(), args))
 }
 
-/// Completes the words of `line` (the last one being completed) with bash and the script.
+/// Completes the words of `line` (the last one being completed) with bash and the script, calling
+/// the function the script registers for `cargo-fargate`.
 fn bash_complete(script: &std::path::Path, line: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(script).unwrap();
+    let function = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("complete -F ")?;
+            rest.split_whitespace()
+                .next()
+                .filter(|_| rest.contains("cargo-fargate"))
+        })
+        .expect("a `complete -F` line for cargo-fargate");
     let words = line
         .iter()
         .map(|w| format!("'{w}'"))
         .collect::<Vec<_>>()
         .join(" ");
     let program = format!(
-        "source '{}'\nCOMP_WORDS=({words})\nCOMP_CWORD={}\nCOMP_LINE='{}'\nCOMP_POINT=${{#COMP_LINE}}\n_cargo-fargate cargo-fargate '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        "source '{}'\nCOMP_WORDS=({words})\nCOMP_CWORD={}\nCOMP_LINE='{}'\nCOMP_POINT=${{#COMP_LINE}}\n{function} cargo-fargate '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
         script.display(),
         line.len() - 1,
         line.join(" "),
@@ -63,11 +74,11 @@ fn every_shell_gets_a_script_for_every_command() {
         ("zsh", "#compdef cargo-fargate"),
         ("fish", "complete -c cargo-fargate"),
         ("powershell", "Register-ArgumentCompleter"),
-        ("bash", "complete -F _cargo-fargate"),
+        ("bash", "complete -F _cargo__fargate"),
     ] {
         let script = cf_ok(&["completions", shell]);
         assert!(script.contains(marker), "{shell}: no `{marker}`");
-        for c in commands.keys() {
+        for c in commands.keys().filter(|c| *c != "(global)") {
             assert!(script.contains(c.as_str()), "{shell}: no `{c}`");
         }
     }
@@ -96,13 +107,13 @@ fn the_man_page_renders_and_names_every_command() {
     assert!(o.status.success(), "man: {}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("cargo-fargate"), "{text}");
-    for c in cli_commands().keys() {
+    for c in cli_commands().keys().filter(|c| *c != "(global)") {
         assert!(text.contains(c.as_str()), "man page without `{c}`:\n{text}");
     }
 
     let pages = dir.path().join("man1");
     let listed = cf_ok(&["man", "--dir", pages.to_str().unwrap()]);
-    for c in cli_commands().keys() {
+    for c in cli_commands().keys().filter(|c| *c != "(global)") {
         let page = pages.join(format!("cargo-fargate-{c}.1"));
         assert!(page.is_file(), "no {}", page.display());
         assert!(listed.contains(page.to_str().unwrap()), "{listed}");
@@ -122,8 +133,10 @@ fn help_flags(help: &str) -> BTreeSet<String> {
         if !in_options || !t.starts_with('-') {
             continue;
         }
-        for part in t.split([',', ' ']).filter(|p| p.starts_with("--")) {
-            let flag = part.split(['=', '<', '[']).next().unwrap();
+        // The flag's spec ends where two spaces start its description.
+        let spec = t.split("  ").next().unwrap();
+        for part in spec.split([',', ' ']).filter(|p| p.starts_with("--")) {
+            let flag = part.split(['=', '<', '[', '.']).next().unwrap();
             if flag != "--help" && flag != "--version" {
                 flags.insert(flag.to_string());
             }
@@ -173,7 +186,11 @@ fn readme_commands(readme: &str) -> BTreeMap<String, (String, String)> {
         .next()
         .unwrap();
     let mut rows: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for line in section.lines().filter(|l| l.starts_with("| `")) {
+    let table = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| command |"))
+        .take_while(|l| l.starts_with('|'));
+    for line in table.filter(|l| l.starts_with("| `")) {
         let synopsis = line[3..].split('`').next().unwrap();
         let name = synopsis.split_whitespace().next().unwrap().to_string();
         let row = rows.entry(name).or_default();
@@ -189,11 +206,26 @@ fn readme_commands(readme: &str) -> BTreeMap<String, (String, String)> {
         .next()
         .unwrap();
     // Cargo's own flags are named there to tell them apart, and are not ours.
-    let ours: String = global
-        .split("cargo's `--")
-        .collect::<Vec<_>>()
-        .join("cargo's `");
+    let ours = global
+        .replace("cargo's\n`--", "cargo's `")
+        .replace("cargo's `--", "cargo's `");
     rows.insert("(global)".into(), (ours.clone(), ours));
+    // "[build flags]" and "[run flags]" stand for the flags the `build` and `run` rows document.
+    let expanded: Vec<(String, String)> = rows
+        .iter()
+        .map(|(name, (synopsis, text))| {
+            let mut text = text.clone();
+            for (words, row) in [("build flags", "build"), ("run flags", "run")] {
+                if synopsis.contains(words) && name != row {
+                    text.push_str(&rows[row].1);
+                }
+            }
+            (name.clone(), text)
+        })
+        .collect();
+    for (name, text) in expanded {
+        rows.get_mut(&name).unwrap().1 = text;
+    }
     rows
 }
 
@@ -220,32 +252,35 @@ fn the_readme_documents_every_command_and_flag_and_no_other() {
     let documented = readme_commands(&readme);
     let cli = cli_commands();
     let global = &cli["(global)"];
+    let mut problems = Vec::new();
 
     // CLI → README: every command has a row, every flag is in its command's row (or the global
     // paragraph).
     for (command, flags) in &cli {
-        let row = documented
-            .get(command)
-            .unwrap_or_else(|| panic!("README's Commands table has no row for `{command}`"));
-        for flag in flags {
-            assert!(
-                flags_in(&row.1).contains(flag),
-                "README: `{command}` does not document `{flag}`"
-            );
+        let Some((_, row)) = documented.get(command) else {
+            problems.push(format!("the Commands table has no row for `{command}`"));
+            continue;
+        };
+        for flag in flags.difference(&flags_in(row)) {
+            problems.push(format!("`{command}` does not document `{flag}`"));
         }
     }
 
     // README → CLI: every documented command exists, and every flag in its synopsis is its own (or
     // global); every `cargo fargate <command> …` example uses flags that exist.
     for (command, (synopsis, _)) in &documented {
-        let own = cli
-            .get(command)
-            .unwrap_or_else(|| panic!("README documents `{command}`, which the CLI does not have"));
+        let Some(own) = cli.get(command) else {
+            problems.push(format!(
+                "`{command}` is documented but the CLI has no such command"
+            ));
+            continue;
+        };
         for flag in flags_in(synopsis) {
-            assert!(
-                own.contains(&flag) || global.contains(&flag),
-                "README: `{command}` documents `{flag}`, which it does not take"
-            );
+            if !own.contains(&flag) && !global.contains(&flag) {
+                problems.push(format!(
+                    "`{command}` documents `{flag}`, which it does not take"
+                ));
+            }
         }
     }
     for example in readme.split("cargo fargate ").skip(1) {
@@ -263,10 +298,12 @@ fn the_readme_documents_every_command_and_flag_and_no_other() {
             continue;
         };
         for flag in flags_in(line) {
-            assert!(
-                own.contains(&flag) || global.contains(&flag),
-                "README example `cargo fargate {line}`: `{command}` has no `{flag}`"
-            );
+            if !own.contains(&flag) && !global.contains(&flag) {
+                problems.push(format!(
+                    "the example `cargo fargate {line}` uses `{flag}`, which `{command}` does not take"
+                ));
+            }
         }
     }
+    assert!(problems.is_empty(), "README.md:\n{}", problems.join("\n"));
 }

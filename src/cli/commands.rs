@@ -26,11 +26,11 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
     };
     match cli.command {
         Command::Completions(args) => {
-            crate::cli::shell::completions(args.shell, &mut std::io::stdout().lock());
+            crate::cli::shell::print(&crate::cli::shell::completions(args.shell));
         }
         Command::Man(args) => match args.dir {
             Some(dir) => out.result(&crate::cli::shell::man_pages(&dir)?),
-            None => crate::cli::shell::man(&mut std::io::stdout().lock())?,
+            None => crate::cli::shell::print(&crate::cli::shell::man()?),
         },
         Command::Config(_) => {
             let (project, config) = session.load()?;

@@ -20,27 +20,59 @@ const NAME: &str = "cargo-fargate";
 
 /// The `fargate` subcommand as a program of its own: `cargo-fargate <command> …`.
 pub fn command() -> clap::Command {
-    let mut cargo = CargoCli::command();
-    cargo.build();
-    cargo
+    let fargate = CargoCli::command()
         .find_subcommand("fargate")
         .expect("the fargate subcommand")
         .clone()
         .name(NAME)
-        .bin_name(NAME)
         .display_name(NAME)
+        .disable_help_subcommand(true);
+    named(fargate, NAME)
 }
 
-/// Writes the completion script for `shell` to `out`.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
-    clap_complete::generate(shell, &mut command(), NAME, out);
+/// Each command's bin name is its path (`cargo-fargate push`): the generators derive the words
+/// they complete from it, and the derive names them after cargo's command line.
+fn named(cmd: clap::Command, bin: &str) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut cmd = cmd.bin_name(bin);
+    for name in names {
+        let path = format!("{bin} {name}");
+        cmd = cmd.mut_subcommand(&name, |s| named(s, &path));
+    }
+    cmd
 }
 
-/// Writes `cargo-fargate(1)` to `out`.
-pub fn man(out: &mut dyn Write) -> Result<()> {
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), NAME, &mut script);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete spells the state of a hyphenated program's subcommands two ways (the
+        // loop: `cargo__fargate__subcmd__push`, the case arms: `cargo__subcmd__fargate__…`), so
+        // no subcommand's flags would complete (clap-rs/clap#6421): one spelling for both.
+        let text = String::from_utf8(script).expect("clap writes UTF-8");
+        script = text
+            .replace("cargo__subcmd__fargate", "cargo__fargate")
+            .into_bytes();
+    }
+    script
+}
+
+/// `cargo-fargate(1)` in roff.
+pub fn man() -> Result<Vec<u8>> {
+    let mut page = Vec::new();
     clap_mangen::Man::new(command())
-        .render(out)
-        .context("writing the man page")
+        .render(&mut page)
+        .context("writing the man page")?;
+    Ok(page)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is the reader's choice, not an error.
+pub fn print(bytes: &[u8]) {
+    let _ = std::io::stdout().lock().write_all(bytes);
 }
 
 /// What `man --dir` wrote.
@@ -82,14 +114,12 @@ mod tests {
 
     #[test]
     fn the_man_page_names_every_command() {
-        let mut page = Vec::new();
-        man(&mut page).unwrap();
-        let page = String::from_utf8(page).unwrap();
+        let page = String::from_utf8(man().unwrap()).unwrap();
         assert!(page.starts_with(".ie"), "{}", &page[..80]);
         assert!(page.contains(".TH cargo-fargate 1"), "{page}");
         for sub in command().get_subcommands() {
             assert!(
-                page.contains(&format!("{NAME}\\-{}", sub.get_name())),
+                page.contains(&format!("cargo\\-fargate\\-{}(1)", sub.get_name())),
                 "{}",
                 sub.get_name()
             );
