@@ -186,6 +186,7 @@ pub async fn build(
         ),
         ("FEATURES".to_string(), features),
         ("LOCKED".to_string(), locked.to_string()),
+        ("TZDATA".to_string(), config.tzdata.to_string()),
     ]);
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),

@@ -89,6 +89,7 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
         &config.features.join(","),
         &config.builder_image,
         &config.runtime_image,
+        &config.tzdata.to_string(),
         &dockerfile_text,
         &format!("{:?}/{:?}", config.entrypoint, config.command),
     ] {
@@ -128,6 +129,13 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ]);
+    if config.builder != Builder::Host {
+        // The host builder labels the `rustc -V` it used; elsewhere the builder image is the toolchain.
+        labels.insert(
+            host::TOOLCHAIN_LABEL.to_string(),
+            config.builder_image.clone(),
+        );
+    }
     if let Some(g) = &git {
         labels.insert("org.opencontainers.image.revision".into(), g.sha.clone());
         labels.insert("dev.cargo-fargate.git-dirty".into(), g.dirty.to_string());

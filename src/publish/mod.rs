@@ -43,8 +43,11 @@ pub async fn push(
             blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
         }
     }
-    let mount_from = (registry.host == image.base.registry && image.base.repository != repository)
-        .then_some(image.base.repository.as_str());
+    let mount_from = image
+        .base
+        .as_ref()
+        .filter(|b| registry.host == b.registry && b.repository != repository)
+        .map(|b| b.repository.as_str());
     let total: u64 = blobs.iter().map(|(_, s)| s).sum();
     out.status(
         "Pushing",

@@ -256,7 +256,7 @@ async fn host_builds_hello_pushes_it_and_docker_runs_it() {
     let memo = dir
         .path()
         .join("target/fargate/oci-cache/glibc")
-        .join(&again.base_digest[7..]);
+        .join(&again.base_digest.as_deref().unwrap()[7..]);
     assert_eq!(std::fs::read_to_string(memo).unwrap(), "2.36");
 
     // First push: our layer and config uploaded, the base's layers mounted from its repository.
