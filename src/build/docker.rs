@@ -354,6 +354,7 @@ pub async fn build(
             id: inspect.id.unwrap_or_default(),
         },
         plan,
+        sbom: None,
     })
 }
 

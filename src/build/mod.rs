@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod host;
 mod inputs;
+pub mod sbom;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -191,6 +192,8 @@ pub struct BuildOutput {
     /// The full build log (`docker`; the host builder streams cargo's output instead).
     pub log: Option<PathBuf>,
     pub seconds: f64,
+    /// The CycloneDX SBOM written to target/fargate/sbom/ (pushed next to the image).
+    pub sbom: Option<PathBuf>,
 }
 
 impl BuildOutput {
@@ -224,6 +227,8 @@ impl Serialize for BuildOutput {
             seconds: f64,
             #[serde(skip_serializing_if = "Option::is_none")]
             oci: Option<&'a host::OciImage>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sbom: &'a Option<PathBuf>,
         }
         Shape {
             plan: &self.plan,
@@ -236,6 +241,7 @@ impl Serialize for BuildOutput {
                 Artifact::Host(oci) => Some(oci.as_ref()),
                 Artifact::Docker { .. } => None,
             },
+            sbom: &self.sbom,
         }
         .serialize(serializer)
     }
@@ -271,8 +277,8 @@ pub async fn run(
     access: BaseAccess,
     out: &crate::output::Output,
 ) -> Result<BuildOutput> {
-    match config.builder {
-        Builder::Docker => docker::build(project, config, plan, out).await,
+    let mut built = match config.builder {
+        Builder::Docker => docker::build(project, config, plan, out).await?,
         Builder::Host => {
             let started = std::time::Instant::now();
             let input = host::HostBuildInput {
@@ -284,18 +290,32 @@ pub async fn run(
                 push_registry: access.push_registry,
             };
             let image = host::build(&input, out).await?;
-            Ok(BuildOutput {
+            BuildOutput {
                 size: image.size,
                 log: None,
                 seconds: started.elapsed().as_secs_f64(),
                 artifact: Artifact::Host(Box::new(image)),
                 plan,
-            })
+                sbom: None,
+            }
         }
-        Builder::Codebuild => Err(UserError::new(
-            "the `codebuild` builder is not available in this version",
-        )
-        .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
-        .into()),
-    }
+        Builder::Codebuild => {
+            return Err(
+                UserError::new("the `codebuild` builder is not available in this version")
+                    .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
+                    .into(),
+            )
+        }
+    };
+    let written = sbom::write(project, config)?;
+    out.status(
+        "SBOM",
+        format!(
+            "{} ({} crates from Cargo.lock)",
+            crate::error::display_path(&written.path),
+            written.crates.len()
+        ),
+    );
+    built.sbom = Some(written.path);
+    Ok(built)
 }

@@ -1,5 +1,9 @@
 //! The publisher: ships a built image (an OCI image layout on disk) to a registry.
 
+mod sbom;
+
+pub use sbom::{push_sbom, SbomPush};
+
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
