@@ -323,3 +323,74 @@ fn host_builds_of_one_commit_from_two_clones_give_the_same_digest() {
     let (c, _) = host_build(clones[0].path(), Some("1"));
     assert_ne!(c["image_id"], a["image_id"]);
 }
+
+#[test]
+fn the_sbom_lists_the_crates_the_binary_uses_and_is_pushed_next_to_the_image() {
+    let dir = copy_fixture(&repo().join("tests/fixtures/sbom-app"));
+    let repository = unique("sbom");
+    let r = push_minimal(dir.path(), &repository, "host");
+    let digest = r["digest"].as_str().unwrap();
+
+    // Cargo.lock holds itoa (a dependency) and hex (a dev-dependency, not in the binary).
+    let lock: toml_edit::DocumentMut = std::fs::read_to_string(dir.path().join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let locked: BTreeSet<(String, String)> = lock["package"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let in_binary: BTreeSet<(String, String)> = locked
+        .iter()
+        .filter(|(n, _)| n != "sbom-app" && n != "hex")
+        .cloned()
+        .collect();
+    assert!(locked.iter().any(|(n, _)| n == "hex"), "{locked:?}");
+
+    let path = dir.path().join("target/fargate/sbom/sbom-app-dev.cdx.json");
+    assert_eq!(r["build"]["sbom"].as_str(), path.to_str(), "{r}");
+    let bytes = std::fs::read(&path).unwrap();
+    let sbom: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "sbom-app");
+    let listed: BTreeSet<(String, String)> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, in_binary, "exactly the crates the binary is built from");
+    let itoa = &sbom["components"][0];
+    assert_eq!(
+        itoa["purl"],
+        format!("pkg:cargo/itoa@{}", in_binary.iter().next().unwrap().1)
+    );
+
+    // Next to the image: the bench's registry (distribution 2.x) has no referrers API, so the
+    // artifact is tagged sha256-<image hex>.sbom; its subject is the image, its layer the file.
+    let tag = format!("{}.sbom", digest.replace(':', "-"));
+    assert_eq!(r["sbom"]["tag"], tag.as_str(), "{r}");
+    let artifact: serde_json::Value =
+        serde_json::from_str(&registry_manifest(&repository, &tag)).unwrap();
+    assert_eq!(artifact["artifactType"], "application/vnd.cyclonedx+json");
+    assert_eq!(artifact["subject"]["digest"], digest);
+    assert_eq!(
+        artifact["layers"][0]["digest"].as_str().unwrap(),
+        format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+        )
+    );
+}
