@@ -137,9 +137,14 @@ fn a_large_layer_is_pushed_in_chunks_resumed_after_a_reset_and_pulls_back_intact
 #[test]
 fn a_large_file_in_the_build_context_reaches_the_engine_whole() {
     let dir = fixture("big");
-    // 48 MiB of bytes that do not compress, next to a Dockerfile that hashes them in the engine.
+    // 48 MiB of bytes that do not compress (new ones each run: the engine's cache must not answer),
+    // next to a Dockerfile that hashes them in the engine.
     let data = dir.path().join("data.bin");
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut x: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     let bytes: Vec<u8> = (0..6 << 20)
         .flat_map(|_| {
             x ^= x << 13;
