@@ -375,11 +375,13 @@ impl Registry {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.context(format!(
+                Err(e) => {
+                    return Err(e.context(format!(
                     "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
                     bytes.len(),
                     self.host
-                ))),
+                )))
+                }
             }
         }
     }
