@@ -472,6 +472,7 @@ fn stop_sends_sigterm_and_kills_a_container_that_ignores_it_after_its_stop_timeo
         wait_for_log(&group, &format!("dev/{name}/{id}"), "up");
         tasks.push((arn, id));
     }
+    let asked = Instant::now();
     ok(&cf(
         dir.path(),
         &["stop", "--all", "--reason", "maintenance"],
