@@ -371,7 +371,10 @@ fn the_sbom_lists_the_crates_the_binary_uses_and_is_pushed_next_to_the_image() {
             )
         })
         .collect();
-    assert_eq!(listed, in_binary, "exactly the crates the binary is built from");
+    assert_eq!(
+        listed, in_binary,
+        "exactly the crates the binary is built from"
+    );
     let itoa = &sbom["components"][0];
     assert_eq!(
         itoa["purl"],
