@@ -62,4 +62,4 @@ reason, never a task stuck RUNNING. It logs what it does to stderr (.bench/moto.
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 1
+VERSION = 2
