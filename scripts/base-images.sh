@@ -210,13 +210,15 @@ build_builder() {
 # zip/unzip and bash. Debian's docker.io brings the CLI (and a dockerd that is never started: privileged
 # builds talk to the bench Engine through its mounted socket); awscli is Debian's AWS CLI v2.
 build_codebuild() {
-  local key; key="$(image_key codebuild)"
+  local key; key="$(image_key codebuild-v2)"
   if image_current "$BENCH_CODEBUILD_IMAGE" "$key"; then log "codebuild: $BENCH_CODEBUILD_IMAGE exists, skipping"; return; fi
   # (python3-cffi-backend: a virtual dependency of awscli that debootstrap does not resolve)
   rootfs_tarball codebuild docker.io,awscli,python3-cffi-backend,git,zip,unzip,bash,ca-certificates,curl,jq,less,xz-utils
   stage_rootfs
-  # No service may start inside the image (debootstrap's postinst scripts think they run on a host).
-  rm -f "$STAGE/var/run/docker.pid"
+  # Only the docker CLI is used: builds reach the bench Engine through its socket. The daemon side
+  # (dockerd, containerd, runc: ~180 MB) goes.
+  rm -f "$STAGE"/usr/sbin/{dockerd,runc,docker-proxy} "$STAGE"/usr/bin/{containerd,containerd-shim,containerd-shim-runc-v1,containerd-shim-runc-v2,ctr} \
+    "$STAGE/var/run/docker.pid"
   import_stage "$BENCH_CODEBUILD_IMAGE" "$key" "cargo-fargate bench stand-in for aws/codebuild/standard:7.0" \
     'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     'ENV DOCKER_BUILDKIT=1' \
