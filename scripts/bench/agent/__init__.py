@@ -80,8 +80,9 @@ ecrpush.py: pushes recorded in ECR). moto's CodeBuild never runs anything; here:
   - the buildspec (version 0.2) runs as ONE shell script (env.shell bash or /bin/sh, default /bin/sh):
     variables and `cd` persist from command to command; a failing command fails its phase (the phase's
     other commands are skipped, `finally` runs); on-failure ABORT or CONTINUE; CODEBUILD_BUILD_SUCCEEDING
-    turns 0 after a failure; env.exported-variables are reported after POST_BUILD. A command that ends
-    the shell (`exit`, `set -e`) fails the running phase with its exit status.
+    turns 0 after a failure; env.exported-variables are reported after POST_BUILD. Under bash `exit N`
+    in a command fails that command only (as on CodeBuild); a command that still ends the shell
+    (`exit` under /bin/sh, `set -e`) fails the running phase with its exit status, later phases skipped.
   - environment: buildspec env.variables < project environmentVariables < environmentVariablesOverride
     (PLAINTEXT only), then CodeBuild's own: CODEBUILD_SRC_DIR, _BUILD_ID, _BUILD_ARN, _BUILD_NUMBER (per
     project from 1), _BUILD_IMAGE, _BUILD_SUCCEEDING, _INITIATOR (user name, or role/session), _KMS_KEY_ID,

@@ -109,18 +109,23 @@ def _b64(s: str) -> str:
 
 
 def script(spec: Buildspec, src_dir: str) -> tuple[str, str]:
-    """(token, script). The script runs under `spec.shell`; it never exits non-zero on its own: the
-    outcome is in its markers (a missing END marker means a command ended the shell)."""
+    """(token, script). The script runs under `spec.shell`; the outcome is in its markers, not its exit
+    status (a missing END marker means a command ended the shell)."""
     token = "@@cfb-" + secrets.token_hex(12)
     out = [
         f"__cfb_t={token}",
         '__cfb_mark() { printf \'%s %s\\n\' "$__cfb_t" "$*"; }',
         "__cfb_log() { printf '\\n[Container] %s %s\\n' \"$(date -u '+%Y/%m/%d %H:%M:%S.%6N')\" \"$*\"; }",
         # A command: logged, run in this shell, its status noted. Fails the phase when it fails.
+        # `exit` in a command fails that command, not the whole build (as on CodeBuild). Only bash lets
+        # a function stand in for the exit builtin; under /bin/sh an `exit` ends the script.
+        'if [ -n "${BASH_VERSION:-}" ]; then exit() { __cfb_exit=${1:-$?}; return "$__cfb_exit"; }; fi',
         "__cfb_run() {",
         '  __cfb_log "Running command $(printf %s "$1" | base64 -d)"',
+        "  __cfb_exit=",
         '  eval "$(printf %s "$1" | base64 -d)"',
         "  __cfb_rc=$?",
+        '  if [ -n "$__cfb_exit" ]; then __cfb_rc=$__cfb_exit; fi',
         '  if [ "$__cfb_rc" -ne 0 ]; then',
         '    __cfb_log "Command did not exit successfully $(printf %s "$1" | base64 -d) exit status $__cfb_rc"',
         '    __cfb_ok=0; __cfb_cmd="$1"; __cfb_code="$__cfb_rc"',
@@ -161,5 +166,4 @@ def script(spec: Buildspec, src_dir: str) -> tuple[str, str]:
         # exported whether or not the build succeeded; unset ones are reported empty (AWS shows "")
         out.append(f'__cfb_mark EXPORT {var} "$(printf %s "${{{var}:-}}" | base64 -w0)"')
     out.append("__cfb_mark END")
-    out.append("exit 0")
     return token, "\n".join(out) + "\n"
