@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timezone
 
 from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
+from moto.codebuild import responses
 from moto.codebuild.responses import CodeBuildResponse
 from moto.codebuild.models import codebuild_backends
 from moto.core.responses import ActionResult
@@ -23,6 +24,13 @@ log = logging.getLogger("agent.codebuild")
 MINUTE_PATH = "/_bench/codebuild/minute"
 DEFAULT_TIMEOUT = 60  # minutes, CodeBuild's default
 DEFAULT_QUEUED_TIMEOUT = 480
+COMPUTE_TYPES = (
+    "BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_XLARGE",
+    "BUILD_GENERAL1_2XLARGE", "BUILD_LAMBDA_1GB", "BUILD_LAMBDA_2GB", "BUILD_LAMBDA_4GB", "BUILD_LAMBDA_8GB",
+    "BUILD_LAMBDA_10GB",
+)
+ENVIRONMENT_TYPES = ("LINUX_CONTAINER", "ARM_CONTAINER", "LINUX_GPU_CONTAINER", "ARM_LAMBDA_CONTAINER",
+                     "LINUX_LAMBDA_CONTAINER")
 # UpdateProject's request keys that are project attributes of the same name.
 UPDATABLE = (
     "description", "source", "secondarySources", "sourceVersion", "secondarySourceVersions", "artifacts",
@@ -194,6 +202,23 @@ class CodeBuildAgent:
     def install(self) -> None:
         agent = self
         original_create = CodeBuildResponse.create_project
+        original_source_check = responses._validate_required_params_source
+        original_environment_check = responses._validate_required_params_environment
+
+        def source_check(source):
+            """NO_SOURCE and CODEPIPELINE sources have no location on AWS; moto demands one."""
+            if source.get("type") in ("NO_SOURCE", "CODEPIPELINE") and not source.get("location"):
+                return
+            original_source_check(source)
+
+        def environment_check(environment):
+            """moto knows only the four oldest compute types; AWS has more."""
+            if environment.get("computeType") in COMPUTE_TYPES and environment.get("type") in ENVIRONMENT_TYPES:
+                return
+            original_environment_check(environment)
+
+        responses._validate_required_params_source = source_check
+        responses._validate_required_params_environment = environment_check
 
         def backend(resp):
             return codebuild_backends[resp.current_account][resp.region]
