@@ -136,12 +136,12 @@ class BuildRunner(threading.Thread):
             archive, spec_text, where = self._download()
             spec = buildspec.parse(spec_text)
         except buildspec.BuildspecError as e:
-            self.say(f"Phase complete: DOWNLOAD_SOURCE State: FAILED")
+            self.say("Phase complete: DOWNLOAD_SOURCE State: FAILED")
             self.say(f"Phase context status code: YAML_FILE_ERROR Message: {e}")
             b.end_phase("FAILED", code="YAML_FILE_ERROR", message=str(e))
             return "FAILED"
         except Failed as f:
-            self.say(f"Phase complete: DOWNLOAD_SOURCE State: FAILED")
+            self.say("Phase complete: DOWNLOAD_SOURCE State: FAILED")
             self.say(f"Phase context status code: {f.code} Message: {f.message}")
             b.end_phase("FAILED", code=f.code, message=f.message)
             return "FAILED"
@@ -149,13 +149,18 @@ class BuildRunner(threading.Thread):
         self.say(f"YAML location is {where}")
         self.say("Processing environment variables")
         token, script = buildspec.script(spec, self.src_dir)
-        env = self._environment(spec, image)
+        try:
+            env = self._environment(spec, image)
+        except Failed as f:
+            b.end_phase("FAILED", code=f.code, message=f.message)
+            return "FAILED"
         self.cid = self.engine.create_build(
             b.arn, f"cfb-build-{b.uuid[:12]}", image, [spec.shell, SCRIPT], env, self.src_dir,
             privileged=bool(b.environment.get("privilegedMode")),
         )
         self.engine.put_archive(self.cid, self._tar(archive, script))
-        archive.close()
+        if archive is not None:
+            archive.close()
         if self.stop_requested.is_set():
             b.end_phase("STOPPED")
             return "STOPPED"
@@ -241,7 +246,7 @@ class BuildRunner(threading.Thread):
             raise buildspec.BuildspecError(f"NO_SOURCE needs an inline buildspec, not {path!r}")
         with zipfile.ZipFile(archive) as z:
             try:
-                text = z.read(path.lstrip("./") if path.startswith("./") else path).decode()
+                text = z.read(path[2:] if path.startswith("./") else path).decode()
             except KeyError:
                 raise buildspec.BuildspecError(f"stat {self.src_dir}/{path}: no such file or directory") from None
         archive.seek(0)
