@@ -366,6 +366,7 @@ fn minute_lasts(project: &str, seconds: u32) {
 #[test]
 fn a_build_past_its_timeout_is_timed_out_and_stop_build_stops_one() {
     let p = Project::new("cfbcb-time-");
+    p.source(&[("README", 0o644, "the buildspec comes with StartBuild\n")]);
     minute_lasts(&p.name, 1);
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 60\n      - echo never-runs\n";
     let timed = p.start(&[

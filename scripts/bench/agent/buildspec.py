@@ -119,7 +119,8 @@ def script(spec: Buildspec, src_dir: str) -> tuple[str, str]:
         # A command: logged, run in this shell, its status noted. Fails the phase when it fails.
         # `exit` in a command fails that command, not the whole build (as on CodeBuild). Only bash lets
         # a function stand in for the exit builtin; under /bin/sh an `exit` ends the script.
-        'if [ -n "${BASH_VERSION:-}" ]; then exit() { __cfb_exit=${1:-$?}; return "$__cfb_exit"; }; fi',
+        # (through eval: dash refuses even to parse a function named exit)
+        'if [ -n "${BASH_VERSION:-}" ]; then eval \'exit() { __cfb_exit=${1:-$?}; return "$__cfb_exit"; }\'; fi',
         "__cfb_run() {",
         '  __cfb_log "Running command $(printf %s "$1" | base64 -d)"',
         "  __cfb_exit=",
