@@ -139,10 +139,9 @@ class Build:
         with self.lock:
             phases = [dict(p) for p in self.phases]
         logs_arn = f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.log_group}:log-stream:{self.log_stream}"
-        q = urllib.parse.quote
         deep = (
             f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}#logEvent:"
-            f"group={q(self.log_group, safe='')};stream={q(self.log_stream, safe='')}"
+            f"group={self.log_group};stream={self.log_stream}"
         )
         v = {
             "id": self.id,
