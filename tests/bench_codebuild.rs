@@ -236,7 +236,10 @@ fn phases_run_in_order_in_one_shell_and_a_failed_build_still_runs_post_build() {
         "Error while executing command: echo building; false. Reason: exit status 1"
     );
     assert!(phase(&b, "PRE_BUILD")["durationInSeconds"].as_i64().unwrap() >= 2);
-    assert_eq!(exported(&b), vec![("RESULT".into(), "it's kept".into())]);
+    assert_eq!(
+        exported(&b),
+        vec![("RESULT".to_string(), "it's kept".to_string())]
+    );
     assert_eq!(b["logs"]["groupName"], format!("/aws/codebuild/{}", p.name));
     assert_eq!(
         b["logs"]["streamName"].as_str().unwrap(),
@@ -429,7 +432,7 @@ phases:
       - docker push $REPOSITORY_URI:$IMAGE_TAG
       - IMAGE_DIGEST=$(docker inspect --format '{{index .RepoDigests 0}}' $REPOSITORY_URI:$IMAGE_TAG | cut -d@ -f2)
 "#;
-    p.source(&[("buildspec.yml", 0o644, spec), ("Dockerfile", 0o644, &dockerfile)]);
+    p.source(&[("buildspec.yml", 0o644, spec), ("Dockerfile", 0o644, dockerfile.as_str())]);
     // UpdateProject (moto has none): the project's variables name the repository
     let env = json!({"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
         "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": true,
