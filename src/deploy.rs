@@ -261,6 +261,7 @@ pub async fn deploy(
         .registry
         .manifest_digest(&config.repository, &plan.content_tag)
         .await?;
+    build::codebuild::set_stop_on_interrupt(args.run.stop_on_interrupt);
 
     // The definition as it will be registered (the digest is known once pushed; its length is
     // not): ECS's model and size limits are checked now, before anything changes.
@@ -280,6 +281,22 @@ pub async fn deploy(
     })?;
 
     if args.dry_run {
+        // The codebuild builder's own steps, with its checks (bucket, role, project).
+        let remote = match config.builder {
+            crate::config::resolve::Builder::Codebuild => {
+                let checked = build::codebuild::check(&aws, project, config, &plan).await?;
+                build::codebuild::steps(
+                    &aws,
+                    project,
+                    config,
+                    &plan,
+                    &checked,
+                    pushed_digest.is_some(),
+                )
+                .await?
+            }
+            _ => Vec::new(),
+        };
         let steps = dry_run_steps(
             &aws,
             config,
@@ -288,6 +305,7 @@ pub async fn deploy(
             &roles,
             &login.registry,
             pushed_digest,
+            remote,
             out,
         )
         .await?;
@@ -349,6 +367,7 @@ async fn dry_run_steps(
     roles: &crate::roles::Plan,
     registry: &Registry,
     pushed_digest: Option<String>,
+    remote: Vec<(&'static str, bool, String)>,
     out: &Output,
 ) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
@@ -363,6 +382,11 @@ async fn dry_run_steps(
             &plan.source_sha256[..16]
         ),
     });
+    steps.extend(remote.into_iter().map(|(step, changes, action)| Step {
+        step,
+        changes,
+        action,
+    }));
     let image = format!(
         "{}/{}:{}",
         registry.host, config.repository, plan.content_tag

@@ -32,6 +32,9 @@ pub struct PushOutput {
     pub layers_pushed: usize,
     pub layers_skipped: usize,
     pub build: Option<BuildOutput>,
+    /// The `codebuild` builder's build: its id, the archive and the bytes uploaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codebuild: Option<build::codebuild::Built>,
     pub seconds: f64,
 }
 
@@ -145,6 +148,13 @@ pub async fn run(
     out: &Output,
 ) -> Result<PushOutput> {
     let started = Instant::now();
+    // A remote build's bucket, role and project are checked before anything is created.
+    let codebuild = match config.builder {
+        crate::config::resolve::Builder::Codebuild => {
+            Some(build::codebuild::check(aws, project, config, &plan).await?)
+        }
+        _ => None,
+    };
     let target = target(aws, config, login, out).await?;
     let host = target.registry.host.clone();
     let pushed_to = format!("{host}/{}", config.repository);
@@ -177,6 +187,35 @@ pub async fn run(
             layers_pushed: 0,
             layers_skipped: 0,
             build: None,
+            codebuild: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    if let Some(checked) = codebuild {
+        let built = build::codebuild::build_and_push(
+            aws,
+            project,
+            config,
+            &plan,
+            checked,
+            &target.registry,
+            out,
+        )
+        .await?;
+        let tags = tag_copies(&target, config, &plan, &built.digest, out).await?;
+        return Ok(PushOutput {
+            image_uri: canonical(&built.digest),
+            repository: target.repository,
+            lifecycle_policy_updated: target.lifecycle_policy_updated,
+            pushed_to,
+            digest: built.digest.clone(),
+            tags,
+            up_to_date: false,
+            layers_pushed: 0,
+            layers_skipped: 0,
+            build: None,
+            codebuild: Some(built),
             seconds: started.elapsed().as_secs_f64(),
         });
     }
@@ -201,6 +240,7 @@ pub async fn run(
         layers_pushed: pushed.layers_pushed,
         layers_skipped: pushed.layers_skipped,
         build: Some(built),
+        codebuild: None,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -244,6 +284,34 @@ async fn free_tags(
         free.push(tag.clone());
     }
     Ok(free)
+}
+
+/// The plan's other tags (`git-<sha>`, the stage on mutable repositories) put on an image a remote
+/// build pushed under its content tag: the same manifest under each free tag.
+async fn tag_copies(
+    target: &Target,
+    config: &Config,
+    plan: &build::Plan,
+    digest: &str,
+    out: &Output,
+) -> Result<Vec<String>> {
+    let tags = free_tags(target, config, &plan.tags, Some(digest), out).await?;
+    let manifest = target
+        .registry
+        .get_manifest(&config.repository, &plan.content_tag)
+        .await?;
+    for tag in tags.iter().filter(|t| **t != plan.content_tag) {
+        target
+            .registry
+            .put_manifest(
+                &config.repository,
+                tag,
+                &manifest.media_type,
+                manifest.bytes.clone(),
+            )
+            .await?;
+    }
+    Ok(tags)
 }
 
 /// The host builder's image, blob by blob over the registry API.

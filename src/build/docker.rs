@@ -91,6 +91,15 @@ pub fn context(project: &Project, plan: &Plan) -> Result<Vec<u8>> {
             std::fs::read(&e.path).with_context(|| format!("reading {}", e.path.display()))?;
         add(&e.name, &data, if e.executable { 0o755 } else { 0o644 })?;
     }
+    for (name, data) in generated(project, plan)? {
+        add(&name, &data, 0o644)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+/// What the build context holds besides the project's files: the skeleton under
+/// `.cargo-fargate/skeleton/` and, with the template, the Dockerfile (also the CodeBuild source zip's).
+pub fn generated(project: &Project, plan: &Plan) -> Result<Vec<(String, Vec<u8>)>> {
     let root = &project.workspace_root;
     let mut skeleton: Vec<(String, Vec<u8>)> = Vec::new();
     let rel = |p: &Path| {
@@ -121,18 +130,19 @@ pub fn context(project: &Project, plan: &Plan) -> Result<Vec<u8>> {
     }
     skeleton.sort_by(|a, b| a.0.cmp(&b.0));
     skeleton.dedup_by(|a, b| a.0 == b.0);
-    for (name, data) in skeleton {
-        add(&format!("{SKELETON}/{name}"), &data, 0o644)?;
-    }
+    let mut files: Vec<(String, Vec<u8>)> = skeleton
+        .into_iter()
+        .map(|(name, data)| (format!("{SKELETON}/{name}"), data))
+        .collect();
     if dockerfile_in_context(project, plan) == TEMPLATE_PATH {
-        add(TEMPLATE_PATH, plan.dockerfile_text.as_bytes(), 0o644)?;
+        files.push((TEMPLATE_PATH.into(), plan.dockerfile_text.as_bytes().to_vec()));
     }
-    Ok(tar.into_inner()?)
+    Ok(files)
 }
 
 /// The Dockerfile's path inside the context: the template's, or the user's relative to the root
 /// (a Dockerfile outside the workspace is sent in the template's place).
-fn dockerfile_in_context(project: &Project, plan: &Plan) -> String {
+pub fn dockerfile_in_context(project: &Project, plan: &Plan) -> String {
     match &plan.dockerfile {
         DockerfileSource::Template => TEMPLATE_PATH.into(),
         DockerfileSource::User { path } => match path.strip_prefix(&project.workspace_root) {
@@ -144,6 +154,32 @@ fn dockerfile_in_context(project: &Project, plan: &Plan) -> String {
             Err(_) => TEMPLATE_PATH.into(),
         },
     }
+}
+
+/// The Dockerfile's build arguments (the template's ARGs), the same for every builder that runs it.
+pub fn build_args(project: &Project, config: &Config) -> HashMap<String, String> {
+    let features = if config.features.is_empty() {
+        String::new()
+    } else {
+        format!("--features {}", config.features.join(","))
+    };
+    let locked = if project.workspace_root.join("Cargo.lock").is_file() {
+        "--locked"
+    } else {
+        ""
+    };
+    HashMap::from([
+        ("BUILDER_IMAGE".to_string(), config.builder_image.clone()),
+        ("RUNTIME_IMAGE".to_string(), config.runtime_image.clone()),
+        ("BIN".to_string(), config.bin.clone()),
+        ("PROFILE".to_string(), config.cargo_profile.clone()),
+        (
+            "PROFILE_DIR".to_string(),
+            profile_dir(&config.cargo_profile).to_string(),
+        ),
+        ("FEATURES".to_string(), features),
+        ("LOCKED".to_string(), locked.to_string()),
+    ])
 }
 
 /// The directory cargo writes a profile's artifacts to.
@@ -165,28 +201,7 @@ pub async fn build(
     let started = Instant::now();
     let image = format!("{}:{}", config.repository, plan.content_tag);
     let context = context(project, &plan)?;
-    let features = if config.features.is_empty() {
-        String::new()
-    } else {
-        format!("--features {}", config.features.join(","))
-    };
-    let locked = if project.workspace_root.join("Cargo.lock").is_file() {
-        "--locked"
-    } else {
-        ""
-    };
-    let buildargs = HashMap::from([
-        ("BUILDER_IMAGE".to_string(), config.builder_image.clone()),
-        ("RUNTIME_IMAGE".to_string(), config.runtime_image.clone()),
-        ("BIN".to_string(), config.bin.clone()),
-        ("PROFILE".to_string(), config.cargo_profile.clone()),
-        (
-            "PROFILE_DIR".to_string(),
-            profile_dir(&config.cargo_profile).to_string(),
-        ),
-        ("FEATURES".to_string(), features),
-        ("LOCKED".to_string(), locked.to_string()),
-    ]);
+    let buildargs = build_args(project, config);
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),

@@ -2,6 +2,7 @@
 //! (`host`). [`plan`] decides the image's content tag and labels from the source and the build
 //! settings before anything runs, so `push` can skip the build when the registry already has it.
 
+pub mod codebuild;
 pub mod docker;
 pub mod host;
 mod inputs;
@@ -217,10 +218,11 @@ pub async fn run(
                 plan,
             })
         }
+        // CodeBuild pushes what it builds: there is no local image to leave behind.
         Builder::Codebuild => Err(UserError::new(
-            "the `codebuild` builder is not available in this version",
+            "the `codebuild` builder builds and pushes in one step, so `build` alone has nothing to do with it",
         )
-        .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
+        .fix("run `cargo fargate push` or `cargo fargate deploy` (or build locally with --builder docker)")
         .into()),
     }
 }
