@@ -8,6 +8,9 @@
 #            also pushed to the bench registry as
 #            127.0.0.1:<port>/cargo-fargate-bench/debian:bookworm-slim
 #            for the host builder, which reads base images over the registry API
+#   codebuild: cargo-fargate-bench/codebuild-standard:7.0
+#            (Debian bookworm minbase + docker CLI + aws-cli + git, zip, unzip,
+#            bash, ca-certificates): where the bench agent runs CodeBuild builds
 # Idempotent: an image already in the engine is skipped (unless it was built
 # from another host CA set or toolchain, see image_key). The debootstrapped
 # root filesystems are cached as tarballs in .bench/ so a rebuild after
@@ -203,6 +206,27 @@ build_builder() {
     die "builder: cargo does not run in $BENCH_BUILDER_IMAGE"
 }
 
+# CodeBuild's standard image holds Docker (BuildKit on by default since Docker 23), the AWS CLI, git,
+# zip/unzip and bash. Debian's docker.io brings the CLI (and a dockerd that is never started: privileged
+# builds talk to the bench Engine through its mounted socket); awscli is Debian's AWS CLI v2.
+build_codebuild() {
+  local key; key="$(image_key codebuild)"
+  if image_current "$BENCH_CODEBUILD_IMAGE" "$key"; then log "codebuild: $BENCH_CODEBUILD_IMAGE exists, skipping"; return; fi
+  # (python3-cffi-backend: a virtual dependency of awscli that debootstrap does not resolve)
+  rootfs_tarball codebuild docker.io,awscli,python3-cffi-backend,git,zip,unzip,bash,ca-certificates,curl,jq,less,xz-utils
+  stage_rootfs
+  # No service may start inside the image (debootstrap's postinst scripts think they run on a host).
+  rm -f "$STAGE/var/run/docker.pid"
+  import_stage "$BENCH_CODEBUILD_IMAGE" "$key" "cargo-fargate bench stand-in for aws/codebuild/standard:7.0" \
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    'ENV DOCKER_BUILDKIT=1' \
+    'ENV LC_ALL=C.UTF-8' \
+    'CMD ["bash"]'
+  docker run --rm --network none "$BENCH_CODEBUILD_IMAGE" sh -c \
+    'docker --version && aws --version && git --version && zip -v >/dev/null && unzip -v >/dev/null' >&2 ||
+    die "codebuild: a tool is missing in $BENCH_CODEBUILD_IMAGE"
+}
+
 # The config digest (= image ID) of the remote runtime tag in the bench registry; empty when absent.
 remote_image_id() {
   curl -s --max-time 10 -u "$BENCH_REGISTRY_USER:$BENCH_REGISTRY_PASSWORD" \
@@ -245,10 +269,12 @@ main() {
   [[ -n "$MIRROR" ]] || die "no Debian mirror for $SUITE main found in /etc/apt/sources.list(.d)"
   build_runtime
   build_builder
+  build_codebuild
   push_runtime
   echo "$BENCH_BUILDER_IMAGE"
   echo "$BENCH_RUNTIME_IMAGE"
   echo "$BENCH_RUNTIME_IMAGE_REMOTE"
+  echo "$BENCH_CODEBUILD_IMAGE"
 }
 
 main "$@"

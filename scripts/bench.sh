@@ -272,10 +272,12 @@ moto_has_managed_policies() {
     || true)" == 200 ]]
 }
 
-# The bench agent answers in moto's process (a bare moto_server does not).
+# The bench agent answers in moto's process (a bare moto_server does not), in this version
+# (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds): an older one is restarted.
+AGENT_VERSION=2
 agent_ok() {
   curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
-    grep -q '"agent": "cargo-fargate-bench"'
+    grep -q "\"agent\": \"cargo-fargate-bench\", \"version\": $AGENT_VERSION}"
 }
 
 moto_up() {
@@ -288,7 +290,7 @@ moto_up() {
       stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
       pid=""
     elif moto_ok && ! agent_ok; then
-      log "moto: ours (pid $pid) runs without the bench agent (tasks would run no container); restarting it with it"
+      log "moto: ours (pid $pid) runs without the current bench agent (version $AGENT_VERSION); restarting it with it"
       stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
       pid=""
     elif moto_ok; then
@@ -304,7 +306,7 @@ moto_up() {
       moto_has_managed_policies ||
         die "moto on 127.0.0.1:$BENCH_MOTO_PORT (not started by the bench) has no AWS managed policies; restart it with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
       agent_ok ||
-        die "moto on 127.0.0.1:$BENCH_MOTO_PORT (not started here) runs without the bench agent, so its tasks run no container; stop it ('scripts/bench.sh down' in the checkout that started it), or set BENCH_MOTO_PORT"
+        die "moto on 127.0.0.1:$BENCH_MOTO_PORT (not started here) runs without the current bench agent (version $AGENT_VERSION); stop it ('scripts/bench.sh down' in the checkout that started it), or set BENCH_MOTO_PORT"
       log "moto: 127.0.0.1:$BENCH_MOTO_PORT is not ours but answers as moto with the bench agent; reusing it"
       return
     fi
@@ -314,7 +316,7 @@ moto_up() {
     echo "127.0.0.1:$BENCH_MOTO_PORT" >"$BENCH_DIR/moto.addr"
     pid="$(spawn "$BENCH_DIR/moto.log" env MOTO_IAM_LOAD_MANAGED_POLICIES=true PYTHONPATH="$AGENT_DIR" \
       "$VENV/bin/python" -m agent --host 127.0.0.1 --port "$BENCH_MOTO_PORT" \
-      --registry "127.0.0.1:$BENCH_REGISTRY_PORT")"
+      --registry "127.0.0.1:$BENCH_REGISTRY_PORT" --codebuild-image "$BENCH_CODEBUILD_IMAGE")"
     echo "$pid" >"$MOTO_PID"
   fi
   wait_for "moto + agent" "$pid" 60 "$BENCH_DIR/moto.log" moto_ok

@@ -29,6 +29,9 @@ BENCH_RUNTIME_IMAGE="cargo-fargate-bench/debian:bookworm-slim"
 # The runtime stand-in in the bench registry too: the host builder reads base images over the
 # registry HTTP API, not from the engine.
 BENCH_RUNTIME_IMAGE_REMOTE="127.0.0.1:$BENCH_REGISTRY_PORT/$BENCH_RUNTIME_IMAGE"
+# Stand-in for CodeBuild's standard Linux image (aws/codebuild/standard:7.0): the bench agent runs
+# every CodeBuild build in it (scripts/bench/agent/codebuild.py maps the project's image to it).
+BENCH_CODEBUILD_IMAGE="cargo-fargate-bench/codebuild-standard:7.0"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }

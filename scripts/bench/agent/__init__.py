@@ -1,8 +1,9 @@
-"""The bench's AWS stand-in: moto, plus an agent that carries out ECS tasks on the local Docker Engine.
+"""The bench's AWS stand-in: moto, plus an agent that carries out ECS tasks and CodeBuild builds on the
+local Docker Engine.
 
 Test equipment for cargo-fargate, started by `scripts/bench.sh up` (`python -m agent`, PYTHONPATH
 scripts/bench) as ONE Python process: moto's server on 127.0.0.1:<port> with its backends in reach,
-and the agent hooked into moto's ECS backend. moto still answers every API call and keeps its own
+and the agent hooked into moto's ECS and CodeBuild APIs. moto still answers every API call and keeps its own
 validation (RunTask's network checks, ...); the agent only owns what happens to a task after RunTask:
 
   RunTask   every task becomes real containers on the local Docker Engine, one per container definition
@@ -56,10 +57,73 @@ Limits (it is a bench, not Fargate):
     removed after the task stops, and leftovers of this endpoint are removed at start and by
     `scripts/bench.sh down`.
 
+CodeBuild (codebuild.py: the API; cbrun.py: one build; buildspec.py: the buildspec as one shell script;
+ecrpush.py: pushes recorded in ECR). moto's CodeBuild never runs anything; here:
+  CreateProject/BatchGetProjects are moto's (timeoutInMinutes defaults to 60, queued to 480, as on AWS);
+  UpdateProject (missing in moto) sets the given attributes. StartBuild starts a real build and answers
+  at once; BatchGetBuilds shows it live; StopBuild kills it; ListBuilds(ForProject) newest first.
+  - the build walks SUBMITTED, QUEUED, PROVISIONING, DOWNLOAD_SOURCE, INSTALL, PRE_BUILD, BUILD, POST_BUILD,
+    UPLOAD_ARTIFACTS, FINALIZING, COMPLETED; the running phase has a startTime only, finished ones
+    phaseStatus, endTime, durationInSeconds and contexts (statusCode, message on failure). INSTALL or
+    PRE_BUILD failing goes straight to FINALIZING (later phases are absent); BUILD failing still runs
+    POST_BUILD. buildStatus SUCCEEDED | FAILED | STOPPED | TIMED_OUT, buildComplete, endTime,
+    exportedEnvironmentVariables.
+  - PROVISIONING: the service role must exist and trust codebuild.amazonaws.com; it must allow
+    logs:CreateLogStream and logs:PutLogEvents on the stream (+ logs:CreateLogGroup when the group is
+    missing), else FAILED / ACCESS_DENIED. Its credentials (moto STS, session AWSCodeBuild-<uuid>) are
+    served to the build as task credentials are (FULL_URI + token).
+  - DOWNLOAD_SOURCE: source type S3 (`bucket/key` of a zip; sourceLocationOverride, sourceVersion = object
+    version) read as the service role (s3:GetObject; + s3:GetObjectVersion with a version), unzipped with
+    its file modes to CODEBUILD_SRC_DIR=/codebuild/output/src<N>/src; or NO_SOURCE with an inline buildspec.
+    The buildspec: buildspecOverride, else the project's source.buildspec, else buildspec.yml in the
+    source; inline when it holds a newline, else a path in the source. Bad YAML -> YAML_FILE_ERROR.
+  - the buildspec (version 0.2) runs as ONE shell script (env.shell bash or /bin/sh, default /bin/sh):
+    variables and `cd` persist from command to command; a failing command fails its phase (the phase's
+    other commands are skipped, `finally` runs); on-failure ABORT or CONTINUE; CODEBUILD_BUILD_SUCCEEDING
+    turns 0 after a failure; env.exported-variables are reported after POST_BUILD. A command that ends
+    the shell (`exit`, `set -e`) fails the running phase with its exit status.
+  - environment: buildspec env.variables < project environmentVariables < environmentVariablesOverride
+    (PLAINTEXT only), then CodeBuild's own: CODEBUILD_SRC_DIR, _BUILD_ID, _BUILD_ARN, _BUILD_NUMBER (per
+    project from 1), _BUILD_IMAGE, _BUILD_SUCCEEDING, _INITIATOR (user name, or role/session), _KMS_KEY_ID,
+    _LOG_PATH, _SOURCE_REPO_URL, _SOURCE_VERSION, _START_TIME, _RESOLVED_SOURCE_VERSION (versioned S3
+    objects only), AWS_REGION, AWS_DEFAULT_REGION, HOME. AWS_ACCOUNT_ID is not set (CodeBuild sets none).
+  - the container: image aws/codebuild/* -> the stand-in cargo-fargate-bench/codebuild-standard:7.0
+    (scripts/base-images.sh: Debian bookworm, docker CLI 20.10 with DOCKER_BUILDKIT=1, aws-cli 2.9, git,
+    zip, unzip, curl, jq); another image only if it is already in the Engine. `--network host`.
+    privilegedMode mounts the Engine's socket (what privileged mode gives: Docker); without it the build
+    has no Docker, as on AWS.
+  - logs: every line (stdout and stderr) goes to CloudWatch Logs as it is written, group
+    logsConfig.cloudWatchLogs.groupName or /aws/codebuild/<project>, stream [<streamName>/]<build uuid>,
+    with CodeBuild's `[Container] <time> ...` lines; BatchGetBuilds logs.groupName/streamName/deepLink.
+  - timeoutInMinutes(Override) enforced: the container is killed, the phase and build TIMED_OUT.
+    StopBuild: killed, phase and build STOPPED.
+  - pushes: `docker push` / buildx `pushing manifest for` lines in the log that name the bench registry
+    are recorded in moto's ECR when the repository exists there: PutImage with the registry's manifest
+    bytes, media type and digest, so DescribeImages agrees with the registry.
+
+CodeBuild limits (bench, not CodeBuild):
+  - ECR's data plane is the bench registry: in the build container `docker` is a wrapper that rewrites
+    <account>.dkr.ecr.<region>.amazonaws.com in its arguments to the registry's host:port, and `aws` a
+    wrapper adding --endpoint-url $AWS_ENDPOINT_URL (Debian's aws-cli 2.9 does not read
+    AWS_ENDPOINT_URL). AWS_ENDPOINT_URL is set in the build. The build shares the host's network; Docker
+    is the bench Engine itself, so images built by earlier builds are its cache too.
+  - time: one "minute" of a timeout lasts 60 s, unless a test said otherwise for its project:
+    `POST /_bench/codebuild/minute?project=<name>&seconds=<n>` (builds started afterwards). No queueing
+    (queuedTimeoutInMinutes is reported, never reached), no compute-type limits, arm64 images run on the
+    x86_64 stand-in.
+  - not carried out: artifacts (NO_ARTIFACTS), cache, reports, batch builds, VPC, file systems,
+    secondary sources, source types other than S3/NO_SOURCE, PARAMETER_STORE/SECRETS_MANAGER variables
+    and env.parameter-store/secrets-manager, on-failure RETRY, run-as, proxy, git-credential-helper.
+    ECR permissions of the service role and IAM Conditions are not evaluated.
+  - builds are lost when the process stops; their containers are labelled like tasks' and removed after
+    the build, and leftovers by the next start or `scripts/bench.sh down`.
+
 Everything the agent does is bounded (timeouts on Docker calls; a log stream is closed at most 10 s
-after its container exits); an error in a task's thread ends the task STOPPED with the error as its
-reason, never a task stuck RUNNING. It logs what it does to stderr (.bench/moto.log).
+after its container exits; a build's at most 60 s past its timeout); an error in a task's thread ends
+the task STOPPED with the error as its reason, never a task stuck RUNNING, and an error in a build's
+thread ends the build FAILED (phase FAULT, BENCH_AGENT_ERROR), never a build stuck IN_PROGRESS.
+It logs what it does to stderr (.bench/moto.log).
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 1
+VERSION = 2

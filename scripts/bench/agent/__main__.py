@@ -14,6 +14,8 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5055)
     ap.add_argument("--registry", required=True, help="host:port of the registry standing in for ECR's")
+    ap.add_argument("--codebuild-image", default="cargo-fargate-bench/codebuild-standard:7.0",
+                    help="the local stand-in for CodeBuild's aws/codebuild/* images (scripts/base-images.sh)")
     args = ap.parse_args()
 
     # Before moto is imported: the bench's moto knows AWS managed policies, and its own URLs use our port.
@@ -32,6 +34,7 @@ def main() -> None:
     from werkzeug.serving import make_server
 
     from . import VERSION
+    from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
     from .ecs import Agent
     from .engine import Engine
@@ -42,6 +45,8 @@ def main() -> None:
     removed = engine.remove_leftovers()
     credentials = Credentials(base_url)
     Agent(engine, credentials, args.registry, base_url).install()
+    codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
+    codebuild.install()
 
     moto_app = DomainDispatcherApplication(create_backend_app)
 
@@ -50,6 +55,8 @@ def main() -> None:
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return credentials.wsgi(environ, start_response)
+        if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return codebuild.wsgi_minute(environ, start_response)
         if path == "/_bench/agent":
             body = json.dumps({"agent": "cargo-fargate-bench", "version": VERSION}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])

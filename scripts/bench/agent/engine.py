@@ -2,6 +2,7 @@
 so that they can be found and removed again."""
 
 import logging
+import os
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -19,6 +20,8 @@ class Engine:
         self.endpoint = endpoint
         self.api = docker.from_env(timeout=TIMEOUT).api
         self.pull_api = docker.from_env(timeout=PULL_TIMEOUT).api
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self.socket = host[len("unix://"):] if host.startswith("unix://") else None
 
     def pull(self, reference: str, auth: dict | None) -> None:
         """Pulls `repo@sha256:...` (or `repo:tag`); raises with the engine's message."""
@@ -45,6 +48,39 @@ class Engine:
             host_config=host_config,
         )
         return c["Id"]
+
+    def create_build(self, build_arn: str, name: str, image: str, command: list, env: dict, workdir: str,
+                     privileged: bool) -> str:
+        """A CodeBuild build's container: host network (moto and the registry on 127.0.0.1), and in
+        privileged mode the Engine's own socket, which is what privileged mode gives a build: Docker."""
+        binds = [f"{self.socket}:/var/run/docker.sock"] if privileged and self.socket else []
+        host_config = self.api.create_host_config(network_mode="host", binds=binds)
+        c = self.api.create_container(
+            image, name=name, command=command, working_dir=workdir, environment=env,
+            labels={TASK_LABEL: build_arn, ENDPOINT_LABEL: self.endpoint}, host_config=host_config,
+        )
+        return c["Id"]
+
+    def put_archive(self, cid: str, tar) -> None:
+        """Unpacks a tar (file object) at `/` in a created container."""
+        self.api.put_archive(cid, "/", tar)
+
+    def has_image(self, reference: str) -> bool:
+        try:
+            self.api.inspect_image(reference)
+            return True
+        except NotFound:
+            return False
+
+    def kill(self, cid: str) -> None:
+        self.api.kill(cid)
+
+    def wait(self, cid: str, timeout: int):
+        """The exit code once the container has stopped (None when it does not within `timeout` s)."""
+        try:
+            return self.api.wait(cid, timeout=timeout).get("StatusCode")
+        except Exception:
+            return None
 
     def start(self, cid: str) -> None:
         self.api.start(cid)
