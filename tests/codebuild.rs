@@ -34,15 +34,25 @@ fn bucket_exists(bucket: &str) -> bool {
 fn nothing_created(name: &str) {
     let family = format!("{name}-dev");
     assert!(
-        !aws_try(&["ecr", "describe-repositories", "--repository-names", &family])
-            .status
-            .success(),
+        !aws_try(&[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            &family
+        ])
+        .status
+        .success(),
         "the repository was created"
     );
     assert!(
-        !aws_try(&["iam", "get-role", "--role-name", &format!("{family}-codebuild")])
-            .status
-            .success(),
+        !aws_try(&[
+            "iam",
+            "get-role",
+            "--role-name",
+            &format!("{family}-codebuild")
+        ])
+        .status
+        .success(),
         "the role was created"
     );
     let projects = aws(&["codebuild", "batch-get-projects", "--names", &family]);
@@ -73,9 +83,13 @@ fn dry_run_runs_the_checks_and_shows_upload_project_and_build_but_creates_nothin
     let dir = copy_fixture(&repo().join("examples/hello"));
     let name = unique("cbd");
     let plan = json_result(
-        &cb(dir.path(), &name, &["deploy", "--dry-run", "--message-format", "json"])
-            .output()
-            .unwrap(),
+        &cb(
+            dir.path(),
+            &name,
+            &["deploy", "--dry-run", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
     );
     let steps: Vec<&str> = plan["steps"]
         .as_array()
@@ -107,7 +121,10 @@ fn dry_run_runs_the_checks_and_shows_upload_project_and_build_but_creates_nothin
             .contains("codebuild builder"),
         "{plan}"
     );
-    assert!(!bucket_exists(&default_bucket(&name)), "dry run made the bucket");
+    assert!(
+        !bucket_exists(&default_bucket(&name)),
+        "dry run made the bucket"
+    );
     nothing_created(&name);
 }
 
@@ -192,7 +209,10 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
     let key = built["archive"]["key"].as_str().unwrap();
     assert_eq!(
         key,
-        format!("{name}/dev/source/{}.zip", built["archive"]["sha256"].as_str().unwrap())
+        format!(
+            "{name}/dev/source/{}.zip",
+            built["archive"]["sha256"].as_str().unwrap()
+        )
     );
 
     // The bucket: private, encrypted, owner-enforced, expiring archives, tagged.
@@ -207,16 +227,26 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
     }
     let enc = aws(&["s3api", "get-bucket-encryption", "--bucket", &bucket]);
     assert_eq!(
-        enc["ServerSideEncryptionConfiguration"]["Rules"][0]
-            ["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        enc["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+            ["SSEAlgorithm"],
         "AES256"
     );
-    let own = aws(&["s3api", "get-bucket-ownership-controls", "--bucket", &bucket]);
+    let own = aws(&[
+        "s3api",
+        "get-bucket-ownership-controls",
+        "--bucket",
+        &bucket,
+    ]);
     assert_eq!(
         own["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
         "BucketOwnerEnforced"
     );
-    let life = aws(&["s3api", "get-bucket-lifecycle-configuration", "--bucket", &bucket]);
+    let life = aws(&[
+        "s3api",
+        "get-bucket-lifecycle-configuration",
+        "--bucket",
+        &bucket,
+    ]);
     assert_eq!(life["Rules"][0]["Status"], "Enabled", "{life}");
     assert!(life["Rules"][0]["Expiration"]["Days"].as_i64().unwrap() > 0);
     let tags = aws(&["s3api", "get-bucket-tagging", "--bucket", &bucket]);
@@ -233,12 +263,28 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
 
     // The role: trusts CodeBuild of this account; its policy names only this bucket's prefix,
     // this repository and this log group, and parliament finds nothing.
-    let role = aws(&["iam", "get-role", "--role-name", &format!("{family}-codebuild")]);
+    let role = aws(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        &format!("{family}-codebuild"),
+    ]);
     let trust = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][0];
     assert_eq!(trust["Principal"]["Service"], "codebuild.amazonaws.com");
-    assert_eq!(trust["Condition"]["StringEquals"]["aws:SourceAccount"], ACCOUNT);
-    let policies = aws(&["iam", "list-role-policies", "--role-name", &format!("{family}-codebuild")]);
-    assert_eq!(policies["PolicyNames"], serde_json::json!(["cargo-fargate-codebuild"]));
+    assert_eq!(
+        trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+        ACCOUNT
+    );
+    let policies = aws(&[
+        "iam",
+        "list-role-policies",
+        "--role-name",
+        &format!("{family}-codebuild"),
+    ]);
+    assert_eq!(
+        policies["PolicyNames"],
+        serde_json::json!(["cargo-fargate-codebuild"])
+    );
     let policy = aws(&[
         "iam",
         "get-role-policy",
@@ -264,7 +310,9 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
             format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{family}"),
             "*".to_string(),
             format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/{family}"),
-            format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/{family}:log-stream:*"),
+            format!(
+                "arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/{family}:log-stream:*"
+            ),
         ]
     );
     assert_eq!(parliament(&policy), Vec::<Value>::new(), "{policy}");
@@ -300,7 +348,11 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
         .map(|e| e["phase"].as_str().unwrap().to_string())
         .collect();
     for want in ["PRE_BUILD", "BUILD", "POST_BUILD"] {
-        assert_eq!(phases.iter().filter(|p| *p == want).count(), 1, "{phases:?}");
+        assert_eq!(
+            phases.iter().filter(|p| *p == want).count(),
+            1,
+            "{phases:?}"
+        );
     }
     assert!(
         events(&out, "build_log")
@@ -311,8 +363,16 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
 
     // Pinned by digest; the registry's image pulls back and runs.
     let digest = r["digest"].as_str().unwrap();
-    assert!(r["image_uri"].as_str().unwrap().ends_with(&format!("@{digest}")));
-    let td = aws(&["ecs", "describe-task-definition", "--task-definition", &family]);
+    assert!(r["image_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("@{digest}")));
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
     assert!(
         td["taskDefinition"]["containerDefinitions"][0]["image"]
             .as_str()
@@ -415,7 +475,10 @@ fn a_build_past_its_timeout_fails_as_timed_out() {
         .args(["-sf", "--max-time", "10", "-X", "POST", &knob])
         .status()
         .unwrap();
-    assert!(set.success(), "the bench agent has no timeout knob at {knob}");
+    assert!(
+        set.success(),
+        "the bench agent has no timeout knob at {knob}"
+    );
     let o = cb(dir.path(), &name, &["push"])
         .env("CARGO_FARGATE_CODEBUILD_TIMEOUT", "5")
         .output()

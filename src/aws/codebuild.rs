@@ -137,7 +137,11 @@ impl Aws {
                     anyhow::anyhow!("reading CodeBuild project {name}: {m}")
                 })
             })?;
-        Ok(out.projects().iter().find(|p| p.name() == Some(name)).cloned())
+        Ok(out
+            .projects()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .cloned())
     }
 
     pub async fn create_codebuild_project(&self, spec: &ProjectSpec) -> Result<()> {

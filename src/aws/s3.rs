@@ -104,7 +104,9 @@ impl Aws {
                 .iter()
                 .map(|t| (t.key().to_string(), t.value().to_string()))
                 .collect(),
-            Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchTagSet") => {
+            Err(e)
+                if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchTagSet") =>
+            {
                 BTreeMap::new()
             }
             Err(e) if status_of(&e) == 404 => BTreeMap::new(),
@@ -211,7 +213,10 @@ impl Aws {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_exists()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_exists()) =>
+            {
                 return Err(crate::error::UserError::new(format!(
                     "the S3 bucket name `{name}` is taken by another AWS account"
                 ))
@@ -290,10 +295,17 @@ impl Aws {
                 })
             })?;
         let rule = LifecycleRule::builder()
-            .id(format!("cargo-fargate-expire-{}", spec.prefix.trim_end_matches('/').replace('/', "-")))
+            .id(format!(
+                "cargo-fargate-expire-{}",
+                spec.prefix.trim_end_matches('/').replace('/', "-")
+            ))
             .status(ExpirationStatus::Enabled)
             .filter(LifecycleRuleFilter::builder().prefix(spec.prefix).build())
-            .expiration(LifecycleExpiration::builder().days(spec.expire_days).build())
+            .expiration(
+                LifecycleExpiration::builder()
+                    .days(spec.expire_days)
+                    .build(),
+            )
             .abort_incomplete_multipart_upload(
                 AbortIncompleteMultipartUpload::builder()
                     .days_after_initiation(1)
@@ -303,7 +315,11 @@ impl Aws {
         s3.put_bucket_lifecycle_configuration()
             .bucket(name)
             .expected_bucket_owner(account)
-            .lifecycle_configuration(BucketLifecycleConfiguration::builder().rules(rule).build()?)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(rule)
+                    .build()?,
+            )
             .send()
             .await
             .map_err(|e| {
@@ -335,7 +351,13 @@ impl Aws {
     }
 
     /// Uploads a file in one request, streamed from disk.
-    pub async fn put_file(&self, bucket: &str, key: &str, account: &str, path: &Path) -> Result<()> {
+    pub async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        account: &str,
+        path: &Path,
+    ) -> Result<()> {
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
@@ -381,7 +403,9 @@ impl Aws {
                 })
             })?;
         let id = upload.upload_id().unwrap_or_default().to_string();
-        let parts = self.upload_parts(bucket, key, account, &id, path, on_part).await;
+        let parts = self
+            .upload_parts(bucket, key, account, &id, path, on_part)
+            .await;
         let parts = match parts {
             Ok(p) => p,
             Err(e) => {

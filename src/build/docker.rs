@@ -135,7 +135,10 @@ pub fn generated(project: &Project, plan: &Plan) -> Result<Vec<(String, Vec<u8>)
         .map(|(name, data)| (format!("{SKELETON}/{name}"), data))
         .collect();
     if dockerfile_in_context(project, plan) == TEMPLATE_PATH {
-        files.push((TEMPLATE_PATH.into(), plan.dockerfile_text.as_bytes().to_vec()));
+        files.push((
+            TEMPLATE_PATH.into(),
+            plan.dockerfile_text.as_bytes().to_vec(),
+        ));
     }
     Ok(files)
 }

@@ -23,7 +23,9 @@ pub struct Followed {
 }
 
 fn status(b: &Build) -> &str {
-    b.build_status().map(|s| s.as_str()).unwrap_or("IN_PROGRESS")
+    b.build_status()
+        .map(|s| s.as_str())
+        .unwrap_or("IN_PROGRESS")
 }
 
 /// Follows build `id` until CodeBuild reports it done, succeeded or not (a failure is an error,
@@ -40,6 +42,8 @@ pub async fn follow(
     let limit = Duration::from_secs(u64::from(timeout_minutes) * 60 + 15 * 60);
     let spinner = out.spinner("Building");
     let mut interrupt = Box::pin(tokio::signal::ctrl_c());
+    // Polled once so the handler is in place before the first wait.
+    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
     let mut printed: BTreeSet<String> = BTreeSet::new();
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut token: Option<String> = None;
@@ -48,9 +52,9 @@ pub async fn follow(
     let build = loop {
         let b = aws.codebuild_build(id).await?;
         if log_at.is_none() {
-            log_at = b.logs().and_then(|l| {
-                Some((l.group_name()?.to_string(), l.stream_name()?.to_string()))
-            });
+            log_at = b
+                .logs()
+                .and_then(|l| Some((l.group_name()?.to_string(), l.stream_name()?.to_string())));
         }
         if let Some((group, stream)) = &log_at {
             token = read_log(aws, group, stream, token, &mut tail, &spinner, out).await?;
@@ -93,22 +97,33 @@ pub async fn follow(
             .fix(format!("check it with `aws codebuild batch-get-builds --ids {id}`"))
             .into());
         }
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = &mut interrupt, if !stopping => {
-                if !stop_on_interrupt {
-                    spinner.finish_and_clear();
-                    return Err(UserError::new(format!(
-                        "stopped following CodeBuild build {id}; it goes on"
-                    ))
-                    .fix(format!("stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"))
-                    .into());
-                }
-                stopping = true;
-                spinner.suspend(|| out.status("Stopping", format_args!("CodeBuild build {id}")));
-                aws.stop_codebuild(id).await?;
-                interrupt = Box::pin(tokio::signal::ctrl_c());
+        let interrupted = tokio::select! {
+            _ = tokio::time::sleep(POLL) => false,
+            _ = &mut interrupt => true,
+        };
+        if interrupted {
+            interrupt = Box::pin(tokio::signal::ctrl_c());
+            if !stop_on_interrupt || stopping {
+                spinner.finish_and_clear();
+                let what = if stopping {
+                    "stopping was asked for; it ends shortly"
+                } else {
+                    "it goes on"
+                };
+                return Err(UserError::new(format!(
+                    "stopped following CodeBuild build {id}; {what}"
+                ))
+                .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"))
+                .into());
             }
+            stopping = true;
+            spinner.suspend(|| {
+                out.status(
+                    "Stopping",
+                    format_args!("CodeBuild build {id} (Ctrl-C again: stop following)"),
+                )
+            });
+            aws.stop_codebuild(id).await?;
         }
     };
     spinner.finish_and_clear();
@@ -165,10 +180,10 @@ fn failure(
 ) -> anyhow::Error {
     let id = build.id().unwrap_or_default();
     let st = status(build);
-    let phase = build.phases().iter().find(|p| {
-        p.phase_status()
-            .is_some_and(|s| s.as_str() != "SUCCEEDED")
-    });
+    let phase = build
+        .phases()
+        .iter()
+        .find(|p| p.phase_status().is_some_and(|s| s.as_str() != "SUCCEEDED"));
     let phase_name = phase
         .and_then(|p| p.phase_type())
         .map(|t| t.as_str().to_string())
@@ -177,7 +192,14 @@ fn failure(
     let said = phase
         .and_then(|p| p.contexts().iter().find_map(|c| c.message()))
         .filter(|m| !m.is_empty())
-        .map(|m| format!(" ({m})"))
+        .map(|m| match m.rsplit_once("Reason: ") {
+            // `Error while executing command: <the whole command>. Reason: exit status 1`
+            Some((_, reason)) => format!(" (a command ended with {})", reason.trim()),
+            None if m.chars().count() > 120 => {
+                format!(" ({}…)", m.chars().take(120).collect::<String>())
+            }
+            None => format!(" ({m})"),
+        })
         .unwrap_or_default();
     let lines: Vec<&String> = tail.iter().collect();
     if out.json {
@@ -201,7 +223,9 @@ fn failure(
         None => format!("`aws codebuild batch-get-builds --ids {id}`"),
     };
     let fix = match st {
-        "TIMED_OUT" => format!("raise `codebuild-timeout` (minutes) or make the build faster; {where_log}"),
+        "TIMED_OUT" => {
+            format!("raise `codebuild-timeout` (minutes) or make the build faster; {where_log}")
+        }
         "STOPPED" => format!("it was stopped; run again to build; {where_log}"),
         _ => format!("see the log's tail above; {where_log}"),
     };

@@ -114,9 +114,15 @@ pub async fn steps(
         .object_exists(&checked.bucket.name, &archive.key, &checked.bucket.account)
         .await?
     {
-        (false, format!("skip: {location} is already there (0 bytes)"))
+        (
+            false,
+            format!("skip: {location} is already there (0 bytes)"),
+        )
     } else {
-        (true, format!("upload {} bytes to {location}", archive.bytes))
+        (
+            true,
+            format!("upload {} bytes to {location}", archive.bytes),
+        )
     };
     let role = match &checked.role.managed {
         None => format!("given role {}", checked.role.arn),
@@ -143,7 +149,11 @@ pub async fn steps(
 
 /// The newest image of this stage in the repository (ECR's push times) as a cache source, and
 /// its build stage when that was pushed too: `(image, build stage)`.
-async fn cache_sources(aws: &Aws, config: &Config, current: &str) -> Result<(Option<String>, Option<String>)> {
+async fn cache_sources(
+    aws: &Aws,
+    config: &Config,
+    current: &str,
+) -> Result<(Option<String>, Option<String>)> {
     let mut pages = aws
         .ecr()
         .describe_images()
@@ -214,7 +224,11 @@ pub async fn build_and_push(
     if !changes.is_empty() {
         out.status(
             if fresh_role { "Created" } else { "Updated" },
-            format_args!("CodeBuild role {} ({})", checked.role.name, changes.join(", ")),
+            format_args!(
+                "CodeBuild role {} ({})",
+                checked.role.name,
+                changes.join(", ")
+            ),
         );
     }
     let tags = upload::tags(config, true);
@@ -225,8 +239,22 @@ pub async fn build_and_push(
         out.status("Created", format_args!("log group {}", group.name));
     }
     if let Some(change) = project::change(&checked.spec, checked.project_found.as_ref()) {
-        project::apply(aws, &checked.spec, checked.project_found.is_some(), fresh_role).await?;
-        out.status("Updated", format_args!("{}", change.replacen("create", "created", 1).replacen("update", "updated", 1)));
+        project::apply(
+            aws,
+            &checked.spec,
+            checked.project_found.is_some(),
+            fresh_role,
+        )
+        .await?;
+        out.status(
+            "Updated",
+            format_args!(
+                "{}",
+                change
+                    .replacen("create", "created", 1)
+                    .replacen("update", "updated", 1)
+            ),
+        );
     }
 
     let repository_uri = format!("{}/{}", registry.host, config.repository);

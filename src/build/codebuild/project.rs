@@ -46,13 +46,15 @@ pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<Stri
         DockerfileSource::Template => "build",
         DockerfileSource::User { .. } => "",
     };
-    Ok(env.get_template("buildspec.yml")?.render(minijinja::context! {
-        version => env!("CARGO_PKG_VERSION"),
-        platform => plan.platform,
-        dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
-        cache_stage => cache_stage,
-        build_args => build_arg_names(project, config),
-    })?)
+    Ok(env
+        .get_template("buildspec.yml")?
+        .render(minijinja::context! {
+            version => env!("CARGO_PKG_VERSION"),
+            platform => plan.platform,
+            dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
+            cache_stage => cache_stage,
+            build_args => build_arg_names(project, config),
+        })?)
 }
 
 /// A path as one shell word.
@@ -87,12 +89,16 @@ pub fn spec(
 }
 
 /// What making the project match would do: `None` when it is up to date.
-pub fn change(spec: &ProjectSpec, found: Option<&aws_sdk_codebuild::types::Project>) -> Option<String> {
+pub fn change(
+    spec: &ProjectSpec,
+    found: Option<&aws_sdk_codebuild::types::Project>,
+) -> Option<String> {
     match found {
         None => Some(format!("create CodeBuild project {}", spec.name)),
         Some(p) => {
             let d = spec.differences(p);
-            (!d.is_empty()).then(|| format!("update CodeBuild project {} ({})", spec.name, d.join(", ")))
+            (!d.is_empty())
+                .then(|| format!("update CodeBuild project {} ({})", spec.name, d.join(", ")))
         }
     }
 }

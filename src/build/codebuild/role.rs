@@ -112,7 +112,11 @@ pub async fn plan(
             Ok(RolePlan {
                 name: name.clone(),
                 arn: existing.as_ref().map(|r| r.arn.clone()).unwrap_or_else(|| {
-                    format!("arn:{}:iam::{}:role/{name}", identity.partition(), identity.account)
+                    format!(
+                        "arn:{}:iam::{}:role/{name}",
+                        identity.partition(),
+                        identity.account
+                    )
                 }),
                 managed: Some(Managed {
                     exists: existing.is_some(),
@@ -202,10 +206,7 @@ mod tests {
             statements[1]["Resource"],
             "arn:aws:ecr:eu-west-1:123456789012:repository/hello-dev"
         );
-        let stars: Vec<&Value> = statements
-            .iter()
-            .filter(|s| s["Resource"] == "*")
-            .collect();
+        let stars: Vec<&Value> = statements.iter().filter(|s| s["Resource"] == "*").collect();
         assert_eq!(stars.len(), 1);
         assert_eq!(stars[0]["Action"], "ecr:GetAuthorizationToken");
         assert!(trusts(&trust_policy("123456789012").unwrap(), CODEBUILD));

@@ -176,7 +176,11 @@ pub fn archive(project: &Project, config: &Config, plan: &Plan) -> Result<Archiv
     let dir = project.target_dir.join("fargate");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}-{}-codebuild.zip", config.project, config.stage));
-    let tmp = dir.join(format!(".{}-codebuild-{}.tmp", config.project, std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}-codebuild-{}.tmp",
+        config.project,
+        std::process::id()
+    ));
     let written = (|| -> Result<()> {
         let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(&tmp)?));
         let options = |mode: u32, large: bool| {
@@ -231,10 +235,22 @@ pub fn archive(project: &Project, config: &Config, plan: &Plan) -> Result<Archiv
 }
 
 /// Uploads the archive unless the bucket already holds it; the bytes sent (0 when it was there).
-pub async fn upload(aws: &Aws, bucket: &BucketPlan, archive: &Archive, out: &Output) -> Result<u64> {
+pub async fn upload(
+    aws: &Aws,
+    bucket: &BucketPlan,
+    archive: &Archive,
+    out: &Output,
+) -> Result<u64> {
     let location = format!("s3://{}/{}", bucket.name, archive.key);
-    if !bucket.create && aws.object_exists(&bucket.name, &archive.key, &bucket.account).await? {
-        out.status("Fresh", format_args!("{location} is already there (0 bytes uploaded)"));
+    if !bucket.create
+        && aws
+            .object_exists(&bucket.name, &archive.key, &bucket.account)
+            .await?
+    {
+        out.status(
+            "Fresh",
+            format_args!("{location} is already there (0 bytes uploaded)"),
+        );
         return Ok(0);
     }
     out.status(
