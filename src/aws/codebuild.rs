@@ -223,7 +223,7 @@ impl Aws {
                     anyhow::anyhow!("starting a build of CodeBuild project {project}: {m}")
                 })
             })?;
-        out.build()
+        out.build_value()
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("CodeBuild started no build of {project}"))
     }
