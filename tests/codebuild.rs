@@ -340,7 +340,8 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
         "--log-group-name-prefix",
         &format!("/aws/codebuild/{family}"),
     ]);
-    assert_eq!(group["logGroups"][0]["retentionInDays"], 30, "{group}");
+    // examples/hello's dev stage keeps logs 7 days (`log-retention-days`).
+    assert_eq!(group["logGroups"][0]["retentionInDays"], 7, "{group}");
 
     // Phases each once, the build's log streamed.
     let phases: Vec<String> = events(&out, "build_phase")

@@ -40,6 +40,8 @@ pub fn build_arg_names(project: &Project, config: &Config) -> Vec<String> {
 pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // minijinja would JSON-quote values in a .yml template; these are shell words, quoted here.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_template("buildspec.yml", BUILDSPEC)?;
     // The template's build stage is pushed as a cache of its own; a user's Dockerfile may have none.
     let cache_stage = match plan.dockerfile {
