@@ -235,7 +235,12 @@ fn phases_run_in_order_in_one_shell_and_a_failed_build_still_runs_post_build() {
         failed["contexts"][0]["message"],
         "Error while executing command: echo building; false. Reason: exit status 1"
     );
-    assert!(phase(&b, "PRE_BUILD")["durationInSeconds"].as_i64().unwrap() >= 2);
+    assert!(
+        phase(&b, "PRE_BUILD")["durationInSeconds"]
+            .as_i64()
+            .unwrap()
+            >= 2
+    );
     assert_eq!(exported(&b), vec![("RESULT".into(), "it's kept".into())]);
     assert_eq!(b["logs"]["groupName"], format!("/aws/codebuild/{}", p.name));
     assert_eq!(
@@ -253,7 +258,8 @@ fn phases_run_in_order_in_one_shell_and_a_failed_build_still_runs_post_build() {
         .find_map(|l| l.strip_prefix("pre kept=kept dir="))
         .unwrap_or_else(|| panic!("no pre_build line in:\n{}", lines.join("\n")));
     assert!(
-        src.starts_with("/codebuild/output/src") && src.contains("/src/sub spec=spec overridden=override"),
+        src.starts_with("/codebuild/output/src")
+            && src.contains("/src/sub spec=spec overridden=override"),
         "{src}"
     );
     let src_dir = src.split("/sub ").next().unwrap();
@@ -327,9 +333,17 @@ fn an_install_failure_ends_the_build_and_a_yaml_error_fails_download_source() {
 #[test]
 fn a_source_the_role_may_not_read_fails_download_source() {
     let p = Project::new("cfbcb-denied-");
-    aws(&["s3api", "create-bucket", "--bucket", &format!("{}-other", p.bucket)]);
+    aws(&[
+        "s3api",
+        "create-bucket",
+        "--bucket",
+        &format!("{}-other", p.bucket),
+    ]);
     let (b, _) = wait_done(
-        &p.start(&["--source-location-override", &format!("{}-other/src.zip", p.bucket)]),
+        &p.start(&[
+            "--source-location-override",
+            &format!("{}-other/src.zip", p.bucket),
+        ]),
         60,
     );
     assert_eq!(b["buildStatus"], "FAILED");
@@ -377,7 +391,10 @@ fn a_build_past_its_timeout_is_timed_out_and_stop_build_stops_one() {
     let stopped = p.start(&["--buildspec-override", spec]);
     let t0 = Instant::now();
     while !log(&build(&stopped)).iter().any(|l| l == "started") {
-        assert!(t0.elapsed() < Duration::from_secs(60), "the build never started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the build never started"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     aws(&["codebuild", "stop-build", "--id", &stopped]);
@@ -391,13 +408,27 @@ fn a_build_past_its_timeout_is_timed_out_and_stop_build_stops_one() {
     assert_eq!(b["buildStatus"], "TIMED_OUT", "{b}");
     assert_eq!(b["timeoutInMinutes"], 5);
     assert_eq!(phase(&b, "BUILD")["phaseStatus"], "TIMED_OUT");
-    assert!(t0.elapsed() < Duration::from_secs(50), "5 bench minutes of 1 s");
+    assert!(
+        t0.elapsed() < Duration::from_secs(50),
+        "5 bench minutes of 1 s"
+    );
     // nothing is left running on the Engine
     let o = std::process::Command::new("docker")
-        .args(["ps", "-q", "--filter", &format!("label=cargo-fargate-bench.task={}", b["arn"].as_str().unwrap())])
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!(
+                "label=cargo-fargate-bench.task={}",
+                b["arn"].as_str().unwrap()
+            ),
+        ])
         .output()
         .unwrap();
-    assert!(stdout(&o).trim().is_empty(), "the build's container is still there");
+    assert!(
+        stdout(&o).trim().is_empty(),
+        "the build's container is still there"
+    );
 }
 
 #[test]
@@ -428,7 +459,10 @@ phases:
       - docker push $REPOSITORY_URI:$IMAGE_TAG
       - IMAGE_DIGEST=$(docker inspect --format '{{index .RepoDigests 0}}' $REPOSITORY_URI:$IMAGE_TAG | cut -d@ -f2)
 "#;
-    p.source(&[("buildspec.yml", 0o644, spec), ("Dockerfile", 0o644, &dockerfile)]);
+    p.source(&[
+        ("buildspec.yml", 0o644, spec),
+        ("Dockerfile", 0o644, &dockerfile),
+    ]);
     // UpdateProject (moto has none): the project's variables name the repository
     let env = json!({"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
         "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": true,
@@ -444,11 +478,17 @@ phases:
         "20",
     ]);
     let got = aws(&["codebuild", "batch-get-projects", "--names", &p.name])["projects"][0].clone();
-    assert_eq!(got["environment"]["environmentVariables"][0]["value"], uri.as_str());
+    assert_eq!(
+        got["environment"]["environmentVariables"][0]["value"],
+        uri.as_str()
+    );
     assert_eq!(got["timeoutInMinutes"], 20);
 
     let (b, _) = wait_done(
-        &p.start(&["--environment-variables-override", "name=IMAGE_TAG,value=t1"]),
+        &p.start(&[
+            "--environment-variables-override",
+            "name=IMAGE_TAG,value=t1",
+        ]),
         300,
     );
     assert_eq!(b["buildStatus"], "SUCCEEDED", "{b}\n{}", log(&b).join("\n"));

@@ -151,11 +151,12 @@ async fn read_log(
         let done = events.is_empty() || next == token;
         for e in events {
             for line in e.message.lines() {
-                let line = line.trim_end().to_string();
+                let line = strip_ansi(line).trim_end().to_string();
                 if out.json {
                     out.event("build_log", serde_json::json!({ "line": line }));
                 } else if out.shows_progress() {
-                    spinner.suspend(|| eprintln!("{line}"));
+                    // Indented: a compiler's `error:` line is the build's, not this command's.
+                    spinner.suspend(|| eprintln!("  {line}"));
                 }
                 if tail.len() == TAIL {
                     tail.pop_front();
@@ -207,7 +208,8 @@ fn failure(
             "build_output",
             serde_json::json!({ "phase": phase_name, "lines": lines }),
         );
-    } else {
+    } else if !out.shows_progress() {
+        // With --quiet the log was not shown as it came: its tail now.
         eprintln!("last lines of the build log:");
         for l in &lines {
             eprintln!("  {l}");
@@ -227,11 +229,40 @@ fn failure(
             format!("raise `codebuild-timeout` (minutes) or make the build faster; {where_log}")
         }
         "STOPPED" => format!("it was stopped; run again to build; {where_log}"),
-        _ => format!("see the log's tail above; {where_log}"),
+        _ => format!("see the build log above; {where_log}"),
     };
     UserError::new(format!(
         "CodeBuild build {id} {st} in phase {phase_name}{said}{cause}"
     ))
     .fix(fix)
     .into()
+}
+
+/// Drops terminal colour sequences (`ESC [ … m`): the classic builder wraps a step's stderr in them.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_is_dropped() {
+        assert_eq!(
+            super::strip_ansi("\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"),
+            "error[E0308]: mismatched types"
+        );
+    }
 }
