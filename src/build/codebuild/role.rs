@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
-use crate::roles::{render_policy, role_name_of, trusts, MANAGED_TAG};
+use crate::steps::roles::{render_policy, role_name_of, trusts, MANAGED_TAG};
 
 pub const CODEBUILD: &str = "codebuild.amazonaws.com";
 const POLICY_NAME: &str = "cargo-fargate-codebuild";
@@ -82,7 +82,7 @@ pub async fn plan(
                 }
             }
             let name = role_name_of(value);
-            let found = aws.get_role(name).await?.ok_or_else(|| {
+            let found = aws.get_role(&name).await?.ok_or_else(|| {
                 config
                     .key_error(KEY, format!("role `{name}` does not exist in account {}", identity.account))
                     .fix(format!("create it (trusting {CODEBUILD}), fix the name, or drop `{KEY}` to let cargo-fargate manage one"))

@@ -63,8 +63,8 @@ pub fn bucket_name(config: &Config, identity: &Identity) -> String {
 pub fn tags(config: &Config, stage: bool) -> BTreeMap<String, String> {
     let mut tags = config.tags.clone();
     tags.insert(
-        crate::roles::MANAGED_TAG.0.into(),
-        crate::roles::MANAGED_TAG.1.into(),
+        crate::steps::roles::MANAGED_TAG.0.into(),
+        crate::steps::roles::MANAGED_TAG.1.into(),
     );
     tags.insert("cargo-fargate:project".into(), config.project.clone());
     if stage {
@@ -115,8 +115,8 @@ pub async fn plan_bucket(aws: &Aws, config: &Config, identity: &Identity) -> Res
                     ))
                     .into());
             }
-            let ours = found_tags.get(crate::roles::MANAGED_TAG.0).map(String::as_str)
-                == Some(crate::roles::MANAGED_TAG.1);
+            let ours = found_tags.get(crate::steps::roles::MANAGED_TAG.0).map(String::as_str)
+                == Some(crate::steps::roles::MANAGED_TAG.1);
             match public {
                 // A bucket of ours a run left half-made: finish it.
                 Some(_) if ours => true,
@@ -223,7 +223,7 @@ pub fn archive(project: &Project, config: &Config, plan: &Plan) -> Result<Archiv
         return Err(e);
     }
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    let sha256 = crate::package::sha256_file(&path)?;
+    let sha256 = crate::steps::package::sha256_file(&path)?;
     let bytes = std::fs::metadata(&path)?.len();
     Ok(Archive {
         key: format!("{}/{}/source/{sha256}.zip", config.project, config.stage),
