@@ -73,7 +73,7 @@ pub async fn plan(
     match &config.codebuild_role {
         Role::Given(value) => {
             if let Some(rest) = value.strip_prefix("arn:") {
-                let account = rest.splitn(5, ':').nth(3).unwrap_or_default();
+                let account = rest.split(':').nth(3).unwrap_or_default();
                 if account != identity.account {
                     return Err(config
                         .key_error(KEY, format!("role `{value}` belongs to account {account}, but these credentials are for account {}", identity.account))
