@@ -3,6 +3,8 @@
 #   template  the default Dockerfile template (dependency layer cached)
 #   host      the host builder (cargo on the host, image assembled without Docker)
 #   naive     a one-stage Dockerfile: `COPY . .` then `cargo build --release`
+#   codebuild the codebuild builder (source zip to S3, the build carried out by the bench agent);
+#             (needs the bench agent that carries out CodeBuild builds: branch cb-agent)
 # For each: cold build+push, code-only rebuild+push, a no-change run, the image's size in the
 # registry, and the bytes the registry stored after the code-only change. Figures go to
 # BENCHMARKS.md (and target/bench/build.json). Usage: scripts/bench-build.sh [variant ...]
@@ -27,7 +29,7 @@ for v in "$@"; do
     *) variants+=("$v") ;;
   esac
 done
-[ $# -gt 0 ] || variants=(template host naive)
+[ $# -gt 0 ] || variants=(template host naive codebuild)
 
 # Peak resident set size in MiB of a command, from GNU time (the `time` package).
 peak_mib() {
@@ -83,6 +85,8 @@ image_bytes() {
     python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))'
 }
 field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$1') if l.strip().startswith('{')]; r=[x for x in r if x.get('type')=='result'][-1]; print(eval('r' + sys.argv[1]))" "$2"; }
+# Bytes the codebuild builder uploaded to S3 in one run (0 when the archive was there or no build ran).
+uploaded() { python3 -c "import json; r=[json.loads(l) for l in open('$1') if l.strip().startswith('{')]; r=[x for x in r if x.get('type')=='result'][-1]; print((r.get('codebuild') or {}).get('uploaded_bytes', 0))"; }
 
 # --- sizes: examples/hello per builder (docker template, host) and runtime (minimal scratch, the
 # Debian stand-in), then two host builds of one commit from two clones.
@@ -173,6 +177,7 @@ for v in "${variants[@]}"; do
     template) ;;
     host) export CARGO_FARGATE_BUILDER=host CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE" ;;
     naive) export CARGO_FARGATE_DOCKERFILE=naive.Dockerfile ;;
+    codebuild) export CARGO_FARGATE_BUILDER=codebuild CARGO_FARGATE_NAME="bench-cb-${nonce: -9}" ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   echo "== $v" >&2
@@ -183,15 +188,20 @@ for v in "${variants[@]}"; do
   b1=$(registry_bytes)
   t4=$(now); (cd "$dir" && "$bin" fargate push --message-format json >"$work/$v-same.json"); t5=$(now)
   tag=$(field "$work/$v-code.json" '["tags"][0]')
-  results+=("$v|$(secs "$t0" "$t1")|$(secs "$t2" "$t3")|$(secs "$t4" "$t5")|$(image_bytes "$repo" "$tag")|$((b1 - b0))|$(field "$work/$v-code.json" '["layers_pushed"]')")
+  up="-"
+  if [ "$v" = codebuild ]; then
+    up="$(uploaded "$work/$v-cold.json") / $(uploaded "$work/$v-code.json") / $(uploaded "$work/$v-same.json")"
+    unset CARGO_FARGATE_NAME
+  fi
+  results+=("$v|$(secs "$t0" "$t1")|$(secs "$t2" "$t3")|$(secs "$t4" "$t5")|$(image_bytes "$repo" "$tag")|$((b1 - b0))|$(field "$work/$v-code.json" '["layers_pushed"]')|$up")
 done
 
 {
   echo '['
   sep=''
   for r in "${results[@]}"; do
-    IFS='|' read -r v cold code same size pushed layers <<<"$r"
-    printf '%s{"variant":"%s","cold_s":%s,"code_change_s":%s,"no_change_s":%s,"image_bytes":%s,"bytes_stored_after_code_change":%s,"layers_pushed_after_code_change":%s}\n' "$sep" "$v" "$cold" "$code" "$same" "$size" "$pushed" "$layers"
+    IFS='|' read -r v cold code same size pushed layers up <<<"$r"
+    printf '%s{"variant":"%s","cold_s":%s,"code_change_s":%s,"no_change_s":%s,"image_bytes":%s,"bytes_stored_after_code_change":%s,"layers_pushed_after_code_change":%s,"bytes_uploaded_cold_code_same":"%s"}\n' "$sep" "$v" "$cold" "$code" "$same" "$size" "$pushed" "$layers" "$up"
     sep=','
   done
   echo ']'
@@ -219,15 +229,16 @@ kept="$(python3 -c 'import re,sys; t=open("BENCHMARKS.md").read() if __import__(
   echo "more with no change. Image size is the compressed size in the registry (config + layers); bytes"
   echo "stored is how much the registry's storage grew on the code-only push."
   echo
-  echo "| variant | cold build+push | code-only rebuild+push | no change | image size | bytes stored after code change | layers pushed |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| variant | cold build+push | code-only rebuild+push | no change | image size | bytes stored after code change | layers pushed | bytes uploaded to S3 (cold / code / none) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
-    IFS='|' read -r v cold code same size pushed layers <<<"$r"
-    echo "| $v | ${cold} s | ${code} s | ${same} s | $(mib "$size") | $(mib "$pushed") | $layers |"
+    IFS='|' read -r v cold code same size pushed layers up <<<"$r"
+    echo "| $v | ${cold} s | ${code} s | ${same} s | $(mib "$size") | $(mib "$pushed") | $layers | $up |"
   done
   echo
   echo "- template: the default \`task-templates/Dockerfile\` (dependencies in their own cached layer, only the binary in a slim runtime image)."
   echo "- host: \`builder = \"host\"\`: cargo on the host, the image assembled over the registry API without Docker."
+  echo "- codebuild: \`builder = \"codebuild\"\`: the build context as a zip to S3 (skipped when S3 has it), built and pushed by CodeBuild (the bench agent runs the buildspec in a container of the standard-image stand-in on this Engine). Layers pushed: not counted (the build pushes)."
   echo "- naive: \`COPY . .\` then \`cargo build --release\` in one stage (\`tests/fixtures/bench-app/naive.Dockerfile\`)."
   [ -z "$kept" ] || printf '\n%s\n' "$kept"
   # Measured by the `memory` and `install` variants (this run or an earlier one).

@@ -187,6 +187,11 @@ impl Output {
         !self.tty && !self.json && self.verbosity >= 0
     }
 
+    /// Whether progress (a remote build's log lines) is printed: not with --quiet, not in JSON.
+    pub fn shows_progress(&self) -> bool {
+        !self.json && self.verbosity >= 0
+    }
+
     pub fn is_verbose(&self) -> bool {
         self.verbosity >= 1
     }

@@ -5,6 +5,7 @@
 //! `--endpoint-url` overrides both. Every call has a time limit (`--timeout`, retries included) and
 //! the SDK's adaptive retry for throttling and 5xx; a failed call is explained by [`Aws::fail`].
 
+pub mod codebuild;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
@@ -12,6 +13,7 @@ pub mod fault;
 pub mod iam;
 pub mod image;
 pub mod logs;
+pub mod s3;
 pub mod secrets;
 pub mod ssm;
 pub mod sts;
@@ -107,6 +109,8 @@ pub struct Aws {
     ec2: OnceLock<aws_sdk_ec2::Client>,
     logs: OnceLock<aws_sdk_cloudwatchlogs::Client>,
     sts: OnceLock<aws_sdk_sts::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
+    codebuild: OnceLock<aws_sdk_codebuild::Client>,
 }
 
 /// Who the credentials belong to.
@@ -194,6 +198,8 @@ impl Aws {
             ec2: OnceLock::new(),
             logs: OnceLock::new(),
             sts: OnceLock::new(),
+            s3: OnceLock::new(),
+            codebuild: OnceLock::new(),
         })
     }
 
@@ -292,6 +298,25 @@ impl Aws {
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         self.logs
             .get_or_init(|| aws_sdk_cloudwatchlogs::Client::new(&self.sdk))
+            .clone()
+    }
+
+    /// S3, path-style when an endpoint is overridden (a stand-in or proxy has no per-bucket hosts).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.s3
+            .get_or_init(|| {
+                let custom = !self.endpoint_of("s3").ends_with(".amazonaws.com");
+                let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                    .force_path_style(custom)
+                    .build();
+                aws_sdk_s3::Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    pub fn codebuild(&self) -> aws_sdk_codebuild::Client {
+        self.codebuild
+            .get_or_init(|| aws_sdk_codebuild::Client::new(&self.sdk))
             .clone()
     }
 

@@ -253,9 +253,42 @@ impl Write for Pipe {
     }
 }
 
+/// The build arguments the template Dockerfile takes (the docker and codebuild builders pass the same).
+pub fn build_args(project: &Project, config: &Config) -> HashMap<String, String> {
+    let features = if config.features.is_empty() {
+        String::new()
+    } else {
+        format!("--features {}", config.features.join(","))
+    };
+    let locked = if project.workspace_root.join("Cargo.lock").is_file() {
+        "--locked"
+    } else {
+        ""
+    };
+    HashMap::from([
+        ("BUILDER_IMAGE".to_string(), config.builder_image.clone()),
+        ("RUNTIME_IMAGE".to_string(), config.runtime_image.clone()),
+        ("BIN".to_string(), config.bin.clone()),
+        ("PROFILE".to_string(), config.cargo_profile.clone()),
+        (
+            "PROFILE_DIR".to_string(),
+            profile_dir(&config.cargo_profile).to_string(),
+        ),
+        ("FEATURES".to_string(), features),
+        ("LOCKED".to_string(), locked.to_string()),
+        ("TZDATA".to_string(), config.tzdata.to_string()),
+    ])
+}
+
+/// What the build context holds besides the project's files: the skeleton under
+/// `.cargo-fargate/skeleton/` and, with the template, the Dockerfile (also the CodeBuild source zip's).
+pub fn generated(project: &Project, plan: &Plan) -> Result<Vec<(String, Vec<u8>)>> {
+    Ok(BuildContext::new(project, plan)?.small)
+}
+
 /// The Dockerfile's path inside the context: the template's, or the user's relative to the root
 /// (a Dockerfile outside the workspace is sent in the template's place).
-fn dockerfile_in_context(project: &Project, plan: &Plan) -> String {
+pub fn dockerfile_in_context(project: &Project, plan: &Plan) -> String {
     match &plan.dockerfile {
         DockerfileSource::Template => TEMPLATE_PATH.into(),
         DockerfileSource::User { path } => match path.strip_prefix(&project.workspace_root) {
@@ -288,29 +321,7 @@ pub async fn build(
     let started = Instant::now();
     let image = format!("{}:{}", config.repository, plan.content_tag);
     let context = BuildContext::new(project, &plan)?;
-    let features = if config.features.is_empty() {
-        String::new()
-    } else {
-        format!("--features {}", config.features.join(","))
-    };
-    let locked = if project.workspace_root.join("Cargo.lock").is_file() {
-        "--locked"
-    } else {
-        ""
-    };
-    let buildargs = HashMap::from([
-        ("BUILDER_IMAGE".to_string(), config.builder_image.clone()),
-        ("RUNTIME_IMAGE".to_string(), config.runtime_image.clone()),
-        ("BIN".to_string(), config.bin.clone()),
-        ("PROFILE".to_string(), config.cargo_profile.clone()),
-        (
-            "PROFILE_DIR".to_string(),
-            profile_dir(&config.cargo_profile).to_string(),
-        ),
-        ("FEATURES".to_string(), features),
-        ("LOCKED".to_string(), locked.to_string()),
-        ("TZDATA".to_string(), config.tzdata.to_string()),
-    ]);
+    let buildargs = build_args(project, config);
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),

@@ -2,6 +2,7 @@
 //! (`host`). [`plan`] decides the image's content tag and labels from the source and the build
 //! settings before anything runs, so `push` can skip the build when the registry already has it.
 
+pub mod codebuild;
 pub mod docker;
 pub mod host;
 mod inputs;
@@ -300,11 +301,12 @@ pub async fn run(
             }
         }
         Builder::Codebuild => {
-            return Err(
-                UserError::new("the `codebuild` builder is not available in this version")
-                    .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
-                    .into(),
+            // CodeBuild pushes what it builds: there is no local image to leave behind.
+            return Err(UserError::new(
+                "the `codebuild` builder builds and pushes in one step, so `build` alone has nothing to do with it",
             )
+            .fix("run `cargo fargate push` or `cargo fargate deploy` (or build locally with --builder docker)")
+            .into());
         }
     };
     let written = sbom::write(project, config)?;

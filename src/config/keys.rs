@@ -50,6 +50,13 @@ impl KeyDef {
 
 pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64"];
 pub const BUILDERS: &[&str] = &["docker", "host", "codebuild"];
+pub const CODEBUILD_COMPUTE_TYPES: &[&str] = &[
+    "BUILD_GENERAL1_SMALL",
+    "BUILD_GENERAL1_MEDIUM",
+    "BUILD_GENERAL1_LARGE",
+    "BUILD_GENERAL1_XLARGE",
+    "BUILD_GENERAL1_2XLARGE",
+];
 pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
@@ -113,8 +120,8 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef {
         name: "bucket",
         kind: Kind::Str,
-        default: "{project}-{stage}",
-        doc: "S3 bucket for source archives (private, public access blocked).",
+        default: "{project}-{account}-{region}",
+        doc: "S3 bucket for the `codebuild` builder's source archives (created private, encrypted, public access blocked).",
     },
     KeyDef {
         name: "cpu",
@@ -235,6 +242,24 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Choice(BUILDERS),
         default: "docker",
         doc: "Where the image is built: docker, host or codebuild.",
+    },
+    KeyDef {
+        name: "codebuild-role",
+        kind: Kind::Str,
+        default: "managed: {project}-{stage}-codebuild",
+        doc: "Service role of the CodeBuild project (name or ARN; trusts codebuild.amazonaws.com).",
+    },
+    KeyDef {
+        name: "codebuild-compute-type",
+        kind: Kind::Choice(CODEBUILD_COMPUTE_TYPES),
+        default: "BUILD_GENERAL1_MEDIUM",
+        doc: "CodeBuild compute type of the `codebuild` builder.",
+    },
+    KeyDef {
+        name: "codebuild-timeout",
+        kind: Kind::Int,
+        default: "60",
+        doc: "Minutes a CodeBuild build may take before it fails as TIMED_OUT (5–2160).",
     },
     KeyDef {
         name: "dockerfile",

@@ -107,7 +107,8 @@ pub struct Config {
     pub repository: String,
     pub tag_mutability: TagMutability,
     pub registry_endpoint: Option<String>,
-    pub bucket: String,
+    /// `None`: derived at run time from the project, account and region (see `build::codebuild`).
+    pub bucket: Option<String>,
     pub cpu: u32,
     pub memory: u32,
     pub architecture: Architecture,
@@ -128,6 +129,9 @@ pub struct Config {
     pub stop_timeout: u32,
     pub tags: BTreeMap<String, String>,
     pub builder: Builder,
+    pub codebuild_role: Role,
+    pub codebuild_compute_type: String,
+    pub codebuild_timeout: u32,
     pub dockerfile: Option<PathBuf>,
     pub builder_image: String,
     pub runtime_image: String,
@@ -500,14 +504,10 @@ pub fn resolve(
         )?;
     }
 
-    let (bucket, origin) = r.str_or("bucket", || default_name.clone());
-    let bucket = named(&bucket);
-    r.check_derived(
-        "bucket",
-        &origin,
-        &project_origin,
-        validate::bucket(&bucket),
-    )?;
+    let bucket = r.opt_str("bucket").map(|(b, o)| (named(&b), o));
+    if let Some((value, origin)) = &bucket {
+        r.check("bucket", origin, validate::bucket(value))?;
+    }
 
     let (cpu, cpu_origin) = r.int("cpu", 256);
     r.check("cpu", &cpu_origin, validate::cpu(cpu))?;
@@ -624,6 +624,10 @@ pub fn resolve(
         "codebuild" => Builder::Codebuild,
         _ => Builder::Docker,
     };
+    let codebuild_role = role(&mut r, "codebuild-role", "codebuild")?;
+    let (codebuild_compute_type, _) =
+        r.str_or("codebuild-compute-type", || "BUILD_GENERAL1_MEDIUM".into());
+    let codebuild_timeout = r.uint("codebuild-timeout", 60, 5..=2160)?;
     let dockerfile = r.opt_file("dockerfile", facts.package_dir, "Dockerfile")?;
     let (builder_image, _) = r.str_or("builder-image", || "rust:1.95.0-slim-bookworm".into());
     let (runtime_image, _) = r.str_or("runtime-image", || SCRATCH.into());
@@ -656,7 +660,7 @@ pub fn resolve(
         repository,
         tag_mutability,
         registry_endpoint: registry_endpoint.map(|(v, _)| v),
-        bucket,
+        bucket: bucket.map(|(b, _)| b),
         cpu: cpu as u32,
         memory: memory as u32,
         architecture,
@@ -677,6 +681,9 @@ pub fn resolve(
         stop_timeout,
         tags,
         builder,
+        codebuild_role,
+        codebuild_compute_type,
+        codebuild_timeout,
         dockerfile,
         builder_image,
         runtime_image,

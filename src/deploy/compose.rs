@@ -99,6 +99,7 @@ pub async fn ship(
     plan: build::Plan,
     target: Target,
     known: Option<String>,
+    remote: Remote<'_>,
     out: &Output,
 ) -> Result<PushOutput> {
     let started = Instant::now();
@@ -107,11 +108,77 @@ pub async fn ship(
     {
         return Ok(done);
     }
+    if let Some((aws, checked)) = remote {
+        // CodeBuild builds and pushes; the registry's digest is checked, the plan's other tags put.
+        let built = build::codebuild::build_and_push(
+            aws,
+            project,
+            config,
+            &plan,
+            checked,
+            &target.registry,
+            out,
+        )
+        .await?;
+        let tags = push::tag_copies(&target, config, &plan, &built.digest, out).await?;
+        let (pushed_to, uri) = (
+            format!("{}/{}", target.registry.host, config.repository),
+            if target.repository.uri.is_empty() {
+                format!("{}/{}", target.registry.host, config.repository)
+            } else {
+                target.repository.uri.clone()
+            },
+        );
+        // The SBOM comes from the same Cargo.lock the build used, and goes next to the image.
+        let sbom = build::sbom::write(project, config)?;
+        let sbom = crate::publish::push_sbom(
+            &target.registry,
+            &config.repository,
+            &built.digest,
+            &sbom.path,
+            out,
+        )
+        .await?;
+        return Ok(PushOutput {
+            sbom: Some(sbom),
+            image_uri: format!("{uri}@{}", built.digest),
+            repository: target.repository,
+            lifecycle_policy_updated: target.lifecycle_policy_updated,
+            pushed_to,
+            digest: built.digest.clone(),
+            tags,
+            up_to_date: false,
+            layers_pushed: 0,
+            layers_skipped: 0,
+            build: None,
+            codebuild: Some(built),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     let built = build::run(project, config, plan, target.base_access(), out).await?;
     push::publish(built, target, config, started, out).await
 }
 
-/// `push`: the repository ensured for the login, then [`ship`].
+/// The `codebuild` builder's checked bucket, role and project, with the clients to carry them out.
+pub type Remote<'a> = Option<(&'a Aws, build::codebuild::Checked)>;
+
+/// The `codebuild` builder's read-only checks (bucket, role, project), before anything is created.
+pub async fn check_remote<'a>(
+    aws: &'a Aws,
+    project: &Project,
+    config: &Config,
+    plan: &build::Plan,
+) -> Result<Remote<'a>> {
+    Ok(match config.builder {
+        crate::config::resolve::Builder::Codebuild => Some((
+            aws,
+            build::codebuild::check(aws, project, config, plan).await?,
+        )),
+        _ => None,
+    })
+}
+
+/// `push`: the codebuild builder's checks, the repository ensured for the login, then [`ship`].
 pub async fn push(
     project: &Project,
     config: &Config,
@@ -120,8 +187,9 @@ pub async fn push(
     login: Login,
     out: &Output,
 ) -> Result<PushOutput> {
+    let remote = check_remote(aws, project, config, &plan).await?;
     let target = push::target(aws, config, login, out).await?;
-    ship(project, config, plan, target, None, out).await
+    ship(project, config, plan, target, None, remote, out).await
 }
 
 /// Registers (roles, log group, task definition), then — when the preflight checked a network —

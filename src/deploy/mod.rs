@@ -77,11 +77,14 @@ async fn execute(
         repository,
         pushed_digest,
         definition,
+        codebuild,
         ..
     } = plan;
+    crate::build::codebuild::set_stop_on_interrupt(opts.run.stop_on_interrupt);
     // The plan's login carries the push: the registry is logged in to once.
     let target = push::target_from_plan(aws, &repository, login, out).await?;
-    let pushed = compose::ship(project, config, build, target, pushed_digest, out).await?;
+    let remote = codebuild.map(|checked| (aws, checked));
+    let pushed = compose::ship(project, config, build, target, pushed_digest, remote, out).await?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
     let prepared = match definition.prepared {
         Some(prepared) if prepared.image == image => prepared,

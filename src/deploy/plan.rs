@@ -42,6 +42,10 @@ pub struct DeployPlan {
     /// The digest under the content tag when the registry holds it: build and push are skipped.
     pub pushed_digest: Option<String>,
     pub definition: DefinitionPlan,
+    /// The `codebuild` builder's bucket, role and project, checked.
+    pub codebuild: Option<build::codebuild::Checked>,
+    /// Its `upload` and `project` steps, for `--dry-run`.
+    pub remote_steps: Vec<(&'static str, bool, String)>,
 }
 
 /// Asks every read-only question of a deploy; fails, having changed nothing, when the plan cannot
@@ -79,6 +83,23 @@ pub async fn plan(
         .registry
         .manifest_digest(&config.repository, &build.content_tag)
         .await?;
+    let codebuild = compose::check_remote(aws, project, config, &build)
+        .await?
+        .map(|(_, checked)| checked);
+    let remote_steps = match (&codebuild, opts.dry_run) {
+        (Some(checked), true) => {
+            build::codebuild::steps(
+                aws,
+                project,
+                config,
+                &build,
+                checked,
+                pushed_digest.is_some(),
+            )
+            .await?
+        }
+        _ => Vec::new(),
+    };
 
     // The definition as it will be registered (the digest is known once pushed; its length is
     // not): ECS's model and size limits are checked now, before anything changes.
@@ -138,6 +159,8 @@ pub async fn plan(
         repository,
         pushed_digest,
         definition,
+        codebuild,
+        remote_steps,
     })
 }
 
@@ -158,6 +181,15 @@ impl DeployPlan {
                 &plan.source_sha256[..16]
             ),
         });
+        steps.extend(
+            self.remote_steps
+                .iter()
+                .map(|(step, changes, action)| Step {
+                    step,
+                    changes: *changes,
+                    action: action.clone(),
+                }),
+        );
         let image = format!(
             "{}/{}:{}",
             registry.host, config.repository, plan.content_tag

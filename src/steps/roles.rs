@@ -122,7 +122,7 @@ pub fn secrets_policy(
     Ok(Some(doc))
 }
 
-fn render_policy(name: &str, source: &str, ctx: minijinja::Value) -> Result<Value> {
+pub fn render_policy(name: &str, source: &str, ctx: minijinja::Value) -> Result<Value> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_template(name, source)?;
@@ -132,6 +132,11 @@ fn render_policy(name: &str, source: &str, ctx: minijinja::Value) -> Result<Valu
 
 /// Whether a trust policy lets ECS tasks assume the role.
 pub fn trusts_ecs_tasks(doc: &Value) -> bool {
+    trusts(doc, ECS_TASKS)
+}
+
+/// Whether a trust policy lets `service` (e.g. `codebuild.amazonaws.com`) assume the role.
+pub fn trusts(doc: &Value, service: &str) -> bool {
     let as_list = |v: &Value| -> Vec<String> {
         match v {
             Value::String(s) => vec![s.clone()],
@@ -154,12 +159,12 @@ pub fn trusts_ecs_tasks(doc: &Value) -> bool {
                 .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"))
             && as_list(&s["Principal"]["Service"])
                 .iter()
-                .any(|p| p == ECS_TASKS)
+                .any(|p| p == service)
     })
 }
 
 /// A given role's name: the value itself, or the name in its ARN.
-fn role_name_of(value: &str) -> String {
+pub fn role_name_of(value: &str) -> String {
     match RoleArn::parse(value) {
         Ok(arn) => arn.name,
         Err(_) => value.to_string(),

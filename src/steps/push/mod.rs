@@ -39,6 +39,9 @@ pub struct PushOutput {
     /// The SBOM artifact pushed next to the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom: Option<crate::publish::SbomPush>,
+    /// The `codebuild` builder's build: its id, the archive and the bytes uploaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codebuild: Option<build::codebuild::Built>,
     pub seconds: f64,
 }
 
@@ -306,6 +309,7 @@ pub async fn up_to_date(
         layers_pushed: 0,
         layers_skipped: 0,
         build: None,
+        codebuild: None,
         seconds: started.elapsed().as_secs_f64(),
     }))
 }
@@ -348,6 +352,7 @@ pub async fn publish(
         layers_pushed: pushed.layers_pushed,
         layers_skipped: pushed.layers_skipped,
         build: Some(built),
+        codebuild: None,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -391,6 +396,34 @@ async fn free_tags(
         free.push(tag.clone());
     }
     Ok(free)
+}
+
+/// The plan's other tags (`git-<sha>`, the stage on mutable repositories) put on an image a remote
+/// build pushed under its content tag: the same manifest under each free tag.
+pub async fn tag_copies(
+    target: &Target,
+    config: &Config,
+    plan: &build::Plan,
+    digest: &str,
+    out: &Output,
+) -> Result<Vec<String>> {
+    let tags = free_tags(target, config, &plan.tags, Some(digest), out).await?;
+    let manifest = target
+        .registry
+        .get_manifest(&config.repository, &plan.content_tag)
+        .await?;
+    for tag in tags.iter().filter(|t| **t != plan.content_tag) {
+        target
+            .registry
+            .put_manifest(
+                &config.repository,
+                tag,
+                &manifest.media_type,
+                manifest.bytes.clone(),
+            )
+            .await?;
+    }
+    Ok(tags)
 }
 
 /// The host builder's image, blob by blob over the registry API.

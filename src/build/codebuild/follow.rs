@@ -1,0 +1,268 @@
+//! One CodeBuild build followed to its end: phases as they finish (each once), its CloudWatch log
+//! as it is written, and on failure the failing phase and the log's tail. Ctrl-C stops following
+//! (and, asked to, the build).
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use aws_sdk_codebuild::types::Build;
+
+use crate::aws::Aws;
+use crate::error::{Result, UserError};
+use crate::output::Output;
+
+/// Lines of the log kept for a failure's message.
+const TAIL: usize = 40;
+/// How often the build and its log are read.
+const POLL: Duration = Duration::from_secs(2);
+
+/// What following a build saw.
+pub struct Followed {
+    pub build: Build,
+    pub seconds: f64,
+}
+
+fn status(b: &Build) -> &str {
+    b.build_status()
+        .map(|s| s.as_str())
+        .unwrap_or("IN_PROGRESS")
+}
+
+/// Follows build `id` until CodeBuild reports it done, succeeded or not (a failure is an error,
+/// with the failing phase and the log tail). `timeout_minutes` bounds the wait, with slack for
+/// the queue and the last phases.
+pub async fn follow(
+    aws: &Aws,
+    id: &str,
+    timeout_minutes: u32,
+    stop_on_interrupt: bool,
+    out: &Output,
+) -> Result<Followed> {
+    let started = Instant::now();
+    let limit = Duration::from_secs(u64::from(timeout_minutes) * 60 + 15 * 60);
+    let spinner = out.spinner("Building");
+    let mut interrupt = Box::pin(tokio::signal::ctrl_c());
+    // Polled once so the handler is in place before the first wait.
+    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
+    let mut printed: BTreeSet<String> = BTreeSet::new();
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut token: Option<String> = None;
+    let mut stopping = false;
+    let mut log_at: Option<(String, String)> = None;
+    let build = loop {
+        let b = aws.codebuild_build(id).await?;
+        if log_at.is_none() {
+            log_at = b
+                .logs()
+                .and_then(|l| Some((l.group_name()?.to_string(), l.stream_name()?.to_string())));
+        }
+        if let Some((group, stream)) = &log_at {
+            token = read_log(aws, group, stream, token, &mut tail, &spinner, out).await?;
+        }
+        for p in b.phases() {
+            let Some(st) = p.phase_status() else { continue };
+            let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
+            if printed.insert(kind.to_string()) {
+                let secs = p.duration_in_seconds().unwrap_or(0);
+                if out.json {
+                    out.event(
+                        "build_phase",
+                        serde_json::json!({ "phase": kind, "status": st.as_str(), "seconds": secs }),
+                    );
+                } else {
+                    spinner.suspend(|| {
+                        out.status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
+                    });
+                }
+            }
+        }
+        spinner.set_message(format!(
+            "build {id}: {}",
+            b.current_phase().unwrap_or("QUEUED")
+        ));
+        if status(&b) != "IN_PROGRESS" {
+            // The log's last lines may land after the status changes.
+            if let Some((group, stream)) = &log_at {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                read_log(aws, group, stream, token.clone(), &mut tail, &spinner, out).await?;
+            }
+            break b;
+        }
+        if started.elapsed() > limit {
+            spinner.finish_and_clear();
+            return Err(UserError::new(format!(
+                "CodeBuild still reports build {id} in progress {} minutes after it started, past its {timeout_minutes}-minute timeout",
+                started.elapsed().as_secs() / 60
+            ))
+            .fix(format!("check it with `aws codebuild batch-get-builds --ids {id}`"))
+            .into());
+        }
+        let interrupted = tokio::select! {
+            _ = tokio::time::sleep(POLL) => false,
+            _ = &mut interrupt => true,
+        };
+        if interrupted {
+            interrupt = Box::pin(tokio::signal::ctrl_c());
+            if !stop_on_interrupt || stopping {
+                spinner.finish_and_clear();
+                let what = if stopping {
+                    "stopping was asked for; it ends shortly"
+                } else {
+                    "it goes on"
+                };
+                return Err(UserError::new(format!(
+                    "stopped following CodeBuild build {id}; {what}"
+                ))
+                .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"))
+                .into());
+            }
+            stopping = true;
+            spinner.suspend(|| {
+                out.status(
+                    "Stopping",
+                    format_args!("CodeBuild build {id} (Ctrl-C again: stop following)"),
+                )
+            });
+            aws.stop_codebuild(id).await?;
+        }
+    };
+    spinner.finish_and_clear();
+    if status(&build) != "SUCCEEDED" {
+        return Err(failure(&build, &tail, log_at.as_ref(), out));
+    }
+    Ok(Followed {
+        build,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Prints the log events after `token`; returns the token to go on from.
+async fn read_log(
+    aws: &Aws,
+    group: &str,
+    stream: &str,
+    mut token: Option<String>,
+    tail: &mut VecDeque<String>,
+    spinner: &indicatif::ProgressBar,
+    out: &Output,
+) -> Result<Option<String>> {
+    loop {
+        let (events, next) = aws.stream_events(group, stream, token.as_deref()).await?;
+        let done = events.is_empty() || next == token;
+        for e in events {
+            for line in e.message.lines() {
+                let line = strip_ansi(line).trim_end().to_string();
+                if out.json {
+                    out.event("build_log", serde_json::json!({ "line": line }));
+                } else if out.shows_progress() {
+                    // Indented: a compiler's `error:` line is the build's, not this command's.
+                    spinner.suspend(|| eprintln!("  {line}"));
+                }
+                if tail.len() == TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+        token = next;
+        if done {
+            return Ok(token);
+        }
+    }
+}
+
+/// The one-line error of a failed build: status, the failing phase and what CodeBuild said of it,
+/// the first compiler `error` line of the tail; the tail itself printed above it.
+fn failure(
+    build: &Build,
+    tail: &VecDeque<String>,
+    log: Option<&(String, String)>,
+    out: &Output,
+) -> anyhow::Error {
+    let id = build.id().unwrap_or_default();
+    let st = status(build);
+    let phase = build
+        .phases()
+        .iter()
+        .find(|p| p.phase_status().is_some_and(|s| s.as_str() != "SUCCEEDED"));
+    let phase_name = phase
+        .and_then(|p| p.phase_type())
+        .map(|t| t.as_str().to_string())
+        .or_else(|| build.current_phase().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    let said = phase
+        .and_then(|p| p.contexts().iter().find_map(|c| c.message()))
+        .filter(|m| !m.is_empty())
+        .map(|m| match m.rsplit_once("Reason: ") {
+            // `Error while executing command: <the whole command>. Reason: exit status 1`
+            Some((_, reason)) => format!(" (a command ended with {})", reason.trim()),
+            None if m.chars().count() > 120 => {
+                format!(" ({}…)", m.chars().take(120).collect::<String>())
+            }
+            None => format!(" ({m})"),
+        })
+        .unwrap_or_default();
+    let lines: Vec<&String> = tail.iter().collect();
+    if out.json {
+        out.event(
+            "build_output",
+            serde_json::json!({ "phase": phase_name, "lines": lines }),
+        );
+    } else if !out.shows_progress() {
+        // With --quiet the log was not shown as it came: its tail now.
+        eprintln!("last lines of the build log:");
+        for l in &lines {
+            eprintln!("  {l}");
+        }
+    }
+    let cause = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("error"))
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default();
+    let where_log = match log {
+        Some((g, s)) => format!("full log: `aws logs tail {g} --log-stream-names {s}`"),
+        None => format!("`aws codebuild batch-get-builds --ids {id}`"),
+    };
+    let fix = match st {
+        "TIMED_OUT" => {
+            format!("raise `codebuild-timeout` (minutes) or make the build faster; {where_log}")
+        }
+        "STOPPED" => format!("it was stopped; run again to build; {where_log}"),
+        _ => format!("see the build log above; {where_log}"),
+    };
+    UserError::new(format!(
+        "CodeBuild build {id} {st} in phase {phase_name}{said}{cause}"
+    ))
+    .fix(fix)
+    .into()
+}
+
+/// Drops terminal colour sequences (`ESC [ … m`): the classic builder wraps a step's stderr in them.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_is_dropped() {
+        assert_eq!(
+            super::strip_ansi("\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"),
+            "error[E0308]: mismatched types"
+        );
+    }
+}

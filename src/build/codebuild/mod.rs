@@ -1,0 +1,356 @@
+//! The `codebuild` builder: the image is built and pushed by AWS CodeBuild, with the same Dockerfile
+//! as the docker builder.
+//!
+//! [`check`] reads everything first (the bucket: ours, here, private; the service role; the
+//! project) and creates nothing, so a refused bucket or role stops the run before any change and
+//! `--dry-run` shows the plan. [`build_and_push`] then uploads the source archive (skipped when S3
+//! has it), makes the role, log group and project match, starts the build, follows it, and checks
+//! the digest it reports against the registry before anything pins it.
+
+pub mod follow;
+pub mod project;
+pub mod role;
+pub mod upload;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+
+use crate::aws::codebuild::ProjectSpec;
+use crate::aws::Aws;
+use crate::build::Plan;
+use crate::config::Config;
+use crate::error::{Result, UserError};
+use crate::output::Output;
+use crate::project::Project;
+use crate::registry::Registry;
+
+static STOP_ON_INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// `--stop-on-interrupt`: Ctrl-C also stops the build (by default it only stops following it).
+pub fn set_stop_on_interrupt(stop: bool) {
+    STOP_ON_INTERRUPT.store(stop, Ordering::Relaxed);
+}
+
+/// Everything checked, nothing changed.
+pub struct Checked {
+    pub bucket: upload::BucketPlan,
+    pub role: role::RolePlan,
+    pub spec: ProjectSpec,
+    pub project_found: Option<aws_sdk_codebuild::types::Project>,
+}
+
+/// What a CodeBuild build did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Built {
+    pub build_id: String,
+    pub digest: String,
+    pub archive: upload::Archive,
+    pub bucket: String,
+    /// 0 when S3 already held the archive.
+    pub uploaded_bytes: u64,
+    pub seconds: f64,
+}
+
+/// Reads and checks the bucket, the service role and the project; changes nothing.
+pub async fn check(aws: &Aws, project: &Project, config: &Config, plan: &Plan) -> Result<Checked> {
+    let identity = aws.identity().await?;
+    let region = aws.region();
+    let bucket = upload::plan_bucket(aws, config, &identity).await?;
+    let prefix = format!("{}/{}/", config.project, config.stage);
+    let log_group = project::log_group(config);
+    let role = role::plan(
+        aws,
+        config,
+        &identity,
+        &role::Scope {
+            partition: identity.partition(),
+            region: &region,
+            account: &identity.account,
+            bucket: &bucket.name,
+            prefix: &prefix,
+            repository: &config.repository,
+            log_group: &log_group,
+        },
+    )
+    .await?;
+    let spec = project::spec(project, config, plan, &role.arn)?;
+    let project_found = aws.codebuild_project(&spec.name).await?;
+    Ok(Checked {
+        bucket,
+        role,
+        spec,
+        project_found,
+    })
+}
+
+/// The plan's upload and project steps, as `deploy --dry-run` shows them: `(step, changes, action)`.
+/// With the image already pushed (`fresh`) nothing is archived: both are skipped.
+pub async fn steps(
+    aws: &Aws,
+    project: &Project,
+    config: &Config,
+    plan: &Plan,
+    checked: &Checked,
+    fresh: bool,
+) -> Result<Vec<(&'static str, bool, String)>> {
+    if fresh {
+        return Ok(vec![
+            ("upload", false, "skip: the image is up to date".into()),
+            ("project", false, "skip: the image is up to date".into()),
+        ]);
+    }
+    let archive = upload::archive(project, config, plan)?;
+    let location = format!("s3://{}/{}", checked.bucket.name, archive.key);
+    let upload_step = if checked.bucket.create {
+        (
+            true,
+            format!(
+                "create S3 bucket {} (private, encrypted, public access blocked) and upload {} bytes to {location}",
+                checked.bucket.name, archive.bytes
+            ),
+        )
+    } else if aws
+        .object_exists(&checked.bucket.name, &archive.key, &checked.bucket.account)
+        .await?
+    {
+        (
+            false,
+            format!("skip: {location} is already there (0 bytes)"),
+        )
+    } else {
+        (
+            true,
+            format!("upload {} bytes to {location}", archive.bytes),
+        )
+    };
+    let role = match &checked.role.managed {
+        None => format!("given role {}", checked.role.arn),
+        Some(m) if !m.exists => format!("create role {}", checked.role.name),
+        Some(_) => format!("managed role {}", checked.role.name),
+    };
+    let change = project::change(&checked.spec, checked.project_found.as_ref());
+    let project_step = (
+        change.is_some() || checked.role.managed.as_ref().is_some_and(|m| !m.exists),
+        format!(
+            "{}; {role}; log group {}",
+            change.unwrap_or_else(|| format!(
+                "keep CodeBuild project {} (up to date)",
+                checked.spec.name
+            )),
+            checked.spec.log_group
+        ),
+    );
+    Ok(vec![
+        ("upload", upload_step.0, upload_step.1),
+        ("project", project_step.0, project_step.1),
+    ])
+}
+
+/// The newest image of this stage in the repository (ECR's push times) as a cache source, and
+/// its build stage when that was pushed too: `(image, build stage)`.
+async fn cache_sources(
+    aws: &Aws,
+    config: &Config,
+    current: &str,
+) -> Result<(Option<String>, Option<String>)> {
+    let mut pages = aws
+        .ecr()
+        .describe_images()
+        .repository_name(&config.repository)
+        .into_paginator()
+        .send();
+    let mut tags: Vec<(i64, String)> = Vec::new();
+    let mut all = std::collections::BTreeSet::new();
+    let stage_prefix = format!("{}-", config.stage);
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                return Ok((None, None))
+            }
+            Err(e) => {
+                return Err(aws.fail(e, "ecr:DescribeImages", |m| {
+                    anyhow::anyhow!("listing the images of {}: {m}", config.repository)
+                }))
+            }
+        };
+        for image in page.image_details() {
+            let at = image.image_pushed_at().map(|t| t.secs()).unwrap_or(0);
+            for tag in image.image_tags() {
+                all.insert(tag.clone());
+                if tag.starts_with(&stage_prefix) && tag != current {
+                    tags.push((at, tag.clone()));
+                }
+            }
+        }
+    }
+    tags.sort();
+    let Some((_, tag)) = tags.pop() else {
+        return Ok((None, None));
+    };
+    let builder = format!("builder-{tag}");
+    Ok((Some(tag), all.contains(&builder).then_some(builder)))
+}
+
+/// Builds and pushes with CodeBuild; the digest is the registry's.
+pub async fn build_and_push(
+    aws: &Aws,
+    project: &Project,
+    config: &Config,
+    plan: &Plan,
+    checked: Checked,
+    registry: &Registry,
+    out: &Output,
+) -> Result<Built> {
+    let started = std::time::Instant::now();
+    let archive = upload::archive(project, config, plan)?;
+    if upload::apply_bucket(aws, &checked.bucket).await? {
+        out.status(
+            "Created",
+            format_args!(
+                "S3 bucket {} (private, encrypted, public access blocked)",
+                checked.bucket.name
+            ),
+        );
+    }
+    let uploaded_bytes = upload::upload(aws, &checked.bucket, &archive, out).await?;
+
+    let changes = role::apply(aws, &checked.role).await?;
+    let fresh_role = changes.iter().any(|c| c == "created");
+    if !changes.is_empty() {
+        out.status(
+            if fresh_role { "Created" } else { "Updated" },
+            format_args!(
+                "CodeBuild role {} ({})",
+                checked.role.name,
+                changes.join(", ")
+            ),
+        );
+    }
+    let tags = upload::tags(config, true);
+    let group = aws
+        .ensure_log_group(&checked.spec.log_group, config.log_retention_days, &tags)
+        .await?;
+    if group.created {
+        out.status("Created", format_args!("log group {}", group.name));
+    }
+    if let Some(change) = project::change(&checked.spec, checked.project_found.as_ref()) {
+        project::apply(
+            aws,
+            &checked.spec,
+            checked.project_found.is_some(),
+            fresh_role,
+        )
+        .await?;
+        out.status(
+            "Updated",
+            format_args!(
+                "{}",
+                change
+                    .replacen("create", "created", 1)
+                    .replacen("update", "updated", 1)
+            ),
+        );
+    }
+
+    let repository_uri = format!("{}/{}", registry.host, config.repository);
+    let (cache_image, cache_builder) = cache_sources(aws, config, &plan.content_tag).await?;
+    let mut env: Vec<(String, String)> = vec![
+        ("REPOSITORY_URI".into(), repository_uri.clone()),
+        ("IMAGE_TAG".into(), plan.content_tag.clone()),
+        (
+            "IMAGE_LABELS".into(),
+            plan.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        (
+            "CACHE_IMAGE".into(),
+            cache_image
+                .map(|t| format!("{repository_uri}:{t}"))
+                .unwrap_or_default(),
+        ),
+        (
+            "CACHE_BUILDER".into(),
+            cache_builder
+                .map(|t| format!("{repository_uri}:{t}"))
+                .unwrap_or_default(),
+        ),
+    ];
+    let mut args: Vec<(String, String)> = crate::build::docker::build_args(project, config)
+        .into_iter()
+        .collect();
+    args.sort();
+    env.extend(args);
+
+    let location = format!("{}/{}", checked.bucket.name, archive.key);
+    let build = aws
+        .start_codebuild(&checked.spec.name, &location, &checked.spec.buildspec, &env)
+        .await?;
+    let id = build.id().unwrap_or_default().to_string();
+    out.status(
+        "Building",
+        format_args!(
+            "{repository_uri}:{} on CodeBuild ({}, build {id})",
+            plan.content_tag, checked.spec.compute_type
+        ),
+    );
+    let followed = follow::follow(
+        aws,
+        &id,
+        config.codebuild_timeout,
+        STOP_ON_INTERRUPT.load(Ordering::Relaxed),
+        out,
+    )
+    .await?;
+    let reported = followed
+        .build
+        .exported_environment_variables()
+        .iter()
+        .find(|v| v.name() == Some("IMAGE_DIGEST"))
+        .and_then(|v| v.value())
+        .unwrap_or_default()
+        .to_string();
+
+    // The registry is the source of truth: the digest pinned is the one it holds for the tag.
+    let held = registry
+        .manifest_digest(&config.repository, &plan.content_tag)
+        .await?;
+    let digest = match held {
+        Some(d) if d == reported => d,
+        Some(d) => {
+            return Err(UserError::new(format!(
+                "CodeBuild build {id} reported digest `{reported}`, but {repository_uri}:{} is {d}",
+                plan.content_tag
+            ))
+            .fix("something else pushed this tag meanwhile; run again (the build is repeated only if the tag is gone)")
+            .into())
+        }
+        None => {
+            return Err(UserError::new(format!(
+                "CodeBuild build {id} succeeded, but {repository_uri}:{} is not in the registry",
+                plan.content_tag
+            ))
+            .fix("check the build's post_build log above pushed to this registry (`registry-endpoint`)")
+            .into())
+        }
+    };
+    out.status(
+        "Built",
+        format_args!("{repository_uri}@{digest} in {:.0}s", followed.seconds),
+    );
+    Ok(Built {
+        build_id: id,
+        digest,
+        bucket: checked.bucket.name.clone(),
+        archive,
+        uploaded_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

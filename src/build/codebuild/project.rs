@@ -1,0 +1,126 @@
+//! The CodeBuild project `{project}-{stage}`: privileged (the build runs Docker), the standard
+//! image of the task's architecture, its own log group, and the buildspec rendered from
+//! `task-templates/buildspec.yml`. Created, or updated only when a setting differs.
+
+use std::time::Duration;
+
+use crate::aws::codebuild::ProjectSpec;
+use crate::aws::Aws;
+use crate::build::{DockerfileSource, Plan};
+use crate::config::resolve::Architecture;
+use crate::config::Config;
+use crate::error::Result;
+use crate::project::Project;
+
+const BUILDSPEC: &str = include_str!("../../../task-templates/buildspec.yml");
+/// The current standard images (Docker, aws-cli) of CodeBuild.
+const IMAGE_X86_64: &str = "aws/codebuild/standard:7.0";
+const IMAGE_ARM64: &str = "aws/codebuild/amazonlinux-aarch64-standard:3.0";
+
+/// The project's name, also its log group's last part.
+pub fn name(config: &Config) -> String {
+    format!("{}-{}", config.project, config.stage)
+}
+
+pub fn log_group(config: &Config) -> String {
+    format!("/aws/codebuild/{}", name(config))
+}
+
+/// The build arguments the Dockerfile gets, by name (their values go in as environment variables).
+pub fn build_arg_names(project: &Project, config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = crate::build::docker::build_args(project, config)
+        .into_keys()
+        .collect();
+    names.sort();
+    names
+}
+
+/// The buildspec: stable for a project and stage (per-build values come as environment variables),
+/// so the project changes only when the settings do.
+pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // minijinja would JSON-quote values in a .yml template; these are shell words, quoted here.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_template("buildspec.yml", BUILDSPEC)?;
+    // The template's build stage is pushed as a cache of its own; a user's Dockerfile may have none.
+    let cache_stage = match plan.dockerfile {
+        DockerfileSource::Template => "build",
+        DockerfileSource::User { .. } => "",
+    };
+    Ok(env
+        .get_template("buildspec.yml")?
+        .render(minijinja::context! {
+            version => env!("CARGO_PKG_VERSION"),
+            platform => plan.platform,
+            dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
+            cache_stage => cache_stage,
+            build_args => build_arg_names(project, config),
+        })?)
+}
+
+/// A path as one shell word.
+fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub fn spec(
+    project: &Project,
+    config: &Config,
+    plan: &Plan,
+    service_role: &str,
+) -> Result<ProjectSpec> {
+    let arm = config.architecture == Architecture::Arm64;
+    Ok(ProjectSpec {
+        name: name(config),
+        buildspec: buildspec(project, config, plan)?,
+        image: if arm { IMAGE_ARM64 } else { IMAGE_X86_64 }.to_string(),
+        arm,
+        compute_type: config.codebuild_compute_type.clone(),
+        service_role: service_role.to_string(),
+        timeout_minutes: config.codebuild_timeout as i32,
+        log_group: log_group(config),
+        tags: super::upload::tags(config, true),
+    })
+}
+
+/// What making the project match would do: `None` when it is up to date.
+pub fn change(
+    spec: &ProjectSpec,
+    found: Option<&aws_sdk_codebuild::types::Project>,
+) -> Option<String> {
+    match found {
+        None => Some(format!("create CodeBuild project {}", spec.name)),
+        Some(p) => {
+            let d = spec.differences(p);
+            (!d.is_empty())
+                .then(|| format!("update CodeBuild project {} ({})", spec.name, d.join(", ")))
+        }
+    }
+}
+
+/// Creates or updates the project. A role IAM has only just made can take seconds before
+/// CodeBuild may assume it: those refusals are retried for a while.
+pub async fn apply(aws: &Aws, spec: &ProjectSpec, exists: bool, fresh_role: bool) -> Result<()> {
+    let mut attempts = if fresh_role { 10 } else { 1 };
+    loop {
+        attempts -= 1;
+        let done = if exists {
+            aws.update_codebuild_project(spec).await
+        } else {
+            aws.create_codebuild_project(spec).await
+        };
+        match done {
+            Err(e) if attempts > 0 && e.to_string().contains("role") => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            other => return other,
+        }
+    }
+}
