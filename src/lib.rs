@@ -21,5 +21,6 @@ pub mod local;
 pub mod net;
 pub mod output;
 pub mod project;
+pub mod publish;
 pub mod registry;
 pub mod steps;

@@ -391,7 +391,8 @@ async fn push_oci(
         out,
     )
     .await?;
-    let stats = build::host::push(image, &target.registry, &config.repository, &tags, out).await?;
+    let stats =
+        crate::publish::push(image, &target.registry, &config.repository, &tags, out).await?;
     Ok(Pushed {
         digest: stats.digest,
         tags,
