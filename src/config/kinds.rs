@@ -33,6 +33,9 @@ impl Architecture {
     }
 }
 
+/// `runtime-image` for the minimal runtime: an empty base plus exactly what the binary needs.
+pub const SCRATCH: &str = "scratch";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Builder {
