@@ -51,6 +51,12 @@ fn dry_run_changes_nothing_then_deploy_runs_and_a_second_deploy_converges() {
             .contains("create ECR repository"),
         "{plan}"
     );
+    let register = plan["steps"][3]["action"].as_str().unwrap();
+    assert!(
+        register.ends_with(&format!("; create role {family}-task, {family}-execution")),
+        "{register}"
+    );
+    assert_eq!(plan["steps"][3]["changes"], true);
     assert!(
         !repository_exists(&family),
         "dry run created the repository"

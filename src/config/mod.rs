@@ -5,6 +5,7 @@
 //! precedence order, then [`resolve`] into one typed, validated [`Config`].
 
 pub mod keys;
+pub mod kinds;
 pub mod raw;
 pub mod resolve;
 pub mod validate;

@@ -238,11 +238,21 @@ impl DeployPlan {
             (Some(_), None) => format!("register {family}:1"),
             (None, _) => format!("register a new revision of {family} with the new image"),
         };
+        // Managed roles that do not exist yet are created by the register step.
+        let new_roles: Vec<&str> = [&self.roles.task, &self.roles.execution]
+            .into_iter()
+            .filter(|r| r.managed.as_ref().is_some_and(|d| !d.exists))
+            .map(|r| r.name.as_str())
+            .collect();
+        let creates = match new_roles.as_slice() {
+            [] => String::new(),
+            names => format!("; create role {}", names.join(", ")),
+        };
         steps.push(Step {
             step: "register",
-            changes: self.definition.changes,
+            changes: self.definition.changes || !new_roles.is_empty(),
             action: format!(
-                "{register_action}; task role {}, execution role {}",
+                "{register_action}; task role {}, execution role {}{creates}",
                 role(&self.roles.task),
                 role(&self.roles.execution)
             ),
