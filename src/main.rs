@@ -10,7 +10,9 @@ mod cli;
 mod commands;
 mod config;
 mod deploy;
+mod doctor;
 mod error;
+mod iam;
 mod init;
 mod local;
 mod logs;
@@ -25,7 +27,9 @@ mod registry;
 mod render;
 mod roles;
 mod run;
+mod setup;
 mod tasks;
+mod teardown;
 
 fn main() {
     let cli = cli::parse();

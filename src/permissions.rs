@@ -64,13 +64,14 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
     .collect();
     list.push(("ecr:GetAuthorizationToken", "*".into()));
     for role in [&needs.roles.task, &needs.roles.execution] {
-        if role.managed.as_ref().is_some_and(|m| !m.exists) {
-            for a in [
-                "iam:CreateRole",
-                "iam:PutRolePolicy",
-                "iam:AttachRolePolicy",
-            ] {
-                list.push((a, role.arn.clone()));
+        if let Some(m) = role.managed.as_ref().filter(|m| !m.exists) {
+            list.push(("iam:CreateRole", role.arn.clone()));
+            list.push(("iam:TagRole", role.arn.clone()));
+            if !m.inline.is_empty() {
+                list.push(("iam:PutRolePolicy", role.arn.clone()));
+            }
+            if !m.policies.is_empty() {
+                list.push(("iam:AttachRolePolicy", role.arn.clone()));
             }
         }
         list.push(("iam:PassRole", role.arn.clone()));

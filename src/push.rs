@@ -100,7 +100,7 @@ pub async fn target(aws: &Aws, config: &Config, login: Login, out: &Output) -> R
         .ensure_repository(&RepositorySpec {
             name: &config.repository,
             tag_mutability: &config.tag_mutability,
-            tags: &config.tags,
+            tags: &crate::iam::stage_tags(config),
         })
         .await?;
     if repository.created {

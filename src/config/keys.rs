@@ -50,6 +50,7 @@ impl KeyDef {
 
 pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64"];
 pub const BUILDERS: &[&str] = &["docker", "host", "codebuild"];
+pub const EXECUTION_ROLE_POLICIES: &[&str] = &["scoped", "aws-managed"];
 pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
@@ -175,6 +176,18 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Str,
         default: "managed: {project}-{stage}-execution",
         doc: "Execution role name or ARN; when given, cargo-fargate does not manage it.",
+    },
+    KeyDef {
+        name: "execution-role-policy",
+        kind: Kind::Choice(EXECUTION_ROLE_POLICIES),
+        default: "scoped",
+        doc: "The managed execution role's permissions: `scoped` (this repository, log group and the configured secrets only) or `aws-managed` (AmazonECSTaskExecutionRolePolicy).",
+    },
+    KeyDef {
+        name: "secrets-kms-keys",
+        kind: Kind::StrList,
+        default: "[] (secrets encrypted with the AWS managed key)",
+        doc: "ARNs of the customer managed KMS keys the configured secrets are encrypted with; the execution role may decrypt with exactly these, through SSM or Secrets Manager.",
     },
     KeyDef {
         name: "log-group",

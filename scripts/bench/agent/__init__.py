@@ -56,6 +56,10 @@ Limits (it is a bench, not Fargate):
     removed after the task stops, and leftovers of this endpoint are removed at start and by
     `scripts/bench.sh down`.
 
+Every API request is recorded as IAM would authorize it (action, resource ARN, condition keys), for the
+IAM coverage test: GET/DELETE /_bench/record, POST /_bench/record/evaluate (see record.py). For doctor's
+tests, keys starting with ROOT sign as the account's root user and access keys can be aged (accounts.py).
+
 Everything the agent does is bounded (timeouts on Docker calls; a log stream is closed at most 10 s
 after its container exits); an error in a task's thread ends the task STOPPED with the error as its
 reason, never a task stuck RUNNING. It logs what it does to stderr (.bench/moto.log).

@@ -33,6 +33,7 @@ def main() -> None:
 
     from . import VERSION
     from .creds import PREFIX, Credentials
+    from . import accounts, record
     from .ecs import Agent
     from .engine import Engine
 
@@ -42,14 +43,19 @@ def main() -> None:
     removed = engine.remove_leftovers()
     credentials = Credentials(base_url)
     Agent(engine, credentials, args.registry, base_url).install()
+    accounts.install()
 
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
 
     def app(environ, start_response):
         """The agent's own paths; everything else is moto's."""
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return credentials.wsgi(environ, start_response)
+        if path.startswith(accounts.PREFIX):
+            return accounts.wsgi(environ, start_response)
+        if path.startswith(record.PREFIX):
+            return record.wsgi(environ, start_response)
         if path == "/_bench/agent":
             body = json.dumps({"agent": "cargo-fargate-bench", "version": VERSION}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
