@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::aws::{Aws, AwsOptions, Identity};
+use crate::aws::{Aws, AwsOptions};
 use crate::cli::{Command, FargateCli, GlobalArgs};
 use crate::config::{self, keys, Config, Source, StageChoice};
 use crate::error::{display_path, Location, Result};

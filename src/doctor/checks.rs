@@ -146,29 +146,21 @@ pub async fn bucket(
     if config.builder != Builder::Codebuild {
         return Ok(());
     }
-    use crate::aws::s3::BucketState;
     let name = &config.bucket;
-    match aws.bucket_state(name, &identity.account).await? {
-        BucketState::Missing => checks.push(Check::warn(
+    match super::image::bucket_public(aws, name, &identity.account).await? {
+        None => checks.push(Check::warn(
             "bucket",
             format!("S3 bucket {name} does not exist yet"),
             "run `cargo fargate setup` (or the first deploy creates it private and encrypted)",
         )),
-        BucketState::NotOurs => checks.push(Check::fail(
-            "bucket",
-            format!("S3 bucket {name} belongs to another account (or these credentials may not see it)"),
-            "set `bucket` to a name of your own",
-        )),
-        BucketState::Exists {
-            public: Some(why), ..
-        } => checks.push(Check::fail(
+        Some(Some(why)) => checks.push(Check::fail(
             "bucket",
             format!("S3 bucket {name} may be public: {why}"),
             format!("block all public access: `aws s3api put-public-access-block --bucket {name} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`"),
         )),
-        BucketState::Exists { public: None, .. } => checks.push(Check::ok(
+        Some(None) => checks.push(Check::ok(
             "bucket",
-            format!("S3 bucket {name} is private (public access blocked)"),
+            format!("S3 bucket {name} is private (all public access blocked)"),
         )),
     }
     Ok(())

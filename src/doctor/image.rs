@@ -202,3 +202,61 @@ pub async fn secret_exists(
     };
     Ok((exists, arn, "ssm:GetParameters"))
 }
+
+/// Whether a bucket may be public: `None` when it does not exist (or is another account's),
+/// `Some(Some(why))` when it may be public, `Some(None)` when all public access is blocked and S3
+/// calls its policy private.
+pub async fn bucket_public(aws: &Aws, name: &str, account: &str) -> Result<Option<Option<String>>> {
+    let custom = !aws.endpoint_of("s3").ends_with(".amazonaws.com");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(aws.sdk_config())
+            .force_path_style(custom)
+            .build(),
+    );
+    if let Err(e) = s3.head_bucket().bucket(name).expected_bucket_owner(account).send().await {
+        if matches!(http_status(&e), 403 | 404) {
+            return Ok(None);
+        }
+        return Err(aws.fail(e, "s3:HeadBucket", |m| anyhow::anyhow!("checking S3 bucket {name}: {m}")));
+    }
+    match s3.get_public_access_block().bucket(name).expected_bucket_owner(account).send().await {
+        Ok(out) => {
+            let c = out.public_access_block_configuration();
+            let off: Vec<&str> = [
+                ("BlockPublicAcls", c.and_then(|c| c.block_public_acls())),
+                ("IgnorePublicAcls", c.and_then(|c| c.ignore_public_acls())),
+                ("BlockPublicPolicy", c.and_then(|c| c.block_public_policy())),
+                ("RestrictPublicBuckets", c.and_then(|c| c.restrict_public_buckets())),
+            ]
+            .into_iter()
+            .filter(|(_, on)| *on != Some(true))
+            .map(|(n, _)| n)
+            .collect();
+            if !off.is_empty() {
+                return Ok(Some(Some(format!("its public access block has {} off", off.join(", ")))));
+            }
+        }
+        Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchPublicAccessBlockConfiguration") || http_status(&e) == 404 => {
+            return Ok(Some(Some("it has no public access block".into())));
+        }
+        Err(e) => {
+            return Err(aws.fail(e, "s3:GetBucketPublicAccessBlock", |m| {
+                anyhow::anyhow!("reading the public access block of {name}: {m}")
+            }))
+        }
+    }
+    match s3.get_bucket_policy_status().bucket(name).expected_bucket_owner(account).send().await {
+        Ok(out) if out.policy_status().and_then(|p| p.is_public()) == Some(true) => {
+            Ok(Some(Some("its bucket policy makes it public".into())))
+        }
+        Ok(_) => Ok(Some(None)),
+        Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchBucketPolicy") || http_status(&e) == 404 => Ok(Some(None)),
+        Err(e) => Err(aws.fail(e, "s3:GetBucketPolicyStatus", |m| {
+            anyhow::anyhow!("reading the policy status of {name}: {m}")
+        })),
+    }
+}
+
+fn http_status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}

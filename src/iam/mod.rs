@@ -116,7 +116,6 @@ pub struct Arns {
     pub family: String,
     pub tasks: String,
     pub container_instances: String,
-    pub log_groups: String,
     pub log_group: Vec<String>,
     pub log_streams: String,
     pub managed_roles: Vec<String>,
@@ -242,7 +241,6 @@ impl Scope {
             container_instances: format!(
                 "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
             ),
-            log_groups: format!("arn:{p}:logs:{region}:{account}:log-group:*"),
             log_group: logs(&config.log_group),
             log_streams: format!(
                 "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
