@@ -121,6 +121,12 @@ fn teardown_removes_what_setup_and_deploy_made_and_nothing_else() {
     let deployed = json_result(&cfg(dir.path(), &name, "dev", &["deploy"]));
     assert_eq!(deployed["exit_code"], 0, "{deployed}");
     assert!(!revisions(&dev).is_empty());
+    // The bench's push goes to its registry, which moto's ECR does not see: give moto's ECR the
+    // image too, as ECR itself would list it after a push.
+    aws(&[
+        "ecr", "put-image", "--repository-name", &dev, "--image-tag", "pushed",
+        "--image-manifest", r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
+    ]);
 
     // No terminal and no --yes: refused, nothing removed.
     let o = cfg(dir.path(), &name, "dev", &["teardown"]);

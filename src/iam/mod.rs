@@ -416,6 +416,10 @@ pub fn principal_arn(arn: &str, partition: &str, account: &str) -> Option<String
         let role = rest.split('/').next()?;
         return Some(format!("arn:{partition}:iam::{account}:role/{role}"));
     }
+    if let Some(user) = arn.split(":user/").nth(1) {
+        // An IAM user is named by its IAM ARN, whatever service reported it.
+        return Some(format!("arn:{partition}:iam::{account}:user/{user}"));
+    }
     Some(arn.to_string())
 }
 

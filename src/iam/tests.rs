@@ -179,4 +179,8 @@ fn a_session_is_evaluated_as_its_role_and_root_has_no_principal() {
         Some("arn:aws:iam::1:role/ci")
     );
     assert_eq!(principal_arn("arn:aws:iam::1:root", "aws", "1"), None);
+    assert_eq!(
+        principal_arn("arn:aws:sts::1:user/ci/deployer", "aws", "1").as_deref(),
+        Some("arn:aws:iam::1:user/ci/deployer")
+    );
 }
