@@ -7,12 +7,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::aws::ecr::{lifecycle_policy, RepositorySpec};
+use crate::steps::push::{apply_repository, plan_repository};
 use crate::aws::Aws;
 use crate::config::{resolve::Builder, Config};
 use crate::error::Result;
 use crate::output::Output;
-use crate::roles;
+use crate::steps::roles;
 
 /// One resource of the stage and what setup does (or would do) to it.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +63,7 @@ impl fmt::Display for SetupReport {
 pub fn log_groups(config: &Config) -> Vec<String> {
     let mut groups = vec![config.log_group.clone()];
     if config.builder == Builder::Codebuild {
-        groups.push(format!("/aws/codebuild/{}", crate::render::family(config)));
+        groups.push(format!("/aws/codebuild/{}", crate::steps::render::family(config)));
     }
     groups
 }
@@ -75,8 +75,21 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
 
     // Plan: read everything, change nothing.
     let mut steps = Vec::new();
-    let repo = repository_step(aws, config).await?;
-    steps.push(repo.clone());
+    let repo_plan = plan_repository(aws, config).await?;
+    let mut changes: Vec<String> = repo_plan.updates().iter().map(|u| u.to_string()).collect();
+    if repo_plan.found.is_some() && repo_plan.lifecycle_policy_changes {
+        changes.push("lifecycle policy".into());
+    }
+    steps.push(Step {
+        resource: "repository",
+        name: config.repository.clone(),
+        action: match (&repo_plan.found, changes.is_empty()) {
+            (None, _) => "create",
+            (Some(_), false) => "update",
+            (Some(_), true) => "none",
+        },
+        changes,
+    });
     let cluster = Step {
         resource: "cluster",
         name: config.cluster.clone(),
@@ -116,15 +129,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         }
         match step.resource {
             "repository" => {
-                aws.ensure_repository(&RepositorySpec {
-                    name: &config.repository,
-                    tag_mutability: &config.tag_mutability,
-                    tags: &tags,
-                })
-                .await?;
-                let policy = lifecycle_policy(&config.stages, &config.lifecycle)?;
-                aws.ensure_lifecycle_policy(&config.repository, &policy)
-                    .await?;
+                apply_repository(aws, &repo_plan, out).await?;
             }
             "cluster" => aws.create_cluster(&config.cluster, &tags).await?,
             "log group" => {
@@ -133,7 +138,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             }
             _ => {}
         }
-        if step.resource != "role" {
+        if step.resource != "role" && step.resource != "repository" {
             out.status(
                 if step.action == "create" {
                     "Created"
@@ -150,69 +155,6 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         }
     }
     Ok(report(steps))
-}
-
-async fn repository_step(aws: &Aws, config: &Config) -> Result<Step> {
-    let name = &config.repository;
-    let mut step = Step {
-        resource: "repository",
-        name: name.clone(),
-        action: "none",
-        changes: Vec::new(),
-    };
-    let ecr = aws.ecr();
-    let found = ecr.describe_repositories().repository_names(name).send().await;
-    let repo = match found {
-        Ok(out) => out.repositories().first().cloned(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_repository_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => {
-            return Err(aws.fail(e, "ecr:DescribeRepositories", |m| {
-                anyhow::anyhow!("reading ECR repository {name}: {m}")
-            }))
-        }
-    };
-    let Some(repo) = repo else {
-        step.action = "create";
-        return Ok(step);
-    };
-    if !repo
-        .image_scanning_configuration()
-        .is_some_and(|c| c.scan_on_push())
-    {
-        step.changes.push("scan-on-push".into());
-    }
-    if repo.image_tag_mutability().map(|m| m.as_str()) != Some(config.tag_mutability.as_str()) {
-        step.changes.push("tag-mutability".into());
-    }
-    let want = lifecycle_policy(&config.stages, &config.lifecycle)?;
-    let current = match ecr.get_lifecycle_policy().repository_name(name).send().await {
-        Ok(out) => out
-            .lifecycle_policy_text()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => {
-            return Err(aws.fail(e, "ecr:GetLifecyclePolicy", |m| {
-                anyhow::anyhow!("reading the lifecycle policy of {name}: {m}")
-            }))
-        }
-    };
-    if current.as_ref() != Some(&want) {
-        step.changes.push("lifecycle policy".into());
-    }
-    if !step.changes.is_empty() {
-        step.action = "update";
-    }
-    Ok(step)
 }
 
 async fn log_group_step(aws: &Aws, name: &str, retention: u32) -> Result<Step> {

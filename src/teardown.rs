@@ -76,7 +76,7 @@ fn item(resource: &'static str, name: &str, ours: bool, exists: bool) -> Option<
 }
 
 async fn find(aws: &Aws, config: &Config) -> Result<Found> {
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     let mut items = Vec::new();
 
     // Running tasks of the family in the cluster, and the cluster itself.
@@ -206,7 +206,7 @@ pub async fn run(aws: &Aws, config: &Config, args: &TeardownArgs, out: &Output) 
         confirm(config, &removing, found.tasks.len())?;
     }
 
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     for task in &found.tasks {
         aws.stop_task(&config.cluster, task, "cargo fargate teardown").await?;
         out.status("Stopped", format_args!("task {}", task.rsplit('/').next().unwrap_or(task)));
@@ -278,7 +278,7 @@ async fn wait_tasks_stopped(aws: &Aws, config: &Config, tasks: &[String], out: &
     if tasks.is_empty() {
         return Ok(());
     }
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     out.status("Waiting", format_args!("for {} tasks of {family} to stop", tasks.len()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     while !aws.list_tasks(&config.cluster, &family, "RUNNING").await?.is_empty() {

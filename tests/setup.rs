@@ -128,13 +128,13 @@ fn teardown_removes_what_setup_and_deploy_made_and_nothing_else() {
         "--image-manifest", r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
     ]);
 
-    // No terminal and no --yes: refused, nothing removed.
-    let o = cfg(dir.path(), &name, "dev", &["teardown"]);
-    one_line_error(&o, "pass --yes");
-    assert!(repository_tags(&dev).is_some());
-    // The repository holds the pushed image: --force is needed, and still nothing is removed.
+    // The repository holds the pushed image: --force is needed, and nothing is removed.
     let o = cfg(dir.path(), &name, "dev", &["teardown", "--yes"]);
     one_line_error(&o, "--force");
+    // No terminal and no --yes: refused, nothing removed.
+    let o = cfg(dir.path(), &name, "dev", &["teardown", "--force"]);
+    one_line_error(&o, "pass --yes");
+    assert!(repository_tags(&dev).is_some());
     assert!(cluster_active(&dev) && log_group(&format!("/ecs/{dev}")).is_some());
 
     let r = json_result(&cfg(dir.path(), &name, "dev", &["teardown", "--yes", "--force"]));

@@ -198,7 +198,7 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         Role::Given(v) => (v.rsplit('/').next().unwrap_or(v).to_string(), false),
         Role::Managed(n) => (n.clone(), true),
     };
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     let keyed = |key: &str, suffix: &str| {
         match config
             .entries

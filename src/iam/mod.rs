@@ -36,7 +36,7 @@ impl Principal {
         match self {
             Principal::Deployer => None,
             Principal::Codebuild => Some("codebuild.amazonaws.com"),
-            Principal::Execution | Principal::Task => Some(crate::roles::ECS_TASKS),
+            Principal::Execution | Principal::Task => Some(crate::steps::roles::ECS_TASKS),
             Principal::Scheduler => Some("scheduler.amazonaws.com"),
         }
     }
@@ -56,8 +56,8 @@ impl Principal {
 pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
     let mut tags = config.tags.clone();
     tags.insert(
-        crate::roles::MANAGED_TAG.0.into(),
-        crate::roles::MANAGED_TAG.1.into(),
+        crate::steps::roles::MANAGED_TAG.0.into(),
+        crate::steps::roles::MANAGED_TAG.1.into(),
     );
     tags.insert("cargo-fargate:project".into(), config.project.clone());
     tags.insert("cargo-fargate:stage".into(), config.stage.clone());
@@ -66,7 +66,7 @@ pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
 
 /// Whether `tags` say the resource was made by cargo-fargate for this project's stage.
 pub fn is_ours(config: &Config, tags: &BTreeMap<String, String>) -> bool {
-    tags.get(crate::roles::MANAGED_TAG.0).map(String::as_str) == Some(crate::roles::MANAGED_TAG.1)
+    tags.get(crate::steps::roles::MANAGED_TAG.0).map(String::as_str) == Some(crate::steps::roles::MANAGED_TAG.1)
         && tags.get("cargo-fargate:project") == Some(&config.project)
         && tags.get("cargo-fargate:stage") == Some(&config.stage)
 }
@@ -148,7 +148,7 @@ impl Scope {
         caller: Option<&str>,
     ) -> Scope {
         let p = partition;
-        let family = crate::render::family(config);
+        let family = crate::steps::render::family(config);
         let role_arn = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
         let role = |r: &Role| match r {
             Role::Given(v) if v.starts_with("arn:") => RoleRef {
@@ -211,7 +211,7 @@ impl Scope {
         if execution.managed && config.execution_role_policy == "aws-managed" {
             policies.insert(format!(
                 "arn:{p}:iam::aws:policy/{}",
-                crate::roles::EXECUTION_POLICY
+                crate::steps::roles::EXECUTION_POLICY
             ));
         }
         let (ssm_parameters, secrets_manager) =
@@ -312,7 +312,7 @@ impl Scope {
             Principal::Task => {
                 let mut statements = Vec::new();
                 for path in &config.task_role_policy_files {
-                    let (_, doc) = crate::roles::policy_file(path)?;
+                    let (_, doc) = crate::steps::roles::policy_file(path)?;
                     match &doc["Statement"] {
                         Value::Array(items) => statements.extend(items.iter().cloned()),
                         one => statements.push(one.clone()),

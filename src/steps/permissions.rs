@@ -6,7 +6,7 @@
 use crate::aws::{Aws, Identity};
 use crate::config::Config;
 use crate::error::{Result, UserError};
-use crate::roles;
+use crate::steps::roles;
 
 /// What a deploy will do that needs a permission: for the plan at hand.
 pub struct Needs<'a> {
@@ -84,7 +84,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
         if needs.create_cluster {
             list.push(("ecs:CreateCluster", "*".into()));
         }
-        let family = crate::render::family(c);
+        let family = crate::steps::render::family(c);
         list.push((
             "ecs:RunTask",
             format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
@@ -96,19 +96,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
 /// The IAM principal the simulator evaluates: a user or role ARN (an assumed-role session is
 /// evaluated as its role). None for the root user, who may do anything.
 fn principal(identity: &Identity) -> Option<String> {
-    let arn = &identity.arn;
-    if arn.ends_with(":root") {
-        return None;
-    }
-    if let Some(rest) = arn.split(":assumed-role/").nth(1) {
-        let role = rest.split('/').next()?;
-        return Some(format!(
-            "arn:{}:iam::{}:role/{role}",
-            identity.partition(),
-            identity.account
-        ));
-    }
-    Some(arn.clone())
+    crate::iam::principal_arn(&identity.arn, identity.partition(), &identity.account)
 }
 
 /// Fails, before anything is created, when the simulator says the caller may not do an action
