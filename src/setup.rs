@@ -7,11 +7,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::steps::push::{apply_repository, plan_repository};
 use crate::aws::Aws;
 use crate::config::{resolve::Builder, Config};
 use crate::error::Result;
 use crate::output::Output;
+use crate::steps::push::{apply_repository, plan_repository};
 use crate::steps::roles;
 
 /// One resource of the stage and what setup does (or would do) to it.
@@ -47,7 +47,11 @@ impl fmt::Display for SetupReport {
             };
             writeln!(f, "{:<12} {:<40} {what}", s.resource, s.name)?;
         }
-        let verb = if self.dry_run { "would change" } else { "changed" };
+        let verb = if self.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
         writeln!(
             f,
             "stage {} of {}: {verb} {} of {} resources",
@@ -63,7 +67,10 @@ impl fmt::Display for SetupReport {
 pub fn log_groups(config: &Config) -> Vec<String> {
     let mut groups = vec![config.log_group.clone()];
     if config.builder == Builder::Codebuild {
-        groups.push(format!("/aws/codebuild/{}", crate::steps::render::family(config)));
+        groups.push(format!(
+            "/aws/codebuild/{}",
+            crate::steps::render::family(config)
+        ));
     }
     groups
 }

@@ -45,7 +45,11 @@ impl fmt::Display for TeardownReport {
             };
             writeln!(f, "{:<16} {:<40} {what}", i.resource, i.name)?;
         }
-        let verb = if self.dry_run { "would remove" } else { "removed" };
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
         writeln!(
             f,
             "stage {} of {}: {verb} {} resources",
@@ -87,15 +91,21 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         .include(aws_sdk_ecs::types::ClusterField::Tags)
         .send()
         .await
-        .map_err(|e| aws.fail(e, "ecs:DescribeClusters", |m| anyhow::anyhow!("reading cluster {}: {m}", config.cluster)))?;
-    let cluster = clusters
-        .clusters()
-        .iter()
-        .find(|c| c.cluster_name() == Some(config.cluster.as_str()) && c.status() == Some("ACTIVE"));
+        .map_err(|e| {
+            aws.fail(e, "ecs:DescribeClusters", |m| {
+                anyhow::anyhow!("reading cluster {}: {m}", config.cluster)
+            })
+        })?;
+    let cluster = clusters.clusters().iter().find(|c| {
+        c.cluster_name() == Some(config.cluster.as_str()) && c.status() == Some("ACTIVE")
+    });
     let mut tasks = Vec::new();
     if let Some(c) = cluster {
         tasks = aws.list_tasks(&config.cluster, &family, "RUNNING").await?;
-        let ours = is_ours(config, &tags_of(c.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))));
+        let ours = is_ours(
+            config,
+            &tags_of(c.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+        );
         items.extend(item("cluster", &config.cluster, ours, true));
     }
 
@@ -107,9 +117,17 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws.fail(e, "ecs:ListTaskDefinitions", |m| anyhow::anyhow!("listing task definitions of {family}: {m}")))?;
+        let page = page.map_err(|e| {
+            aws.fail(e, "ecs:ListTaskDefinitions", |m| {
+                anyhow::anyhow!("listing task definitions of {family}: {m}")
+            })
+        })?;
         for arn in page.task_definition_arns() {
-            let fam = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':')).map(|(f, _)| f);
+            let fam = arn
+                .rsplit('/')
+                .next()
+                .and_then(|s| s.rsplit_once(':'))
+                .map(|(f, _)| f);
             if fam != Some(family.as_str()) {
                 continue;
             }
@@ -119,8 +137,15 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
                 .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| aws.fail(e, "ecs:DescribeTaskDefinition", |m| anyhow::anyhow!("reading {arn}: {m}")))?;
-            let ours = is_ours(config, &tags_of(d.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))));
+                .map_err(|e| {
+                    aws.fail(e, "ecs:DescribeTaskDefinition", |m| {
+                        anyhow::anyhow!("reading {arn}: {m}")
+                    })
+                })?;
+            let ours = is_ours(
+                config,
+                &tags_of(d.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+            );
             if ours {
                 task_definitions.push(arn.clone());
             }
@@ -137,13 +162,45 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
 
     // Log groups.
     for group in crate::setup::log_groups(config) {
-        let found = aws.logs().describe_log_groups().log_group_name_prefix(&group).send().await
-            .map_err(|e| aws.fail(e, "logs:DescribeLogGroups", |m| anyhow::anyhow!("reading log group {group}: {m}")))?;
-        if let Some(g) = found.log_groups().iter().find(|g| g.log_group_name() == Some(group.as_str())) {
-            let arn = g.arn().unwrap_or_default().trim_end_matches(":*").to_string();
-            let tags = aws.logs().list_tags_for_resource().resource_arn(&arn).send().await
-                .map_err(|e| aws.fail(e, "logs:ListTagsForResource", |m| anyhow::anyhow!("reading the tags of {group}: {m}")))?;
-            let ours = is_ours(config, &tags.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default());
+        let found = aws
+            .logs()
+            .describe_log_groups()
+            .log_group_name_prefix(&group)
+            .send()
+            .await
+            .map_err(|e| {
+                aws.fail(e, "logs:DescribeLogGroups", |m| {
+                    anyhow::anyhow!("reading log group {group}: {m}")
+                })
+            })?;
+        if let Some(g) = found
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(group.as_str()))
+        {
+            let arn = g
+                .arn()
+                .unwrap_or_default()
+                .trim_end_matches(":*")
+                .to_string();
+            let tags = aws
+                .logs()
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    aws.fail(e, "logs:ListTagsForResource", |m| {
+                        anyhow::anyhow!("reading the tags of {group}: {m}")
+                    })
+                })?;
+            let ours = is_ours(
+                config,
+                &tags
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            );
             items.extend(item("log group", &group, ours, true));
         }
     }
@@ -151,23 +208,53 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     // The repository, and whether it holds images.
     let ecr = aws.ecr();
     let mut repository_images = 0;
-    match ecr.describe_repositories().repository_names(&config.repository).send().await {
+    match ecr
+        .describe_repositories()
+        .repository_names(&config.repository)
+        .send()
+        .await
+    {
         Ok(out) => {
             if let Some(repo) = out.repositories().first() {
                 let arn = repo.repository_arn().unwrap_or_default();
-                let tags = ecr.list_tags_for_resource().resource_arn(arn).send().await
-                    .map_err(|e| aws.fail(e, "ecr:ListTagsForResource", |m| anyhow::anyhow!("reading the tags of {}: {m}", config.repository)))?;
-                let ours = is_ours(config, &tags_of(tags.tags().iter().map(|t| (t.key(), t.value()))));
+                let tags = ecr
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws.fail(e, "ecr:ListTagsForResource", |m| {
+                            anyhow::anyhow!("reading the tags of {}: {m}", config.repository)
+                        })
+                    })?;
+                let ours = is_ours(
+                    config,
+                    &tags_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
+                );
                 if ours {
-                    let images = ecr.list_images().repository_name(&config.repository).send().await
-                        .map_err(|e| aws.fail(e, "ecr:ListImages", |m| anyhow::anyhow!("listing images of {}: {m}", config.repository)))?;
+                    let images = ecr
+                        .list_images()
+                        .repository_name(&config.repository)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            aws.fail(e, "ecr:ListImages", |m| {
+                                anyhow::anyhow!("listing images of {}: {m}", config.repository)
+                            })
+                        })?;
                     repository_images = images.image_ids().len();
                 }
                 items.extend(item("repository", &config.repository, ours, true));
             }
         }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {}
-        Err(e) => return Err(aws.fail(e, "ecr:DescribeRepositories", |m| anyhow::anyhow!("reading ECR repository {}: {m}", config.repository))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_repository_not_found_exception()) => {}
+        Err(e) => {
+            return Err(aws.fail(e, "ecr:DescribeRepositories", |m| {
+                anyhow::anyhow!("reading ECR repository {}: {m}", config.repository)
+            }))
+        }
     }
 
     // Managed roles (given roles are the user's).
@@ -178,13 +265,30 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
             }
         }
     }
-    Ok(Found { items, tasks, task_definitions, repository_images })
+    Ok(Found {
+        items,
+        tasks,
+        task_definitions,
+        repository_images,
+    })
 }
 
-pub async fn run(aws: &Aws, config: &Config, args: &TeardownArgs, out: &Output) -> Result<TeardownReport> {
+pub async fn run(
+    aws: &Aws,
+    config: &Config,
+    args: &TeardownArgs,
+    out: &Output,
+) -> Result<TeardownReport> {
     let found = find(aws, config).await?;
-    let removing: Vec<&Item> = found.items.iter().filter(|i| i.action == "remove").collect();
-    if found.repository_images > 0 && !args.force && removing.iter().any(|i| i.resource == "repository") {
+    let removing: Vec<&Item> = found
+        .items
+        .iter()
+        .filter(|i| i.action == "remove")
+        .collect();
+    if found.repository_images > 0
+        && !args.force
+        && removing.iter().any(|i| i.resource == "repository")
+    {
         return Err(UserError::new(format!(
             "ECR repository `{}` still holds {} images; nothing was removed",
             config.repository, found.repository_images
@@ -208,31 +312,72 @@ pub async fn run(aws: &Aws, config: &Config, args: &TeardownArgs, out: &Output) 
 
     let family = crate::steps::render::family(config);
     for task in &found.tasks {
-        aws.stop_task(&config.cluster, task, "cargo fargate teardown").await?;
-        out.status("Stopped", format_args!("task {}", task.rsplit('/').next().unwrap_or(task)));
+        aws.stop_task(&config.cluster, task, "cargo fargate teardown")
+            .await?;
+        out.status(
+            "Stopped",
+            format_args!("task {}", task.rsplit('/').next().unwrap_or(task)),
+        );
     }
     let ecs = aws.ecs();
     for arn in &found.task_definitions {
-        ecs.deregister_task_definition().task_definition(arn).send().await
-            .map_err(|e| aws.fail(e, "ecs:DeregisterTaskDefinition", |m| anyhow::anyhow!("deregistering {arn}: {m}")))?;
+        ecs.deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                aws.fail(e, "ecs:DeregisterTaskDefinition", |m| {
+                    anyhow::anyhow!("deregistering {arn}: {m}")
+                })
+            })?;
     }
     if !found.task_definitions.is_empty() {
-        out.status("Removed", format_args!("{} task definitions of {family}", found.task_definitions.len()));
+        out.status(
+            "Removed",
+            format_args!(
+                "{} task definitions of {family}",
+                found.task_definitions.len()
+            ),
+        );
     }
     for i in &removing {
         match i.resource {
             "cluster" => {
                 wait_tasks_stopped(aws, config, &found.tasks, out).await?;
-                ecs.delete_cluster().cluster(&config.cluster).send().await
-                    .map_err(|e| aws.fail(e, "ecs:DeleteCluster", |m| anyhow::anyhow!("deleting cluster {}: {m}", config.cluster)))?;
+                ecs.delete_cluster()
+                    .cluster(&config.cluster)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws.fail(e, "ecs:DeleteCluster", |m| {
+                            anyhow::anyhow!("deleting cluster {}: {m}", config.cluster)
+                        })
+                    })?;
             }
             "log group" => {
-                aws.logs().delete_log_group().log_group_name(&i.name).send().await
-                    .map_err(|e| aws.fail(e, "logs:DeleteLogGroup", |m| anyhow::anyhow!("deleting log group {}: {m}", i.name)))?;
+                aws.logs()
+                    .delete_log_group()
+                    .log_group_name(&i.name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws.fail(e, "logs:DeleteLogGroup", |m| {
+                            anyhow::anyhow!("deleting log group {}: {m}", i.name)
+                        })
+                    })?;
             }
             "repository" => {
-                aws.ecr().delete_repository().repository_name(&i.name).force(args.force).send().await
-                    .map_err(|e| aws.fail(e, "ecr:DeleteRepository", |m| anyhow::anyhow!("deleting ECR repository {}: {m}", i.name)))?;
+                aws.ecr()
+                    .delete_repository()
+                    .repository_name(&i.name)
+                    .force(args.force)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws.fail(e, "ecr:DeleteRepository", |m| {
+                            anyhow::anyhow!("deleting ECR repository {}: {m}", i.name)
+                        })
+                    })?;
             }
             "role" => delete_role(aws, &i.name).await?,
             _ => continue,
@@ -262,7 +407,11 @@ fn confirm(config: &Config, items: &[&Item], tasks: usize) -> Result<()> {
         items.len(),
         config.project,
         config.stage,
-        if tasks > 0 { format!(" (stopping {tasks} running tasks first)") } else { String::new() }
+        if tasks > 0 {
+            format!(" (stopping {tasks} running tasks first)")
+        } else {
+            String::new()
+        }
     );
     let _ = err.flush();
     let mut answer = String::new();
@@ -274,18 +423,32 @@ fn confirm(config: &Config, items: &[&Item], tasks: usize) -> Result<()> {
 }
 
 /// A cluster with tasks still stopping cannot be deleted: waits for them, saying so.
-async fn wait_tasks_stopped(aws: &Aws, config: &Config, tasks: &[String], out: &Output) -> Result<()> {
+async fn wait_tasks_stopped(
+    aws: &Aws,
+    config: &Config,
+    tasks: &[String],
+    out: &Output,
+) -> Result<()> {
     if tasks.is_empty() {
         return Ok(());
     }
     let family = crate::steps::render::family(config);
-    out.status("Waiting", format_args!("for {} tasks of {family} to stop", tasks.len()));
+    out.status(
+        "Waiting",
+        format_args!("for {} tasks of {family} to stop", tasks.len()),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    while !aws.list_tasks(&config.cluster, &family, "RUNNING").await?.is_empty() {
+    while !aws
+        .list_tasks(&config.cluster, &family, "RUNNING")
+        .await?
+        .is_empty()
+    {
         if std::time::Instant::now() > deadline {
-            return Err(UserError::new(format!("tasks of {family} did not stop within 3 minutes"))
-                .fix("check them with `cargo fargate ps`, then run teardown again")
-                .into());
+            return Err(
+                UserError::new(format!("tasks of {family} did not stop within 3 minutes"))
+                    .fix("check them with `cargo fargate ps`, then run teardown again")
+                    .into(),
+            );
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
@@ -300,7 +463,14 @@ async fn delete_role(aws: &Aws, name: &str) -> Result<()> {
     for arn in aws.attached_policies(name).await? {
         aws.detach_policy(name, &arn).await?;
     }
-    iam.delete_role().role_name(name).send().await
-        .map_err(|e| aws.fail(e, "iam:DeleteRole", |m| anyhow::anyhow!("deleting role {name}: {m}")))?;
+    iam.delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            aws.fail(e, "iam:DeleteRole", |m| {
+                anyhow::anyhow!("deleting role {name}: {m}")
+            })
+        })?;
     Ok(())
 }

@@ -39,7 +39,13 @@ fn root_credentials_fail() {
     let (r, code) = doctor(dir.path(), &[("AWS_ACCESS_KEY_ID", "ROOTAAAABBBBCCCCDDDD")]);
     let c = check(&r, "credentials", "fail");
     assert!(c["message"].as_str().unwrap().contains(":root"), "{c}");
-    assert!(c["fix"].as_str().unwrap().contains("iam policy --for deployer"), "{c}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("iam policy --for deployer"),
+        "{c}"
+    );
     assert_eq!(code, 1);
     // Human output: the line and its fix.
     let o = command(dir.path(), &["doctor"])
@@ -61,37 +67,77 @@ fn an_access_key_older_than_90_days_warns() {
     let o = std::process::Command::new("curl")
         .args(["-s", "--max-time", "30", "-X", "POST", "--data-binary"])
         .arg(format!("{{\"key\":\"{id}\",\"days\":120}}"))
-        .arg(format!("{}/_bench/iam/age-access-key", env_var("AWS_ENDPOINT_URL")))
+        .arg(format!(
+            "{}/_bench/iam/age-access-key",
+            env_var("AWS_ENDPOINT_URL")
+        ))
         .output()
         .unwrap();
     assert!(stdout(&o).contains("aged"), "{}", stdout(&o));
     let dir = project(&unique("docold"), &networked(""));
     let (r, _) = doctor(
         dir.path(),
-        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"].as_str().unwrap())],
+        &[
+            ("AWS_ACCESS_KEY_ID", id),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                key["SecretAccessKey"].as_str().unwrap(),
+            ),
+        ],
     );
-    assert!(r["caller"].as_str().unwrap().ends_with(&format!(":user/{user}")), "{r}");
+    assert!(
+        r["caller"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":user/{user}")),
+        "{r}"
+    );
     let c = check(&r, "access-keys", "warn");
     assert!(c["message"].as_str().unwrap().contains(id), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("rotate"), "{c}");
 
     // A fresh key of the same kind is fine.
     let fresh = aws(&["iam", "create-access-key", "--user-name", &user])["AccessKey"].clone();
-    aws(&["iam", "update-access-key", "--user-name", &user, "--access-key-id", id, "--status", "Inactive"]);
+    aws(&[
+        "iam",
+        "update-access-key",
+        "--user-name",
+        &user,
+        "--access-key-id",
+        id,
+        "--status",
+        "Inactive",
+    ]);
     let (r, _) = doctor(
         dir.path(),
-        &[("AWS_ACCESS_KEY_ID", fresh["AccessKeyId"].as_str().unwrap()), ("AWS_SECRET_ACCESS_KEY", fresh["SecretAccessKey"].as_str().unwrap())],
+        &[
+            ("AWS_ACCESS_KEY_ID", fresh["AccessKeyId"].as_str().unwrap()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                fresh["SecretAccessKey"].as_str().unwrap(),
+            ),
+        ],
     );
     check(&r, "access-keys", "ok");
 }
 
 #[test]
 fn subnets_of_the_default_vpc_fail() {
-    let default_vpc = aws(&["ec2", "describe-vpcs", "--filters", "Name=is-default,Values=true"])["Vpcs"][0]["VpcId"]
+    let default_vpc = aws(&[
+        "ec2",
+        "describe-vpcs",
+        "--filters",
+        "Name=is-default,Values=true",
+    ])["Vpcs"][0]["VpcId"]
         .as_str()
         .unwrap()
         .to_string();
-    let subnet = aws(&["ec2", "describe-subnets", "--filters", &format!("Name=vpc-id,Values={default_vpc}")])["Subnets"][0]["SubnetId"]
+    let subnet = aws(&[
+        "ec2",
+        "describe-subnets",
+        "--filters",
+        &format!("Name=vpc-id,Values={default_vpc}"),
+    ])["Subnets"][0]["SubnetId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -115,7 +161,13 @@ fn a_public_bucket_fails() {
     let (r, code) = doctor(dir.path(), &[]);
     let c = check(&r, "bucket", "fail");
     assert!(c["message"].as_str().unwrap().contains("public"), "{c}");
-    assert!(c["fix"].as_str().unwrap().contains("put-public-access-block"), "{c}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("put-public-access-block"),
+        "{c}"
+    );
     assert_eq!(code, 1);
     aws(&[
         "s3api", "put-public-access-block", "--bucket", &bucket, "--public-access-block-configuration",
@@ -129,22 +181,47 @@ fn a_public_bucket_fails() {
 fn a_role_with_the_wrong_trust_fails() {
     let role = unique("cf-doc-trust-");
     let arn = make_role(&role, "ec2.amazonaws.com");
-    let dir = project(&unique("doctrust"), &networked(&format!("task-role = \"{arn}\"\n")));
+    let dir = project(
+        &unique("doctrust"),
+        &networked(&format!("task-role = \"{arn}\"\n")),
+    );
     let (r, code) = doctor(dir.path(), &[]);
     let c = check(&r, "roles", "fail");
     assert!(c["message"].as_str().unwrap().contains(&role), "{c}");
-    assert!(c["message"].as_str().unwrap().contains("ecs-tasks.amazonaws.com"), "{c}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("ecs-tasks.amazonaws.com"),
+        "{c}"
+    );
     assert!(c["fix"].as_str().unwrap().contains("--trust"), "{c}");
     assert_eq!(code, 1);
     // The given execution role of the fixtures trusts ECS tasks.
-    assert!(r["checks"].as_array().unwrap().iter().any(|c| c["check"] == "roles" && c["status"] == "ok"), "{r:#}");
+    assert!(
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "roles" && c["status"] == "ok"),
+        "{r:#}"
+    );
 }
 
 #[test]
 fn a_secret_that_does_not_exist_fails() {
     let name = unique("docsec");
     let present = format!("/{name}/present");
-    aws(&["ssm", "put-parameter", "--name", &present, "--type", "SecureString", "--value", "s3cr3t-value"]);
+    aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        &present,
+        "--type",
+        "SecureString",
+        "--value",
+        "s3cr3t-value",
+    ]);
     let dir = project(
         &name,
         &networked(&format!("\n[package.metadata.fargate.secrets]\nPRESENT = \"{present}\"\nMISSING = \"/{name}/missing\"\n")),

@@ -24,10 +24,24 @@ fn parliament(doc: &Value) -> Vec<Value> {
 }
 
 fn policy_json(dir: &Path, args: &[&str]) -> Value {
-    let o = command(dir, &[&["iam", "policy", "--account", ACCOUNT, "--message-format", "json"], args].concat())
-        .env("AWS_REGION", "eu-west-1")
-        .output()
-        .unwrap();
+    let o = command(
+        dir,
+        &[
+            &[
+                "iam",
+                "policy",
+                "--account",
+                ACCOUNT,
+                "--message-format",
+                "json",
+            ],
+            args,
+        ]
+        .concat(),
+    )
+    .env("AWS_REGION", "eu-west-1")
+    .output()
+    .unwrap();
     json_result(&o)
 }
 
@@ -38,7 +52,10 @@ fn statements(doc: &Value) -> Vec<Value> {
 fn strings(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -55,7 +72,9 @@ fn assert_scoped(doc: &Value, names: &[&str]) {
                 continue;
             }
             assert!(
-                r.contains(ACCOUNT) || r.starts_with("arn:aws:s3:::") || r.starts_with("arn:aws:iam::aws:policy/"),
+                r.contains(ACCOUNT)
+                    || r.starts_with("arn:aws:s3:::")
+                    || r.starts_with("arn:aws:iam::aws:policy/"),
                 "{r} is not of account {ACCOUNT}"
             );
             assert!(
@@ -89,7 +108,14 @@ TOKEN = "/iampol/token"
         json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::iampol-data/*"}]}).to_string(),
     )
     .unwrap();
-    let names = ["iampol-dev", "/ecs/iampol-dev", "iampol/db", "iampol/token", "iampol-data", ":key/"];
+    let names = [
+        "iampol-dev",
+        "/ecs/iampol-dev",
+        "iampol/db",
+        "iampol/token",
+        "iampol-data",
+        ":key/",
+    ];
     for principal in PRINCIPALS {
         let r = policy_json(dir.path(), &["--for", principal]);
         assert_eq!(r["account"], ACCOUNT);
@@ -108,22 +134,39 @@ TOKEN = "/iampol/token"
         assert_eq!(findings, Vec::<Value>::new(), "{principal} trust: {t:#}");
         let st = &t["Statement"][0];
         match *principal {
-            "deployer" => assert_eq!(st["Principal"]["AWS"], format!("arn:aws:iam::{ACCOUNT}:root")),
+            "deployer" => assert_eq!(
+                st["Principal"]["AWS"],
+                format!("arn:aws:iam::{ACCOUNT}:root")
+            ),
             "codebuild" => assert_eq!(st["Principal"]["Service"], "codebuild.amazonaws.com"),
             "scheduler" => assert_eq!(st["Principal"]["Service"], "scheduler.amazonaws.com"),
             _ => assert_eq!(st["Principal"]["Service"], "ecs-tasks.amazonaws.com"),
         }
         if *principal != "deployer" {
-            assert_eq!(st["Condition"]["StringEquals"]["aws:SourceAccount"], ACCOUNT);
+            assert_eq!(
+                st["Condition"]["StringEquals"]["aws:SourceAccount"],
+                ACCOUNT
+            );
         }
     }
 
     // The deployer of a CodeBuild stage: the bucket's archive prefix, the build project and its
     // log group, and the build role passed only to CodeBuild.
     let d = policy_json(dir.path(), &["--for", "deployer"])["policy"].clone();
-    let by_sid = |sid: &str| statements(&d).into_iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("no {sid}: {d:#}"));
-    assert_eq!(by_sid("SourceArchives")["Resource"], "arn:aws:s3:::iampol-dev/iampol/dev/*");
-    assert_eq!(by_sid("BuildProject")["Resource"], format!("arn:aws:codebuild:eu-west-1:{ACCOUNT}:project/iampol-dev"));
+    let by_sid = |sid: &str| {
+        statements(&d)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid}: {d:#}"))
+    };
+    assert_eq!(
+        by_sid("SourceArchives")["Resource"],
+        "arn:aws:s3:::iampol-dev/iampol/dev/*"
+    );
+    assert_eq!(
+        by_sid("BuildProject")["Resource"],
+        format!("arn:aws:codebuild:eu-west-1:{ACCOUNT}:project/iampol-dev")
+    );
     assert_eq!(
         by_sid("PassTheBuildRoleToCodeBuild")["Condition"]["StringEquals"]["iam:PassedToService"],
         "codebuild.amazonaws.com"
@@ -135,7 +178,12 @@ TOKEN = "/iampol/token"
     // The execution role reads exactly the two secrets and decrypts only through their services.
     let e = policy_json(dir.path(), &["--for", "execution"])["policy"].clone();
     let text = e.to_string();
-    assert!(text.contains(&format!("arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/iampol/token")), "{e:#}");
+    assert!(
+        text.contains(&format!(
+            "arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/iampol/token"
+        )),
+        "{e:#}"
+    );
     assert!(text.contains("secret:iampol/db-??????"), "{e:#}");
     assert!(text.contains("kms:ViaService"), "{e:#}");
 
@@ -146,9 +194,21 @@ TOKEN = "/iampol/token"
 
     // --out-dir writes both documents; --teardown adds the deletions and still passes.
     let out = tempfile::tempdir().unwrap();
-    let r = policy_json(dir.path(), &["--for", "deployer", "--teardown", "--out-dir", out.path().to_str().unwrap()]);
+    let r = policy_json(
+        dir.path(),
+        &[
+            "--for",
+            "deployer",
+            "--teardown",
+            "--out-dir",
+            out.path().to_str().unwrap(),
+        ],
+    );
     assert_eq!(r["written"].as_array().unwrap().len(), 2, "{r}");
-    let written: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("iampol-dev-deployer-policy.json")).unwrap()).unwrap();
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("iampol-dev-deployer-policy.json")).unwrap(),
+    )
+    .unwrap();
     assert!(written.to_string().contains("ecr:DeleteRepository"));
     assert_eq!(parliament(&written), Vec::<Value>::new());
     assert!(out.path().join("iampol-dev-deployer-trust.json").exists());
@@ -157,16 +217,22 @@ TOKEN = "/iampol/token"
 #[test]
 fn iam_policy_without_a_region_is_one_clear_error() {
     let dir = project("iamnoregion", "");
-    let o = command(dir.path(), &["iam", "policy", "--for", "deployer", "--account", ACCOUNT])
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .output()
-        .unwrap();
+    let o = command(
+        dir.path(),
+        &["iam", "policy", "--for", "deployer", "--account", ACCOUNT],
+    )
+    .env_remove("AWS_REGION")
+    .env_remove("AWS_DEFAULT_REGION")
+    .output()
+    .unwrap();
     one_line_error(&o, "no AWS region is set");
-    let o = command(dir.path(), &["iam", "policy", "--for", "deployer", "--account", "12"])
-        .env("AWS_REGION", "eu-west-1")
-        .output()
-        .unwrap();
+    let o = command(
+        dir.path(),
+        &["iam", "policy", "--for", "deployer", "--account", "12"],
+    )
+    .env("AWS_REGION", "eu-west-1")
+    .output()
+    .unwrap();
     one_line_error(&o, "--account");
 }
 
@@ -176,10 +242,20 @@ fn recorder(path: &str, body: Option<&Value>) -> Value {
     let endpoint = env_var("AWS_ENDPOINT_URL");
     let mut args = vec!["-s".to_string(), "--max-time".into(), "30".into()];
     if let Some(b) = body {
-        args.extend(["-X".into(), "POST".into(), "-H".into(), "Content-Type: application/json".into(), "--data-binary".into(), b.to_string()]);
+        args.extend([
+            "-X".into(),
+            "POST".into(),
+            "-H".into(),
+            "Content-Type: application/json".into(),
+            "--data-binary".into(),
+            b.to_string(),
+        ]);
     }
     args.push(format!("{endpoint}{path}"));
-    let o = std::process::Command::new("curl").args(&args).output().unwrap();
+    let o = std::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .unwrap();
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
         panic!("the bench has no request recorder at {endpoint}{path} (restart it: scripts/bench.sh down && up): {}", stdout(&o))
     })
@@ -211,22 +287,51 @@ fn recorded_deploy(builder: &str) -> (String, Value) {
     ok(&run(&["ps", "--all"]));
     ok(&run(&["logs"]));
     let _ = run(&["doctor"]); // warnings are fine; its calls are what counts
-    let policy = json_result(&run(&["iam", "policy", "--for", "deployer", "--message-format", "json"]))["policy"].clone();
+    let policy = json_result(&run(&[
+        "iam",
+        "policy",
+        "--for",
+        "deployer",
+        "--message-format",
+        "json",
+    ]))["policy"]
+        .clone();
     (key, policy)
 }
 
 fn denied(key: &str, policy: &Value) -> Vec<Value> {
-    let r = recorder("/_bench/record/evaluate", Some(&json!({"key": key, "policy": policy})));
-    assert!(r["checked"].as_u64().unwrap() > 20, "too few requests recorded: {r}");
+    let r = recorder(
+        "/_bench/record/evaluate",
+        Some(&json!({"key": key, "policy": policy})),
+    );
+    assert!(
+        r["checked"].as_u64().unwrap() > 20,
+        "too few requests recorded: {r}"
+    );
     r["denied"].as_array().unwrap().clone()
 }
 
 fn assert_covered(builder: &str) {
     let (key, policy) = recorded_deploy(builder);
     let records = recorder(&format!("/_bench/record?key={key}"), None);
-    let actions: std::collections::BTreeSet<&str> = records.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
-    for must in ["ecr:CreateRepository", "ecs:RegisterTaskDefinition", "ecs:RunTask", "iam:PassRole", "iam:CreateRole", "logs:CreateLogGroup"] {
-        assert!(actions.contains(must), "{must} was not recorded: {actions:?}");
+    let actions: std::collections::BTreeSet<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for must in [
+        "ecr:CreateRepository",
+        "ecs:RegisterTaskDefinition",
+        "ecs:RunTask",
+        "iam:PassRole",
+        "iam:CreateRole",
+        "logs:CreateLogGroup",
+    ] {
+        assert!(
+            actions.contains(must),
+            "{must} was not recorded: {actions:?}"
+        );
     }
     assert_eq!(denied(&key, &policy), Vec::<Value>::new(), "{policy:#}");
     // Each statement is needed: without it, some recorded request is denied.

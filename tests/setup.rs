@@ -9,7 +9,11 @@ use serde_json::Value;
 use std::path::Path;
 
 fn cfg(dir: &Path, name: &str, stage: &str, args: &[&str]) -> std::process::Output {
-    let mut cmd = bench_command(dir, &format!("{name}-{stage}"), &[args, &["--stage", stage, "--message-format", "json"]].concat());
+    let mut cmd = bench_command(
+        dir,
+        &format!("{name}-{stage}"),
+        &[args, &["--stage", stage, "--message-format", "json"]].concat(),
+    );
     cmd.env("CARGO_FARGATE_NAME", name)
         .env("CARGO_FARGATE_SUBNETS", &net().subnet)
         .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
@@ -21,7 +25,12 @@ fn tags_of(list: &Value, k: &str, v: &str) -> std::collections::BTreeMap<String,
     list.as_array()
         .unwrap()
         .iter()
-        .map(|t| (t[k].as_str().unwrap().to_string(), t[v].as_str().unwrap().to_string()))
+        .map(|t| {
+            (
+                t[k].as_str().unwrap().to_string(),
+                t[v].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -30,8 +39,16 @@ fn repository_tags(repo: &str) -> Option<std::collections::BTreeMap<String, Stri
     if !o.status.success() {
         return None;
     }
-    let arn = serde_json::from_slice::<Value>(&o.stdout).unwrap()["repositories"][0]["repositoryArn"].as_str().unwrap().to_string();
-    Some(tags_of(&aws(&["ecr", "list-tags-for-resource", "--resource-arn", &arn])["tags"], "Key", "Value"))
+    let arn = serde_json::from_slice::<Value>(&o.stdout).unwrap()["repositories"][0]
+        ["repositoryArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Some(tags_of(
+        &aws(&["ecr", "list-tags-for-resource", "--resource-arn", &arn])["tags"],
+        "Key",
+        "Value",
+    ))
 }
 
 fn cluster_active(name: &str) -> bool {
@@ -43,7 +60,12 @@ fn cluster_active(name: &str) -> bool {
 }
 
 fn log_group(name: &str) -> Option<Value> {
-    aws(&["logs", "describe-log-groups", "--log-group-name-prefix", name])["logGroups"]
+    aws(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        name,
+    ])["logGroups"]
         .as_array()
         .unwrap()
         .iter()
@@ -52,7 +74,9 @@ fn log_group(name: &str) -> Option<Value> {
 }
 
 fn role_exists(name: &str) -> bool {
-    aws_try(&["iam", "get-role", "--role-name", name]).status.success()
+    aws_try(&["iam", "get-role", "--role-name", name])
+        .status
+        .success()
 }
 
 fn stage_fixture() -> tempfile::TempDir {
@@ -72,43 +96,99 @@ fn setup_creates_the_stage_tagged_and_a_second_run_changes_nothing() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["resource"].as_str().unwrap().to_string(), s["action"].as_str().unwrap().to_string()))
+        .map(|s| {
+            (
+                s["resource"].as_str().unwrap().to_string(),
+                s["action"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
-        [("repository", "create"), ("cluster", "create"), ("log group", "create"), ("role", "create"), ("role", "create")]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+        [
+            ("repository", "create"),
+            ("cluster", "create"),
+            ("log group", "create"),
+            ("role", "create"),
+            ("role", "create")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    assert!(repository_tags(&family).is_none(), "the dry run created the repository");
+    assert!(
+        repository_tags(&family).is_none(),
+        "the dry run created the repository"
+    );
     assert!(!cluster_active(&family));
 
     let first = json_result(&cfg(dir.path(), &name, "dev", &["setup"]));
     assert_eq!(first["changed"], 5, "{first}");
     let tags = repository_tags(&family).expect("repository created");
-    assert_eq!(tags.get("managed-by").map(String::as_str), Some("cargo-fargate"));
-    assert_eq!(tags.get("cargo-fargate:stage").map(String::as_str), Some("dev"));
+    assert_eq!(
+        tags.get("managed-by").map(String::as_str),
+        Some("cargo-fargate")
+    );
+    assert_eq!(
+        tags.get("cargo-fargate:stage").map(String::as_str),
+        Some("dev")
+    );
     let lifecycle = aws(&["ecr", "get-lifecycle-policy", "--repository-name", &family]);
-    assert!(lifecycle["lifecyclePolicyText"].as_str().unwrap().contains("untagged"));
+    assert!(lifecycle["lifecyclePolicyText"]
+        .as_str()
+        .unwrap()
+        .contains("untagged"));
     assert!(cluster_active(&family));
     let group = log_group(&format!("/ecs/{family}")).expect("log group created");
     assert_eq!(group["retentionInDays"], 7);
     assert!(role_exists(&format!("{family}-task")) && role_exists(&format!("{family}-execution")));
     // The managed execution role has the scoped inline policy, not the AWS managed one.
-    let attached = aws(&["iam", "list-attached-role-policies", "--role-name", &format!("{family}-execution")]);
+    let attached = aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        &format!("{family}-execution"),
+    ]);
     assert_eq!(attached["AttachedPolicies"], serde_json::json!([]));
-    let inline = aws(&["iam", "get-role-policy", "--role-name", &format!("{family}-execution"), "--policy-name", "cargo-fargate-execution"]);
+    let inline = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &format!("{family}-execution"),
+        "--policy-name",
+        "cargo-fargate-execution",
+    ]);
     let doc = inline["PolicyDocument"].to_string();
-    assert!(doc.contains(&format!("repository/{family}")) && doc.contains(&format!("log-group:/ecs/{family}:log-stream:*")), "{doc}");
+    assert!(
+        doc.contains(&format!("repository/{family}"))
+            && doc.contains(&format!("log-group:/ecs/{family}:log-stream:*")),
+        "{doc}"
+    );
 
     let second = json_result(&cfg(dir.path(), &name, "dev", &["setup"]));
     assert_eq!(second["changed"], 0, "{second}");
-    assert!(second["steps"].as_array().unwrap().iter().all(|s| s["action"] == "none"), "{second}");
+    assert!(
+        second["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["action"] == "none"),
+        "{second}"
+    );
 
     // A drifted setting is put back, and only it.
-    aws(&["logs", "put-retention-policy", "--log-group-name", &format!("/ecs/{family}"), "--retention-in-days", "1"]);
+    aws(&[
+        "logs",
+        "put-retention-policy",
+        "--log-group-name",
+        &format!("/ecs/{family}"),
+        "--retention-in-days",
+        "1",
+    ]);
     let third = json_result(&cfg(dir.path(), &name, "dev", &["setup"]));
     assert_eq!(third["changed"], 1, "{third}");
-    assert_eq!(log_group(&format!("/ecs/{family}")).unwrap()["retentionInDays"], 7);
+    assert_eq!(
+        log_group(&format!("/ecs/{family}")).unwrap()["retentionInDays"],
+        7
+    );
 }
 
 #[test]
@@ -124,8 +204,14 @@ fn teardown_removes_what_setup_and_deploy_made_and_nothing_else() {
     // The bench's push goes to its registry, which moto's ECR does not see: give moto's ECR the
     // image too, as ECR itself would list it after a push.
     aws(&[
-        "ecr", "put-image", "--repository-name", &dev, "--image-tag", "pushed",
-        "--image-manifest", r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
+        "ecr",
+        "put-image",
+        "--repository-name",
+        &dev,
+        "--image-tag",
+        "pushed",
+        "--image-manifest",
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
     ]);
 
     // The repository holds the pushed image: --force is needed, and nothing is removed.
@@ -137,11 +223,19 @@ fn teardown_removes_what_setup_and_deploy_made_and_nothing_else() {
     assert!(repository_tags(&dev).is_some());
     assert!(cluster_active(&dev) && log_group(&format!("/ecs/{dev}")).is_some());
 
-    let r = json_result(&cfg(dir.path(), &name, "dev", &["teardown", "--yes", "--force"]));
+    let r = json_result(&cfg(
+        dir.path(),
+        &name,
+        "dev",
+        &["teardown", "--yes", "--force"],
+    ));
     assert!(r["removed"].as_u64().unwrap() >= 6, "{r}");
     assert!(repository_tags(&dev).is_none(), "repository left");
     assert!(!cluster_active(&dev), "cluster left");
-    assert!(log_group(&format!("/ecs/{dev}")).is_none(), "log group left");
+    assert!(
+        log_group(&format!("/ecs/{dev}")).is_none(),
+        "log group left"
+    );
     assert!(!role_exists(&format!("{dev}-task")) && !role_exists(&format!("{dev}-execution")));
     assert!(revisions(&dev).is_empty(), "task definitions left");
 
@@ -162,9 +256,17 @@ fn teardown_leaves_an_untagged_repository_of_the_same_name_alone() {
     aws(&["ecr", "create-repository", "--repository-name", &repo_name]);
     let dir = stage_fixture();
     let r = json_result(&cfg(dir.path(), &name, "dev", &["teardown", "--yes"]));
-    let item = r["items"].as_array().unwrap().iter().find(|i| i["resource"] == "repository").unwrap_or_else(|| panic!("{r}"));
+    let item = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["resource"] == "repository")
+        .unwrap_or_else(|| panic!("{r}"));
     assert_eq!(item["action"], "keep", "{r}");
     assert!(item["note"].as_str().unwrap().contains("not tagged"));
     assert_eq!(r["removed"], 0);
-    assert!(repository_tags(&repo_name).is_some(), "the untagged repository was deleted");
+    assert!(
+        repository_tags(&repo_name).is_some(),
+        "the untagged repository was deleted"
+    );
 }

@@ -66,9 +66,12 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 Some(_) => None,
                 None => Some(session.connect(&config).await?),
             };
-            let target =
-                crate::iam::command::Target::resolve(&config, args.account.as_deref(), aws.as_ref())
-                    .await?;
+            let target = crate::iam::command::Target::resolve(
+                &config,
+                args.account.as_deref(),
+                aws.as_ref(),
+            )
+            .await?;
             out.result(&crate::iam::command::policy(
                 &config,
                 &target,

@@ -55,7 +55,9 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
     let mut old = Vec::new();
     for key in keys.access_key_metadata() {
         let active = key.status().map(|s| s.as_str()) == Some("Active");
-        let Some(created) = key.create_date() else { continue };
+        let Some(created) = key.create_date() else {
+            continue;
+        };
         let days = (now - created.secs()) / 86_400;
         if active && days > KEY_MAX_AGE_DAYS {
             old.push(format!(
@@ -188,7 +190,9 @@ pub fn trusts(doc: &Value, service: &str) -> bool {
             && list(&s["Action"])
                 .iter()
                 .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"))
-            && list(&s["Principal"]["Service"]).iter().any(|p| p == service)
+            && list(&s["Principal"]["Service"])
+                .iter()
+                .any(|p| p == service)
     })
 }
 
@@ -199,28 +203,40 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         Role::Managed(n) => (n.clone(), true),
     };
     let family = crate::steps::render::family(config);
-    let keyed = |key: &str, suffix: &str| {
-        match config
-            .entries
-            .iter()
-            .find(|e| e.key == key)
-            .and_then(|e| e.value.as_str())
-        {
-            Some(v) => (v.rsplit('/').next().unwrap_or(v).to_string(), false),
-            None => (format!("{family}-{suffix}"), true),
-        }
+    let keyed = |key: &str, suffix: &str| match config
+        .entries
+        .iter()
+        .find(|e| e.key == key)
+        .and_then(|e| e.value.as_str())
+    {
+        Some(v) => (v.rsplit('/').next().unwrap_or(v).to_string(), false),
+        None => (format!("{family}-{suffix}"), true),
     };
     let (task, tm) = name(&config.task_role);
     let (exec, em) = name(&config.execution_role);
     let mut roles = vec![
-        ("task role", task, tm, Principal::Task.service().unwrap_or_default()),
-        ("execution role", exec, em, Principal::Execution.service().unwrap_or_default()),
+        (
+            "task role",
+            task,
+            tm,
+            Principal::Task.service().unwrap_or_default(),
+        ),
+        (
+            "execution role",
+            exec,
+            em,
+            Principal::Execution.service().unwrap_or_default(),
+        ),
     ];
     if config.builder == Builder::Codebuild {
         let (n, m) = keyed("codebuild-role", "codebuild");
         roles.push(("codebuild role", n, m, "codebuild.amazonaws.com"));
     }
-    if config.entries.iter().any(|e| e.key == "schedule" && !e.value.is_null()) {
+    if config
+        .entries
+        .iter()
+        .any(|e| e.key == "schedule" && !e.value.is_null())
+    {
         let (n, m) = keyed("scheduler-role", "scheduler");
         roles.push(("scheduler role", n, m, "scheduler.amazonaws.com"));
     }
@@ -269,7 +285,13 @@ pub async fn deployer(
     let Some(caller) = principal_arn(&identity.arn, partition, &identity.account) else {
         return Ok(()); // root: already failed above
     };
-    let scope = Scope::new(config, partition, &identity.account, &identity.region, Some(&caller));
+    let scope = Scope::new(
+        config,
+        partition,
+        &identity.account,
+        &identity.region,
+        Some(&caller),
+    );
     let policy = scope
         .policy(Principal::Deployer, config)?
         .unwrap_or(Value::Null);
@@ -280,7 +302,10 @@ pub async fn deployer(
         }
         let actions: Vec<String> = match &st["Action"] {
             Value::String(a) => vec![a.clone()],
-            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         };
         let resource = match &st["Resource"] {
@@ -330,11 +355,24 @@ pub async fn log_group(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> R
         .log_group_name_prefix(name)
         .send()
         .await
-        .map_err(|e| aws.fail(e, "logs:DescribeLogGroups", |m| anyhow::anyhow!("reading log group {name}: {m}")))?;
-    match found.log_groups().iter().find(|g| g.log_group_name() == Some(name.as_str())) {
+        .map_err(|e| {
+            aws.fail(e, "logs:DescribeLogGroups", |m| {
+                anyhow::anyhow!("reading log group {name}: {m}")
+            })
+        })?;
+    match found
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name.as_str()))
+    {
         Some(g) => checks.push(Check::ok(
             "log-group",
-            format!("{name} exists (retention {} days)", g.retention_in_days().map(|d| d.to_string()).unwrap_or_else(|| "never expire".into())),
+            format!(
+                "{name} exists (retention {} days)",
+                g.retention_in_days()
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "never expire".into())
+            ),
         )),
         None => checks.push(Check::warn(
             "log-group",
@@ -355,7 +393,10 @@ pub async fn secrets(
     let partition = identity.partition();
     let exec_arn = match &config.execution_role {
         Role::Given(v) if v.starts_with("arn:") => Some(v.clone()),
-        Role::Given(v) => Some(format!("arn:{partition}:iam::{}:role/{v}", identity.account)),
+        Role::Given(v) => Some(format!(
+            "arn:{partition}:iam::{}:role/{v}",
+            identity.account
+        )),
         Role::Managed(_) => None,
     };
     for (name, value) in &config.secrets {

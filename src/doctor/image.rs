@@ -99,11 +99,19 @@ async fn platforms(aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
     let out = ecr
         .batch_get_image()
         .repository_name(repo)
-        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(digest)
+                .build(),
+        )
         .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|s| s.to_string()).collect()))
         .send()
         .await
-        .map_err(|e| aws.fail(e, "ecr:BatchGetImage", |m| anyhow::anyhow!("reading the manifest: {m}")))?;
+        .map_err(|e| {
+            aws.fail(e, "ecr:BatchGetImage", |m| {
+                anyhow::anyhow!("reading the manifest: {m}")
+            })
+        })?;
     let manifest: Value = out
         .images()
         .first()
@@ -127,7 +135,11 @@ async fn platforms(aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
         .layer_digest(config_digest)
         .send()
         .await
-        .map_err(|e| aws.fail(e, "ecr:GetDownloadUrlForLayer", |m| anyhow::anyhow!("locating the image config: {m}")))?
+        .map_err(|e| {
+            aws.fail(e, "ecr:GetDownloadUrlForLayer", |m| {
+                anyhow::anyhow!("locating the image config: {m}")
+            })
+        })?
         .download_url()
         .unwrap_or_default()
         .to_string();
@@ -140,7 +152,11 @@ async fn platforms(aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
         .error_for_status()?
         .json()
         .await?;
-    Ok(config["architecture"].as_str().map(str::to_string).into_iter().collect())
+    Ok(config["architecture"]
+        .as_str()
+        .map(str::to_string)
+        .into_iter()
+        .collect())
 }
 
 /// Whether a configured secret exists (metadata only), its ARN, and the action that reads it.
@@ -162,7 +178,12 @@ pub async fn secret_exists(
             .await;
         let exists = match found {
             Ok(_) => true,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                false
+            }
             Err(e) => {
                 return Err(aws.fail(e, "secretsmanager:DescribeSecret", |m| {
                     anyhow::anyhow!("reading secret {base}: {m}")
@@ -193,7 +214,12 @@ pub async fn secret_exists(
         .await;
     let exists = match found {
         Ok(_) => true,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => false,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            false
+        }
         Err(e) => {
             return Err(aws.fail(e, "ssm:GetParameter", |m| {
                 anyhow::anyhow!("reading parameter {value}: {m}")
@@ -213,30 +239,54 @@ pub async fn bucket_public(aws: &Aws, name: &str, account: &str) -> Result<Optio
             .force_path_style(custom)
             .build(),
     );
-    if let Err(e) = s3.head_bucket().bucket(name).expected_bucket_owner(account).send().await {
+    if let Err(e) = s3
+        .head_bucket()
+        .bucket(name)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
         if matches!(http_status(&e), 403 | 404) {
             return Ok(None);
         }
-        return Err(aws.fail(e, "s3:HeadBucket", |m| anyhow::anyhow!("checking S3 bucket {name}: {m}")));
+        return Err(aws.fail(e, "s3:HeadBucket", |m| {
+            anyhow::anyhow!("checking S3 bucket {name}: {m}")
+        }));
     }
-    match s3.get_public_access_block().bucket(name).expected_bucket_owner(account).send().await {
+    match s3
+        .get_public_access_block()
+        .bucket(name)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
         Ok(out) => {
             let c = out.public_access_block_configuration();
             let off: Vec<&str> = [
                 ("BlockPublicAcls", c.and_then(|c| c.block_public_acls())),
                 ("IgnorePublicAcls", c.and_then(|c| c.ignore_public_acls())),
                 ("BlockPublicPolicy", c.and_then(|c| c.block_public_policy())),
-                ("RestrictPublicBuckets", c.and_then(|c| c.restrict_public_buckets())),
+                (
+                    "RestrictPublicBuckets",
+                    c.and_then(|c| c.restrict_public_buckets()),
+                ),
             ]
             .into_iter()
             .filter(|(_, on)| *on != Some(true))
             .map(|(n, _)| n)
             .collect();
             if !off.is_empty() {
-                return Ok(Some(Some(format!("its public access block has {} off", off.join(", ")))));
+                return Ok(Some(Some(format!(
+                    "its public access block has {} off",
+                    off.join(", ")
+                ))));
             }
         }
-        Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchPublicAccessBlockConfiguration") || http_status(&e) == 404 => {
+        Err(e)
+            if e.as_service_error().and_then(|s| s.meta().code())
+                == Some("NoSuchPublicAccessBlockConfiguration")
+                || http_status(&e) == 404 =>
+        {
             return Ok(Some(Some("it has no public access block".into())));
         }
         Err(e) => {
@@ -245,18 +295,31 @@ pub async fn bucket_public(aws: &Aws, name: &str, account: &str) -> Result<Optio
             }))
         }
     }
-    match s3.get_bucket_policy_status().bucket(name).expected_bucket_owner(account).send().await {
+    match s3
+        .get_bucket_policy_status()
+        .bucket(name)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
         Ok(out) if out.policy_status().and_then(|p| p.is_public()) == Some(true) => {
             Ok(Some(Some("its bucket policy makes it public".into())))
         }
         Ok(_) => Ok(Some(None)),
-        Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchBucketPolicy") || http_status(&e) == 404 => Ok(Some(None)),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchBucketPolicy")
+                || http_status(&e) == 404 =>
+        {
+            Ok(Some(None))
+        }
         Err(e) => Err(aws.fail(e, "s3:GetBucketPolicyStatus", |m| {
             anyhow::anyhow!("reading the policy status of {name}: {m}")
         })),
     }
 }
 
-fn http_status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+fn http_status<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> u16 {
     e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
 }

@@ -59,13 +59,19 @@ pub struct Target {
 }
 
 impl Target {
-    pub async fn resolve(config: &Config, account: Option<&str>, aws: Option<&Aws>) -> Result<Self> {
+    pub async fn resolve(
+        config: &Config,
+        account: Option<&str>,
+        aws: Option<&Aws>,
+    ) -> Result<Self> {
         if let Some(account) = account {
             if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-                return Err(UserError::new(format!("`{account}` is not an AWS account ID"))
-                    .at(Location::Flag("--account".into()))
-                    .fix("give the 12-digit account ID, e.g. --account 123456789012")
-                    .into());
+                return Err(
+                    UserError::new(format!("`{account}` is not an AWS account ID"))
+                        .at(Location::Flag("--account".into()))
+                        .fix("give the 12-digit account ID, e.g. --account 123456789012")
+                        .into(),
+                );
             }
             let region = config
                 .region

@@ -66,7 +66,9 @@ pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
 
 /// Whether `tags` say the resource was made by cargo-fargate for this project's stage.
 pub fn is_ours(config: &Config, tags: &BTreeMap<String, String>) -> bool {
-    tags.get(crate::steps::roles::MANAGED_TAG.0).map(String::as_str) == Some(crate::steps::roles::MANAGED_TAG.1)
+    tags.get(crate::steps::roles::MANAGED_TAG.0)
+        .map(String::as_str)
+        == Some(crate::steps::roles::MANAGED_TAG.1)
         && tags.get("cargo-fargate:project") == Some(&config.project)
         && tags.get("cargo-fargate:stage") == Some(&config.stage)
 }
@@ -249,13 +251,18 @@ impl Scope {
             managed_roles: pick(true),
             given_roles: pick(false),
             ecs_task_roles: {
-                let set: BTreeSet<String> =
-                    [task.arn.clone(), execution.arn.clone()].into_iter().collect();
+                let set: BTreeSet<String> = [task.arn.clone(), execution.arn.clone()]
+                    .into_iter()
+                    .collect();
                 set.into_iter().collect()
             },
             policies: policies.into_iter().collect(),
             bucket: format!("arn:{p}:s3:::{}", config.bucket),
-            archives: format!("arn:{p}:s3:::{}/{}", config.bucket, archive_prefix(config) + "*"),
+            archives: format!(
+                "arn:{p}:s3:::{}/{}",
+                config.bucket,
+                archive_prefix(config) + "*"
+            ),
             build_project: format!("arn:{p}:codebuild:{region}:{account}:project/{family}"),
             build_log_group: logs(&format!("/aws/codebuild/{family}")),
             codebuild_role: codebuild.arn.clone(),
@@ -369,9 +376,11 @@ fn render(name: &str, source: &str, scope: &Scope) -> Result<Value> {
         .get_template(name)?
         .render(minijinja::Value::from_serialize(scope))?;
     serde_json::from_str(&text).map_err(|e| {
-        UserError::new(format!("the built-in template {name} rendered invalid JSON: {e}"))
-            .fix("report this as a bug in cargo-fargate")
-            .into()
+        UserError::new(format!(
+            "the built-in template {name} rendered invalid JSON: {e}"
+        ))
+        .fix("report this as a bug in cargo-fargate")
+        .into()
     })
 }
 

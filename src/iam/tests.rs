@@ -47,7 +47,13 @@ fn the_deployer_policy_follows_builder_kind_and_schedule() {
     let (scope, config) = scope_of("", &[]);
     let doc = scope.policy(Principal::Deployer, &config).unwrap().unwrap();
     let s = sids(&doc);
-    assert!(!s.iter().any(|s| s.contains("Bucket") || s.contains("Build") || s.contains("Schedul") || s.contains("Service")), "{s:?}");
+    assert!(
+        !s.iter().any(|s| s.contains("Bucket")
+            || s.contains("Build")
+            || s.contains("Schedul")
+            || s.contains("Service")),
+        "{s:?}"
+    );
     assert_eq!(
         statement(&doc, "RunTaskOnlyInThisCluster")["Resource"],
         "arn:aws:ecs:eu-west-1:123456789012:task-definition/app-dev:*"
@@ -66,7 +72,11 @@ fn the_deployer_policy_follows_builder_kind_and_schedule() {
 
     let (scope, config) = scope_of(
         "builder = \"codebuild\"",
-        &[("kind", json!("web")), ("schedule", json!("rate(1 hour)")), ("exec", json!(true))],
+        &[
+            ("kind", json!("web")),
+            ("schedule", json!("rate(1 hour)")),
+            ("exec", json!(true)),
+        ],
     );
     let doc = scope.policy(Principal::Deployer, &config).unwrap().unwrap();
     for sid in [
@@ -120,7 +130,8 @@ fn attached_policies_are_allowed_only_by_arn() {
     );
     let doc = scope.policy(Principal::Deployer, &config).unwrap().unwrap();
     assert_eq!(
-        statement(&doc, "AttachOnlyTheConfiguredPolicies")["Condition"]["ArnEquals"]["iam:PolicyARN"],
+        statement(&doc, "AttachOnlyTheConfiguredPolicies")["Condition"]["ArnEquals"]
+            ["iam:PolicyARN"],
         json!([
             "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
             "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -147,8 +158,12 @@ fn the_execution_policy_reads_exactly_the_secrets_and_their_keys() {
         ])
     );
     assert_eq!(
-        statement(&doc, "DecryptConfiguredSecretsOnly")["Condition"]["StringEquals"]["kms:ViaService"],
-        json!(["ssm.eu-west-1.amazonaws.com", "secretsmanager.eu-west-1.amazonaws.com"])
+        statement(&doc, "DecryptConfiguredSecretsOnly")["Condition"]["StringEquals"]
+            ["kms:ViaService"],
+        json!([
+            "ssm.eu-west-1.amazonaws.com",
+            "secretsmanager.eu-west-1.amazonaws.com"
+        ])
     );
     assert_eq!(
         statement(&doc, "PullFromThisRepository")["Resource"],
@@ -158,7 +173,11 @@ fn the_execution_policy_reads_exactly_the_secrets_and_their_keys() {
     let (scope, _) = scope_of("", &[]);
     assert_eq!(
         sids(&scope.execution_policy().unwrap()),
-        ["NoResourceLevelRegistryLogin", "PullFromThisRepository", "WriteThisLogGroup"]
+        [
+            "NoResourceLevelRegistryLogin",
+            "PullFromThisRepository",
+            "WriteThisLogGroup"
+        ]
     );
 }
 
@@ -166,10 +185,19 @@ fn the_execution_policy_reads_exactly_the_secrets_and_their_keys() {
 fn trust_policies_name_their_service_and_account() {
     let (scope, _) = scope_of("", &[]);
     let t = scope.trust(Principal::Scheduler).unwrap();
-    assert_eq!(t["Statement"][0]["Principal"]["Service"], "scheduler.amazonaws.com");
-    assert_eq!(t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], ACCOUNT);
+    assert_eq!(
+        t["Statement"][0]["Principal"]["Service"],
+        "scheduler.amazonaws.com"
+    );
+    assert_eq!(
+        t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+        ACCOUNT
+    );
     let t = scope.trust(Principal::Deployer).unwrap();
-    assert_eq!(t["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::123456789012:root");
+    assert_eq!(
+        t["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::123456789012:root"
+    );
 }
 
 #[test]
