@@ -86,7 +86,7 @@ fn an_access_key_older_than_90_days_warns() {
         ],
     );
     assert!(
-        r["caller"]
+        r["identity"]["arn"]
             .as_str()
             .unwrap()
             .ends_with(&format!(":user/{user}")),

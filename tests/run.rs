@@ -128,8 +128,14 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
         ]
     );
     let tags = td["tags"].as_array().unwrap();
-    assert!(tags.contains(&json!({"key": "team", "value": "platform"})), "{tags:?}");
-    assert!(tags.contains(&json!({"key": "managed-by", "value": "cargo-fargate"})), "{tags:?}");
+    assert!(
+        tags.contains(&json!({"key": "team", "value": "platform"})),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&json!({"key": "managed-by", "value": "cargo-fargate"})),
+        "{tags:?}"
+    );
 
     // The created task role trusts ECS tasks of this account only, with the configured policies.
     let role = &aws(&["iam", "get-role", "--role-name", &format!("{family}-task")])["Role"];

@@ -64,11 +64,8 @@ impl Check {
 pub struct DoctorReport {
     pub project: String,
     pub stage: String,
-    pub account: String,
-    pub caller: String,
-    pub region: String,
-    pub credentials: String,
-    pub endpoint: Option<String>,
+    /// Who the credentials are: account, ARN, region, endpoint, where they came from.
+    pub identity: crate::aws::Identity,
     pub checks: Vec<Check>,
     pub ok: usize,
     pub warn: usize,
@@ -88,11 +85,11 @@ impl DoctorReport {
 impl fmt::Display for DoctorReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "project  {} (stage {})", self.project, self.stage)?;
-        writeln!(f, "account  {}", self.account)?;
-        writeln!(f, "caller   {}", self.caller)?;
-        writeln!(f, "region   {}", self.region)?;
-        writeln!(f, "from     {}", self.credentials)?;
-        if let Some(e) = &self.endpoint {
+        writeln!(f, "account  {}", self.identity.account)?;
+        writeln!(f, "caller   {}", self.identity.arn)?;
+        writeln!(f, "region   {}", self.identity.region)?;
+        writeln!(f, "from     {}", self.identity.credentials)?;
+        if let Some(e) = &self.identity.endpoint {
             writeln!(f, "endpoint {e}")?;
         }
         for c in &self.checks {
@@ -134,11 +131,7 @@ pub async fn run(aws: &Aws, config: &Config) -> Result<DoctorReport> {
     Ok(DoctorReport {
         project: config.project.clone(),
         stage: config.stage.clone(),
-        account: identity.account.clone(),
-        caller: identity.arn.clone(),
-        region: identity.region.clone(),
-        credentials: identity.credentials.clone(),
-        endpoint: identity.endpoint.clone(),
+        identity: identity.clone(),
         ok: count(Status::Ok),
         warn: count(Status::Warn),
         fail: count(Status::Fail),
