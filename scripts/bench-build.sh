@@ -6,6 +6,9 @@
 # For each: cold build+push, code-only rebuild+push, a no-change run, the image's size in the
 # registry, and the bytes the registry stored after the code-only change. Figures go to
 # BENCHMARKS.md (and target/bench/build.json). Usage: scripts/bench-build.sh [variant ...]
+#   scripts/bench-build.sh sizes   only the image size of examples/hello per builder and runtime, and
+#                                  the digests of two host builds from two clones (its own section of
+#                                  BENCHMARKS.md, target/bench/sizes.json)
 set -euo pipefail
 # shellcheck source=scripts/lib/ready.sh
 source "$(dirname "$0")/lib/ready.sh"
@@ -26,6 +29,78 @@ image_bytes() {
     python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))'
 }
 field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$1') if l.strip().startswith('{')]; r=[x for x in r if x.get('type')=='result'][-1]; print(eval('r' + sys.argv[1]))" "$2"; }
+
+# --- sizes: examples/hello per builder (docker template, host) and runtime (minimal scratch, the
+# Debian stand-in), then two host builds of one commit from two clones.
+if [ "${1:-}" = sizes ]; then
+  rows=()
+  for b in docker host; do
+    for rt in scratch debian; do
+      d="$work/hello-$b-$rt"
+      mkdir -p "$d" && cp -r examples/hello/Cargo.toml examples/hello/Cargo.lock examples/hello/src "$d/"
+      repo="bench-hello-$b-$rt-$(date +%s%N)"
+      img=scratch
+      if [ "$rt" = debian ]; then
+        img="$CARGO_FARGATE_TEST_RUNTIME_IMAGE"
+        [ "$b" = host ] && img="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"
+      fi
+      echo "== hello $b $rt" >&2
+      (cd "$d" && env -u CARGO_FARGATE_DOCKERFILE CARGO_FARGATE_REPOSITORY="$repo" CARGO_FARGATE_BUILDER="$b" \
+        CARGO_FARGATE_RUNTIME_IMAGE="$img" CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE" \
+        "$bin" fargate push --message-format json >"$work/hello-$b-$rt.json")
+      rows+=("$b|$rt|$(image_bytes "$repo" "$(field "$work/hello-$b-$rt.json" '["tags"][0]')")")
+    done
+  done
+  src="$work/repro-src"
+  mkdir -p "$src" && cp -r examples/hello/Cargo.toml examples/hello/Cargo.lock examples/hello/src "$src/"
+  git -C "$src" init -q && git -C "$src" add -A &&
+    git -C "$src" -c user.name=bench -c user.email=bench@example.com commit -qm hello
+  digests=()
+  for i in 1 2; do
+    git clone -q "$src" "$work/repro-$i"
+    (cd "$work/repro-$i" && env -u SOURCE_DATE_EPOCH CARGO_FARGATE_BUILDER=host CARGO_FARGATE_RUNTIME_IMAGE=scratch \
+      "$bin" fargate build --message-format json >"$work/repro-$i.json")
+    digests+=("$(field "$work/repro-$i.json" '["image_id"]')")
+  done
+  {
+    echo '{"hello":['
+    sep=''
+    for r in "${rows[@]}"; do
+      IFS='|' read -r b rt size <<<"$r"
+      printf '%s{"builder":"%s","runtime":"%s","image_bytes":%s}\n' "$sep" "$b" "$rt" "$size"
+      sep=','
+    done
+    printf '],"two_clones":["%s","%s"]}\n' "${digests[0]}" "${digests[1]}"
+  } >target/bench/sizes.json
+  section="$work/sizes.md"
+  {
+    echo "## Image size and reproducibility"
+    echo
+    echo "Written by \`scripts/bench-build.sh sizes\` on $(date -u +%Y-%m-%d). Compressed size in the registry"
+    echo "(config + layers) of \`examples/hello\`, pushed with each builder on the minimal runtime (the default,"
+    echo "\`runtime-image = \"scratch\"\`) and on the bench's Debian bookworm-slim stand-in."
+    echo
+    echo "| builder | runtime | image size |"
+    echo "|---|---|---|"
+    for r in "${rows[@]}"; do
+      IFS='|' read -r b rt size <<<"$r"
+      echo "| $b | $rt | $(python3 -c "print(f'{$size/1048576:.2f} MiB')") ($size bytes) |"
+    done
+    echo
+    echo "Two host builds of one commit of \`examples/hello\` from two clones (no SOURCE_DATE_EPOCH: the commit"
+    echo "time is used): \`${digests[0]}\` and \`${digests[1]}\` — $([ "${digests[0]}" = "${digests[1]}" ] && echo same || echo DIFFERENT)."
+  } >"$section"
+  touch BENCHMARKS.md
+  python3 - "$section" <<'PY'
+import sys, re
+section = open(sys.argv[1]).read()
+text = open("BENCHMARKS.md").read()
+text = re.sub(r"\n*## Image size and reproducibility\n.*?(?=\n## |\Z)", "", text, flags=re.S)
+open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
+PY
+  cat "$section"
+  exit 0
+fi
 
 results=()
 for v in "${variants[@]}"; do
@@ -69,6 +144,7 @@ done
 } >target/bench/build.json
 
 mib() { python3 -c "print(f'{$1/1048576:.1f} MiB')"; }
+kept="$(python3 -c 'import re,sys; t=open("BENCHMARKS.md").read() if __import__("os").path.exists("BENCHMARKS.md") else ""; m=re.search(r"## Image size and reproducibility\n.*?(?=\n## |\Z)", t, re.S); print(m.group(0) if m else "")')"
 {
   echo "# Benchmarks"
   echo
@@ -88,5 +164,6 @@ mib() { python3 -c "print(f'{$1/1048576:.1f} MiB')"; }
   echo "- template: the default \`task-templates/Dockerfile\` (dependencies in their own cached layer, only the binary in a slim runtime image)."
   echo "- host: \`builder = \"host\"\`: cargo on the host, the image assembled over the registry API without Docker."
   echo "- naive: \`COPY . .\` then \`cargo build --release\` in one stage (\`tests/fixtures/bench-app/naive.Dockerfile\`)."
+  [ -z "$kept" ] || printf '\n%s\n' "$kept"
 } >BENCHMARKS.md
 cat BENCHMARKS.md

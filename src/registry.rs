@@ -511,6 +511,24 @@ impl Registry {
         Ok(digest)
     }
 
+    /// Whether the registry answers the OCI 1.1 referrers API for `digest` (ECR does; distribution
+    /// 2.x does not), i.e. whether an artifact's `subject` makes it findable from the image.
+    pub async fn referrers_supported(&self, repository: &str, digest: &str) -> Result<bool> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_OCI_INDEX));
+        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
+        let resp = self
+            .send(
+                Method::GET,
+                &url,
+                &Self::scope(repository, false),
+                headers,
+                None,
+            )
+            .await?;
+        Ok(resp.status().is_success())
+    }
+
     pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let resp = self

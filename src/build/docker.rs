@@ -186,6 +186,7 @@ pub async fn build(
         ),
         ("FEATURES".to_string(), features),
         ("LOCKED".to_string(), locked.to_string()),
+        ("TZDATA".to_string(), config.tzdata.to_string()),
     ]);
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
@@ -353,6 +354,7 @@ pub async fn build(
             id: inspect.id.unwrap_or_default(),
         },
         plan,
+        sbom: None,
     })
 }
 
