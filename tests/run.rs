@@ -127,7 +127,15 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
             )
         ]
     );
-    assert_eq!(td["tags"], json!([{"key": "team", "value": "platform"}]));
+    let tags = td["tags"].as_array().unwrap();
+    assert!(
+        tags.contains(&json!({"key": "team", "value": "platform"})),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&json!({"key": "managed-by", "value": "cargo-fargate"})),
+        "{tags:?}"
+    );
 
     // The created task role trusts ECS tasks of this account only, with the configured policies.
     let role = &aws(&["iam", "get-role", "--role-name", &format!("{family}-task")])["Role"];

@@ -306,7 +306,9 @@ impl Aws {
             };
             for r in out.evaluation_results() {
                 let decision = r.eval_decision().as_str().to_string();
-                if decision != "allowed" {
+                // A denial only for want of the request's context (ecs:cluster, iam:PassedToService,
+                // iam:PolicyARN in a scoped policy) is no denial: the real request carries it.
+                if decision != "allowed" && r.missing_context_values().is_empty() {
                     denied.push(Denied {
                         action: r.eval_action_name().to_string(),
                         resource: r.eval_resource_name().unwrap_or(resource).to_string(),

@@ -203,6 +203,11 @@ impl Aws {
         })
     }
 
+    /// The loaded SDK configuration, for a client of a service this module has no accessor for.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
     pub fn region(&self) -> String {
         self.sdk.region().map(|r| r.to_string()).unwrap_or_default()
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::aws::{Aws, AwsOptions, Identity};
+use crate::aws::{Aws, AwsOptions};
 use crate::cli::{Command, FargateCli, GlobalArgs};
 use crate::config::{self, keys, Config, Source, StageChoice};
 use crate::deploy;
@@ -63,15 +63,40 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Doctor => {
             let (_, config) = session.load()?;
             let aws = session.connect(&config).await?;
-            let identity = aws.identity().await?;
-            if identity.arn.ends_with(":root") {
-                out.warn("these are the account's root credentials: use an IAM user or role with least privilege instead");
-            }
-            out.result(&DoctorReport {
-                project: config.project,
-                stage: config.stage,
-                identity,
-            });
+            let report = crate::doctor::run(&aws, &config).await?;
+            out.result(&report);
+            return Ok(report.exit_code());
+        }
+        Command::Iam(crate::cli::IamCommand::Policy(args)) => {
+            let (_, config) = session.load()?;
+            let aws = match args.account {
+                Some(_) => None,
+                None => Some(session.connect(&config).await?),
+            };
+            let target = crate::iam::command::Target::resolve(
+                &config,
+                args.account.as_deref(),
+                aws.as_ref(),
+            )
+            .await?;
+            out.result(&crate::iam::command::policy(
+                &config,
+                &target,
+                args.principal,
+                args.trust,
+                args.teardown,
+                args.out_dir.as_deref(),
+            )?);
+        }
+        Command::Setup(args) => {
+            let (_, config) = session.load()?;
+            let aws = session.connect(&config).await?;
+            out.result(&crate::setup::run(&aws, &config, args.dry_run, out).await?);
+        }
+        Command::Teardown(args) => {
+            let (_, config) = session.load()?;
+            let aws = session.connect(&config).await?;
+            out.result(&crate::teardown::run(&aws, &config, &args, out).await?);
         }
         Command::Render(args) => {
             let (_, config) = session.load()?;
@@ -311,27 +336,6 @@ fn check_env_is_unicode() -> Result<()> {
 
 /// What `config` shows of a secret-looking environment value.
 const MASKED: &str = "****";
-
-#[derive(Serialize)]
-struct DoctorReport {
-    project: String,
-    stage: String,
-    identity: Identity,
-}
-
-impl fmt::Display for DoctorReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "project  {} (stage {})", self.project, self.stage)?;
-        writeln!(f, "account  {}", self.identity.account)?;
-        writeln!(f, "caller   {}", self.identity.arn)?;
-        writeln!(f, "region   {}", self.identity.region)?;
-        writeln!(f, "from     {}", self.identity.credentials)?;
-        if let Some(e) = &self.identity.endpoint {
-            writeln!(f, "endpoint {e}")?;
-        }
-        Ok(())
-    }
-}
 
 /// `cargo fargate config`: each key's value and where it came from.
 #[derive(Serialize)]

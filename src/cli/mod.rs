@@ -64,8 +64,17 @@ pub enum Command {
     Push(BuildArgs),
     /// Package, build, push, register and run, as one command; --dry-run shows the plan.
     Deploy(DeployArgs),
-    /// Check AWS credentials, region and endpoint before a deploy.
+    /// Check credentials, region, network, bucket, roles, permissions, image, log group and secrets:
+    /// [ok]/[warn]/[fail] lines, each with its fix; exits non-zero on any fail.
     Doctor,
+    /// Least-privilege IAM policies for this stage's principals.
+    #[command(subcommand)]
+    Iam(IamCommand),
+    /// Create what the stage needs (repository, cluster, log groups, bucket, roles), idempotently;
+    /// the plan is shown first.
+    Setup(SetupArgs),
+    /// Remove what setup and deploy created for the stage (found by cargo-fargate's tags).
+    Teardown(TeardownArgs),
     /// Print the task definition `register` would send, rendered from the template.
     Render(ImageArgs),
     /// Register the task definition with its roles and log group; a new revision only on change.
@@ -99,6 +108,51 @@ pub struct ManArgs {
     /// Write cargo-fargate.1 and cargo-fargate-<command>.1 into this directory instead.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IamCommand {
+    /// Print (or write) the policy of one principal, scoped to this project's and stage's ARNs.
+    Policy(IamPolicyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IamPolicyArgs {
+    /// Whose policy: the deploying identity, or one of the stage's roles.
+    #[arg(long = "for", value_enum, value_name = "PRINCIPAL")]
+    pub principal: crate::iam::Principal,
+    /// Print the role's trust policy instead (who may assume it).
+    #[arg(long)]
+    pub trust: bool,
+    /// Write `<family>-<principal>-policy.json` and `-trust.json` into DIR instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// The account ID to name, without asking AWS who the credentials are.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// With --for deployer: also the deletions `cargo fargate teardown` makes.
+    #[arg(long)]
+    pub teardown: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SetupArgs {
+    /// Show the plan, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TeardownArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also delete a repository that still holds images.
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

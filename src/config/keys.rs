@@ -57,6 +57,7 @@ pub const CODEBUILD_COMPUTE_TYPES: &[&str] = &[
     "BUILD_GENERAL1_XLARGE",
     "BUILD_GENERAL1_2XLARGE",
 ];
+pub const EXECUTION_ROLE_POLICIES: &[&str] = &["scoped", "aws-managed"];
 pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
@@ -182,6 +183,18 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Str,
         default: "managed: {project}-{stage}-execution",
         doc: "Execution role name or ARN; when given, cargo-fargate does not manage it.",
+    },
+    KeyDef {
+        name: "execution-role-policy",
+        kind: Kind::Choice(EXECUTION_ROLE_POLICIES),
+        default: "scoped",
+        doc: "The managed execution role's permissions: `scoped` (this repository, log group and the configured secrets only) or `aws-managed` (AmazonECSTaskExecutionRolePolicy).",
+    },
+    KeyDef {
+        name: "secrets-kms-keys",
+        kind: Kind::StrList,
+        default: "[] (secrets encrypted with the AWS managed key)",
+        doc: "ARNs of the customer managed KMS keys the configured secrets are encrypted with; the execution role may decrypt with exactly these, through SSM or Secrets Manager.",
     },
     KeyDef {
         name: "log-group",

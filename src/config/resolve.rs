@@ -39,6 +39,10 @@ pub struct Config {
     pub task_role_policies: Vec<String>,
     pub task_role_policy_files: Vec<PathBuf>,
     pub execution_role: Role,
+    /// `scoped` or `aws-managed`: what the managed execution role is given.
+    pub execution_role_policy: String,
+    /// Customer managed KMS keys of the configured secrets.
+    pub secrets_kms_keys: Vec<String>,
     pub log_group: String,
     pub log_retention_days: u32,
     pub environment: BTreeMap<String, String>,
@@ -489,6 +493,12 @@ pub fn resolve(
         task_role_policy_files.push(path);
     }
     let execution_role = role(&mut r, "execution-role", "execution")?;
+    let (execution_role_policy, _) = r.str_or("execution-role-policy", || "scoped".into());
+    let (secrets_kms_keys, origin) = r.list("secrets-kms-keys", &[]);
+    for arn in &secrets_kms_keys {
+        let ok = arn.starts_with("arn:aws") && arn.contains(":kms:") && arn.contains(":key/");
+        r.check("secrets-kms-keys", &origin, ok.then_some(()).ok_or_else(|| format!("`{arn}` is not a KMS key ARN such as `arn:aws:kms:eu-west-1:123456789012:key/1234abcd-…`")))?;
+    }
 
     let (log_group, origin) = r.str_or("log-group", || format!("/ecs/{default_name}"));
     let log_group = named(&log_group);
@@ -591,6 +601,8 @@ pub fn resolve(
         task_role_policies,
         task_role_policy_files,
         execution_role,
+        execution_role_policy,
+        secrets_kms_keys,
         log_group,
         log_retention_days: days as u32,
         environment,

@@ -210,7 +210,8 @@ pub async fn launch(
         return Ok((registered, None));
     };
     if !pre.cluster_exists {
-        aws.create_cluster(&config.cluster, &config.tags).await?;
+        aws.create_cluster(&config.cluster, &crate::iam::stage_tags(config))
+            .await?;
         out.status("Created", format_args!("cluster {}", config.cluster));
     }
     let fresh_roles = registered.roles.iter().any(|r| r.created);

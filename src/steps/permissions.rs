@@ -64,13 +64,14 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
     .collect();
     list.push(("ecr:GetAuthorizationToken", "*".into()));
     for role in [&needs.roles.task, &needs.roles.execution] {
-        if role.managed.as_ref().is_some_and(|m| !m.exists) {
-            for a in [
-                "iam:CreateRole",
-                "iam:PutRolePolicy",
-                "iam:AttachRolePolicy",
-            ] {
-                list.push((a, role.arn.clone()));
+        if let Some(m) = role.managed.as_ref().filter(|m| !m.exists) {
+            list.push(("iam:CreateRole", role.arn.clone()));
+            list.push(("iam:TagRole", role.arn.clone()));
+            if !m.inline.is_empty() {
+                list.push(("iam:PutRolePolicy", role.arn.clone()));
+            }
+            if !m.policies.is_empty() {
+                list.push(("iam:AttachRolePolicy", role.arn.clone()));
             }
         }
         list.push(("iam:PassRole", role.arn.clone()));
@@ -95,19 +96,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
 /// The IAM principal the simulator evaluates: a user or role ARN (an assumed-role session is
 /// evaluated as its role). None for the root user, who may do anything.
 fn principal(identity: &Identity) -> Option<String> {
-    let arn = &identity.arn;
-    if arn.ends_with(":root") {
-        return None;
-    }
-    if let Some(rest) = arn.split(":assumed-role/").nth(1) {
-        let role = rest.split('/').next()?;
-        return Some(format!(
-            "arn:{}:iam::{}:role/{role}",
-            identity.partition(),
-            identity.account
-        ));
-    }
-    Some(arn.clone())
+    crate::iam::principal_arn(&identity.arn, identity.partition(), &identity.account)
 }
 
 /// Fails, before anything is created, when the simulator says the caller may not do an action

@@ -277,9 +277,7 @@ pub async fn apply(
             format_args!("{r} ({})", r.how()),
         );
     }
-    let mut tags = config.tags.clone();
-    tags.insert("cargo-fargate:project".into(), config.project.clone());
-    tags.insert("cargo-fargate:stage".into(), config.stage.clone());
+    let tags = crate::iam::stage_tags(config);
     let log_group = aws
         .ensure_log_group(&config.log_group, config.log_retention_days, &tags)
         .await?;

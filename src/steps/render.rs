@@ -54,8 +54,8 @@ pub fn context(input: &RenderInput) -> Value {
         .iter()
         .map(|(name, from)| json!({ "name": name, "valueFrom": from }))
         .collect();
-    let tags: Vec<Value> = c
-        .tags
+    // The stage's tags: `teardown` and keep-revisions know the revisions by them.
+    let tags: Vec<Value> = crate::iam::stage_tags(c)
         .iter()
         .map(|(key, value)| json!({ "key": key, "value": value }))
         .collect();

@@ -20,8 +20,10 @@ use crate::error::{Location, Result, UserError};
 
 pub const MANAGED_TAG: (&str, &str) = ("managed-by", "cargo-fargate");
 pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
-const EXECUTION_POLICY: &str = "service-role/AmazonECSTaskExecutionRolePolicy";
+pub const EXECUTION_POLICY: &str = "service-role/AmazonECSTaskExecutionRolePolicy";
 const SECRETS_POLICY_NAME: &str = "cargo-fargate-secrets";
+/// The managed execution role's scoped inline policy (in place of the AWS managed one).
+pub const EXECUTION_POLICY_NAME: &str = "cargo-fargate-execution";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,26 +96,7 @@ pub fn secrets_policy(
     if secrets.is_empty() {
         return Ok(None);
     }
-    let mut ssm = BTreeSet::new();
-    let mut secrets_manager = BTreeSet::new();
-    for value in secrets.values() {
-        if let Some(rest) = value.strip_prefix("arn:") {
-            let parts: Vec<&str> = rest.split(':').collect();
-            if parts.get(1) == Some(&"secretsmanager") {
-                // arn:partition:secretsmanager:region:account:secret:name[:json-key:stage:version]
-                let base = format!("arn:{}", parts[..6.min(parts.len())].join(":"));
-                secrets_manager.insert(base.clone());
-                secrets_manager.insert(format!("{base}-??????"));
-            } else {
-                ssm.insert(value.clone());
-            }
-        } else {
-            let name = value.trim_start_matches('/');
-            ssm.insert(format!(
-                "arn:{partition}:ssm:{region}:{account}:parameter/{name}"
-            ));
-        }
-    }
+    let (ssm, secrets_manager) = crate::iam::secret_arns(secrets, partition, region, account);
     let doc = render_policy(
         "execution-secrets-policy.json",
         include_str!("../../task-templates/execution-secrets-policy.json"),
@@ -286,6 +269,16 @@ async fn plan_role(
                         }
                     }
                 }
+                Kind::Execution if config.execution_role_policy != "aws-managed" => {
+                    let scope = crate::iam::Scope::new(
+                        config,
+                        identity.partition(),
+                        &identity.account,
+                        region,
+                        None,
+                    );
+                    inline.insert(EXECUTION_POLICY_NAME.to_string(), scope.execution_policy()?);
+                }
                 Kind::Execution => {
                     let arn = format!(
                         "arn:{}:iam::aws:policy/{EXECUTION_POLICY}",
@@ -295,7 +288,7 @@ async fn plan_role(
                         return Err(UserError::new(format!(
                             "the AWS managed policy `{arn}` is not available in this account"
                         ))
-                        .fix("give an execution role instead (`execution-role = \"NAME\"`)")
+                        .fix("drop `execution-role-policy = \"aws-managed\"` to use the scoped policy, or give an execution role (`execution-role = \"NAME\"`)")
                         .into());
                     }
                     policies.insert(arn);
@@ -336,7 +329,7 @@ async fn plan_role(
 }
 
 /// A policy file: its inline policy name (from the file name) and document.
-fn policy_file(path: &Path) -> Result<(String, Value)> {
+pub fn policy_file(path: &Path) -> Result<(String, Value)> {
     let at = || Location::file(path, None);
     let text = std::fs::read_to_string(path).map_err(|e| {
         UserError::new(format!("cannot read the policy file: {e}"))

@@ -119,6 +119,10 @@ CodeBuild limits (bench, not CodeBuild):
   - builds are lost when the process stops; their containers are labelled like tasks' and removed after
     the build, and leftovers by the next start or `scripts/bench.sh down`.
 
+Every API request is recorded as IAM would authorize it (action, resource ARN, condition keys), for the
+IAM coverage test: GET/DELETE /_bench/record, POST /_bench/record/evaluate (see record.py). For doctor's
+tests, keys starting with ROOT sign as the account's root user and access keys can be aged (accounts.py).
+
 Everything the agent does is bounded (timeouts on Docker calls; a log stream is closed at most 10 s
 after its container exits; a build's at most 60 s past its timeout); an error in a task's thread ends
 the task STOPPED with the error as its reason, never a task stuck RUNNING, and an error in a build's

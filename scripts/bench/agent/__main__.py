@@ -36,6 +36,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
+    from . import accounts, record
     from .ecs import Agent
     from .engine import Engine
 
@@ -47,8 +48,9 @@ def main() -> None:
     Agent(engine, credentials, args.registry, base_url).install()
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
+    accounts.install()
 
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
 
     def app(environ, start_response):
         """The agent's own paths; everything else is moto's."""
@@ -57,6 +59,10 @@ def main() -> None:
             return credentials.wsgi(environ, start_response)
         if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return codebuild.wsgi_minute(environ, start_response)
+        if path.startswith(accounts.PREFIX):
+            return accounts.wsgi(environ, start_response)
+        if path.startswith(record.PREFIX):
+            return record.wsgi(environ, start_response)
         if path == "/_bench/agent":
             body = json.dumps({"agent": "cargo-fargate-bench", "version": VERSION}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])

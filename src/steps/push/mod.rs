@@ -176,7 +176,7 @@ pub async fn plan_repository(aws: &Aws, config: &Config) -> Result<RepositoryPla
     Ok(RepositoryPlan {
         name: config.repository.clone(),
         tag_mutability: config.tag_mutability,
-        tags: config.tags.clone(),
+        tags: crate::iam::stage_tags(config),
         lifecycle_policy_changes: current.as_ref() != Some(&policy),
         lifecycle_policy: policy,
         found,

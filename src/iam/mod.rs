@@ -1,0 +1,446 @@
+//! Least-privilege IAM for every principal of a stage: the deploying identity, the CodeBuild and
+//! EventBridge Scheduler service roles, the task's execution and task roles. Each policy is a
+//! template in task-templates/ rendered over one [`Scope`]: the ARNs of this project's and stage's
+//! resources, so nothing is granted outside them and `"Resource": "*"` appears only on actions that
+//! take no resource (their `Sid` says so).
+
+pub mod command;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{resolve::Builder, Config, Role};
+use crate::error::{Result, UserError};
+
+/// The principals cargo-fargate writes policies for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Principal {
+    /// The identity that runs `cargo fargate deploy` (a user, or a CI role).
+    Deployer,
+    /// The CodeBuild project's service role (builder = "codebuild").
+    Codebuild,
+    /// The task's execution role: pulls the image, writes logs, reads secrets.
+    Execution,
+    /// The task role: the application's own permissions.
+    Task,
+    /// EventBridge Scheduler's role for scheduled runs.
+    Scheduler,
+}
+
+impl Principal {
+    /// The AWS service that assumes the role, or none for the deployer.
+    pub fn service(self) -> Option<&'static str> {
+        match self {
+            Principal::Deployer => None,
+            Principal::Codebuild => Some("codebuild.amazonaws.com"),
+            Principal::Execution | Principal::Task => Some(crate::steps::roles::ECS_TASKS),
+            Principal::Scheduler => Some("scheduler.amazonaws.com"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Principal::Deployer => "deployer",
+            Principal::Codebuild => "codebuild",
+            Principal::Execution => "execution",
+            Principal::Task => "task",
+            Principal::Scheduler => "scheduler",
+        }
+    }
+}
+
+/// Tags on everything cargo-fargate creates for a stage; `teardown` finds resources by them.
+pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
+    let mut tags = config.tags.clone();
+    tags.insert(
+        crate::steps::roles::MANAGED_TAG.0.into(),
+        crate::steps::roles::MANAGED_TAG.1.into(),
+    );
+    tags.insert("cargo-fargate:project".into(), config.project.clone());
+    tags.insert("cargo-fargate:stage".into(), config.stage.clone());
+    tags
+}
+
+/// Whether `tags` say the resource was made by cargo-fargate for this project's stage.
+pub fn is_ours(config: &Config, tags: &BTreeMap<String, String>) -> bool {
+    tags.get(crate::steps::roles::MANAGED_TAG.0)
+        .map(String::as_str)
+        == Some(crate::steps::roles::MANAGED_TAG.1)
+        && tags.get("cargo-fargate:project") == Some(&config.project)
+        && tags.get("cargo-fargate:stage") == Some(&config.stage)
+}
+
+/// A configuration key another part of the tool defines (kind, schedule, exec, codebuild-role, …),
+/// read by name so the policies follow whatever keys the configuration has.
+fn entry<'a>(config: &'a Config, key: &str) -> Option<&'a Value> {
+    config
+        .entries
+        .iter()
+        .find(|e| e.key == key)
+        .map(|e| &e.value)
+        .filter(|v| !v.is_null())
+}
+
+/// Everything a policy names: the account, region and this stage's resources.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scope {
+    pub partition: String,
+    pub account: String,
+    pub region: String,
+    pub project: String,
+    pub stage: String,
+    pub family: String,
+    pub repository: String,
+    pub cluster: String,
+    pub log_group: String,
+    pub builder: &'static str,
+    pub kind: String,
+    pub scheduled: bool,
+    pub exec: bool,
+    pub teardown: bool,
+    /// The caller's IAM user or role ARN (an assumed-role session as its role), when known.
+    pub caller: Option<String>,
+    pub caller_is_user: bool,
+    pub arn: Arns,
+    pub ssm_parameters: BTreeSet<String>,
+    pub secrets_manager: BTreeSet<String>,
+    pub kms_keys: Vec<String>,
+    pub kms_via: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Arns {
+    pub repository: String,
+    pub cluster: String,
+    pub family: String,
+    pub tasks: String,
+    pub container_instances: String,
+    pub log_group: Vec<String>,
+    pub log_streams: String,
+    pub managed_roles: Vec<String>,
+    pub given_roles: Vec<String>,
+    pub ecs_task_roles: Vec<String>,
+    pub policies: Vec<String>,
+    pub bucket: String,
+    pub archives: String,
+    pub build_project: String,
+    pub build_log_group: Vec<String>,
+    pub codebuild_role: String,
+    pub scheduler_role: String,
+    pub schedules: String,
+    pub services: String,
+    pub infrastructure_role: String,
+}
+
+/// A role of the stage: its ARN and whether cargo-fargate manages it.
+struct RoleRef {
+    arn: String,
+    managed: bool,
+}
+
+impl Scope {
+    pub fn new(
+        config: &Config,
+        partition: &str,
+        account: &str,
+        region: &str,
+        caller: Option<&str>,
+    ) -> Scope {
+        let p = partition;
+        let family = crate::steps::render::family(config);
+        let role_arn = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
+        let role = |r: &Role| match r {
+            Role::Given(v) if v.starts_with("arn:") => RoleRef {
+                arn: v.clone(),
+                managed: false,
+            },
+            Role::Given(v) => RoleRef {
+                arn: role_arn(v),
+                managed: false,
+            },
+            Role::Managed(name) => RoleRef {
+                arn: role_arn(name),
+                managed: true,
+            },
+        };
+        // Roles other parts of the tool define by key: given when set, else managed by name.
+        let keyed = |key: &str, suffix: &str| match entry(config, key).and_then(Value::as_str) {
+            Some(v) => role(&Role::Given(v.to_string())),
+            None => role(&Role::Managed(format!("{family}-{suffix}"))),
+        };
+        let builder = match config.builder {
+            Builder::Docker => "docker",
+            Builder::Host => "host",
+            Builder::Codebuild => "codebuild",
+        };
+        let kind = entry(config, "kind")
+            .and_then(Value::as_str)
+            .unwrap_or("task")
+            .to_string();
+        let scheduled = entry(config, "schedule").is_some();
+        let exec = entry(config, "exec").and_then(Value::as_bool) == Some(true);
+
+        let task = role(&config.task_role);
+        let execution = role(&config.execution_role);
+        let codebuild = keyed("codebuild-role", "codebuild");
+        let scheduler = keyed("scheduler-role", "scheduler");
+        let infrastructure = keyed("infrastructure-role", "infrastructure");
+        let mut roles = vec![&task, &execution];
+        if builder == "codebuild" {
+            roles.push(&codebuild);
+        }
+        if scheduled {
+            roles.push(&scheduler);
+        }
+        if kind == "web" {
+            roles.push(&infrastructure);
+        }
+        let pick = |managed: bool| -> Vec<String> {
+            let set: BTreeSet<String> = roles
+                .iter()
+                .filter(|r| r.managed == managed)
+                .map(|r| r.arn.clone())
+                .collect();
+            set.into_iter().collect()
+        };
+        let mut policies: BTreeSet<String> = BTreeSet::new();
+        if task.managed {
+            policies.extend(config.task_role_policies.iter().cloned());
+        }
+        if execution.managed && config.execution_role_policy == "aws-managed" {
+            policies.insert(format!(
+                "arn:{p}:iam::aws:policy/{}",
+                crate::steps::roles::EXECUTION_POLICY
+            ));
+        }
+        let (ssm_parameters, secrets_manager) =
+            secret_arns(&config.secrets, partition, region, account);
+        let mut kms_via = Vec::new();
+        if !ssm_parameters.is_empty() {
+            kms_via.push(format!("ssm.{region}.amazonaws.com"));
+        }
+        if !secrets_manager.is_empty() {
+            kms_via.push(format!("secretsmanager.{region}.amazonaws.com"));
+        }
+        // The archive bucket, named as the codebuild builder names it.
+        let bucket = crate::build::codebuild::upload::bucket_name(
+            config,
+            &crate::aws::Identity {
+                account: account.to_string(),
+                arn: String::new(),
+                region: region.to_string(),
+                endpoint: None,
+                credentials: String::new(),
+            },
+        );
+        let logs = |group: &str| {
+            vec![
+                format!("arn:{p}:logs:{region}:{account}:log-group:{group}"),
+                format!("arn:{p}:logs:{region}:{account}:log-group:{group}:*"),
+            ]
+        };
+        let cluster = &config.cluster;
+        let arn = Arns {
+            repository: format!(
+                "arn:{p}:ecr:{region}:{account}:repository/{}",
+                config.repository
+            ),
+            cluster: format!("arn:{p}:ecs:{region}:{account}:cluster/{cluster}"),
+            family: format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
+            tasks: format!("arn:{p}:ecs:{region}:{account}:task/{cluster}/*"),
+            container_instances: format!(
+                "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
+            ),
+            log_group: logs(&config.log_group),
+            log_streams: format!(
+                "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
+                config.log_group
+            ),
+            managed_roles: pick(true),
+            given_roles: pick(false),
+            ecs_task_roles: {
+                let set: BTreeSet<String> = [task.arn.clone(), execution.arn.clone()]
+                    .into_iter()
+                    .collect();
+                set.into_iter().collect()
+            },
+            policies: policies.into_iter().collect(),
+            bucket: format!("arn:{p}:s3:::{bucket}"),
+            archives: format!(
+                "arn:{p}:s3:::{bucket}/{}",
+                archive_prefix(config) + "*"
+            ),
+            build_project: format!("arn:{p}:codebuild:{region}:{account}:project/{family}"),
+            build_log_group: logs(&format!("/aws/codebuild/{family}")),
+            codebuild_role: codebuild.arn.clone(),
+            scheduler_role: scheduler.arn.clone(),
+            schedules: format!("arn:{p}:scheduler:{region}:{account}:schedule/default/{family}*"),
+            services: format!("arn:{p}:ecs:{region}:{account}:service/{cluster}/{family}"),
+            infrastructure_role: infrastructure.arn.clone(),
+        };
+        Scope {
+            partition: partition.to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+            project: config.project.clone(),
+            stage: config.stage.clone(),
+            family,
+            repository: config.repository.clone(),
+            cluster: config.cluster.clone(),
+            log_group: config.log_group.clone(),
+            builder,
+            kind,
+            scheduled,
+            exec,
+            teardown: false,
+            caller: caller.map(str::to_string),
+            caller_is_user: caller.is_some_and(|c| c.contains(":user/")),
+            arn,
+            ssm_parameters,
+            secrets_manager,
+            kms_keys: config.secrets_kms_keys.clone(),
+            kms_via,
+        }
+    }
+
+    /// The policy document of `principal`; the task role's is the configured policy files merged
+    /// (`None` when it has none).
+    pub fn policy(&self, principal: Principal, config: &Config) -> Result<Option<Value>> {
+        let doc = match principal {
+            Principal::Deployer => render(
+                "iam-deployer-policy.json",
+                include_str!("../../task-templates/iam-deployer-policy.json"),
+                self,
+            )?,
+            Principal::Codebuild => render(
+                "iam-codebuild-policy.json",
+                include_str!("../../task-templates/iam-codebuild-policy.json"),
+                self,
+            )?,
+            Principal::Execution => self.execution_policy()?,
+            Principal::Scheduler => render(
+                "iam-scheduler-policy.json",
+                include_str!("../../task-templates/iam-scheduler-policy.json"),
+                self,
+            )?,
+            Principal::Task => {
+                let mut statements = Vec::new();
+                for path in &config.task_role_policy_files {
+                    let (_, doc) = crate::steps::roles::policy_file(path)?;
+                    match &doc["Statement"] {
+                        Value::Array(items) => statements.extend(items.iter().cloned()),
+                        one => statements.push(one.clone()),
+                    }
+                }
+                if statements.is_empty() {
+                    return Ok(None);
+                }
+                serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+            }
+        };
+        Ok(Some(doc))
+    }
+
+    /// The managed execution role's inline policy.
+    pub fn execution_policy(&self) -> Result<Value> {
+        render(
+            "iam-execution-policy.json",
+            include_str!("../../task-templates/iam-execution-policy.json"),
+            self,
+        )
+    }
+
+    /// The trust policy of `principal`'s role.
+    pub fn trust(&self, principal: Principal) -> Result<Value> {
+        trust_policy(principal.service(), &self.partition, &self.account)
+    }
+}
+
+/// A trust policy for `service` (or, without one, for identities of the account).
+pub fn trust_policy(service: Option<&str>, partition: &str, account: &str) -> Result<Value> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template(
+        "iam-trust-policy.json",
+        include_str!("../../task-templates/iam-trust-policy.json"),
+    )?;
+    let text = env.get_template("iam-trust-policy.json")?.render(
+        minijinja::context! { service => service, partition => partition, account => account },
+    )?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Where this stage's source archives go in the bucket: `<project>/<stage>/`.
+pub fn archive_prefix(config: &Config) -> String {
+    format!("{}/{}/", config.project, config.stage)
+}
+
+fn render(name: &str, source: &str, scope: &Scope) -> Result<Value> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template(name, source)?;
+    let text = env
+        .get_template(name)?
+        .render(minijinja::Value::from_serialize(scope))?;
+    serde_json::from_str(&text).map_err(|e| {
+        UserError::new(format!(
+            "the built-in template {name} rendered invalid JSON: {e}"
+        ))
+        .fix("report this as a bug in cargo-fargate")
+        .into()
+    })
+}
+
+/// The ARNs the configured secrets are read by: SSM parameters, and Secrets Manager secrets (a
+/// name without its random suffix matches it through `-??????`).
+pub fn secret_arns(
+    secrets: &BTreeMap<String, String>,
+    partition: &str,
+    region: &str,
+    account: &str,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut ssm = BTreeSet::new();
+    let mut secrets_manager = BTreeSet::new();
+    for value in secrets.values() {
+        if let Some(rest) = value.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.split(':').collect();
+            if parts.get(1) == Some(&"secretsmanager") {
+                // arn:partition:secretsmanager:region:account:secret:name[:json-key:stage:version]
+                let base = format!("arn:{}", parts[..6.min(parts.len())].join(":"));
+                secrets_manager.insert(base.clone());
+                secrets_manager.insert(format!("{base}-??????"));
+            } else {
+                ssm.insert(value.clone());
+            }
+        } else {
+            let name = value.trim_start_matches('/');
+            ssm.insert(format!(
+                "arn:{partition}:ssm:{region}:{account}:parameter/{name}"
+            ));
+        }
+    }
+    (ssm, secrets_manager)
+}
+
+/// The IAM principal behind a caller ARN: a user or role (an assumed-role session is its role);
+/// `None` for the root user.
+pub fn principal_arn(arn: &str, partition: &str, account: &str) -> Option<String> {
+    if arn.ends_with(":root") {
+        return None;
+    }
+    if let Some(rest) = arn.split(":assumed-role/").nth(1) {
+        let role = rest.split('/').next()?;
+        return Some(format!("arn:{partition}:iam::{account}:role/{role}"));
+    }
+    if let Some(user) = arn.split(":user/").nth(1) {
+        // An IAM user is named by its IAM ARN, whatever service reported it.
+        return Some(format!("arn:{partition}:iam::{account}:user/{user}"));
+    }
+    Some(arn.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,272 @@
+//! `cargo fargate setup` and `teardown` on the bench: setup creates the stage's resources, tagged,
+//! and a second run changes nothing; teardown removes what setup and deploy made, stops what runs,
+//! and leaves untagged resources and other stages alone. Checked through awscli.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn cfg(dir: &Path, name: &str, stage: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = bench_command(
+        dir,
+        &format!("{name}-{stage}"),
+        &[args, &["--stage", stage, "--message-format", "json"]].concat(),
+    );
+    cmd.env("CARGO_FARGATE_NAME", name)
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+        .env_remove("CARGO_FARGATE_REPOSITORY");
+    cmd.output().unwrap()
+}
+
+fn tags_of(list: &Value, k: &str, v: &str) -> std::collections::BTreeMap<String, String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t[k].as_str().unwrap().to_string(),
+                t[v].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn repository_tags(repo: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    let o = aws_try(&["ecr", "describe-repositories", "--repository-names", repo]);
+    if !o.status.success() {
+        return None;
+    }
+    let arn = serde_json::from_slice::<Value>(&o.stdout).unwrap()["repositories"][0]
+        ["repositoryArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Some(tags_of(
+        &aws(&["ecr", "list-tags-for-resource", "--resource-arn", &arn])["tags"],
+        "Key",
+        "Value",
+    ))
+}
+
+fn cluster_active(name: &str) -> bool {
+    aws(&["ecs", "describe-clusters", "--clusters", name])["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["status"] == "ACTIVE")
+}
+
+fn log_group(name: &str) -> Option<Value> {
+    aws(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        name,
+    ])["logGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["logGroupName"] == name)
+        .cloned()
+}
+
+fn role_exists(name: &str) -> bool {
+    aws_try(&["iam", "get-role", "--role-name", name])
+        .status
+        .success()
+}
+
+fn stage_fixture() -> tempfile::TempDir {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    dir
+}
+
+#[test]
+fn setup_creates_the_stage_tagged_and_a_second_run_changes_nothing() {
+    let name = unique("set");
+    let family = format!("{name}-dev");
+    let dir = stage_fixture();
+
+    let plan = json_result(&cfg(dir.path(), &name, "dev", &["setup", "--dry-run"]));
+    assert_eq!(plan["dry_run"], true);
+    let actions: Vec<(String, String)> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["resource"].as_str().unwrap().to_string(),
+                s["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("repository", "create"),
+            ("cluster", "create"),
+            ("log group", "create"),
+            ("role", "create"),
+            ("role", "create")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(
+        repository_tags(&family).is_none(),
+        "the dry run created the repository"
+    );
+    assert!(!cluster_active(&family));
+
+    let first = json_result(&cfg(dir.path(), &name, "dev", &["setup"]));
+    assert_eq!(first["changed"], 5, "{first}");
+    let tags = repository_tags(&family).expect("repository created");
+    assert_eq!(
+        tags.get("managed-by").map(String::as_str),
+        Some("cargo-fargate")
+    );
+    assert_eq!(
+        tags.get("cargo-fargate:stage").map(String::as_str),
+        Some("dev")
+    );
+    let lifecycle = aws(&["ecr", "get-lifecycle-policy", "--repository-name", &family]);
+    assert!(lifecycle["lifecyclePolicyText"]
+        .as_str()
+        .unwrap()
+        .contains("untagged"));
+    assert!(cluster_active(&family));
+    let group = log_group(&format!("/ecs/{family}")).expect("log group created");
+    assert_eq!(group["retentionInDays"], 7);
+    assert!(role_exists(&format!("{family}-task")) && role_exists(&format!("{family}-execution")));
+    // The managed execution role has the scoped inline policy, not the AWS managed one.
+    let attached = aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        &format!("{family}-execution"),
+    ]);
+    assert_eq!(attached["AttachedPolicies"], serde_json::json!([]));
+    let inline = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &format!("{family}-execution"),
+        "--policy-name",
+        "cargo-fargate-execution",
+    ]);
+    let doc = inline["PolicyDocument"].to_string();
+    assert!(
+        doc.contains(&format!("repository/{family}"))
+            && doc.contains(&format!("log-group:/ecs/{family}:log-stream:*")),
+        "{doc}"
+    );
+
+    let second = json_result(&cfg(dir.path(), &name, "dev", &["setup"]));
+    assert_eq!(second["changed"], 0, "{second}");
+    assert!(
+        second["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["action"] == "none"),
+        "{second}"
+    );
+
+    // A drifted setting is put back, and only it.
+    aws(&[
+        "logs",
+        "put-retention-policy",
+        "--log-group-name",
+        &format!("/ecs/{family}"),
+        "--retention-in-days",
+        "1",
+    ]);
+    let third = json_result(&cfg(dir.path(), &name, "dev", &["setup"]));
+    assert_eq!(third["changed"], 1, "{third}");
+    assert_eq!(
+        log_group(&format!("/ecs/{family}")).unwrap()["retentionInDays"],
+        7
+    );
+}
+
+#[test]
+fn teardown_removes_what_setup_and_deploy_made_and_nothing_else() {
+    let name = unique("tdn");
+    let (dev, prod) = (format!("{name}-dev"), format!("{name}-prod"));
+    let dir = stage_fixture();
+    ok(&cfg(dir.path(), &name, "prod", &["setup"]));
+    ok(&cfg(dir.path(), &name, "dev", &["setup"]));
+    let deployed = json_result(&cfg(dir.path(), &name, "dev", &["deploy"]));
+    assert_eq!(deployed["exit_code"], 0, "{deployed}");
+    assert!(!revisions(&dev).is_empty());
+    // The bench's push goes to its registry, which moto's ECR does not see: give moto's ECR the
+    // image too, as ECR itself would list it after a push.
+    aws(&[
+        "ecr",
+        "put-image",
+        "--repository-name",
+        &dev,
+        "--image-tag",
+        "pushed",
+        "--image-manifest",
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
+    ]);
+
+    // The repository holds the pushed image: --force is needed, and nothing is removed.
+    let o = cfg(dir.path(), &name, "dev", &["teardown", "--yes"]);
+    one_line_error(&o, "--force");
+    // No terminal and no --yes: refused, nothing removed.
+    let o = cfg(dir.path(), &name, "dev", &["teardown", "--force"]);
+    one_line_error(&o, "pass --yes");
+    assert!(repository_tags(&dev).is_some());
+    assert!(cluster_active(&dev) && log_group(&format!("/ecs/{dev}")).is_some());
+
+    let r = json_result(&cfg(
+        dir.path(),
+        &name,
+        "dev",
+        &["teardown", "--yes", "--force"],
+    ));
+    assert!(r["removed"].as_u64().unwrap() >= 6, "{r}");
+    assert!(repository_tags(&dev).is_none(), "repository left");
+    assert!(!cluster_active(&dev), "cluster left");
+    assert!(
+        log_group(&format!("/ecs/{dev}")).is_none(),
+        "log group left"
+    );
+    assert!(!role_exists(&format!("{dev}-task")) && !role_exists(&format!("{dev}-execution")));
+    assert!(revisions(&dev).is_empty(), "task definitions left");
+
+    // The other stage is untouched.
+    assert!(repository_tags(&prod).is_some() && cluster_active(&prod));
+    assert!(log_group(&format!("/ecs/{prod}")).is_some());
+    assert!(role_exists(&format!("{prod}-task")) && role_exists(&format!("{prod}-execution")));
+
+    // A second teardown finds nothing to remove.
+    let again = json_result(&cfg(dir.path(), &name, "dev", &["teardown", "--yes"]));
+    assert_eq!(again["removed"], 0, "{again}");
+}
+
+#[test]
+fn teardown_leaves_an_untagged_repository_of_the_same_name_alone() {
+    let name = unique("tdu");
+    let repo_name = format!("{name}-dev");
+    aws(&["ecr", "create-repository", "--repository-name", &repo_name]);
+    let dir = stage_fixture();
+    let r = json_result(&cfg(dir.path(), &name, "dev", &["teardown", "--yes"]));
+    let item = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["resource"] == "repository")
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(item["action"], "keep", "{r}");
+    assert!(item["note"].as_str().unwrap().contains("not tagged"));
+    assert_eq!(r["removed"], 0);
+    assert!(
+        repository_tags(&repo_name).is_some(),
+        "the untagged repository was deleted"
+    );
+}
