@@ -151,6 +151,9 @@ pub struct Deployed {
     pub register: RegisterReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunReport>,
+    /// kind = "service" | "web": the service deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::service::deploy::ServiceReport>,
 }
 
 impl DeployReport {
@@ -210,6 +213,9 @@ impl fmt::Display for DeployReport {
                 for s in &d.log_streams {
                     writeln!(f, "log stream       {s}")?;
                 }
+                if let Some(service) = &d.service {
+                    return write!(f, "{service}");
+                }
                 match &d.run {
                     Some(r) if !r.detached && !r.interrupted => {
                         writeln!(f, "exit code        {}", d.exit_code)
@@ -240,6 +246,7 @@ pub async fn deploy(
     ));
     let identity = aws.identity().await?;
     let region = aws.region();
+    crate::service::deploy::check(config, &identity, &region)?;
 
     // Everything read-only first.
     let pre = preflight(&aws, config, &args.run, will_run).await?;
@@ -304,7 +311,19 @@ pub async fn deploy(
     let pushed = push::run(project, config, plan, &aws, login, out).await?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
     let prepared = register::prepare(&aws, config, image, out).await?;
-    let (registered, run) = launch(&aws, config, &prepared, &pre, &args.run, out).await?;
+    let (registered, run, service) = match &pre.network {
+        Some(network) if config.service.kind != crate::config::service::StageKind::Task => {
+            let (r, s) = crate::service::deploy::finish(
+                &aws, config, &prepared, &pre, network, &args.wait, out,
+            )
+            .await?;
+            (r, None, Some(s))
+        }
+        _ => {
+            let (r, run) = launch(&aws, config, &prepared, &pre, &args.run, out).await?;
+            (r, run, None)
+        }
+    };
 
     let container = crate::render::main_container(&prepared.definition)
         .and_then(|c| c["name"].as_str())
@@ -337,6 +356,7 @@ pub async fn deploy(
         push: pushed,
         register: registered,
         run,
+        service,
     })))
 }
 
@@ -440,6 +460,14 @@ async fn dry_run_steps(
             role(&roles.execution)
         ),
     });
+    if let Some(n) = pre
+        .network
+        .as_ref()
+        .filter(|_| config.service.kind != crate::config::service::StageKind::Task)
+    {
+        steps.push(crate::service::deploy::plan_step(aws, config, n, register_action.0).await?);
+        return Ok(steps);
+    }
     steps.push(match &pre.network {
         None => Step {
             step: "run",

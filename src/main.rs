@@ -25,6 +25,7 @@ mod registry;
 mod render;
 mod roles;
 mod run;
+mod service;
 mod tasks;
 
 fn main() {

@@ -8,6 +8,7 @@
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
+pub mod ecs_service;
 pub mod fault;
 pub mod iam;
 pub mod image;

@@ -7,6 +7,7 @@
 pub mod keys;
 pub mod raw;
 pub mod resolve;
+pub mod service;
 pub mod validate;
 
 pub use raw::{Layer, Origin, Setting, Source, Value};

@@ -35,6 +35,7 @@ def main() -> None:
     from .creds import PREFIX, Credentials
     from .ecs import Agent
     from .engine import Engine
+    from .services import install as install_services
 
     endpoint = f"{args.host}:{args.port}"
     base_url = f"http://{endpoint}"
@@ -42,6 +43,7 @@ def main() -> None:
     removed = engine.remove_leftovers()
     credentials = Credentials(base_url)
     Agent(engine, credentials, args.registry, base_url).install()
+    install_services()
 
     moto_app = DomainDispatcherApplication(create_backend_app)
 
