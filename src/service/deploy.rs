@@ -11,14 +11,12 @@ use serde_json::Value;
 use super::request::{self, Change, Desired};
 use super::wait::{self, WaitInput, Waited};
 use crate::aws::Aws;
-use crate::cli::WaitArgs;
 use crate::config::service::StageKind;
 use crate::config::Config;
-use crate::deploy::Preflight;
-use crate::error::{Result, UserError};
+use crate::error::Result;
 use crate::output::Output;
-use crate::register::{self, Prepared, RegisterReport};
-use crate::run::Network;
+use crate::steps::register::{self, Prepared, RegisterReport};
+use crate::steps::run::Network;
 
 /// What happened to the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,19 +76,26 @@ impl fmt::Display for ServiceReport {
     }
 }
 
-/// How long to wait, from `--wait-timeout`.
-pub fn timeout(args: &WaitArgs) -> Result<Duration> {
-    humantime::parse_duration(&args.wait_timeout).map_err(|e| {
-        UserError::new(format!("`{}` is not a duration: {e}", args.wait_timeout))
-            .at(crate::error::Location::Flag("--wait-timeout".into()))
-            .fix("write it as 90s, 15m or 1h")
-            .into()
-    })
+/// How a service deployment is waited for (`--wait-timeout`, `--no-wait`).
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    pub timeout: Duration,
+    /// Return once ECS accepted the change.
+    pub no_wait: bool,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            timeout: Duration::from_secs(15 * 60),
+            no_wait: false,
+        }
+    }
 }
 
 /// The name of the container a load balancer sends traffic to.
 pub fn container_name(definition: &Value, config: &Config) -> String {
-    crate::render::main_container(definition)
+    crate::steps::render::main_container(definition)
         .and_then(|c| c["name"].as_str())
         .unwrap_or(&config.project)
         .to_string()
@@ -101,14 +106,15 @@ pub async fn finish(
     aws: &Aws,
     config: &Config,
     prepared: &Prepared,
-    pre: &Preflight,
+    latest: Option<Option<crate::steps::register::Latest>>,
+    cluster_exists: bool,
     network: &Network,
-    wait_args: &WaitArgs,
+    wait: &WaitOptions,
     out: &Output,
 ) -> Result<(RegisterReport, ServiceReport)> {
-    let limit = timeout(wait_args)?;
-    let registered = register::apply(aws, config, prepared, out).await?;
-    if !pre.cluster_exists {
+    let (limit, no_wait) = (wait.timeout, wait.no_wait);
+    let registered = register::apply(aws, config, prepared, latest, out).await?;
+    if !cluster_exists {
         aws.create_cluster(&config.cluster, &config.tags).await?;
         out.status("Created", format_args!("cluster {}", config.cluster));
     }
@@ -120,7 +126,7 @@ pub async fn finish(
                 prepared,
                 &registered,
                 network,
-                wait_args.no_wait,
+                no_wait,
                 limit,
                 out,
             )
@@ -133,7 +139,7 @@ pub async fn finish(
                 &prepared.definition,
                 &registered.task_definition.arn,
                 network,
-                wait_args.no_wait,
+                no_wait,
                 limit,
                 out,
             )
@@ -233,7 +239,7 @@ pub async fn service(
                 task_definition_arn,
                 definition,
                 timeout: limit,
-                poll: crate::commands::POLL,
+                poll: crate::steps::run::POLL,
             },
         )
         .await?,
@@ -241,25 +247,24 @@ pub async fn service(
     Ok(report)
 }
 
-/// The dry run's step for the service: what `deploy` would create or change; `new_revision` when
-/// the deploy would register one (else the service would run the latest).
+/// A line of the deploy plan: whether it changes anything, and what.
+#[derive(Debug, Clone)]
+pub struct PlanLine {
+    pub changes: bool,
+    pub action: String,
+}
+
+/// The plan's step for the service: what `deploy` would create or change; `running` is the
+/// revision the service would run (None: a new one the deploy registers).
 pub async fn plan_step(
     aws: &Aws,
     config: &Config,
     network: &Network,
-    new_revision: bool,
-) -> Result<crate::deploy::Step> {
+    running: Option<String>,
+) -> Result<PlanLine> {
     let name = request::service_name(config);
-    let family = crate::render::family(config);
-    let latest = match new_revision {
-        true => None,
-        false => aws.latest_task_definition(&family).await?.and_then(|d| {
-            d["taskDefinition"]["taskDefinitionArn"]
-                .as_str()
-                .map(str::to_string)
-        }),
-    };
-    let arn = latest.unwrap_or_else(|| format!("{family} (new revision)"));
+    let family = crate::steps::render::family(config);
+    let arn = running.unwrap_or_else(|| format!("{family} (new revision)"));
     let container = config.project.clone();
     let desired = Desired {
         config,
@@ -288,8 +293,7 @@ pub async fn plan_step(
         if s.exec { ", ECS Exec on" } else { "" },
     );
     if !request::is_active(current.as_ref()) {
-        return Ok(crate::deploy::Step {
-            step: "service",
+        return Ok(PlanLine {
             changes: true,
             action: format!(
                 "create service {name} in cluster {} running {}: {summary}",
@@ -302,8 +306,7 @@ pub async fn plan_step(
         current.as_ref().expect("active"),
         &request::update(&desired),
     );
-    Ok(crate::deploy::Step {
-        step: "service",
+    Ok(PlanLine {
         changes: !changes.is_empty(),
         action: if changes.is_empty() {
             format!("keep service {name} (unchanged)")
@@ -416,8 +419,8 @@ pub async fn diff(
     if !request::is_active(current.as_ref()) {
         return Ok(vec![format!("+ service {name} (deploy creates it)")]);
     }
-    let network = crate::run::resolve_network(aws, config, false).await?;
-    let new_revision = format!("{} (new revision)", crate::render::family(config));
+    let network = crate::steps::run::resolve_network(aws, config, false).await?;
+    let new_revision = format!("{} (new revision)", crate::steps::render::family(config));
     let container = config.project.clone();
     let desired = Desired {
         config,

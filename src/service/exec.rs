@@ -10,7 +10,7 @@ use crate::aws::Aws;
 use crate::config::service::StageKind;
 use crate::config::Config;
 use crate::error::{Location, Result, UserError};
-use crate::logs::task_id;
+use crate::steps::logs::task_id;
 
 /// The inline policy on the managed task role when `exec = true`.
 pub const POLICY_NAME: &str = "cargo-fargate-exec";
@@ -94,8 +94,12 @@ pub fn pick_task<'a>(
 pub async fn stage_tasks(aws: &Aws, config: &Config) -> Result<Vec<Value>> {
     let arns = match config.service.kind {
         StageKind::Task => {
-            aws.list_tasks(&config.cluster, &crate::render::family(config), "RUNNING")
-                .await?
+            aws.list_tasks(
+                &config.cluster,
+                &crate::steps::render::family(config),
+                "RUNNING",
+            )
+            .await?
         }
         _ => {
             aws.service_tasks(

@@ -16,8 +16,8 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
 use crate::output::Output;
-use crate::register::{Prepared, RegisterReport};
-use crate::run::Network;
+use crate::steps::register::{Prepared, RegisterReport};
+use crate::steps::run::Network;
 
 pub const INFRASTRUCTURE_POLICY: &str =
     "service-role/AmazonECSInfrastructureRoleforExpressGatewayServices";
@@ -71,7 +71,7 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
     }
     container.insert(
         "awsLogsConfiguration".into(),
-        json!({"logGroup": c.log_group, "logStreamPrefix": crate::render::log_stream_prefix(c)}),
+        json!({"logGroup": c.log_group, "logStreamPrefix": crate::steps::render::log_stream_prefix(c)}),
     );
     if let Some(command) = &c.command {
         container.insert("command".into(), json!(command));
@@ -270,9 +270,9 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
         Some(found) => {
             if found
                 .tags
-                .get(crate::roles::MANAGED_TAG.0)
+                .get(crate::steps::roles::MANAGED_TAG.0)
                 .map(String::as_str)
-                != Some(crate::roles::MANAGED_TAG.1)
+                != Some(crate::steps::roles::MANAGED_TAG.1)
             {
                 return Err(UserError::new(format!(
                     "role `{name}` already exists and was not created by cargo-fargate"
@@ -301,8 +301,8 @@ pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output)
     let arn = if missing {
         let mut tags = config.tags.clone();
         tags.insert(
-            crate::roles::MANAGED_TAG.0.into(),
-            crate::roles::MANAGED_TAG.1.into(),
+            crate::steps::roles::MANAGED_TAG.0.into(),
+            crate::steps::roles::MANAGED_TAG.1.into(),
         );
         tags.insert("cargo-fargate:project".into(), config.project.clone());
         tags.insert("cargo-fargate:stage".into(), config.stage.clone());
@@ -352,8 +352,8 @@ pub async fn deploy(
             .unwrap_or_default()
     };
     let (task_role, execution_role) = (
-        roles(crate::roles::Kind::Task),
-        roles(crate::roles::Kind::Execution),
+        roles(crate::steps::roles::Kind::Task),
+        roles(crate::steps::roles::Kind::Execution),
     );
     let input = ExpressInput {
         config,
@@ -450,7 +450,7 @@ pub async fn deploy(
                 .fix("see `cargo fargate status`; a slow start needs a longer --wait-timeout")
                 .into())
             }
-            ExpressState::Pending(_) => tokio::time::sleep(crate::commands::POLL).await,
+            ExpressState::Pending(_) => tokio::time::sleep(crate::steps::run::POLL).await,
         }
     }
     // Then the ECS deployment it started, as for kind = "service".
@@ -472,7 +472,7 @@ pub async fn deploy(
                             task_definition_arn: &td,
                             definition: &prepared.definition,
                             timeout: rest,
-                            poll: crate::commands::POLL,
+                            poll: crate::steps::run::POLL,
                         },
                     )
                     .await?,
@@ -491,7 +491,7 @@ pub async fn plan_step(
     aws: &Aws,
     config: &Config,
     network: &Network,
-) -> Result<crate::deploy::Step> {
+) -> Result<super::deploy::PlanLine> {
     let identity = aws.identity().await?;
     let arn = service_arn(
         config,
@@ -505,8 +505,7 @@ pub async fn plan_step(
         .await?
         .is_some_and(|s| !matches!(express_state(&s), ExpressState::Inactive(_)));
     let s = &config.service;
-    Ok(crate::deploy::Step {
-        step: "service",
+    Ok(super::deploy::PlanLine {
         changes: true,
         action: format!(
             "{} Express Mode service {} (tasks {}–{}, health check {}, subnets {}, security groups {}); infrastructure role {role}{}",
@@ -523,7 +522,7 @@ pub async fn plan_step(
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
 
     fn input_config() -> Config {

@@ -12,6 +12,3 @@ pub mod express;
 pub mod request;
 pub mod status;
 pub mod wait;
-
-#[cfg(test)]
-mod model_check;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::run::Network;
+use crate::steps::run::Network;
 
 /// `{project}-{stage}`: the service's name in its cluster.
 pub fn service_name(config: &Config) -> String {
@@ -27,8 +27,8 @@ pub struct Desired<'a> {
 pub fn tags(config: &Config) -> Vec<Value> {
     let mut tags = config.tags.clone();
     tags.insert(
-        crate::roles::MANAGED_TAG.0.into(),
-        crate::roles::MANAGED_TAG.1.into(),
+        crate::steps::roles::MANAGED_TAG.0.into(),
+        crate::steps::roles::MANAGED_TAG.1.into(),
     );
     tags.insert("cargo-fargate:project".into(), config.project.clone());
     tags.insert("cargo-fargate:stage".into(), config.stage.clone());

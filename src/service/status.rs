@@ -13,8 +13,8 @@ use crate::aws::Aws;
 use crate::config::service::StageKind;
 use crate::config::Config;
 use crate::error::{Location, Result, UserError};
-use crate::logs::task_id;
 use crate::output::Output;
+use crate::steps::logs::task_id;
 
 #[derive(Debug, Serialize)]
 pub struct DeploymentRow {
@@ -320,10 +320,10 @@ pub async fn rollback(
     aws: &Aws,
     config: &Config,
     to: Option<i64>,
-    wait: &crate::cli::WaitArgs,
+    wait: &super::deploy::WaitOptions,
     out: &Output,
 ) -> Result<ChangeReport> {
-    let limit = super::deploy::timeout(wait)?;
+    let limit = wait.timeout;
     let service = active_service(aws, config, "rollback").await?;
     let name = service_name(config);
     let current_arn = service["taskDefinition"]
@@ -335,7 +335,7 @@ pub async fn rollback(
         .next()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     let active = aws.active_revisions(&family).await?;
     let target = rollback_target(current, &active, to).map_err(|what| {
         let mut e = UserError::new(what)
@@ -376,7 +376,7 @@ pub async fn rollback(
                     task_definition_arn: &arn,
                     definition: &Value::Null,
                     timeout: limit,
-                    poll: crate::commands::POLL,
+                    poll: crate::steps::run::POLL,
                 },
             )
             .await?,
@@ -390,10 +390,10 @@ pub async fn scale(
     aws: &Aws,
     config: &Config,
     count: u32,
-    wait: &crate::cli::WaitArgs,
+    wait: &super::deploy::WaitOptions,
     out: &Output,
 ) -> Result<ChangeReport> {
-    let limit = super::deploy::timeout(wait)?;
+    let limit = wait.timeout;
     let service = active_service(aws, config, "scale").await?;
     let name = service_name(config);
     let before = service["desiredCount"].as_i64().unwrap_or(0);
@@ -451,7 +451,7 @@ async fn settle(
             .fix("see `cargo fargate status` for its events; a slow start needs a longer --wait-timeout")
             .into());
         }
-        tokio::time::sleep(crate::commands::POLL).await;
+        tokio::time::sleep(crate::steps::run::POLL).await;
     }
 }
 

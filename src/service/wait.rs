@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::error::{Result, UserError};
-use crate::logs::{self, Labels, Stream};
 use crate::output::Output;
-use crate::run::{parse_tasks, Task};
+use crate::steps::logs::{self, Labels, Stream};
+use crate::steps::run::{parse_tasks, Task};
 
 /// Where a deployment stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -438,7 +438,7 @@ mod tests {
             stop_code: Some("EssentialContainerExited".into()),
             stopped_reason: Some("Essential container in task exited".into()),
             started_by: Some("ecs-svc/3".into()),
-            containers: vec![crate::run::Container {
+            containers: vec![crate::steps::run::Container {
                 name: "app".into(),
                 last_status: Some("STOPPED".into()),
                 exit_code: Some(101),

@@ -1,10 +1,12 @@
-//! Every request this module sends, checked against the ECS service model of the bench's botocore
+//! Every request src/service/ sends, checked against the ECS service model of the bench's botocore
 //! (the model the AWS CLI validates with): Express Mode is not on the bench, so this is where its
 //! requests meet AWS's definition of them. And the exec policy against parliament.
 
 use serde_json::{json, Value};
 
-use crate::run::Network;
+use cargo_fargate::config::test_config;
+use cargo_fargate::service::{express, request};
+use cargo_fargate::steps::run::Network;
 
 fn venv() -> String {
     std::env::var("BENCH_VENV").unwrap_or_else(|_| {
@@ -51,7 +53,7 @@ for line in sys.stdin:
 
 #[test]
 fn every_request_matches_the_ecs_service_model() {
-    let config = crate::config::test_config(
+    let config = test_config(
         "kind = \"service\"\nports = [8080]\nexec = true\ntarget-group-arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef\"\nhealth-check-grace-period = 30",
     );
     let network = Network {
@@ -60,16 +62,31 @@ fn every_request_matches_the_ecs_service_model() {
         security_groups: vec!["sg-0123456789abcdef0".into()],
         assign_public_ip: true,
     };
-    let desired = super::request::Desired {
+    let desired = request::Desired {
         config: &config,
         task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/app-dev:3",
         network: &network,
         container: "app",
     };
-    let (create_web, update_web) = super::express::tests::sample_requests();
+    let web = test_config(
+        "kind = \"web\"\nports = [8080]\nhealth-check-path = \"/health\"\nmax-count = 3\n[package.metadata.fargate.environment]\nRUST_LOG = \"info\"",
+    );
+    let input = express::ExpressInput {
+        config: &web,
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app-dev@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        execution_role_arn: "arn:aws:iam::123456789012:role/app-dev-execution",
+        task_role_arn: "arn:aws:iam::123456789012:role/app-dev-task",
+        infrastructure_role_arn: "arn:aws:iam::123456789012:role/app-dev-infrastructure",
+        network: &network,
+    };
+    let arn = express::service_arn(&web, "aws", "us-east-1", "123456789012");
+    let (create_web, update_web) = (
+        express::create_request(&input),
+        express::update_request(&input, &arn),
+    );
     let requests = vec![
-        ("CreateService", super::request::create(&desired)),
-        ("UpdateService", super::request::update(&desired)),
+        ("CreateService", request::create(&desired)),
+        ("UpdateService", request::update(&desired)),
         ("CreateExpressGatewayService", create_web),
         ("UpdateExpressGatewayService", update_web),
         (
@@ -111,7 +128,7 @@ fn every_request_matches_the_ecs_service_model() {
 
 #[test]
 fn the_exec_policy_passes_parliament() {
-    let doc = super::exec::policy();
+    let doc = cargo_fargate::service::exec::policy();
     let out = std::process::Command::new(format!("{}/bin/parliament", venv()))
         .args(["--string", &doc.to_string(), "--json"])
         .output()
