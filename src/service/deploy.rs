@@ -102,6 +102,7 @@ pub fn container_name(definition: &Value, config: &Config) -> String {
 }
 
 /// Registers, creates the cluster when needed, then deploys the service and waits.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish(
     aws: &Aws,
     config: &Config,
