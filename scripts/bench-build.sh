@@ -6,14 +6,71 @@
 # For each: cold build+push, code-only rebuild+push, a no-change run, the image's size in the
 # registry, and the bytes the registry stored after the code-only change. Figures go to
 # BENCHMARKS.md (and target/bench/build.json). Usage: scripts/bench-build.sh [variant ...]
+# Two more variants, run only when named:
+#   memory   peak resident memory (/usr/bin/time -v) of `push --builder host` with a 200 MiB binary
+#            and of `build --builder docker` with a 200 MiB file in the context (target/bench/memory.json)
+#   install  a cold `cargo install --path .` (fresh target dir and root; target/bench/install.json)
+#   scripts/bench-build.sh sizes   only the image size of examples/hello per builder and runtime, and
+#                                  the digests of two host builds from two clones (its own section of
+#                                  BENCHMARKS.md, target/bench/sizes.json)
 set -euo pipefail
 # shellcheck source=scripts/lib/ready.sh
 source "$(dirname "$0")/lib/ready.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p target/bench
-variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(template host naive)
+variants=()
+extras=()
+for v in "$@"; do
+  case "$v" in
+    memory | install) extras+=("$v") ;;
+    *) variants+=("$v") ;;
+  esac
+done
+[ $# -gt 0 ] || variants=(template host naive)
+
+# Peak resident set size in MiB of a command, from GNU time (the `time` package).
+peak_mib() {
+  [ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }; }
+  local report="$work/time.txt"
+  /usr/bin/time -v -o "$report" "$@" >"$work/out.txt" 2>"$work/err.txt" || { cat "$work/err.txt" >&2; return 1; }
+  python3 -c "import re,sys; k=int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', open(sys.argv[1]).read()).group(1)); print(f'{k/1024:.1f}')" "$report"
+}
+
+memory_bench() {
+  local dir="$work/big" nonce repo
+  cp -r tests/fixtures/big "$dir"
+  nonce="$(date +%s%N)"
+  repo="bench-memory-$nonce"
+  echo "== memory: push --builder host, 200 MiB binary" >&2
+  unset CARGO_FARGATE_DOCKERFILE CARGO_FARGATE_BUILDER CARGO_FARGATE_RUNTIME_IMAGE CARGO_FARGATE_BUILDER_IMAGE
+  export BIG_MB=200 CARGO_FARGATE_REPOSITORY="$repo"
+  # The binary is built first (rustc's memory is not ours): the measured push finds it fresh, and
+  # cargo only checks it.
+  (cd "$dir" && CARGO_FARGATE_BUILDER=host CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE" \
+    "$bin" fargate build -q >/dev/null)
+  local host docker binary
+  binary=$(stat -c %s "$dir"/target/*/release/big)
+  host=$(cd "$dir" && CARGO_FARGATE_BUILDER=host \
+    CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE" peak_mib "$bin" fargate push)
+  echo "== memory: build --builder docker, 200 MiB file in the context" >&2
+  head -c $((200 << 20)) /dev/urandom >"$dir/data.bin"
+  printf 'FROM %s\nCOPY data.bin /data.bin\n' "$CARGO_FARGATE_TEST_RUNTIME_IMAGE" >"$dir/Dockerfile"
+  docker=$(cd "$dir" && peak_mib "$bin" fargate build --builder docker)
+  unset BIG_MB CARGO_FARGATE_REPOSITORY
+  printf '{"push_host_200mib_binary_peak_rss_mib":%s,"binary_bytes":%s,"build_docker_200mib_context_peak_rss_mib":%s}\n' \
+    "$host" "$binary" "$docker" >target/bench/memory.json
+}
+
+install_bench() {
+  echo "== install: cold cargo install --path ." >&2
+  local t0 t1
+  t0=$(now)
+  cargo install --locked --quiet --path . --root "$work/install-root" --target-dir "$work/install-target"
+  t1=$(now)
+  install_seconds=$(secs "$t0" "$t1")
+  printf '{"cold_install_s":%s,"cores":%s}\n' "$install_seconds" "$(nproc)" >target/bench/install.json
+}
 
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
@@ -26,6 +83,78 @@ image_bytes() {
     python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))'
 }
 field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$1') if l.strip().startswith('{')]; r=[x for x in r if x.get('type')=='result'][-1]; print(eval('r' + sys.argv[1]))" "$2"; }
+
+# --- sizes: examples/hello per builder (docker template, host) and runtime (minimal scratch, the
+# Debian stand-in), then two host builds of one commit from two clones.
+if [ "${1:-}" = sizes ]; then
+  rows=()
+  for b in docker host; do
+    for rt in scratch debian; do
+      d="$work/hello-$b-$rt"
+      mkdir -p "$d" && cp -r examples/hello/Cargo.toml examples/hello/Cargo.lock examples/hello/src "$d/"
+      repo="bench-hello-$b-$rt-$(date +%s%N)"
+      img=scratch
+      if [ "$rt" = debian ]; then
+        img="$CARGO_FARGATE_TEST_RUNTIME_IMAGE"
+        [ "$b" = host ] && img="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE"
+      fi
+      echo "== hello $b $rt" >&2
+      (cd "$d" && env -u CARGO_FARGATE_DOCKERFILE CARGO_FARGATE_REPOSITORY="$repo" CARGO_FARGATE_BUILDER="$b" \
+        CARGO_FARGATE_RUNTIME_IMAGE="$img" CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE" \
+        "$bin" fargate push --message-format json >"$work/hello-$b-$rt.json")
+      rows+=("$b|$rt|$(image_bytes "$repo" "$(field "$work/hello-$b-$rt.json" '["tags"][0]')")")
+    done
+  done
+  src="$work/repro-src"
+  mkdir -p "$src" && cp -r examples/hello/Cargo.toml examples/hello/Cargo.lock examples/hello/src "$src/"
+  git -C "$src" init -q && git -C "$src" add -A &&
+    git -C "$src" -c user.name=bench -c user.email=bench@example.com commit -qm hello
+  digests=()
+  for i in 1 2; do
+    git clone -q "$src" "$work/repro-$i"
+    (cd "$work/repro-$i" && env -u SOURCE_DATE_EPOCH CARGO_FARGATE_BUILDER=host CARGO_FARGATE_RUNTIME_IMAGE=scratch \
+      "$bin" fargate build --message-format json >"$work/repro-$i.json")
+    digests+=("$(field "$work/repro-$i.json" '["image_id"]')")
+  done
+  {
+    echo '{"hello":['
+    sep=''
+    for r in "${rows[@]}"; do
+      IFS='|' read -r b rt size <<<"$r"
+      printf '%s{"builder":"%s","runtime":"%s","image_bytes":%s}\n' "$sep" "$b" "$rt" "$size"
+      sep=','
+    done
+    printf '],"two_clones":["%s","%s"]}\n' "${digests[0]}" "${digests[1]}"
+  } >target/bench/sizes.json
+  section="$work/sizes.md"
+  {
+    echo "## Image size and reproducibility"
+    echo
+    echo "Written by \`scripts/bench-build.sh sizes\` on $(date -u +%Y-%m-%d). Compressed size in the registry"
+    echo "(config + layers) of \`examples/hello\`, pushed with each builder on the minimal runtime (the default,"
+    echo "\`runtime-image = \"scratch\"\`) and on the bench's Debian bookworm-slim stand-in."
+    echo
+    echo "| builder | runtime | image size |"
+    echo "|---|---|---|"
+    for r in "${rows[@]}"; do
+      IFS='|' read -r b rt size <<<"$r"
+      echo "| $b | $rt | $(python3 -c "print(f'{$size/1048576:.2f} MiB')") ($size bytes) |"
+    done
+    echo
+    echo "Two host builds of one commit of \`examples/hello\` from two clones (no SOURCE_DATE_EPOCH: the commit"
+    echo "time is used): \`${digests[0]}\` and \`${digests[1]}\` — $([ "${digests[0]}" = "${digests[1]}" ] && echo same || echo DIFFERENT)."
+  } >"$section"
+  touch BENCHMARKS.md
+  python3 - "$section" <<'PY'
+import sys, re
+section = open(sys.argv[1]).read()
+text = open("BENCHMARKS.md").read()
+text = re.sub(r"\n*## Image size and reproducibility\n.*?(?=\n## |\Z)", "", text, flags=re.S)
+open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
+PY
+  cat "$section"
+  exit 0
+fi
 
 results=()
 for v in "${variants[@]}"; do
@@ -69,6 +198,18 @@ done
 } >target/bench/build.json
 
 mib() { python3 -c "print(f'{$1/1048576:.1f} MiB')"; }
+for e in "${extras[@]}"; do
+  case "$e" in
+    memory) memory_bench ;;
+    install) install_bench ;;
+  esac
+done
+if [ ${#variants[@]} -eq 0 ]; then
+  # Only memory/install were asked for: their JSON is kept for the next full run's BENCHMARKS.md.
+  cat target/bench/memory.json target/bench/install.json 2>/dev/null || true
+  exit 0
+fi
+kept="$(python3 -c 'import re,sys; t=open("BENCHMARKS.md").read() if __import__("os").path.exists("BENCHMARKS.md") else ""; m=re.search(r"## Image size and reproducibility\n.*?(?=\n## |\Z)", t, re.S); print(m.group(0) if m else "")')"
 {
   echo "# Benchmarks"
   echo
@@ -88,5 +229,32 @@ mib() { python3 -c "print(f'{$1/1048576:.1f} MiB')"; }
   echo "- template: the default \`task-templates/Dockerfile\` (dependencies in their own cached layer, only the binary in a slim runtime image)."
   echo "- host: \`builder = \"host\"\`: cargo on the host, the image assembled over the registry API without Docker."
   echo "- naive: \`COPY . .\` then \`cargo build --release\` in one stage (\`tests/fixtures/bench-app/naive.Dockerfile\`)."
+  [ -z "$kept" ] || printf '\n%s\n' "$kept"
+  # Measured by the `memory` and `install` variants (this run or an earlier one).
+  python3 - <<'PY'
+import json, os
+m = "target/bench/memory.json"
+if os.path.exists(m):
+    r = json.load(open(m))
+    print()
+    print("## Peak memory")
+    print()
+    print("Peak resident set size (`/usr/bin/time -v`, the process and the children it waited for) of the")
+    print("debug binary on `tests/fixtures/big` (a binary carrying `BIG_MB` MiB of incompressible bytes):")
+    print("`scripts/bench-build.sh memory`.")
+    print()
+    print("| command | peak RSS |")
+    print("|---|---|")
+    print(f"| `push --builder host`, {r['binary_bytes']/1048576:.1f} MiB binary (built before, so cargo only checks it) | {r['push_host_200mib_binary_peak_rss_mib']} MiB |")
+    print(f"| `build --builder docker`, 200 MiB file in the context | {r['build_docker_200mib_context_peak_rss_mib']} MiB |")
+i = "target/bench/install.json"
+if os.path.exists(i):
+    r = json.load(open(i))
+    print()
+    print("## Install")
+    print()
+    print(f"A cold `cargo install --locked --path .` (empty target dir, {r['cores']} cores): {r['cold_install_s']} s.")
+    print("`scripts/bench-build.sh install`.")
+PY
 } >BENCHMARKS.md
 cat BENCHMARKS.md

@@ -478,10 +478,8 @@ fn stop_sends_sigterm_and_kills_a_container_that_ignores_it_after_its_stop_timeo
         &["stop", "--all", "--reason", "maintenance"],
     ));
     let polite = wait_stopped(&family, &tasks[0].0, 60);
-    assert!(
-        asked.elapsed() < Duration::from_secs(3),
-        "TERM ends the probe at once"
-    );
+    // 143 = 128 + SIGTERM: the probe ended on TERM, not on the SIGKILL after stop-timeout (137).
+    // (No wall-clock assertion: a loaded machine makes `stop` itself slow.)
     assert_eq!(polite["containers"][0]["exitCode"], 143, "{polite}");
     assert_eq!(polite["stopCode"], "UserInitiated");
     assert_eq!(polite["stoppedReason"], "maintenance");

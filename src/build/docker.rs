@@ -3,7 +3,7 @@
 //! dependency layer. The classic builder needs nothing beyond the engine.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -70,64 +70,187 @@ fn stub(kind: &str) -> &'static str {
     }
 }
 
-/// The build context: the project's files, the skeleton (manifests, lockfile, stub sources) and the
-/// template Dockerfile, as a tar with fixed owners, modes and timestamps.
-pub fn context(project: &Project, plan: &Plan) -> Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8], mode: u32| -> Result<()> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, name, data)
-            .with_context(|| format!("adding {name} to the build context"))?;
+/// Bytes of the build context in flight at most: the channel between the thread writing the tar
+/// and the engine's request holds this many pieces of `PIECE` bytes.
+const PIECES_IN_FLIGHT: usize = 8;
+const PIECE: usize = 256 << 10;
+
+/// What goes into the build context, gathered before it is written: the project's files (read
+/// while they are sent), the skeleton (manifests, lockfile, stub sources; small) and the template
+/// Dockerfile.
+pub struct BuildContext {
+    entries: Vec<crate::steps::package::Entry>,
+    /// (name in the context, content), sorted.
+    small: Vec<(String, Vec<u8>)>,
+}
+
+impl BuildContext {
+    pub fn new(project: &Project, plan: &Plan) -> Result<BuildContext> {
+        let root = &project.workspace_root;
+        let mut skeleton: Vec<(String, Vec<u8>)> = Vec::new();
+        let rel = |p: &Path| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        for name in [
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo/config.toml",
+            ".cargo/config",
+            "rust-toolchain.toml",
+            "rust-toolchain",
+        ] {
+            if let Ok(data) = std::fs::read(root.join(name)) {
+                skeleton.push((name.to_string(), data));
+            }
+        }
+        for member in &project.members {
+            let data = std::fs::read(root.join(&member.manifest))
+                .with_context(|| format!("reading {}", member.manifest.display()))?;
+            skeleton.push((rel(&member.manifest), data));
+            for (kind, src) in &member.targets {
+                skeleton.push((rel(src), stub(kind).as_bytes().to_vec()));
+            }
+        }
+        skeleton.sort_by(|a, b| a.0.cmp(&b.0));
+        skeleton.dedup_by(|a, b| a.0 == b.0);
+        let mut small: Vec<(String, Vec<u8>)> = skeleton
+            .into_iter()
+            .map(|(name, data)| (format!("{SKELETON}/{name}"), data))
+            .collect();
+        if dockerfile_in_context(project, plan) == TEMPLATE_PATH {
+            small.push((
+                TEMPLATE_PATH.into(),
+                plan.dockerfile_text.clone().into_bytes(),
+            ));
+        }
+        Ok(BuildContext {
+            entries: plan.entries.clone(),
+            small,
+        })
+    }
+
+    /// The project's bytes in the context (tar headers aside).
+    pub fn size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum::<u64>()
+            + self.small.iter().map(|(_, d)| d.len() as u64).sum::<u64>()
+    }
+
+    /// Writes the context as a tar with fixed owners, modes and timestamps into `out`, reading
+    /// each file as it goes: a read buffer in memory, never a whole file.
+    pub fn write(&self, out: impl Write) -> Result<()> {
+        let mut tar = tar::Builder::new(out);
+        let header = |size: u64, mode: u32| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(size);
+            header.set_mode(mode);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            header
+        };
+        for e in &self.entries {
+            let file = std::fs::File::open(&e.path)
+                .with_context(|| format!("reading {}", e.path.display()))?;
+            let size = file
+                .metadata()
+                .with_context(|| format!("reading {}", e.path.display()))?
+                .len();
+            let mut h = header(size, if e.executable { 0o755 } else { 0o644 });
+            tar.append_data(&mut h, &e.name, Exactly::new(file, size, &e.path))
+                .with_context(|| format!("adding {} to the build context", e.name))?;
+        }
+        for (name, data) in &self.small {
+            let mut h = header(data.len() as u64, 0o644);
+            tar.append_data(&mut h, name, data.as_slice())
+                .with_context(|| format!("adding {name} to the build context"))?;
+        }
+        tar.into_inner()?.flush()?;
         Ok(())
-    };
-    for e in &plan.entries {
-        let data =
-            std::fs::read(&e.path).with_context(|| format!("reading {}", e.path.display()))?;
-        add(&e.name, &data, if e.executable { 0o755 } else { 0o644 })?;
     }
-    let root = &project.workspace_root;
-    let mut skeleton: Vec<(String, Vec<u8>)> = Vec::new();
-    let rel = |p: &Path| {
-        p.components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
-    };
-    for name in [
-        "Cargo.toml",
-        "Cargo.lock",
-        ".cargo/config.toml",
-        ".cargo/config",
-        "rust-toolchain.toml",
-        "rust-toolchain",
-    ] {
-        if let Ok(data) = std::fs::read(root.join(name)) {
-            skeleton.push((name.to_string(), data));
+
+    /// Starts writing the context on a thread of its own; its pieces arrive on the receiver while
+    /// it is written (at most `PIECES_IN_FLIGHT` wait). A file that cannot be read ends the pieces
+    /// with that error, and the build with it.
+    fn spawn_writer(self) -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
+        let (to, from) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+        std::thread::spawn(move || {
+            let pipe = Pipe {
+                piece: Vec::with_capacity(PIECE),
+                to: to.clone(),
+            };
+            if let Err(e) = self.write(pipe) {
+                let _ = to.blocking_send(Err(std::io::Error::other(format!("{e:#}"))));
+            }
+        });
+        from
+    }
+}
+
+/// A file's first `size` bytes (its size when the tar header was written), and an error instead of
+/// a short entry when it shrank meanwhile.
+struct Exactly<'a> {
+    file: std::io::Take<std::fs::File>,
+    path: &'a Path,
+}
+
+impl<'a> Exactly<'a> {
+    fn new(file: std::fs::File, size: u64, path: &'a Path) -> Self {
+        Exactly {
+            file: file.take(size),
+            path,
         }
     }
-    for member in &project.members {
-        let data = std::fs::read(root.join(&member.manifest))
-            .with_context(|| format!("reading {}", member.manifest.display()))?;
-        skeleton.push((rel(&member.manifest), data));
-        for (kind, src) in &member.targets {
-            skeleton.push((rel(src), stub(kind).as_bytes().to_vec()));
+}
+
+impl Read for Exactly<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n == 0 && self.file.limit() > 0 && !buf.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} shrank while it was sent", display_path(self.path)),
+            ));
         }
+        Ok(n)
     }
-    skeleton.sort_by(|a, b| a.0.cmp(&b.0));
-    skeleton.dedup_by(|a, b| a.0 == b.0);
-    for (name, data) in skeleton {
-        add(&format!("{SKELETON}/{name}"), &data, 0o644)?;
+}
+
+/// Writes into a channel in pieces of `PIECE` bytes: the tar is made on a thread of its own and
+/// sent while it is made, never held whole.
+struct Pipe {
+    piece: Vec<u8>,
+    to: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+}
+
+impl Pipe {
+    fn send(&mut self) -> std::io::Result<()> {
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        self.to
+            .blocking_send(Ok(piece))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the build stopped"))
     }
-    if dockerfile_in_context(project, plan) == TEMPLATE_PATH {
-        add(TEMPLATE_PATH, plan.dockerfile_text.as_bytes(), 0o644)?;
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(PIECE - self.piece.len());
+        self.piece.extend_from_slice(&buf[..n]);
+        if self.piece.len() == PIECE {
+            self.send()?;
+        }
+        Ok(n)
     }
-    Ok(tar.into_inner()?)
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.piece.is_empty() {
+            self.send()?;
+        }
+        Ok(())
+    }
 }
 
 /// The Dockerfile's path inside the context: the template's, or the user's relative to the root
@@ -164,7 +287,7 @@ pub async fn build(
     let docker = connect().await?;
     let started = Instant::now();
     let image = format!("{}:{}", config.repository, plan.content_tag);
-    let context = context(project, &plan)?;
+    let context = BuildContext::new(project, &plan)?;
     let features = if config.features.is_empty() {
         String::new()
     } else {
@@ -186,6 +309,7 @@ pub async fn build(
         ),
         ("FEATURES".to_string(), features),
         ("LOCKED".to_string(), locked.to_string()),
+        ("TZDATA".to_string(), config.tzdata.to_string()),
     ]);
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
@@ -211,12 +335,19 @@ pub async fn build(
             "{image} for {} ({} files in the context, {} bytes)",
             plan.platform,
             plan.entries.len(),
-            context.len()
+            context.size()
         ),
     );
 
     let spinner = out.spinner("Building");
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_try_stream(futures_util::stream::unfold(
+            context.spawn_writer(),
+            |mut from| async move { from.recv().await.map(|piece| (piece.map(Into::into), from)) },
+        ))),
+    );
     let mut step = String::new();
     let mut pending = String::new();
     let mut step_output: Vec<String> = Vec::new();
@@ -353,6 +484,7 @@ pub async fn build(
             id: inspect.id.unwrap_or_default(),
         },
         plan,
+        sbom: None,
     })
 }
 

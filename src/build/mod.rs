@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod host;
 mod inputs;
+pub mod sbom;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -81,6 +82,7 @@ struct ContentKey<'a> {
     features: &'a [String],
     builder_image: &'a str,
     runtime_image: &'a str,
+    tzdata: bool,
     dockerfile: &'a str,
     entrypoint: Option<&'a [String]>,
     command: Option<&'a [String]>,
@@ -105,6 +107,7 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
         features: &config.features,
         builder_image: &config.builder_image,
         runtime_image: &config.runtime_image,
+        tzdata: config.tzdata,
         dockerfile: &dockerfile_text,
         entrypoint: config.entrypoint.as_deref(),
         command: config.command.as_deref(),
@@ -143,6 +146,13 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ]);
+    if config.builder != Builder::Host {
+        // The host builder labels the `rustc -V` it used; elsewhere the builder image is the toolchain.
+        labels.insert(
+            host::TOOLCHAIN_LABEL.to_string(),
+            config.builder_image.clone(),
+        );
+    }
     if let Some(g) = &git {
         labels.insert("org.opencontainers.image.revision".into(), g.sha.clone());
         labels.insert("dev.cargo-fargate.git-dirty".into(), g.dirty.to_string());
@@ -182,6 +192,8 @@ pub struct BuildOutput {
     /// The full build log (`docker`; the host builder streams cargo's output instead).
     pub log: Option<PathBuf>,
     pub seconds: f64,
+    /// The CycloneDX SBOM written to target/fargate/sbom/ (pushed next to the image).
+    pub sbom: Option<PathBuf>,
 }
 
 impl BuildOutput {
@@ -215,6 +227,8 @@ impl Serialize for BuildOutput {
             seconds: f64,
             #[serde(skip_serializing_if = "Option::is_none")]
             oci: Option<&'a host::OciImage>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sbom: &'a Option<PathBuf>,
         }
         Shape {
             plan: &self.plan,
@@ -227,6 +241,7 @@ impl Serialize for BuildOutput {
                 Artifact::Host(oci) => Some(oci.as_ref()),
                 Artifact::Docker { .. } => None,
             },
+            sbom: &self.sbom,
         }
         .serialize(serializer)
     }
@@ -262,8 +277,8 @@ pub async fn run(
     access: BaseAccess,
     out: &crate::output::Output,
 ) -> Result<BuildOutput> {
-    match config.builder {
-        Builder::Docker => docker::build(project, config, plan, out).await,
+    let mut built = match config.builder {
+        Builder::Docker => docker::build(project, config, plan, out).await?,
         Builder::Host => {
             let started = std::time::Instant::now();
             let input = host::HostBuildInput {
@@ -275,18 +290,32 @@ pub async fn run(
                 push_registry: access.push_registry,
             };
             let image = host::build(&input, out).await?;
-            Ok(BuildOutput {
+            BuildOutput {
                 size: image.size,
                 log: None,
                 seconds: started.elapsed().as_secs_f64(),
                 artifact: Artifact::Host(Box::new(image)),
                 plan,
-            })
+                sbom: None,
+            }
         }
-        Builder::Codebuild => Err(UserError::new(
-            "the `codebuild` builder is not available in this version",
-        )
-        .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
-        .into()),
-    }
+        Builder::Codebuild => {
+            return Err(
+                UserError::new("the `codebuild` builder is not available in this version")
+                    .fix("use `builder = \"docker\"` or `builder = \"host\"` (or --builder)")
+                    .into(),
+            )
+        }
+    };
+    let written = sbom::write(project, config)?;
+    out.status(
+        "SBOM",
+        format!(
+            "{} ({} crates from Cargo.lock)",
+            crate::error::display_path(&written.path),
+            written.crates.len()
+        ),
+    );
+    built.sbom = Some(written.path);
+    Ok(built)
 }

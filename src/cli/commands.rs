@@ -25,6 +25,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         out: out.clone(),
     };
     match cli.command {
+        Command::Completions(args) => {
+            crate::cli::shell::print(&crate::cli::shell::completions(args.shell));
+        }
+        Command::Man(args) => match args.dir {
+            Some(dir) => out.result(&crate::cli::shell::man_pages(&dir)?),
+            None => crate::cli::shell::print(&crate::cli::shell::man()?),
+        },
         Command::Config(_) => {
             let (project, config) = session.load()?;
             out.result(&ConfigReport::new(&project, &config));

@@ -12,6 +12,7 @@ use crate::config::{Layer, Origin, Setting, Source, Value};
 use crate::output::{Output, OutputOptions};
 
 pub mod commands;
+pub mod shell;
 
 /// The whole program: parse the command line, run the command, and return the exit code.
 pub fn main() -> i32 {
@@ -91,6 +92,24 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Open a shell (or run CMD) in a running task of the stage with ECS Exec (`exec = true`).
     Exec(ExecArgs),
+    /// Print a completion script for your shell (zsh also completes `cargo fargate …`).
+    Completions(CompletionsArgs),
+    /// Print the man page cargo-fargate(1), or write one page per command with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write cargo-fargate.1 and cargo-fargate-<command>.1 into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

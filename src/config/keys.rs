@@ -319,8 +319,14 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef {
         name: "runtime-image",
         kind: Kind::Str,
-        default: "debian:bookworm-slim",
-        doc: "Base image of the template's runtime stage.",
+        default: "scratch",
+        doc: "Base image of the runtime: `scratch` (minimal: the binary, its shared libraries, CA bundle, passwd) or a full image such as `debian:bookworm-slim`.",
+    },
+    KeyDef {
+        name: "tzdata",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Put the time zone database (/usr/share/zoneinfo) in a minimal (`scratch`) image.",
     },
     KeyDef {
         name: "cargo-profile",

@@ -41,6 +41,9 @@ impl Architecture {
     }
 }
 
+/// `runtime-image` for the minimal runtime: an empty base plus exactly what the binary needs.
+pub const SCRATCH: &str = "scratch";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Builder {
@@ -128,6 +131,8 @@ pub struct Config {
     pub dockerfile: Option<PathBuf>,
     pub builder_image: String,
     pub runtime_image: String,
+    /// Put tzdata in a minimal (`scratch`) image.
+    pub tzdata: bool,
     pub cargo_profile: String,
     pub features: Vec<String>,
     pub task_template: Option<PathBuf>,
@@ -625,7 +630,8 @@ pub fn resolve(
     };
     let dockerfile = r.opt_file("dockerfile", facts.package_dir, "Dockerfile")?;
     let (builder_image, _) = r.str_or("builder-image", || "rust:1.95.0-slim-bookworm".into());
-    let (runtime_image, _) = r.str_or("runtime-image", || "debian:bookworm-slim".into());
+    let (runtime_image, _) = r.str_or("runtime-image", || SCRATCH.into());
+    let tzdata = r.bool("tzdata", false);
     let (cargo_profile, _) = r.str_or("cargo-profile", || "release".into());
     let (features, _) = r.list("features", &[]);
     let task_template = r.opt_file("task-template", facts.package_dir, "template")?;
@@ -678,6 +684,7 @@ pub fn resolve(
         dockerfile,
         builder_image,
         runtime_image,
+        tzdata,
         cargo_profile,
         features,
         task_template,

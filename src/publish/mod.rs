@@ -1,5 +1,9 @@
 //! The publisher: ships a built image (an OCI image layout on disk) to a registry.
 
+mod sbom;
+
+pub use sbom::{push_sbom, SbomPush};
+
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -43,8 +47,11 @@ pub async fn push(
             blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
         }
     }
-    let mount_from = (registry.host == image.base.registry && image.base.repository != repository)
-        .then_some(image.base.repository.as_str());
+    let mount_from = image
+        .base
+        .as_ref()
+        .filter(|b| registry.host == b.registry && b.repository != repository)
+        .map(|b| b.repository.as_str());
     let total: u64 = blobs.iter().map(|(_, s)| s).sum();
     out.status(
         "Pushing",
@@ -154,9 +161,6 @@ async fn push_blob(
         }
     }
     let path = blob_path(&image.dir.join("blobs"), digest)?;
-    let bytes = tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
-    registry.upload_blob(repository, digest, bytes).await?;
+    registry.upload_blob(repository, digest, &path).await?;
     Ok(BlobOutcome::Uploaded)
 }

@@ -1,6 +1,7 @@
 //! A misbehaving HTTP endpoint on 127.0.0.1 for fault tests: per request it hangs, answers what it
-//! is told (an HTML 500, a throttling error, a denial), or forwards to the real bench service. It
-//! serves one request per connection, stops when dropped, and every wait in it is bounded.
+//! is told (an HTML 500, a throttling error, a denial), drops the connection, or forwards to the real
+//! bench service. It serves one request per connection, stops when dropped, and every wait in it is
+//! bounded.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -55,6 +56,8 @@ pub enum Reply {
     },
     /// Pass it to the real service.
     Forward,
+    /// Read the request, then close the connection without an answer (a reset on the way).
+    Drop,
 }
 
 impl Reply {
@@ -173,6 +176,7 @@ fn serve(
             );
             conn.write_all(text.as_bytes())
         }
+        Reply::Drop => conn.shutdown(std::net::Shutdown::Both),
         Reply::Forward => {
             let mut up = TcpStream::connect(upstream.expect("Forward needs an upstream"))?;
             up.set_read_timeout(Some(Duration::from_secs(30)))?;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::config_error;
-use super::layout::{blob_path, descriptor_digest, write_atomic};
+use super::layout::{blob_path, descriptor_digest};
 use crate::config::{Architecture, Config};
 use crate::error::{Result, UserError};
 use crate::output::Output;
@@ -202,8 +202,7 @@ impl BlobCache {
             "Downloading",
             format!("{digest} from {}/{repo}", registry.host),
         );
-        let bytes = registry.get_blob(repo, digest).await?;
-        write_atomic(&path, &bytes)?;
+        registry.download_blob(repo, digest, &path).await?;
         Ok(path)
     }
 }

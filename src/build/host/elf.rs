@@ -3,6 +3,7 @@
 
 use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+use object::read::{ReadCache, ReadRef};
 use object::Endianness;
 
 use crate::error::Result;
@@ -21,16 +22,33 @@ pub struct ElfNeeds {
     pub glibc_needed: Option<GlibcVersion>,
     /// The newest `GLIBC_x.y` it defines (SHT_GNU_VERDEF): set for libc itself.
     pub glibc_defined: Option<GlibcVersion>,
+    /// e_machine: a library for another architecture is not one of ours.
+    pub machine: u16,
 }
 
 /// Reads `bytes` as a 64-bit ELF file; None when it is not one (a script, a 32-bit file, garbage).
 pub fn read(bytes: &[u8]) -> Result<Option<ElfNeeds>> {
-    let Ok(file) = ElfFile64::<Endianness>::parse(bytes) else {
+    read_from(bytes)
+}
+
+/// [`read`] for a file on disk, reading only the headers and tables it needs (a binary may be large).
+pub fn read_file(path: &std::path::Path) -> Result<Option<ElfNeeds>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let cache = ReadCache::new(file);
+    read_from(&cache)
+}
+
+fn read_from<'d, R: ReadRef<'d>>(bytes: R) -> Result<Option<ElfNeeds>> {
+    let Ok(file) = ElfFile64::<Endianness, R>::parse(bytes) else {
         return Ok(None);
     };
     let endian = file.endian();
     let header = file.elf_header();
-    let mut needs = ElfNeeds::default();
+    let mut needs = ElfNeeds {
+        machine: header.e_machine(endian),
+        ..ElfNeeds::default()
+    };
     for segment in header.program_headers(endian, bytes)? {
         if let Some(interp) = segment.interpreter(endian, bytes)? {
             needs.interpreter = Some(String::from_utf8_lossy(interp).into_owned());

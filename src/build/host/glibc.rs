@@ -24,8 +24,8 @@ pub(super) enum BaseGlibc {
 
 /// The newest glibc version a binary needs: None for a static binary (or one without versioned glibc
 /// symbols).
-pub(super) fn needed_glibc(binary: &[u8]) -> Result<Option<GlibcVersion>> {
-    Ok(elf::read(binary)?.and_then(|n| n.glibc_needed))
+pub(super) fn needed_glibc(binary: &std::path::Path) -> Result<Option<GlibcVersion>> {
+    Ok(elf::read_file(binary)?.and_then(|n| n.glibc_needed))
 }
 
 /// Reads the base's libc (`libc.so.6`, or `libc-2.x.so` on older releases) out of its layers.
@@ -147,14 +147,13 @@ mod tests {
     #[test]
     fn glibc_versions_are_read_and_compared() {
         // Read from the ELF's version needs, not from any string in it.
-        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let exe = std::env::current_exe().unwrap();
         assert!(needed_glibc(&exe)
             .unwrap()
             .is_some_and(|v| v >= vec![2, 2, 5]));
-        assert_eq!(
-            needed_glibc(b"static, GLIBC_2.99 in a string").unwrap(),
-            None
-        );
+        let text = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(text.path(), b"static, GLIBC_2.99 in a string").unwrap();
+        assert_eq!(needed_glibc(text.path()).unwrap(), None);
         assert!(glibc_fits("hello", Some(vec![2, 34]), &BaseGlibc::Version(vec![2, 36])).is_ok());
         assert!(glibc_fits("hello", Some(vec![2, 36]), &BaseGlibc::Version(vec![2, 36])).is_ok());
         assert!(glibc_fits("hello", None, &BaseGlibc::Missing).is_ok());

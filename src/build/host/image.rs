@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::base::{oci_arch, BaseImage};
-use super::layer::BinaryLayer;
+use super::layer::Layer;
 use super::{rfc3339, BIN_DIR, IMAGE_USER};
 use crate::config::Architecture;
 use crate::error::Result;
@@ -26,9 +26,8 @@ pub(super) struct ImageSettings {
     pub command: Option<Vec<String>>,
     pub labels: BTreeMap<String, String>,
     pub epoch: u64,
-    pub created_by: String,
-    pub base_name: String,
-    pub base_digest: String,
+    /// The base's name and digest, for the manifest's annotations; None on `scratch`.
+    pub base: Option<(String, String)>,
 }
 
 /// The new image's config and manifest, serialised.
@@ -52,10 +51,24 @@ struct ManifestOut {
     annotations: Option<BTreeMap<String, String>>,
 }
 
-/// Base config + the binary's layer, entrypoint, user and labels; a manifest in the base's format.
+/// The config an empty (`scratch`) base starts from: no layers, a PATH for the binary.
+pub(super) fn scratch() -> BaseImage {
+    BaseImage {
+        media_type: MEDIA_OCI_MANIFEST.to_string(),
+        digest: String::new(),
+        config: json!({
+            "config": { "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"] },
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        }),
+        layers: Vec::new(),
+    }
+}
+
+/// Base config + our layers (each with its history line), entrypoint, user and labels; a manifest
+/// in the base's format.
 pub(super) fn assemble(
     base: &BaseImage,
-    layer: &BinaryLayer,
+    ours: &[(&Layer, &str)],
     s: &ImageSettings,
 ) -> Result<Assembled> {
     let created = rfc3339(s.epoch);
@@ -78,7 +91,7 @@ pub(super) fn assemble(
             diff_ids.len()
         );
     }
-    diff_ids.push(json!(layer.diff_id));
+    diff_ids.extend(ours.iter().map(|(l, _)| json!(l.diff_id)));
     obj.insert(
         "rootfs".into(),
         json!({ "type": "layers", "diff_ids": diff_ids }),
@@ -89,7 +102,9 @@ pub(super) fn assemble(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    history.push(json!({ "created": created, "created_by": s.created_by }));
+    for (_, created_by) in ours {
+        history.push(json!({ "created": created, "created_by": created_by }));
+    }
     obj.insert("history".into(), Value::Array(history));
 
     let run = obj
@@ -135,22 +150,24 @@ pub(super) fn assemble(
         (MEDIA_OCI_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER)
     };
     let mut layers = base.layers.clone();
-    layers.push(json!({
-        "mediaType": layer_type,
-        "size": layer.tar_gz.len(),
-        "digest": layer.digest,
-    }));
+    for (layer, _) in ours {
+        layers.push(json!({
+            "mediaType": layer_type,
+            "size": layer.size,
+            "digest": layer.digest,
+        }));
+    }
     let size = layers.iter().map(|l| l["size"].as_u64().unwrap_or(0)).sum();
     // Docker's schema 2 has no annotations; OCI's standard ones name the base.
-    let annotations = (!docker).then(|| {
+    let annotations = s.base.as_ref().filter(|_| !docker).map(|(name, digest)| {
         BTreeMap::from([
             (
                 "org.opencontainers.image.base.digest".to_string(),
-                s.base_digest.clone(),
+                digest.clone(),
             ),
             (
                 "org.opencontainers.image.base.name".to_string(),
-                s.base_name.clone(),
+                name.clone(),
             ),
         ])
     });
@@ -178,7 +195,6 @@ pub(super) fn assemble(
 
 #[cfg(test)]
 mod tests {
-    use super::super::layer::binary_layer;
     use super::*;
 
     fn base(media_type: &str) -> BaseImage {
@@ -205,6 +221,16 @@ mod tests {
         }
     }
 
+    /// A layer as assemble sees it (it reads no files).
+    fn binary_layer(bytes: &[u8]) -> Layer {
+        Layer {
+            path: std::path::PathBuf::new(),
+            digest: digest_of(&[b"gz:", bytes].concat()),
+            diff_id: digest_of(bytes),
+            size: bytes.len() as u64 + 100,
+        }
+    }
+
     fn settings() -> ImageSettings {
         ImageSettings {
             architecture: Architecture::X86_64,
@@ -216,16 +242,22 @@ mod tests {
                 ("org.example.stage".to_string(), "dev".to_string()),
             ]),
             epoch: 1_700_000_000,
-            created_by: "test".into(),
-            base_name: "127.0.0.1:5000/x/debian:bookworm-slim".into(),
-            base_digest: format!("sha256:{}", "b".repeat(64)),
+            base: Some((
+                "127.0.0.1:5000/x/debian:bookworm-slim".into(),
+                format!("sha256:{}", "b".repeat(64)),
+            )),
         }
     }
 
     #[test]
     fn config_and_manifest_extend_a_docker_base_in_docker_format() {
-        let layer = binary_layer(b"binary", "hello", 0).unwrap();
-        let a = assemble(&base(MEDIA_DOCKER_MANIFEST), &layer, &settings()).unwrap();
+        let layer = binary_layer(b"binary");
+        let a = assemble(
+            &base(MEDIA_DOCKER_MANIFEST),
+            &[(&layer, "test")],
+            &settings(),
+        )
+        .unwrap();
         let config: Value = serde_json::from_slice(&a.config).unwrap();
         assert_eq!(a.config_digest, digest_of(&a.config));
         assert_eq!(config["created"], "2023-11-14T22:13:20Z");
@@ -263,31 +295,41 @@ mod tests {
         );
         assert_eq!(layers[1]["mediaType"], MEDIA_DOCKER_LAYER);
         assert_eq!(layers[1]["digest"], json!(layer.digest));
-        assert_eq!(a.size, 1000 + layer.tar_gz.len() as u64);
+        assert_eq!(a.size, 1000 + layer.size);
         assert!(
             manifest.get("annotations").is_none(),
             "schema 2 has no annotations"
         );
 
         // Same inputs, same digests; another binary, another image.
-        let again = assemble(&base(MEDIA_DOCKER_MANIFEST), &layer, &settings()).unwrap();
+        let again = assemble(
+            &base(MEDIA_DOCKER_MANIFEST),
+            &[(&layer, "test")],
+            &settings(),
+        )
+        .unwrap();
         assert_eq!(again.manifest_digest, a.manifest_digest);
-        let other = binary_layer(b"binary 2", "hello", 0).unwrap();
-        let b = assemble(&base(MEDIA_DOCKER_MANIFEST), &other, &settings()).unwrap();
+        let other = binary_layer(b"binary 2");
+        let b = assemble(
+            &base(MEDIA_DOCKER_MANIFEST),
+            &[(&other, "test")],
+            &settings(),
+        )
+        .unwrap();
         assert_ne!(b.manifest_digest, a.manifest_digest);
         assert_ne!(b.config_digest, a.config_digest);
     }
 
     #[test]
     fn config_and_manifest_extend_an_oci_base_in_oci_format_with_the_given_command() {
-        let layer = binary_layer(b"binary", "hello", 0).unwrap();
+        let layer = binary_layer(b"binary");
         let s = ImageSettings {
             entrypoint: Some(vec!["/usr/local/bin/hello".into(), "--serve".into()]),
             command: Some(vec!["--port".into(), "8080".into()]),
             architecture: Architecture::Arm64,
             ..settings()
         };
-        let a = assemble(&base(MEDIA_OCI_MANIFEST), &layer, &s).unwrap();
+        let a = assemble(&base(MEDIA_OCI_MANIFEST), &[(&layer, "test")], &s).unwrap();
         let config: Value = serde_json::from_slice(&a.config).unwrap();
         assert_eq!(
             config["config"]["Entrypoint"],
@@ -309,8 +351,46 @@ mod tests {
     fn a_base_whose_config_disagrees_with_its_layers_is_refused() {
         let mut b = base(MEDIA_OCI_MANIFEST);
         b.layers.push(b.layers[0].clone());
-        let layer = binary_layer(b"binary", "hello", 0).unwrap();
-        let err = assemble(&b, &layer, &settings()).err().unwrap().to_string();
+        let layer = binary_layer(b"binary");
+        let err = assemble(&b, &[(&layer, "test")], &settings())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("2 layers but its config 1 diff_ids"), "{err}");
+    }
+
+    #[test]
+    fn on_scratch_the_image_is_our_layers_only_with_a_path_and_no_base_annotations() {
+        let runtime = binary_layer(b"runtime");
+        let bin = binary_layer(b"binary");
+        let s = ImageSettings {
+            base: None,
+            ..settings()
+        };
+        let a = assemble(&scratch(), &[(&runtime, "runtime"), (&bin, "binary")], &s).unwrap();
+        let config: Value = serde_json::from_slice(&a.config).unwrap();
+        assert_eq!(
+            config["rootfs"]["diff_ids"],
+            json!([runtime.diff_id, bin.diff_id])
+        );
+        assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            config["history"],
+            json!([
+                { "created": "2023-11-14T22:13:20Z", "created_by": "runtime" },
+                { "created": "2023-11-14T22:13:20Z", "created_by": "binary" }
+            ])
+        );
+        assert_eq!(config["config"]["User"], IMAGE_USER);
+        assert_eq!(
+            config["config"]["Env"],
+            json!(["PATH=/usr/local/bin:/usr/bin:/bin"])
+        );
+        let manifest: Value = serde_json::from_slice(&a.manifest).unwrap();
+        assert_eq!(a.manifest_media_type, MEDIA_OCI_MANIFEST);
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(manifest["layers"][0]["digest"], json!(runtime.digest));
+        assert!(manifest.get("annotations").is_none(), "no base to name");
+        assert_eq!(a.size, runtime.size + bin.size);
     }
 }

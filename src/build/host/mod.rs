@@ -16,16 +16,18 @@ mod glibc;
 mod image;
 mod layer;
 mod layout;
+mod runtime;
 mod toolchain;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::config::resolve::shown_key;
+use crate::config::resolve::SCRATCH;
 use crate::config::Config;
 use crate::error::{Location, Result, UserError};
 use crate::output::Output;
@@ -33,9 +35,10 @@ use crate::project::Project;
 use crate::registry::{endpoint, Credentials, ImageRef};
 
 use base::{base_error, base_reference, fetch_base, oci_arch, BlobCache};
+use flate2::Compression;
 use glibc::{base_glibc_cached, glibc_fits, needed_glibc};
 use image::{assemble, ImageSettings};
-use layer::binary_layer;
+use layer::{binary_entries, write_layer, Layer};
 use layout::{write_layout, BlobSource};
 use toolchain::{check_host, CargoBuild};
 
@@ -71,10 +74,11 @@ pub struct OciImage {
     pub manifest_digest: String,
     pub config_digest: String,
     /// The base image as pulled (its tag, not its digest: see `base_digest`); push mounts from it.
-    #[serde(serialize_with = "crate::registry::display")]
-    pub base: ImageRef,
+    /// None: the minimal runtime on `scratch`.
+    #[serde(serialize_with = "base_name")]
+    pub base: Option<ImageRef>,
     /// The digest of the base's platform manifest the image was built on.
-    pub base_digest: String,
+    pub base_digest: Option<String>,
     /// Compressed bytes of all layers.
     pub size: u64,
 }
@@ -85,24 +89,40 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
     let project = input.project;
     let target = config.architecture.rust_target();
     check_host(config, &project.package_dir)?;
-    let epoch = source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let epoch = build_epoch(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        &project.package_dir,
+    )?;
+    let cache = BlobCache::new(project.target_dir.join("fargate").join("oci-cache"));
 
     // The base first: a wrong `runtime-image` fails in a second, not after a long compile.
-    let base_ref = base_reference(
-        &config.runtime_image,
-        input.base_registry_override.as_deref(),
-    )
-    .map_err(|e| config_error(config, "runtime-image", e.what))?;
-    let same_host = input
-        .push_registry
-        .as_deref()
-        .is_some_and(|p| endpoint(p).1 == base_ref.registry);
-    let credentials = input.base_credentials.clone().filter(|_| same_host);
-    let cache = BlobCache::new(project.target_dir.join("fargate").join("oci-cache"));
-    out.status("Resolving", format!("base image {base_ref}"));
-    let base = fetch_base(&base_ref, credentials, config.architecture, &cache, out)
-        .await
-        .map_err(|e| base_error(config, e))?;
+    let pulled = if config.runtime_image == SCRATCH {
+        out.status("Runtime", minimal_reason(config));
+        None
+    } else {
+        let base_ref = base_reference(
+            &config.runtime_image,
+            input.base_registry_override.as_deref(),
+        )
+        .map_err(|e| config_error(config, "runtime-image", e.what))?;
+        let same_host = input
+            .push_registry
+            .as_deref()
+            .is_some_and(|p| endpoint(p).1 == base_ref.registry);
+        let credentials = input.base_credentials.clone().filter(|_| same_host);
+        out.status(
+            "Runtime",
+            format!(
+                "base image {base_ref} (`runtime-image` = \"{}\"{})",
+                config.runtime_image,
+                key_origin(config, "runtime-image")
+            ),
+        );
+        let base = fetch_base(&base_ref, credentials, config.architecture, &cache, out)
+            .await
+            .map_err(|e| base_error(config, e))?;
+        Some((base_ref, base))
+    };
 
     out.status(
         "Building",
@@ -118,43 +138,78 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         target: target.to_string(),
         features: config.features.clone(),
     };
-    let binary_path = tokio::task::spawn_blocking(move || cargo.run())
+    let binary = tokio::task::spawn_blocking(move || cargo.run())
         .await
         .context("the cargo build task failed")??;
-    let binary = std::fs::read(&binary_path)
-        .with_context(|| format!("reading the built binary {}", binary_path.display()))?;
-
-    // The binary links against the host's glibc: refuse a base whose glibc is older (it would die at
-    // start on Fargate with "GLIBC_2.xx not found").
-    let base_glibc = base_glibc_cached(&base, &cache)?;
-    glibc_fits(&config.bin, needed_glibc(&binary)?, &base_glibc).map_err(|e| {
-        let mut located = config_error(config, "runtime-image", e.what);
-        located.fix = e.fix;
-        located
-    })?;
-
-    let layer = binary_layer(&binary, &config.bin, epoch)?;
-    let settings = ImageSettings {
-        architecture: config.architecture,
-        bin: config.bin.clone(),
-        entrypoint: config.entrypoint.clone(),
-        command: config.command.clone(),
-        labels: input.labels.clone(),
-        epoch,
-        created_by: format!(
-            "cargo-fargate host builder: cargo build --bin {} --profile {} --target {target}",
-            config.bin, config.cargo_profile
-        ),
-        base_name: base_ref.to_string(),
-        base_digest: base.digest.clone(),
-    };
-    let image = assemble(&base, &layer, &settings)?;
 
     let dir = project
         .target_dir
         .join("fargate")
         .join("oci")
         .join(format!("{}-{}", config.project, config.stage));
+    let blob_dir = dir.join("blobs");
+    let mut ours: Vec<(Layer, String)> = Vec::new();
+    match &pulled {
+        Some((_, base)) => {
+            // The binary links against the host's glibc: refuse a base whose glibc is older (it would
+            // die at start on Fargate with "GLIBC_2.xx not found").
+            let base_glibc = base_glibc_cached(base, &cache)?;
+            glibc_fits(&config.bin, needed_glibc(&binary)?, &base_glibc).map_err(|e| {
+                let mut located = config_error(config, "runtime-image", e.what);
+                located.fix = e.fix;
+                located
+            })?;
+        }
+        None => {
+            let rt = runtime::collect(&binary, target, config.tzdata)?;
+            out.status("Runtime", runtime::summary(&config.bin, &rt));
+            for lib in &rt.libraries {
+                out.verbose(format!("runtime library {lib}"));
+            }
+            let layer = write_layer(&rt.entries, epoch, Compression::best(), &blob_dir)?;
+            let what = format!(
+                "cargo-fargate minimal runtime: {} shared libraries, CA bundle, passwd/group{}",
+                rt.libraries.len(),
+                if rt.tzdata { ", tzdata" } else { "" }
+            );
+            ours.push((layer, what));
+        }
+    }
+    // Fast compression, as ko does: it is one binary, rebuilt often.
+    let layer = write_layer(
+        &binary_entries(&binary, &config.bin),
+        epoch,
+        Compression::fast(),
+        &blob_dir,
+    )?;
+    ours.push((
+        layer,
+        format!(
+            "cargo-fargate host builder: cargo build --bin {} --profile {} --target {target}",
+            config.bin, config.cargo_profile
+        ),
+    ));
+
+    let mut labels = input.labels.clone();
+    if let Some(toolchain) = toolchain_version(&project.package_dir) {
+        labels.insert(TOOLCHAIN_LABEL.to_string(), toolchain);
+    }
+    let scratch_base = image::scratch();
+    let base = pulled.as_ref().map_or(&scratch_base, |(_, b)| b);
+    let settings = ImageSettings {
+        architecture: config.architecture,
+        bin: config.bin.clone(),
+        entrypoint: config.entrypoint.clone(),
+        command: config.command.clone(),
+        labels,
+        epoch,
+        base: pulled
+            .as_ref()
+            .map(|(r, b)| (r.to_string(), b.digest.clone())),
+    };
+    let layers: Vec<(&Layer, &str)> = ours.iter().map(|(l, w)| (l, w.as_str())).collect();
+    let image = assemble(base, &layers, &settings)?;
+
     let mut blobs: Vec<(String, BlobSource)> = vec![
         (
             image.manifest_digest.clone(),
@@ -164,13 +219,18 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
             image.config_digest.clone(),
             BlobSource::Bytes(&image.config),
         ),
-        (layer.digest.clone(), BlobSource::Bytes(&layer.tar_gz)),
     ];
+    for (layer, _) in &ours {
+        blobs.push((layer.digest.clone(), BlobSource::File(layer.path.clone())));
+    }
     for d in &base.layers {
         let digest = descriptor_digest(d)?;
         let path = cache.path(&digest)?;
         blobs.push((digest, BlobSource::File(path)));
     }
+    let base_name = pulled
+        .as_ref()
+        .map_or_else(|| SCRATCH.to_string(), |(r, _)| r.to_string());
     let index_entry = json!({
         "mediaType": image.manifest_media_type,
         "digest": image.manifest_digest,
@@ -178,7 +238,7 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         "platform": { "architecture": oci_arch(config.architecture), "os": "linux" },
         "annotations": {
             "org.opencontainers.image.ref.name": config.stage,
-            "org.opencontainers.image.base.name": settings.base_name,
+            "org.opencontainers.image.base.name": base_name,
         },
     });
     write_layout(&dir, &blobs, index_entry)?;
@@ -189,12 +249,16 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
             "{} ({} on {}, {} layers, {})",
             image.manifest_digest,
             config.bin,
-            base_ref,
-            base.layers.len() + 1,
+            base_name,
+            base.layers.len() + ours.len(),
             indicatif::HumanBytes(image.size)
         ),
     );
     out.verbose(format!("OCI image layout: {}", dir.display()));
+    let (base_ref, base_digest) = match pulled {
+        Some((r, b)) => (Some(r), Some(b.digest)),
+        None => (None, None),
+    };
     Ok(OciImage {
         dir,
         manifest: image.manifest,
@@ -202,9 +266,51 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         manifest_digest: image.manifest_digest,
         config_digest: image.config_digest,
         base: base_ref,
-        base_digest: base.digest,
+        base_digest,
         size: image.size,
     })
+}
+
+fn base_name<S: serde::Serializer>(base: &Option<ImageRef>, s: S) -> Result<S::Ok, S::Error> {
+    match base {
+        Some(b) => crate::registry::display(b, s),
+        None => s.serialize_str(SCRATCH),
+    }
+}
+
+/// The label naming the toolchain that built the binary (`rustc -V`).
+pub const TOOLCHAIN_LABEL: &str = "dev.cargo-fargate.toolchain";
+
+/// `rustc -V` as cargo will run it in the package (rust-toolchain files apply).
+fn toolchain_version(package_dir: &Path) -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .arg("-V")
+        .current_dir(package_dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Why the image is minimal, for `build`'s report.
+fn minimal_reason(config: &Config) -> String {
+    format!(
+        "minimal: scratch + the binary's shared libraries, CA bundle, passwd/group (`runtime-image` = \"{SCRATCH}\"{}; set it to e.g. `debian:bookworm-slim` for a shell or system packages)",
+        key_origin(config, "runtime-image")
+    )
+}
+
+/// `, from <where>` for a key set somewhere, `, the default` otherwise.
+fn key_origin(config: &Config, key: &str) -> String {
+    match config.entries.iter().find(|e| e.key == key) {
+        Some(e) if e.origin.source != crate::config::raw::Source::Default => {
+            format!(", from {}", e.origin)
+        }
+        _ => ", the default".to_string(),
+    }
 }
 
 /// A UserError about `key`, located where the key's value came from.
@@ -226,7 +332,25 @@ pub(super) fn config_error(config: &Config, key: &str, what: String) -> UserErro
 
 // ---------------------------------------------------------------------------------------- small ---
 
-/// SOURCE_DATE_EPOCH (reproducible-builds.org), else 0: the layer's mtimes and the image's `created`.
+/// The layers' mtimes and the image's `created`: SOURCE_DATE_EPOCH (reproducible-builds.org), else
+/// the time of the commit the package is at, else 0 — never the time of the build, so the same
+/// inputs give the same digest.
+fn build_epoch(value: Option<&str>, package_dir: &Path) -> Result<u64, UserError> {
+    if value.is_some_and(|v| !v.trim().is_empty()) {
+        return source_date_epoch(value);
+    }
+    let commit_time = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(package_dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok());
+    Ok(commit_time.unwrap_or(0))
+}
+
+/// SOURCE_DATE_EPOCH, else 0.
 fn source_date_epoch(value: Option<&str>) -> Result<u64, UserError> {
     match value.map(str::trim) {
         None | Some("") => Ok(0),

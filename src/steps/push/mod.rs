@@ -36,6 +36,9 @@ pub struct PushOutput {
     pub layers_pushed: usize,
     pub layers_skipped: usize,
     pub build: Option<BuildOutput>,
+    /// The SBOM artifact pushed next to the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<crate::publish::SbomPush>,
     pub seconds: f64,
 }
 
@@ -292,6 +295,7 @@ pub async fn up_to_date(
         format_args!("{pushed_to}:{content_tag} is up to date"),
     );
     Ok(Some(PushOutput {
+        sbom: None,
         image_uri: format!("{uri}@{digest}"),
         repository: target.repository.clone(),
         lifecycle_policy_updated: target.lifecycle_policy_updated,
@@ -318,8 +322,22 @@ pub async fn publish(
         Artifact::Host(image) => push_oci(image, &target, config, &built.plan, out).await?,
         Artifact::Docker { tag, .. } => push_docker(tag, &built, &target, config, out).await?,
     };
+    let sbom = match &built.sbom {
+        Some(path) => Some(
+            crate::publish::push_sbom(
+                &target.registry,
+                &config.repository,
+                &pushed.digest,
+                path,
+                out,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let (pushed_to, uri) = names(&target, config);
     Ok(PushOutput {
+        sbom,
         image_uri: format!("{uri}@{}", pushed.digest),
         repository: target.repository,
         lifecycle_policy_updated: target.lifecycle_policy_updated,
@@ -510,7 +528,9 @@ async fn push_docker(
 /// For `build` on its own with the host builder: ECR credentials when the base image lives in the
 /// push registry (the registry endpoint, or an ECR host), anonymous access otherwise.
 pub async fn base_access(config: &Config, aws_options: &AwsOptions) -> Result<build::BaseAccess> {
-    if config.builder != crate::config::resolve::Builder::Host {
+    if config.builder != crate::config::resolve::Builder::Host
+        || config.runtime_image == crate::config::resolve::SCRATCH
+    {
         return Ok(build::BaseAccess::default());
     }
     let base = registry::ImageRef::parse(&config.runtime_image)?;

@@ -1,16 +1,25 @@
 //! A client for the registry HTTP API (OCI distribution / Docker Registry v2), used to ask whether an
-//! image is already pushed, to read its digest, and to push the host builder's image blob by blob.
+//! image is already pushed, to read its digest, and to push the host builder's image blob by blob
+//! ([`blobs`]: streamed between disk and network, chunked and resumed where the registry allows).
 //!
 //! Auth: HTTP Basic (ECR accepts `AWS:<token>`), and the Bearer token dance public registries use.
 //! Credentials live in memory only; their Debug form is redacted.
+//!
+//! Hand-written rather than `oci-client` (0.17): its blob push takes a stream it cannot replay, so a
+//! failed chunk fails the whole blob (no resume from the registry's upload status, no per-chunk
+//! retry), it has no per-request time limit or backoff of our `--timeout`, and it would add
+//! jsonwebtoken, oci-spec, chrono and a second sha2 to every install's compile.
+
+mod blobs;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
@@ -149,6 +158,43 @@ pub fn display<T: fmt::Display, S: serde::Serializer>(
     s.collect_str(value)
 }
 
+/// What a request carries. A file range is read from disk while it is sent (never whole in
+/// memory), and read again when the request is repeated.
+pub(crate) enum Payload {
+    None,
+    Bytes(Vec<u8>),
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+        /// Follows the bytes as they leave, for the digest computed on the way.
+        seen: Option<Arc<Mutex<blobs::Cursor>>>,
+    },
+}
+
+impl Payload {
+    fn len(&self) -> u64 {
+        match self {
+            Payload::None => 0,
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::File { len, .. } => *len,
+        }
+    }
+
+    fn body(&self) -> Option<reqwest::Body> {
+        match self {
+            Payload::None => None,
+            Payload::Bytes(b) => Some(b.clone().into()),
+            Payload::File {
+                path,
+                offset,
+                len,
+                seen,
+            } => Some(blobs::file_body(path.clone(), *offset, *len, seen.clone())),
+        }
+    }
+}
+
 pub struct Registry {
     base: String,
     pub host: String,
@@ -196,7 +242,7 @@ impl Registry {
         url: &str,
         scope: &str,
         headers: HeaderMap,
-        body: Option<Vec<u8>>,
+        body: Payload,
     ) -> Result<Response> {
         let build = |auth: Option<String>| {
             let mut req = self
@@ -206,8 +252,11 @@ impl Registry {
             if let Some(a) = auth {
                 req = req.header(AUTHORIZATION, a);
             }
-            if let Some(b) = &body {
-                req = req.body(b.clone());
+            if let Some(b) = body.body() {
+                // A streamed body has no length of its own; registries want one.
+                req = req
+                    .header(reqwest::header::CONTENT_LENGTH, body.len())
+                    .body(b);
             }
             req
         };
@@ -215,7 +264,7 @@ impl Registry {
         let first_auth = cached
             .map(|t| format!("Bearer {t}"))
             .or_else(|| self.basic());
-        let body_len = body.as_ref().map_or(0, |b| b.len() as u64);
+        let body_len = body.len();
         let resp = self
             .exchange(&method, url, || build(first_auth.clone()), body_len)
             .await?;
@@ -393,7 +442,13 @@ impl Registry {
     /// `GET /v2/`: checks the endpoint answers and the credentials are accepted.
     pub async fn check_login(&self) -> Result<()> {
         let resp = self
-            .send(Method::GET, &self.url("/v2/"), "", HeaderMap::new(), None)
+            .send(
+                Method::GET,
+                &self.url("/v2/"),
+                "",
+                HeaderMap::new(),
+                Payload::None,
+            )
             .await?;
         if resp.status().is_success() {
             Ok(())
@@ -421,7 +476,7 @@ impl Registry {
                 &url,
                 &Self::scope(repository, false),
                 headers,
-                None,
+                Payload::None,
             )
             .await?;
         match resp.status() {
@@ -451,7 +506,7 @@ impl Registry {
                 &url,
                 &Self::scope(repository, false),
                 headers,
-                None,
+                Payload::None,
             )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
@@ -500,7 +555,7 @@ impl Registry {
                 &url,
                 &Self::scope(repository, true),
                 headers,
-                Some(bytes),
+                Payload::Bytes(bytes),
             )
             .await?;
         ok_or_status(
@@ -511,124 +566,29 @@ impl Registry {
         Ok(digest)
     }
 
-    pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool> {
-        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let resp = self
-            .send(
-                Method::HEAD,
-                &url,
-                &Self::scope(repository, true),
-                HeaderMap::new(),
-                None,
-            )
-            .await?;
-        Ok(resp.status().is_success())
-    }
-
-    pub async fn get_blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
-        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+    /// Whether the registry answers the OCI 1.1 referrers API for `digest` (ECR does; distribution
+    /// 2.x does not), i.e. whether an artifact's `subject` makes it findable from the image.
+    pub async fn referrers_supported(&self, repository: &str, digest: &str) -> Result<bool> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_OCI_INDEX));
+        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
         let resp = self
             .send(
                 Method::GET,
                 &url,
                 &Self::scope(repository, false),
-                HeaderMap::new(),
-                None,
-            )
-            .await?;
-        let resp = ok_or_status(resp, &format!("reading blob {digest} of {repository}")).await?;
-        let bytes = resp.bytes().await?.to_vec();
-        if digest_of(&bytes) != digest {
-            anyhow::bail!("blob {digest} of {repository} arrived corrupted (digest mismatch)");
-        }
-        Ok(bytes)
-    }
-
-    /// Asks the registry to link a blob it holds in `from` into `repository` (no upload).
-    pub async fn mount_blob(&self, repository: &str, digest: &str, from: &str) -> Result<bool> {
-        let url = self.url(&format!(
-            "/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"
-        ));
-        let resp = self
-            .send(
-                Method::POST,
-                &url,
-                &Self::scope(repository, true),
-                HeaderMap::new(),
-                Some(Vec::new()),
-            )
-            .await?;
-        Ok(resp.status() == StatusCode::CREATED)
-    }
-
-    /// Uploads a blob, starting a new upload session when one fails (a stalled or reset upload
-    /// cannot be resumed in the same session everywhere); then fails naming the blob and registry.
-    pub async fn upload_blob(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
-        let mut attempt = 1;
-        loop {
-            match self
-                .upload_blob_once(repository, digest, bytes.clone())
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < crate::net::REGISTRY_ATTEMPTS => {
-                    attempt += 1;
-                    tokio::time::sleep(crate::net::backoff(attempt)).await;
-                    let _ = e;
-                }
-                Err(e) => {
-                    return Err(e.context(format!(
-                    "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
-                    bytes.len(),
-                    self.host
-                )))
-                }
-            }
-        }
-    }
-
-    /// Monolithic upload: POST for a session, then PUT the bytes with their digest.
-    async fn upload_blob_once(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
-        let scope = Self::scope(repository, true);
-        let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
-        let resp = self
-            .send(
-                Method::POST,
-                &url,
-                &scope,
-                HeaderMap::new(),
-                Some(Vec::new()),
-            )
-            .await?;
-        let resp = ok_or_status(resp, &format!("starting an upload to {repository}")).await?;
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| anyhow::anyhow!("the registry gave no upload location"))?;
-        let location = if location.starts_with("http") {
-            location.to_string()
-        } else {
-            self.url(location)
-        };
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        let resp = self
-            .send(
-                Method::PUT,
-                &format!("{location}{sep}digest={digest}"),
-                &scope,
                 headers,
-                Some(bytes),
+                Payload::None,
             )
             .await?;
-        ok_or_status(resp, &format!("uploading blob {digest} to {repository}")).await?;
-        Ok(())
+        Ok(resp.status().is_success())
     }
+}
+
+/// The registry refused our credentials: asking again will not help.
+fn is_refusal(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<UserError>()
+        .is_some_and(|u| u.what.ends_with("refused the login"))
 }
 
 async fn ok_or_status(resp: Response, what: &str) -> Result<Response> {
