@@ -273,8 +273,8 @@ moto_has_managed_policies() {
 }
 
 # The bench agent answers in moto's process (a bare moto_server does not), in this version
-# (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds): an older one is restarted.
-AGENT_VERSION=2
+# (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds; 3 = records requests, keeps service settings): an older one is restarted.
+AGENT_VERSION=3
 agent_ok() {
   curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
     grep -q "\"agent\": \"cargo-fargate-bench\", \"version\": $AGENT_VERSION}"

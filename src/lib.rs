@@ -26,5 +26,6 @@ pub mod project;
 pub mod publish;
 pub mod registry;
 pub mod setup;
+pub mod service;
 pub mod steps;
 pub mod teardown;

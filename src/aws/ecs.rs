@@ -36,6 +36,8 @@ pub struct RunSpec<'a> {
     pub environment: &'a BTreeMap<String, String>,
     pub started_by: &'a str,
     pub tags: &'a BTreeMap<String, String>,
+    /// ECS Exec (`exec = true`).
+    pub exec: bool,
 }
 
 impl Aws {
@@ -256,6 +258,7 @@ impl Aws {
                     .build(),
             )
             .started_by(spec.started_by)
+            .enable_execute_command(spec.exec)
             .set_tags((!tags.is_empty()).then_some(tags))
             .customize()
             .interceptor(raw.clone())

@@ -9,6 +9,7 @@ pub mod codebuild;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
+pub mod ecs_service;
 pub mod fault;
 pub mod iam;
 pub mod image;

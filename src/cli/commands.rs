@@ -139,12 +139,18 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                     format!("{family} (none registered)"),
                 ),
             };
-            let changed = old != rendered;
+            let mut changed = old != rendered;
+            let mut diff = register::unified_diff(&old, &rendered, &label, "rendered");
+            // kind = "service": the service's settings too (the revision it would run included).
+            let running = latest.as_ref().filter(|_| !changed).map(|l| l.arn.as_str());
+            let service = crate::service::deploy::diff(&aws, &config, running).await?;
+            changed |= !service.is_empty();
+            diff.extend(service.iter().map(|l| format!("{l}\n")));
             let report = DiffReport {
                 family,
                 latest_revision: latest.as_ref().map(|l| l.revision),
                 changed,
-                diff: register::unified_diff(&old, &rendered, &label, "rendered"),
+                diff,
             };
             out.result(&report);
             return Ok(if args.exit_code && changed {
@@ -225,6 +231,36 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let aws = session.connect(&config).await?;
             out.result(&tasks::ps(&aws, &config, args.all).await?);
+        }
+        Command::Status => {
+            let (_, config) = session.load()?;
+            let aws = session.connect(&config).await?;
+            out.result(&crate::service::status::status(&aws, &config).await?);
+        }
+        Command::Rollback(args) => {
+            let (_, config) = session.load()?;
+            let wait = args.wait.options();
+            let aws = session.connect(&config).await?;
+            let r = crate::service::status::rollback(&aws, &config, args.to, &wait, out);
+            out.result(&r.await?);
+        }
+        Command::Scale(args) => {
+            let (_, config) = session.load()?;
+            let wait = args.wait.options();
+            let aws = session.connect(&config).await?;
+            let r = crate::service::status::scale(&aws, &config, args.count, &wait, out);
+            out.result(&r.await?);
+        }
+        Command::Delete(args) => {
+            let (_, config) = session.load()?;
+            let aws = session.connect(&config).await?;
+            out.result(&crate::service::status::delete(&aws, &config, args.yes, out).await?);
+        }
+        Command::Exec(args) => {
+            let (_, config) = session.load()?;
+            let aws = session.connect(&config).await?;
+            let (task, container) = (args.task.as_deref(), args.container.as_deref());
+            return crate::service::exec::exec(&aws, &config, task, container, &args.command).await;
         }
         Command::Stop(args) => {
             let (_, config) = session.load()?;

@@ -90,6 +90,17 @@ pub enum Command {
     Ps(PsArgs),
     /// Stop tasks of this project's stage.
     Stop(StopArgs),
+    /// The stage's service (deployments, rollout state, counts, revision and digest each task
+    /// runs, last events), or its tasks for kind = "task".
+    Status,
+    /// Roll the service back to the previous (or given) task definition revision, and wait.
+    Rollback(RollbackArgs),
+    /// Set how many tasks the service runs, and wait until they do.
+    Scale(ScaleArgs),
+    /// Delete the stage's service (scaled to 0 first).
+    Delete(DeleteArgs),
+    /// Open a shell (or run CMD) in a running task of the stage with ECS Exec (`exec = true`).
+    Exec(ExecArgs),
     /// Print a completion script for your shell (zsh also completes `cargo fargate …`).
     Completions(CompletionsArgs),
     /// Print the man page cargo-fargate(1), or write one page per command with --dir.
@@ -249,6 +260,66 @@ pub struct DeployArgs {
     /// Stop after registering the task definition (do not run a task).
     #[arg(long, conflicts_with_all = ["detach", "stop_on_interrupt"])]
     pub no_run: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// How long a service deployment is waited for (kind = "service" and "web").
+#[derive(Args, Debug, Clone)]
+pub struct WaitArgs {
+    /// Give up (and fail) when the deployment has not completed after this long: 90s, 15m, 1h.
+    #[arg(long, default_value = "15m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_timeout: std::time::Duration,
+    /// Return once ECS has accepted the change, without waiting for the deployment.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+impl WaitArgs {
+    pub fn options(&self) -> crate::service::deploy::WaitOptions {
+        crate::service::deploy::WaitOptions {
+            timeout: self.wait_timeout,
+            no_wait: self.no_wait,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// The revision to go back to [default: the one before the running one].
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<i64>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// How many tasks the service runs (0–1000).
+    #[arg(value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub count: u32,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Delete without asking (needed when not run in a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The task (ID or ARN) [default: the newest running task of the stage].
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// The container [default: the task's first].
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// The command to run [default: /bin/sh] (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 impl DeployArgs {
@@ -257,6 +328,7 @@ impl DeployArgs {
             run: self.run.options(),
             dry_run: self.dry_run,
             no_run: self.no_run,
+            wait: self.wait.options(),
         }
     }
 }

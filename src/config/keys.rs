@@ -59,6 +59,7 @@ pub const CODEBUILD_COMPUTE_TYPES: &[&str] = &[
 ];
 pub const EXECUTION_ROLE_POLICIES: &[&str] = &["scoped", "aws-managed"];
 pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
+pub const KINDS: &[&str] = &["task", "service", "web"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
 pub const SECTIONS: &[&str] = &["lifecycle"];
@@ -237,6 +238,73 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::IntList,
         default: "[]",
         doc: "Container ports (TCP) to map.",
+    },
+    // Services (kind = "service" | "web"): kept together so other key additions merge cleanly.
+    KeyDef {
+        name: "kind",
+        kind: Kind::Choice(KINDS),
+        default: "task",
+        doc: "task: run to completion; service: an ECS service kept running; web: ECS Express Mode (HTTPS URL).",
+    },
+    KeyDef {
+        name: "desired-count",
+        kind: Kind::Int,
+        default: "1",
+        doc: "Tasks a service keeps running (for web: the minimum of its scaling).",
+    },
+    KeyDef {
+        name: "max-count",
+        kind: Kind::Int,
+        default: "{desired-count}",
+        doc: "kind = \"web\": the most tasks Express Mode scales out to.",
+    },
+    KeyDef {
+        name: "min-healthy-percent",
+        kind: Kind::Int,
+        default: "100",
+        doc: "Service deployments keep at least this share of desired tasks running (0–100).",
+    },
+    KeyDef {
+        name: "max-percent",
+        kind: Kind::Int,
+        default: "200",
+        doc: "Service deployments run at most this share of desired tasks (100–200).",
+    },
+    KeyDef {
+        name: "health-check-grace-period",
+        kind: Kind::Int,
+        default: "0 (only with a target group)",
+        doc: "Seconds a new task's failing load balancer health checks are ignored.",
+    },
+    KeyDef {
+        name: "platform-version",
+        kind: Kind::Str,
+        default: "LATEST",
+        doc: "Fargate platform version of the service's tasks.",
+    },
+    KeyDef {
+        name: "target-group-arn",
+        kind: Kind::Str,
+        default: "none",
+        doc: "An existing load balancer target group the service registers its tasks in.",
+    },
+    KeyDef {
+        name: "container-port",
+        kind: Kind::Int,
+        default: "the first of `ports`",
+        doc: "The container port the target group (or Express Mode's load balancer) sends traffic to.",
+    },
+    KeyDef {
+        name: "health-check-path",
+        kind: Kind::Str,
+        default: "/ping",
+        doc: "kind = \"web\": the HTTP path the load balancer checks.",
+    },
+    KeyDef {
+        name: "exec",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Enable ECS Exec (`cargo fargate exec`) on runs and services; adds the SSM messages permissions to the managed task role.",
     },
     KeyDef {
         name: "stop-timeout",

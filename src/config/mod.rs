@@ -8,6 +8,7 @@ pub mod keys;
 pub mod kinds;
 pub mod raw;
 pub mod resolve;
+pub mod service;
 pub mod validate;
 
 pub use raw::{Layer, Origin, Setting, Source, Value};
@@ -181,7 +182,8 @@ pub fn resolve_manifests(
 
 /// A resolved configuration from the body of a `[package.metadata.fargate]` table, for unit tests
 /// of the stages that take a [`Config`].
-#[cfg(test)]
+/// (Also used by tests/ through the library, hence not `cfg(test)`.)
+#[doc(hidden)]
 pub fn test_config(fargate: &str) -> Config {
     let text = format!(
         "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[package.metadata.fargate]\n{fargate}\n"

@@ -65,6 +65,8 @@ pub struct Config {
     pub features: Vec<String>,
     pub task_template: Option<PathBuf>,
     pub lifecycle: Lifecycle,
+    /// The stage's kind and its service settings (src/config/service.rs).
+    pub service: super::service::ServiceSettings,
     /// Each key's effective value and origin, in table order.
     #[serde(skip)]
     pub entries: Vec<Entry>,
@@ -542,6 +544,8 @@ pub fn resolve(
         )?;
         ports.push(p as u16);
     }
+    let (service, service_entries) = super::service::resolve(layer, facts.manifest_path, &ports)?;
+    r.entries.extend(service_entries);
     let stop_timeout = r.uint("stop-timeout", 30, 2..=120)?;
     let (tags, tags_origin) = r.map("tags");
     for (k, v) in &tags {
@@ -624,6 +628,7 @@ pub fn resolve(
         features,
         task_template,
         lifecycle,
+        service,
         entries: r.entries,
     })
 }

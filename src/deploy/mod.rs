@@ -31,6 +31,8 @@ pub struct DeployOptions {
     pub dry_run: bool,
     /// Stop after registering the task definition.
     pub no_run: bool,
+    /// kind = "service" | "web": how the deployment is waited for.
+    pub wait: crate::service::deploy::WaitOptions,
 }
 
 pub async fn deploy(
@@ -91,16 +93,29 @@ async fn execute(
         // Just pushed: the registry holds it.
         _ => register::prepare(config, image, ImageCheck::Found, roles, &region, out)?,
     };
-    let (registered, run) = launch(
-        aws,
-        config,
-        &prepared,
-        Some(definition.latest),
-        &pre,
-        &opts.run,
-        out,
-    )
-    .await?;
+    let (registered, run, service) = match &pre.network {
+        // kind = "service" | "web": the service follows the registration (src/service/).
+        Some(network) if config.service.kind != crate::config::service::StageKind::Task => {
+            let latest = Some(definition.latest);
+            let (r, s) = crate::service::deploy::finish(
+                aws,
+                config,
+                &prepared,
+                latest,
+                pre.cluster_exists,
+                network,
+                &opts.wait,
+                out,
+            )
+            .await?;
+            (r, None, Some(s))
+        }
+        _ => {
+            let latest = Some(definition.latest);
+            let (r, run) = launch(aws, config, &prepared, latest, &pre, &opts.run, out).await?;
+            (r, run, None)
+        }
+    };
 
     let container = render::main_container(&prepared.definition)
         .and_then(|c| c["name"].as_str())
@@ -133,5 +148,6 @@ async fn execute(
         push: pushed,
         register: registered,
         run,
+        service,
     })))
 }

@@ -46,6 +46,8 @@ pub struct DeployPlan {
     pub codebuild: Option<build::codebuild::Checked>,
     /// Its `upload` and `project` steps, for `--dry-run`.
     pub remote_steps: Vec<(&'static str, bool, String)>,
+    /// kind = "service" | "web": what the deploy does to the service (instead of a run).
+    pub service: Option<Step>,
 }
 
 /// Asks every read-only question of a deploy; fails, having changed nothing, when the plan cannot
@@ -62,6 +64,7 @@ pub async fn plan(
     let build = build::plan(project, config)?;
     let identity = aws.identity().await?;
     let region = aws.region();
+    crate::service::deploy::check(config, &identity, &region)?;
 
     let pre = compose::preflight(aws, config, &opts.run, will_run).await?;
     let roles = roles::plan(aws, config, &identity, &region).await?;
@@ -148,6 +151,20 @@ pub async fn plan(
             changes: true,
         },
     };
+    let service = match &pre.network {
+        Some(n) if config.service.kind != crate::config::service::StageKind::Task => {
+            let running = (!definition.changes)
+                .then(|| definition.latest.as_ref().map(|l| l.arn.clone()))
+                .flatten();
+            let line = crate::service::deploy::plan_step(aws, config, n, running).await?;
+            Some(Step {
+                step: "service",
+                changes: line.changes,
+                action: line.action,
+            })
+        }
+        _ => None,
+    };
     Ok(DeployPlan {
         build,
         identity,
@@ -161,6 +178,7 @@ pub async fn plan(
         definition,
         codebuild,
         remote_steps,
+        service,
     })
 }
 
@@ -257,6 +275,10 @@ impl DeployPlan {
                 role(&self.roles.execution)
             ),
         });
+        if let Some(service) = &self.service {
+            steps.push(service.clone());
+            return steps;
+        }
         steps.push(match &self.pre.network {
             None => Step {
                 step: "run",

@@ -48,6 +48,9 @@ pub struct Deployed {
     pub register: RegisterReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunReport>,
+    /// kind = "service" | "web": the service deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::service::deploy::ServiceReport>,
 }
 
 impl DeployReport {
@@ -106,6 +109,9 @@ impl fmt::Display for DeployReport {
                 writeln!(f, "log group        {}", d.log_group)?;
                 for s in &d.log_streams {
                     writeln!(f, "log stream       {s}")?;
+                }
+                if let Some(service) = &d.service {
+                    return write!(f, "{service}");
                 }
                 match &d.run {
                     Some(r) if !r.detached && !r.interrupted => {

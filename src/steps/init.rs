@@ -42,7 +42,13 @@ impl fmt::Display for InitOutput {
 }
 
 /// The manifest text with the section added; pure, so it is tested without files.
-pub fn add_section(manifest_text: &str, manifest_path: &Path, force: bool) -> Result<String> {
+pub fn add_section(
+    manifest_text: &str,
+    manifest_path: &Path,
+    force: bool,
+    bins: &[String],
+    default_run: Option<&str>,
+) -> Result<String> {
     let mut doc: DocumentMut = manifest_text
         .parse()
         .with_context(|| format!("parsing {}", manifest_path.display()))?;
@@ -80,7 +86,7 @@ pub fn add_section(manifest_text: &str, manifest_path: &Path, force: bool) -> Re
         }
         metadata.remove("fargate");
     }
-    let template: DocumentMut = METADATA_TEMPLATE
+    let template: DocumentMut = with_bin(METADATA_TEMPLATE, bins, default_run)
         .parse()
         .expect("the metadata template is valid TOML");
     let mut section = template["package"]["metadata"]["fargate"].clone();
@@ -98,6 +104,26 @@ pub fn add_section(manifest_text: &str, manifest_path: &Path, force: bool) -> Re
         text.push('\n');
     }
     Ok(text)
+}
+
+/// With several binaries, the template picks one (`default-run`, else the first) and lists the
+/// others in a comment: deploy needs to know which.
+fn with_bin(template: &str, bins: &[String], default_run: Option<&str>) -> String {
+    if bins.len() < 2 {
+        return template.to_string();
+    }
+    let chosen = default_run.unwrap_or(&bins[0]);
+    let header = "[package.metadata.fargate]\n";
+    template.replacen(
+        header,
+        &format!(
+            "{header}bin = {chosen:?}{:pad$}# the binary to deploy; this package has: {}\n",
+            "",
+            bins.join(", "),
+            pad = 24usize.saturating_sub(chosen.len() + 2).max(1)
+        ),
+        1,
+    )
 }
 
 fn max_position(table: &Table) -> usize {
@@ -121,7 +147,13 @@ fn renumber(table: &mut Table, next: &mut usize) {
 
 pub fn run(project: &Project, force: bool) -> Result<InitOutput> {
     let manifest = &project.manifest.path;
-    let text = add_section(&project.manifest.text, manifest, force)?;
+    let text = add_section(
+        &project.manifest.text,
+        manifest,
+        force,
+        &project.bins,
+        project.default_run.as_deref(),
+    )?;
     let dockerignore = project.workspace_root.join(".dockerignore");
     let write_ignore = force || !dockerignore.exists();
     // Both checked; now write, each atomically.
@@ -176,7 +208,7 @@ mod tests {
 
     #[test]
     fn adds_the_section_and_keeps_everything_else() {
-        let out = add_section(MANIFEST, Path::new("Cargo.toml"), false).unwrap();
+        let out = add_section(MANIFEST, Path::new("Cargo.toml"), false, &[], None).unwrap();
         assert!(
             out.starts_with(MANIFEST.trim_end()),
             "existing text must be untouched:\n{out}"
@@ -197,8 +229,8 @@ mod tests {
 
     #[test]
     fn refuses_to_overwrite_without_force() {
-        let once = add_section(MANIFEST, Path::new("Cargo.toml"), false).unwrap();
-        let err = add_section(&once, Path::new("Cargo.toml"), false)
+        let once = add_section(MANIFEST, Path::new("Cargo.toml"), false, &[], None).unwrap();
+        let err = add_section(&once, Path::new("Cargo.toml"), false, &[], None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -207,7 +239,32 @@ mod tests {
                 && err.contains("Cargo.toml:"),
             "{err}"
         );
-        let twice = add_section(&once, Path::new("Cargo.toml"), true).unwrap();
+        let twice = add_section(&once, Path::new("Cargo.toml"), true, &[], None).unwrap();
         assert_eq!(twice.matches("[package.metadata.fargate]\n").count(), 1);
+    }
+
+    #[test]
+    fn several_binaries_pick_one_and_list_the_others() {
+        let bins = vec!["server".to_string(), "migrate".to_string()];
+        let out = add_section(MANIFEST, Path::new("Cargo.toml"), false, &bins, None).unwrap();
+        assert!(
+            out.contains("bin = \"server\"") && out.contains("this package has: server, migrate"),
+            "{out}"
+        );
+        assert!(out.contains("# kind = \"task\""), "{out}");
+        let doc = out.parse::<DocumentMut>().unwrap();
+        assert_eq!(
+            doc["package"]["metadata"]["fargate"]["bin"].as_str(),
+            Some("server")
+        );
+        let out = add_section(
+            MANIFEST,
+            Path::new("Cargo.toml"),
+            false,
+            &bins,
+            Some("migrate"),
+        )
+        .unwrap();
+        assert!(out.contains("bin = \"migrate\""), "{out}");
     }
 }

@@ -85,10 +85,14 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
             list.push(("ecs:CreateCluster", "*".into()));
         }
         let family = crate::steps::render::family(c);
-        list.push((
-            "ecs:RunTask",
-            format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
-        ));
+        if c.service.kind != crate::config::service::StageKind::Task {
+            list.extend(crate::service::deploy::actions(c, p, region, account));
+        } else {
+            list.push((
+                "ecs:RunTask",
+                format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
+            ));
+        }
     }
     list
 }

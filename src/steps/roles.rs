@@ -256,6 +256,10 @@ async fn plan_role(
                         }
                         policies.insert(arn.clone());
                     }
+                    if config.service.exec {
+                        let name = crate::service::exec::POLICY_NAME.to_string();
+                        inline.insert(name, crate::service::exec::policy());
+                    }
                     for path in &config.task_role_policy_files {
                         let (name, doc) = policy_file(path)?;
                         if inline.insert(name.clone(), doc).is_some() {

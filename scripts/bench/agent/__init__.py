@@ -52,6 +52,8 @@ Limits (it is a bench, not Fargate):
   - the task is RUNNING once its first container has started; StopTask signals all containers at once
     (ECS stops dependents first).
   - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated.
+  - services (services.py): moto's service API with a static rollout that completes at once; no
+    task is started for a service.
   - only RunTask tasks are carried out (not StartTask, not services); tasks are lost when the process
     stops. Docker containers are labelled cargo-fargate-bench.task=<arn> and .endpoint=<host:port>,
     removed after the task stops, and leftovers of this endpoint are removed at start and by
@@ -131,4 +133,4 @@ It logs what it does to stderr (.bench/moto.log).
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 2
+VERSION = 3

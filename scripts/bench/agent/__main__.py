@@ -39,6 +39,7 @@ def main() -> None:
     from . import accounts, record
     from .ecs import Agent
     from .engine import Engine
+    from .services import install as install_services
 
     endpoint = f"{args.host}:{args.port}"
     base_url = f"http://{endpoint}"
@@ -49,6 +50,7 @@ def main() -> None:
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
+    install_services()
 
     moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
 

@@ -194,6 +194,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         environment: input.environment,
         started_by: STARTED_BY,
         tags: &tags,
+        exec: config.service.exec,
     };
     // Listen for Ctrl-C from here on: once a task may exist, it is ours to report or stop.
     let mut interrupt = Box::pin(tokio::signal::ctrl_c());

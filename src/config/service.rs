@@ -1,0 +1,400 @@
+//! The keys of a stage's kind (`kind = "task" | "service" | "web"`) and of its service, resolved
+//! from the merged layer on their own so the rest of the resolution stays untouched.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::raw::{Layer, Origin, Source, Value};
+use super::resolve::{shown_key, Entry};
+use crate::error::{Location, UserError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    /// Runs to completion (`deploy` runs it and waits for its exit code).
+    Task,
+    /// An ECS service with a rolling, circuit-broken deployment.
+    Service,
+    /// An ECS Express Mode service: load balancer, HTTPS URL and scaling managed by ECS.
+    Web,
+}
+
+/// The service settings of a stage; only `exec` matters for `kind = "task"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceSettings {
+    pub kind: StageKind,
+    pub desired_count: u32,
+    pub max_count: u32,
+    pub min_healthy_percent: u32,
+    pub max_percent: u32,
+    /// Sent only with a target group (ECS refuses it on a service without a load balancer).
+    pub health_check_grace_period: u32,
+    pub platform_version: String,
+    pub target_group_arn: Option<String>,
+    /// The port traffic goes to: `container-port`, else the first of `ports`.
+    pub container_port: Option<u16>,
+    pub health_check_path: String,
+    pub exec: bool,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            kind: StageKind::Task,
+            desired_count: 1,
+            max_count: 1,
+            min_healthy_percent: 100,
+            max_percent: 200,
+            health_check_grace_period: 0,
+            platform_version: "LATEST".into(),
+            target_group_arn: None,
+            container_port: None,
+            health_check_path: "/ping".into(),
+            exec: false,
+        }
+    }
+}
+
+struct Reader<'a> {
+    layer: &'a Layer,
+    manifest: &'a Path,
+    entries: Vec<Entry>,
+}
+
+impl Reader<'_> {
+    fn get(&self, key: &'static str) -> Option<(Value, Origin)> {
+        self.layer
+            .settings
+            .get(key)
+            .map(|s| (s.value.clone(), s.origin.clone()))
+    }
+
+    fn record(&mut self, key: &'static str, value: serde_json::Value, origin: Origin) {
+        self.entries.push(Entry { key, value, origin });
+    }
+
+    fn error(&self, key: &'static str, origin: &Origin, what: String) -> UserError {
+        let mut e = UserError::new(what).key(shown_key(key, &origin.source));
+        e.location = origin.location.clone().or_else(|| match &origin.source {
+            Source::Env(var) => Some(Location::Env(var.clone())),
+            Source::Flag(flag) => Some(Location::Flag(flag.clone())),
+            Source::Default => Some(Location::file(self.manifest, None)),
+            _ => None,
+        });
+        e
+    }
+
+    fn int(
+        &mut self,
+        key: &'static str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<(u32, Origin), UserError> {
+        let (value, origin) = match self.get(key) {
+            Some((Value::Int(i), o)) => (i, o),
+            _ => (default, Origin::default_value()),
+        };
+        self.record(key, value.into(), origin.clone());
+        if !range.contains(&value) {
+            return Err(self.error(
+                key,
+                &origin,
+                format!(
+                    "{value} is out of range; use {}–{}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok((value as u32, origin))
+    }
+
+    fn opt_int(&mut self, key: &'static str) -> Option<(i64, Origin)> {
+        match self.get(key) {
+            Some((Value::Int(i), o)) => {
+                self.record(key, i.into(), o.clone());
+                Some((i, o))
+            }
+            _ => {
+                self.record(key, serde_json::Value::Null, Origin::default_value());
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, key: &'static str, default: Option<&str>) -> Option<(String, Origin)> {
+        let found = match self.get(key) {
+            Some((Value::Str(s), o)) => Some((s, o)),
+            _ => default.map(|d| (d.to_string(), Origin::default_value())),
+        };
+        match &found {
+            Some((v, o)) => self.record(key, v.as_str().into(), o.clone()),
+            None => self.record(key, serde_json::Value::Null, Origin::default_value()),
+        }
+        found
+    }
+}
+
+/// A target group ARN: `arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>`.
+pub fn target_group_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "elasticloadbalancing"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5]
+            .strip_prefix("targetgroup/")
+            .is_some_and(|rest| rest.split('/').filter(|p| !p.is_empty()).count() == 2);
+    ok.then_some(()).ok_or_else(|| {
+        format!("`{arn}` is not a target group ARN such as `arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/my-tg/0123456789abcdef`")
+    })
+}
+
+/// The region and account of a target group ARN (checked by [`target_group_arn`]).
+pub fn arn_region_account(arn: &str) -> (&str, &str) {
+    let mut parts = arn.split(':');
+    let region = parts.nth(3).unwrap_or_default();
+    let account = parts.next().unwrap_or_default();
+    (region, account)
+}
+
+/// Resolves the kind and service keys; `ports` are the resolved container ports.
+pub fn resolve(
+    layer: &Layer,
+    manifest: &Path,
+    ports: &[u16],
+) -> Result<(ServiceSettings, Vec<Entry>), UserError> {
+    let mut r = Reader {
+        layer,
+        manifest,
+        entries: Vec::new(),
+    };
+    let (kind, kind_origin) = r.string("kind", Some("task")).expect("has a default");
+    let kind = match kind.as_str() {
+        "service" => StageKind::Service,
+        "web" => StageKind::Web,
+        _ => StageKind::Task,
+    };
+    let (desired_count, desired_origin) = r.int("desired-count", 1, 0..=1000)?;
+    let max_count = match r.opt_int("max-count") {
+        Some((n, origin)) => {
+            if n < desired_count as i64 || n > 1000 {
+                return Err(r.error(
+                    "max-count",
+                    &origin,
+                    format!("{n} must be between desired-count ({desired_count}) and 1000"),
+                ));
+            }
+            n as u32
+        }
+        None => desired_count.max(1),
+    };
+    if kind == StageKind::Web && desired_count == 0 {
+        return Err(r
+            .error(
+                "desired-count",
+                &desired_origin,
+                "Express Mode keeps at least one task running".into(),
+            )
+            .fix("set `desired-count = 1` or more"));
+    }
+    let (min_healthy_percent, _) = r.int("min-healthy-percent", 100, 0..=100)?;
+    let (max_percent, _) = r.int("max-percent", 200, 100..=200)?;
+    let (health_check_grace_period, grace_origin) =
+        r.int("health-check-grace-period", 0, 0..=86400)?;
+    let (platform_version, _) = r
+        .string("platform-version", Some("LATEST"))
+        .expect("has a default");
+    let target = r.string("target-group-arn", None);
+    if let Some((arn, origin)) = &target {
+        target_group_arn(arn).map_err(|what| r.error("target-group-arn", origin, what))?;
+        if kind == StageKind::Web {
+            return Err(r
+                .error(
+                    "target-group-arn",
+                    origin,
+                    "kind = \"web\" makes its own load balancer; a target group is for kind = \"service\"".into(),
+                )
+                .fix("drop `target-group-arn`, or set `kind = \"service\"`"));
+        }
+    }
+    let container_port = match r.opt_int("container-port") {
+        Some((p, origin)) => {
+            if !(1..=65535).contains(&p) {
+                return Err(r.error(
+                    "container-port",
+                    &origin,
+                    format!("{p} is not a port (1–65535)"),
+                ));
+            }
+            if !ports.is_empty() && !ports.contains(&(p as u16)) {
+                return Err(r
+                    .error(
+                        "container-port",
+                        &origin,
+                        format!("port {p} is not one of the container's `ports`"),
+                    )
+                    .fix(format!("add {p} to `ports`, or pick one of them")));
+            }
+            Some(p as u16)
+        }
+        None => ports.first().copied(),
+    };
+    if let (Some((_, origin)), None) = (&target, container_port) {
+        if kind == StageKind::Service {
+            return Err(r
+                .error(
+                    "target-group-arn",
+                    origin,
+                    "kind = \"service\" with a target group needs the container port the load balancer sends traffic to".into(),
+                )
+                .fix("set `ports = [8080]` (or `container-port`) to the port your server listens on"));
+        }
+    }
+    if grace_origin.source != Source::Default && target.is_none() && kind == StageKind::Service {
+        return Err(r
+            .error(
+                "health-check-grace-period",
+                &grace_origin,
+                "a health check grace period applies to load balancer health checks, and the service has no target group".into(),
+            )
+            .fix("set `target-group-arn`, or drop `health-check-grace-period`"));
+    }
+    let (health_check_path, origin) = r
+        .string("health-check-path", Some("/ping"))
+        .expect("has a default");
+    if !health_check_path.starts_with('/') {
+        return Err(r
+            .error(
+                "health-check-path",
+                &origin,
+                format!("`{health_check_path}` is not an HTTP path"),
+            )
+            .fix("start it with `/`, e.g. `/health`"));
+    }
+    let exec = match r.get("exec") {
+        Some((Value::Bool(b), o)) => {
+            r.record("exec", b.into(), o);
+            b
+        }
+        _ => {
+            r.record("exec", false.into(), Origin::default_value());
+            false
+        }
+    };
+    let _ = kind_origin;
+    Ok((
+        ServiceSettings {
+            kind,
+            desired_count,
+            max_count,
+            min_healthy_percent,
+            max_percent,
+            health_check_grace_period,
+            platform_version,
+            target_group_arn: target.map(|(a, _)| a),
+            container_port,
+            health_check_path,
+            exec,
+        },
+        r.entries,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_group_arns() {
+        assert!(target_group_arn(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+        )
+        .is_ok());
+        assert!(target_group_arn(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1"
+        )
+        .is_err());
+        assert!(target_group_arn("tg-123").is_err());
+        assert_eq!(
+            arn_region_account(
+                "arn:aws:elasticloadbalancing:eu-west-1:210987654321:targetgroup/web/0123"
+            ),
+            ("eu-west-1", "210987654321")
+        );
+    }
+
+    fn load(fargate: &str) -> Result<super::super::Config, String> {
+        let text = format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[package.metadata.fargate]\n{fargate}\n"
+        );
+        let manifest =
+            crate::project::Manifest::from_text(Path::new("/p/Cargo.toml"), text).unwrap();
+        let bins = vec!["app".to_string()];
+        let facts = super::super::resolve::ProjectFacts {
+            package_name: "app",
+            package_dir: Path::new("/p"),
+            manifest_path: Path::new("/p/Cargo.toml"),
+            bins: &bins,
+            default_run: None,
+            bin_flag: None,
+        };
+        let stage = super::super::StageChoice {
+            name: "dev".into(),
+            location: None,
+        };
+        super::super::resolve_manifests(
+            &manifest,
+            &manifest,
+            &facts,
+            &stage,
+            Layer::default(),
+            |_| None,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    const TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
+
+    #[test]
+    fn kinds_and_defaults() {
+        let c = load("").unwrap();
+        assert_eq!(c.service.kind, StageKind::Task);
+        let c = load("kind = \"service\"\nports = [8080]\ndesired-count = 2").unwrap();
+        assert_eq!(c.service.kind, StageKind::Service);
+        assert_eq!(c.service.desired_count, 2);
+        assert_eq!(c.service.container_port, Some(8080));
+        assert_eq!(c.service.platform_version, "LATEST");
+        let e = load("kind = \"cron\"").unwrap_err();
+        assert!(e.contains("Cargo.toml:6") && e.contains("kind"), "{e}");
+    }
+
+    #[test]
+    fn a_target_group_needs_a_port() {
+        let e = load(&format!("kind = \"service\"\ntarget-group-arn = \"{TG}\"")).unwrap_err();
+        assert!(
+            e.contains("Cargo.toml:7") && e.contains("needs the container port"),
+            "{e}"
+        );
+        assert!(load(&format!(
+            "kind = \"service\"\ntarget-group-arn = \"{TG}\"\nports = [8080]"
+        ))
+        .is_ok());
+        let e = load(&format!(
+            "kind = \"service\"\ntarget-group-arn = \"{TG}\"\nports = [8080]\ncontainer-port = 9090"
+        ))
+        .unwrap_err();
+        assert!(e.contains("not one of the container's `ports`"), "{e}");
+        let e = load("kind = \"service\"\nhealth-check-grace-period = 30").unwrap_err();
+        assert!(e.contains("no target group"), "{e}");
+        let e = load("kind = \"web\"\nhealth-check-path = \"health\"").unwrap_err();
+        assert!(e.contains("HTTP path"), "{e}");
+        let e = load("kind = \"web\"\ndesired-count = 3\nmax-count = 2").unwrap_err();
+        assert!(e.contains("max-count"), "{e}");
+    }
+}

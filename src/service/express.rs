@@ -1,0 +1,612 @@
+//! `kind = "web"`: ECS Express Mode. ECS makes and manages the load balancer, the HTTPS URL,
+//! scaling and canary deploys; we give it the image (pinned by digest), the roles, the network and
+//! the sizes, and keep an infrastructure role it acts with.
+//!
+//! The bench has no Express Mode: the requests built here are checked against the ECS service
+//! model (tests/services.rs) and the wait is unit-tested over the documented response shapes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::deploy::{Action, ServiceReport};
+use super::request::{self, Change};
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::error::{Result, UserError};
+use crate::output::Output;
+use crate::steps::register::{Prepared, RegisterReport};
+use crate::steps::run::Network;
+
+pub const INFRASTRUCTURE_POLICY: &str =
+    "service-role/AmazonECSInfrastructureRoleforExpressGatewayServices";
+pub const ECS: &str = "ecs.amazonaws.com";
+
+/// `{project}-{stage}-infrastructure`.
+pub fn infrastructure_role_name(config: &Config) -> String {
+    format!("{}-{}-infrastructure", config.project, config.stage)
+}
+
+/// Its trust policy: ECS, for this account only.
+pub fn infrastructure_trust(account: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ExpressModeManagesTheLoadBalancerAndScaling",
+            "Effect": "Allow",
+            "Principal": {"Service": ECS},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+        }]
+    })
+}
+
+/// The Express service's ARN: an ECS service ARN.
+pub fn service_arn(config: &Config, partition: &str, region: &str, account: &str) -> String {
+    format!(
+        "arn:{partition}:ecs:{region}:{account}:service/{}/{}",
+        config.cluster,
+        request::service_name(config)
+    )
+}
+
+/// What Express Mode is given.
+pub struct ExpressInput<'a> {
+    pub config: &'a Config,
+    /// Pinned by digest.
+    pub image: &'a str,
+    pub execution_role_arn: &'a str,
+    pub task_role_arn: &'a str,
+    pub infrastructure_role_arn: &'a str,
+    pub network: &'a Network,
+}
+
+fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
+    let c = i.config;
+    let mut container = serde_json::Map::new();
+    container.insert("image".into(), i.image.into());
+    if let Some(port) = c.service.container_port {
+        container.insert("containerPort".into(), port.into());
+    }
+    container.insert(
+        "awsLogsConfiguration".into(),
+        json!({"logGroup": c.log_group, "logStreamPrefix": crate::steps::render::log_stream_prefix(c)}),
+    );
+    if let Some(command) = &c.command {
+        container.insert("command".into(), json!(command));
+    }
+    container.insert(
+        "environment".into(),
+        Value::Array(
+            c.environment
+                .iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect(),
+        ),
+    );
+    container.insert(
+        "secrets".into(),
+        Value::Array(
+            c.secrets
+                .iter()
+                .map(|(k, v)| json!({"name": k, "valueFrom": v}))
+                .collect(),
+        ),
+    );
+    let mut m = serde_json::Map::new();
+    m.insert("executionRoleArn".into(), i.execution_role_arn.into());
+    m.insert("taskRoleArn".into(), i.task_role_arn.into());
+    m.insert(
+        "healthCheckPath".into(),
+        c.service.health_check_path.clone().into(),
+    );
+    m.insert("primaryContainer".into(), Value::Object(container));
+    m.insert(
+        "networkConfiguration".into(),
+        json!({"subnets": i.network.subnets, "securityGroups": i.network.security_groups}),
+    );
+    m.insert("cpu".into(), c.cpu.to_string().into());
+    m.insert("memory".into(), c.memory.to_string().into());
+    m.insert("cpuArchitecture".into(), c.architecture.ecs().into());
+    m.insert(
+        "scalingTarget".into(),
+        json!({"minTaskCount": c.service.desired_count, "maxTaskCount": c.service.max_count}),
+    );
+    m
+}
+
+/// The CreateExpressGatewayService request.
+pub fn create_request(i: &ExpressInput) -> Value {
+    let mut m = configuration(i);
+    m.insert("serviceName".into(), request::service_name(i.config).into());
+    m.insert("cluster".into(), i.config.cluster.clone().into());
+    m.insert(
+        "infrastructureRoleArn".into(),
+        i.infrastructure_role_arn.into(),
+    );
+    m.insert("tags".into(), Value::Array(request::tags(i.config)));
+    Value::Object(m)
+}
+
+/// The UpdateExpressGatewayService request.
+pub fn update_request(i: &ExpressInput, arn: &str) -> Value {
+    let mut m = configuration(i);
+    m.insert("serviceArn".into(), arn.into());
+    Value::Object(m)
+}
+
+/// The compared settings of an active configuration (DescribeExpressGatewayService) or a request.
+fn projection(v: &Value) -> BTreeMap<&'static str, Value> {
+    let sorted_by_name = |v: &Value| {
+        let mut items = v.as_array().cloned().unwrap_or_default();
+        items.sort_by_key(|i| i["name"].as_str().unwrap_or_default().to_string());
+        Value::Array(items)
+    };
+    let sorted = |v: &Value| {
+        let mut items: Vec<String> = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        items.sort();
+        json!(items)
+    };
+    let pc = &v["primaryContainer"];
+    let mut p = BTreeMap::new();
+    for key in [
+        "executionRoleArn",
+        "taskRoleArn",
+        "healthCheckPath",
+        "cpu",
+        "memory",
+        "cpuArchitecture",
+    ] {
+        p.insert(key, v[key].clone());
+    }
+    p.insert("image", pc["image"].clone());
+    p.insert(
+        "containerPort",
+        json!(pc["containerPort"].as_i64().unwrap_or(80)),
+    );
+    p.insert("command", pc["command"].clone());
+    p.insert("environment", sorted_by_name(&pc["environment"]));
+    p.insert("secrets", sorted_by_name(&pc["secrets"]));
+    p.insert("logs", pc["awsLogsConfiguration"].clone());
+    p.insert("subnets", sorted(&v["networkConfiguration"]["subnets"]));
+    p.insert(
+        "securityGroups",
+        sorted(&v["networkConfiguration"]["securityGroups"]),
+    );
+    p.insert("minTaskCount", v["scalingTarget"]["minTaskCount"].clone());
+    p.insert("maxTaskCount", v["scalingTarget"]["maxTaskCount"].clone());
+    p
+}
+
+/// What an update would change on the described Express service.
+pub fn changes(described: &Value, request: &Value) -> Vec<Change> {
+    let current = described["activeConfigurations"]
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let (from, to) = (projection(&current), projection(request));
+    to.into_iter()
+        .filter_map(|(setting, want)| {
+            let have = from.get(setting).cloned().unwrap_or(Value::Null);
+            (have != want).then_some(Change {
+                setting,
+                from: have,
+                to: want,
+            })
+        })
+        .collect()
+}
+
+/// Where an Express service stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpressState {
+    /// Still being provisioned (no status yet, or not ACTIVE).
+    Pending(String),
+    Active {
+        url: Option<String>,
+    },
+    Inactive(String),
+}
+
+/// From a DescribeExpressGatewayService `service`.
+pub fn express_state(service: &Value) -> ExpressState {
+    let code = service["status"]["statusCode"].as_str().unwrap_or_default();
+    let reason = service["status"]["statusReason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match code {
+        "ACTIVE" => ExpressState::Active { url: url(service) },
+        "INACTIVE" | "DRAINING" => ExpressState::Inactive(if reason.is_empty() {
+            format!("the service is {code}")
+        } else {
+            reason
+        }),
+        other => ExpressState::Pending(if other.is_empty() {
+            "provisioning".into()
+        } else {
+            other.to_string()
+        }),
+    }
+}
+
+/// The public URL of the newest active configuration.
+pub fn url(service: &Value) -> Option<String> {
+    let configs = service["activeConfigurations"].as_array()?;
+    configs.iter().find_map(|c| {
+        let paths = c["ingressPaths"].as_array()?;
+        let public = paths
+            .iter()
+            .find(|p| p["accessType"] == "PUBLIC")
+            .or_else(|| paths.first())?;
+        let endpoint = public["endpoint"].as_str()?;
+        Some(if endpoint.starts_with("http") {
+            endpoint.to_string()
+        } else {
+            format!("https://{endpoint}")
+        })
+    })
+}
+
+/// Plans the infrastructure role (read-only): its ARN, and whether it must be created.
+pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(String, bool)> {
+    let identity = aws.identity().await?;
+    let name = infrastructure_role_name(config);
+    crate::config::validate::role_name(&name).map_err(|what| {
+        config
+            .key_error("name", what)
+            .fix("shorten `name` (the infrastructure role is `{project}-{stage}-infrastructure`)")
+    })?;
+    match aws.get_role(&name).await? {
+        Some(found) => {
+            if found
+                .tags
+                .get(crate::steps::roles::MANAGED_TAG.0)
+                .map(String::as_str)
+                != Some(crate::steps::roles::MANAGED_TAG.1)
+            {
+                return Err(UserError::new(format!(
+                    "role `{name}` already exists and was not created by cargo-fargate"
+                ))
+                .fix("delete or rename it, or set a different `name`")
+                .into());
+            }
+            Ok((found.arn, false))
+        }
+        None => Ok((
+            format!(
+                "arn:{}:iam::{}:role/{name}",
+                identity.partition(),
+                identity.account
+            ),
+            true,
+        )),
+    }
+}
+
+/// Makes the infrastructure role exist with its managed policy; converges on re-runs.
+pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output) -> Result<String> {
+    let identity = aws.identity().await?;
+    let name = infrastructure_role_name(config);
+    let (arn, missing) = plan_infrastructure_role(aws, config).await?;
+    let arn = if missing {
+        let mut tags = config.tags.clone();
+        tags.insert(
+            crate::steps::roles::MANAGED_TAG.0.into(),
+            crate::steps::roles::MANAGED_TAG.1.into(),
+        );
+        tags.insert("cargo-fargate:project".into(), config.project.clone());
+        tags.insert("cargo-fargate:stage".into(), config.stage.clone());
+        let arn = aws
+            .create_role(
+                &name,
+                "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
+                &infrastructure_trust(&identity.account),
+                &tags,
+            )
+            .await?;
+        out.status("Created", format_args!("infrastructure role {arn}"));
+        arn
+    } else {
+        arn
+    };
+    let policy = format!(
+        "arn:{}:iam::aws:policy/{INFRASTRUCTURE_POLICY}",
+        identity.partition()
+    );
+    if !aws.attached_policies(&name).await?.contains(&policy) {
+        aws.attach_policy(&name, &policy).await?;
+    }
+    Ok(arn)
+}
+
+/// Creates or updates the Express service, then waits until it is ACTIVE and its deployment done.
+#[allow(clippy::too_many_arguments)]
+pub async fn deploy(
+    aws: &Aws,
+    config: &Config,
+    prepared: &Prepared,
+    registered: &RegisterReport,
+    network: &Network,
+    no_wait: bool,
+    limit: Duration,
+    out: &Output,
+) -> Result<ServiceReport> {
+    let identity = aws.identity().await?;
+    let infrastructure = apply_infrastructure_role(aws, config, out).await?;
+    let roles = |kind| {
+        registered
+            .roles
+            .iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.arn.clone())
+            .unwrap_or_default()
+    };
+    let (task_role, execution_role) = (
+        roles(crate::steps::roles::Kind::Task),
+        roles(crate::steps::roles::Kind::Execution),
+    );
+    let input = ExpressInput {
+        config,
+        image: &prepared.image.reference,
+        execution_role_arn: &execution_role,
+        task_role_arn: &task_role,
+        infrastructure_role_arn: &infrastructure,
+        network,
+    };
+    let arn = service_arn(
+        config,
+        identity.partition(),
+        &aws.region(),
+        &identity.account,
+    );
+    let name = request::service_name(config);
+    let current = aws.describe_express_service(&arn).await?;
+    let before = aws
+        .describe_service(&config.cluster, &name)
+        .await?
+        .and_then(|s| super::wait::primary(&s).and_then(|d| d["id"].as_str().map(str::to_string)));
+    let active = current.as_ref().is_some_and(|s| {
+        matches!(
+            express_state(s),
+            ExpressState::Active { .. } | ExpressState::Pending(_)
+        )
+    });
+    let (action, changes, answer) = if !active {
+        let created = aws.create_express_service(&create_request(&input)).await?;
+        out.status("Created", format_args!("Express Mode service {name}"));
+        (Action::Created, Vec::new(), created)
+    } else {
+        let current = current.expect("active");
+        let update = update_request(&input, &arn);
+        let changes = changes(&current, &update);
+        if changes.is_empty() {
+            (Action::Unchanged, changes, current)
+        } else {
+            let updated = aws.update_express_service(&update).await?;
+            out.status("Updated", format_args!("Express Mode service {name}"));
+            (Action::Updated, changes, updated)
+        }
+    };
+    let mut report = ServiceReport {
+        kind: config.service.kind,
+        cluster: config.cluster.clone(),
+        service: name.clone(),
+        arn: answer["serviceArn"].as_str().unwrap_or(&arn).to_string(),
+        action,
+        changes,
+        deployment: None,
+        waited: None,
+        url: url(&answer),
+    };
+    if no_wait || (action == Action::Unchanged && report.url.is_some()) {
+        return Ok(report);
+    }
+    // Express Mode first provisions (load balancer, target group, scaling), then deploys.
+    let started = Instant::now();
+    out.status(
+        "Waiting",
+        format_args!(
+            "for Express Mode to provision {name} (at most {})",
+            humantime::format_duration(limit)
+        ),
+    );
+    loop {
+        let described = aws
+            .describe_express_service(&report.arn)
+            .await?
+            .ok_or_else(|| {
+                UserError::new(format!(
+                    "Express Mode service {name} went away while it was provisioned"
+                ))
+                .fix("deploy again")
+            })?;
+        match express_state(&described) {
+            ExpressState::Active { url } => {
+                report.url = url.or(report.url.take());
+                break;
+            }
+            ExpressState::Inactive(why) => {
+                return Err(UserError::new(format!(
+                    "Express Mode service {name} did not become active: {why}"
+                ))
+                .fix("see `cargo fargate status`, fix the cause and deploy again")
+                .into())
+            }
+            ExpressState::Pending(_) if started.elapsed() >= limit => {
+                return Err(UserError::new(format!(
+                    "Express Mode service {name} was not active within {}",
+                    humantime::format_duration(limit)
+                ))
+                .fix("see `cargo fargate status`; a slow start needs a longer --wait-timeout")
+                .into())
+            }
+            ExpressState::Pending(_) => tokio::time::sleep(crate::steps::run::POLL).await,
+        }
+    }
+    // Then the ECS deployment it started, as for kind = "service".
+    if let Some(service) = aws.describe_service(&config.cluster, &name).await? {
+        if let Some(d) = super::wait::primary(&service) {
+            let id = d["id"].as_str().unwrap_or_default().to_string();
+            let td = d["taskDefinition"].as_str().unwrap_or_default().to_string();
+            if Some(&id) != before.as_ref() || d["rolloutState"] != "COMPLETED" {
+                report.deployment = Some(id.clone());
+                let rest = limit.saturating_sub(started.elapsed());
+                report.waited = Some(
+                    super::wait::wait(
+                        aws,
+                        out,
+                        &super::wait::WaitInput {
+                            cluster: &config.cluster,
+                            service: &name,
+                            deployment: &id,
+                            task_definition_arn: &td,
+                            definition: &prepared.definition,
+                            timeout: rest,
+                            poll: crate::steps::run::POLL,
+                        },
+                    )
+                    .await?,
+                );
+            }
+        }
+    }
+    if let Some(url) = &report.url {
+        out.status("Live", url);
+    }
+    Ok(report)
+}
+
+/// The dry run's step for an Express service.
+pub async fn plan_step(
+    aws: &Aws,
+    config: &Config,
+    network: &Network,
+) -> Result<super::deploy::PlanLine> {
+    let identity = aws.identity().await?;
+    let arn = service_arn(
+        config,
+        identity.partition(),
+        &aws.region(),
+        &identity.account,
+    );
+    let (role, missing) = plan_infrastructure_role(aws, config).await?;
+    let exists = aws
+        .describe_express_service(&arn)
+        .await?
+        .is_some_and(|s| !matches!(express_state(&s), ExpressState::Inactive(_)));
+    let s = &config.service;
+    Ok(super::deploy::PlanLine {
+        changes: true,
+        action: format!(
+            "{} Express Mode service {} (tasks {}–{}, health check {}, subnets {}, security groups {}); infrastructure role {role}{}",
+            if exists { "update" } else { "create" },
+            request::service_name(config),
+            s.desired_count,
+            s.max_count,
+            s.health_check_path,
+            network.subnets.join(", "),
+            network.security_groups.join(", "),
+            if missing { " (to create)" } else { "" },
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_config() -> Config {
+        crate::config::test_config(
+            "kind = \"web\"\nports = [8080]\nhealth-check-path = \"/health\"\nmax-count = 3\n[package.metadata.fargate.environment]\nRUST_LOG = \"info\"",
+        )
+    }
+
+    pub fn sample_requests() -> (Value, Value) {
+        let c = input_config();
+        let n = Network {
+            vpc: "vpc-1".into(),
+            subnets: vec!["subnet-0123456789abcdef0".into()],
+            security_groups: vec!["sg-0123456789abcdef0".into()],
+            assign_public_ip: false,
+        };
+        let i = ExpressInput {
+            config: &c,
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app-dev@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            execution_role_arn: "arn:aws:iam::123456789012:role/app-dev-execution",
+            task_role_arn: "arn:aws:iam::123456789012:role/app-dev-task",
+            infrastructure_role_arn: "arn:aws:iam::123456789012:role/app-dev-infrastructure",
+            network: &n,
+        };
+        let arn = service_arn(&c, "aws", "us-east-1", "123456789012");
+        (create_request(&i), update_request(&i, &arn))
+    }
+
+    #[test]
+    fn requests_carry_the_image_port_scaling_and_roles() {
+        let (create, update) = sample_requests();
+        assert_eq!(create["primaryContainer"]["containerPort"], 8080);
+        assert_eq!(
+            create["scalingTarget"],
+            json!({"minTaskCount": 1, "maxTaskCount": 3})
+        );
+        assert_eq!(create["healthCheckPath"], "/health");
+        assert_eq!(create["cpu"], "256");
+        assert_eq!(
+            update["serviceArn"],
+            "arn:aws:ecs:us-east-1:123456789012:service/app-dev/app-dev"
+        );
+        assert!(update.get("infrastructureRoleArn").is_none());
+        // Described as it was asked for: nothing to change.
+        let mut active = update.clone();
+        active.as_object_mut().unwrap().remove("serviceArn");
+        let described =
+            json!({"status": {"statusCode": "ACTIVE"}, "activeConfigurations": [active]});
+        assert_eq!(changes(&described, &update), vec![]);
+    }
+
+    /// DescribeExpressGatewayService answers as the ECS API reference documents them.
+    #[test]
+    fn express_states_over_documented_shapes() {
+        let provisioning = json!({"serviceName": "app-dev", "status": {"statusCode": "ACTIVE"},
+            "activeConfigurations": [{"serviceRevisionArn": "arn:aws:ecs:us-east-1:123456789012:service-revision/app-dev/app-dev/1",
+                "ingressPaths": [{"accessType": "PUBLIC", "endpoint": "ap-1234.ecs.us-east-1.on.aws"}]}]});
+        assert_eq!(
+            express_state(&provisioning),
+            ExpressState::Active {
+                url: Some("https://ap-1234.ecs.us-east-1.on.aws".into())
+            }
+        );
+        let none = json!({"serviceName": "app-dev"});
+        assert!(matches!(express_state(&none), ExpressState::Pending(_)));
+        let gone = json!({"status": {"statusCode": "INACTIVE", "statusReason": "deleted by user"}});
+        assert_eq!(
+            express_state(&gone),
+            ExpressState::Inactive("deleted by user".into())
+        );
+        let draining = json!({"status": {"statusCode": "DRAINING"}});
+        assert!(matches!(
+            express_state(&draining),
+            ExpressState::Inactive(_)
+        ));
+    }
+
+    #[test]
+    fn the_infrastructure_role_trusts_ecs_of_this_account() {
+        let t = infrastructure_trust("123456789012");
+        assert_eq!(t["Statement"][0]["Principal"]["Service"], ECS);
+        assert_eq!(
+            t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Stages that keep running: `kind = "service"` (an ECS service with a rolling deployment the
+//! circuit breaker rolls back) and `kind = "web"` (ECS Express Mode), with `status`, `rollback`,
+//! `scale`, `delete` and `exec`.
+//!
+//! [`request`] builds the API requests and compares them with what runs (pure); [`wait`] decides
+//! from DescribeServices when a deployment is done (pure) and follows it; [`deploy`] carries a
+//! deploy's last step out; [`express`] is Express Mode; [`status`] and [`exec`] the commands.
+
+pub mod deploy;
+pub mod exec;
+pub mod express;
+pub mod request;
+pub mod status;
+pub mod wait;
