@@ -58,6 +58,20 @@ pub enum Command {
     Ps(PsArgs),
     /// Stop tasks of this project's stage.
     Stop(StopArgs),
+    /// Show a scheduled stage: its expression, next runs and the last tasks' exit codes.
+    Status(StatusArgs),
+    /// Delete the stage's schedule and its managed scheduler role (--yes to confirm).
+    Delete(DeleteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Confirm: delete without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -141,6 +155,10 @@ pub struct DeployArgs {
     /// Stop after registering the task definition (do not run a task).
     #[arg(long, conflicts_with_all = ["detach", "stop_on_interrupt"])]
     pub no_run: bool,
+    /// For a stage with a `schedule`: also run the task once now (by default deploy only
+    /// registers and schedules it).
+    #[arg(long, conflicts_with = "no_run")]
+    pub run_now: bool,
 }
 
 #[derive(Args, Debug)]

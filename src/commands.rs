@@ -87,7 +87,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let image = PinnedImage::parse(&args.image)?;
             let aws = session.connect(&config).await?;
             let prepared = register::prepare(&aws, &config, image, out).await?;
-            out.result(&register::apply(&aws, &config, &prepared, out).await?);
+            let report = register::apply(&aws, &config, &prepared, out).await?;
+            crate::revisions::prune(&aws, &config, out).await?;
+            out.result(&report);
         }
         Command::Diff(args) => {
             let (_, config) = session.load()?;
@@ -188,6 +190,40 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let aws = session.connect(&config).await?;
             out.result(&tasks::stop(&aws, &config, &args.tasks, args.all, &args.reason).await?);
+        }
+        // sched: the schedule part of `status` and `delete`; svc's service parts join these.
+        Command::Status(_) => {
+            let (_, config) = session.load()?;
+            let aws = session.connect(&config).await?;
+            let status = crate::schedule::status::status(&aws, &config)
+                .await?
+                .ok_or_else(|| {
+                    crate::error::UserError::new(format!(
+                        "stage `{}` has no schedule",
+                        config.stage
+                    ))
+                    .fix("set `schedule = \"cron(…)\"` for a scheduled job; `cargo fargate ps` lists the stage's tasks")
+                })?;
+            out.result(&status);
+        }
+        Command::Delete(args) => {
+            let (_, config) = session.load()?;
+            if !args.yes {
+                return Err(crate::error::UserError::new(format!(
+                    "`delete` removes the schedule and managed scheduler role of {}-{}",
+                    config.project, config.stage
+                ))
+                .fix("pass --yes to confirm")
+                .into());
+            }
+            let aws = session.connect(&config).await?;
+            let deleted = crate::schedule::delete(&aws, &config).await?.ok_or_else(|| {
+                crate::error::UserError::new(format!(
+                    "stage `{}` has no schedule to delete",
+                    config.stage
+                ))
+            })?;
+            out.result(&deleted);
         }
     }
     Ok(0)

@@ -151,6 +151,11 @@ pub struct Deployed {
     pub register: RegisterReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunReport>,
+    /// The EventBridge Scheduler schedule of a scheduled stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::ScheduleReport>,
+    /// Old revisions deregistered (keep-revisions).
+    pub revisions: crate::revisions::PruneReport,
 }
 
 impl DeployReport {
@@ -210,12 +215,22 @@ impl fmt::Display for DeployReport {
                 for s in &d.log_streams {
                     writeln!(f, "log stream       {s}")?;
                 }
-                match &d.run {
-                    Some(r) if !r.detached && !r.interrupted => {
+                if let Some(s) = &d.schedule {
+                    writeln!(f, "schedule         {s}")?;
+                }
+                if !d.revisions.deregistered.is_empty() {
+                    writeln!(f, "old revisions    {}", d.revisions)?;
+                }
+                match (&d.run, &d.schedule) {
+                    (Some(r), _) if !r.detached && !r.interrupted => {
                         writeln!(f, "exit code        {}", d.exit_code)
                     }
-                    Some(_) => writeln!(f, "exit code        (not waited for)"),
-                    None => writeln!(f, "run              skipped (--no-run)"),
+                    (Some(_), _) => writeln!(f, "exit code        (not waited for)"),
+                    (None, Some(_)) => writeln!(
+                        f,
+                        "run              not now: the schedule runs it (`deploy --run-now` also runs it once)"
+                    ),
+                    (None, None) => writeln!(f, "run              skipped (--no-run)"),
                 }
             }
         }
@@ -229,7 +244,9 @@ pub async fn deploy(
     args: &DeployArgs,
     out: &Output,
 ) -> Result<DeployReport> {
-    let will_run = !args.no_run;
+    // A scheduled stage is registered and scheduled; it runs now only with --run-now.
+    let scheduled = config.schedule.is_some();
+    let will_run = !args.no_run && (!scheduled || args.run_now);
     // package: what goes into the image (the source archive's file list and hash).
     let plan = build::plan(project, config)?;
     let aws = Aws::connect(aws_options).await?;
@@ -242,8 +259,9 @@ pub async fn deploy(
     let region = aws.region();
 
     // Everything read-only first.
-    let pre = preflight(&aws, config, &args.run, will_run).await?;
+    let pre = preflight(&aws, config, &args.run, will_run || scheduled).await?;
     let roles = crate::roles::plan(&aws, config, &identity, &region).await?;
+    let schedule_plan = crate::schedule::plan(&aws, config, &identity, &roles).await?;
     let permissions = crate::permissions::check(
         &aws,
         &crate::permissions::Needs {
@@ -280,7 +298,7 @@ pub async fn deploy(
     })?;
 
     if args.dry_run {
-        let steps = dry_run_steps(
+        let mut steps = dry_run_steps(
             &aws,
             config,
             &plan,
@@ -291,6 +309,20 @@ pub async fn deploy(
             out,
         )
         .await?;
+        if let Some(schedule) = &schedule_plan {
+            let (changes, action) = schedule.describe();
+            if !will_run {
+                if let Some(run) = steps.iter_mut().find(|s| s.step == "run") {
+                    run.changes = false;
+                    run.action = "not now: the schedule runs it (--run-now to run it once too)".into();
+                }
+            }
+            steps.push(Step {
+                step: "schedule",
+                changes,
+                action,
+            });
+        }
         return Ok(DeployReport::Plan {
             dry_run: true,
             project: config.project.clone(),
@@ -304,7 +336,42 @@ pub async fn deploy(
     let pushed = push::run(project, config, plan, &aws, login, out).await?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
     let prepared = register::prepare(&aws, config, image, out).await?;
-    let (registered, run) = launch(&aws, config, &prepared, &pre, &args.run, out).await?;
+    let no_run = Preflight {
+        cluster_exists: true,
+        network: None,
+        environment: BTreeMap::new(),
+    };
+    let (registered, run) = launch(
+        &aws,
+        config,
+        &prepared,
+        if will_run { &pre } else { &no_run },
+        &args.run,
+        out,
+    )
+    .await?;
+    let schedule = match (&schedule_plan, &pre.network) {
+        (Some(schedule_plan), Some(network)) => {
+            if !will_run && !pre.cluster_exists {
+                aws.create_cluster(&config.cluster, &config.tags).await?;
+                out.status("Created", format_args!("cluster {}", config.cluster));
+            }
+            Some(
+                crate::schedule::apply(
+                    &aws,
+                    config,
+                    schedule_plan,
+                    network,
+                    &registered.task_definition.arn,
+                    out,
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
+    // After the schedule moved to the new revision, so that the old one can go.
+    let revisions = crate::revisions::prune(&aws, config, out).await?;
 
     let container = crate::render::main_container(&prepared.definition)
         .and_then(|c| c["name"].as_str())
@@ -337,6 +404,8 @@ pub async fn deploy(
         push: pushed,
         register: registered,
         run,
+        schedule,
+        revisions,
     })))
 }
 

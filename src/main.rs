@@ -23,8 +23,10 @@ mod push;
 mod register;
 mod registry;
 mod render;
+mod revisions;
 mod roles;
 mod run;
+mod schedule;
 mod tasks;
 
 fn main() {

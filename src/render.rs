@@ -135,8 +135,14 @@ pub fn context(input: &RenderInput) -> Value {
         .iter()
         .map(|(name, from)| json!({ "name": name, "valueFrom": from }))
         .collect();
-    let tags: Vec<Value> = c
-        .tags
+    // `managed-by` marks the revisions cargo-fargate registered: only those are ever deregistered
+    // (keep-revisions).
+    let mut tags = c.tags.clone();
+    tags.insert(
+        crate::roles::MANAGED_TAG.0.into(),
+        crate::roles::MANAGED_TAG.1.into(),
+    );
+    let tags: Vec<Value> = tags
         .iter()
         .map(|(key, value)| json!({ "key": key, "value": value }))
         .collect();

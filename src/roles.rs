@@ -121,7 +121,7 @@ pub fn secrets_policy(
     Ok(Some(doc))
 }
 
-fn render_policy(name: &str, source: &str, ctx: minijinja::Value) -> Result<Value> {
+pub(crate) fn render_policy(name: &str, source: &str, ctx: minijinja::Value) -> Result<Value> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_template(name, source)?;

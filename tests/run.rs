@@ -127,7 +127,10 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
             )
         ]
     );
-    assert_eq!(td["tags"], json!([{"key": "team", "value": "platform"}]));
+    assert_eq!(
+        td["tags"],
+        json!([{"key": "managed-by", "value": "cargo-fargate"}, {"key": "team", "value": "platform"}])
+    );
 
     // The created task role trusts ECS tasks of this account only, with the configured policies.
     let role = &aws(&["iam", "get-role", "--role-name", &format!("{family}-task")])["Role"];

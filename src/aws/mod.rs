@@ -12,6 +12,7 @@ pub mod fault;
 pub mod iam;
 pub mod image;
 pub mod logs;
+pub mod scheduler;
 pub mod secrets;
 pub mod ssm;
 pub mod sts;
@@ -90,6 +91,7 @@ pub struct Aws {
     iam: OnceLock<aws_sdk_iam::Client>,
     ec2: OnceLock<aws_sdk_ec2::Client>,
     logs: OnceLock<aws_sdk_cloudwatchlogs::Client>,
+    scheduler: OnceLock<aws_sdk_scheduler::Client>,
     sts: OnceLock<aws_sdk_sts::Client>,
 }
 
@@ -177,6 +179,7 @@ impl Aws {
             iam: OnceLock::new(),
             ec2: OnceLock::new(),
             logs: OnceLock::new(),
+            scheduler: OnceLock::new(),
             sts: OnceLock::new(),
         })
     }
