@@ -12,6 +12,7 @@ pub mod fault;
 pub mod iam;
 pub mod image;
 pub mod logs;
+pub mod revisions;
 pub mod scheduler;
 pub mod secrets;
 pub mod ssm;
