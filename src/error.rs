@@ -99,11 +99,23 @@ impl fmt::Display for UserError {
 impl std::error::Error for UserError {}
 
 /// Exit codes besides a container's own: documented in the README.
+/// Every exit code the tool itself chooses; `run`, `run --local` and `deploy` otherwise exit with
+/// the essential container's own code.
 pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
     /// The tool failed (bad input, AWS refused, a fault on the way).
     pub const ERROR: i32 = 1;
-    /// The task was started but could not be followed to its end: its exit code is unknown.
+    /// Usage: the command line was refused (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// `diff --exit-code`: the rendered definition differs from the latest revision.
+    pub const CHANGED: i32 = 3;
+    /// The task was started but could not be observed to its end: its exit code is unknown.
     pub const LOST: i32 = 124;
+    /// An essential container never ran (failed to start, image not pulled, …), as `docker run`.
+    pub const DID_NOT_RUN: i32 = 125;
+    /// Ctrl-C.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// An error that ends the process with a code of its own instead of 1.

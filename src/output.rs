@@ -3,11 +3,43 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::cli::{ColorChoice, GlobalArgs, MessageFormat};
+/// How to print, from the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputOptions {
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub verbosity: i8,
+    /// Colour forced on or off; `None`: on a terminal unless `NO_COLOR` is set.
+    pub color: Option<bool>,
+}
+
+const GREEN: anstyle::Style = anstyle::AnsiColor::Green.on_default().bold();
+const YELLOW: anstyle::Style = anstyle::AnsiColor::Yellow.on_default().bold();
+const RED: anstyle::Style = anstyle::AnsiColor::Red.on_default().bold();
+const DIM: anstyle::Style = anstyle::Style::new().dimmed();
+
+/// Set once stdout's reader is gone (`| head` exited): nothing more is written there.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout; a closed pipe is the reader's choice, not an error: it is remembered, and
+/// every later write is skipped ([`Output::stdout_closed`] tells followers to stop).
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Output {
@@ -18,17 +50,14 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(args: &GlobalArgs) -> Self {
+    pub fn new(options: &OutputOptions) -> Self {
         let tty = std::io::stderr().is_terminal();
-        let color = match args.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-        };
-        let verbosity = if args.quiet { -1 } else { args.verbose as i8 };
+        let color = options
+            .color
+            .unwrap_or_else(|| tty && std::env::var_os("NO_COLOR").is_none());
         Output {
-            json: args.message_format == MessageFormat::Json,
-            verbosity,
+            json: options.json,
+            verbosity: options.verbosity,
             color,
             tty,
         }
@@ -45,9 +74,9 @@ impl Output {
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_string()
         }
@@ -58,13 +87,13 @@ impl Output {
         if self.json {
             self.event("status", serde_json::json!({ "step": verb.to_ascii_lowercase(), "message": message.to_string() }));
         } else if self.verbosity >= 0 {
-            eprintln!("{} {message}", self.paint("1;32", &format!("{verb:>12}")));
+            eprintln!("{} {message}", self.paint(GREEN, &format!("{verb:>12}")));
         }
     }
 
     pub fn verbose(&self, message: impl Display) {
         if self.verbosity >= 1 && !self.json {
-            eprintln!("{} {message}", self.paint("2", &format!("{:>12}", "debug")));
+            eprintln!("{} {message}", self.paint(DIM, &format!("{:>12}", "debug")));
         }
     }
 
@@ -75,7 +104,7 @@ impl Output {
                 serde_json::json!({ "message": message.to_string() }),
             );
         } else {
-            eprintln!("{} {message}", self.paint("1;33", "warning:"));
+            eprintln!("{} {message}", self.paint(YELLOW, "warning:"));
         }
     }
 
@@ -86,7 +115,7 @@ impl Output {
                 serde_json::json!({ "message": message.to_string() }),
             );
         }
-        eprintln!("{} {message}", self.paint("1;31", "error:"));
+        eprintln!("{} {message}", self.paint(RED, "error:"));
     }
 
     /// One JSON line on stdout: `{"type": kind, ...fields}`.
@@ -96,8 +125,7 @@ impl Output {
         if let serde_json::Value::Object(f) = fields {
             obj.extend(f);
         }
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", serde_json::Value::Object(obj));
+        write_stdout(format_args!("{}\n", serde_json::Value::Object(obj)));
     }
 
     /// The command's result: its Display on stdout, or one `{"type":"result",...}` JSON line.
@@ -108,9 +136,18 @@ impl Output {
                 serde_json::to_value(result).expect("results serialise"),
             );
         } else {
-            // A closed pipe (`| head`) is the reader's choice, not an error.
-            let _ = write!(std::io::stdout().lock(), "{result}");
+            write_stdout(format_args!("{result}"));
         }
+    }
+
+    /// One line of the command's own output (a log line) on stdout.
+    pub fn line(&self, text: impl Display) {
+        write_stdout(format_args!("{text}\n"));
+    }
+
+    /// Whether stdout's reader has gone: a follower (`logs -f`) then has nobody to follow for.
+    pub fn stdout_closed(&self) -> bool {
+        STDOUT_CLOSED.load(Ordering::Relaxed)
     }
 
     /// A bar on a terminal; hidden off one and in JSON mode (plain status lines carry the news).
@@ -152,5 +189,23 @@ impl Output {
 
     pub fn is_verbose(&self) -> bool {
         self.verbosity >= 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_when_asked() {
+        let mut out = Output::plain();
+        assert_eq!(out.paint(GREEN, "Built"), "Built");
+        out.color = true;
+        let painted = out.paint(RED, "error:");
+        assert!(
+            painted.starts_with('\x1b') && painted.contains("error:"),
+            "{painted:?}"
+        );
+        assert!(painted.ends_with("\x1b[0m"), "{painted:?}");
     }
 }

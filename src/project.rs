@@ -49,13 +49,6 @@ impl Manifest {
             doc,
         })
     }
-
-    pub fn toml_file(&self) -> crate::config::raw::TomlFile<'_> {
-        crate::config::raw::TomlFile {
-            path: &self.path,
-            text: &self.text,
-        }
-    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -12,7 +12,7 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::Output;
-use crate::roles::MANAGED_TAG;
+use crate::steps::roles::MANAGED_TAG;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PruneReport {
@@ -61,7 +61,7 @@ pub fn choose(
 /// Deregisters the stage's old revisions (see the module doc); `keep-revisions = 0` keeps all.
 pub async fn prune(aws: &Aws, config: &Config, out: &Output) -> Result<PruneReport> {
     let keep = config.keep_revisions;
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     let revisions = aws.active_revisions(&family).await?;
     if keep == 0 || revisions.len() <= keep as usize {
         return Ok(PruneReport {

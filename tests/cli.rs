@@ -231,8 +231,20 @@ fn bad_input_gets_one_clear_line() {
     set(&manifest);
     one_line_error(
         &cargo_fargate(dir.path(), &["config", "--stage", "staging"]),
-        "unknown stage `staging`",
+        "flag --stage: unknown stage `staging`",
     );
+    // Where the stage came from is clap's to say: the environment, unless the flag is given
+    // (in any of its spellings) — then the flag wins.
+    let o = command(dir.path(), &["config"])
+        .env("CARGO_FARGATE_STAGE", "staging")
+        .output()
+        .unwrap();
+    one_line_error(&o, "env CARGO_FARGATE_STAGE: unknown stage `staging`");
+    let o = command(dir.path(), &["config", "--stage=staging"])
+        .env("CARGO_FARGATE_STAGE", "staging")
+        .output()
+        .unwrap();
+    one_line_error(&o, "flag --stage: unknown stage `staging`");
     one_line_error(
         &cargo_fargate(dir.path(), &["package", "--bin", "nope"]),
         "package `single` has no binary `nope`",

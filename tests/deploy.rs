@@ -196,3 +196,89 @@ fn the_default_vpc_is_refused_before_anything_is_pushed_or_created() {
         "no role created"
     );
 }
+
+/// The plan sees what `ensure_repository` would change: a repository whose tag mutability was
+/// changed behind our back shows `~` on the push step even though the image is up to date, the
+/// deploy puts it back, and the next plan is all `=` up to the run.
+#[test]
+fn a_repository_setting_that_drifted_is_a_change_in_the_plan() {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("drift");
+    let family = format!("{name}-dev");
+    ok(&deploy(dir.path(), &name, &["--no-run"]).output().unwrap());
+    aws(&[
+        "ecr",
+        "put-image-tag-mutability",
+        "--repository-name",
+        &family,
+        "--image-tag-mutability",
+        "MUTABLE",
+    ]);
+
+    let plan = |dir: &Path| {
+        json_result(
+            &deploy(
+                dir,
+                &name,
+                &["--dry-run", "--no-run", "--message-format", "json"],
+            )
+            .output()
+            .unwrap(),
+        )
+    };
+    let p = plan(dir.path());
+    let step = |p: &serde_json::Value, i: usize| {
+        (
+            p["steps"][i]["changes"].clone(),
+            p["steps"][i]["action"].as_str().unwrap().to_string(),
+        )
+    };
+    let (build_changes, _) = step(&p, 1);
+    assert_eq!(build_changes, false, "{p}");
+    let (push_changes, push_action) = step(&p, 2);
+    assert_eq!(push_changes, true, "{p}");
+    assert!(
+        push_action.contains(&format!("update tag-mutability of ECR repository {family}")),
+        "{push_action}"
+    );
+    let (register_changes, register_action) = step(&p, 3);
+    assert_eq!(register_changes, false, "{p}");
+    assert!(
+        register_action.starts_with(&format!("keep {family}:1 (unchanged)")),
+        "{register_action}"
+    );
+    // The human plan marks it the same way.
+    let human = ok(&deploy(dir.path(), &name, &["--dry-run", "--no-run"])
+        .output()
+        .unwrap());
+    assert!(
+        human.contains("  push      ~ update tag-mutability"),
+        "{human}"
+    );
+
+    let r = json_result(
+        &deploy(dir.path(), &name, &["--no-run", "--message-format", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r["up_to_date"], true, "{r}");
+    assert_eq!(
+        r["push"]["repository"]["updated"],
+        serde_json::json!(["tag-mutability"]),
+        "{r}"
+    );
+    let described = aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        &family,
+    ]);
+    assert_eq!(
+        described["repositories"][0]["imageTagMutability"],
+        "IMMUTABLE"
+    );
+    let p = plan(dir.path());
+    let (push_changes, push_action) = step(&p, 2);
+    assert_eq!(push_changes, false, "{p}");
+    assert!(push_action.starts_with("skip: "), "{push_action}");
+}

@@ -212,13 +212,16 @@ fn register_pins_the_image_creates_the_task_role_and_converges() {
 }
 
 #[test]
-fn diff_exit_code_is_0_when_unchanged_and_1_after_a_config_change() {
+fn diff_exit_code_is_0_when_unchanged_and_3_after_a_config_change() {
     let name = unique("diff");
     let dir = project(&name, &networked(""));
     let image = probe_image().to_string();
+    // A failure of the tool is 1, never the 3 of "changed".
+    let o = cf(dir.path(), &["diff", "--image", "no-digest", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     // Nothing registered yet: everything is new.
     let o = cf(dir.path(), &["diff", "--image", &image, "--exit-code"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stdout(&o).contains(&format!("--- {name}-dev (none registered)")),
         "{}",
@@ -236,7 +239,7 @@ fn diff_exit_code_is_0_when_unchanged_and_1_after_a_config_change() {
         &networked("memory = 1024\n[package.metadata.fargate.environment]\nNEW = \"1\"\n"),
     );
     let o = cf(dir.path(), &["diff", "--image", &image, "--exit-code"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let d = stdout(&o);
     assert!(
         d.starts_with(&format!("--- {name}-dev:1 (registered)\n+++ rendered\n")),

@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
 };
 use serde_json::Value;
 
-use super::{Aws, RawResponse};
+use super::{Aws, Found, RawResponse};
 use crate::error::{Result, UserError};
 
 /// A registered revision.
@@ -42,6 +42,55 @@ impl Aws {
     /// The latest ACTIVE revision of exactly `family` (not of families sharing its prefix), as the
     /// DescribeTaskDefinition JSON (`taskDefinition`, `tags`).
     pub async fn latest_task_definition(&self, family: &str) -> Result<Option<Value>> {
+        // DescribeTaskDefinition on the family alone answers with its latest ACTIVE revision: one
+        // call, however many revisions there are.
+        let Some(latest) = self.describe_task_definition(family).await? else {
+            return Ok(None);
+        };
+        if latest["taskDefinition"]["status"] == "ACTIVE" {
+            return Ok(Some(latest));
+        }
+        // Some stand-ins (moto) answer with the newest revision even when it was deregistered:
+        // then the ACTIVE ones are listed.
+        let Some(arn) = self.latest_active_arn(family).await? else {
+            return Ok(None);
+        };
+        self.describe_task_definition(&arn).await
+    }
+
+    /// A task definition (`family`, `family:revision` or ARN) with its tags, as ECS describes it;
+    /// `None` when there is none.
+    async fn describe_task_definition(&self, which: &str) -> Result<Option<Value>> {
+        let raw = RawResponse::default();
+        self.ecs()
+            .describe_task_definition()
+            .task_definition(which)
+            .include(TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(raw.clone())
+            .send()
+            .await
+            // ECS says "none" with a ClientException of this text.
+            .found(|s| {
+                s.is_client_exception()
+                    && s.meta()
+                        .message()
+                        .is_some_and(|m| m.contains("Unable to describe task definition"))
+            })
+            .map_err(|e| {
+                self.fail(e, "ecs:DescribeTaskDefinition", |m| {
+                    anyhow::Error::from({
+                        UserError::new(format!("could not describe task definition `{which}`: {m}"))
+                            .fix("check your credentials and region (cargo fargate doctor)")
+                    })
+                })
+            })?
+            .map(|_| raw.json())
+            .transpose()
+    }
+
+    /// The newest ACTIVE revision's ARN, from the list of the family's revisions.
+    async fn latest_active_arn(&self, family: &str) -> Result<Option<String>> {
         let ecs = self.ecs();
         let mut pages = ecs
             .list_task_definitions()
@@ -74,23 +123,7 @@ impl Aws {
                 }
             }
         }
-        let Some((_, arn)) = latest else {
-            return Ok(None);
-        };
-        let raw = RawResponse::default();
-        ecs.describe_task_definition()
-            .task_definition(&arn)
-            .include(TaskDefinitionField::Tags)
-            .customize()
-            .interceptor(raw.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                self.fail(e, "ecs:DescribeTaskDefinition", |m| {
-                    anyhow::anyhow!("describing {arn}: {}", m)
-                })
-            })?;
-        Ok(Some(raw.json()?))
+        Ok(latest.map(|(_, arn)| arn))
     }
 
     /// Registers the rendered definition, sent as the request body verbatim: every field ECS

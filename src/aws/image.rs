@@ -3,7 +3,7 @@
 
 use super::Aws;
 use crate::error::{Location, Result, UserError};
-use crate::render::PinnedImage;
+use crate::image::PinnedImage;
 
 /// What is known about a pinned image before it goes into a task definition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,12 +32,16 @@ impl Aws {
         tags: &BTreeMap<String, String>,
     ) -> Result<LogGroupState> {
         let logs = self.logs();
-        let found = logs
+        // Every page: groups are listed by name from the prefix on, so the exact name comes first
+        // on AWS, but nothing in the API promises it.
+        let mut pages = logs
             .describe_log_groups()
             .log_group_name_prefix(name)
-            .send()
-            .await
-            .map_err(|e| {
+            .into_paginator()
+            .send();
+        let mut existing = None;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
                 self.fail(e, "logs:DescribeLogGroups", |m| {
                     anyhow::Error::from({
                         UserError::new(format!("could not read log group `{name}`: {}", m))
@@ -45,11 +49,15 @@ impl Aws {
                     })
                 })
             })?;
-        let existing = found
-            .log_groups()
-            .iter()
-            .find(|g| g.log_group_name() == Some(name))
-            .map(|g| g.retention_in_days());
+            if let Some(g) = page
+                .log_groups()
+                .iter()
+                .find(|g| g.log_group_name() == Some(name))
+            {
+                existing = Some(g.retention_in_days());
+                break;
+            }
+        }
         let mut state = LogGroupState {
             name: name.to_string(),
             created: false,
@@ -58,13 +66,20 @@ impl Aws {
         let current_retention = match existing {
             Some(r) => r,
             None => {
-                logs.create_log_group()
+                let created = logs
+                    .create_log_group()
                     .log_group_name(name)
                     .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
                     .send()
-                    .await
-                    .map_err(|e| {
-                        self.fail(e, "logs:CreateLogGroup", |m| {
+                    .await;
+                match created {
+                    Ok(_) => state.created = true,
+                    // Made meanwhile (another deploy of the stage): it exists, which is the goal.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+                    Err(e) => {
+                        return Err(self.fail(e, "logs:CreateLogGroup", |m| {
                             anyhow::Error::from({
                                 UserError::new(format!(
                                     "could not create log group `{name}`: {}",
@@ -72,9 +87,9 @@ impl Aws {
                                 ))
                                 .fix("your credentials need logs:CreateLogGroup")
                             })
-                        })
-                    })?;
-                state.created = true;
+                        }))
+                    }
+                }
                 None
             }
         };

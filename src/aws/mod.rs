@@ -33,6 +33,22 @@ use crate::config::Config;
 use crate::error::{Location, Result, UserError};
 use fault::Call;
 
+/// A read that may find nothing: `.found(|e| e.is_…_not_found…())` turns the service's "no such
+/// thing" into `Ok(None)`; every other error stays for [`Aws::fail`].
+pub trait Found<T, E, R> {
+    fn found(self, missing: impl FnOnce(&E) -> bool) -> Result<Option<T>, SdkError<E, R>>;
+}
+
+impl<T, E, R> Found<T, E, R> for Result<T, SdkError<E, R>> {
+    fn found(self, missing: impl FnOnce(&E) -> bool) -> Result<Option<T>, SdkError<E, R>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.as_service_error().is_some_and(missing) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// No single request waits longer than this, whatever `--timeout` allows the whole call.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Attempts per call (the SDK's default of 3 gives up on throttling within two seconds).

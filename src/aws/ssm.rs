@@ -1,7 +1,7 @@
 //! SSM Parameter Store: a parameter's decrypted value, for `run --local` (on Fargate the execution
 //! role reads it; locally the user's credentials do).
 
-use super::Aws;
+use super::{Aws, Found};
 use crate::error::Result;
 
 impl Aws {
@@ -9,30 +9,25 @@ impl Aws {
     /// when it does not exist.
     pub async fn parameter_value(&self, name_or_arn: &str) -> Result<Option<String>> {
         let region = arn_region(name_or_arn);
-        match self
+        let out = self
             .ssm(region)
             .get_parameter()
             .name(name_or_arn)
             .with_decryption(true)
             .send()
             .await
-        {
-            Ok(out) => Ok(Some(
-                out.parameter()
-                    .and_then(|p| p.value())
-                    .unwrap_or_default()
-                    .to_string(),
-            )),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(self.fail(e, "ssm:GetParameter", |m| {
-                anyhow::anyhow!("reading SSM parameter {name_or_arn}: {m}")
-            })),
-        }
+            .found(|s| s.is_parameter_not_found())
+            .map_err(|e| {
+                self.fail(e, "ssm:GetParameter", |m| {
+                    anyhow::anyhow!("reading SSM parameter {name_or_arn}: {m}")
+                })
+            })?;
+        Ok(out.map(|out| {
+            out.parameter()
+                .and_then(|p| p.value())
+                .unwrap_or_default()
+                .to_string()
+        }))
     }
 }
 

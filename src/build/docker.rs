@@ -345,12 +345,13 @@ pub async fn build(
         .await
         .with_context(|| format!("inspecting {image}"))?;
     Ok(BuildOutput {
-        image,
-        image_id: inspect.id.unwrap_or_default(),
         size: inspect.size.unwrap_or(0).max(0) as u64,
         log: Some(log_path),
         seconds: started.elapsed().as_secs_f64(),
-        oci: None,
+        artifact: super::Artifact::Docker {
+            tag: image,
+            id: inspect.id.unwrap_or_default(),
+        },
         plan,
     })
 }

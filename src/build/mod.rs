@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::config::resolve::Builder;
 use crate::config::Config;
 use crate::error::{Result, UserError};
-use crate::package::{self, Entry, GitState};
 use crate::project::Project;
+use crate::steps::package::{self, Entry, GitState};
 
 const DEFAULT_DOCKERFILE: &str = include_str!("../../task-templates/Dockerfile");
 
@@ -70,6 +70,22 @@ fn dockerfile(project: &Project, config: &Config) -> Result<(DockerfileSource, S
     }
 }
 
+/// What the content tag is the hash of: every input that changes the image.
+#[derive(Serialize)]
+struct ContentKey<'a> {
+    source_sha256: &'a str,
+    builder: Builder,
+    platform: &'a str,
+    bin: &'a str,
+    cargo_profile: &'a str,
+    features: &'a [String],
+    builder_image: &'a str,
+    runtime_image: &'a str,
+    dockerfile: &'a str,
+    entrypoint: Option<&'a [String]>,
+    command: Option<&'a [String]>,
+}
+
 pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     inputs::check(project, config)?;
     let input = package::PackageInput::for_project(project, config, None, Vec::new());
@@ -78,30 +94,29 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     let (dockerfile, dockerfile_text) = dockerfile(project, config)?;
     let git = package::git_state(&project.workspace_root);
 
-    // Everything that changes the image goes into the content tag.
-    let mut h = Sha256::new();
-    for part in [
-        source_sha256.as_str(),
-        &format!("{:?}", config.builder),
-        config.architecture.platform(),
-        &config.bin,
-        &config.cargo_profile,
-        &config.features.join(","),
-        &config.builder_image,
-        &config.runtime_image,
-        &dockerfile_text,
-        &format!("{:?}/{:?}", config.entrypoint, config.command),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    let content_tag = format!("{}-{}", config.stage, &hex::encode(h.finalize())[..16]);
+    // Everything that changes the image goes into the content tag, hashed from its JSON (stable,
+    // unlike a Debug rendering).
+    let key = ContentKey {
+        source_sha256: &source_sha256,
+        builder: config.builder,
+        platform: config.architecture.platform(),
+        bin: &config.bin,
+        cargo_profile: &config.cargo_profile,
+        features: &config.features,
+        builder_image: &config.builder_image,
+        runtime_image: &config.runtime_image,
+        dockerfile: &dockerfile_text,
+        entrypoint: config.entrypoint.as_deref(),
+        command: config.command.as_deref(),
+    };
+    let h = Sha256::digest(serde_json::to_vec(&key)?);
+    let content_tag = format!("{}-{}", config.stage, &hex::encode(h)[..16]);
 
     let mut tags = vec![content_tag.clone()];
     if let Some(g) = git.as_ref().filter(|g| !g.dirty) {
         tags.push(format!("git-{}", g.short()));
     }
-    if config.tag_mutability == "MUTABLE" {
+    if config.tag_mutability == crate::config::resolve::TagMutability::Mutable {
         tags.push(config.stage.clone());
     }
 
@@ -147,27 +162,80 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     })
 }
 
+/// The image a build made, as its builder leaves it. A builder that pushes by itself (CodeBuild)
+/// adds its own variant.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    /// In the Docker Engine under `tag` (`{repository}:{content_tag}`), with the engine's image ID;
+    /// `push` has the engine push it.
+    Docker { tag: String, id: String },
+    /// An OCI image layout on disk; `push` uploads it blob by blob.
+    Host(Box<host::OciImage>),
+}
+
 /// What a build leaves behind.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct BuildOutput {
     pub plan: Plan,
-    /// `docker`: the local image `{repository}:{content_tag}`; `host`: the OCI image layout's path.
-    pub image: String,
-    /// `docker`: the engine's image ID; `host`: the manifest digest.
-    pub image_id: String,
+    pub artifact: Artifact,
     pub size: u64,
     /// The full build log (`docker`; the host builder streams cargo's output instead).
     pub log: Option<PathBuf>,
     pub seconds: f64,
-    /// The host builder's image, which `push` uploads blob by blob.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub oci: Option<host::OciImage>,
+}
+
+impl BuildOutput {
+    /// `docker`: the local image `{repository}:{content_tag}`; `host`: the OCI image layout's path.
+    pub fn image(&self) -> String {
+        match &self.artifact {
+            Artifact::Docker { tag, .. } => tag.clone(),
+            Artifact::Host(oci) => oci.dir.display().to_string(),
+        }
+    }
+
+    /// `docker`: the engine's image ID; `host`: the manifest digest.
+    pub fn image_id(&self) -> &str {
+        match &self.artifact {
+            Artifact::Docker { id, .. } => id,
+            Artifact::Host(oci) => &oci.manifest_digest,
+        }
+    }
+}
+
+/// The JSON of a build (`build`, and `push`'s `build`), the same whichever builder made it.
+impl Serialize for BuildOutput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            plan: &'a Plan,
+            image: String,
+            image_id: &'a str,
+            size: u64,
+            log: &'a Option<PathBuf>,
+            seconds: f64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            oci: Option<&'a host::OciImage>,
+        }
+        Shape {
+            plan: &self.plan,
+            image: self.image(),
+            image_id: self.image_id(),
+            size: self.size,
+            log: &self.log,
+            seconds: self.seconds,
+            oci: match &self.artifact {
+                Artifact::Host(oci) => Some(oci.as_ref()),
+                Artifact::Docker { .. } => None,
+            },
+        }
+        .serialize(serializer)
+    }
 }
 
 impl fmt::Display for BuildOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "image    {}", self.image)?;
-        writeln!(f, "id       {}", self.image_id)?;
+        writeln!(f, "image    {}", self.image())?;
+        writeln!(f, "id       {}", self.image_id())?;
         writeln!(f, "platform {}", self.plan.platform)?;
         writeln!(f, "tags     {}", self.plan.tags.join(", "))?;
         writeln!(f, "size     {} bytes", self.size)?;
@@ -208,12 +276,10 @@ pub async fn run(
             };
             let image = host::build(&input, out).await?;
             Ok(BuildOutput {
-                image: image.dir.display().to_string(),
-                image_id: image.manifest_digest.clone(),
                 size: image.size,
                 log: None,
                 seconds: started.elapsed().as_secs_f64(),
-                oci: Some(image),
+                artifact: Artifact::Host(Box::new(image)),
                 plan,
             })
         }

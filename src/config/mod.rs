@@ -42,13 +42,21 @@ fn fargate_table<'m>(manifest: &'m Manifest, section: &str) -> Result<Option<&'m
     match item {
         None => Ok(None),
         Some(item) => item.as_table_like().map(Some).ok_or_else(|| {
-            let line = manifest.toml_file().line_of(item.span());
+            let line = toml_file(manifest).line_of(item.span());
             UserError::new("must be a table")
                 .at(Location::file(&manifest.path, line))
                 .key(format!("{section}.metadata.fargate"))
                 .fix(format!("write it as [{section}.metadata.fargate]"))
                 .into()
         }),
+    }
+}
+
+/// The manifest as a TOML file whose spans turn into line numbers.
+fn toml_file(manifest: &Manifest) -> raw::TomlFile<'_> {
+    raw::TomlFile {
+        path: &manifest.path,
+        text: &manifest.text,
     }
 }
 
@@ -62,7 +70,7 @@ fn file_layers(
     let Some(table) = fargate_table(manifest, section)? else {
         return Ok((Layer::default(), Vec::new()));
     };
-    let file = manifest.toml_file();
+    let file = toml_file(manifest);
     let path = format!("{section}.metadata.fargate");
     let base = raw::read_table(&file, table, &path, base)?;
     let mut stages = Vec::new();

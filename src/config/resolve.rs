@@ -49,6 +49,30 @@ pub enum Builder {
     Codebuild,
 }
 
+/// ECR's image tag mutability (`tag-mutability`), serialised as ECR spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TagMutability {
+    Mutable,
+    Immutable,
+}
+
+impl TagMutability {
+    /// As ECR's API and the configuration spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagMutability::Mutable => "MUTABLE",
+            TagMutability::Immutable => "IMMUTABLE",
+        }
+    }
+}
+
+impl std::fmt::Display for TagMutability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A role is either given by the user (never modified) or managed by cargo-fargate under this name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "mode", content = "role")]
@@ -78,7 +102,7 @@ pub struct Config {
     pub cluster: String,
     pub create_cluster: bool,
     pub repository: String,
-    pub tag_mutability: String,
+    pub tag_mutability: TagMutability,
     pub registry_endpoint: Option<String>,
     pub bucket: String,
     pub cpu: u32,
@@ -461,6 +485,12 @@ pub fn resolve(
         validate::ecr_repository(&repository),
     )?;
     let (tag_mutability, _) = r.str_or("tag-mutability", || "IMMUTABLE".into());
+    // `Kind::Choice` already refused anything else.
+    let tag_mutability = if tag_mutability == "MUTABLE" {
+        TagMutability::Mutable
+    } else {
+        TagMutability::Immutable
+    };
     let registry_endpoint = r.opt_str("registry-endpoint");
     if let Some((value, origin)) = &registry_endpoint {
         r.check(

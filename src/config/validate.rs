@@ -147,24 +147,52 @@ pub fn security_group(id: &str) -> Result<(), String> {
     aws_id(id, "sg-", "security group")
 }
 
-/// IAM role: a name (1–64 of `\w+=,.@-`) or `arn:aws[-partition]:iam::<12 digits>:role/[path/]name`.
-pub fn role(value: &str) -> Result<(), String> {
-    if let Some(rest) = value.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let ok = parts.len() == 5
-            && parts[0].starts_with("aws")
-            && parts[1] == "iam"
-            && parts[2].is_empty()
-            && parts[3].len() == 12
-            && parts[3].chars().all(|c| c.is_ascii_digit())
-            && parts[4]
-                .strip_prefix("role/")
-                .is_some_and(|n| !n.is_empty());
-        return ok.then_some(()).ok_or_else(|| {
+/// An IAM role ARN, read once: `arn:<partition>:iam::<account>:role/[path/]<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleArn {
+    pub partition: String,
+    pub account: String,
+    /// The role's name (the last path segment).
+    pub name: String,
+}
+
+impl RoleArn {
+    pub fn parse(value: &str) -> Result<RoleArn, String> {
+        let bad = || {
             format!(
                 "`{value}` is not an IAM role ARN such as `arn:aws:iam::123456789012:role/name`"
             )
-        });
+        };
+        let rest = value.strip_prefix("arn:").ok_or_else(bad)?;
+        let mut parts = rest.splitn(5, ':');
+        let (Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(bad());
+        };
+        let path = resource.strip_prefix("role/").ok_or_else(bad)?;
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let ok = partition.starts_with("aws")
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && !name.is_empty();
+        ok.then(|| RoleArn {
+            partition: partition.to_string(),
+            account: account.to_string(),
+            name: name.to_string(),
+        })
+        .ok_or_else(bad)
+    }
+}
+
+/// IAM role: a name (1–64 of `\w+=,.@-`) or `arn:aws[-partition]:iam::<12 digits>:role/[path/]name`.
+pub fn role(value: &str) -> Result<(), String> {
+    if value.starts_with("arn:") {
+        return RoleArn::parse(value).map(|_| ());
     }
     role_name(value)
 }
@@ -301,6 +329,30 @@ pub fn registry_endpoint(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_arns_are_read_once_into_their_parts() {
+        let arn = RoleArn::parse("arn:aws-cn:iam::123456789012:role/team/app-task").unwrap();
+        assert_eq!(
+            arn,
+            RoleArn {
+                partition: "aws-cn".into(),
+                account: "123456789012".into(),
+                name: "app-task".into(),
+            }
+        );
+        for bad in [
+            "arn:aws:iam::123456789012:user/me",
+            "arn:aws:iam::1234:role/x",
+            "arn:aws:s3::123456789012:role/x",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam:eu-west-1:123456789012:role/x",
+        ] {
+            assert!(RoleArn::parse(bad).is_err(), "{bad}");
+            assert!(role(bad).is_err(), "{bad}");
+        }
+        assert!(role("app-task").is_ok());
+    }
 
     #[test]
     fn fargate_table_edges() {

@@ -32,7 +32,7 @@ pub fn pull_reference(image: &str, config: &Config) -> Result<Pull> {
             .at(Location::Flag("--image".into()))
             .fix("pass an image such as <registry>/<repository>@sha256:<digest>")
     })?;
-    let ecr = crate::render::PinnedImage {
+    let ecr = crate::image::PinnedImage {
         reference: image.to_string(),
         repository: format!("{}/{}", parsed.registry, parsed.repository),
         digest: String::new(),
@@ -68,7 +68,7 @@ pub async fn pull(
     }
     let credentials = match (pull.ecr, aws) {
         (true, Some(aws)) => {
-            let login = crate::push::login(aws, config).await?;
+            let login = crate::steps::push::login(aws, config).await?;
             Some(DockerCredentials {
                 username: Some(login.credentials.username.clone()),
                 password: Some(login.credentials.password().to_string()),

@@ -21,10 +21,11 @@ use crate::aws::{Aws, AwsOptions};
 use crate::build::{self, BuildOutput};
 use crate::config::{Config, Role};
 use crate::error::{Result, UserError};
+use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::render::{self, PinnedImage, RenderInput};
-use crate::run::{Outcome, DID_NOT_RUN, INTERRUPTED};
+use crate::steps::render::{self, RenderInput};
+use crate::steps::run::{Outcome, DID_NOT_RUN, INTERRUPTED};
 
 pub use container::Limits;
 
@@ -210,9 +211,9 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
             None
         }
         (None, Some(plan)) => {
-            let access = crate::push::base_access(config, input.aws).await?;
+            let access = crate::steps::push::base_access(config, input.aws).await?;
             let built = build::run(input.project, config, plan, access, out).await?;
-            if let Some(oci) = &built.oci {
+            if let build::Artifact::Host(oci) = &built.artifact {
                 image::load(&docker, oci, &local_image, out).await?;
             }
             Some(built)

@@ -228,7 +228,7 @@ fn print(line: &[u8], stderr: bool, labels: &Labels, out: &Output) {
                 "task": labels.task,
                 "container": labels.container,
                 "stream": if stderr { "stderr" } else { "stdout" },
-                "timestamp": crate::logs::now_ms(),
+                "timestamp": crate::steps::logs::now_ms(),
                 "message": text,
             }),
         );

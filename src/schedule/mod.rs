@@ -19,7 +19,7 @@ use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
 use crate::output::Output;
-use crate::run::Network;
+use crate::steps::run::Network;
 
 /// Launch settings every schedule gets.
 const PLATFORM_VERSION: &str = "LATEST";
@@ -49,13 +49,13 @@ pub async fn plan(
     aws: &Aws,
     config: &Config,
     identity: &Identity,
-    roles: &crate::roles::Plan,
+    roles: &crate::steps::roles::Plan,
 ) -> Result<Option<Plan>> {
     let Some(expression) = &config.schedule else {
         return Ok(None);
     };
     let region = aws.region();
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     let policy = role::PolicyInput {
         partition: identity.partition(),
         region: &region,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
-use crate::roles::{render_policy, MANAGED_TAG};
+use crate::steps::roles::{render_policy, MANAGED_TAG};
 
 pub const SCHEDULER: &str = "scheduler.amazonaws.com";
 /// The managed role's one inline policy.

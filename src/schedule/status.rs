@@ -68,7 +68,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>
         (Ok(parsed), Ok(tz)) if enabled => next_runs(&parsed, &tz, Timestamp::now(), anchor),
         _ => Vec::new(),
     };
-    let family = crate::render::family(config);
+    let family = crate::steps::render::family(config);
     let mut arns = aws.list_tasks(&config.cluster, &family, "STOPPED").await?;
     arns.extend(aws.list_tasks(&config.cluster, &family, "RUNNING").await?);
     arns.truncate(100);

@@ -13,9 +13,10 @@ use crate::aws::logs::LogGroupState;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
+use crate::image::PinnedImage;
 use crate::output::Output;
-use crate::render::{drop_empty, PinnedImage, RenderInput};
-use crate::roles::{self, RoleState};
+use crate::steps::render::{drop_empty, RenderInput};
+use crate::steps::roles::{self, RoleState};
 
 /// Fields ECS reports about a revision that are not part of what was registered.
 const READ_ONLY: &[&str] = &[
@@ -190,10 +191,18 @@ pub struct Registration {
     pub previous_revision: Option<i64>,
 }
 
-/// Registers the rendered definition unless the latest ACTIVE revision is the same.
-pub async fn ensure(aws: &Aws, rendered: &Value) -> Result<Registration> {
+/// Registers the rendered definition unless the latest ACTIVE revision is the same. `known`: the
+/// latest revision when the caller already read it (`None`: read it now).
+pub async fn ensure(
+    aws: &Aws,
+    rendered: &Value,
+    known: Option<Option<Latest>>,
+) -> Result<Registration> {
     let family = rendered["family"].as_str().unwrap_or_default().to_string();
-    let latest = latest(aws, &family, rendered).await?;
+    let latest = match known {
+        Some(latest) => latest,
+        None => latest(aws, &family, rendered).await?,
+    };
     if let Some(l) = &latest {
         if l.definition == normalise(rendered) {
             return Ok(Registration {
@@ -222,24 +231,16 @@ pub struct Prepared {
     pub definition: Value,
 }
 
-/// Checks what registering needs (the image is in ECR, given roles exist in this account and
-/// trust ECS tasks, managed roles can be made, the template renders) and renders the definition.
-/// Read-only: on any error, nothing has been created.
-pub async fn prepare(
-    aws: &Aws,
+/// Renders the definition from what the caller checked: the image (`check`: how it was found) and
+/// the roles' plan. Pure: nothing is asked of AWS, nothing is created.
+pub fn prepare(
     config: &Config,
     image: PinnedImage,
+    check: ImageCheck,
+    roles: roles::Plan,
+    region: &str,
     out: &Output,
 ) -> Result<Prepared> {
-    let identity = aws.identity().await?;
-    let region = aws.region();
-    // With a registry endpoint, this machine reaches ECR's registry there: ask it, as push did.
-    let check = match (&config.registry_endpoint, image.ecr()) {
-        (Some(_), Some(ecr)) => {
-            crate::push::check_pushed(aws, config, &ecr.repository_name, &image).await?
-        }
-        _ => aws.check_image(&image).await?,
-    };
     match check {
         ImageCheck::Found => out.verbose(format_args!("image {} is in ECR", image.reference)),
         ImageCheck::NotEcr => out.warn(format_args!(
@@ -247,13 +248,12 @@ pub async fn prepare(
             image.repository
         )),
     }
-    let roles = roles::plan(aws, config, &identity, &region).await?;
-    let definition = crate::render::render(&RenderInput {
+    let definition = crate::steps::render::render(&RenderInput {
         config,
         image: &image,
         task_role_arn: &roles.task.arn,
         execution_role_arn: &roles.execution.arn,
-        region: &region,
+        region,
     })?;
     Ok(Prepared {
         image,
@@ -267,6 +267,7 @@ pub async fn apply(
     aws: &Aws,
     config: &Config,
     prepared: &Prepared,
+    latest: Option<Option<Latest>>,
     out: &Output,
 ) -> Result<RegisterReport> {
     let roles = roles::apply(aws, &prepared.roles).await?;
@@ -291,7 +292,7 @@ pub async fn apply(
             ),
         );
     }
-    let task_definition = ensure(aws, &prepared.definition).await?;
+    let task_definition = ensure(aws, &prepared.definition, latest).await?;
     if task_definition.registered {
         out.status(
             "Registered",

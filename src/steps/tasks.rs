@@ -8,9 +8,9 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
-use crate::logs::task_id;
-use crate::render::family;
-use crate::run::{parse_tasks, Task};
+use crate::steps::logs::task_id;
+use crate::steps::render::family;
+use crate::steps::run::{parse_tasks, Task};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskRow {

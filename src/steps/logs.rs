@@ -3,7 +3,6 @@
 //! A container with the awslogs driver writes to `<group>` / `<prefix>/<container>/<task id>`; both
 //! come from the task definition (the rendered one for `run`, the latest registered for `logs`).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -93,9 +92,9 @@ pub fn print(out: &Output, labels: Labels, task: &str, container: &str, event: &
     }
     let text = event.message.trim_end_matches(['\n', '\r']);
     if label.is_empty() {
-        println!("{text}");
+        out.line(text);
     } else {
-        println!("[{}] {text}", label.join(" "));
+        out.line(format_args!("[{}] {text}", label.join(" ")));
     }
 }
 
@@ -126,24 +125,40 @@ pub async fn poll(
     Ok(printed)
 }
 
-/// `--since`: `90s`, `15m`, `2h`, `1d`.
+/// `--since`: `90s`, `15m`, `2h`, `1d`, `1h30m` (humantime's durations).
 pub fn parse_since(value: &str) -> Result<Duration, UserError> {
-    let bad = || {
-        UserError::new(format!("`{value}` is not a duration"))
+    humantime::parse_duration(value).map_err(|e| {
+        UserError::new(format!("`{value}` is not a duration ({e})"))
             .at(crate::error::Location::Flag("--since".into()))
             .fix("write a number and a unit: 90s, 15m, 2h or 1d")
-    };
-    let split = value.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = value.split_at(split);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(secs))
+    })
+}
+
+/// Events already shown while following every task's streams, kept only as long as a re-read can
+/// return them (from `start` on): following for days does not grow it.
+#[derive(Debug, Default)]
+pub struct Seen {
+    keys: std::collections::HashMap<String, i64>,
+}
+
+impl Seen {
+    /// True when the event is new (and now remembered).
+    pub fn insert(&mut self, key: String, timestamp: i64) -> bool {
+        self.keys.insert(key, timestamp).is_none()
+    }
+
+    /// Forgets events older than `start`: the next reads begin there.
+    pub fn forget_before(&mut self, start: i64) {
+        self.keys.retain(|_, t| *t >= start);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -213,7 +228,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
         let follow = async {
             loop {
                 report.events += poll(aws, out, &mut streams, labels).await?;
-                if !input.follow {
+                if !input.follow || out.stdout_closed() {
                     return Ok::<_, anyhow::Error>(());
                 }
                 tokio::time::sleep(input.poll).await;
@@ -228,7 +243,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
 
     // Every task of the stage: the streams under each container's prefix.
     let mut start = now_ms() - input.since.as_millis() as i64;
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen = Seen::default();
     for t in &targets {
         report
             .streams
@@ -241,7 +256,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
                 let prefix = format!("{}/{}/", t.prefix, t.container);
                 for e in aws.filter_events(&t.group, &prefix, start).await? {
                     let key = format!("{}:{}:{}:{}", e.stream, e.id, e.timestamp, e.message);
-                    if !seen.insert(key) {
+                    if !seen.insert(key, e.timestamp) {
                         continue;
                     }
                     newest = newest.max(e.timestamp);
@@ -249,12 +264,13 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
                     report.events += 1;
                 }
             }
-            if !input.follow {
+            if !input.follow || out.stdout_closed() {
                 return Ok::<_, anyhow::Error>(());
             }
             // Re-read a little before the newest event seen: events can be ingested out of order
             // (already shown ones are skipped).
             start = start.max(newest - 10_000);
+            seen.forget_before(start);
             tokio::time::sleep(input.poll).await;
         }
     };
@@ -293,11 +309,26 @@ mod tests {
     fn since_takes_a_unit() {
         assert_eq!(parse_since("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_since("2h").unwrap(), Duration::from_secs(7200));
-        let e = parse_since("2 hours").unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "flag --since: `2 hours` is not a duration; write a number and a unit: 90s, 15m, 2h or 1d"
+        assert_eq!(parse_since("1d").unwrap(), Duration::from_secs(86400));
+        assert_eq!(parse_since("1h30m").unwrap(), Duration::from_secs(5400));
+        let e = parse_since("2 fortnights").unwrap_err().to_string();
+        assert!(
+            e.starts_with("flag --since: `2 fortnights` is not a duration")
+                && e.ends_with("; write a number and a unit: 90s, 15m, 2h or 1d"),
+            "{e}"
         );
         assert!(parse_since("h").is_err());
+    }
+
+    #[test]
+    fn the_seen_set_keeps_only_what_a_re_read_can_return() {
+        let mut seen = Seen::default();
+        // A day of following, one event a second, re-reading the last 10 s each round.
+        for t in 0..86_400i64 {
+            assert!(seen.insert(format!("s:{t}"), t * 1000));
+            assert!(!seen.insert(format!("s:{t}"), t * 1000), "shown twice");
+            seen.forget_before(t * 1000 - 10_000);
+        }
+        assert!(seen.len() <= 11, "{}", seen.len());
     }
 }

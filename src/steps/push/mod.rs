@@ -9,14 +9,18 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{PushImageOptions, TagImageOptions};
 use serde::Serialize;
 
-use crate::aws::ecr::{lifecycle_policy, RepositorySpec, RepositoryState};
+use crate::aws::ecr::{RepositoryFound, RepositorySpec, RepositoryState};
 use crate::aws::{Aws, AwsOptions};
-use crate::build::{self, BuildOutput};
+use crate::build::{self, Artifact, BuildOutput};
+use crate::config::resolve::TagMutability;
 use crate::config::Config;
 use crate::error::{Result, UserError};
 use crate::output::Output;
-use crate::project::Project;
 use crate::registry::{self, Credentials, Registry};
+
+mod lifecycle;
+
+pub use lifecycle::lifecycle_policy;
 
 #[derive(Debug, Serialize)]
 pub struct PushOutput {
@@ -67,6 +71,16 @@ pub struct Target {
     pub lifecycle_policy_updated: bool,
 }
 
+impl Target {
+    /// What a build needs to pull a base image from the push registry (the host builder does).
+    pub fn base_access(&self) -> build::BaseAccess {
+        build::BaseAccess {
+            credentials: Some(self.credentials.clone()),
+            push_registry: Some(self.registry.host.clone()),
+        }
+    }
+}
+
 /// A checked registry login: the registry this machine pushes to (the `registry-endpoint`, else
 /// the one ECR reports) and ECR's credentials for it.
 pub struct Login {
@@ -90,108 +104,223 @@ pub async fn login(aws: &Aws, config: &Config) -> Result<Login> {
     })
 }
 
+/// What making the repository match the configuration would change (read-only).
+#[derive(Debug, Clone)]
+pub struct RepositoryPlan {
+    pub name: String,
+    pub tag_mutability: TagMutability,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// The repository as it is; `None`: it is created.
+    pub found: Option<RepositoryFound>,
+    pub lifecycle_policy: serde_json::Value,
+    /// Whether the lifecycle policy in place differs (or there is none).
+    pub lifecycle_policy_changes: bool,
+}
+
+impl RepositoryPlan {
+    /// The settings that would be changed on an existing repository.
+    pub fn updates(&self) -> Vec<&'static str> {
+        let Some(found) = &self.found else {
+            return Vec::new();
+        };
+        let mut updates = Vec::new();
+        if !found.scan_on_push {
+            updates.push("scan-on-push");
+        }
+        if found.tag_mutability != Some(self.tag_mutability) {
+            updates.push("tag-mutability");
+        }
+        updates
+    }
+
+    /// Whether applying the plan changes anything.
+    pub fn changes(&self) -> bool {
+        self.found.is_none() || !self.updates().is_empty() || self.lifecycle_policy_changes
+    }
+
+    /// One line for a plan: what would be done to the repository.
+    pub fn describe(&self) -> String {
+        let mut what = Vec::new();
+        match &self.found {
+            None => what.push(format!(
+                "create ECR repository {} (scan on push, {})",
+                self.name, self.tag_mutability
+            )),
+            Some(_) => {
+                for u in self.updates() {
+                    what.push(format!("update {u} of ECR repository {}", self.name));
+                }
+            }
+        }
+        if self.lifecycle_policy_changes {
+            what.push(format!("put the lifecycle policy of {}", self.name));
+        }
+        what.join("; ")
+    }
+}
+
+/// Reads the repository and its lifecycle policy and compares them with the configuration.
+pub async fn plan_repository(aws: &Aws, config: &Config) -> Result<RepositoryPlan> {
+    let found = aws.describe_repository(&config.repository).await?;
+    let policy = lifecycle_policy(&config.stages, &config.lifecycle)?;
+    let current = match &found {
+        Some(_) => aws.lifecycle_policy(&config.repository).await?,
+        None => None,
+    };
+    Ok(RepositoryPlan {
+        name: config.repository.clone(),
+        tag_mutability: config.tag_mutability,
+        tags: config.tags.clone(),
+        lifecycle_policy_changes: current.as_ref() != Some(&policy),
+        lifecycle_policy: policy,
+        found,
+    })
+}
+
+/// Carries out a repository plan: creates the repository or turns on what is off, and puts the
+/// lifecycle policy when it differs. Never deletes or weakens anything else.
+pub async fn apply_repository(
+    aws: &Aws,
+    plan: &RepositoryPlan,
+    out: &Output,
+) -> Result<(RepositoryState, bool)> {
+    let name = &plan.name;
+    let (uri, created) = match &plan.found {
+        Some(found) => (found.uri.clone(), false),
+        None => {
+            let uri = aws
+                .create_repository(&RepositorySpec {
+                    name,
+                    tag_mutability: plan.tag_mutability,
+                    tags: &plan.tags,
+                })
+                .await?;
+            out.status(
+                "Created",
+                format_args!(
+                    "ECR repository {name} (scan on push, {})",
+                    plan.tag_mutability
+                ),
+            );
+            (uri, true)
+        }
+    };
+    let mut updated = Vec::new();
+    for setting in plan.updates() {
+        match setting {
+            "scan-on-push" => aws.set_scan_on_push(name).await?,
+            _ => aws.set_tag_mutability(name, plan.tag_mutability).await?,
+        }
+        out.status(
+            "Updated",
+            format_args!("{setting} of ECR repository {name}"),
+        );
+        updated.push(setting.to_string());
+    }
+    if plan.lifecycle_policy_changes {
+        aws.put_lifecycle_policy(name, &plan.lifecycle_policy)
+            .await?;
+        out.status("Updated", format_args!("lifecycle policy of {name}"));
+    }
+    Ok((
+        RepositoryState {
+            name: name.clone(),
+            uri,
+            created,
+            updated,
+        },
+        plan.lifecycle_policy_changes,
+    ))
+}
+
 /// Ensures the repository and its lifecycle policy, for a checked login.
 pub async fn target(aws: &Aws, config: &Config, login: Login, out: &Output) -> Result<Target> {
-    let Login {
-        registry,
-        credentials,
-    } = login;
-    let repository = aws
-        .ensure_repository(&RepositorySpec {
-            name: &config.repository,
-            tag_mutability: &config.tag_mutability,
-            tags: &config.tags,
-        })
-        .await?;
-    if repository.created {
-        out.status(
-            "Created",
-            format_args!(
-                "ECR repository {} (scan on push, {})",
-                config.repository, config.tag_mutability
-            ),
-        );
-    }
-    for setting in &repository.updated {
-        out.status(
-            "Updated",
-            format_args!("{setting} of ECR repository {}", config.repository),
-        );
-    }
-    let policy = lifecycle_policy(&config.stages, &config.lifecycle)?;
-    let lifecycle_policy_updated = aws
-        .ensure_lifecycle_policy(&config.repository, &policy)
-        .await?;
-    if lifecycle_policy_updated {
-        out.status(
-            "Updated",
-            format_args!("lifecycle policy of {}", config.repository),
-        );
-    }
+    let plan = plan_repository(aws, config).await?;
+    target_from_plan(aws, &plan, login, out).await
+}
+
+/// [`target`] for a repository plan made earlier (a deploy's).
+pub async fn target_from_plan(
+    aws: &Aws,
+    plan: &RepositoryPlan,
+    login: Login,
+    out: &Output,
+) -> Result<Target> {
+    let (repository, lifecycle_policy_updated) = apply_repository(aws, plan, out).await?;
     Ok(Target {
-        registry,
-        credentials,
+        registry: login.registry,
+        credentials: login.credentials,
         repository,
         lifecycle_policy_updated,
     })
 }
 
-pub async fn run(
-    project: &Project,
+/// Where the image goes: `host/repository` of the push registry, and ECR's URI for pinning.
+fn names(target: &Target, config: &Config) -> (String, String) {
+    let pushed_to = format!("{}/{}", target.registry.host, config.repository);
+    let uri = if target.repository.uri.is_empty() {
+        pushed_to.clone()
+    } else {
+        target.repository.uri.clone()
+    };
+    (pushed_to, uri)
+}
+
+/// The push when the registry already holds the content tag: nothing to build or push.
+pub async fn up_to_date(
+    target: &Target,
     config: &Config,
-    plan: build::Plan,
-    aws: &Aws,
-    login: Login,
+    content_tag: &str,
+    digest: Option<String>,
+    started: Instant,
+    out: &Output,
+) -> Result<Option<PushOutput>> {
+    let digest = match digest {
+        Some(d) => d,
+        None => match target
+            .registry
+            .manifest_digest(&config.repository, content_tag)
+            .await?
+        {
+            Some(d) => d,
+            None => return Ok(None),
+        },
+    };
+    let (pushed_to, uri) = names(target, config);
+    out.status(
+        "Fresh",
+        format_args!("{pushed_to}:{content_tag} is up to date"),
+    );
+    Ok(Some(PushOutput {
+        image_uri: format!("{uri}@{digest}"),
+        repository: target.repository.clone(),
+        lifecycle_policy_updated: target.lifecycle_policy_updated,
+        pushed_to,
+        digest,
+        tags: vec![content_tag.to_string()],
+        up_to_date: true,
+        layers_pushed: 0,
+        layers_skipped: 0,
+        build: None,
+        seconds: started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Pushes a built image (either builder's) with its tags.
+pub async fn publish(
+    built: BuildOutput,
+    target: Target,
+    config: &Config,
+    started: Instant,
     out: &Output,
 ) -> Result<PushOutput> {
-    let started = Instant::now();
-    let target = target(aws, config, login, out).await?;
-    let host = target.registry.host.clone();
-    let pushed_to = format!("{host}/{}", config.repository);
-    let canonical = |digest: &str| {
-        let uri = if target.repository.uri.is_empty() {
-            pushed_to.clone()
-        } else {
-            target.repository.uri.clone()
-        };
-        format!("{uri}@{digest}")
+    let pushed = match &built.artifact {
+        Artifact::Host(image) => push_oci(image, &target, config, &built.plan, out).await?,
+        Artifact::Docker { tag, .. } => push_docker(tag, &built, &target, config, out).await?,
     };
-
-    if let Some(digest) = target
-        .registry
-        .manifest_digest(&config.repository, &plan.content_tag)
-        .await?
-    {
-        out.status(
-            "Fresh",
-            format_args!("{pushed_to}:{} is up to date", plan.content_tag),
-        );
-        return Ok(PushOutput {
-            image_uri: canonical(&digest),
-            repository: target.repository,
-            lifecycle_policy_updated: target.lifecycle_policy_updated,
-            pushed_to,
-            digest,
-            tags: vec![plan.content_tag],
-            up_to_date: true,
-            layers_pushed: 0,
-            layers_skipped: 0,
-            build: None,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-    }
-
-    let access = build::BaseAccess {
-        credentials: Some(target.credentials.clone()),
-        push_registry: Some(host.clone()),
-    };
-    let built = build::run(project, config, plan, access, out).await?;
-    let pushed = match &built.oci {
-        Some(image) => push_oci(image, &target, config, &built.plan, out).await?,
-        None => push_docker(&built, &target, config, out).await?,
-    };
+    let (pushed_to, uri) = names(&target, config);
     Ok(PushOutput {
-        image_uri: canonical(&pushed.digest),
+        image_uri: format!("{uri}@{}", pushed.digest),
         repository: target.repository,
         lifecycle_policy_updated: target.lifecycle_policy_updated,
         pushed_to,
@@ -262,7 +391,8 @@ async fn push_oci(
         out,
     )
     .await?;
-    let stats = build::host::push(image, &target.registry, &config.repository, &tags, out).await?;
+    let stats =
+        crate::publish::push(image, &target.registry, &config.repository, &tags, out).await?;
     Ok(Pushed {
         digest: stats.digest,
         tags,
@@ -273,6 +403,7 @@ async fn push_oci(
 
 /// The docker builder's image, pushed by the engine (which skips layers the registry has).
 async fn push_docker(
+    local: &str,
     built: &BuildOutput,
     target: &Target,
     config: &Config,
@@ -307,14 +438,14 @@ async fn push_docker(
         }
         docker
             .tag_image(
-                &built.image,
+                local,
                 Some(TagImageOptions {
                     repo: Some(pushed_to.clone()),
                     tag: Some(tag.clone()),
                 }),
             )
             .await
-            .map_err(|e| anyhow::anyhow!("tagging {}: {e}", built.image))?;
+            .map_err(|e| anyhow::anyhow!("tagging {local}: {e}"))?;
         out.status("Pushing", format_args!("{pushed_to}:{tag}"));
         let mut stream = docker.push_image(
             &pushed_to,
@@ -403,14 +534,12 @@ pub async fn base_access(config: &Config, aws_options: &AwsOptions) -> Result<bu
 }
 
 /// Whether the push registry (the `registry-endpoint`, where this machine reaches ECR) holds the
-/// pinned image.
+/// pinned image: how `register` checks an image when ECR's own registry is not reachable.
 pub async fn check_pushed(
-    aws: &Aws,
-    config: &Config,
+    registry: &Registry,
     repository: &str,
-    image: &crate::render::PinnedImage,
+    image: &crate::image::PinnedImage,
 ) -> Result<crate::aws::image::ImageCheck> {
-    let registry = login(aws, config).await?.registry;
     match registry.manifest_digest(repository, &image.digest).await? {
         Some(_) => Ok(crate::aws::image::ImageCheck::Found),
         None => Err(UserError::new(format!(
@@ -420,5 +549,53 @@ pub async fn check_pushed(
         .at(crate::error::Location::Flag("--image".into()))
         .fix("push it first (cargo fargate push) and pass the digest it prints")
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(found: Option<RepositoryFound>, lifecycle_policy_changes: bool) -> RepositoryPlan {
+        RepositoryPlan {
+            name: "app-dev".into(),
+            tag_mutability: TagMutability::Immutable,
+            tags: Default::default(),
+            found,
+            lifecycle_policy: serde_json::json!({}),
+            lifecycle_policy_changes,
+        }
+    }
+
+    #[test]
+    fn a_repository_plan_names_every_change_and_only_those() {
+        let missing = plan(None, true);
+        assert!(missing.changes());
+        assert_eq!(
+            missing.describe(),
+            "create ECR repository app-dev (scan on push, IMMUTABLE); put the lifecycle policy of app-dev"
+        );
+        let as_wanted = RepositoryFound {
+            uri: "1.dkr.ecr.r.amazonaws.com/app-dev".into(),
+            scan_on_push: true,
+            tag_mutability: Some(TagMutability::Immutable),
+        };
+        let same = plan(Some(as_wanted.clone()), false);
+        assert!(!same.changes());
+        assert_eq!(same.describe(), "");
+        let drifted = plan(
+            Some(RepositoryFound {
+                scan_on_push: false,
+                tag_mutability: Some(TagMutability::Mutable),
+                ..as_wanted
+            }),
+            false,
+        );
+        assert!(drifted.changes());
+        assert_eq!(drifted.updates(), ["scan-on-push", "tag-mutability"]);
+        assert_eq!(
+            drifted.describe(),
+            "update scan-on-push of ECR repository app-dev; update tag-mutability of ECR repository app-dev"
+        );
     }
 }

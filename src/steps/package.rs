@@ -340,31 +340,40 @@ pub fn run(input: &PackageInput, out: &Output) -> Result<PackageOutput> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile_in(dir)?;
+    // Written beside the archive and renamed over it: a reader never sees half an archive, and
+    // an interrupted write leaves nothing behind (the temporary file is removed when dropped).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cargo-fargate-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let bar = if source_bytes > BAR_THRESHOLD_BYTES {
         out.bar(source_bytes, "Packaging")
     } else {
         indicatif::ProgressBar::hidden()
     };
     let written = (|| -> Result<()> {
-        let f = File::create(&tmp)?;
-        let f = write_zip(&entries, io::BufWriter::new(f), |n| bar.inc(n))?;
+        // A temporary file is private (0600); an archive is readable as `File::create` makes it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        let f = write_zip(&entries, io::BufWriter::new(tmp.as_file_mut()), |n| {
+            bar.inc(n)
+        })?;
         f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         Ok(())
     })();
     bar.finish_and_clear();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    written?;
 
-    let sha256 = sha256_file(&tmp)?;
+    let sha256 = sha256_file(tmp.path())?;
     let unchanged = input.output.is_file()
         && sha256_file(&input.output).ok().as_deref() == Some(sha256.as_str());
-    if unchanged {
-        std::fs::remove_file(&tmp)?;
-    } else {
-        std::fs::rename(&tmp, &input.output)
+    if !unchanged {
+        tmp.persist(&input.output)
             .with_context(|| format!("writing {}", input.output.display()))?;
     }
     let bytes = std::fs::metadata(&input.output)?.len();
@@ -377,18 +386,6 @@ pub fn run(input: &PackageInput, out: &Output) -> Result<PackageOutput> {
         left_out,
         unchanged,
     })
-}
-
-fn tempfile_in(dir: &Path) -> Result<PathBuf> {
-    let name = format!(
-        ".cargo-fargate-{}-{}.tmp",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    Ok(dir.join(name))
 }
 
 #[cfg(test)]

@@ -9,15 +9,14 @@ use serde::Serialize;
 use crate::aws::{Aws, AwsOptions, Identity};
 use crate::cli::{Command, FargateCli, GlobalArgs};
 use crate::config::{self, keys, Config, Source, StageChoice};
+use crate::deploy;
 use crate::error::{display_path, Location, Result};
+use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::register::{self, DiffReport};
-use crate::render::{PinnedImage, RenderReport};
-use crate::{deploy, init, logs, package, tasks};
-
-/// How often `run` and `logs -f` ask AWS for news.
-pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
+use crate::steps::register::{self, DiffReport};
+use crate::steps::render::RenderReport;
+use crate::steps::{init, logs, package, tasks};
 
 /// Runs a command; the value is the process exit code.
 pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
@@ -43,15 +42,16 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Build(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
-            let access = crate::push::base_access(&config, &session.aws_options(&config)).await?;
+            let access =
+                crate::steps::push::base_access(&config, &session.aws_options(&config)).await?;
             out.result(&crate::build::run(&project, &config, plan, access, out).await?);
         }
         Command::Push(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
             let aws = session.connect(&config).await?;
-            let login = crate::push::login(&aws, &config).await?;
-            out.result(&crate::push::run(&project, &config, plan, &aws, login, out).await?);
+            let login = crate::steps::push::login(&aws, &config).await?;
+            out.result(&deploy::compose::push(&project, &config, plan, &aws, login, out).await?);
         }
         Command::Doctor => {
             let (_, config) = session.load()?;
@@ -70,9 +70,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image)?;
             let aws = session.connect(&config).await?;
-            let prepared = register::prepare(&aws, &config, image, out).await?;
+            let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
             out.result(&RenderReport {
-                family: crate::render::family(&config),
+                family: crate::steps::render::family(&config),
                 image: prepared.image.reference.clone(),
                 template: config
                     .task_template
@@ -86,8 +86,8 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image)?;
             let aws = session.connect(&config).await?;
-            let prepared = register::prepare(&aws, &config, image, out).await?;
-            let report = register::apply(&aws, &config, &prepared, out).await?;
+            let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
+            let report = register::apply(&aws, &config, &prepared, None, out).await?;
             crate::revisions::prune(&aws, &config, out).await?;
             out.result(&report);
         }
@@ -95,8 +95,8 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let image = PinnedImage::parse(&args.image.image)?;
             let aws = session.connect(&config).await?;
-            let prepared = register::prepare(&aws, &config, image, out).await?;
-            let family = crate::render::family(&config);
+            let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
+            let family = crate::steps::render::family(&config);
             let latest = register::latest(&aws, &family, &prepared.definition).await?;
             let rendered = register::normalise(&prepared.definition);
             let (old, label) = match &latest {
@@ -117,11 +117,15 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 diff: register::unified_diff(&old, &rendered, &label, "rendered"),
             };
             out.result(&report);
-            return Ok(if args.exit_code && changed { 1 } else { 0 });
+            return Ok(if args.exit_code && changed {
+                crate::error::exit::CHANGED
+            } else {
+                0
+            });
         }
         Command::Run(args) if args.local => {
             let (project, config) = session.load_with(args.build.config_layer())?;
-            let environment = crate::run::parse_env_overrides(&args.run.env, &config)?;
+            let environment = crate::steps::run::parse_env_overrides(&args.run.env, &config)?;
             let aws = session.aws_options(&config);
             let input = crate::local::LocalInput {
                 project: &project,
@@ -145,19 +149,25 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let image = PinnedImage::parse(image)?;
             let aws = session.connect(&config).await?;
             // Everything is checked before anything is created.
-            let pre = deploy::preflight(&aws, &config, &args.run, true).await?;
-            let prepared = register::prepare(&aws, &config, image, out).await?;
+            let opts = args.run.options();
+            let pre = deploy::preflight(&aws, &config, &opts, true).await?;
+            let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
             let (_, report) =
-                deploy::launch(&aws, &config, &prepared, &pre, &args.run, out).await?;
+                deploy::launch(&aws, &config, &prepared, None, &pre, &opts, out).await?;
             let report = report.expect("launch runs when asked to");
             out.result(&report);
             return Ok(report.exit_code);
         }
         Command::Deploy(args) => {
             let (project, config) = session.load_with(args.build.config_layer())?;
-            let report =
-                deploy::deploy(&project, &config, &session.aws_options(&config), &args, out)
-                    .await?;
+            let report = deploy::deploy(
+                &project,
+                &config,
+                &session.aws_options(&config),
+                &args.options(),
+                out,
+            )
+            .await?;
             out.result(&report);
             return Ok(report.exit_code());
         }
@@ -165,7 +175,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let since = logs::parse_since(&args.since)?;
             let aws = session.connect(&config).await?;
-            let family = crate::render::family(&config);
+            let family = crate::steps::render::family(&config);
             let task = args.task.as_deref().map(logs::task_id);
             let report = logs::run(
                 &aws,
@@ -175,7 +185,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                     follow: args.follow,
                     task,
                     since,
-                    poll: POLL,
+                    poll: crate::steps::run::POLL,
                 },
             )
             .await?;
@@ -245,10 +255,7 @@ impl Session {
     pub fn stage(&self) -> StageChoice {
         match &self.global.stage {
             Some(name) => {
-                let from_env = std::env::var("CARGO_FARGATE_STAGE").ok().as_deref()
-                    == Some(name.as_str())
-                    && !std::env::args().any(|a| a == "--stage" || a.starts_with("--stage="));
-                let location = if from_env {
+                let location = if self.global.stage_from_env {
                     Location::Env("CARGO_FARGATE_STAGE".into())
                 } else {
                     Location::Flag("--stage".into())

@@ -6,7 +6,7 @@
 use crate::aws::{Aws, Identity};
 use crate::config::Config;
 use crate::error::{Result, UserError};
-use crate::roles;
+use crate::steps::roles;
 
 /// What a deploy will do that needs a permission: for the plan at hand.
 pub struct Needs<'a> {
@@ -83,7 +83,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
         if needs.create_cluster {
             list.push(("ecs:CreateCluster", "*".into()));
         }
-        let family = crate::render::family(c);
+        let family = crate::steps::render::family(c);
         list.push((
             "ecs:RunTask",
             format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),

@@ -12,8 +12,8 @@ use toml_edit::{DocumentMut, Item, Table};
 use crate::error::{display_path, Location, Result, UserError};
 use crate::project::Project;
 
-const METADATA_TEMPLATE: &str = include_str!("../task-templates/metadata.toml");
-const DOCKERIGNORE_TEMPLATE: &str = include_str!("../task-templates/dockerignore");
+const METADATA_TEMPLATE: &str = include_str!("../../task-templates/metadata.toml");
+const DOCKERIGNORE_TEMPLATE: &str = include_str!("../../task-templates/dockerignore");
 
 #[derive(Debug, Serialize)]
 pub struct InitOutput {
@@ -136,10 +136,35 @@ pub fn run(project: &Project, force: bool) -> Result<InitOutput> {
     })
 }
 
+/// Writes beside `path` and renames over it: an interrupted write leaves the old file whole.
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("cargo-fargate.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing beside {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    // A temporary file is private (0600); the file keeps the permissions it had.
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    } else {
+        readable(tmp.as_file())?;
+    }
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// A new file as `File::create` makes it: readable by all (umask aside).
+fn readable(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    let _ = file;
     Ok(())
 }
 

@@ -6,9 +6,31 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Layer, Origin, Setting, Source, Value};
+use crate::output::{Output, OutputOptions};
+
+pub mod commands;
+
+/// The whole program: parse the command line, run the command, and return the exit code.
+pub fn main() -> i32 {
+    let cli = parse();
+    let out = Output::new(&cli.global.output_options());
+    crate::net::set_timeout(std::time::Duration::from_secs(cli.global.timeout));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(commands::run(cli, &out)) {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: the error and its causes, joined.
+            out.error(format!("{err:#}").replace('\n', " "));
+            crate::error::exit_code(&err)
+        }
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo", bin_name = "cargo", disable_help_subcommand = true)]
@@ -85,7 +107,7 @@ pub struct ImageArgs {
 pub struct DiffArgs {
     #[command(flatten)]
     pub image: ImageArgs,
-    /// Exit with 1 when the definition differs from the latest revision (for CI).
+    /// Exit with 3 when the definition differs from the latest revision (for CI; 1 is a failure).
     #[arg(long)]
     pub exit_code: bool,
 }
@@ -143,6 +165,19 @@ pub struct RunOptions {
     pub command: Vec<String>,
 }
 
+impl RunOptions {
+    pub fn options(&self) -> crate::steps::run::RunOptions {
+        crate::steps::run::RunOptions {
+            count: self.count,
+            env: self.env.clone(),
+            detach: self.detach,
+            stop_on_interrupt: self.stop_on_interrupt,
+            allow_default_vpc: self.allow_default_vpc,
+            command: self.command.clone(),
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct DeployArgs {
     #[command(flatten)]
@@ -159,6 +194,17 @@ pub struct DeployArgs {
     /// registers and schedules it).
     #[arg(long, conflicts_with = "no_run")]
     pub run_now: bool,
+}
+
+impl DeployArgs {
+    pub fn options(&self) -> crate::deploy::DeployOptions {
+        crate::deploy::DeployOptions {
+            run: self.run.options(),
+            dry_run: self.dry_run,
+            no_run: self.no_run,
+            run_now: self.run_now,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -283,6 +329,9 @@ pub struct GlobalArgs {
     /// Stage whose settings override the base configuration [default: dev].
     #[arg(long, global = true, env = "CARGO_FARGATE_STAGE", value_name = "NAME")]
     pub stage: Option<String>,
+    /// Whether `stage` came from `CARGO_FARGATE_STAGE` rather than `--stage` (for error locations).
+    #[arg(skip)]
+    pub stage_from_env: bool,
     /// Named AWS profile (not cargo's build --profile) [default: AWS_PROFILE or the default chain].
     #[arg(long = "aws-profile", global = true, value_name = "NAME")]
     pub aws_profile: Option<String>,
@@ -325,6 +374,19 @@ pub enum MessageFormat {
 }
 
 impl GlobalArgs {
+    /// What the output layer needs of the flags (it does not know clap).
+    pub fn output_options(&self) -> OutputOptions {
+        OutputOptions {
+            json: self.message_format == MessageFormat::Json,
+            verbosity: if self.quiet { -1 } else { self.verbose as i8 },
+            color: match self.color {
+                ColorChoice::Always => Some(true),
+                ColorChoice::Never => Some(false),
+                ColorChoice::Auto => None,
+            },
+        }
+    }
+
     /// The flags that set configuration keys, as the highest-precedence raw layer.
     pub fn config_layer(&self) -> Layer {
         let mut layer = Layer::default();
@@ -354,8 +416,20 @@ pub fn parse() -> FargateCli {
     if args.get(1).map(|a| a != "fargate").unwrap_or(true) {
         args.insert(1, "fargate".into());
     }
-    match CargoCli::try_parse_from(&args) {
-        Ok(CargoCli::Fargate(cli)) => cli,
+    let parsed = CargoCli::command()
+        .try_get_matches_from(&args)
+        .and_then(|matches| {
+            let from_env = matches
+                .subcommand_matches("fargate")
+                .and_then(|m| m.value_source("stage"))
+                == Some(clap::parser::ValueSource::EnvVariable);
+            CargoCli::from_arg_matches(&matches).map(|cli| (cli, from_env))
+        });
+    match parsed {
+        Ok((CargoCli::Fargate(mut cli), from_env)) => {
+            cli.global.stage_from_env = from_env;
+            cli
+        }
         Err(e) => {
             // CI reading JSON lines gets the usage error as an event too; --help and --version
             // are not errors and print as clap does.
@@ -386,7 +460,6 @@ fn wants_json(args: &[std::ffi::OsString]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {

@@ -1,0 +1,168 @@
+//! The pipeline stages composed for the commands that chain them: build then push, the image check
+//! then register, register then run. Stages never call each other; these functions do.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::aws::image::ImageCheck;
+use crate::aws::Aws;
+use crate::build;
+use crate::config::Config;
+use crate::error::Result;
+use crate::image::PinnedImage;
+use crate::output::Output;
+use crate::project::Project;
+use crate::steps::push::{self, Login, PushOutput, Target};
+use crate::steps::register::{self, Latest, Prepared, RegisterReport};
+use crate::steps::roles;
+use crate::steps::run::{self, Network, RunOptions, RunReport, POLL};
+
+/// What `run` needs checked before anything is created.
+pub struct Preflight {
+    pub cluster_exists: bool,
+    pub network: Option<Network>,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// Read-only checks of a run: environment overrides, the cluster (or leave to create it), the
+/// network (never the default VPC unless allowed). Skipped, but for the overrides, when not running.
+pub async fn preflight(
+    aws: &Aws,
+    config: &Config,
+    opts: &RunOptions,
+    will_run: bool,
+) -> Result<Preflight> {
+    let environment = run::parse_env_overrides(&opts.env, config)?;
+    run::check_override_size(&config.project, &opts.command, &environment)?;
+    if !will_run {
+        return Ok(Preflight {
+            cluster_exists: true,
+            network: None,
+            environment,
+        });
+    }
+    let cluster_exists = aws.cluster_exists(&config.cluster).await?;
+    if !cluster_exists && !config.create_cluster {
+        return Err(config
+            .key_error(
+                "create-cluster",
+                format!(
+                    "ECS cluster `{}` does not exist and creating it is turned off",
+                    config.cluster
+                ),
+            )
+            .fix(
+                "create it, set `create-cluster = true`, or point `cluster` at an existing cluster",
+            )
+            .into());
+    }
+    let network = run::resolve_network(aws, config, opts.allow_default_vpc).await?;
+    Ok(Preflight {
+        cluster_exists,
+        network: Some(network),
+        environment,
+    })
+}
+
+/// Whether a pinned image is there to be pulled. With a registry endpoint, this machine reaches
+/// ECR's registry there: it is asked, as push did; else ECR itself.
+pub async fn check_image(aws: &Aws, config: &Config, image: &PinnedImage) -> Result<ImageCheck> {
+    match (&config.registry_endpoint, image.ecr()) {
+        (Some(_), Some(ecr)) => {
+            let login = push::login(aws, config).await?;
+            push::check_pushed(&login.registry, &ecr.repository_name, image).await
+        }
+        _ => aws.check_image(image).await,
+    }
+}
+
+/// Everything `register` needs checked (the image, the roles) and the definition rendered.
+/// Read-only: on any error, nothing has been created.
+pub async fn prepare(
+    aws: &Aws,
+    config: &Config,
+    image: PinnedImage,
+    out: &Output,
+) -> Result<Prepared> {
+    let identity = aws.identity().await?;
+    let region = aws.region();
+    let check = check_image(aws, config, &image).await?;
+    let roles = roles::plan(aws, config, &identity, &region).await?;
+    register::prepare(config, image, check, roles, &region, out)
+}
+
+/// Builds the image unless the registry already holds its content tag, then pushes it. `known`:
+/// the digest under the content tag when a plan already asked the registry (`None`: ask).
+pub async fn ship(
+    project: &Project,
+    config: &Config,
+    plan: build::Plan,
+    target: Target,
+    known: Option<String>,
+    out: &Output,
+) -> Result<PushOutput> {
+    let started = Instant::now();
+    if let Some(done) =
+        push::up_to_date(&target, config, &plan.content_tag, known, started, out).await?
+    {
+        return Ok(done);
+    }
+    let built = build::run(project, config, plan, target.base_access(), out).await?;
+    push::publish(built, target, config, started, out).await
+}
+
+/// `push`: the repository ensured for the login, then [`ship`].
+pub async fn push(
+    project: &Project,
+    config: &Config,
+    plan: build::Plan,
+    aws: &Aws,
+    login: Login,
+    out: &Output,
+) -> Result<PushOutput> {
+    let target = push::target(aws, config, login, out).await?;
+    ship(project, config, plan, target, None, out).await
+}
+
+/// Registers (roles, log group, task definition), then — when the preflight checked a network —
+/// creates the cluster if needed and runs the task. `latest`: the latest revision when a plan
+/// already read it. This is where a deploy's kind (task, service, schedule) decides what follows
+/// the registration.
+pub async fn launch(
+    aws: &Aws,
+    config: &Config,
+    prepared: &Prepared,
+    latest: Option<Option<Latest>>,
+    pre: &Preflight,
+    opts: &RunOptions,
+    out: &Output,
+) -> Result<(RegisterReport, Option<RunReport>)> {
+    let registered = register::apply(aws, config, prepared, latest, out).await?;
+    let Some(network) = &pre.network else {
+        return Ok((registered, None));
+    };
+    if !pre.cluster_exists {
+        aws.create_cluster(&config.cluster, &config.tags).await?;
+        out.status("Created", format_args!("cluster {}", config.cluster));
+    }
+    let fresh_roles = registered.roles.iter().any(|r| r.created);
+    let report = run::run(
+        aws,
+        out,
+        &run::RunInput {
+            config,
+            definition: &prepared.definition,
+            registration: &registered.task_definition,
+            network,
+            count: opts.count,
+            command: (!opts.command.is_empty()).then_some(opts.command.as_slice()),
+            environment: &pre.environment,
+            detach: opts.detach,
+            stop_on_interrupt: opts.stop_on_interrupt,
+            poll: POLL,
+            fresh_roles,
+        },
+    )
+    .await?;
+    Ok((registered, Some(report)))
+}

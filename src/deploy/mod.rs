@@ -1,0 +1,168 @@
+//! `deploy`: package → build → push → register → run as one command.
+//!
+//! Plan, then execute (as cargo-dist does): [`plan::plan`] asks every read-only question first —
+//! configuration, the run's network and cluster, the roles, the registry login, the repository,
+//! whether the image is already pushed, whether the task definition would change — so `--dry-run`
+//! is the plan printed, and a real deploy fails before creating anything when the plan cannot be
+//! carried out. The execution carries out that plan and asks none of it again.
+
+pub mod compose;
+pub mod plan;
+pub mod report;
+
+use crate::aws::image::ImageCheck;
+use crate::aws::{Aws, AwsOptions};
+use crate::config::Config;
+use crate::error::Result;
+use crate::image::PinnedImage;
+use crate::output::Output;
+use crate::project::Project;
+use crate::steps::run::RunOptions;
+use crate::steps::{push, register, render};
+
+pub use compose::{launch, preflight, Preflight};
+pub use report::{DeployReport, Deployed, Step};
+
+/// What `deploy` is asked to do (the CLI fills it from its flags).
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub run: RunOptions,
+    /// Show the plan and change nothing.
+    pub dry_run: bool,
+    /// Stop after registering the task definition.
+    pub no_run: bool,
+    /// For a scheduled stage: also run the task once now.
+    pub run_now: bool,
+}
+
+pub async fn deploy(
+    project: &Project,
+    config: &Config,
+    aws_options: &AwsOptions,
+    opts: &DeployOptions,
+    out: &Output,
+) -> Result<DeployReport> {
+    let aws = Aws::connect(aws_options).await?;
+    out.verbose(format_args!(
+        "AWS credentials from {}, region {}",
+        aws.credentials_source(),
+        aws.region()
+    ));
+    let plan = plan::plan(project, config, &aws, opts, out).await?;
+    if opts.dry_run {
+        return Ok(DeployReport::Plan {
+            dry_run: true,
+            project: config.project.clone(),
+            stage: config.stage.clone(),
+            steps: plan.steps(config),
+            permissions: plan.permissions,
+        });
+    }
+    execute(project, config, &aws, plan, opts, out).await
+}
+
+/// Carries out a plan: each step acts on what the plan found.
+async fn execute(
+    project: &Project,
+    config: &Config,
+    aws: &Aws,
+    plan: plan::DeployPlan,
+    opts: &DeployOptions,
+    out: &Output,
+) -> Result<DeployReport> {
+    let plan::DeployPlan {
+        build,
+        region,
+        pre,
+        roles,
+        login,
+        repository,
+        pushed_digest,
+        definition,
+        will_run,
+        schedule: schedule_plan,
+        ..
+    } = plan;
+    // The plan's login carries the push: the registry is logged in to once.
+    let target = push::target_from_plan(aws, &repository, login, out).await?;
+    let pushed = compose::ship(project, config, build, target, pushed_digest, out).await?;
+    let image = PinnedImage::parse(&pushed.image_uri)?;
+    let prepared = match definition.prepared {
+        Some(prepared) if prepared.image == image => prepared,
+        // Just pushed: the registry holds it.
+        _ => register::prepare(config, image, ImageCheck::Found, roles, &region, out)?,
+    };
+    // A scheduled stage's preflight checked the network for the schedule, not to run now.
+    let no_run = Preflight {
+        cluster_exists: true,
+        network: None,
+        environment: Default::default(),
+    };
+    let (registered, run) = launch(
+        aws,
+        config,
+        &prepared,
+        Some(definition.latest),
+        if will_run { &pre } else { &no_run },
+        &opts.run,
+        out,
+    )
+    .await?;
+    let schedule = match (&schedule_plan, &pre.network) {
+        (Some(schedule_plan), Some(network)) => {
+            if !will_run && !pre.cluster_exists {
+                aws.create_cluster(&config.cluster, &config.tags).await?;
+                out.status("Created", format_args!("cluster {}", config.cluster));
+            }
+            Some(
+                crate::schedule::apply(
+                    aws,
+                    config,
+                    schedule_plan,
+                    network,
+                    &registered.task_definition.arn,
+                    out,
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
+    // After the schedule moved to the new revision, so that the old one can go.
+    let revisions = crate::revisions::prune(aws, config, out).await?;
+
+    let container = render::main_container(&prepared.definition)
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or("app")
+        .to_string();
+    let prefix = render::log_stream_prefix(config);
+    let tasks: Vec<String> = run
+        .iter()
+        .flat_map(|r| r.tasks.iter().map(|t| t.arn.clone()))
+        .collect();
+    let log_streams = run
+        .iter()
+        .flat_map(|r| {
+            r.tasks
+                .iter()
+                .map(|t| format!("{prefix}/{container}/{}", t.id))
+        })
+        .collect();
+    Ok(DeployReport::Done(Box::new(Deployed {
+        project: config.project.clone(),
+        stage: config.stage.clone(),
+        image_uri: pushed.image_uri.clone(),
+        digest: pushed.digest.clone(),
+        up_to_date: pushed.up_to_date,
+        task_definition: registered.task_definition.clone(),
+        log_group: config.log_group.clone(),
+        log_streams,
+        tasks,
+        exit_code: run.as_ref().map(|r| r.exit_code).unwrap_or(0),
+        push: pushed,
+        register: registered,
+        run,
+        schedule,
+        revisions,
+    })))
+}

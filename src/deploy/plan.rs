@@ -1,0 +1,266 @@
+//! The deploy plan: every read-only question a deploy asks, asked once — identity, roles,
+//! permissions, the registry login, the repository's settings, whether the image is pushed, whether
+//! the task definition would change, the run's network. `--dry-run` prints it; `deploy` carries it
+//! out without asking again.
+
+use crate::aws::image::ImageCheck;
+use crate::aws::{Aws, Identity};
+use crate::build;
+use crate::config::Config;
+use crate::error::Result;
+use crate::image::PinnedImage;
+use crate::output::Output;
+use crate::project::Project;
+use crate::steps::push::{self, Login, RepositoryPlan};
+use crate::steps::register::{self, Latest, Prepared};
+use crate::steps::{permissions, render, roles};
+
+use super::compose::{self, Preflight};
+use super::report::Step;
+use super::DeployOptions;
+
+/// The task definition step of a plan.
+pub struct DefinitionPlan {
+    /// Rendered with the pushed image, when the registry already holds it (else the image is new).
+    pub prepared: Option<Prepared>,
+    /// The latest ACTIVE revision of the family, normalised.
+    pub latest: Option<Latest>,
+    /// Whether a new revision is registered.
+    pub changes: bool,
+}
+
+pub struct DeployPlan {
+    pub build: build::Plan,
+    pub identity: Identity,
+    pub region: String,
+    pub pre: Preflight,
+    pub roles: roles::Plan,
+    pub permissions: permissions::Checked,
+    /// The registry login, checked: the push uses it (the registry is logged in to once).
+    pub login: Login,
+    pub repository: RepositoryPlan,
+    /// The digest under the content tag when the registry holds it: build and push are skipped.
+    pub pushed_digest: Option<String>,
+    pub definition: DefinitionPlan,
+    /// Whether a task runs now (a scheduled stage runs only with --run-now).
+    pub will_run: bool,
+    /// The schedule of a scheduled stage.
+    pub schedule: Option<crate::schedule::Plan>,
+}
+
+/// Asks every read-only question of a deploy; fails, having changed nothing, when the plan cannot
+/// be carried out.
+pub async fn plan(
+    project: &Project,
+    config: &Config,
+    aws: &Aws,
+    opts: &DeployOptions,
+    out: &Output,
+) -> Result<DeployPlan> {
+    // A scheduled stage is registered and scheduled; it runs now only with --run-now.
+    let scheduled = config.schedule.is_some();
+    let will_run = !opts.no_run && (!scheduled || opts.run_now);
+    // package: what goes into the image (the source archive's file list and hash).
+    let build = build::plan(project, config)?;
+    let identity = aws.identity().await?;
+    let region = aws.region();
+
+    let pre = compose::preflight(aws, config, &opts.run, will_run || scheduled).await?;
+    let roles = roles::plan(aws, config, &identity, &region).await?;
+    let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
+    let permissions = permissions::check(
+        aws,
+        &permissions::Needs {
+            config,
+            identity: &identity,
+            region: &region,
+            roles: &roles,
+            create_cluster: !pre.cluster_exists,
+            will_run,
+        },
+    )
+    .await?;
+    let login = push::login(aws, config).await?;
+    let repository = push::plan_repository(aws, config).await?;
+    let pushed_digest = login
+        .registry
+        .manifest_digest(&config.repository, &build.content_tag)
+        .await?;
+
+    // The definition as it will be registered (the digest is known once pushed; its length is
+    // not): ECS's model and size limits are checked now, before anything changes.
+    let repository_uri = match &repository.found {
+        Some(found) if !found.uri.is_empty() => found.uri.clone(),
+        _ => format!(
+            "{}.dkr.ecr.{region}.amazonaws.com/{}",
+            identity.account, config.repository
+        ),
+    };
+    let placeholder = format!("sha256:{}", "0".repeat(64));
+    let digest = pushed_digest.as_deref().unwrap_or(&placeholder);
+    let image = PinnedImage::parse(&format!("{repository_uri}@{digest}"))?;
+    let rendered = render::render(&render::RenderInput {
+        config,
+        image: &image,
+        task_role_arn: &roles.task.arn,
+        execution_role_arn: &roles.execution.arn,
+        region: &region,
+    })?;
+    let family = render::family(config);
+    let latest = register::latest(aws, &family, &rendered).await?;
+    let definition = match &pushed_digest {
+        Some(_) => {
+            let changes = latest
+                .as_ref()
+                .map_or(true, |l| l.definition != register::normalise(&rendered));
+            let prepared = register::prepare(
+                config,
+                image,
+                ImageCheck::Found,
+                roles.clone(),
+                &region,
+                out,
+            )?;
+            DefinitionPlan {
+                prepared: Some(prepared),
+                latest,
+                changes,
+            }
+        }
+        // A new image is a new definition.
+        None => DefinitionPlan {
+            prepared: None,
+            latest,
+            changes: true,
+        },
+    };
+    Ok(DeployPlan {
+        build,
+        identity,
+        region,
+        pre,
+        roles,
+        permissions,
+        login,
+        repository,
+        pushed_digest,
+        definition,
+        will_run,
+        schedule,
+    })
+}
+
+impl DeployPlan {
+    /// The plan as `--dry-run` shows it: `changes` on every step that would change something.
+    pub fn steps(&self, config: &Config) -> Vec<Step> {
+        let plan = &self.build;
+        let registry = &self.login.registry;
+        let mut steps = Vec::new();
+
+        let source_bytes: u64 = plan.entries.iter().map(|e| e.size).sum();
+        steps.push(Step {
+            step: "package",
+            changes: false,
+            action: format!(
+                "{} files, {source_bytes} bytes, source sha256 {}",
+                plan.entries.len(),
+                &plan.source_sha256[..16]
+            ),
+        });
+        let image = format!(
+            "{}/{}:{}",
+            registry.host, config.repository, plan.content_tag
+        );
+        let builder = serde_json::to_value(plan.builder)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        steps.push(Step {
+            step: "build",
+            changes: self.pushed_digest.is_none(),
+            action: match &self.pushed_digest {
+                Some(_) => format!("skip: {image} is up to date"),
+                None => format!(
+                    "build {image} with the {builder} builder for {}",
+                    plan.platform
+                ),
+            },
+        });
+        let repository = self.repository.describe();
+        steps.push(Step {
+            step: "push",
+            changes: self.pushed_digest.is_none() || self.repository.changes(),
+            action: match (&self.pushed_digest, repository.is_empty()) {
+                (Some(d), true) => format!("skip: {} already holds {d}", registry.host),
+                (Some(d), false) => {
+                    format!("{repository}; {} already holds {d}", registry.host)
+                }
+                (None, true) => format!("push {} ({})", image, plan.tags.join(", ")),
+                (None, false) => format!("{repository} and push {image}"),
+            },
+        });
+        let role = |r: &roles::RolePlan| match &r.managed {
+            Some(_) => format!("managed {}", r.name),
+            None => format!("given {}", r.arn),
+        };
+        let family = render::family(config);
+        let register_action = match (&self.definition.prepared, &self.definition.latest) {
+            (Some(_), Some(l)) if !self.definition.changes => {
+                format!("keep {family}:{} (unchanged)", l.revision)
+            }
+            (Some(_), Some(l)) => format!(
+                "register {family}:{} (differs from the latest; see `cargo fargate diff`)",
+                l.revision + 1
+            ),
+            (Some(_), None) => format!("register {family}:1"),
+            (None, _) => format!("register a new revision of {family} with the new image"),
+        };
+        steps.push(Step {
+            step: "register",
+            changes: self.definition.changes,
+            action: format!(
+                "{register_action}; task role {}, execution role {}",
+                role(&self.roles.task),
+                role(&self.roles.execution)
+            ),
+        });
+        steps.push(match &self.pre.network {
+            Some(_) if !self.will_run => Step {
+                step: "run",
+                changes: false,
+                action: "not now: the schedule runs it (--run-now to run it once too)".into(),
+            },
+            None => Step {
+                step: "run",
+                changes: false,
+                action: "skip (--no-run)".into(),
+            },
+            Some(n) => Step {
+                step: "run",
+                changes: true,
+                action: format!(
+                    "run on {}cluster {} in {} (subnets {}; security groups {}; public IP {})",
+                    if self.pre.cluster_exists {
+                        ""
+                    } else {
+                        "a new "
+                    },
+                    config.cluster,
+                    n.vpc,
+                    n.subnets.join(", "),
+                    n.security_groups.join(", "),
+                    if n.assign_public_ip { "yes" } else { "no" },
+                ),
+            },
+        });
+        if let Some(schedule) = &self.schedule {
+            let (changes, action) = schedule.describe();
+            steps.push(Step {
+                step: "schedule",
+                changes,
+                action,
+            });
+        }
+        steps
+    }
+}

@@ -1,0 +1,135 @@
+//! What `deploy` prints: the plan (`--dry-run`) or what it did.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::steps::push::PushOutput;
+use crate::steps::register::{self, RegisterReport};
+use crate::steps::run::RunReport;
+
+/// One step of the plan, as `--dry-run` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    /// Whether carrying the plan out changes anything at this step.
+    pub changes: bool,
+    pub action: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum DeployReport {
+    Plan {
+        dry_run: bool,
+        project: String,
+        stage: String,
+        steps: Vec<Step>,
+        /// Whether the deploying identity may do what the plan does.
+        permissions: crate::steps::permissions::Checked,
+    },
+    Done(Box<Deployed>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deployed {
+    pub project: String,
+    pub stage: String,
+    pub image_uri: String,
+    pub digest: String,
+    pub up_to_date: bool,
+    pub task_definition: register::Registration,
+    pub log_group: String,
+    /// `<prefix>/<container>/<task id>` of each task, as awslogs names the streams.
+    pub log_streams: Vec<String>,
+    pub tasks: Vec<String>,
+    pub exit_code: i32,
+    pub push: PushOutput,
+    pub register: RegisterReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunReport>,
+    /// The EventBridge Scheduler schedule of a scheduled stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::ScheduleReport>,
+    /// Old revisions deregistered (keep-revisions).
+    pub revisions: crate::revisions::PruneReport,
+}
+
+impl DeployReport {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DeployReport::Plan { .. } => 0,
+            DeployReport::Done(d) => d.exit_code,
+        }
+    }
+}
+
+impl fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeployReport::Plan {
+                project,
+                stage,
+                steps,
+                permissions,
+                ..
+            } => {
+                writeln!(
+                    f,
+                    "plan for {project} stage {stage} (dry run: nothing was changed)"
+                )?;
+                for s in steps {
+                    writeln!(
+                        f,
+                        "  {:<9} {} {}",
+                        s.step,
+                        if s.changes { "~" } else { "=" },
+                        s.action
+                    )?;
+                }
+                writeln!(f, "  permissions: {permissions}")?;
+                Ok(())
+            }
+            DeployReport::Done(d) => {
+                let state = if d.up_to_date { "up to date" } else { "pushed" };
+                writeln!(f, "image            {} ({state})", d.image_uri)?;
+                let td = &d.task_definition;
+                writeln!(
+                    f,
+                    "task definition  {}:{} ({})",
+                    td.family,
+                    td.revision,
+                    if td.registered {
+                        "registered"
+                    } else {
+                        "unchanged"
+                    }
+                )?;
+                for t in &d.tasks {
+                    writeln!(f, "task             {t}")?;
+                }
+                writeln!(f, "log group        {}", d.log_group)?;
+                for s in &d.log_streams {
+                    writeln!(f, "log stream       {s}")?;
+                }
+                if let Some(s) = &d.schedule {
+                    writeln!(f, "schedule         {s}")?;
+                }
+                if !d.revisions.deregistered.is_empty() {
+                    writeln!(f, "old revisions    {}", d.revisions)?;
+                }
+                match (&d.run, &d.schedule) {
+                    (Some(r), _) if !r.detached && !r.interrupted => {
+                        writeln!(f, "exit code        {}", d.exit_code)
+                    }
+                    (Some(_), _) => writeln!(f, "exit code        (not waited for)"),
+                    (None, Some(_)) => writeln!(
+                        f,
+                        "run              not now: the schedule runs it (`deploy --run-now` also runs it once)"
+                    ),
+                    (None, None) => writeln!(f, "run              skipped (--no-run)"),
+                }
+            }
+        }
+    }
+}

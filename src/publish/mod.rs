@@ -1,0 +1,162 @@
+//! The publisher: ships a built image (an OCI image layout on disk) to a registry.
+
+use anyhow::Context;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::build::host::{blob_path, descriptor_digest, OciImage};
+use crate::error::Result;
+use crate::output::Output;
+use crate::registry::Registry;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PushStats {
+    pub digest: String,
+    pub blobs_uploaded: usize,
+    pub blobs_skipped: usize,
+    /// Blobs linked from the base image's repository on the same registry, without an upload.
+    pub blobs_mounted: usize,
+    pub bytes_uploaded: u64,
+}
+
+/// Pushes a built image: each blob the registry lacks (mounted from the base's repository when it is
+/// on the same registry, else uploaded), then the manifest under every tag (by digest when none).
+pub async fn push(
+    image: &OciImage,
+    registry: &Registry,
+    repository: &str,
+    tags: &[String],
+    out: &Output,
+) -> Result<PushStats> {
+    let manifest: Value =
+        serde_json::from_slice(&image.manifest).context("reading the image manifest")?;
+    let mut blobs: Vec<(String, u64)> = Vec::new();
+    let descriptors = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&manifest["config"]));
+    for d in descriptors {
+        let digest = descriptor_digest(d)?;
+        if !blobs.iter().any(|(b, _)| *b == digest) {
+            blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
+        }
+    }
+    let mount_from = (registry.host == image.base.registry && image.base.repository != repository)
+        .then_some(image.base.repository.as_str());
+    let total: u64 = blobs.iter().map(|(_, s)| s).sum();
+    out.status(
+        "Pushing",
+        format!(
+            "{} to {}/{repository}",
+            image.manifest_digest, registry.host
+        ),
+    );
+    let bar = out.bar(total, "Pushing");
+
+    let outcomes: Vec<(BlobOutcome, u64)> = stream::iter(blobs)
+        .map(|(digest, size)| {
+            let bar = &bar;
+            async move {
+                let outcome = push_blob(image, registry, repository, &digest, mount_from).await?;
+                out.verbose(format!("{digest}: {outcome:?}"));
+                bar.inc(size);
+                Ok::<_, anyhow::Error>((outcome, size))
+            }
+        })
+        .buffer_unordered(3)
+        .try_collect()
+        .await?;
+    bar.finish_and_clear();
+
+    let mut stats = PushStats {
+        digest: image.manifest_digest.clone(),
+        ..PushStats::default()
+    };
+    for (outcome, size) in outcomes {
+        match outcome {
+            BlobOutcome::Skipped => stats.blobs_skipped += 1,
+            BlobOutcome::Mounted => stats.blobs_mounted += 1,
+            BlobOutcome::Uploaded => {
+                stats.blobs_uploaded += 1;
+                stats.bytes_uploaded += size;
+            }
+        }
+    }
+
+    let references: Vec<String> = if tags.is_empty() {
+        vec![image.manifest_digest.clone()]
+    } else {
+        tags.to_vec()
+    };
+    for reference in &references {
+        // Re-putting the same manifest is a no-op, and ECR refuses it on an immutable tag.
+        if registry
+            .manifest_digest(repository, reference)
+            .await?
+            .as_deref()
+            == Some(image.manifest_digest.as_str())
+        {
+            out.verbose(format!("{repository}:{reference} is already this image"));
+            continue;
+        }
+        let digest = registry
+            .put_manifest(
+                repository,
+                reference,
+                &image.manifest_media_type,
+                image.manifest.clone(),
+            )
+            .await?;
+        if digest != image.manifest_digest {
+            anyhow::bail!(
+                "the registry stored the manifest as {digest}, not {}",
+                image.manifest_digest
+            );
+        }
+    }
+    out.status(
+        "Pushed",
+        format!(
+            "{}/{repository}:{} ({} uploaded, {} mounted, {} already there; {})",
+            registry.host,
+            references.join(","),
+            stats.blobs_uploaded,
+            stats.blobs_mounted,
+            stats.blobs_skipped,
+            indicatif::HumanBytes(stats.bytes_uploaded)
+        ),
+    );
+    Ok(stats)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobOutcome {
+    Skipped,
+    Mounted,
+    Uploaded,
+}
+
+async fn push_blob(
+    image: &OciImage,
+    registry: &Registry,
+    repository: &str,
+    digest: &str,
+    mount_from: Option<&str>,
+) -> Result<BlobOutcome> {
+    if registry.blob_exists(repository, digest).await? {
+        return Ok(BlobOutcome::Skipped);
+    }
+    if let Some(from) = mount_from {
+        if registry.mount_blob(repository, digest, from).await? {
+            return Ok(BlobOutcome::Mounted);
+        }
+    }
+    let path = blob_path(&image.dir.join("blobs"), digest)?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    registry.upload_blob(repository, digest, bytes).await?;
+    Ok(BlobOutcome::Uploaded)
+}
