@@ -85,11 +85,17 @@ pub async fn prune(aws: &Aws, config: &Config, out: &Output) -> Result<PruneRepo
         .map(|(_, arn)| (arn.rsplit('/').next().unwrap_or(arn), arn.as_str()))
         .collect();
     for short in &report.deregistered {
-        aws.deregister_task_definition(by_short[short.as_str()]).await?;
-        out.status("Deregistered", format_args!("{short} (keep-revisions = {keep})"));
+        aws.deregister_task_definition(by_short[short.as_str()])
+            .await?;
+        out.status(
+            "Deregistered",
+            format_args!("{short} (keep-revisions = {keep})"),
+        );
     }
     for short in &report.in_use {
-        out.verbose(format_args!("kept {short}: a service or the schedule uses it"));
+        out.verbose(format_args!(
+            "kept {short}: a service or the schedule uses it"
+        ));
     }
     Ok(report)
 }
@@ -120,7 +126,9 @@ mod tests {
         let revisions: Vec<(i64, String)> = (1..=7).rev().map(|r| (r, arn(r))).collect();
         let in_use: BTreeSet<String> = [arn(2)].into_iter().collect();
         let ours: BTreeMap<String, String> =
-            [(MANAGED_TAG.0.to_string(), MANAGED_TAG.1.to_string())].into_iter().collect();
+            [(MANAGED_TAG.0.to_string(), MANAGED_TAG.1.to_string())]
+                .into_iter()
+                .collect();
         let mut tags: BTreeMap<String, BTreeMap<String, String>> =
             (1..=7).map(|r| (arn(r), ours.clone())).collect();
         tags.insert(arn(3), BTreeMap::new());
@@ -129,7 +137,11 @@ mod tests {
         assert_eq!(r.in_use, ["app-dev:2"]);
         assert_eq!(r.not_ours, ["app-dev:3"]);
         // Fewer than N: nothing; 0: pruning is off.
-        assert!(choose(&revisions, 7, &in_use, &tags).deregistered.is_empty());
-        assert!(choose(&revisions, 0, &in_use, &tags).deregistered.is_empty());
+        assert!(choose(&revisions, 7, &in_use, &tags)
+            .deregistered
+            .is_empty());
+        assert!(choose(&revisions, 0, &in_use, &tags)
+            .deregistered
+            .is_empty());
     }
 }

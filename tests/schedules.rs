@@ -98,7 +98,12 @@ fn a_scheduled_deploy_creates_the_schedule_and_its_role_converges_and_delete_rem
 
     // Its role: trusts only the scheduler of this account; may run only this family on this
     // cluster and pass only the task's two roles.
-    let role = aws(&["iam", "get-role", "--role-name", &format!("{family}-scheduler")]);
+    let role = aws(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        &format!("{family}-scheduler"),
+    ]);
     let trust = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][0];
     assert_eq!(trust["Principal"]["Service"], "scheduler.amazonaws.com");
     assert_eq!(
@@ -144,7 +149,11 @@ fn a_scheduled_deploy_creates_the_schedule_and_its_role_converges_and_delete_rem
     );
 
     // status: the expression, the next runs, the job just run and its exit code.
-    let st = json_result(&cmd(dir.path(), &name, &["status", "--message-format", "json"]));
+    let st = json_result(&cmd(
+        dir.path(),
+        &name,
+        &["status", "--message-format", "json"],
+    ));
     assert_eq!(st["expression"], "cron(0 3 * * ? *)");
     assert_eq!(st["deployed"], true);
     let next = st["next_runs"].as_array().unwrap();
@@ -181,10 +190,18 @@ fn a_scheduled_deploy_creates_the_schedule_and_its_role_converges_and_delete_rem
     ));
     assert_eq!(d["schedule_deleted"], true, "{d}");
     assert_eq!(d["role_deleted"], true, "{d}");
-    assert!(get_schedule(&family).is_none(), "the schedule is still there");
-    assert!(!aws_try(&["iam", "get-role", "--role-name", &format!("{family}-scheduler")])
-        .status
-        .success());
+    assert!(
+        get_schedule(&family).is_none(),
+        "the schedule is still there"
+    );
+    assert!(!aws_try(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        &format!("{family}-scheduler")
+    ])
+    .status
+    .success());
     let d = json_result(&cmd(
         dir.path(),
         &name,
@@ -211,13 +228,23 @@ fn an_invalid_schedule_is_one_line_with_its_place_and_nothing_is_created() {
             assert!(line.contains("schedule"), "{line}");
         }
         // Nothing was created: no repository, roles, log group, cluster or schedule.
-        assert!(!aws_try(&["ecr", "describe-repositories", "--repository-names", &family])
+        assert!(!aws_try(&[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            &family
+        ])
+        .status
+        .success());
+        for role in ["task", "scheduler"] {
+            assert!(!aws_try(&[
+                "iam",
+                "get-role",
+                "--role-name",
+                &format!("{family}-{role}")
+            ])
             .status
             .success());
-        for role in ["task", "scheduler"] {
-            assert!(!aws_try(&["iam", "get-role", "--role-name", &format!("{family}-{role}")])
-                .status
-                .success());
         }
         assert!(get_schedule(&family).is_none());
         let clusters = aws(&["ecs", "describe-clusters", "--clusters", &family]);
@@ -267,15 +294,25 @@ fn active(family: &str) -> Vec<String> {
 fn old_revisions_are_deregistered_except_those_in_use_or_not_ours() {
     let name = unique("rev");
     let family = format!("{name}-dev");
-    let settings = |n: u32| networked(&format!("keep-revisions = 1\n[package.metadata.fargate.environment]\nN = \"{n}\""));
+    let settings = |n: u32| {
+        networked(&format!(
+            "keep-revisions = 1\n[package.metadata.fargate.environment]\nN = \"{n}\""
+        ))
+    };
     let dir = project(&name, &settings(1));
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() { println!(\"rev\"); }\n").unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() { println!(\"rev\"); }\n",
+    )
+    .unwrap();
     let image = pushed_image(dir.path(), &family);
     let register = |n: u32| {
         set_fargate(dir.path(), &name, &settings(n));
-        ok(&bench_command(dir.path(), &family, &["register", "--image", &image])
-            .output()
-            .unwrap())
+        ok(
+            &bench_command(dir.path(), &family, &["register", "--image", &image])
+                .output()
+                .unwrap(),
+        )
     };
 
     register(1);
@@ -294,7 +331,11 @@ fn old_revisions_are_deregistered_except_those_in_use_or_not_ours() {
         "0",
     ]);
     register(2);
-    assert_eq!(active(&family), ["1", "2"], "revision 1 is in use by a service");
+    assert_eq!(
+        active(&family),
+        ["1", "2"],
+        "revision 1 is in use by a service"
+    );
 
     // The stage's schedule runs revision 2; revision 3 is registered by someone else.
     let target = serde_json::json!({
@@ -323,12 +364,28 @@ fn old_revisions_are_deregistered_except_those_in_use_or_not_ours() {
         r#"[{"name": "other", "image": "busybox", "memory": 64}]"#,
     ]);
     register(4);
-    assert_eq!(active(&family), ["1", "2", "3", "4"], "each old one is kept for its reason");
+    assert_eq!(
+        active(&family),
+        ["1", "2", "3", "4"],
+        "each old one is kept for its reason"
+    );
     register(5);
-    assert_eq!(active(&family), ["1", "2", "3", "5"], "revision 4 is deregistered");
+    assert_eq!(
+        active(&family),
+        ["1", "2", "3", "5"],
+        "revision 4 is deregistered"
+    );
 
     // Once the service and the schedule let go, their revisions go too.
-    aws(&["ecs", "delete-service", "--cluster", &family, "--service", "web", "--force"]);
+    aws(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        &family,
+        "--service",
+        "web",
+        "--force",
+    ]);
     aws(&["scheduler", "delete-schedule", "--name", &family]);
     register(6);
     assert_eq!(active(&family), ["3", "6"]);

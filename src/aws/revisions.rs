@@ -80,7 +80,11 @@ impl Aws {
                     })
                 })?;
             // A deleted service lingers as INACTIVE; it runs nothing.
-            for s in out.services().iter().filter(|s| s.status() != Some("INACTIVE")) {
+            for s in out
+                .services()
+                .iter()
+                .filter(|s| s.status() != Some("INACTIVE"))
+            {
                 used.extend(s.task_definition().map(str::to_string));
                 for d in s.deployments() {
                     used.extend(d.task_definition().map(str::to_string));

@@ -2,9 +2,8 @@
 //! only when it differs, and deleted.
 
 use aws_sdk_scheduler::types::{
-    AssignPublicIp, AwsVpcConfiguration, EcsParameters, FlexibleTimeWindow,
-    FlexibleTimeWindowMode, LaunchType, NetworkConfiguration, PropagateTags, RetryPolicy,
-    ScheduleState, Target,
+    AssignPublicIp, AwsVpcConfiguration, EcsParameters, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    LaunchType, NetworkConfiguration, PropagateTags, RetryPolicy, ScheduleState, Target,
 };
 use serde::Serialize;
 
@@ -121,7 +120,9 @@ impl ScheduleSpec {
             max_event_age_seconds: retry
                 .and_then(|r| r.maximum_event_age_in_seconds())
                 .unwrap_or(86400),
-            max_retries: retry.and_then(|r| r.maximum_retry_attempts()).unwrap_or(185),
+            max_retries: retry
+                .and_then(|r| r.maximum_retry_attempts())
+                .unwrap_or(185),
         }
     }
 }
@@ -139,7 +140,10 @@ impl Aws {
             Ok(out) => Ok(Some(FoundSchedule {
                 spec: ScheduleSpec::from_output(&out),
                 arn: out.arn().unwrap_or_default().to_string(),
-                modified: out.last_modification_date().or(out.creation_date()).copied(),
+                modified: out
+                    .last_modification_date()
+                    .or(out.creation_date())
+                    .copied(),
             })),
             Err(e)
                 if e.as_service_error()

@@ -227,12 +227,14 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 .into());
             }
             let aws = session.connect(&config).await?;
-            let deleted = crate::schedule::delete(&aws, &config).await?.ok_or_else(|| {
-                crate::error::UserError::new(format!(
-                    "stage `{}` has no schedule to delete",
-                    config.stage
-                ))
-            })?;
+            let deleted = crate::schedule::delete(&aws, &config)
+                .await?
+                .ok_or_else(|| {
+                    crate::error::UserError::new(format!(
+                        "stage `{}` has no schedule to delete",
+                        config.stage
+                    ))
+                })?;
             out.result(&deleted);
         }
     }

@@ -636,9 +636,9 @@ pub fn resolve(
         r.check(
             "schedule",
             origin,
-            crate::schedule::expr::parse(value).map(|_| ()).map_err(|e| {
-                format!("{e}; valid: {}", crate::schedule::expr::EXAMPLES)
-            }),
+            crate::schedule::expr::parse(value)
+                .map(|_| ())
+                .map_err(|e| format!("{e}; valid: {}", crate::schedule::expr::EXAMPLES)),
         )?;
     }
     let (schedule_timezone, origin) = r.str_or("schedule-timezone", || "UTC".into());

@@ -132,11 +132,10 @@ fn parse_rate(body: &str) -> Result<Expression, String> {
             "`rate({body})` must be `rate(VALUE UNIT)`, e.g. `rate(5 minutes)` or `rate(1 hour)`"
         ));
     };
-    let every: u32 = value
-        .parse()
-        .ok()
-        .filter(|v| *v >= 1)
-        .ok_or_else(|| format!("`rate({body})`: `{value}` is not a whole number of at least 1"))?;
+    let every: u32 =
+        value.parse().ok().filter(|v| *v >= 1).ok_or_else(|| {
+            format!("`rate({body})`: `{value}` is not a whole number of at least 1")
+        })?;
     let (unit, plural) = match unit {
         "minute" => (RateUnit::Minute, false),
         "minutes" => (RateUnit::Minute, true),
@@ -177,7 +176,11 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
     let minutes = field(0, "minutes", set(fields[0], 0, 59, &[]))?;
     let hours = field(1, "hours", set(fields[1], 0, 23, &[]))?;
     let months = field(3, "month", set(fields[3], 1, 12, MONTHS))?;
-    let years = field(5, "year", set(fields[5], FIRST_YEAR as u32, LAST_YEAR as u32, &[]))?;
+    let years = field(
+        5,
+        "year",
+        set(fields[5], FIRST_YEAR as u32, LAST_YEAR as u32, &[]),
+    )?;
     let day_of_month = day_of_month(fields[2])
         .map_err(|e| format!("`cron({body})`: day-of-month `{}`: {e}", fields[2]))?;
     let day_of_week = day_of_week(fields[4])
@@ -256,11 +259,9 @@ fn set(text: &str, min: u32, max: u32, names: &[&str]) -> Result<Vec<bool>, Stri
     for item in text.split(',') {
         let (range, step) = match item.split_once('/') {
             Some((r, s)) => {
-                let step: u32 = s
-                    .parse()
-                    .ok()
-                    .filter(|s| *s >= 1)
-                    .ok_or_else(|| format!("the step `/{s}` is not a whole number of at least 1"))?;
+                let step: u32 = s.parse().ok().filter(|s| *s >= 1).ok_or_else(|| {
+                    format!("the step `/{s}` is not a whole number of at least 1")
+                })?;
                 (r, step)
             }
             None => (item, 1),
@@ -335,7 +336,8 @@ impl Cron {
                     }
                     for hour in (0..24i8).filter(|h| self.hours[*h as usize]) {
                         for minute in (0..60i8).filter(|m| self.minutes[*m as usize]) {
-                            let at = DateTime::from_parts(date, jiff::civil::time(hour, minute, 0, 0));
+                            let at =
+                                DateTime::from_parts(date, jiff::civil::time(hour, minute, 0, 0));
                             if at < start {
                                 continue;
                             }
@@ -344,7 +346,9 @@ impl Cron {
                                 continue;
                             };
                             if zoned.timestamp() > after
-                                && found.last().map_or(true, |l: &Zoned| l.timestamp() < zoned.timestamp())
+                                && found
+                                    .last()
+                                    .map_or(true, |l: &Zoned| l.timestamp() < zoned.timestamp())
                             {
                                 found.push(zoned);
                                 if found.len() == count {
@@ -501,7 +505,12 @@ mod tests {
             ["2026-11-24 03:00 Tue UTC", "2026-11-25 03:00 Wed UTC"]
         );
         assert_eq!(
-            runs("cron(0/20 8-9 ? * MON-FRI *)", "UTC", "2026-11-27T09:30:00Z", 4),
+            runs(
+                "cron(0/20 8-9 ? * MON-FRI *)",
+                "UTC",
+                "2026-11-27T09:30:00Z",
+                4
+            ),
             [
                 "2026-11-27 09:40 Fri UTC",
                 "2026-11-30 08:00 Mon UTC",
@@ -546,7 +555,12 @@ mod tests {
             ["2026-11-27 18:00 Fri UTC", "2026-12-25 18:00 Fri UTC"]
         );
         assert_eq!(
-            runs("cron(0 0 1 JAN ? 2030,2035)", "UTC", "2026-11-23T00:00:00Z", 3),
+            runs(
+                "cron(0 0 1 JAN ? 2030,2035)",
+                "UTC",
+                "2026-11-23T00:00:00Z",
+                3
+            ),
             ["2030-01-01 00:00 Tue UTC", "2035-01-01 00:00 Mon UTC"]
         );
         assert!(runs("cron(0 0 1 JAN ? 2020)", "UTC", "2026-11-23T00:00:00Z", 3).is_empty());
@@ -556,14 +570,20 @@ mod tests {
     fn cron_follows_the_time_zone_and_its_daylight_saving() {
         // 02:30 does not exist in Paris on 29 March 2026: that day's run moves forward an hour.
         assert_eq!(
-            runs("cron(30 2 * * ? *)", "Europe/Paris", "2026-03-28T12:00:00Z", 2),
+            runs(
+                "cron(30 2 * * ? *)",
+                "Europe/Paris",
+                "2026-03-28T12:00:00Z",
+                2
+            ),
             ["2026-03-29 03:30 Sun CEST", "2026-03-30 02:30 Mon CEST"]
         );
         // 09:00 in New York is 14:00 UTC in winter.
         let tz = timezone("America/New_York").unwrap();
-        let next = parse("cron(0 9 * * ? *)")
-            .unwrap()
-            .next(&tz, at("2026-11-23T00:00:00Z"), None, 1);
+        let next =
+            parse("cron(0 9 * * ? *)")
+                .unwrap()
+                .next(&tz, at("2026-11-23T00:00:00Z"), None, 1);
         assert_eq!(next[0].timestamp(), at("2026-11-23T14:00:00Z"));
         assert!(timezone("Mars/Olympus").unwrap_err().contains("IANA"));
     }
@@ -573,7 +593,12 @@ mod tests {
         let tz = TimeZone::UTC;
         let rate = parse("rate(15 minutes)").unwrap();
         let next: Vec<Timestamp> = rate
-            .next(&tz, at("2026-11-23T10:20:00Z"), Some(at("2026-11-23T10:00:00Z")), 3)
+            .next(
+                &tz,
+                at("2026-11-23T10:20:00Z"),
+                Some(at("2026-11-23T10:00:00Z")),
+                3,
+            )
             .iter()
             .map(Zoned::timestamp)
             .collect();
@@ -586,7 +611,12 @@ mod tests {
             ]
         );
         // Before the anchor, the first run is the anchor itself.
-        let first = rate.next(&tz, at("2026-11-23T09:00:00Z"), Some(at("2026-11-23T10:00:00Z")), 1);
+        let first = rate.next(
+            &tz,
+            at("2026-11-23T09:00:00Z"),
+            Some(at("2026-11-23T10:00:00Z")),
+            1,
+        );
         assert_eq!(first[0].timestamp(), at("2026-11-23T10:00:00Z"));
     }
 }

@@ -128,8 +128,9 @@ impl Plan {
         );
         match &self.existing {
             None => (true, format!("create schedule {what}")),
-            Some(found) if found.spec.expression == self.expression
-                && found.spec.timezone == self.timezone =>
+            Some(found)
+                if found.spec.expression == self.expression
+                    && found.spec.timezone == self.timezone =>
             {
                 (
                     false,
@@ -176,12 +177,18 @@ pub async fn apply(
         Some(found) if found.spec == spec => (found.arn.clone(), false, false),
         Some(_) => {
             let arn = put(aws, &spec, true, role.created, out).await?;
-            out.status("Updated", format_args!("schedule {} ({})", spec.name, spec.expression));
+            out.status(
+                "Updated",
+                format_args!("schedule {} ({})", spec.name, spec.expression),
+            );
             (arn, false, true)
         }
         None => {
             let arn = put(aws, &spec, false, role.created, out).await?;
-            out.status("Created", format_args!("schedule {} ({})", spec.name, spec.expression));
+            out.status(
+                "Created",
+                format_args!("schedule {} ({})", spec.name, spec.expression),
+            );
             (arn, true, false)
         }
     };
@@ -257,8 +264,18 @@ pub struct ScheduleDeleted {
 impl fmt::Display for ScheduleDeleted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let gone = |b: bool| if b { "deleted" } else { "not found" };
-        writeln!(f, "schedule         {} ({})", self.schedule, gone(self.schedule_deleted))?;
-        write!(f, "scheduler role   {} ({})", self.role, gone(self.role_deleted))
+        writeln!(
+            f,
+            "schedule         {} ({})",
+            self.schedule,
+            gone(self.schedule_deleted)
+        )?;
+        write!(
+            f,
+            "scheduler role   {} ({})",
+            self.role,
+            gone(self.role_deleted)
+        )
     }
 }
 

@@ -119,7 +119,11 @@ pub async fn plan(
             Ok(RolePlan {
                 name: name.clone(),
                 arn: existing.as_ref().map(|r| r.arn.clone()).unwrap_or_else(|| {
-                    format!("arn:{}:iam::{}:role/{name}", identity.partition(), identity.account)
+                    format!(
+                        "arn:{}:iam::{}:role/{name}",
+                        identity.partition(),
+                        identity.account
+                    )
                 }),
                 managed: Some(Managed {
                     exists: existing.is_some(),

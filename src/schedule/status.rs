@@ -61,7 +61,13 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>
             f.modified
                 .and_then(|d| Timestamp::from_second(d.secs()).ok()),
         ),
-        (None, Some(e)) => (e.clone(), config.schedule_timezone.clone(), false, None, None),
+        (None, Some(e)) => (
+            e.clone(),
+            config.schedule_timezone.clone(),
+            false,
+            None,
+            None,
+        ),
         (None, None) => return Ok(None),
     };
     let next_runs = match (expr::parse(&expression), expr::timezone(&timezone)) {
@@ -91,7 +97,12 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>
     }))
 }
 
-fn next_runs(parsed: &Expression, tz: &TimeZone, now: Timestamp, anchor: Option<Timestamp>) -> Vec<String> {
+fn next_runs(
+    parsed: &Expression,
+    tz: &TimeZone,
+    now: Timestamp,
+    anchor: Option<Timestamp>,
+) -> Vec<String> {
     parsed
         .next(tz, now, anchor, NEXT_RUNS)
         .iter()
@@ -105,7 +116,12 @@ pub fn last_tasks(described: &Value, container: &str, tz: &TimeZone) -> Vec<Last
     let time = |v: &Value| -> Option<(f64, String)> {
         let secs = v.as_f64()?;
         let ts = Timestamp::from_second(secs as i64).ok()?;
-        Some((secs, ts.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()))
+        Some((
+            secs,
+            ts.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+        ))
     };
     let mut tasks: Vec<(f64, LastTask)> = described["tasks"]
         .as_array()
@@ -153,9 +169,17 @@ impl fmt::Display for ScheduleStatus {
             _ => "",
         };
         writeln!(f, "schedule         {}{state}", self.name)?;
-        writeln!(f, "expression       {} ({})", self.expression, self.timezone)?;
+        writeln!(
+            f,
+            "expression       {} ({})",
+            self.expression, self.timezone
+        )?;
         if let Some(td) = &self.task_definition {
-            writeln!(f, "runs             {}", td.rsplit('/').next().unwrap_or(td))?;
+            writeln!(
+                f,
+                "runs             {}",
+                td.rsplit('/').next().unwrap_or(td)
+            )?;
         }
         for (i, run) in self.next_runs.iter().enumerate() {
             writeln!(f, "{:<17}{run}", if i == 0 { "next runs" } else { "" })?;
@@ -168,7 +192,11 @@ impl fmt::Display for ScheduleStatus {
                 Some(code) => format!("exit {code}"),
                 None => t.status.to_ascii_lowercase(),
             };
-            let when = t.stopped_at.as_deref().or(t.started_at.as_deref()).unwrap_or("-");
+            let when = t
+                .stopped_at
+                .as_deref()
+                .or(t.started_at.as_deref())
+                .unwrap_or("-");
             write!(
                 f,
                 "{:<17}{} {} {exit} at {when}",
@@ -212,9 +240,16 @@ mod tests {
         assert_eq!(tasks[0].status, "RUNNING");
         assert_eq!(tasks[1].exit_code, Some(3));
         assert_eq!(tasks[1].revision, "app-prod:3");
-        assert_eq!(tasks[1].stopped_at.as_deref(), Some("2026-09-21T14:14:30+00:00"));
+        assert_eq!(
+            tasks[1].stopped_at.as_deref(),
+            Some("2026-09-21T14:14:30+00:00")
+        );
         assert_eq!(tasks[2].exit_code, None);
-        assert!(tasks[2].reason.as_deref().unwrap().starts_with("CannotPull"));
+        assert!(tasks[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("CannotPull"));
         let shown = ScheduleStatus {
             name: "app-prod".into(),
             deployed: true,
@@ -231,8 +266,14 @@ mod tests {
             last_tasks: tasks,
         }
         .to_string();
-        assert!(shown.contains("next runs        2026-11-24T03:00:00+00:00\n"), "{shown}");
-        assert!(shown.contains("aaa app-prod:3 exit 3 at 2026-09-21T14:14:30+00:00 (Essential"), "{shown}");
+        assert!(
+            shown.contains("next runs        2026-11-24T03:00:00+00:00\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("aaa app-prod:3 exit 3 at 2026-09-21T14:14:30+00:00 (Essential"),
+            "{shown}"
+        );
         assert!(shown.contains("runs             app-prod:4\n"), "{shown}");
     }
 }
