@@ -69,10 +69,27 @@ pub async fn prune(aws: &Aws, config: &Config, out: &Output) -> Result<PruneRepo
             ..PruneReport::default()
         });
     }
-    let mut in_use = aws.revisions_used_by_services(&config.cluster).await?;
-    if let Some(found) = aws.get_schedule(&crate::schedule::name(config)).await? {
-        in_use.insert(found.spec.task_definition_arn);
-    }
+    // Deregistering is housekeeping after the deploy succeeded: when what is in use cannot be
+    // told (e.g. no scheduler:GetSchedule permission), nothing is deregistered and it says why.
+    let in_use = async {
+        let mut in_use = aws.revisions_used_by_services(&config.cluster).await?;
+        if let Some(found) = aws.get_schedule(&crate::schedule::name(config)).await? {
+            in_use.insert(found.spec.task_definition_arn);
+        }
+        Ok::<_, anyhow::Error>(in_use)
+    };
+    let in_use = match in_use.await {
+        Ok(in_use) => in_use,
+        Err(e) => {
+            out.warn(format_args!(
+                "keep-revisions: no old revision deregistered, as the ones in use could not be listed: {e:#}"
+            ));
+            return Ok(PruneReport {
+                keep,
+                ..PruneReport::default()
+            });
+        }
+    };
     let mut tags = BTreeMap::new();
     for (_, arn) in revisions.iter().skip(keep as usize) {
         if !in_use.contains(arn) {
