@@ -34,7 +34,7 @@ impl Aws {
                 }
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|r| std::cmp::Reverse(r.0));
         Ok(found)
     }
 
