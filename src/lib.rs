@@ -7,6 +7,8 @@
 //!   archive), [`build`] (the image), [`steps::push`] (ECR), [`steps::render`] (the task
 //!   definition), [`steps::roles`], [`steps::register`], [`steps::run`] / [`steps::deploy`] (+
 //!   [`steps::logs`], [`steps::tasks`]). A step never calls a later or a sibling step.
+//! - [`schedule`] (scheduled jobs: EventBridge Scheduler) and [`revisions`] (keep-revisions), used
+//!   by deploy after register.
 //! - [`project`] + [`config`] (what to deploy), [`output`] (what the user sees), [`error`].
 //! - [`aws`] (every AWS call, one set of clients per run), [`registry`] (the OCI registry).
 
@@ -25,6 +27,8 @@ pub mod output;
 pub mod project;
 pub mod publish;
 pub mod registry;
+pub mod revisions;
+pub mod schedule;
 pub mod setup;
 pub mod service;
 pub mod steps;

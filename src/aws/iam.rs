@@ -232,6 +232,21 @@ impl Aws {
             })?;
         Ok(())
     }
+
+    /// Deletes a role that has no policies left (detach and delete them first).
+    pub async fn delete_role(&self, name: &str) -> Result<()> {
+        self.iam()
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "iam:DeleteRole", |m| {
+                    anyhow::anyhow!("deleting IAM role {name}: {}", m)
+                })
+            })?;
+        Ok(())
+    }
 }
 
 /// A policy document as IAM returns it (RFC 3986 URL-encoded JSON) or as written (plain JSON).

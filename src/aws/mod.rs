@@ -14,7 +14,9 @@ pub mod fault;
 pub mod iam;
 pub mod image;
 pub mod logs;
+pub mod revisions;
 pub mod s3;
+pub mod scheduler;
 pub mod secrets;
 pub mod ssm;
 pub mod sts;
@@ -109,6 +111,7 @@ pub struct Aws {
     iam: OnceLock<aws_sdk_iam::Client>,
     ec2: OnceLock<aws_sdk_ec2::Client>,
     logs: OnceLock<aws_sdk_cloudwatchlogs::Client>,
+    scheduler: OnceLock<aws_sdk_scheduler::Client>,
     sts: OnceLock<aws_sdk_sts::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
     codebuild: OnceLock<aws_sdk_codebuild::Client>,
@@ -198,6 +201,7 @@ impl Aws {
             iam: OnceLock::new(),
             ec2: OnceLock::new(),
             logs: OnceLock::new(),
+            scheduler: OnceLock::new(),
             sts: OnceLock::new(),
             s3: OnceLock::new(),
             codebuild: OnceLock::new(),

@@ -119,7 +119,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let image = PinnedImage::parse(&args.image)?;
             let aws = session.connect(&config).await?;
             let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
-            out.result(&register::apply(&aws, &config, &prepared, None, out).await?);
+            let report = register::apply(&aws, &config, &prepared, None, out).await?;
+            crate::revisions::prune(&aws, &config, out).await?;
+            out.result(&report);
         }
         Command::Diff(args) => {
             let (_, config) = session.load()?;
@@ -235,7 +237,21 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Status => {
             let (_, config) = session.load()?;
             let aws = session.connect(&config).await?;
-            out.result(&crate::service::status::status(&aws, &config).await?);
+            // A scheduled stage: its schedule (next runs, last exit codes); else the service or tasks.
+            if config.schedule.is_some() {
+                let status = crate::schedule::status::status(&aws, &config)
+                    .await?
+                    .ok_or_else(|| {
+                        crate::error::UserError::new(format!(
+                            "stage `{}` has no schedule",
+                            config.stage
+                        ))
+                        .fix("set `schedule = \"cron(…)\"` for a scheduled job; `cargo fargate ps` lists the stage's tasks")
+                    })?;
+                out.result(&status);
+            } else {
+                out.result(&crate::service::status::status(&aws, &config).await?);
+            }
         }
         Command::Rollback(args) => {
             let (_, config) = session.load()?;
@@ -253,8 +269,30 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Delete(args) => {
             let (_, config) = session.load()?;
-            let aws = session.connect(&config).await?;
-            out.result(&crate::service::status::delete(&aws, &config, args.yes, out).await?);
+            // A scheduled stage: its schedule and managed scheduler role; else the service.
+            if config.schedule.is_some() {
+                if !args.yes {
+                    return Err(crate::error::UserError::new(format!(
+                        "`delete` removes the schedule and managed scheduler role of {}-{}",
+                        config.project, config.stage
+                    ))
+                    .fix("pass --yes to confirm")
+                    .into());
+                }
+                let aws = session.connect(&config).await?;
+                let deleted = crate::schedule::delete(&aws, &config)
+                    .await?
+                    .ok_or_else(|| {
+                        crate::error::UserError::new(format!(
+                            "stage `{}` has no schedule to delete",
+                            config.stage
+                        ))
+                    })?;
+                out.result(&deleted);
+            } else {
+                let aws = session.connect(&config).await?;
+                out.result(&crate::service::status::delete(&aws, &config, args.yes, out).await?);
+            }
         }
         Command::Exec(args) => {
             let (_, config) = session.load()?;

@@ -260,6 +260,10 @@ pub struct DeployArgs {
     /// Stop after registering the task definition (do not run a task).
     #[arg(long, conflicts_with_all = ["detach", "stop_on_interrupt"])]
     pub no_run: bool,
+    /// For a stage with a `schedule`: also run the task once now (by default deploy only
+    /// registers and schedules it).
+    #[arg(long, conflicts_with = "no_run")]
+    pub run_now: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -329,6 +333,7 @@ impl DeployArgs {
             dry_run: self.dry_run,
             no_run: self.no_run,
             wait: self.wait.options(),
+            run_now: self.run_now,
         }
     }
 }

@@ -385,6 +385,30 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Task definition template file (JSON with placeholders).",
     },
     KeyDef {
+        name: "schedule",
+        kind: Kind::Str,
+        default: "none (deploy runs the task once)",
+        doc: "Run the task on a schedule: `cron(min hour day-of-month month day-of-week year)` or `rate(N minutes|hours|days)` (EventBridge Scheduler).",
+    },
+    KeyDef {
+        name: "schedule-timezone",
+        kind: Kind::Str,
+        default: "UTC",
+        doc: "IANA time zone the `schedule`'s cron fields are read in, e.g. `Europe/Paris`.",
+    },
+    KeyDef {
+        name: "scheduler-role",
+        kind: Kind::Str,
+        default: "managed: {project}-{stage}-scheduler",
+        doc: "Role EventBridge Scheduler assumes to run the task; when given, cargo-fargate does not manage it.",
+    },
+    KeyDef {
+        name: "keep-revisions",
+        kind: Kind::Int,
+        default: "10",
+        doc: "Task definition revisions kept per stage; older ones cargo-fargate registered are deregistered unless in use (0 keeps all).",
+    },
+    KeyDef {
         name: "lifecycle.untagged-expire-days",
         kind: Kind::Int,
         default: "1",

@@ -64,6 +64,11 @@ pub struct Config {
     pub cargo_profile: String,
     pub features: Vec<String>,
     pub task_template: Option<PathBuf>,
+    /// `cron(…)` or `rate(…)`, checked: the stage is a scheduled job.
+    pub schedule: Option<String>,
+    pub schedule_timezone: String,
+    pub scheduler_role: Role,
+    pub keep_revisions: u32,
     pub lifecycle: Lifecycle,
     /// The stage's kind and its service settings (src/config/service.rs).
     pub service: super::service::ServiceSettings,
@@ -570,6 +575,25 @@ pub fn resolve(
     let (features, _) = r.list("features", &[]);
     let task_template = r.opt_file("task-template", facts.package_dir, "template")?;
 
+    let schedule = r.opt_str("schedule");
+    if let Some((value, origin)) = &schedule {
+        r.check(
+            "schedule",
+            origin,
+            crate::schedule::expr::parse(value)
+                .map(|_| ())
+                .map_err(|e| format!("{e}; valid: {}", crate::schedule::expr::EXAMPLES)),
+        )?;
+    }
+    let (schedule_timezone, origin) = r.str_or("schedule-timezone", || "UTC".into());
+    r.check(
+        "schedule-timezone",
+        &origin,
+        crate::schedule::expr::timezone(&schedule_timezone).map(|_| ()),
+    )?;
+    let scheduler_role = role(&mut r, "scheduler-role", "scheduler")?;
+    let keep_revisions = r.uint("keep-revisions", 10, 0..=1000)?;
+
     let lifecycle = Lifecycle {
         untagged_expire_days: r.uint("lifecycle.untagged-expire-days", 1, 1..=3650)?,
         keep_last: r.uint("lifecycle.keep-last", 10, 1..=1000)?,
@@ -627,6 +651,10 @@ pub fn resolve(
         cargo_profile,
         features,
         task_template,
+        schedule: schedule.map(|(v, _)| v),
+        schedule_timezone,
+        scheduler_role,
+        keep_revisions,
         lifecycle,
         service,
         entries: r.entries,

@@ -33,6 +33,8 @@ pub struct DeployOptions {
     pub no_run: bool,
     /// kind = "service" | "web": how the deployment is waited for.
     pub wait: crate::service::deploy::WaitOptions,
+    /// For a scheduled stage: also run the task once now.
+    pub run_now: bool,
 }
 
 pub async fn deploy(
@@ -80,6 +82,8 @@ async fn execute(
         pushed_digest,
         definition,
         codebuild,
+        will_run,
+        schedule: schedule_plan,
         ..
     } = plan;
     crate::build::codebuild::set_stop_on_interrupt(opts.run.stop_on_interrupt);
@@ -111,11 +115,47 @@ async fn execute(
             (r, None, Some(s))
         }
         _ => {
-            let latest = Some(definition.latest);
-            let (r, run) = launch(aws, config, &prepared, latest, &pre, &opts.run, out).await?;
+            // A scheduled stage's preflight checked the network for the schedule, not to run now.
+            let no_run = Preflight {
+                cluster_exists: true,
+                network: None,
+                environment: Default::default(),
+            };
+            let (r, run) = launch(
+                aws,
+                config,
+                &prepared,
+                Some(definition.latest),
+                if will_run { &pre } else { &no_run },
+                &opts.run,
+                out,
+            )
+            .await?;
             (r, run, None)
         }
     };
+    let schedule = match (&schedule_plan, &pre.network) {
+        (Some(schedule_plan), Some(network)) => {
+            if !will_run && !pre.cluster_exists {
+                aws.create_cluster(&config.cluster, &config.tags).await?;
+                out.status("Created", format_args!("cluster {}", config.cluster));
+            }
+            Some(
+                crate::schedule::apply(
+                    aws,
+                    config,
+                    schedule_plan,
+                    network,
+                    &registered.task_definition.arn,
+                    out,
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
+    // After the schedule moved to the new revision, so that the old one can go.
+    let revisions = crate::revisions::prune(aws, config, out).await?;
 
     let container = render::main_container(&prepared.definition)
         .and_then(|c| c["name"].as_str())
@@ -149,5 +189,7 @@ async fn execute(
         register: registered,
         run,
         service,
+        schedule,
+        revisions,
     })))
 }

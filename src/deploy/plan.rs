@@ -48,6 +48,10 @@ pub struct DeployPlan {
     pub remote_steps: Vec<(&'static str, bool, String)>,
     /// kind = "service" | "web": what the deploy does to the service (instead of a run).
     pub service: Option<Step>,
+    /// Whether a task runs now (a scheduled stage runs only with --run-now).
+    pub will_run: bool,
+    /// The schedule of a scheduled stage.
+    pub schedule: Option<crate::schedule::Plan>,
 }
 
 /// Asks every read-only question of a deploy; fails, having changed nothing, when the plan cannot
@@ -59,15 +63,18 @@ pub async fn plan(
     opts: &DeployOptions,
     out: &Output,
 ) -> Result<DeployPlan> {
-    let will_run = !opts.no_run;
+    // A scheduled stage is registered and scheduled; it runs now only with --run-now.
+    let scheduled = config.schedule.is_some();
+    let will_run = !opts.no_run && (!scheduled || opts.run_now);
     // package: what goes into the image (the source archive's file list and hash).
     let build = build::plan(project, config)?;
     let identity = aws.identity().await?;
     let region = aws.region();
     crate::service::deploy::check(config, &identity, &region)?;
 
-    let pre = compose::preflight(aws, config, &opts.run, will_run).await?;
+    let pre = compose::preflight(aws, config, &opts.run, will_run || scheduled).await?;
     let roles = roles::plan(aws, config, &identity, &region).await?;
+    let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
     let permissions = permissions::check(
         aws,
         &permissions::Needs {
@@ -179,6 +186,8 @@ pub async fn plan(
         codebuild,
         remote_steps,
         service,
+        will_run,
+        schedule,
     })
 }
 
@@ -280,6 +289,11 @@ impl DeployPlan {
             return steps;
         }
         steps.push(match &self.pre.network {
+            Some(_) if !self.will_run => Step {
+                step: "run",
+                changes: false,
+                action: "not now: the schedule runs it (--run-now to run it once too)".into(),
+            },
             None => Step {
                 step: "run",
                 changes: false,
@@ -303,6 +317,14 @@ impl DeployPlan {
                 ),
             },
         });
+        if let Some(schedule) = &self.schedule {
+            let (changes, action) = schedule.describe();
+            steps.push(Step {
+                step: "schedule",
+                changes,
+                action,
+            });
+        }
         steps
     }
 }

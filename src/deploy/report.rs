@@ -51,6 +51,11 @@ pub struct Deployed {
     /// kind = "service" | "web": the service deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<crate::service::deploy::ServiceReport>,
+    /// The EventBridge Scheduler schedule of a scheduled stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::ScheduleReport>,
+    /// Old revisions deregistered (keep-revisions).
+    pub revisions: crate::revisions::PruneReport,
 }
 
 impl DeployReport {
@@ -110,15 +115,25 @@ impl fmt::Display for DeployReport {
                 for s in &d.log_streams {
                     writeln!(f, "log stream       {s}")?;
                 }
+                if !d.revisions.deregistered.is_empty() {
+                    writeln!(f, "old revisions    {}", d.revisions)?;
+                }
                 if let Some(service) = &d.service {
                     return write!(f, "{service}");
                 }
-                match &d.run {
-                    Some(r) if !r.detached && !r.interrupted => {
+                if let Some(s) = &d.schedule {
+                    writeln!(f, "schedule         {s}")?;
+                }
+                match (&d.run, &d.schedule) {
+                    (Some(r), _) if !r.detached && !r.interrupted => {
                         writeln!(f, "exit code        {}", d.exit_code)
                     }
-                    Some(_) => writeln!(f, "exit code        (not waited for)"),
-                    None => writeln!(f, "run              skipped (--no-run)"),
+                    (Some(_), _) => writeln!(f, "exit code        (not waited for)"),
+                    (None, Some(_)) => writeln!(
+                        f,
+                        "run              not now: the schedule runs it (`deploy --run-now` also runs it once)"
+                    ),
+                    (None, None) => writeln!(f, "run              skipped (--no-run)"),
                 }
             }
         }
