@@ -29,7 +29,7 @@ pub mod publish;
 pub mod registry;
 pub mod revisions;
 pub mod schedule;
-pub mod setup;
 pub mod service;
+pub mod setup;
 pub mod steps;
 pub mod teardown;

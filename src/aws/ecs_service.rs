@@ -268,32 +268,4 @@ impl Aws {
             })?;
         raw.json()
     }
-
-    /// The ACTIVE revision numbers of exactly `family`.
-    pub async fn active_revisions(&self, family: &str) -> Result<Vec<i64>> {
-        let mut pages = self
-            .ecs()
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .into_paginator()
-            .send();
-        let mut revisions = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                self.fail(e, "ecs:ListTaskDefinitions", |m| {
-                    anyhow::anyhow!("listing revisions of {family}: {m}")
-                })
-            })?;
-            for arn in page.task_definition_arns() {
-                if let Some((fam, rev)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':')) {
-                    if fam == family {
-                        revisions.extend(rev.parse::<i64>().ok());
-                    }
-                }
-            }
-        }
-        revisions.sort_unstable();
-        Ok(revisions)
-    }
 }

@@ -79,9 +79,9 @@ fn entry<'a>(config: &'a Config, key: &str) -> Option<&'a Value> {
     config
         .entries
         .iter()
-        .find(|e| e.key == key)
+        .filter(|e| e.key == key)
         .map(|e| &e.value)
-        .filter(|v| !v.is_null())
+        .rfind(|v| !v.is_null())
 }
 
 /// Everything a policy names: the account, region and this stage's resources.
@@ -269,10 +269,7 @@ impl Scope {
             },
             policies: policies.into_iter().collect(),
             bucket: format!("arn:{p}:s3:::{bucket}"),
-            archives: format!(
-                "arn:{p}:s3:::{bucket}/{}",
-                archive_prefix(config) + "*"
-            ),
+            archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
             build_project: format!("arn:{p}:codebuild:{region}:{account}:project/{family}"),
             build_log_group: logs(&format!("/aws/codebuild/{family}")),
             codebuild_role: codebuild.arn.clone(),

@@ -336,7 +336,14 @@ pub async fn rollback(
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
     let family = crate::steps::render::family(config);
-    let active = aws.active_revisions(&family).await?;
+    // Oldest first, as rollback_target reads them.
+    let mut active: Vec<i64> = aws
+        .active_revisions(&family)
+        .await?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    active.sort_unstable();
     let target = rollback_target(current, &active, to).map_err(|what| {
         let mut e = UserError::new(what)
             .fix("pick one with --to REVISION (`cargo fargate status` shows what runs)");
