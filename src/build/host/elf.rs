@@ -57,7 +57,7 @@ fn read_from<'d, R: ReadRef<'d>>(bytes: R) -> Result<Option<ElfNeeds>> {
     let sections = file.elf_section_table();
     let dynamic = sections.dynamic_table(endian, bytes)?;
     for d in &dynamic {
-        if d.tag == i64::from(elf::DT_NEEDED) {
+        if d.tag == elf::DT_NEEDED {
             needs
                 .needed
                 .push(String::from_utf8_lossy(dynamic.string(d)?).into_owned());
