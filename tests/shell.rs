@@ -161,10 +161,15 @@ fn cli_commands() -> BTreeMap<String, BTreeSet<String>> {
                 // A description wrapped onto the next line is indented deeper than a command.
                 if line.starts_with("  ") && !line.starts_with("   ") {
                     let help = cf_ok(&[name, "--help"]);
-                    let own = help_flags(&help)
+                    let mut own = help_flags(&help)
                         .difference(&global)
                         .cloned()
                         .collect::<BTreeSet<_>>();
+                    // A command with subcommands (`iam policy`): their flags are the command's row's.
+                    for sub in subcommands(&help) {
+                        let sub_help = cf_ok(&[name, &sub, "--help"]);
+                        own.extend(help_flags(&sub_help).difference(&global).cloned());
+                    }
                     commands.insert(name.to_string(), own);
                 }
             }
@@ -173,6 +178,26 @@ fn cli_commands() -> BTreeMap<String, BTreeSet<String>> {
     assert!(commands.contains_key("push"), "{top}");
     commands.insert("(global)".into(), global);
     commands
+}
+
+/// The subcommands a `--help` lists under "Commands:" (clap's own `help` left out).
+fn subcommands(help: &str) -> Vec<String> {
+    let mut subs = Vec::new();
+    let mut in_commands = false;
+    for line in help.lines() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            in_commands = line.starts_with("Commands");
+            continue;
+        }
+        if in_commands && line.starts_with("  ") && !line.starts_with("   ") {
+            if let Some(name) = line.split_whitespace().next() {
+                if name != "help" {
+                    subs.push(name.to_string());
+                }
+            }
+        }
+    }
+    subs
 }
 
 /// The README's commands table: per command, the synopses of its rows and the rows' whole text;
