@@ -1,5 +1,6 @@
-//! `cargo fargate teardown`: removes what `setup` and `deploy` made for one stage — its running
-//! tasks first, then task definitions, cluster, log groups, repository and managed roles. Only
+//! `cargo fargate teardown`: removes what `setup` and `deploy` made for one stage — its schedule
+//! and running tasks first, then task definitions, the CodeBuild project, cluster, log groups,
+//! repository and managed roles (task, execution, CodeBuild, scheduler). Only
 //! resources that carry cargo-fargate's tags for this project and stage are touched: an untagged
 //! repository of the same name, or another stage's, is reported and left alone. Everything is
 //! read and checked before the first deletion (a repository still holding images needs --force).
@@ -82,6 +83,32 @@ fn item(resource: &'static str, name: &str, ours: bool, exists: bool) -> Option<
 async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     let family = crate::steps::render::family(config);
     let mut items = Vec::new();
+
+    // The schedule first (it starts tasks): schedules carry no tags, so it is found by its exact
+    // name and is ours only when its description says it runs this project's stage.
+    let schedule = crate::schedule::name(config);
+    if let Some(found) = aws.get_schedule(&schedule).await? {
+        let ours = found.spec.description.starts_with(&format!(
+            "cargo-fargate: runs {} stage {} ",
+            config.project, config.stage
+        ));
+        items.extend(item("schedule", &schedule, ours, true));
+    }
+
+    // The CodeBuild project, by its tags.
+    let build_project = crate::build::codebuild::project::name(config);
+    if let Some(found) = aws.codebuild_project(&build_project).await? {
+        let ours = is_ours(
+            config,
+            &tags_of(
+                found
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?))),
+            ),
+        );
+        items.extend(item("build project", &build_project, ours, true));
+    }
 
     // Running tasks of the family in the cluster, and the cluster itself.
     let ecs = aws.ecs();
@@ -258,7 +285,12 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     }
 
     // Managed roles (given roles are the user's).
-    for role in [&config.task_role, &config.execution_role] {
+    for role in [
+        &config.task_role,
+        &config.execution_role,
+        &config.codebuild_role,
+        &config.scheduler_role,
+    ] {
         if let Role::Managed(name) = role {
             if let Some(found) = aws.get_role(name).await? {
                 items.extend(item("role", name, is_ours(config, &found.tags), true));
@@ -380,6 +412,21 @@ pub async fn run(
                     })?;
             }
             "role" => delete_role(aws, &i.name).await?,
+            "schedule" => {
+                aws.delete_schedule(&i.name).await?;
+            }
+            "build project" => {
+                aws.codebuild()
+                    .delete_project()
+                    .name(&i.name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws.fail(e, "codebuild:DeleteProject", |m| {
+                            anyhow::anyhow!("deleting CodeBuild project {}: {m}", i.name)
+                        })
+                    })?;
+            }
             _ => continue,
         }
         out.status("Removed", format_args!("{} {}", i.resource, i.name));

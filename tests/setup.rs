@@ -398,4 +398,48 @@ fn setup_of_a_codebuild_scheduled_stage_creates_the_private_bucket_and_the_roles
         step(&second, "role", &format!("{family}-scheduler")),
         "none"
     );
+
+    // The schedule as deploy makes it (schedules carry no tags: found by name and description).
+    aws(&[
+        "scheduler",
+        "create-schedule",
+        "--name",
+        &family,
+        "--schedule-expression",
+        "rate(2 hours)",
+        "--flexible-time-window",
+        "Mode=OFF",
+        "--description",
+        &format!("cargo-fargate: runs {name} stage dev on cluster {family}"),
+        "--target",
+        &serde_json::json!({
+            "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{family}"),
+            "RoleArn": role["Role"]["Arn"],
+        })
+        .to_string(),
+    ]);
+    let down = run(&["teardown", "--yes"]);
+    for (resource, n) in [
+        ("schedule", family.clone()),
+        ("role", format!("{family}-codebuild")),
+        ("role", format!("{family}-scheduler")),
+    ] {
+        assert!(
+            down["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["resource"] == resource
+                    && i["name"] == n.as_str()
+                    && i["action"] == "remove"),
+            "{resource} {n} not removed: {down}"
+        );
+    }
+    assert!(!aws_try(&["scheduler", "get-schedule", "--name", &family])
+        .status
+        .success());
+    assert!(
+        !role_exists(&format!("{family}-codebuild"))
+            && !role_exists(&format!("{family}-scheduler"))
+    );
 }
