@@ -1,5 +1,5 @@
 //! `cargo fargate teardown`: removes what `setup` and `deploy` made for one stage — its schedule
-//! and running tasks first, then task definitions, the CodeBuild project, cluster, log groups,
+//! and running tasks first, then task definitions, the CodeBuild project, the ECS service (scaled to 0), cluster, log groups,
 //! repository and managed roles (task, execution, CodeBuild, scheduler). Only
 //! resources that carry cargo-fargate's tags for this project and stage are touched: an untagged
 //! repository of the same name, or another stage's, is reported and left alone. Everything is
@@ -133,6 +133,26 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
             config,
             &tags_of(c.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
         );
+        // The stage's ECS service, by its tags: scaled to 0 and deleted before the cluster.
+        let service = crate::service::request::service_name(config);
+        if let Some(found) = aws.describe_service(&config.cluster, &service).await? {
+            if crate::service::request::is_active(Some(&found)) {
+                let tags = found["tags"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(|t| Some((t["key"].as_str()?, t["value"].as_str()?)))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                items.extend(item(
+                    "service",
+                    &service,
+                    is_ours(config, &tags_of(tags.into_iter())),
+                    true,
+                ));
+            }
+        }
         items.extend(item("cluster", &config.cluster, ours, true));
     }
 
@@ -412,6 +432,11 @@ pub async fn run(
                     })?;
             }
             "role" => delete_role(aws, &i.name).await?,
+            "service" => {
+                let body = serde_json::json!({"cluster": config.cluster, "service": i.name, "desiredCount": 0});
+                aws.update_service(&body).await?;
+                aws.delete_service(&config.cluster, &i.name).await?;
+            }
             "schedule" => {
                 aws.delete_schedule(&i.name).await?;
             }

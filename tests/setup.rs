@@ -418,9 +418,35 @@ fn setup_of_a_codebuild_scheduled_stage_creates_the_private_bucket_and_the_roles
         })
         .to_string(),
     ]);
+    // The service as deploy makes it (kind = "service"), tagged as this stage's.
+    let td = aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &format!("{name}-svc"),
+        "--container-definitions",
+        r#"[{"name":"app","image":"busybox","memory":128}]"#,
+    ]);
+    aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &family,
+        "--service-name",
+        &family,
+        "--task-definition",
+        td["taskDefinition"]["taskDefinitionArn"].as_str().unwrap(),
+        "--desired-count",
+        "1",
+        "--tags",
+        "key=managed-by,value=cargo-fargate",
+        &format!("key=cargo-fargate:project,value={name}"),
+        "key=cargo-fargate:stage,value=dev",
+    ]);
     let down = run(&["teardown", "--yes"]);
     for (resource, n) in [
         ("schedule", family.clone()),
+        ("service", family.clone()),
         ("role", format!("{family}-codebuild")),
         ("role", format!("{family}-scheduler")),
     ] {
@@ -435,6 +461,22 @@ fn setup_of_a_codebuild_scheduled_stage_creates_the_private_bucket_and_the_roles
             "{resource} {n} not removed: {down}"
         );
     }
+    let services = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &family,
+        "--services",
+        &family,
+    ]);
+    assert!(
+        services["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] != "ACTIVE"),
+        "service left: {services}"
+    );
     assert!(!aws_try(&["scheduler", "get-schedule", "--name", &family])
         .status
         .success());
