@@ -80,8 +80,7 @@ fn role_exists(name: &str) -> bool {
 }
 
 fn stage_fixture() -> tempfile::TempDir {
-    let dir = copy_fixture(&repo().join("examples/hello"));
-    dir
+    copy_fixture(&repo().join("examples/hello"))
 }
 
 #[test]
