@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::TeardownArgs;
-use crate::config::{Config, Role};
+use crate::config::{resolve::Builder, service::StageKind, Config, Role};
 use crate::error::{Result, UserError};
 use crate::iam::is_ours;
 use crate::output::Output;
@@ -86,8 +86,13 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
 
     // The schedule first (it starts tasks): schedules carry no tags, so it is found by its exact
     // name and is ours only when its description says it runs this project's stage.
+    // Each lookup follows the configuration, as the deployer policy (`iam policy --teardown`) does.
     let schedule = crate::schedule::name(config);
-    if let Some(found) = aws.get_schedule(&schedule).await? {
+    let found_schedule = match config.schedule {
+        Some(_) => aws.get_schedule(&schedule).await?,
+        None => None,
+    };
+    if let Some(found) = found_schedule {
         let ours = found.spec.description.starts_with(&format!(
             "cargo-fargate: runs {} stage {} ",
             config.project, config.stage
@@ -97,7 +102,11 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
 
     // The CodeBuild project, by its tags.
     let build_project = crate::build::codebuild::project::name(config);
-    if let Some(found) = aws.codebuild_project(&build_project).await? {
+    let found_project = match config.builder {
+        Builder::Codebuild => aws.codebuild_project(&build_project).await?,
+        _ => None,
+    };
+    if let Some(found) = found_project {
         let ours = is_ours(
             config,
             &tags_of(
@@ -135,7 +144,11 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         );
         // The stage's ECS service, by its tags: scaled to 0 and deleted before the cluster.
         let service = crate::service::request::service_name(config);
-        if let Some(found) = aws.describe_service(&config.cluster, &service).await? {
+        let found_service = match config.service.kind {
+            StageKind::Service => aws.describe_service(&config.cluster, &service).await?,
+            _ => None,
+        };
+        if let Some(found) = found_service {
             if crate::service::request::is_active(Some(&found)) {
                 let tags = found["tags"]
                     .as_array()
@@ -305,13 +318,15 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     }
 
     // Managed roles (given roles are the user's).
-    for role in [
-        &config.task_role,
-        &config.execution_role,
-        &config.codebuild_role,
-        &config.scheduler_role,
+    let codebuild = config.builder == Builder::Codebuild;
+    let scheduled = config.schedule.is_some();
+    for (role, used) in [
+        (&config.task_role, true),
+        (&config.execution_role, true),
+        (&config.codebuild_role, codebuild),
+        (&config.scheduler_role, scheduled),
     ] {
-        if let Role::Managed(name) = role {
+        if let (Role::Managed(name), true) = (role, used) {
             if let Some(found) = aws.get_role(name).await? {
                 items.extend(item("role", name, is_ours(config, &found.tags), true));
             }

@@ -271,7 +271,7 @@ fn teardown_leaves_an_untagged_repository_of_the_same_name_alone() {
 }
 
 #[test]
-fn setup_of_a_codebuild_scheduled_stage_creates_the_private_bucket_and_the_roles() {
+fn a_codebuild_scheduled_service_stage_gets_its_bucket_and_roles_and_teardown_removes_them() {
     let name = unique("scb");
     let family = format!("{name}-dev");
     let dir = stage_fixture();
@@ -286,6 +286,7 @@ fn setup_of_a_codebuild_scheduled_stage_creates_the_private_bucket_and_the_roles
             .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
             .env("CARGO_FARGATE_BUILDER", "codebuild")
             .env("CARGO_FARGATE_SCHEDULE", "rate(2 hours)")
+            .env("CARGO_FARGATE_KIND", "service")
             .env_remove("CARGO_FARGATE_REPOSITORY");
         json_result(&cmd.output().unwrap())
     };
