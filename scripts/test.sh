@@ -11,4 +11,5 @@ scripts/bench.sh up
 scripts/base-images.sh >&2
 eval "$(scripts/bench.sh env)"
 
-exec cargo test --locked "$@"
+# --no-fail-fast: one failing test file does not hide the results of the others.
+exec cargo test --locked --no-fail-fast "$@"

@@ -155,7 +155,8 @@ fn subnets_of_the_default_vpc_fail() {
 #[test]
 fn a_public_bucket_fails() {
     let name = unique("docpub");
-    let bucket = format!("{name}-dev");
+    // The archive bucket's default name: `{project}-{account}-{region}` (the bench's account and region).
+    let bucket = format!("{name}-123456789012-us-east-1");
     aws(&["s3api", "create-bucket", "--bucket", &bucket]);
     let dir = project(&name, &networked("builder = \"codebuild\"\n"));
     let (r, code) = doctor(dir.path(), &[]);
