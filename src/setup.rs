@@ -1,16 +1,23 @@
 //! `cargo fargate setup [--dry-run]`: everything a stage needs before its first deploy — the ECR
 //! repository with its lifecycle policy, the ECS cluster, the log groups with retention, the managed
-//! roles — created or brought in line, tagged so `teardown` can find them. Plan first (read-only,
+//! roles, and what the builder and kind need (the archive bucket and CodeBuild role with
+//! `builder = "codebuild"`, the scheduler role with a `schedule`) — created or brought in line,
+//! tagged so `teardown` can find them. Plan first (read-only,
 //! and all of it with `--dry-run`), then apply; a second run finds nothing to change.
 
 use std::fmt;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::aws::Aws;
+use crate::build::codebuild::{role as cb_role, upload};
 use crate::config::{resolve::Builder, Config};
 use crate::error::Result;
 use crate::output::Output;
+use crate::schedule::role as sched_role;
 use crate::steps::push::{apply_repository, plan_repository};
 use crate::steps::roles;
 
@@ -117,6 +124,75 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             steps.push(step);
         }
     }
+    // The builder's bucket and role.
+    let mut codebuild = None;
+    if config.builder == Builder::Codebuild {
+        let bucket = upload::plan_bucket(aws, config, &identity).await?;
+        steps.push(Step {
+            resource: "bucket",
+            name: bucket.name.clone(),
+            action: if bucket.create { "create" } else { "none" },
+            changes: Vec::new(),
+        });
+        let prefix = format!("{}/{}/", config.project, config.stage);
+        let log_group = crate::build::codebuild::project::log_group(config);
+        let role = cb_role::plan(
+            aws,
+            config,
+            &identity,
+            &cb_role::Scope {
+                partition: identity.partition(),
+                region: &region,
+                account: &identity.account,
+                bucket: &bucket.name,
+                prefix: &prefix,
+                repository: &config.repository,
+                log_group: &log_group,
+            },
+        )
+        .await?;
+        if let Some(want) = &role.managed {
+            let inline = BTreeMap::from([(cb_role::POLICY_NAME.to_string(), want.policy.clone())]);
+            steps.push(
+                diff_role(
+                    aws,
+                    &role.name,
+                    want.exists,
+                    &want.trust,
+                    Some(&BTreeSet::new()),
+                    &inline,
+                )
+                .await?,
+            );
+        }
+        codebuild = Some((bucket, role));
+    }
+    // The scheduler's role.
+    let mut scheduler = None;
+    if config.schedule.is_some() {
+        let family = crate::steps::render::family(config);
+        let role = sched_role::plan(
+            aws,
+            config,
+            &identity,
+            &sched_role::PolicyInput {
+                partition: identity.partition(),
+                region: &region,
+                account: &identity.account,
+                family: &family,
+                cluster: &config.cluster,
+                task_role_arn: &role_plan.task.arn,
+                execution_role_arn: &role_plan.execution.arn,
+            },
+        )
+        .await?;
+        if let Some(want) = &role.managed {
+            let inline =
+                BTreeMap::from([(sched_role::POLICY_NAME.to_string(), want.policy.clone())]);
+            steps.push(diff_role(aws, &role.name, want.exists, &want.trust, None, &inline).await?);
+        }
+        scheduler = Some(role);
+    }
     let changed = steps.iter().filter(|s| s.action != "none").count();
     let report = |steps| SetupReport {
         project: config.project.clone(),
@@ -143,6 +219,11 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
                 aws.ensure_log_group(&step.name, config.log_retention_days, &tags)
                     .await?;
             }
+            "bucket" => {
+                if let Some((bucket, _)) = &codebuild {
+                    upload::apply_bucket(aws, bucket).await?;
+                }
+            }
             _ => {}
         }
         if step.resource != "role" && step.resource != "repository" {
@@ -159,6 +240,23 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     for state in roles::apply(aws, &role_plan).await? {
         if state.created || !state.changes.is_empty() {
             out.status("Role", format_args!("{} {}", state.name, state.how()));
+        }
+    }
+    if let Some((_, role)) = &codebuild {
+        let changes = cb_role::apply(aws, role).await?;
+        if !changes.is_empty() {
+            out.status("Role", format_args!("{} {}", role.name, changes.join(", ")));
+        }
+    }
+    if let Some(role) = &scheduler {
+        let state = sched_role::apply(aws, role).await?;
+        if state.created || !state.changes.is_empty() {
+            let how = if state.created {
+                "created".to_string()
+            } else {
+                state.changes.join(", ")
+            };
+            out.status("Role", format_args!("{} {how}", state.name));
         }
     }
     Ok(report(steps))
@@ -200,36 +298,60 @@ async fn role_step(aws: &Aws, role: &roles::RolePlan) -> Result<Option<Step>> {
     let Some(want) = &role.managed else {
         return Ok(None);
     };
+    diff_role(
+        aws,
+        &role.name,
+        want.exists,
+        &want.trust,
+        Some(&want.policies),
+        &want.inline,
+    )
+    .await
+    .map(Some)
+}
+
+/// What differs between a managed role and what it must be: its trust, its attached policies
+/// (when `attached` says which), its inline policies.
+async fn diff_role(
+    aws: &Aws,
+    name: &str,
+    exists: bool,
+    trust: &Value,
+    attached: Option<&BTreeSet<String>>,
+    want_inline: &BTreeMap<String, Value>,
+) -> Result<Step> {
     let mut step = Step {
         resource: "role",
-        name: role.name.clone(),
+        name: name.to_string(),
         action: "none",
         changes: Vec::new(),
     };
-    if !want.exists {
+    if !exists {
         step.action = "create";
-        return Ok(Some(step));
+        return Ok(step);
     }
-    if let Some(found) = aws.get_role(&role.name).await? {
-        if found.trust != want.trust {
+    if let Some(found) = aws.get_role(name).await? {
+        if &found.trust != trust {
             step.changes.push("trust policy".into());
         }
     }
-    let attached = aws.attached_policies(&role.name).await?;
-    for arn in want.policies.symmetric_difference(&attached) {
-        step.changes.push(format!("policy {arn}"));
-    }
-    let inline = aws.inline_policies(&role.name).await?;
-    for (name, doc) in &want.inline {
-        if inline.get(name) != Some(doc) {
-            step.changes.push(format!("inline policy {name}"));
+    if let Some(want) = attached {
+        let found = aws.attached_policies(name).await?;
+        for arn in want.symmetric_difference(&found) {
+            step.changes.push(format!("policy {arn}"));
         }
     }
-    for name in inline.keys().filter(|n| !want.inline.contains_key(*n)) {
-        step.changes.push(format!("extra inline policy {name}"));
+    let inline = aws.inline_policies(name).await?;
+    for (policy, doc) in want_inline {
+        if inline.get(policy) != Some(doc) {
+            step.changes.push(format!("inline policy {policy}"));
+        }
+    }
+    for policy in inline.keys().filter(|n| !want_inline.contains_key(*n)) {
+        step.changes.push(format!("extra inline policy {policy}"));
     }
     if !step.changes.is_empty() {
         step.action = "update";
     }
-    Ok(Some(step))
+    Ok(step)
 }

@@ -1,5 +1,6 @@
-//! `cargo fargate teardown`: removes what `setup` and `deploy` made for one stage — its running
-//! tasks first, then task definitions, cluster, log groups, repository and managed roles. Only
+//! `cargo fargate teardown`: removes what `setup` and `deploy` made for one stage — its schedule
+//! and running tasks first, then task definitions, the CodeBuild project, the ECS service (scaled to 0), cluster, log groups,
+//! repository and managed roles (task, execution, CodeBuild, scheduler). Only
 //! resources that carry cargo-fargate's tags for this project and stage are touched: an untagged
 //! repository of the same name, or another stage's, is reported and left alone. Everything is
 //! read and checked before the first deletion (a repository still holding images needs --force).
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::TeardownArgs;
-use crate::config::{Config, Role};
+use crate::config::{resolve::Builder, service::StageKind, Config, Role};
 use crate::error::{Result, UserError};
 use crate::iam::is_ours;
 use crate::output::Output;
@@ -83,6 +84,41 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     let family = crate::steps::render::family(config);
     let mut items = Vec::new();
 
+    // The schedule first (it starts tasks): schedules carry no tags, so it is found by its exact
+    // name and is ours only when its description says it runs this project's stage.
+    // Each lookup follows the configuration, as the deployer policy (`iam policy --teardown`) does.
+    let schedule = crate::schedule::name(config);
+    let found_schedule = match config.schedule {
+        Some(_) => aws.get_schedule(&schedule).await?,
+        None => None,
+    };
+    if let Some(found) = found_schedule {
+        let ours = found.spec.description.starts_with(&format!(
+            "cargo-fargate: runs {} stage {} ",
+            config.project, config.stage
+        ));
+        items.extend(item("schedule", &schedule, ours, true));
+    }
+
+    // The CodeBuild project, by its tags.
+    let build_project = crate::build::codebuild::project::name(config);
+    let found_project = match config.builder {
+        Builder::Codebuild => aws.codebuild_project(&build_project).await?,
+        _ => None,
+    };
+    if let Some(found) = found_project {
+        let ours = is_ours(
+            config,
+            &tags_of(
+                found
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?))),
+            ),
+        );
+        items.extend(item("build project", &build_project, ours, true));
+    }
+
     // Running tasks of the family in the cluster, and the cluster itself.
     let ecs = aws.ecs();
     let clusters = ecs
@@ -106,6 +142,30 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
             config,
             &tags_of(c.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
         );
+        // The stage's ECS service, by its tags: scaled to 0 and deleted before the cluster.
+        let service = crate::service::request::service_name(config);
+        let found_service = match config.service.kind {
+            StageKind::Service => aws.describe_service(&config.cluster, &service).await?,
+            _ => None,
+        };
+        if let Some(found) = found_service {
+            if crate::service::request::is_active(Some(&found)) {
+                let tags = found["tags"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(|t| Some((t["key"].as_str()?, t["value"].as_str()?)))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                items.extend(item(
+                    "service",
+                    &service,
+                    is_ours(config, &tags_of(tags.into_iter())),
+                    true,
+                ));
+            }
+        }
         items.extend(item("cluster", &config.cluster, ours, true));
     }
 
@@ -258,8 +318,15 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     }
 
     // Managed roles (given roles are the user's).
-    for role in [&config.task_role, &config.execution_role] {
-        if let Role::Managed(name) = role {
+    let codebuild = config.builder == Builder::Codebuild;
+    let scheduled = config.schedule.is_some();
+    for (role, used) in [
+        (&config.task_role, true),
+        (&config.execution_role, true),
+        (&config.codebuild_role, codebuild),
+        (&config.scheduler_role, scheduled),
+    ] {
+        if let (Role::Managed(name), true) = (role, used) {
             if let Some(found) = aws.get_role(name).await? {
                 items.extend(item("role", name, is_ours(config, &found.tags), true));
             }
@@ -380,6 +447,26 @@ pub async fn run(
                     })?;
             }
             "role" => delete_role(aws, &i.name).await?,
+            "service" => {
+                let body = serde_json::json!({"cluster": config.cluster, "service": i.name, "desiredCount": 0});
+                aws.update_service(&body).await?;
+                aws.delete_service(&config.cluster, &i.name).await?;
+            }
+            "schedule" => {
+                aws.delete_schedule(&i.name).await?;
+            }
+            "build project" => {
+                aws.codebuild()
+                    .delete_project()
+                    .name(&i.name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws.fail(e, "codebuild:DeleteProject", |m| {
+                            anyhow::anyhow!("deleting CodeBuild project {}: {m}", i.name)
+                        })
+                    })?;
+            }
             _ => continue,
         }
         out.status("Removed", format_args!("{} {}", i.resource, i.name));

@@ -80,8 +80,7 @@ fn role_exists(name: &str) -> bool {
 }
 
 fn stage_fixture() -> tempfile::TempDir {
-    let dir = copy_fixture(&repo().join("examples/hello"));
-    dir
+    copy_fixture(&repo().join("examples/hello"))
 }
 
 #[test]
@@ -268,5 +267,221 @@ fn teardown_leaves_an_untagged_repository_of_the_same_name_alone() {
     assert!(
         repository_tags(&repo_name).is_some(),
         "the untagged repository was deleted"
+    );
+}
+
+#[test]
+fn a_codebuild_scheduled_service_stage_gets_its_bucket_and_roles_and_teardown_removes_them() {
+    let name = unique("scb");
+    let family = format!("{name}-dev");
+    let dir = stage_fixture();
+    let run = |args: &[&str]| {
+        let mut cmd = bench_command(
+            dir.path(),
+            &family,
+            &[args, &["--stage", "dev", "--message-format", "json"]].concat(),
+        );
+        cmd.env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+            .env("CARGO_FARGATE_BUILDER", "codebuild")
+            .env("CARGO_FARGATE_SCHEDULE", "rate(2 hours)")
+            .env("CARGO_FARGATE_KIND", "service")
+            .env_remove("CARGO_FARGATE_REPOSITORY");
+        json_result(&cmd.output().unwrap())
+    };
+    let step = |report: &Value, resource: &str, name: &str| -> String {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["resource"] == resource && s["name"].as_str().unwrap().contains(name))
+            .unwrap_or_else(|| panic!("no {resource} {name} in {report}"))["action"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // The plan shows the builder's bucket and role and the scheduler's role, and creates nothing.
+    let plan = run(&["setup", "--dry-run"]);
+    let bucket = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["resource"] == "bucket")
+        .unwrap_or_else(|| panic!("no bucket in {plan}"))["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(step(&plan, "bucket", &bucket), "create");
+    assert_eq!(
+        step(&plan, "role", &format!("{family}-codebuild")),
+        "create"
+    );
+    assert_eq!(
+        step(&plan, "role", &format!("{family}-scheduler")),
+        "create"
+    );
+    assert!(!aws_try(&["s3api", "head-bucket", "--bucket", &bucket])
+        .status
+        .success());
+    assert!(!role_exists(&format!("{family}-codebuild")));
+
+    let first = run(&["setup"]);
+    assert_eq!(first["changed"], plan["changed"], "{first}");
+    // The bucket is private: every public access block is on, and it is encrypted.
+    let block = aws(&["s3api", "get-public-access-block", "--bucket", &bucket]);
+    for k in [
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            block["PublicAccessBlockConfiguration"][k], true,
+            "{k}: {block}"
+        );
+    }
+    assert!(
+        aws_try(&["s3api", "get-bucket-encryption", "--bucket", &bucket])
+            .status
+            .success()
+    );
+    // The CodeBuild role trusts CodeBuild and has its one scoped inline policy.
+    let role = aws(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        &format!("{family}-codebuild"),
+    ]);
+    assert!(
+        role["Role"]["AssumeRolePolicyDocument"]
+            .to_string()
+            .contains("codebuild.amazonaws.com"),
+        "{role}"
+    );
+    let policy = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &format!("{family}-codebuild"),
+        "--policy-name",
+        "cargo-fargate-codebuild",
+    ]);
+    assert!(
+        policy["PolicyDocument"]
+            .to_string()
+            .contains(&format!("{bucket}/{name}/dev/")),
+        "{policy}"
+    );
+    let role = aws(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        &format!("{family}-scheduler"),
+    ]);
+    assert!(
+        role["Role"]["AssumeRolePolicyDocument"]
+            .to_string()
+            .contains("scheduler.amazonaws.com"),
+        "{role}"
+    );
+
+    let second = run(&["setup"]);
+    assert_eq!(second["changed"], 0, "{second}");
+    assert_eq!(step(&second, "bucket", &bucket), "none");
+    assert_eq!(
+        step(&second, "role", &format!("{family}-codebuild")),
+        "none"
+    );
+    assert_eq!(
+        step(&second, "role", &format!("{family}-scheduler")),
+        "none"
+    );
+
+    // The schedule as deploy makes it (schedules carry no tags: found by name and description).
+    aws(&[
+        "scheduler",
+        "create-schedule",
+        "--name",
+        &family,
+        "--schedule-expression",
+        "rate(2 hours)",
+        "--flexible-time-window",
+        "Mode=OFF",
+        "--description",
+        &format!("cargo-fargate: runs {name} stage dev on cluster {family}"),
+        "--target",
+        &serde_json::json!({
+            "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{family}"),
+            "RoleArn": role["Role"]["Arn"],
+        })
+        .to_string(),
+    ]);
+    // The service as deploy makes it (kind = "service"), tagged as this stage's.
+    let td = aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &format!("{name}-svc"),
+        "--container-definitions",
+        r#"[{"name":"app","image":"busybox","memory":128}]"#,
+    ]);
+    aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &family,
+        "--service-name",
+        &family,
+        "--task-definition",
+        td["taskDefinition"]["taskDefinitionArn"].as_str().unwrap(),
+        "--desired-count",
+        "1",
+        "--tags",
+        "key=managed-by,value=cargo-fargate",
+        &format!("key=cargo-fargate:project,value={name}"),
+        "key=cargo-fargate:stage,value=dev",
+    ]);
+    let down = run(&["teardown", "--yes"]);
+    for (resource, n) in [
+        ("schedule", family.clone()),
+        ("service", family.clone()),
+        ("role", format!("{family}-codebuild")),
+        ("role", format!("{family}-scheduler")),
+    ] {
+        assert!(
+            down["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["resource"] == resource
+                    && i["name"] == n.as_str()
+                    && i["action"] == "remove"),
+            "{resource} {n} not removed: {down}"
+        );
+    }
+    let services = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &family,
+        "--services",
+        &family,
+    ]);
+    assert!(
+        services["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] != "ACTIVE"),
+        "service left: {services}"
+    );
+    assert!(!aws_try(&["scheduler", "get-schedule", "--name", &family])
+        .status
+        .success());
+    assert!(
+        !role_exists(&format!("{family}-codebuild"))
+            && !role_exists(&format!("{family}-scheduler"))
     );
 }

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::steps::roles::{render_policy, role_name_of, trusts, MANAGED_TAG};
 
 pub const CODEBUILD: &str = "codebuild.amazonaws.com";
-const POLICY_NAME: &str = "cargo-fargate-codebuild";
+pub const POLICY_NAME: &str = "cargo-fargate-codebuild";
 
 /// The role, checked; with what it must look like when managed.
 #[derive(Debug, Clone)]
