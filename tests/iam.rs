@@ -115,6 +115,8 @@ TOKEN = "/iampol/token"
         "iampol/token",
         "iampol-data",
         ":key/",
+        // the archive bucket's default name: {project}-{account}-{region}
+        "iampol-123456789012-eu-west-1",
     ];
     for principal in PRINCIPALS {
         let r = policy_json(dir.path(), &["--for", principal]);

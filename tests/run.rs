@@ -517,8 +517,10 @@ fn a_managed_execution_role_reads_exactly_the_configured_secrets() {
     );
     let name = unique("exe");
     let n = net();
+    // The AWS-managed execution policy plus the secrets policy (`execution-role-policy =
+    // "aws-managed"`); the default scoped policy is checked in tests/iam.rs.
     let base = format!(
-        "subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\n",
+        "subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\nexecution-role-policy = \"aws-managed\"\n",
         n.subnet, n.sg
     );
     let secrets = |body: &str| format!("{base}[package.metadata.fargate.secrets]\n{body}");
