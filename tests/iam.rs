@@ -163,7 +163,7 @@ TOKEN = "/iampol/token"
     };
     assert_eq!(
         by_sid("SourceArchives")["Resource"],
-        "arn:aws:s3:::iampol-dev/iampol/dev/*"
+        format!("arn:aws:s3:::iampol-{ACCOUNT}-eu-west-1/iampol/dev/*")
     );
     assert_eq!(
         by_sid("BuildProject")["Resource"],
