@@ -5,12 +5,24 @@ use std::collections::BTreeMap;
 use cargo_fargate::steps::roles::{secrets_policy, trust_policy};
 use serde_json::{json, Value};
 
-/// parliament (the bench's IAM linter) finds nothing in the policies cargo-fargate writes.
-#[test]
-fn policy_documents_pass_parliament() {
+/// parliament's findings on one policy document (JSON lines), from the bench's venv.
+fn parliament(doc: &Value) -> Vec<Value> {
     let Ok(venv) = std::env::var("BENCH_VENV") else {
         panic!("BENCH_VENV is not set: run `scripts/test.sh`, or `eval \"$(scripts/bench.sh env)\"` before `cargo test`");
     };
+    let out = std::process::Command::new(format!("{venv}/bin/parliament"))
+        .args(["--string", &doc.to_string(), "--json"])
+        .output()
+        .expect("parliament runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
+        .collect()
+}
+
+/// parliament (the bench's IAM linter) finds nothing in the policies cargo-fargate writes.
+#[test]
+fn policy_documents_pass_parliament() {
     let secrets: BTreeMap<String, String> = [
         (
             "DB",
@@ -21,16 +33,6 @@ fn policy_documents_pass_parliament() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let parliament = |doc: &Value| -> Vec<Value> {
-        let out = std::process::Command::new(format!("{venv}/bin/parliament"))
-            .args(["--string", &doc.to_string(), "--json"])
-            .output()
-            .expect("parliament runs");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
-            .collect()
-    };
     let secrets_doc = secrets_policy(&secrets, "aws", "eu-west-1", "123456789012")
         .unwrap()
         .unwrap();
@@ -55,19 +57,6 @@ fn policy_documents_pass_parliament() {
 /// parliament finds nothing in the policy (the trust policy has no Resource, all it may say).
 #[test]
 fn codebuild_role_policies_pass_parliament() {
-    let Ok(venv) = std::env::var("BENCH_VENV") else {
-        panic!("BENCH_VENV is not set: run `scripts/test.sh`, or `eval \"$(scripts/bench.sh env)\"` before `cargo test`");
-    };
-    let lint = |doc: &Value| -> Vec<Value> {
-        let out = std::process::Command::new(format!("{venv}/bin/parliament"))
-            .args(["--string", &doc.to_string(), "--json"])
-            .output()
-            .expect("parliament runs");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
-            .collect()
-    };
     let policy = cargo_fargate::build::codebuild::role::role_policy(
         &cargo_fargate::build::codebuild::role::Scope {
             partition: "aws",
@@ -80,9 +69,9 @@ fn codebuild_role_policies_pass_parliament() {
         },
     )
     .unwrap();
-    assert_eq!(lint(&policy), Vec::<Value>::new(), "{policy}");
+    assert_eq!(parliament(&policy), Vec::<Value>::new(), "{policy}");
     let trust = cargo_fargate::build::codebuild::role::trust_policy("123456789012").unwrap();
-    let findings: Vec<Value> = lint(&trust)
+    let findings: Vec<Value> = parliament(&trust)
         .into_iter()
         .filter(|f| f["detail"] != "Statement contains neither Resource nor NotResource")
         .collect();
@@ -92,19 +81,6 @@ fn codebuild_role_policies_pass_parliament() {
 /// parliament finds nothing in the scheduler role's policies.
 #[test]
 fn scheduler_policies_pass_parliament() {
-    let Ok(venv) = std::env::var("BENCH_VENV") else {
-        panic!("BENCH_VENV is not set: run `scripts/test.sh`, or `eval \"$(scripts/bench.sh env)\"` before `cargo test`");
-    };
-    let parliament = |doc: &Value| -> Vec<Value> {
-        let out = std::process::Command::new(format!("{venv}/bin/parliament"))
-            .args(["--string", &doc.to_string(), "--json"])
-            .output()
-            .expect("parliament runs");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
-            .collect()
-    };
     let policy = cargo_fargate::schedule::role::run_task_policy(
         &cargo_fargate::schedule::role::PolicyInput {
             partition: "aws",
