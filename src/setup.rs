@@ -7,10 +7,7 @@
 
 use std::fmt;
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::build::codebuild::{role as cb_role, upload};
@@ -18,6 +15,7 @@ use crate::config::{resolve::Builder, Config};
 use crate::error::Result;
 use crate::output::Output;
 use crate::schedule::role as sched_role;
+use crate::steps::managed_role::{self, Desired};
 use crate::steps::push::{apply_repository, plan_repository};
 use crate::steps::roles;
 
@@ -120,9 +118,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     }
     let role_plan = roles::plan(aws, config, &identity, &region).await?;
     for role in [&role_plan.task, &role_plan.execution] {
-        if let Some(step) = role_step(aws, role).await? {
-            steps.push(step);
-        }
+        steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
     }
     // The builder's bucket and role.
     let mut codebuild = None;
@@ -134,63 +130,22 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             action: if bucket.create { "create" } else { "none" },
             changes: Vec::new(),
         });
-        let prefix = format!("{}/{}/", config.project, config.stage);
-        let log_group = crate::build::codebuild::project::log_group(config);
-        let role = cb_role::plan(
-            aws,
-            config,
-            &identity,
-            &cb_role::Scope {
-                partition: identity.partition(),
-                region: &region,
-                account: &identity.account,
-                bucket: &bucket.name,
-                prefix: &prefix,
-                repository: &config.repository,
-                log_group: &log_group,
-            },
-        )
-        .await?;
-        if let Some(want) = &role.managed {
-            let inline = BTreeMap::from([(cb_role::POLICY_NAME.to_string(), want.policy.clone())]);
-            steps.push(
-                diff_role(
-                    aws,
-                    &role.name,
-                    want.exists,
-                    &want.trust,
-                    Some(&BTreeSet::new()),
-                    &inline,
-                )
-                .await?,
-            );
-        }
+        let role = cb_role::plan(aws, config, &identity, &region).await?;
+        steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
         codebuild = Some((bucket, role));
     }
     // The scheduler's role.
     let mut scheduler = None;
     if config.schedule.is_some() {
-        let family = crate::steps::render::family(config);
-        let role = sched_role::plan(
-            aws,
+        let scope = sched_role::scope(
             config,
             &identity,
-            &sched_role::PolicyInput {
-                partition: identity.partition(),
-                region: &region,
-                account: &identity.account,
-                family: &family,
-                cluster: &config.cluster,
-                task_role_arn: &role_plan.task.arn,
-                execution_role_arn: &role_plan.execution.arn,
-            },
-        )
-        .await?;
-        if let Some(want) = &role.managed {
-            let inline =
-                BTreeMap::from([(sched_role::POLICY_NAME.to_string(), want.policy.clone())]);
-            steps.push(diff_role(aws, &role.name, want.exists, &want.trust, None, &inline).await?);
-        }
+            &region,
+            &role_plan.task.arn,
+            &role_plan.execution.arn,
+        );
+        let role = sched_role::plan(aws, config, &identity, &scope).await?;
+        steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
         scheduler = Some(role);
     }
     let changed = steps.iter().filter(|s| s.action != "none").count();
@@ -263,24 +218,10 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
 }
 
 async fn log_group_step(aws: &Aws, name: &str, retention: u32) -> Result<Step> {
-    let found = aws
-        .logs()
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| {
-            aws.fail(e, "logs:DescribeLogGroups", |m| {
-                anyhow::anyhow!("reading log group {name}: {m}")
-            })
-        })?;
-    let group = found
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name));
+    let group = aws.log_group(name).await?;
     let (action, changes) = match group {
         None => ("create", Vec::new()),
-        Some(g) if g.retention_in_days() != Some(retention as i32) => {
+        Some(g) if g.retention_days != Some(retention as i32) => {
             ("update", vec![format!("retention {retention} days")])
         }
         Some(_) => ("none", Vec::new()),
@@ -294,64 +235,20 @@ async fn log_group_step(aws: &Aws, name: &str, retention: u32) -> Result<Step> {
 }
 
 /// A managed role's differences from its plan, read without writing; `None` for a given role.
-async fn role_step(aws: &Aws, role: &roles::RolePlan) -> Result<Option<Step>> {
-    let Some(want) = &role.managed else {
+async fn role_step(aws: &Aws, name: &str, want: Option<&Desired>) -> Result<Option<Step>> {
+    let Some(want) = want else {
         return Ok(None);
     };
-    diff_role(
-        aws,
-        &role.name,
-        want.exists,
-        &want.trust,
-        Some(&want.policies),
-        &want.inline,
-    )
-    .await
-    .map(Some)
-}
-
-/// What differs between a managed role and what it must be: its trust, its attached policies
-/// (when `attached` says which), its inline policies.
-async fn diff_role(
-    aws: &Aws,
-    name: &str,
-    exists: bool,
-    trust: &Value,
-    attached: Option<&BTreeSet<String>>,
-    want_inline: &BTreeMap<String, Value>,
-) -> Result<Step> {
-    let mut step = Step {
+    let (action, changes) = if !want.exists {
+        ("create", Vec::new())
+    } else {
+        let changes = managed_role::diff(aws, name, want).await?;
+        (if changes.is_empty() { "none" } else { "update" }, changes)
+    };
+    Ok(Some(Step {
         resource: "role",
         name: name.to_string(),
-        action: "none",
-        changes: Vec::new(),
-    };
-    if !exists {
-        step.action = "create";
-        return Ok(step);
-    }
-    if let Some(found) = aws.get_role(name).await? {
-        if &found.trust != trust {
-            step.changes.push("trust policy".into());
-        }
-    }
-    if let Some(want) = attached {
-        let found = aws.attached_policies(name).await?;
-        for arn in want.symmetric_difference(&found) {
-            step.changes.push(format!("policy {arn}"));
-        }
-    }
-    let inline = aws.inline_policies(name).await?;
-    for (policy, doc) in want_inline {
-        if inline.get(policy) != Some(doc) {
-            step.changes.push(format!("inline policy {policy}"));
-        }
-    }
-    for policy in inline.keys().filter(|n| !want_inline.contains_key(*n)) {
-        step.changes.push(format!("extra inline policy {policy}"));
-    }
-    if !step.changes.is_empty() {
-        step.action = "update";
-    }
-    Ok(step)
+        action,
+        changes,
+    }))
 }

@@ -1,9 +1,11 @@
 //! `cargo fargate teardown`: removes what `setup` and `deploy` made for one stage — its schedule
-//! and running tasks first, then task definitions, the CodeBuild project, the ECS service (scaled to 0), cluster, log groups,
-//! repository and managed roles (task, execution, CodeBuild, scheduler). Only
-//! resources that carry cargo-fargate's tags for this project and stage are touched: an untagged
-//! repository of the same name, or another stage's, is reported and left alone. Everything is
-//! read and checked before the first deletion (a repository still holding images needs --force).
+//! and running tasks first, then task definitions, the CodeBuild project, the ECS service (scaled
+//! to 0) or Express Mode service, cluster, log groups, repository and managed roles (task,
+//! execution, CodeBuild, scheduler, Express Mode's infrastructure role). Only resources that carry
+//! cargo-fargate's tags for this project and stage are touched: an untagged repository of the same
+//! name, or another stage's, is reported and left alone, and a cluster that still holds services or
+//! tasks that are not this stage's is kept (said in its line). Everything is read and checked
+//! before the first deletion (a repository still holding images needs --force).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +13,9 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde::Serialize;
 
+mod wait;
+
+use crate::aws::ecs::TasksOf;
 use crate::aws::Aws;
 use crate::cli::TeardownArgs;
 use crate::config::{resolve::Builder, service::StageKind, Config, Role};
@@ -65,19 +70,28 @@ struct Found {
     tasks: Vec<String>,
     task_definitions: Vec<String>,
     repository_images: usize,
+    /// The Express Mode service's ARN, when it is this stage's.
+    express: Option<String>,
 }
 
-fn tags_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
-    pairs.map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-fn item(resource: &'static str, name: &str, ours: bool, exists: bool) -> Option<Item> {
-    exists.then(|| Item {
+fn item(resource: &'static str, name: &str, ours: bool) -> Item {
+    Item {
         resource,
         name: name.to_string(),
         action: if ours { "remove" } else { "keep" },
         note: (!ours).then(|| "not tagged as this stage's by cargo-fargate".to_string()),
-    })
+    }
+}
+
+/// Tags as the ECS JSON API gives them (`[{"key": …, "value": …}]`).
+fn json_tags(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v.as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| Some((t["key"].as_str()?.into(), t["value"].as_str()?.into())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn find(aws: &Aws, config: &Config) -> Result<Found> {
@@ -97,7 +111,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
             "cargo-fargate: runs {} stage {} ",
             config.project, config.stage
         ));
-        items.extend(item("schedule", &schedule, ours, true));
+        items.push(item("schedule", &schedule, ours));
     }
 
     // The CodeBuild project, by its tags.
@@ -107,108 +121,81 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         _ => None,
     };
     if let Some(found) = found_project {
-        let ours = is_ours(
-            config,
-            &tags_of(
-                found
-                    .tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?, t.value()?))),
-            ),
-        );
-        items.extend(item("build project", &build_project, ours, true));
+        let tags = found
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect();
+        items.push(item(
+            "build project",
+            &build_project,
+            is_ours(config, &tags),
+        ));
     }
 
-    // Running tasks of the family in the cluster, and the cluster itself.
-    let ecs = aws.ecs();
-    let clusters = ecs
-        .describe_clusters()
-        .clusters(&config.cluster)
-        .include(aws_sdk_ecs::types::ClusterField::Tags)
-        .send()
-        .await
-        .map_err(|e| {
-            aws.fail(e, "ecs:DescribeClusters", |m| {
-                anyhow::anyhow!("reading cluster {}: {m}", config.cluster)
-            })
-        })?;
-    let cluster = clusters.clusters().iter().find(|c| {
-        c.cluster_name() == Some(config.cluster.as_str()) && c.status() == Some("ACTIVE")
-    });
+    // Running tasks of the family in the cluster, the stage's service, and the cluster itself.
     let mut tasks = Vec::new();
-    if let Some(c) = cluster {
+    let mut express = None;
+    if let Some(cluster_tags) = aws.active_cluster_tags(&config.cluster).await? {
         tasks = aws.list_tasks(&config.cluster, &family, "RUNNING").await?;
-        let ours = is_ours(
-            config,
-            &tags_of(c.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
-        );
-        // The stage's ECS service, by its tags: scaled to 0 and deleted before the cluster.
         let service = crate::service::request::service_name(config);
-        let found_service = match config.service.kind {
-            StageKind::Service => aws.describe_service(&config.cluster, &service).await?,
-            _ => None,
-        };
-        if let Some(found) = found_service {
-            if crate::service::request::is_active(Some(&found)) {
-                let tags = found["tags"]
-                    .as_array()
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(|t| Some((t["key"].as_str()?, t["value"].as_str()?)))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default();
-                items.extend(item(
-                    "service",
-                    &service,
-                    is_ours(config, &tags_of(tags.into_iter())),
-                    true,
-                ));
+        let mut removed_service = false;
+        match config.service.kind {
+            // By its tags: scaled to 0 and deleted before the cluster.
+            StageKind::Service => {
+                if let Some(found) = aws.describe_service(&config.cluster, &service).await? {
+                    if crate::service::request::is_active(Some(&found)) {
+                        let ours = is_ours(config, &json_tags(&found["tags"]));
+                        items.push(item("service", &service, ours));
+                        removed_service = ours;
+                    }
+                }
+            }
+            // Express Mode: deleting the service removes what ECS made for it (load balancer,
+            // target groups, scaling); its infrastructure role goes with the roles below.
+            StageKind::Web => {
+                let arn = crate::service::express::stage_service_arn(aws, config).await?;
+                if let Some(found) = aws.describe_express_service_tagged(&arn).await? {
+                    use crate::service::express::{express_state, ExpressState};
+                    if !matches!(express_state(&found), ExpressState::Inactive(_)) {
+                        let ours = is_ours(config, &json_tags(&found["tags"]));
+                        items.push(item("express service", &service, ours));
+                        removed_service = ours;
+                        express = ours.then_some(arn);
+                    }
+                }
+            }
+            StageKind::Task => {}
+        }
+        let mut cluster = item("cluster", &config.cluster, is_ours(config, &cluster_tags));
+        if cluster.action == "remove" {
+            // A cluster that holds what is not this stage's stays (ECS would refuse to delete it).
+            let others: Vec<String> = aws
+                .cluster_services(&config.cluster)
+                .await?
+                .iter()
+                .filter_map(|s| s.service_name().map(str::to_string))
+                .filter(|name| !(removed_service && *name == service))
+                .collect();
+            let foreign_tasks = aws
+                .tasks_of(&config.cluster, TasksOf::Cluster, "RUNNING")
+                .await?
+                .into_iter()
+                .filter(|t| !tasks.contains(t))
+                .count();
+            if let Some(note) = foreign_note(&others, foreign_tasks) {
+                cluster.action = "keep";
+                cluster.note = Some(note);
             }
         }
-        items.extend(item("cluster", &config.cluster, ours, true));
+        items.push(cluster);
     }
 
     // Task definitions of the family, each by its own tags.
     let mut task_definitions = Vec::new();
-    let mut pages = ecs
-        .list_task_definitions()
-        .family_prefix(&family)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            aws.fail(e, "ecs:ListTaskDefinitions", |m| {
-                anyhow::anyhow!("listing task definitions of {family}: {m}")
-            })
-        })?;
-        for arn in page.task_definition_arns() {
-            let fam = arn
-                .rsplit('/')
-                .next()
-                .and_then(|s| s.rsplit_once(':'))
-                .map(|(f, _)| f);
-            if fam != Some(family.as_str()) {
-                continue;
-            }
-            let d = ecs
-                .describe_task_definition()
-                .task_definition(arn)
-                .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
-                .send()
-                .await
-                .map_err(|e| {
-                    aws.fail(e, "ecs:DescribeTaskDefinition", |m| {
-                        anyhow::anyhow!("reading {arn}: {m}")
-                    })
-                })?;
-            let ours = is_ours(
-                config,
-                &tags_of(d.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
-            );
-            if ours {
-                task_definitions.push(arn.clone());
-            }
+    for (_, arn) in aws.active_revisions(&family).await? {
+        if is_ours(config, &aws.task_definition_tags(&arn).await?) {
+            task_definitions.push(arn);
         }
     }
     if !task_definitions.is_empty() {
@@ -222,113 +209,34 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
 
     // Log groups.
     for group in crate::setup::log_groups(config) {
-        let found = aws
-            .logs()
-            .describe_log_groups()
-            .log_group_name_prefix(&group)
-            .send()
-            .await
-            .map_err(|e| {
-                aws.fail(e, "logs:DescribeLogGroups", |m| {
-                    anyhow::anyhow!("reading log group {group}: {m}")
-                })
-            })?;
-        if let Some(g) = found
-            .log_groups()
-            .iter()
-            .find(|g| g.log_group_name() == Some(group.as_str()))
-        {
-            let arn = g
-                .arn()
-                .unwrap_or_default()
-                .trim_end_matches(":*")
-                .to_string();
-            let tags = aws
-                .logs()
-                .list_tags_for_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    aws.fail(e, "logs:ListTagsForResource", |m| {
-                        anyhow::anyhow!("reading the tags of {group}: {m}")
-                    })
-                })?;
-            let ours = is_ours(
-                config,
-                &tags
-                    .tags()
-                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            );
-            items.extend(item("log group", &group, ours, true));
+        if let Some(found) = aws.log_group(&group).await? {
+            let ours = is_ours(config, &aws.log_group_tags(&found.arn).await?);
+            items.push(item("log group", &group, ours));
         }
     }
 
     // The repository, and whether it holds images.
-    let ecr = aws.ecr();
     let mut repository_images = 0;
-    match ecr
-        .describe_repositories()
-        .repository_names(&config.repository)
-        .send()
-        .await
-    {
-        Ok(out) => {
-            if let Some(repo) = out.repositories().first() {
-                let arn = repo.repository_arn().unwrap_or_default();
-                let tags = ecr
-                    .list_tags_for_resource()
-                    .resource_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws.fail(e, "ecr:ListTagsForResource", |m| {
-                            anyhow::anyhow!("reading the tags of {}: {m}", config.repository)
-                        })
-                    })?;
-                let ours = is_ours(
-                    config,
-                    &tags_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
-                );
-                if ours {
-                    let images = ecr
-                        .list_images()
-                        .repository_name(&config.repository)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            aws.fail(e, "ecr:ListImages", |m| {
-                                anyhow::anyhow!("listing images of {}: {m}", config.repository)
-                            })
-                        })?;
-                    repository_images = images.image_ids().len();
-                }
-                items.extend(item("repository", &config.repository, ours, true));
-            }
+    if let Some(tags) = aws.repository_tags(&config.repository).await? {
+        let ours = is_ours(config, &tags);
+        if ours {
+            repository_images = aws.image_count(&config.repository).await?;
         }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_repository_not_found_exception()) => {}
-        Err(e) => {
-            return Err(aws.fail(e, "ecr:DescribeRepositories", |m| {
-                anyhow::anyhow!("reading ECR repository {}: {m}", config.repository)
-            }))
-        }
+        items.push(item("repository", &config.repository, ours));
     }
 
     // Managed roles (given roles are the user's).
-    let codebuild = config.builder == Builder::Codebuild;
-    let scheduled = config.schedule.is_some();
+    let infrastructure = Role::Managed(crate::service::express::infrastructure_role_name(config));
     for (role, used) in [
         (&config.task_role, true),
         (&config.execution_role, true),
-        (&config.codebuild_role, codebuild),
-        (&config.scheduler_role, scheduled),
+        (&config.codebuild_role, config.builder == Builder::Codebuild),
+        (&config.scheduler_role, config.schedule.is_some()),
+        (&infrastructure, config.service.kind == StageKind::Web),
     ] {
         if let (Role::Managed(name), true) = (role, used) {
             if let Some(found) = aws.get_role(name).await? {
-                items.extend(item("role", name, is_ours(config, &found.tags), true));
+                items.push(item("role", name, is_ours(config, &found.tags)));
             }
         }
     }
@@ -337,6 +245,36 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         tasks,
         task_definitions,
         repository_images,
+        express,
+    })
+}
+
+/// Why the cluster stays: the services and tasks in it that are not this stage's.
+fn foreign_note(services: &[String], tasks: usize) -> Option<String> {
+    let mut held = Vec::new();
+    if !services.is_empty() {
+        held.push(format!(
+            "{} {} ({})",
+            services.len(),
+            if services.len() == 1 {
+                "service"
+            } else {
+                "services"
+            },
+            services.join(", ")
+        ));
+    }
+    if tasks > 0 {
+        held.push(format!(
+            "{tasks} running {} of other families",
+            if tasks == 1 { "task" } else { "tasks" }
+        ));
+    }
+    (!held.is_empty()).then(|| {
+        format!(
+            "it still holds {} that cargo-fargate did not make for this stage; delete them, then run teardown again",
+            held.join(" and ")
+        )
     })
 }
 
@@ -386,17 +324,8 @@ pub async fn run(
             format_args!("task {}", task.rsplit('/').next().unwrap_or(task)),
         );
     }
-    let ecs = aws.ecs();
     for arn in &found.task_definitions {
-        ecs.deregister_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| {
-                aws.fail(e, "ecs:DeregisterTaskDefinition", |m| {
-                    anyhow::anyhow!("deregistering {arn}: {m}")
-                })
-            })?;
+        aws.deregister_task_definition(arn).await?;
     }
     if !found.task_definitions.is_empty() {
         out.status(
@@ -409,64 +338,28 @@ pub async fn run(
     }
     for i in &removing {
         match i.resource {
-            "cluster" => {
-                wait_tasks_stopped(aws, config, &found.tasks, out).await?;
-                ecs.delete_cluster()
-                    .cluster(&config.cluster)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws.fail(e, "ecs:DeleteCluster", |m| {
-                            anyhow::anyhow!("deleting cluster {}: {m}", config.cluster)
-                        })
-                    })?;
+            "schedule" => {
+                aws.delete_schedule(&i.name).await?;
             }
-            "log group" => {
-                aws.logs()
-                    .delete_log_group()
-                    .log_group_name(&i.name)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws.fail(e, "logs:DeleteLogGroup", |m| {
-                            anyhow::anyhow!("deleting log group {}: {m}", i.name)
-                        })
-                    })?;
-            }
-            "repository" => {
-                aws.ecr()
-                    .delete_repository()
-                    .repository_name(&i.name)
-                    .force(args.force)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws.fail(e, "ecr:DeleteRepository", |m| {
-                            anyhow::anyhow!("deleting ECR repository {}: {m}", i.name)
-                        })
-                    })?;
-            }
-            "role" => delete_role(aws, &i.name).await?,
+            "build project" => aws.delete_codebuild_project(&i.name).await?,
             "service" => {
                 let body = serde_json::json!({"cluster": config.cluster, "service": i.name, "desiredCount": 0});
                 aws.update_service(&body).await?;
                 aws.delete_service(&config.cluster, &i.name).await?;
+                wait::service_gone(aws, config, &i.name, None, out).await?;
             }
-            "schedule" => {
-                aws.delete_schedule(&i.name).await?;
+            "express service" => {
+                let arn = found.express.as_deref().unwrap_or_default();
+                aws.delete_express_service(arn).await?;
+                wait::service_gone(aws, config, &i.name, Some(arn), out).await?;
             }
-            "build project" => {
-                aws.codebuild()
-                    .delete_project()
-                    .name(&i.name)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws.fail(e, "codebuild:DeleteProject", |m| {
-                            anyhow::anyhow!("deleting CodeBuild project {}: {m}", i.name)
-                        })
-                    })?;
+            "cluster" => {
+                wait::tasks_stopped(aws, config, &found.tasks, out).await?;
+                aws.delete_cluster(&config.cluster).await?;
             }
+            "log group" => aws.delete_log_group(&i.name).await?,
+            "repository" => aws.delete_repository(&i.name, args.force).await?,
+            "role" => aws.delete_role_and_policies(&i.name).await?,
             _ => continue,
         }
         out.status("Removed", format_args!("{} {}", i.resource, i.name));
@@ -506,58 +399,5 @@ fn confirm(config: &Config, items: &[&Item], tasks: usize) -> Result<()> {
     if !matches!(answer.trim(), "y" | "Y" | "yes") {
         return Err(UserError::new("teardown cancelled; nothing was removed").into());
     }
-    Ok(())
-}
-
-/// A cluster with tasks still stopping cannot be deleted: waits for them, saying so.
-async fn wait_tasks_stopped(
-    aws: &Aws,
-    config: &Config,
-    tasks: &[String],
-    out: &Output,
-) -> Result<()> {
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    let family = crate::steps::render::family(config);
-    out.status(
-        "Waiting",
-        format_args!("for {} tasks of {family} to stop", tasks.len()),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    while !aws
-        .list_tasks(&config.cluster, &family, "RUNNING")
-        .await?
-        .is_empty()
-    {
-        if std::time::Instant::now() > deadline {
-            return Err(
-                UserError::new(format!("tasks of {family} did not stop within 3 minutes"))
-                    .fix("check them with `cargo fargate ps`, then run teardown again")
-                    .into(),
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    }
-    Ok(())
-}
-
-async fn delete_role(aws: &Aws, name: &str) -> Result<()> {
-    let iam = aws.iam();
-    for policy in aws.inline_policies(name).await?.keys() {
-        aws.delete_inline_policy(name, policy).await?;
-    }
-    for arn in aws.attached_policies(name).await? {
-        aws.detach_policy(name, &arn).await?;
-    }
-    iam.delete_role()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| {
-            aws.fail(e, "iam:DeleteRole", |m| {
-                anyhow::anyhow!("deleting role {name}: {m}")
-            })
-        })?;
     Ok(())
 }

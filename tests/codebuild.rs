@@ -306,13 +306,12 @@ fn deploy_builds_on_codebuild_pushes_pins_and_runs_then_a_code_change_reuses_the
     assert_eq!(
         resources,
         [
-            format!("arn:aws:s3:::{bucket}/{name}/dev/*"),
-            format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{family}"),
             "*".to_string(),
+            format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{family}"),
+            format!("arn:aws:s3:::{bucket}/{name}/dev/*"),
+            format!("arn:aws:s3:::{bucket}"),
             format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/{family}"),
-            format!(
-                "arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/{family}:log-stream:*"
-            ),
+            format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/{family}:*"),
         ]
     );
     assert_eq!(parliament(&policy), Vec::<Value>::new(), "{policy}");

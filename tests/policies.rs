@@ -54,51 +54,42 @@ fn policy_documents_pass_parliament() {
     assert_eq!(parliament(&bad)[0]["issue"], "UNKNOWN_ACTION");
 }
 
-/// parliament finds nothing in the policy (the trust policy has no Resource, all it may say).
+/// parliament finds nothing in the CodeBuild and scheduler roles' policies: the ones
+/// `iam policy --for codebuild|scheduler` prints (the trust policy has no Resource, all it may say).
 #[test]
-fn codebuild_role_policies_pass_parliament() {
-    let policy = cargo_fargate::build::codebuild::role::role_policy(
-        &cargo_fargate::build::codebuild::role::Scope {
-            partition: "aws",
-            region: "eu-west-1",
-            account: "123456789012",
-            bucket: "hello-123456789012-eu-west-1",
-            prefix: "hello/dev/",
-            repository: "hello-dev",
-            log_group: "/aws/codebuild/hello-dev",
-        },
-    )
-    .unwrap();
-    assert_eq!(parliament(&policy), Vec::<Value>::new(), "{policy}");
-    let trust = cargo_fargate::build::codebuild::role::trust_policy("123456789012").unwrap();
-    let findings: Vec<Value> = parliament(&trust)
-        .into_iter()
-        .filter(|f| f["detail"] != "Statement contains neither Resource nor NotResource")
-        .collect();
-    assert_eq!(findings, Vec::<Value>::new(), "{trust}");
-}
-
-/// parliament finds nothing in the scheduler role's policies.
-#[test]
-fn scheduler_policies_pass_parliament() {
-    let policy = cargo_fargate::schedule::role::run_task_policy(
-        &cargo_fargate::schedule::role::PolicyInput {
-            partition: "aws",
-            region: "eu-west-1",
-            account: "123456789012",
-            family: "app-prod",
-            cluster: "app-prod",
-            task_role_arn: "arn:aws:iam::123456789012:role/app-prod-task",
-            execution_role_arn: "arn:aws:iam::123456789012:role/app-prod-execution",
-        },
-    )
-    .unwrap();
-    assert_eq!(parliament(&policy), Vec::<Value>::new(), "{policy}");
-    // A trust policy has a Principal and no Resource, which is all parliament may say of it.
-    let trust = cargo_fargate::schedule::role::trust_policy("123456789012").unwrap();
-    let findings: Vec<Value> = parliament(&trust)
-        .into_iter()
-        .filter(|f| f["detail"] != "Statement contains neither Resource nor NotResource")
-        .collect();
-    assert_eq!(findings, Vec::<Value>::new(), "{trust}");
+fn codebuild_and_scheduler_role_policies_pass_parliament() {
+    use cargo_fargate::{build::codebuild::role as cb, schedule::role as sched};
+    let config =
+        cargo_fargate::config::test_config("builder = \"codebuild\"\nschedule = \"rate(1 hour)\"");
+    let identity = cargo_fargate::aws::Identity {
+        account: "123456789012".into(),
+        arn: "arn:aws:iam::123456789012:user/me".into(),
+        region: "eu-west-1".into(),
+        endpoint: None,
+        credentials: String::new(),
+    };
+    let scope = sched::scope(
+        &config,
+        &identity,
+        "eu-west-1",
+        "arn:aws:iam::123456789012:role/app-dev-task",
+        "arn:aws:iam::123456789012:role/app-dev-execution",
+    );
+    for (policy, trust) in [
+        (
+            cb::role_policy(&scope, &config).unwrap(),
+            cb::trust_policy(&scope).unwrap(),
+        ),
+        (
+            sched::run_task_policy(&scope, &config).unwrap(),
+            sched::trust_policy(&scope).unwrap(),
+        ),
+    ] {
+        assert_eq!(parliament(&policy), Vec::<Value>::new(), "{policy}");
+        let findings: Vec<Value> = parliament(&trust)
+            .into_iter()
+            .filter(|f| f["detail"] != "Statement contains neither Resource nor NotResource")
+            .collect();
+        assert_eq!(findings, Vec::<Value>::new(), "{trust}");
+    }
 }

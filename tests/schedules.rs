@@ -125,13 +125,12 @@ fn a_scheduled_deploy_creates_the_schedule_and_its_role_converges_and_delete_rem
         format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:*").as_str()
     );
     assert_eq!(statements[2]["Action"], "iam:PassRole");
-    assert_eq!(
-        statements[2]["Resource"],
-        serde_json::json!([
-            format!("arn:aws:iam::123456789012:role/{family}-task"),
-            execution_role()
-        ])
-    );
+    let mut pass_roles = vec![
+        format!("arn:aws:iam::123456789012:role/{family}-task"),
+        execution_role().to_string(),
+    ];
+    pass_roles.sort();
+    assert_eq!(statements[2]["Resource"], serde_json::json!(pass_roles));
 
     // A second deploy with no change leaves the schedule alone; --run-now runs the job once.
     let modified = s["LastModificationDate"].clone();

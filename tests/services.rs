@@ -5,7 +5,8 @@
 //!
 //! The wait over IN_PROGRESS, FAILED and rolled-back deployments is unit-tested in
 //! src/service/wait.rs; Express Mode's requests are checked against the ECS service model in
-//! src/service/model_check.rs (the bench has no Express Mode).
+//! tests/service_model.rs; a web stage's deploy and teardown run on the bench's Express Mode
+//! stand-in in tests/setup.rs.
 
 mod common;
 

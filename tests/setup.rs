@@ -485,3 +485,271 @@ fn a_codebuild_scheduled_service_stage_gets_its_bucket_and_roles_and_teardown_re
             && !role_exists(&format!("{family}-scheduler"))
     );
 }
+
+/// What is not this stage's survives its teardown, in the places teardown looks: an untagged
+/// service of the stage's name and another stage's service in the stage's cluster (which keeps
+/// the cluster, said in its line), a schedule of the stage's name that runs someone else's job, an
+/// untagged CodeBuild project of the stage's name, untagged roles named like the managed ones.
+#[test]
+fn teardown_leaves_foreign_services_schedules_projects_and_roles_alone() {
+    let name = unique("tdf");
+    let family = format!("{name}-dev");
+    let dir = stage_fixture();
+    ok(&cfg(dir.path(), &name, "dev", &["setup"]));
+    let teardown = |args: &[&str]| {
+        let mut cmd = bench_command(
+            dir.path(),
+            &family,
+            &[args, &["--stage", "dev", "--message-format", "json"]].concat(),
+        );
+        cmd.env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+            .env("CARGO_FARGATE_BUILDER", "codebuild")
+            .env("CARGO_FARGATE_SCHEDULE", "rate(2 hours)")
+            .env("CARGO_FARGATE_KIND", "service")
+            .env_remove("CARGO_FARGATE_REPOSITORY");
+        json_result(&cmd.output().unwrap())
+    };
+
+    // Two services in the stage's cluster: one of the stage's name without tags, one of prod's.
+    let td = aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &format!("{name}-other"),
+        "--container-definitions",
+        r#"[{"name":"app","image":"busybox","memory":128}]"#,
+    ])["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let service = |service: &str, tags: &[&str]| {
+        let mut args = vec![
+            "ecs",
+            "create-service",
+            "--cluster",
+            &family,
+            "--service-name",
+            service,
+            "--task-definition",
+            &td,
+            "--desired-count",
+            "0",
+        ];
+        if !tags.is_empty() {
+            args.push("--tags");
+            args.extend_from_slice(tags);
+        }
+        aws(&args);
+    };
+    let prod_service = format!("{name}-prod");
+    service(&family, &[]);
+    let project_tag = format!("key=cargo-fargate:project,value={name}");
+    service(
+        &prod_service,
+        &[
+            "key=managed-by,value=cargo-fargate",
+            &project_tag,
+            "key=cargo-fargate:stage,value=prod",
+        ],
+    );
+    // A schedule of the stage's name that someone else runs (schedules carry no tags).
+    aws(&[
+        "scheduler",
+        "create-schedule",
+        "--name",
+        &family,
+        "--schedule-expression",
+        "rate(1 day)",
+        "--flexible-time-window",
+        "Mode=OFF",
+        "--description",
+        "the nightly report of another team",
+        "--target",
+        &serde_json::json!({
+            "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{family}"),
+            "RoleArn": "arn:aws:iam::123456789012:role/another-team",
+        })
+        .to_string(),
+    ]);
+    // An untagged CodeBuild project of the stage's name, and untagged roles named like ours.
+    aws(&[
+        "codebuild",
+        "create-project",
+        "--name",
+        &family,
+        "--source",
+        "type=NO_SOURCE,buildspec=version: 0.2",
+        "--artifacts",
+        "type=NO_ARTIFACTS",
+        "--environment",
+        "type=LINUX_CONTAINER,image=aws/codebuild/standard:7.0,computeType=BUILD_GENERAL1_SMALL",
+        "--service-role",
+        "arn:aws:iam::123456789012:role/another-team",
+    ]);
+    let (cb_role, sched_role) = (format!("{family}-codebuild"), format!("{family}-scheduler"));
+    make_role(&cb_role, "codebuild.amazonaws.com");
+    make_role(&sched_role, "scheduler.amazonaws.com");
+
+    let plan = teardown(&["teardown", "--dry-run"]);
+    let down = teardown(&["teardown", "--yes"]);
+    for r in [&plan, &down] {
+        let action = |resource: &str, n: &str| -> (String, String) {
+            let i = r["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["resource"] == resource && i["name"] == n)
+                .unwrap_or_else(|| panic!("no {resource} {n} in {r}"));
+            (
+                i["action"].as_str().unwrap().to_string(),
+                i["note"].as_str().unwrap_or_default().to_string(),
+            )
+        };
+        for (resource, n) in [
+            ("service", family.as_str()),
+            ("schedule", family.as_str()),
+            ("build project", family.as_str()),
+            ("role", cb_role.as_str()),
+            ("role", sched_role.as_str()),
+        ] {
+            assert_eq!(action(resource, n).0, "keep", "{resource} {n}: {r}");
+        }
+        // The cluster holds both services: kept, and its line says why and what to do.
+        let (cluster, why) = action("cluster", &family);
+        assert_eq!(cluster, "keep", "{r}");
+        assert!(
+            why.contains("2 services")
+                && why.contains(&prod_service)
+                && why.contains("run teardown again"),
+            "{why}"
+        );
+        // What is the stage's own goes.
+        assert_eq!(action("repository", &family).0, "remove", "{r}");
+        assert_eq!(action("role", &format!("{family}-task")).0, "remove");
+    }
+    assert_eq!(down["removed"], plan["removed"], "{down}");
+
+    // All of it is still there; the stage's own resources are gone.
+    let services = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &family,
+        "--services",
+        &family,
+        &prod_service,
+    ]);
+    let active = services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "ACTIVE")
+        .count();
+    assert_eq!(active, 2, "{services}");
+    assert!(cluster_active(&family));
+    assert_eq!(
+        aws(&["scheduler", "get-schedule", "--name", &family])["Description"],
+        "the nightly report of another team"
+    );
+    assert_eq!(
+        aws(&["codebuild", "batch-get-projects", "--names", &family])["projects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(role_exists(&cb_role) && role_exists(&sched_role));
+    assert!(repository_tags(&family).is_none());
+    assert!(!role_exists(&format!("{family}-task")));
+
+    // Once the other services are gone, a second teardown removes the cluster.
+    for s in [&family, &prod_service] {
+        aws(&[
+            "ecs",
+            "delete-service",
+            "--cluster",
+            &family,
+            "--service",
+            s,
+            "--force",
+        ]);
+    }
+    let again = teardown(&["teardown", "--yes"]);
+    assert!(
+        again["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["resource"] == "cluster" && i["action"] == "remove"),
+        "{again}"
+    );
+    assert!(!cluster_active(&family));
+}
+
+/// A web stage (Express Mode, the bench's stand-in in scripts/bench/agent/express.py): deploy
+/// makes the Express service and its infrastructure role; teardown deletes the Express service
+/// (ECS then removes what it made for it), waits for it to go, and removes the role with the rest.
+#[test]
+fn teardown_removes_a_web_stages_express_service_and_its_infrastructure_role() {
+    let name = unique("tdw");
+    let family = format!("{name}-dev");
+    let infrastructure = format!("{family}-infrastructure");
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let run = |args: &[&str]| {
+        let mut cmd = bench_command(
+            dir.path(),
+            &family,
+            &[args, &["--stage", "dev", "--message-format", "json"]].concat(),
+        );
+        cmd.env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_KIND", "web")
+            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+            .env_remove("CARGO_FARGATE_REPOSITORY");
+        cmd.output().unwrap()
+    };
+    let express = |arn: &str| {
+        aws(&[
+            "ecs",
+            "describe-express-gateway-service",
+            "--service-arn",
+            arn,
+        ])["service"]
+            .clone()
+    };
+    ok(&run(&["setup"]));
+    let deployed = json_result(&run(&["deploy", "--wait-timeout", "2m"]));
+    assert_eq!(deployed["exit_code"], 0, "{deployed}");
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:service/{family}/{family}");
+    assert_eq!(express(&arn)["status"]["statusCode"], "ACTIVE");
+    assert!(role_exists(&infrastructure));
+
+    let plan = json_result(&run(&["teardown", "--dry-run"]));
+    let down = json_result(&run(&["teardown", "--yes", "--force"]));
+    for r in [&plan, &down] {
+        for (resource, n) in [
+            ("express service", family.as_str()),
+            ("cluster", family.as_str()),
+            ("role", infrastructure.as_str()),
+        ] {
+            assert!(
+                r["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["resource"] == resource
+                        && i["name"] == n
+                        && i["action"] == "remove"),
+                "{resource} {n} not removed: {r}"
+            );
+        }
+    }
+    assert_eq!(express(&arn)["status"]["statusCode"], "INACTIVE");
+    assert!(!role_exists(&infrastructure), "infrastructure role left");
+    assert!(!cluster_active(&family), "cluster left");
+    assert!(revisions(&family).is_empty(), "task definitions left");
+    let again = json_result(&run(&["teardown", "--yes"]));
+    assert_eq!(again["removed"], 0, "{again}");
+}

@@ -260,4 +260,18 @@ impl Aws {
             })?;
         Ok(())
     }
+
+    pub async fn delete_codebuild_project(&self, name: &str) -> Result<()> {
+        self.codebuild()
+            .delete_project()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "codebuild:DeleteProject", |m| {
+                    anyhow::anyhow!("deleting CodeBuild project {name}: {m}")
+                })
+            })?;
+        Ok(())
+    }
 }

@@ -189,6 +189,83 @@ impl Aws {
         Ok(())
     }
 
+    /// The repository's tags; `None` when it does not exist.
+    pub async fn repository_tags(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        let ecr = self.ecr();
+        let Some(out) = ecr
+            .describe_repositories()
+            .repository_names(name)
+            .send()
+            .await
+            .found(|s| s.is_repository_not_found_exception())
+            .map_err(|e| {
+                self.fail(e, "ecr:DescribeRepositories", |m| {
+                    anyhow::anyhow!("reading ECR repository {name}: {m}")
+                })
+            })?
+        else {
+            return Ok(None);
+        };
+        let Some(arn) = out.repositories().first().and_then(|r| r.repository_arn()) else {
+            return Ok(None);
+        };
+        let tags = ecr
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecr:ListTagsForResource", |m| {
+                    anyhow::anyhow!("reading the tags of {name}: {m}")
+                })
+            })?;
+        Ok(Some(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+        ))
+    }
+
+    /// How many images (tagged or not) the repository holds.
+    pub async fn image_count(&self, name: &str) -> Result<usize> {
+        let mut pages = self
+            .ecr()
+            .list_images()
+            .repository_name(name)
+            .into_paginator()
+            .send();
+        let mut count = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                self.fail(e, "ecr:ListImages", |m| {
+                    anyhow::anyhow!("listing images of {name}: {m}")
+                })
+            })?;
+            count += page.image_ids().len();
+        }
+        Ok(count)
+    }
+
+    /// Deletes the repository (`force`: with its images).
+    pub async fn delete_repository(&self, name: &str, force: bool) -> Result<()> {
+        self.ecr()
+            .delete_repository()
+            .repository_name(name)
+            .force(force)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecr:DeleteRepository", |m| {
+                    anyhow::anyhow!("deleting ECR repository {name}: {m}")
+                })
+            })?;
+        Ok(())
+    }
+
     /// ECR's registry login: the token decodes to `AWS:<password>`.
     pub async fn registry_login(&self) -> Result<Login> {
         let out = self

@@ -23,6 +23,14 @@ pub struct Registered {
     pub revision: i32,
 }
 
+/// Which tasks of a cluster to list.
+#[derive(Debug, Clone, Copy)]
+pub enum TasksOf<'a> {
+    Family(&'a str),
+    Service(&'a str),
+    Cluster,
+}
+
 /// What RunTask is asked for.
 pub struct RunSpec<'a> {
     pub cluster: &'a str,
@@ -306,24 +314,87 @@ impl Aws {
         family: &str,
         desired_status: &str,
     ) -> Result<Vec<String>> {
-        let mut pages = self
+        self.tasks_of(cluster, TasksOf::Family(family), desired_status)
+            .await
+    }
+
+    /// Task ARNs in a cluster (of a family, of a service, or all), by desired status.
+    pub async fn tasks_of(
+        &self,
+        cluster: &str,
+        of: TasksOf<'_>,
+        desired_status: &str,
+    ) -> Result<Vec<String>> {
+        let mut request = self
             .ecs()
             .list_tasks()
             .cluster(cluster)
-            .family(family)
-            .desired_status(desired_status.into())
-            .into_paginator()
-            .send();
+            .desired_status(desired_status.into());
+        let what = match of {
+            TasksOf::Family(family) => {
+                request = request.family(family);
+                format!("{family} in {cluster}")
+            }
+            TasksOf::Service(service) => {
+                request = request.service_name(service);
+                format!("service {service}")
+            }
+            TasksOf::Cluster => format!("cluster {cluster}"),
+        };
+        let mut pages = request.into_paginator().send();
         let mut arns = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 self.fail(e, "ecs:ListTasks", |m| {
-                    anyhow::anyhow!("listing tasks of {family} in {cluster}: {}", m)
+                    anyhow::anyhow!("listing tasks of {what}: {}", m)
                 })
             })?;
             arns.extend(page.task_arns().iter().cloned());
         }
         Ok(arns)
+    }
+
+    /// The cluster's tags when it exists and is ACTIVE.
+    pub async fn active_cluster_tags(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>> {
+        let out = self
+            .ecs()
+            .describe_clusters()
+            .clusters(name)
+            .include(aws_sdk_ecs::types::ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecs:DescribeClusters", |m| {
+                    anyhow::anyhow!("reading cluster {name}: {m}")
+                })
+            })?;
+        Ok(out
+            .clusters()
+            .iter()
+            .find(|c| c.cluster_name() == Some(name) && c.status() == Some("ACTIVE"))
+            .map(|c| {
+                c.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect()
+            }))
+    }
+
+    pub async fn delete_cluster(&self, name: &str) -> Result<()> {
+        self.ecs()
+            .delete_cluster()
+            .cluster(name)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecs:DeleteCluster", |m| {
+                    anyhow::anyhow!("deleting cluster {name}: {m}")
+                })
+            })?;
+        Ok(())
     }
 
     pub async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> Result<()> {

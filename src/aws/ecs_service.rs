@@ -5,10 +5,34 @@
 //! raw JSON ([`RawResponse`]): the shapes the AWS documentation shows, which the wait logic in
 //! src/service/wait.rs works on and is unit-tested against.
 
+use aws_sdk_ecs::types::ExpressGatewayServiceInclude;
 use serde_json::Value;
 
 use super::{Aws, RawResponse};
 use crate::error::{Result, UserError};
+
+/// Sends a typed request with `body` as its JSON (see [`with_body`]); the answer's `service`, or
+/// the failure through [`Aws::fail`] with `otherwise` for the service's own answer.
+macro_rules! send_body {
+    ($aws:expr, $request:expr, $body:expr, $action:literal, $otherwise:expr) => {{
+        let raw = RawResponse::default();
+        $request
+            .customize()
+            .mutate_request(with_body($body))
+            .interceptor(raw.clone())
+            .send()
+            .await
+            .map_err(|e| $aws.fail(e, $action, $otherwise))?;
+        Ok(raw.json()?["service"].clone())
+    }};
+}
+
+/// A refused service change: the settings are what to check.
+fn refused(what: String) -> anyhow::Error {
+    UserError::new(what)
+        .fix("check the service settings (cargo fargate deploy --dry-run)")
+        .into()
+}
 
 /// Replaces a typed request's body with `body` (the placeholders the builder needs are dropped).
 fn with_body(
@@ -53,48 +77,81 @@ impl Aws {
         Ok(json["services"].as_array().and_then(|s| s.first()).cloned())
     }
 
+    /// The services of a cluster that still exist, as ECS describes them (a deleted service
+    /// lingers as INACTIVE; it runs nothing); none when the cluster does not exist.
+    pub async fn cluster_services(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+        let mut pages = self
+            .ecs()
+            .list_services()
+            .cluster(cluster)
+            .into_paginator()
+            .send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => arns.extend(page.service_arns().iter().cloned()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_cluster_not_found_exception()) =>
+                {
+                    return Ok(Vec::new())
+                }
+                Err(e) => {
+                    return Err(self.fail(e, "ecs:ListServices", |m| {
+                        anyhow::anyhow!("listing the services of cluster {cluster}: {m}")
+                    }))
+                }
+            }
+        }
+        let mut services = Vec::new();
+        for chunk in arns.chunks(10) {
+            let out = self
+                .ecs()
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| {
+                    self.fail(e, "ecs:DescribeServices", |m| {
+                        anyhow::anyhow!("describing the services of cluster {cluster}: {m}")
+                    })
+                })?;
+            services.extend(
+                out.services()
+                    .iter()
+                    .filter(|s| s.status() != Some("INACTIVE"))
+                    .cloned(),
+            );
+        }
+        Ok(services)
+    }
+
     /// CreateService with `body` (a CreateService request); the created service's JSON.
     pub async fn create_service(&self, body: &Value) -> Result<Value> {
         let name = body["serviceName"].as_str().unwrap_or_default().to_string();
-        let raw = RawResponse::default();
-        self.ecs()
-            .create_service()
-            .service_name(&name)
-            .customize()
-            .mutate_request(with_body(body))
-            .interceptor(raw.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                self.fail(e, "ecs:CreateService", |m| {
-                    UserError::new(format!("ECS refused to create service `{name}`: {m}"))
-                        .fix("check the service settings (cargo fargate deploy --dry-run)")
-                        .into()
-                })
-            })?;
-        Ok(raw.json()?["service"].clone())
+        send_body!(
+            self,
+            self.ecs().create_service().service_name(&name),
+            body,
+            "ecs:CreateService",
+            |m| refused(format!("ECS refused to create service `{name}`: {m}"))
+        )
     }
 
     /// UpdateService with `body` (an UpdateService request); the service's JSON.
     pub async fn update_service(&self, body: &Value) -> Result<Value> {
         let name = body["service"].as_str().unwrap_or_default().to_string();
-        let raw = RawResponse::default();
-        self.ecs()
-            .update_service()
-            .service(&name)
-            .customize()
-            .mutate_request(with_body(body))
-            .interceptor(raw.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                self.fail(e, "ecs:UpdateService", |m| {
-                    UserError::new(format!("ECS refused to update service `{name}`: {m}"))
-                        .fix("check the service settings (cargo fargate deploy --dry-run)")
-                        .into()
-                })
-            })?;
-        Ok(raw.json()?["service"].clone())
+        send_body!(
+            self,
+            self.ecs().update_service().service(&name),
+            body,
+            "ecs:UpdateService",
+            |m| refused(format!("ECS refused to update service `{name}`: {m}"))
+        )
     }
 
     /// DeleteService (the service must be scaled to 0 first).
@@ -123,81 +180,69 @@ impl Aws {
         service: &str,
         desired_status: &str,
     ) -> Result<Vec<String>> {
-        let mut pages = self
-            .ecs()
-            .list_tasks()
-            .cluster(cluster)
-            .service_name(service)
-            .desired_status(desired_status.into())
-            .into_paginator()
-            .send();
-        let mut arns = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                self.fail(e, "ecs:ListTasks", |m| {
-                    anyhow::anyhow!("listing tasks of service {service}: {m}")
-                })
-            })?;
-            arns.extend(page.task_arns().iter().cloned());
-        }
-        Ok(arns)
+        self.tasks_of(
+            cluster,
+            super::ecs::TasksOf::Service(service),
+            desired_status,
+        )
+        .await
     }
 
     /// CreateExpressGatewayService with `body`; the service's JSON.
     pub async fn create_express_service(&self, body: &Value) -> Result<Value> {
         let name = body["serviceName"].as_str().unwrap_or_default().to_string();
-        let raw = RawResponse::default();
-        self.ecs()
-            .create_express_gateway_service()
-            .infrastructure_role_arn("placeholder")
-            .customize()
-            .mutate_request(with_body(body))
-            .interceptor(raw.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                self.fail(e, "ecs:CreateExpressGatewayService", |m| {
-                    UserError::new(format!(
-                        "ECS refused to create Express Mode service `{name}`: {m}"
-                    ))
-                    .fix("check the settings (cargo fargate deploy --dry-run); Express Mode is not available in every region")
-                    .into()
-                })
-            })?;
-        Ok(raw.json()?["service"].clone())
+        send_body!(
+            self,
+            self.ecs()
+                .create_express_gateway_service()
+                .infrastructure_role_arn("placeholder"),
+            body,
+            "ecs:CreateExpressGatewayService",
+            |m| {
+                UserError::new(format!(
+                "ECS refused to create Express Mode service `{name}`: {m}"
+            ))
+            .fix("check the settings (cargo fargate deploy --dry-run); Express Mode is not available in every region")
+            .into()
+            }
+        )
     }
 
     /// UpdateExpressGatewayService with `body`; the service's JSON.
     pub async fn update_express_service(&self, body: &Value) -> Result<Value> {
         let arn = body["serviceArn"].as_str().unwrap_or_default().to_string();
-        let raw = RawResponse::default();
-        self.ecs()
-            .update_express_gateway_service()
-            .service_arn(&arn)
-            .customize()
-            .mutate_request(with_body(body))
-            .interceptor(raw.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                self.fail(e, "ecs:UpdateExpressGatewayService", |m| {
-                    UserError::new(format!(
-                        "ECS refused to update Express Mode service {arn}: {m}"
-                    ))
-                    .fix("check the settings (cargo fargate deploy --dry-run)")
-                    .into()
-                })
-            })?;
-        Ok(raw.json()?["service"].clone())
+        send_body!(
+            self,
+            self.ecs()
+                .update_express_gateway_service()
+                .service_arn(&arn),
+            body,
+            "ecs:UpdateExpressGatewayService",
+            |m| UserError::new(format!(
+                "ECS refused to update Express Mode service {arn}: {m}"
+            ))
+            .fix("check the settings (cargo fargate deploy --dry-run)")
+            .into()
+        )
     }
 
     /// DescribeExpressGatewayService: the service's JSON, None when it does not exist.
     pub async fn describe_express_service(&self, arn: &str) -> Result<Option<Value>> {
+        self.read_express_service(arn, false).await
+    }
+
+    /// DescribeExpressGatewayService with the service's `tags`; None when it does not exist.
+    pub async fn describe_express_service_tagged(&self, arn: &str) -> Result<Option<Value>> {
+        self.read_express_service(arn, true).await
+    }
+
+    async fn read_express_service(&self, arn: &str, tags: bool) -> Result<Option<Value>> {
         let raw = RawResponse::default();
         let sent = self
             .ecs()
             .describe_express_gateway_service()
             .service_arn(arn)
+            .set_include(tags.then(|| vec![ExpressGatewayServiceInclude::Tags]))
             .customize()
             .interceptor(raw.clone())
             .send()

@@ -249,6 +249,52 @@ impl Aws {
     }
 }
 
+/// An access key of an IAM user, without its secret.
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    pub id: String,
+    pub active: bool,
+    /// When it was made (seconds since the epoch).
+    pub created_secs: Option<i64>,
+}
+
+impl Aws {
+    /// The access keys of `user`; `Err` says why they could not be read (the caller decides
+    /// whether that matters).
+    pub async fn access_keys(&self, user: &str) -> std::result::Result<Vec<AccessKey>, String> {
+        let out = self
+            .iam()
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| {
+                super::fault::service_message(&super::fault::classify(&e))
+                    .unwrap_or_else(|| e.to_string())
+            })?;
+        Ok(out
+            .access_key_metadata()
+            .iter()
+            .map(|k| AccessKey {
+                id: k.access_key_id().unwrap_or("?").to_string(),
+                active: k.status().map(|s| s.as_str()) == Some("Active"),
+                created_secs: k.create_date().map(|d| d.secs()),
+            })
+            .collect())
+    }
+
+    /// Deletes a role with its inline policies, after detaching its managed ones.
+    pub async fn delete_role_and_policies(&self, name: &str) -> Result<()> {
+        for policy in self.inline_policies(name).await?.keys() {
+            self.delete_inline_policy(name, policy).await?;
+        }
+        for arn in self.attached_policies(name).await? {
+            self.detach_policy(name, &arn).await?;
+        }
+        self.delete_role(name).await
+    }
+}
+
 /// A policy document as IAM returns it (RFC 3986 URL-encoded JSON) or as written (plain JSON).
 pub fn policy_document(text: &str) -> Result<Value> {
     if let Ok(v) = serde_json::from_str(text) {

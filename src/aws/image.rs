@@ -1,5 +1,6 @@
-//! ECR, read-only: is a pinned image really there? Asked of ECR itself (the registry Fargate pulls
-//! from), in the image's own account and region.
+//! ECR, read-only: is a pinned image really there (asked of ECR itself, the registry Fargate pulls
+//! from, in the image's own account and region), and the newest image of a repository, its
+//! manifest and config.
 
 use super::Aws;
 use crate::error::{Location, Result, UserError};
@@ -57,5 +58,92 @@ impl Aws {
                 })),
             },
         }
+    }
+
+    /// The digest of the newest image pushed to `repository` (by push time): `None` when the
+    /// repository does not exist, `Some(None)` when it holds no image.
+    pub async fn newest_image(&self, repository: &str) -> Result<Option<Option<String>>> {
+        let mut pages = self
+            .ecr()
+            .describe_images()
+            .repository_name(repository)
+            .into_paginator()
+            .send();
+        let mut latest: Option<(i64, String)> = None;
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_repository_not_found_exception()) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => {
+                    return Err(self.fail(e, "ecr:DescribeImages", |m| {
+                        anyhow::anyhow!("listing images of {repository}: {m}")
+                    }))
+                }
+            };
+            for d in page.image_details() {
+                let at = d.image_pushed_at().map(|t| t.secs()).unwrap_or(0);
+                if let Some(digest) = d.image_digest() {
+                    if latest.as_ref().map_or(true, |(t, _)| at >= *t) {
+                        latest = Some((at, digest.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(Some(latest.map(|(_, digest)| digest)))
+    }
+
+    /// An image's manifest (BatchGetImage), in the first of `media_types` ECR has.
+    pub async fn image_manifest(
+        &self,
+        repository: &str,
+        digest: &str,
+        media_types: &[&str],
+    ) -> Result<Option<String>> {
+        let out = self
+            .ecr()
+            .batch_get_image()
+            .repository_name(repository)
+            .image_ids(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_digest(digest)
+                    .build(),
+            )
+            .set_accepted_media_types(Some(media_types.iter().map(|s| s.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecr:BatchGetImage", |m| {
+                    anyhow::anyhow!("reading the manifest: {m}")
+                })
+            })?;
+        Ok(out
+            .images()
+            .first()
+            .and_then(|i| i.image_manifest())
+            .map(str::to_string))
+    }
+
+    /// Where a layer (or image config) of the repository can be downloaded from.
+    pub async fn layer_url(&self, repository: &str, digest: &str) -> Result<String> {
+        Ok(self
+            .ecr()
+            .get_download_url_for_layer()
+            .repository_name(repository)
+            .layer_digest(digest)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecr:GetDownloadUrlForLayer", |m| {
+                    anyhow::anyhow!("locating the image config: {m}")
+                })
+            })?
+            .download_url()
+            .unwrap_or_default()
+            .to_string())
     }
 }

@@ -14,6 +14,15 @@ pub struct LogGroupState {
     pub retention_updated: bool,
 }
 
+/// A log group as CloudWatch Logs describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogGroupFound {
+    pub name: String,
+    /// Without the `:*` DescribeLogGroups puts after it (the ARN tags are read by).
+    pub arn: String,
+    pub retention_days: Option<i32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEvent {
     pub stream: String,
@@ -24,22 +33,16 @@ pub struct LogEvent {
 }
 
 impl Aws {
-    /// Creates the group when missing and sets its retention when it differs.
-    pub async fn ensure_log_group(
-        &self,
-        name: &str,
-        retention_days: u32,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<LogGroupState> {
-        let logs = self.logs();
+    /// The log group of exactly this name; `None` when it does not exist.
+    pub async fn log_group(&self, name: &str) -> Result<Option<LogGroupFound>> {
         // Every page: groups are listed by name from the prefix on, so the exact name comes first
         // on AWS, but nothing in the API promises it.
-        let mut pages = logs
+        let mut pages = self
+            .logs()
             .describe_log_groups()
             .log_group_name_prefix(name)
             .into_paginator()
             .send();
-        let mut existing = None;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 self.fail(e, "logs:DescribeLogGroups", |m| {
@@ -54,10 +57,64 @@ impl Aws {
                 .iter()
                 .find(|g| g.log_group_name() == Some(name))
             {
-                existing = Some(g.retention_in_days());
-                break;
+                return Ok(Some(LogGroupFound {
+                    name: name.to_string(),
+                    arn: g
+                        .arn()
+                        .unwrap_or_default()
+                        .trim_end_matches(":*")
+                        .to_string(),
+                    retention_days: g.retention_in_days(),
+                }));
             }
         }
+        Ok(None)
+    }
+
+    /// A log group's tags.
+    pub async fn log_group_tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let out = self
+            .logs()
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "logs:ListTagsForResource", |m| {
+                    anyhow::anyhow!("reading the tags of {arn}: {m}")
+                })
+            })?;
+        Ok(out
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
+    }
+
+    pub async fn delete_log_group(&self, name: &str) -> Result<()> {
+        self.logs()
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "logs:DeleteLogGroup", |m| {
+                    anyhow::anyhow!("deleting log group {name}: {m}")
+                })
+            })?;
+        Ok(())
+    }
+
+    /// Creates the group when missing and sets its retention when it differs.
+    pub async fn ensure_log_group(
+        &self,
+        name: &str,
+        retention_days: u32,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<LogGroupState> {
+        let logs = self.logs();
+        let existing = self.log_group(name).await?.map(|g| g.retention_days);
         let mut state = LogGroupState {
             name: name.to_string(),
             created: false,

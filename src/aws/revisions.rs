@@ -43,52 +43,10 @@ impl Aws {
     /// does not exist.
     pub async fn revisions_used_by_services(&self, cluster: &str) -> Result<BTreeSet<String>> {
         let mut used = BTreeSet::new();
-        let mut pages = self
-            .ecs()
-            .list_services()
-            .cluster(cluster)
-            .into_paginator()
-            .send();
-        let mut services = Vec::new();
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(page) => services.extend(page.service_arns().iter().cloned()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_cluster_not_found_exception()) =>
-                {
-                    return Ok(used)
-                }
-                Err(e) => {
-                    return Err(self.fail(e, "ecs:ListServices", |m| {
-                        anyhow::anyhow!("listing the services of cluster {cluster}: {m}")
-                    }))
-                }
-            }
-        }
-        for chunk in services.chunks(10) {
-            let out = self
-                .ecs()
-                .describe_services()
-                .cluster(cluster)
-                .set_services(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| {
-                    self.fail(e, "ecs:DescribeServices", |m| {
-                        anyhow::anyhow!("describing the services of cluster {cluster}: {m}")
-                    })
-                })?;
-            // A deleted service lingers as INACTIVE; it runs nothing.
-            for s in out
-                .services()
-                .iter()
-                .filter(|s| s.status() != Some("INACTIVE"))
-            {
-                used.extend(s.task_definition().map(str::to_string));
-                for d in s.deployments() {
-                    used.extend(d.task_definition().map(str::to_string));
-                }
+        for s in self.cluster_services(cluster).await? {
+            used.extend(s.task_definition().map(str::to_string));
+            for d in s.deployments() {
+                used.extend(d.task_definition().map(str::to_string));
             }
         }
         Ok(used)

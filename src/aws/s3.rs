@@ -123,6 +123,32 @@ impl Aws {
         })
     }
 
+    /// Whether a bucket may be public: `None` when it does not exist (or is another account's),
+    /// `Some(Some(why))` when it may be public, `Some(None)` when all public access is blocked and
+    /// S3 calls its policy private.
+    pub async fn bucket_privacy(
+        &self,
+        name: &str,
+        account: &str,
+    ) -> Result<Option<Option<String>>> {
+        if let Err(e) = self
+            .s3()
+            .head_bucket()
+            .bucket(name)
+            .expected_bucket_owner(account)
+            .send()
+            .await
+        {
+            if matches!(status_of(&e), 403 | 404) {
+                return Ok(None);
+            }
+            return Err(self.fail(e, "s3:HeadBucket", |m| {
+                anyhow::anyhow!("checking S3 bucket {name}: {m}")
+            }));
+        }
+        Ok(Some(self.public_reason(name, account).await?))
+    }
+
     /// Why a bucket may be public: no public access block, one of its four settings off, or a policy
     /// S3 itself calls public. `None` when private.
     async fn public_reason(&self, name: &str, account: &str) -> Result<Option<String>> {
@@ -158,7 +184,8 @@ impl Aws {
             }
             Err(e)
                 if e.as_service_error().and_then(|s| s.meta().code())
-                    == Some("NoSuchPublicAccessBlockConfiguration") =>
+                    == Some("NoSuchPublicAccessBlockConfiguration")
+                    || status_of(&e) == 404 =>
             {
                 return Ok(Some("it has no public access block".into()))
             }
@@ -181,7 +208,8 @@ impl Aws {
             Ok(_) => Ok(None),
             Err(e)
                 if e.as_service_error().and_then(|s| s.meta().code())
-                    == Some("NoSuchBucketPolicy") =>
+                    == Some("NoSuchBucketPolicy")
+                    || status_of(&e) == 404 =>
             {
                 Ok(None)
             }

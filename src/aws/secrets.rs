@@ -51,4 +51,27 @@ impl Aws {
             })),
         }
     }
+
+    /// Whether the secret exists (DescribeSecret: metadata only, never its value), asked in
+    /// `region` when given.
+    pub async fn secret_exists(&self, arn: &str, region: Option<&str>) -> Result<bool> {
+        match self
+            .secretsmanager(region)
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail(e, "secretsmanager:DescribeSecret", |m| {
+                anyhow::anyhow!("reading secret {arn}: {m}")
+            })),
+        }
+    }
 }

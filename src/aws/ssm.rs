@@ -31,6 +31,26 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// Whether the parameter exists (its value is not decrypted), asked in `region` when given.
+    pub async fn parameter_exists(&self, name_or_arn: &str, region: Option<&str>) -> Result<bool> {
+        let out = self
+            .ssm(region)
+            .get_parameter()
+            .name(name_or_arn)
+            .with_decryption(false)
+            .send()
+            .await
+            .found(|s| s.is_parameter_not_found())
+            .map_err(|e| {
+                self.fail(e, "ssm:GetParameter", |m| {
+                    anyhow::anyhow!("reading parameter {name_or_arn}: {m}")
+                })
+            })?;
+        Ok(out.is_some())
+    }
+}
+
 /// The region of an ARN (`arn:partition:service:region:…`), when it is one and names a region.
 pub fn arn_region(value: &str) -> Option<&str> {
     let mut parts = value.strip_prefix("arn:")?.split(':');

@@ -35,11 +35,9 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
         return Ok(());
     };
     let user = user.rsplit('/').next().unwrap_or(user);
-    let keys = match aws.iam().list_access_keys().user_name(user).send().await {
-        Ok(out) => out,
-        Err(e) => {
-            let why = crate::aws::fault::service_message(&crate::aws::fault::classify(&e))
-                .unwrap_or_else(|| e.to_string());
+    let keys = match aws.access_keys(user).await {
+        Ok(keys) => keys,
+        Err(why) => {
             checks.push(Check::warn(
                 "access-keys",
                 format!("the age of {user}'s access keys could not be read ({why})"),
@@ -53,17 +51,13 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let mut old = Vec::new();
-    for key in keys.access_key_metadata() {
-        let active = key.status().map(|s| s.as_str()) == Some("Active");
-        let Some(created) = key.create_date() else {
+    for key in keys {
+        let Some(created) = key.created_secs else {
             continue;
         };
-        let days = (now - created.secs()) / 86_400;
-        if active && days > KEY_MAX_AGE_DAYS {
-            old.push(format!(
-                "{} ({days} days)",
-                key.access_key_id().unwrap_or("?")
-            ));
+        let days = (now - created) / 86_400;
+        if key.active && days > KEY_MAX_AGE_DAYS {
+            old.push(format!("{} ({days} days)", key.id));
         }
     }
     if old.is_empty() {
@@ -149,7 +143,7 @@ pub async fn bucket(
         return Ok(());
     }
     let name = &crate::build::codebuild::upload::bucket_name(config, identity);
-    match super::image::bucket_public(aws, name, &identity.account).await? {
+    match aws.bucket_privacy(name, &identity.account).await? {
         None => checks.push(Check::warn(
             "bucket",
             format!("S3 bucket {name} does not exist yet"),
@@ -168,33 +162,7 @@ pub async fn bucket(
     Ok(())
 }
 
-/// Whether a trust policy lets `service` assume the role.
-pub fn trusts(doc: &Value, service: &str) -> bool {
-    let list = |v: &Value| -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let statements = match &doc["Statement"] {
-        Value::Array(items) => items.clone(),
-        one @ Value::Object(_) => vec![one.clone()],
-        _ => Vec::new(),
-    };
-    statements.iter().any(|s| {
-        s["Effect"] == "Allow"
-            && list(&s["Action"])
-                .iter()
-                .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"))
-            && list(&s["Principal"]["Service"])
-                .iter()
-                .any(|p| p == service)
-    })
-}
+pub use crate::steps::roles::trusts;
 
 /// The roles a stage uses: (what, name, managed, trusted service).
 fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str)> {
@@ -349,27 +317,12 @@ pub async fn image(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
 /// The tasks' log group exists.
 pub async fn log_group(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
     let name = &config.log_group;
-    let found = aws
-        .logs()
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| {
-            aws.fail(e, "logs:DescribeLogGroups", |m| {
-                anyhow::anyhow!("reading log group {name}: {m}")
-            })
-        })?;
-    match found
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name.as_str()))
-    {
+    match aws.log_group(name).await? {
         Some(g) => checks.push(Check::ok(
             "log-group",
             format!(
                 "{name} exists (retention {} days)",
-                g.retention_in_days()
+                g.retention_days
                     .map(|d| d.to_string())
                     .unwrap_or_else(|| "never expire".into())
             ),

@@ -461,22 +461,39 @@ impl Registry {
         }
     }
 
+    /// A pull-scoped read of `/v2/<repository>/<path>`, accepting `accept`.
+    async fn read(
+        &self,
+        method: Method,
+        repository: &str,
+        path: &str,
+        accept: &'static str,
+    ) -> Result<Response> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        let url = self.url(&format!("/v2/{repository}/{path}"));
+        self.send(
+            method,
+            &url,
+            &Self::scope(repository, false),
+            headers,
+            Payload::None,
+        )
+        .await
+    }
+
     /// The digest of `repository:reference`, or None when the registry does not have it.
     pub async fn manifest_digest(
         &self,
         repository: &str,
         reference: &str,
     ) -> Result<Option<String>> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_MANIFESTS));
-        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let resp = self
-            .send(
+            .read(
                 Method::HEAD,
-                &url,
-                &Self::scope(repository, false),
-                headers,
-                Payload::None,
+                repository,
+                &format!("manifests/{reference}"),
+                ACCEPT_MANIFESTS,
             )
             .await?;
         match resp.status() {
@@ -497,16 +514,12 @@ impl Registry {
     }
 
     pub async fn get_manifest(&self, repository: &str, reference: &str) -> Result<Manifest> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_MANIFESTS));
-        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let resp = self
-            .send(
+            .read(
                 Method::GET,
-                &url,
-                &Self::scope(repository, false),
-                headers,
-                Payload::None,
+                repository,
+                &format!("manifests/{reference}"),
+                ACCEPT_MANIFESTS,
             )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
@@ -569,16 +582,12 @@ impl Registry {
     /// Whether the registry answers the OCI 1.1 referrers API for `digest` (ECR does; distribution
     /// 2.x does not), i.e. whether an artifact's `subject` makes it findable from the image.
     pub async fn referrers_supported(&self, repository: &str, digest: &str) -> Result<bool> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_OCI_INDEX));
-        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
         let resp = self
-            .send(
+            .read(
                 Method::GET,
-                &url,
-                &Self::scope(repository, false),
-                headers,
-                Payload::None,
+                repository,
+                &format!("referrers/{digest}"),
+                MEDIA_OCI_INDEX,
             )
             .await?;
         Ok(resp.status().is_success())

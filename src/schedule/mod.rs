@@ -55,17 +55,14 @@ pub async fn plan(
         return Ok(None);
     };
     let region = aws.region();
-    let family = crate::steps::render::family(config);
-    let policy = role::PolicyInput {
-        partition: identity.partition(),
-        region: &region,
-        account: &identity.account,
-        family: &family,
-        cluster: &config.cluster,
-        task_role_arn: &roles.task.arn,
-        execution_role_arn: &roles.execution.arn,
-    };
-    let role = role::plan(aws, config, identity, &policy).await?;
+    let scope = role::scope(
+        config,
+        identity,
+        &region,
+        &roles.task.arn,
+        &roles.execution.arn,
+    );
+    let role = role::plan(aws, config, identity, &scope).await?;
     let name = name(config);
     let existing = aws.get_schedule(&name).await?;
     Ok(Some(Plan {

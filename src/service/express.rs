@@ -2,8 +2,9 @@
 //! scaling and canary deploys; we give it the image (pinned by digest), the roles, the network and
 //! the sizes, and keep an infrastructure role it acts with.
 //!
-//! The bench has no Express Mode: the requests built here are checked against the ECS service
-//! model (tests/services.rs) and the wait is unit-tested over the documented response shapes.
+//! The requests built here are checked against the ECS service model (tests/service_model.rs), the
+//! wait is unit-tested over the documented response shapes, and the bench's stand-in for Express
+//! Mode (scripts/bench/agent/express.py) carries a deploy and a teardown (tests/setup.rs).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,6 +50,17 @@ pub fn service_arn(config: &Config, partition: &str, region: &str, account: &str
         config.cluster,
         request::service_name(config)
     )
+}
+
+/// This stage's Express service ARN, in the caller's account and region.
+pub async fn stage_service_arn(aws: &Aws, config: &Config) -> Result<String> {
+    let identity = aws.identity().await?;
+    Ok(service_arn(
+        config,
+        identity.partition(),
+        &aws.region(),
+        &identity.account,
+    ))
 }
 
 /// What Express Mode is given.
@@ -268,12 +280,7 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
     })?;
     match aws.get_role(&name).await? {
         Some(found) => {
-            if found
-                .tags
-                .get(crate::steps::roles::MANAGED_TAG.0)
-                .map(String::as_str)
-                != Some(crate::steps::roles::MANAGED_TAG.1)
-            {
+            if !crate::steps::managed_role::is_managed(&found) {
                 return Err(UserError::new(format!(
                     "role `{name}` already exists and was not created by cargo-fargate"
                 ))
@@ -299,19 +306,12 @@ pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output)
     let name = infrastructure_role_name(config);
     let (arn, missing) = plan_infrastructure_role(aws, config).await?;
     let arn = if missing {
-        let mut tags = config.tags.clone();
-        tags.insert(
-            crate::steps::roles::MANAGED_TAG.0.into(),
-            crate::steps::roles::MANAGED_TAG.1.into(),
-        );
-        tags.insert("cargo-fargate:project".into(), config.project.clone());
-        tags.insert("cargo-fargate:stage".into(), config.stage.clone());
         let arn = aws
             .create_role(
                 &name,
                 "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
                 &infrastructure_trust(&identity.account),
-                &tags,
+                &crate::iam::stage_tags(config),
             )
             .await?;
         out.status("Created", format_args!("infrastructure role {arn}"));
@@ -492,13 +492,7 @@ pub async fn plan_step(
     config: &Config,
     network: &Network,
 ) -> Result<super::deploy::PlanLine> {
-    let identity = aws.identity().await?;
-    let arn = service_arn(
-        config,
-        identity.partition(),
-        &aws.region(),
-        &identity.account,
-    );
+    let arn = stage_service_arn(aws, config).await?;
     let (role, missing) = plan_infrastructure_role(aws, config).await?;
     let exists = aws
         .describe_express_service(&arn)

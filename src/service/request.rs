@@ -25,14 +25,8 @@ pub struct Desired<'a> {
 
 /// The tags on the service (and, by `propagateTags = SERVICE`, on its tasks).
 pub fn tags(config: &Config) -> Vec<Value> {
-    let mut tags = config.tags.clone();
-    tags.insert(
-        crate::steps::roles::MANAGED_TAG.0.into(),
-        crate::steps::roles::MANAGED_TAG.1.into(),
-    );
-    tags.insert("cargo-fargate:project".into(), config.project.clone());
-    tags.insert("cargo-fargate:stage".into(), config.stage.clone());
-    tags.iter()
+    crate::iam::stage_tags(config)
+        .iter()
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect()
 }
@@ -266,16 +260,20 @@ mod tests {
 
     const TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/app-dev:3";
 
+    fn desired<'a>(config: &'a Config, network: &'a Network) -> Desired<'a> {
+        Desired {
+            config,
+            task_definition_arn: TD,
+            network,
+            container: "app",
+        }
+    }
+
     #[test]
     fn create_has_the_breaker_the_network_and_tags() {
         let c = config("desired-count = 2\nexec = true");
         let n = network();
-        let d = Desired {
-            config: &c,
-            task_definition_arn: TD,
-            network: &n,
-            container: "app",
-        };
+        let d = desired(&c, &n);
         let r = create(&d);
         assert_eq!(r["serviceName"], "app-dev");
         assert_eq!(r["desiredCount"], 2);
@@ -302,12 +300,7 @@ mod tests {
     fn a_target_group_brings_the_container_port_and_grace_period() {
         let c = config("target-group-arn = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef\"\nhealth-check-grace-period = 30");
         let n = network();
-        let d = Desired {
-            config: &c,
-            task_definition_arn: TD,
-            network: &n,
-            container: "app",
-        };
+        let d = desired(&c, &n);
         let r = update(&d);
         assert_eq!(r["loadBalancers"][0]["containerPort"], 8080);
         assert_eq!(r["loadBalancers"][0]["containerName"], "app");
@@ -318,12 +311,7 @@ mod tests {
     fn a_described_service_equal_to_the_request_has_no_changes() {
         let c = config("");
         let n = network();
-        let d = Desired {
-            config: &c,
-            task_definition_arn: TD,
-            network: &n,
-            container: "app",
-        };
+        let d = desired(&c, &n);
         // As DescribeServices answers: extra fields, other list order, defaults left out.
         let described = json!({
             "serviceName": "app-dev", "status": "ACTIVE", "taskDefinition": TD, "desiredCount": 1,

@@ -208,13 +208,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
     let name = service_name(config);
     report.service = Some(name.clone());
     if config.service.kind == StageKind::Web {
-        let identity = aws.identity().await?;
-        let arn = super::express::service_arn(
-            config,
-            identity.partition(),
-            &aws.region(),
-            &identity.account,
-        );
+        let arn = super::express::stage_service_arn(aws, config).await?;
         if let Some(e) = aws.describe_express_service(&arn).await? {
             report.url = super::express::url(&e);
         }
@@ -510,13 +504,7 @@ pub async fn delete(aws: &Aws, config: &Config, yes: bool, out: &Output) -> Resu
         return Ok(report);
     }
     if config.service.kind == StageKind::Web {
-        let identity = aws.identity().await?;
-        let arn = super::express::service_arn(
-            config,
-            identity.partition(),
-            &aws.region(),
-            &identity.account,
-        );
+        let arn = super::express::stage_service_arn(aws, config).await?;
         if aws.describe_express_service(&arn).await?.is_some() {
             aws.delete_express_service(&arn).await?;
             out.status("Deleted", format_args!("Express Mode service {name}"));

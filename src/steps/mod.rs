@@ -3,6 +3,7 @@
 
 pub mod init;
 pub mod logs;
+pub mod managed_role;
 pub mod package;
 pub mod permissions;
 pub mod push;

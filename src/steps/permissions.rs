@@ -70,7 +70,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
             if !m.inline.is_empty() {
                 list.push(("iam:PutRolePolicy", role.arn.clone()));
             }
-            if !m.policies.is_empty() {
+            if m.attached.as_ref().is_some_and(|a| !a.is_empty()) {
                 list.push(("iam:AttachRolePolicy", role.arn.clone()));
             }
         }

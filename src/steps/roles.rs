@@ -18,7 +18,7 @@ use crate::config::validate::RoleArn;
 use crate::config::{Config, Role};
 use crate::error::{Location, Result, UserError};
 
-pub const MANAGED_TAG: (&str, &str) = ("managed-by", "cargo-fargate");
+pub use super::managed_role::{Desired, MANAGED_TAG};
 pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 pub const EXECUTION_POLICY: &str = "service-role/AmazonECSTaskExecutionRolePolicy";
 const SECRETS_POLICY_NAME: &str = "cargo-fargate-secrets";
@@ -51,15 +51,6 @@ pub struct RolePlan {
 }
 
 #[derive(Debug, Clone)]
-pub struct Desired {
-    pub exists: bool,
-    pub trust: Value,
-    pub policies: BTreeSet<String>,
-    pub inline: BTreeMap<String, Value>,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone)]
 pub struct Plan {
     pub task: RolePlan,
     pub execution: RolePlan,
@@ -76,13 +67,9 @@ pub struct RoleState {
     pub changes: Vec<String>,
 }
 
-/// The trust policy of managed roles.
+/// The trust policy of managed roles: ECS tasks of this account (`iam policy --for task --trust`).
 pub fn trust_policy(account: &str) -> Result<Value> {
-    render_policy(
-        "ecs-tasks-trust-policy.json",
-        include_str!("../../task-templates/ecs-tasks-trust-policy.json"),
-        minijinja::context! { account => account },
-    )
+    crate::iam::trust_policy(Some(ECS_TASKS), "aws", account)
 }
 
 /// The execution role's inline policy that reads exactly the configured secrets; `None` without
@@ -224,22 +211,7 @@ async fn plan_role(
             })
         }
         Role::Managed(name) => {
-            let existing = aws.get_role(name).await?;
-            if let Some(found) = &existing {
-                if found.tags.get(MANAGED_TAG.0).map(String::as_str) != Some(MANAGED_TAG.1) {
-                    return Err(config
-                        .key_error(
-                            key,
-                            format!(
-                                "role `{name}` already exists and was not created by cargo-fargate"
-                            ),
-                        )
-                        .fix(format!(
-                            "set `{key} = \"{name}\"` to use it as it is, or set a different `name`"
-                        ))
-                        .into());
-                }
-            }
+            let existing = super::managed_role::existing(aws, config, key, name).await?;
             let mut policies = BTreeSet::new();
             let mut inline = BTreeMap::new();
             match kind {
@@ -306,26 +278,16 @@ async fn plan_role(
                     }
                 }
             }
-            let mut tags = config.tags.clone();
-            tags.insert(MANAGED_TAG.0.into(), MANAGED_TAG.1.into());
-            tags.insert("cargo-fargate:project".into(), config.project.clone());
-            tags.insert("cargo-fargate:stage".into(), config.stage.clone());
             Ok(RolePlan {
                 kind,
                 name: name.clone(),
-                arn: existing.as_ref().map(|r| r.arn.clone()).unwrap_or_else(|| {
-                    format!(
-                        "arn:{}:iam::{}:role/{name}",
-                        identity.partition(),
-                        identity.account
-                    )
-                }),
+                arn: super::managed_role::arn(existing.as_ref(), identity, name),
                 managed: Some(Desired {
                     exists: existing.is_some(),
                     trust: trust_policy(&identity.account)?,
-                    policies,
+                    attached: Some(policies),
                     inline,
-                    tags,
+                    tags: crate::iam::stage_tags(config),
                 }),
             })
         }
@@ -405,42 +367,12 @@ async fn apply_role(aws: &Aws, role: &RolePlan) -> Result<RoleState> {
             "cargo-fargate: pulls the image, writes logs, reads the configured secrets"
         }
     };
-    let (attached, inline) = if want.exists {
-        if let Some(found) = aws.get_role(&role.name).await? {
-            if found.trust != want.trust {
-                aws.update_trust(&role.name, &want.trust).await?;
-                state.changes.push("trust policy".into());
-            }
-        }
-        (
-            aws.attached_policies(&role.name).await?,
-            aws.inline_policies(&role.name).await?,
-        )
-    } else {
-        state.arn = aws
-            .create_role(&role.name, description, &want.trust, &want.tags)
-            .await?;
-        state.created = true;
-        (BTreeSet::new(), BTreeMap::new())
-    };
-    for arn in want.policies.difference(&attached) {
-        aws.attach_policy(&role.name, arn).await?;
-        state.changes.push(format!("attached {arn}"));
+    let done = super::managed_role::apply(aws, &role.name, description, want).await?;
+    if done.created {
+        state.arn = done.arn;
     }
-    for arn in attached.difference(&want.policies) {
-        aws.detach_policy(&role.name, arn).await?;
-        state.changes.push(format!("detached {arn}"));
-    }
-    for (name, doc) in &want.inline {
-        if inline.get(name) != Some(doc) {
-            aws.put_inline_policy(&role.name, name, doc).await?;
-            state.changes.push(format!("inline policy {name}"));
-        }
-    }
-    for name in inline.keys().filter(|n| !want.inline.contains_key(*n)) {
-        aws.delete_inline_policy(&role.name, name).await?;
-        state.changes.push(format!("removed inline policy {name}"));
-    }
+    state.created = done.created;
+    state.changes = done.changes;
     Ok(state)
 }
 

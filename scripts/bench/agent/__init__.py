@@ -53,7 +53,8 @@ Limits (it is a bench, not Fargate):
     (ECS stops dependents first).
   - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated.
   - services (services.py): moto's service API with a static rollout that completes at once; no
-    task is started for a service.
+    task is started for a service. Express Mode (express.py): an ECS service with the Express
+    description on top (ACTIVE at once, a URL nothing listens at, no load balancer made).
   - only RunTask tasks are carried out (not StartTask, not services); tasks are lost when the process
     stops. Docker containers are labelled cargo-fargate-bench.task=<arn> and .endpoint=<host:port>,
     removed after the task stops, and leftovers of this endpoint are removed at start and by

@@ -12,6 +12,8 @@ deployment has settled:
     and adds ECS's "has reached a steady state" event; an UpdateService of the desired count only
     changes the counts, as ECS does.
 
+Express Mode (CreateExpressGatewayService and the rest) is express.py's, on top of these services.
+
 Not carried out: no task is started for a service (ListTasks with serviceName lists the cluster's
 RunTask tasks, as moto does), no circuit breaker ever trips, no load balancer is registered with.
 The wait's handling of IN_PROGRESS, FAILED and rolled-back deployments is unit-tested in the tool
@@ -120,3 +122,8 @@ def install() -> None:
 
     EC2ContainerServiceResponse.create_service = create_service
     EC2ContainerServiceResponse.update_service = update_service
+
+    # Express Mode services are services too (express.py needs settle from here).
+    from .express import install as install_express
+
+    install_express()

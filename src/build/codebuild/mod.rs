@@ -57,23 +57,7 @@ pub async fn check(aws: &Aws, project: &Project, config: &Config, plan: &Plan) -
     let identity = aws.identity().await?;
     let region = aws.region();
     let bucket = upload::plan_bucket(aws, config, &identity).await?;
-    let prefix = format!("{}/{}/", config.project, config.stage);
-    let log_group = project::log_group(config);
-    let role = role::plan(
-        aws,
-        config,
-        &identity,
-        &role::Scope {
-            partition: identity.partition(),
-            region: &region,
-            account: &identity.account,
-            bucket: &bucket.name,
-            prefix: &prefix,
-            repository: &config.repository,
-            log_group: &log_group,
-        },
-    )
-    .await?;
+    let role = role::plan(aws, config, &identity, &region).await?;
     let spec = project::spec(project, config, plan, &role.arn)?;
     let project_found = aws.codebuild_project(&spec.name).await?;
     Ok(Checked {

@@ -1,0 +1,98 @@
+//! Teardown's waits: ECS refuses to delete a cluster while tasks are stopping or a service is
+//! draining, and Express Mode still needs its infrastructure role while it removes the load
+//! balancer. Each wait says what it waits for and gives up with the fix.
+
+use std::time::{Duration, Instant};
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::error::{Result, UserError};
+use crate::output::Output;
+
+const POLL: Duration = Duration::from_secs(2);
+const TASKS_LIMIT: Duration = Duration::from_secs(180);
+/// Draining waits out the load balancer's deregistration delay (300 s by default).
+const SERVICE_LIMIT: Duration = Duration::from_secs(600);
+
+/// Waits until none of the family's tasks is RUNNING.
+pub async fn tasks_stopped(
+    aws: &Aws,
+    config: &Config,
+    tasks: &[String],
+    out: &Output,
+) -> Result<()> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let family = crate::steps::render::family(config);
+    out.status(
+        "Waiting",
+        format_args!("for {} tasks of {family} to stop", tasks.len()),
+    );
+    let deadline = Instant::now() + TASKS_LIMIT;
+    while !aws
+        .list_tasks(&config.cluster, &family, "RUNNING")
+        .await?
+        .is_empty()
+    {
+        if Instant::now() > deadline {
+            return Err(
+                UserError::new(format!("tasks of {family} did not stop within 3 minutes"))
+                    .fix("check them with `cargo fargate ps`, then run teardown again")
+                    .into(),
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Whether the deleted service (and, for Express Mode, the Express service `express`) is gone.
+async fn gone(aws: &Aws, config: &Config, name: &str, express: Option<&str>) -> Result<bool> {
+    if let Some(arn) = express {
+        if let Some(found) = aws.describe_express_service(arn).await? {
+            if found["status"]["statusCode"] != "INACTIVE" {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(match aws.describe_service(&config.cluster, name).await? {
+        None => true,
+        Some(s) => s["status"] == "INACTIVE",
+    })
+}
+
+/// Waits until the deleted service has drained (INACTIVE).
+pub async fn service_gone(
+    aws: &Aws,
+    config: &Config,
+    name: &str,
+    express: Option<&str>,
+    out: &Output,
+) -> Result<()> {
+    if gone(aws, config, name, express).await? {
+        return Ok(());
+    }
+    out.status(
+        "Waiting",
+        format_args!(
+            "for service {name} to drain (at most {})",
+            humantime::format_duration(SERVICE_LIMIT)
+        ),
+    );
+    let deadline = Instant::now() + SERVICE_LIMIT;
+    loop {
+        tokio::time::sleep(POLL).await;
+        if gone(aws, config, name, express).await? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(UserError::new(format!(
+                "service {name} was deleted but had not drained within {}",
+                humantime::format_duration(SERVICE_LIMIT)
+            ))
+            .fix("see `cargo fargate status`; run teardown again once it is INACTIVE")
+            .into());
+        }
+    }
+}
