@@ -116,7 +116,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     for group in log_groups(config) {
         steps.push(log_group_step(aws, &group, config.log_retention_days).await?);
     }
-    let role_plan = roles::plan(aws, config, &identity, &region).await?;
+    let role_plan = roles::plan(aws, config, &identity, &region, None).await?;
     for role in [&role_plan.task, &role_plan.execution] {
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
     }
