@@ -337,23 +337,14 @@ fn old_revisions_are_deregistered_except_those_in_use_or_not_ours() {
     );
 
     // The stage's schedule runs revision 2; revision 3 is registered by someone else.
-    let target = serde_json::json!({
-        "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{family}"),
-        "RoleArn": execution_role(),
-        "EcsParameters": {"TaskDefinitionArn": format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:2")}
-    });
-    aws(&[
-        "scheduler",
-        "create-schedule",
-        "--name",
+    create_schedule(
         &family,
-        "--schedule-expression",
         "rate(1 day)",
-        "--flexible-time-window",
-        "Mode=OFF",
-        "--target",
-        &target.to_string(),
-    ]);
+        None,
+        &family,
+        execution_role(),
+        serde_json::json!({"EcsParameters": {"TaskDefinitionArn": format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:2")}}),
+    );
     aws(&[
         "ecs",
         "register-task-definition",

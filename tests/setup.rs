@@ -9,6 +9,18 @@ use serde_json::Value;
 use std::path::Path;
 
 fn cfg(dir: &Path, name: &str, stage: &str, args: &[&str]) -> std::process::Output {
+    cfg_with(dir, name, stage, &[], args)
+}
+
+/// `cargo fargate <args>` for `name`'s `stage` in the tests' VPC, with `env` (kind, builder,
+/// schedule, …) on top.
+fn cfg_with(
+    dir: &Path,
+    name: &str,
+    stage: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
     let mut cmd = bench_command(
         dir,
         &format!("{name}-{stage}"),
@@ -17,9 +29,17 @@ fn cfg(dir: &Path, name: &str, stage: &str, args: &[&str]) -> std::process::Outp
     cmd.env("CARGO_FARGATE_NAME", name)
         .env("CARGO_FARGATE_SUBNETS", &net().subnet)
         .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
-        .env_remove("CARGO_FARGATE_REPOSITORY");
+        .env_remove("CARGO_FARGATE_REPOSITORY")
+        .envs(env.iter().copied());
     cmd.output().unwrap()
 }
+
+/// What a CodeBuild-built, scheduled service stage sets.
+const CODEBUILD_SCHEDULED_SERVICE: &[(&str, &str)] = &[
+    ("CARGO_FARGATE_BUILDER", "codebuild"),
+    ("CARGO_FARGATE_SCHEDULE", "rate(2 hours)"),
+    ("CARGO_FARGATE_KIND", "service"),
+];
 
 fn tags_of(list: &Value, k: &str, v: &str) -> std::collections::BTreeMap<String, String> {
     list.as_array()
@@ -71,6 +91,27 @@ fn log_group(name: &str) -> Option<Value> {
         .iter()
         .find(|g| g["logGroupName"] == name)
         .cloned()
+}
+
+/// How many of `services` in `cluster` are ACTIVE.
+fn active_services(cluster: &str, services: &[&str]) -> usize {
+    let described = aws(&[
+        &[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            cluster,
+            "--services",
+        ],
+        services,
+    ]
+    .concat());
+    described["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "ACTIVE")
+        .count()
 }
 
 fn role_exists(name: &str) -> bool {
@@ -276,19 +317,13 @@ fn a_codebuild_scheduled_service_stage_gets_its_bucket_and_roles_and_teardown_re
     let family = format!("{name}-dev");
     let dir = stage_fixture();
     let run = |args: &[&str]| {
-        let mut cmd = bench_command(
+        json_result(&cfg_with(
             dir.path(),
-            &family,
-            &[args, &["--stage", "dev", "--message-format", "json"]].concat(),
-        );
-        cmd.env("CARGO_FARGATE_NAME", &name)
-            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
-            .env("CARGO_FARGATE_BUILDER", "codebuild")
-            .env("CARGO_FARGATE_SCHEDULE", "rate(2 hours)")
-            .env("CARGO_FARGATE_KIND", "service")
-            .env_remove("CARGO_FARGATE_REPOSITORY");
-        json_result(&cmd.output().unwrap())
+            &name,
+            "dev",
+            CODEBUILD_SCHEDULED_SERVICE,
+            args,
+        ))
     };
     let step = |report: &Value, resource: &str, name: &str| -> String {
         report["steps"]
@@ -400,24 +435,16 @@ fn a_codebuild_scheduled_service_stage_gets_its_bucket_and_roles_and_teardown_re
     );
 
     // The schedule as deploy makes it (schedules carry no tags: found by name and description).
-    aws(&[
-        "scheduler",
-        "create-schedule",
-        "--name",
+    create_schedule(
         &family,
-        "--schedule-expression",
         "rate(2 hours)",
-        "--flexible-time-window",
-        "Mode=OFF",
-        "--description",
-        &format!("cargo-fargate: runs {name} stage dev on cluster {family}"),
-        "--target",
-        &serde_json::json!({
-            "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{family}"),
-            "RoleArn": role["Role"]["Arn"],
-        })
-        .to_string(),
-    ]);
+        Some(&format!(
+            "cargo-fargate: runs {name} stage dev on cluster {family}"
+        )),
+        &family,
+        role["Role"]["Arn"].as_str().unwrap(),
+        Value::Null,
+    );
     // The service as deploy makes it (kind = "service"), tagged as this stage's.
     let td = aws(&[
         "ecs",
@@ -461,22 +488,7 @@ fn a_codebuild_scheduled_service_stage_gets_its_bucket_and_roles_and_teardown_re
             "{resource} {n} not removed: {down}"
         );
     }
-    let services = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &family,
-        "--services",
-        &family,
-    ]);
-    assert!(
-        services["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] != "ACTIVE"),
-        "service left: {services}"
-    );
+    assert_eq!(active_services(&family, &[&family]), 0, "service left");
     assert!(!aws_try(&["scheduler", "get-schedule", "--name", &family])
         .status
         .success());
@@ -497,19 +509,13 @@ fn teardown_leaves_foreign_services_schedules_projects_and_roles_alone() {
     let dir = stage_fixture();
     ok(&cfg(dir.path(), &name, "dev", &["setup"]));
     let teardown = |args: &[&str]| {
-        let mut cmd = bench_command(
+        json_result(&cfg_with(
             dir.path(),
-            &family,
-            &[args, &["--stage", "dev", "--message-format", "json"]].concat(),
-        );
-        cmd.env("CARGO_FARGATE_NAME", &name)
-            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
-            .env("CARGO_FARGATE_BUILDER", "codebuild")
-            .env("CARGO_FARGATE_SCHEDULE", "rate(2 hours)")
-            .env("CARGO_FARGATE_KIND", "service")
-            .env_remove("CARGO_FARGATE_REPOSITORY");
-        json_result(&cmd.output().unwrap())
+            &name,
+            "dev",
+            CODEBUILD_SCHEDULED_SERVICE,
+            args,
+        ))
     };
 
     // Two services in the stage's cluster: one of the stage's name without tags, one of prod's.
@@ -555,24 +561,14 @@ fn teardown_leaves_foreign_services_schedules_projects_and_roles_alone() {
         ],
     );
     // A schedule of the stage's name that someone else runs (schedules carry no tags).
-    aws(&[
-        "scheduler",
-        "create-schedule",
-        "--name",
+    create_schedule(
         &family,
-        "--schedule-expression",
         "rate(1 day)",
-        "--flexible-time-window",
-        "Mode=OFF",
-        "--description",
-        "the nightly report of another team",
-        "--target",
-        &serde_json::json!({
-            "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{family}"),
-            "RoleArn": "arn:aws:iam::123456789012:role/another-team",
-        })
-        .to_string(),
-    ]);
+        Some("the nightly report of another team"),
+        &family,
+        "arn:aws:iam::123456789012:role/another-team",
+        Value::Null,
+    );
     // An untagged CodeBuild project of the stage's name, and untagged roles named like ours.
     aws(&[
         "codebuild",
@@ -632,22 +628,7 @@ fn teardown_leaves_foreign_services_schedules_projects_and_roles_alone() {
     assert_eq!(down["removed"], plan["removed"], "{down}");
 
     // All of it is still there; the stage's own resources are gone.
-    let services = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &family,
-        "--services",
-        &family,
-        &prod_service,
-    ]);
-    let active = services["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["status"] == "ACTIVE")
-        .count();
-    assert_eq!(active, 2, "{services}");
+    assert_eq!(active_services(&family, &[&family, &prod_service]), 2);
     assert!(cluster_active(&family));
     assert_eq!(
         aws(&["scheduler", "get-schedule", "--name", &family])["Description"],
@@ -698,17 +679,13 @@ fn teardown_removes_a_web_stages_express_service_and_its_infrastructure_role() {
     let infrastructure = format!("{family}-infrastructure");
     let dir = copy_fixture(&repo().join("examples/web-service"));
     let run = |args: &[&str]| {
-        let mut cmd = bench_command(
+        cfg_with(
             dir.path(),
-            &family,
-            &[args, &["--stage", "dev", "--message-format", "json"]].concat(),
-        );
-        cmd.env("CARGO_FARGATE_NAME", &name)
-            .env("CARGO_FARGATE_KIND", "web")
-            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
-            .env_remove("CARGO_FARGATE_REPOSITORY");
-        cmd.output().unwrap()
+            &name,
+            "dev",
+            &[("CARGO_FARGATE_KIND", "web")],
+            args,
+        )
     };
     let express = |arn: &str| {
         aws(&[

@@ -47,9 +47,9 @@ fn ecr_mutability(m: TagMutability) -> ImageTagMutability {
 }
 
 impl Aws {
-    /// The repository as ECR describes it; `None` when it does not exist (read-only, for plans).
-    pub async fn describe_repository(&self, name: &str) -> Result<Option<RepositoryFound>> {
-        let Some(out) = self
+    /// DescribeRepositories of one repository; `None` when it does not exist.
+    async fn repository(&self, name: &str) -> Result<Option<aws_sdk_ecr::types::Repository>> {
+        let out = self
             .ecr()
             .describe_repositories()
             .repository_names(name)
@@ -63,14 +63,15 @@ impl Aws {
                             .fix("check your credentials and region (cargo fargate doctor)"),
                     )
                 })
-            })?
-        else {
+            })?;
+        Ok(out.and_then(|out| out.repositories().first().cloned()))
+    }
+
+    /// The repository as ECR describes it; `None` when it does not exist (read-only, for plans).
+    pub async fn describe_repository(&self, name: &str) -> Result<Option<RepositoryFound>> {
+        let Some(repo) = self.repository(name).await? else {
             return Ok(None);
         };
-        let repo = out
-            .repositories()
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("ECR returned no repository for {name}"))?;
         Ok(Some(RepositoryFound {
             uri: repo.repository_uri().unwrap_or_default().into(),
             scan_on_push: repo
@@ -194,27 +195,17 @@ impl Aws {
         &self,
         name: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
-        let ecr = self.ecr();
-        let Some(out) = ecr
-            .describe_repositories()
-            .repository_names(name)
-            .send()
-            .await
-            .found(|s| s.is_repository_not_found_exception())
-            .map_err(|e| {
-                self.fail(e, "ecr:DescribeRepositories", |m| {
-                    anyhow::anyhow!("reading ECR repository {name}: {m}")
-                })
-            })?
+        let Some(arn) = self
+            .repository(name)
+            .await?
+            .and_then(|r| r.repository_arn().map(str::to_string))
         else {
             return Ok(None);
         };
-        let Some(arn) = out.repositories().first().and_then(|r| r.repository_arn()) else {
-            return Ok(None);
-        };
-        let tags = ecr
+        let tags = self
+            .ecr()
             .list_tags_for_resource()
-            .resource_arn(arn)
+            .resource_arn(&arn)
             .send()
             .await
             .map_err(|e| {

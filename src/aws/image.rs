@@ -6,6 +6,14 @@ use super::Aws;
 use crate::error::{Location, Result, UserError};
 use crate::image::PinnedImage;
 
+/// An image of a repository: its digest, tags and push time (seconds since the epoch).
+#[derive(Debug, Clone)]
+pub struct ImageSummary {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub pushed_at: i64,
+}
+
 /// What is known about a pinned image before it goes into a task definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageCheck {
@@ -60,16 +68,15 @@ impl Aws {
         }
     }
 
-    /// The digest of the newest image pushed to `repository` (by push time): `None` when the
-    /// repository does not exist, `Some(None)` when it holds no image.
-    pub async fn newest_image(&self, repository: &str) -> Result<Option<Option<String>>> {
+    /// The images of `repository` as ECR describes them; `None` when it does not exist.
+    pub async fn images(&self, repository: &str) -> Result<Option<Vec<ImageSummary>>> {
         let mut pages = self
             .ecr()
             .describe_images()
             .repository_name(repository)
             .into_paginator()
             .send();
-        let mut latest: Option<(i64, String)> = None;
+        let mut images = Vec::new();
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(p) => p,
@@ -81,20 +88,32 @@ impl Aws {
                 }
                 Err(e) => {
                     return Err(self.fail(e, "ecr:DescribeImages", |m| {
-                        anyhow::anyhow!("listing images of {repository}: {m}")
+                        anyhow::anyhow!("listing the images of {repository}: {m}")
                     }))
                 }
             };
-            for d in page.image_details() {
-                let at = d.image_pushed_at().map(|t| t.secs()).unwrap_or(0);
-                if let Some(digest) = d.image_digest() {
-                    if latest.as_ref().map_or(true, |(t, _)| at >= *t) {
-                        latest = Some((at, digest.to_string()));
-                    }
-                }
+            images.extend(page.image_details().iter().map(|d| ImageSummary {
+                digest: d.image_digest().unwrap_or_default().to_string(),
+                tags: d.image_tags().to_vec(),
+                pushed_at: d.image_pushed_at().map(|t| t.secs()).unwrap_or(0),
+            }));
+        }
+        Ok(Some(images))
+    }
+
+    /// The digest of the newest image pushed to `repository` (by push time): `None` when the
+    /// repository does not exist, `Some(None)` when it holds no image.
+    pub async fn newest_image(&self, repository: &str) -> Result<Option<Option<String>>> {
+        let Some(images) = self.images(repository).await? else {
+            return Ok(None);
+        };
+        let mut latest: Option<&ImageSummary> = None;
+        for image in images.iter().filter(|i| !i.digest.is_empty()) {
+            if latest.map_or(true, |l| image.pushed_at >= l.pushed_at) {
+                latest = Some(image);
             }
         }
-        Ok(Some(latest.map(|(_, digest)| digest)))
+        Ok(Some(latest.map(|i| i.digest.clone())))
     }
 
     /// An image's manifest (BatchGetImage), in the first of `media_types` ECR has.

@@ -2,7 +2,7 @@
 //! register/run tests share.
 
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::Output;
 use std::sync::mpsc::Receiver;
@@ -151,4 +151,40 @@ pub fn revisions(family: &str) -> Vec<String> {
         .map(|a| a.as_str().unwrap().to_string())
         .filter(|a| a.rsplit('/').next().unwrap().rsplit_once(':').unwrap().0 == family)
         .collect()
+}
+
+/// A schedule made the way the AWS CLI makes one (no flexible window), starting tasks in
+/// `cluster` as `role`; `extra` adds the target's other fields (EcsParameters).
+pub fn create_schedule(
+    name: &str,
+    expression: &str,
+    description: Option<&str>,
+    cluster: &str,
+    role: &str,
+    extra: Value,
+) {
+    let mut target = json!({
+        "Arn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}"),
+        "RoleArn": role,
+    });
+    if let (Some(t), Value::Object(more)) = (target.as_object_mut(), extra) {
+        t.extend(more);
+    }
+    let target = target.to_string();
+    let mut args = vec![
+        "scheduler",
+        "create-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        expression,
+        "--flexible-time-window",
+        "Mode=OFF",
+        "--target",
+        &target,
+    ];
+    if let Some(d) = description {
+        args.extend(["--description", d]);
+    }
+    aws(&args);
 }

@@ -138,38 +138,18 @@ async fn cache_sources(
     config: &Config,
     current: &str,
 ) -> Result<(Option<String>, Option<String>)> {
-    let mut pages = aws
-        .ecr()
-        .describe_images()
-        .repository_name(&config.repository)
-        .into_paginator()
-        .send();
+    let Some(images) = aws.images(&config.repository).await? else {
+        return Ok((None, None));
+    };
     let mut tags: Vec<(i64, String)> = Vec::new();
     let mut all = std::collections::BTreeSet::new();
     let stage_prefix = format!("{}-", config.stage);
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
-            {
-                return Ok((None, None))
+    for image in images {
+        for tag in image.tags {
+            if tag.starts_with(&stage_prefix) && tag != current {
+                tags.push((image.pushed_at, tag.clone()));
             }
-            Err(e) => {
-                return Err(aws.fail(e, "ecr:DescribeImages", |m| {
-                    anyhow::anyhow!("listing the images of {}: {m}", config.repository)
-                }))
-            }
-        };
-        for image in page.image_details() {
-            let at = image.image_pushed_at().map(|t| t.secs()).unwrap_or(0);
-            for tag in image.image_tags() {
-                all.insert(tag.clone());
-                if tag.starts_with(&stage_prefix) && tag != current {
-                    tags.push((at, tag.clone()));
-                }
-            }
+            all.insert(tag);
         }
     }
     tags.sort();
