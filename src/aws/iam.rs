@@ -295,6 +295,28 @@ impl Aws {
     }
 }
 
+/// A policy element that is one string or a list of them (`Action`, `Resource`,
+/// `Principal.Service`), as a list.
+pub fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A policy's statements, whether `Statement` is a list or one object.
+pub fn statements(policy: &Value) -> Vec<Value> {
+    match &policy["Statement"] {
+        Value::Array(items) => items.clone(),
+        one @ Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
 /// A policy document as IAM returns it (RFC 3986 URL-encoded JSON) or as written (plain JSON).
 pub fn policy_document(text: &str) -> Result<Value> {
     if let Ok(v) = serde_json::from_str(text) {

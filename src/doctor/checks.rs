@@ -268,14 +268,7 @@ pub async fn deployer(
         if st.get("Condition").is_some() {
             continue; // the simulator would need the request's context to judge these
         }
-        let actions: Vec<String> = match &st["Action"] {
-            Value::String(a) => vec![a.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let actions = crate::aws::iam::strings(&st["Action"]);
         let resource = match &st["Resource"] {
             Value::String(r) => r.clone(),
             Value::Array(r) => r.first().and_then(Value::as_str).unwrap_or("*").to_string(),

@@ -449,21 +449,8 @@ pub fn pull_repository(image: &crate::image::PinnedImage, partition: &str) -> Op
 /// The ECR repositories an execution policy already lets the role pull from: kept when the
 /// policy is rewritten, so revisions registered with an image from elsewhere still start.
 pub fn granted_pulls(policy: &Value) -> Vec<String> {
-    let list = |v: &Value| -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let statements = match &policy["Statement"] {
-        Value::Array(items) => items.clone(),
-        one => vec![one.clone()],
-    };
-    statements
+    use crate::aws::iam::strings as list;
+    crate::aws::iam::statements(policy)
         .iter()
         .filter(|s| {
             s["Effect"] == "Allow" && list(&s["Action"]).iter().any(|a| a == "ecr:BatchGetImage")

@@ -107,27 +107,13 @@ pub fn trusts_ecs_tasks(doc: &Value) -> bool {
 
 /// Whether a trust policy lets `service` (e.g. `codebuild.amazonaws.com`) assume the role.
 pub fn trusts(doc: &Value, service: &str) -> bool {
-    let as_list = |v: &Value| -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let statements = match &doc["Statement"] {
-        Value::Array(items) => items.clone(),
-        one @ Value::Object(_) => vec![one.clone()],
-        _ => Vec::new(),
-    };
-    statements.iter().any(|s| {
+    use crate::aws::iam::{statements, strings};
+    statements(doc).iter().any(|s| {
         s["Effect"] == "Allow"
-            && as_list(&s["Action"])
+            && strings(&s["Action"])
                 .iter()
                 .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"))
-            && as_list(&s["Principal"]["Service"])
+            && strings(&s["Principal"]["Service"])
                 .iter()
                 .any(|p| p == service)
     })
