@@ -702,6 +702,46 @@ fn teardown_removes_a_web_stages_express_service_and_its_infrastructure_role() {
     let arn = format!("arn:aws:ecs:us-east-1:123456789012:service/{family}/{family}");
     assert_eq!(express(&arn)["status"]["statusCode"], "ACTIVE");
     assert!(role_exists(&infrastructure));
+    // A drifted infrastructure role (trust, an extra policy) is put back by the next deploy.
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    aws(&[
+        "iam",
+        "update-assume-role-policy",
+        "--role-name",
+        &infrastructure,
+        "--policy-document",
+        &trust.to_string(),
+    ]);
+    aws(&[
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        &infrastructure,
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    ]);
+    let again = json_result(&run(&["deploy", "--wait-timeout", "2m"]));
+    assert_eq!(again["exit_code"], 0, "{again}");
+    let role = aws(&["iam", "get-role", "--role-name", &infrastructure]);
+    assert!(
+        role["Role"]["AssumeRolePolicyDocument"]
+            .to_string()
+            .contains("ecs.amazonaws.com"),
+        "{role}"
+    );
+    let attached = aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        &infrastructure,
+    ])["AttachedPolicies"]
+        .clone();
+    assert_eq!(
+        attached.as_array().unwrap().len(),
+        1,
+        "only the Express Mode policy: {attached}"
+    );
 
     let plan = json_result(&run(&["teardown", "--dry-run"]));
     let down = json_result(&run(&["teardown", "--yes", "--force"]));

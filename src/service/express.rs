@@ -300,31 +300,32 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
     }
 }
 
-/// Makes the infrastructure role exist with its managed policy; converges on re-runs.
+/// Makes the infrastructure role exist with its trust and managed policy, and nothing else
+/// attached or inline; converges on re-runs.
 pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output) -> Result<String> {
     let identity = aws.identity().await?;
-    let name = infrastructure_role_name(config);
     let (arn, missing) = plan_infrastructure_role(aws, config).await?;
-    let arn = if missing {
-        let arn = aws
-            .create_role(
-                &name,
-                "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
-                &infrastructure_trust(&identity.account),
-                &crate::iam::stage_tags(config),
-            )
-            .await?;
-        out.status("Created", format_args!("infrastructure role {arn}"));
-        arn
-    } else {
-        arn
-    };
     let policy = format!(
         "arn:{}:iam::aws:policy/{INFRASTRUCTURE_POLICY}",
         identity.partition()
     );
-    if !aws.attached_policies(&name).await?.contains(&policy) {
-        aws.attach_policy(&name, &policy).await?;
+    let want = crate::steps::managed_role::Desired {
+        exists: !missing,
+        trust: infrastructure_trust(&identity.account),
+        attached: Some([policy].into_iter().collect()),
+        inline: BTreeMap::new(),
+        tags: crate::iam::stage_tags(config),
+    };
+    let done = crate::steps::managed_role::apply(
+        aws,
+        &infrastructure_role_name(config),
+        "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
+        &want,
+    )
+    .await?;
+    if done.created {
+        out.status("Created", format_args!("infrastructure role {}", done.arn));
+        return Ok(done.arn);
     }
     Ok(arn)
 }
