@@ -1,7 +1,8 @@
 //! `cargo fargate setup [--dry-run]`: everything a stage needs before its first deploy — the ECR
 //! repository with its lifecycle policy, the ECS cluster, the log groups with retention, the managed
 //! roles, and what the builder and kind need (the archive bucket and CodeBuild role with
-//! `builder = "codebuild"`, the scheduler role with a `schedule`) — created or brought in line,
+//! `builder = "codebuild"`, the scheduler role with a `schedule`, Express Mode's infrastructure
+//! role with `kind = "web"`) — created or brought in line,
 //! tagged so `teardown` can find them. Plan first (read-only,
 //! and all of it with `--dry-run`), then apply; a second run finds nothing to change.
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::build::codebuild::{role as cb_role, upload};
-use crate::config::{resolve::Builder, Config};
+use crate::config::{resolve::Builder, service::StageKind, Config};
 use crate::error::Result;
 use crate::output::Output;
 use crate::schedule::role as sched_role;
@@ -148,6 +149,13 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
         scheduler = Some(role);
     }
+    // Express Mode's infrastructure role.
+    let web = config.service.kind == StageKind::Web;
+    if web {
+        let (_, want) = crate::service::express::infrastructure_role(aws, config).await?;
+        let name = crate::service::express::infrastructure_role_name(config);
+        steps.extend(role_step(aws, &name, Some(&want)).await?);
+    }
     let changed = steps.iter().filter(|s| s.action != "none").count();
     let report = |steps| SetupReport {
         project: config.project.clone(),
@@ -202,6 +210,9 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         if !changes.is_empty() {
             out.status("Role", format_args!("{} {}", role.name, changes.join(", ")));
         }
+    }
+    if web {
+        crate::service::express::apply_infrastructure_role(aws, config, out).await?;
     }
     if let Some(role) = &scheduler {
         let state = sched_role::apply(aws, role).await?;

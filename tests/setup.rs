@@ -669,8 +669,9 @@ fn teardown_leaves_foreign_services_schedules_projects_and_roles_alone() {
     assert!(!cluster_active(&family));
 }
 
-/// A web stage (Express Mode, the bench's stand-in in scripts/bench/agent/express.py): deploy
-/// makes the Express service and its infrastructure role; teardown deletes the Express service
+/// A web stage (Express Mode, the bench's stand-in in scripts/bench/agent/express.py): setup makes
+/// its infrastructure role, deploy the Express service (and puts the role back when it drifted);
+/// teardown deletes the Express service
 /// (ECS then removes what it made for it), waits for it to go, and removes the role with the rest.
 #[test]
 fn teardown_removes_a_web_stages_express_service_and_its_infrastructure_role() {
@@ -696,7 +697,18 @@ fn teardown_removes_a_web_stages_express_service_and_its_infrastructure_role() {
         ])["service"]
             .clone()
     };
-    ok(&run(&["setup"]));
+    // setup makes the infrastructure role with the rest; a second run changes nothing.
+    let first = json_result(&run(&["setup"]));
+    assert!(
+        first["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == infrastructure.as_str() && s["action"] == "create"),
+        "{first}"
+    );
+    assert!(role_exists(&infrastructure));
+    assert_eq!(json_result(&run(&["setup"]))["changed"], 0);
     let deployed = json_result(&run(&["deploy", "--wait-timeout", "2m"]));
     assert_eq!(deployed["exit_code"], 0, "{deployed}");
     let arn = format!("arn:aws:ecs:us-east-1:123456789012:service/{family}/{family}");

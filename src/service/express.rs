@@ -300,22 +300,33 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
     }
 }
 
-/// Makes the infrastructure role exist with its trust and managed policy, and nothing else
-/// attached or inline; converges on re-runs.
-pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output) -> Result<String> {
+/// What the infrastructure role must be: its trust and the Express Mode managed policy, nothing
+/// else attached or inline (read-only; refuses a role of its name cargo-fargate did not make).
+pub async fn infrastructure_role(
+    aws: &Aws,
+    config: &Config,
+) -> Result<(String, crate::steps::managed_role::Desired)> {
     let identity = aws.identity().await?;
     let (arn, missing) = plan_infrastructure_role(aws, config).await?;
     let policy = format!(
         "arn:{}:iam::aws:policy/{INFRASTRUCTURE_POLICY}",
         identity.partition()
     );
-    let want = crate::steps::managed_role::Desired {
-        exists: !missing,
-        trust: infrastructure_trust(&identity.account),
-        attached: Some([policy].into_iter().collect()),
-        inline: BTreeMap::new(),
-        tags: crate::iam::stage_tags(config),
-    };
+    Ok((
+        arn,
+        crate::steps::managed_role::Desired {
+            exists: !missing,
+            trust: infrastructure_trust(&identity.account),
+            attached: Some([policy].into_iter().collect()),
+            inline: BTreeMap::new(),
+            tags: crate::iam::stage_tags(config),
+        },
+    ))
+}
+
+/// Makes the infrastructure role match [`infrastructure_role`]; converges on re-runs.
+pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output) -> Result<String> {
+    let (arn, want) = infrastructure_role(aws, config).await?;
     let done = crate::steps::managed_role::apply(
         aws,
         &infrastructure_role_name(config),
@@ -326,6 +337,12 @@ pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output)
     if done.created {
         out.status("Created", format_args!("infrastructure role {}", done.arn));
         return Ok(done.arn);
+    }
+    if !done.changes.is_empty() {
+        out.status(
+            "Updated",
+            format_args!("infrastructure role {arn}: {}", done.changes.join(", ")),
+        );
     }
     Ok(arn)
 }
