@@ -1,6 +1,6 @@
 //! Every request src/service/ sends, checked against the ECS service model of the bench's botocore
-//! (the model the AWS CLI validates with): Express Mode is not on the bench, so this is where its
-//! requests meet AWS's definition of them. And the exec policy against parliament.
+//! (the model the AWS CLI validates with): the bench's Express Mode is a stand-in, so this is where
+//! its requests meet AWS's definition of them. And the exec policy against parliament.
 
 use serde_json::{json, Value};
 

@@ -20,28 +20,10 @@ use crate::output::Output;
 use crate::steps::register::{Prepared, RegisterReport};
 use crate::steps::run::Network;
 
-pub const INFRASTRUCTURE_POLICY: &str =
-    "service-role/AmazonECSInfrastructureRoleforExpressGatewayServices";
-pub const ECS: &str = "ecs.amazonaws.com";
-
-/// `{project}-{stage}-infrastructure`.
-pub fn infrastructure_role_name(config: &Config) -> String {
-    format!("{}-{}-infrastructure", config.project, config.stage)
-}
-
-/// Its trust policy: ECS, for this account only.
-pub fn infrastructure_trust(account: &str) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "ExpressModeManagesTheLoadBalancerAndScaling",
-            "Effect": "Allow",
-            "Principal": {"Service": ECS},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}}
-        }]
-    })
-}
+pub use super::infrastructure::{
+    apply_infrastructure_role, infrastructure_role, infrastructure_role_name, infrastructure_trust,
+    plan_infrastructure_role, ECS, INFRASTRUCTURE_POLICY,
+};
 
 /// The Express service's ARN: an ECS service ARN.
 pub fn service_arn(config: &Config, partition: &str, region: &str, account: &str) -> String {
@@ -267,84 +249,6 @@ pub fn url(service: &Value) -> Option<String> {
             format!("https://{endpoint}")
         })
     })
-}
-
-/// Plans the infrastructure role (read-only): its ARN, and whether it must be created.
-pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(String, bool)> {
-    let identity = aws.identity().await?;
-    let name = infrastructure_role_name(config);
-    crate::config::validate::role_name(&name).map_err(|what| {
-        config
-            .key_error("name", what)
-            .fix("shorten `name` (the infrastructure role is `{project}-{stage}-infrastructure`)")
-    })?;
-    match aws.get_role(&name).await? {
-        Some(found) => {
-            if !crate::steps::managed_role::is_managed(&found) {
-                return Err(UserError::new(format!(
-                    "role `{name}` already exists and was not created by cargo-fargate"
-                ))
-                .fix("delete or rename it, or set a different `name`")
-                .into());
-            }
-            Ok((found.arn, false))
-        }
-        None => Ok((
-            format!(
-                "arn:{}:iam::{}:role/{name}",
-                identity.partition(),
-                identity.account
-            ),
-            true,
-        )),
-    }
-}
-
-/// What the infrastructure role must be: its trust and the Express Mode managed policy, nothing
-/// else attached or inline (read-only; refuses a role of its name cargo-fargate did not make).
-pub async fn infrastructure_role(
-    aws: &Aws,
-    config: &Config,
-) -> Result<(String, crate::steps::managed_role::Desired)> {
-    let identity = aws.identity().await?;
-    let (arn, missing) = plan_infrastructure_role(aws, config).await?;
-    let policy = format!(
-        "arn:{}:iam::aws:policy/{INFRASTRUCTURE_POLICY}",
-        identity.partition()
-    );
-    Ok((
-        arn,
-        crate::steps::managed_role::Desired {
-            exists: !missing,
-            trust: infrastructure_trust(&identity.account),
-            attached: Some([policy].into_iter().collect()),
-            inline: BTreeMap::new(),
-            tags: crate::iam::stage_tags(config),
-        },
-    ))
-}
-
-/// Makes the infrastructure role match [`infrastructure_role`]; converges on re-runs.
-pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output) -> Result<String> {
-    let (arn, want) = infrastructure_role(aws, config).await?;
-    let done = crate::steps::managed_role::apply(
-        aws,
-        &infrastructure_role_name(config),
-        "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
-        &want,
-    )
-    .await?;
-    if done.created {
-        out.status("Created", format_args!("infrastructure role {}", done.arn));
-        return Ok(done.arn);
-    }
-    if !done.changes.is_empty() {
-        out.status(
-            "Updated",
-            format_args!("infrastructure role {arn}: {}", done.changes.join(", ")),
-        );
-    }
-    Ok(arn)
 }
 
 /// Creates or updates the Express service, then waits until it is ACTIVE and its deployment done.
@@ -610,15 +514,5 @@ mod tests {
             express_state(&draining),
             ExpressState::Inactive(_)
         ));
-    }
-
-    #[test]
-    fn the_infrastructure_role_trusts_ecs_of_this_account() {
-        let t = infrastructure_trust("123456789012");
-        assert_eq!(t["Statement"][0]["Principal"]["Service"], ECS);
-        assert_eq!(
-            t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
-            "123456789012"
-        );
     }
 }

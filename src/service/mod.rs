@@ -4,11 +4,12 @@
 //!
 //! [`request`] builds the API requests and compares them with what runs (pure); [`wait`] decides
 //! from DescribeServices when a deployment is done (pure) and follows it; [`deploy`] carries a
-//! deploy's last step out; [`express`] is Express Mode; [`status`] and [`exec`] the commands.
+//! deploy's last step out; [`express`] is Express Mode, [`infrastructure`] its role; [`status`] and [`exec`] the commands.
 
 pub mod deploy;
 pub mod exec;
 pub mod express;
+pub mod infrastructure;
 pub mod request;
 pub mod status;
 pub mod wait;

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod project;
+mod stage;
 #[allow(unused_imports)]
 pub use project::*;
+#[allow(unused_imports)]
+pub use stage::*;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
