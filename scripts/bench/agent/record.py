@@ -181,6 +181,18 @@ def _ecs(op, p, region):
     elif op == "DescribeServices":
         for s in p.get("services") or []:
             out.append(("ecs:DescribeServices", a(f"service/{cluster}/{s.rsplit('/', 1)[-1]}"), {"ecs:cluster": cluster_arn}))
+    elif op.endswith("ExpressGatewayService"):
+        # Express Mode (express.py): the service's ARN; Create passes its three roles and tags it.
+        arn = p.get("serviceArn") or a(f"service/{cluster}/{p.get('serviceName', '')}")
+        out.append((f"ecs:{op}", arn, {"ecs:cluster": cluster_arn}))
+        if op == "CreateExpressGatewayService":
+            if _tagged(p, "tags"):
+                out.append(("ecs:TagResource", arn, {"ecs:CreateAction": op}))
+            if p.get("infrastructureRoleArn"):
+                out.append(("iam:PassRole", p["infrastructureRoleArn"], {"iam:PassedToService": "ecs.amazonaws.com"}))
+        for key in ("taskRoleArn", "executionRoleArn"):
+            if p.get(key):
+                out.append(("iam:PassRole", p[key], {"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
     elif op in ("TagResource", "ListTagsForResource", "UntagResource"):
         out.append((f"ecs:{op}", p.get("resourceArn", "*"), {}))
     else:
