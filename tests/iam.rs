@@ -239,123 +239,254 @@ fn iam_policy_without_a_region_is_one_clear_error() {
 }
 
 // ------------------------------------------------------------------------------- coverage ---
+//
+// Each run signs with an access key of its own (common/coverage.rs) so records don't mix; every
+// API request of that key and every registry request of the deployer to the stage's repository
+// must be allowed by the generated deployer policy, and that policy less any one statement must
+// deny some of them.
 
-fn recorder(path: &str, body: Option<&Value>) -> Value {
-    let endpoint = env_var("AWS_ENDPOINT_URL");
-    let mut args = vec!["-s".to_string(), "--max-time".into(), "30".into()];
-    if let Some(b) = body {
-        args.extend([
-            "-X".into(),
-            "POST".into(),
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "--data-binary".into(),
-            b.to_string(),
-        ]);
+/// The API actions of `key` include `must`; prints what the run checked.
+fn assert_recorded(key: &str, must: &[&str], what: &str, checked: u64) {
+    let actions = actions_of(key);
+    for a in must {
+        assert!(actions.contains(*a), "{what}: {a} was not recorded: {actions:?}");
     }
-    args.push(format!("{endpoint}{path}"));
-    let o = std::process::Command::new("curl")
-        .args(&args)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
-        panic!("the bench has no request recorder at {endpoint}{path} (restart it: scripts/bench.sh down && up): {}", stdout(&o))
-    })
+    eprintln!(
+        "{what}: {checked} requests checked, {} API actions",
+        actions.len()
+    );
 }
 
-/// A full deploy (after setup), then what a user does next (ps, logs, doctor), all signed with an
-/// access key of the test's own; returns that key and the generated deployer policy.
-fn recorded_deploy(builder: &str) -> (String, Value) {
-    let name = unique("cov");
-    // 20 characters, as AWS (and moto) read an access key ID.
-    let key = format!("AKIA{:0>16}", name.to_ascii_uppercase())[..20].to_string();
-    let dir = copy_fixture(&repo().join("examples/hello"));
-    let run = |args: &[&str]| -> std::process::Output {
-        let mut cmd = if builder == "host" {
-            host_bench_command(dir.path(), &format!("{name}-dev"), args)
-        } else {
-            bench_command(dir.path(), &format!("{name}-dev"), args)
-        };
-        cmd.env("CARGO_FARGATE_NAME", &name)
-            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
-            .env("AWS_ACCESS_KEY_ID", &key)
-            .output()
-            .unwrap()
-    };
-    ok(&run(&["setup"]));
-    let deployed = json_result(&run(&["deploy", "--message-format", "json"]));
+/// setup, deploy, ps, logs, doctor and `iam policy`: what a user of a task stage does.
+fn deploy_a_task(stage: &Stage) {
+    ok(&stage.run(&["setup"]));
+    let deployed = stage.json(&["deploy"]);
     assert_eq!(deployed["exit_code"], 0, "{deployed}");
-    ok(&run(&["ps", "--all"]));
-    ok(&run(&["logs"]));
-    let _ = run(&["doctor"]); // warnings are fine; its calls are what counts
-    let policy = json_result(&run(&[
-        "iam",
-        "policy",
-        "--for",
-        "deployer",
-        "--message-format",
-        "json",
-    ]))["policy"]
-        .clone();
-    (key, policy)
+    ok(&stage.run(&["ps", "--all"]));
+    ok(&stage.run(&["logs"]));
+    let _ = stage.run(&["doctor"]); // warnings are fine; its calls are what counts
 }
 
-fn denied(key: &str, policy: &Value) -> Vec<Value> {
-    let r = recorder(
-        "/_bench/record/evaluate",
-        Some(&json!({"key": key, "policy": policy})),
+const TASK_ACTIONS: &[&str] = &[
+    "ecr:CreateRepository",
+    "ecs:RegisterTaskDefinition",
+    "ecs:RunTask",
+    "iam:PassRole",
+    "iam:CreateRole",
+    "logs:CreateLogGroup",
+];
+const PUSH_ACTIONS: &[&str] = &[
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+];
+
+/// A task stage of `builder`: its deploy (and the image push) is covered by the deployer policy.
+fn task_stage_is_covered(builder: &str) -> Stage {
+    let stage = Stage::new("cov", "hello", builder, &[]);
+    deploy_a_task(&stage);
+    let policy = stage.deployer_policy(&[]);
+    let pushed = assert_pushed(&stage, DEPLOYER_CLIENTS, PUSH_ACTIONS);
+    let record = Record {
+        keys: vec![stage.key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let checked = record.assert_covered(&policy, &format!("a {builder} deploy"));
+    assert_recorded(
+        &stage.key,
+        TASK_ACTIONS,
+        &format!("{builder} ({pushed} registry requests)"),
+        checked,
     );
+    stage
+}
+
+#[test]
+fn a_docker_deploy_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
+    let stage = task_stage_is_covered("docker");
+
+    // teardown --yes --force, signed with a key of its own: the plain deployer policy denies its
+    // deletions; `iam policy --teardown` allows them, and each of its statements is needed by
+    // setup, deploy, ... or teardown.
+    let teardown_key = key_of(&stage.name, "T");
+    let o = stage.run_as(&teardown_key, &[], &["teardown", "--yes", "--force"]);
+    ok(&o);
+    let policy = stage.deployer_policy(&[]);
+    let teardown_only = Record {
+        keys: vec![teardown_key.clone()],
+        registry: None,
+    };
+    let (_, denied) = teardown_only.evaluate(&policy);
     assert!(
-        r["checked"].as_u64().unwrap() > 20,
-        "too few requests recorded: {r}"
+        denied.iter().any(|d| d["action"] == "ecr:DeleteRepository"),
+        "teardown needed nothing beyond the deployer policy: {denied:?}"
     );
-    r["denied"].as_array().unwrap().clone()
+    let with_teardown = stage.deployer_policy(&["--teardown"]);
+    let record = Record {
+        keys: vec![stage.key.clone(), teardown_key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let checked = record.assert_covered(&with_teardown, "a docker deploy and its teardown");
+    assert_recorded(
+        &teardown_key,
+        &[
+            "ecs:DeregisterTaskDefinition",
+            "ecs:DeleteCluster",
+            "ecr:DeleteRepository",
+            "logs:DeleteLogGroup",
+            "iam:DeleteRole",
+        ],
+        "teardown",
+        checked,
+    );
 }
 
-fn assert_covered(builder: &str) {
-    let (key, policy) = recorded_deploy(builder);
-    let records = recorder(&format!("/_bench/record?key={key}"), None);
-    let actions: std::collections::BTreeSet<&str> = records
+#[test]
+fn a_host_builder_deploy_makes_only_calls_the_deployer_policy_allows_and_needs() {
+    task_stage_is_covered("host");
+}
+
+#[test]
+fn a_codebuild_deploy_makes_only_calls_the_deployer_policy_allows_and_the_build_pushes_as_its_role()
+{
+    let stage = Stage::new("cob", "hello", "codebuild", &[]);
+    deploy_a_task(&stage);
+    let policy = stage.deployer_policy(&[]);
+    let record = Record {
+        keys: vec![stage.key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let checked = record.assert_covered(&policy, "a codebuild deploy");
+    assert_recorded(
+        &stage.key,
+        &[
+            "s3:PutObject",
+            "codebuild:CreateProject",
+            "codebuild:StartBuild",
+            "codebuild:BatchGetBuilds",
+            "iam:PassRole",
+            "ecs:RunTask",
+        ],
+        "codebuild",
+        checked,
+    );
+
+    // The build pushes with the docker CLI, as the CodeBuild role: its inline policies, as the
+    // deploy put them, allow each of those requests.
+    let pushed = assert_pushed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
+    let role = format!("{}-codebuild", stage.family());
+    let mut statements = Vec::new();
+    for name in aws(&["iam", "list-role-policies", "--role-name", &role])["PolicyNames"]
         .as_array()
         .unwrap()
+    {
+        let doc = aws(&[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            &role,
+            "--policy-name",
+            name.as_str().unwrap(),
+        ])["PolicyDocument"]
+            .clone();
+        statements.extend(doc["Statement"].as_array().unwrap().iter().cloned());
+    }
+    let role_policy = json!({"Version": "2012-10-17", "Statement": statements});
+    let build = Record {
+        keys: vec![],
+        registry: Some(stage.registry(Some(BUILD_CLIENTS))),
+    };
+    let (n, denied) = build.evaluate(&role_policy);
+    assert_eq!(n as usize, pushed);
+    assert_eq!(denied, Vec::<Value>::new(), "{role_policy:#}");
+    // ... and the role's policy without its ECR statement(s) would not.
+    let no_ecr: Vec<Value> = statements
         .iter()
-        .map(|r| r["action"].as_str().unwrap())
+        .filter(|s| !s["Action"].to_string().contains("ecr:PutImage"))
+        .cloned()
         .collect();
-    for must in [
-        "ecr:CreateRepository",
-        "ecs:RegisterTaskDefinition",
-        "ecs:RunTask",
-        "iam:PassRole",
-        "iam:CreateRole",
-        "logs:CreateLogGroup",
-    ] {
-        assert!(
-            actions.contains(must),
-            "{must} was not recorded: {actions:?}"
-        );
-    }
-    assert_eq!(denied(&key, &policy), Vec::<Value>::new(), "{policy:#}");
-    // Each statement is needed: without it, some recorded request is denied.
-    let all = statements(&policy);
-    for (i, st) in all.iter().enumerate() {
-        let mut fewer = all.clone();
-        fewer.remove(i);
-        let without = json!({"Version": "2012-10-17", "Statement": fewer});
-        assert!(
-            !denied(&key, &without).is_empty(),
-            "nothing a {builder} deploy does needs statement {}: {st:#}",
-            st["Sid"]
-        );
-    }
+    let (_, denied) = build.evaluate(&json!({"Version": "2012-10-17", "Statement": no_ecr}));
+    assert!(!denied.is_empty());
+    eprintln!("codebuild role: {n} registry requests of the build checked");
 }
 
 #[test]
-fn a_docker_deploy_makes_only_calls_the_deployer_policy_allows_and_needs_every_statement() {
-    assert_covered("docker");
+fn a_service_stage_makes_only_calls_the_deployer_policy_allows_and_needs() {
+    let stage = Stage::new("cos", "hello", "docker", &[("KIND", "service")]);
+    ok(&stage.run(&["setup"]));
+    let created = stage.json(&["deploy", "--wait-timeout", "2m"]);
+    assert_eq!(created["service"]["action"], "created", "{created}");
+    // A new revision (same image): the service is updated to it; then what a user does next.
+    let updated = json_result(&stage.run_as(
+        &stage.key,
+        &[("CPU", "512"), ("MEMORY", "1024")],
+        &["deploy", "--wait-timeout", "2m", "--message-format", "json"],
+    ));
+    assert_eq!(updated["service"]["action"], "updated", "{updated}");
+    ok(&stage.run(&["status"]));
+    ok(&stage.run(&["scale", "2", "--wait-timeout", "1m"]));
+    ok(&stage.run(&["rollback", "--wait-timeout", "1m"]));
+    // A one-off task of the service's definition (a migration, say).
+    ok(&stage.run(&["run"]));
+    ok(&stage.run(&["ps", "--all"]));
+    ok(&stage.run(&["logs"]));
+    let _ = stage.run(&["doctor"]);
+    ok(&stage.run(&["delete", "--yes"]));
+
+    let policy = stage.deployer_policy(&[]);
+    let record = Record {
+        keys: vec![stage.key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let checked = record.assert_covered(&policy, "a service stage");
+    assert_recorded(
+        &stage.key,
+        &[
+            "ecs:CreateService",
+            "ecs:UpdateService",
+            "ecs:DescribeServices",
+            "ecs:DeleteService",
+            "ecs:TagResource",
+        ],
+        "service",
+        checked,
+    );
 }
 
 #[test]
-fn a_host_builder_deploy_makes_only_calls_the_deployer_policy_allows() {
-    assert_covered("host");
+fn a_scheduled_stage_makes_only_calls_the_deployer_policy_allows_and_needs() {
+    let stage = Stage::new("coe", "hello", "docker", &[("SCHEDULE", "rate(1 day)")]);
+    ok(&stage.run(&["setup"]));
+    // Registered, scheduled, and run once now.
+    let created = stage.json(&["deploy", "--run-now"]);
+    assert_eq!(created["schedule"]["created"], true, "{created}");
+    let moved = json_result(&stage.run_as(
+        &stage.key,
+        &[("SCHEDULE", "rate(2 days)")],
+        &["deploy", "--message-format", "json"],
+    ));
+    assert_eq!(moved["schedule"]["updated"], true, "{moved}");
+    ok(&stage.run(&["status"]));
+    ok(&stage.run(&["ps", "--all"]));
+    let _ = stage.run(&["doctor"]);
+
+    let policy = stage.deployer_policy(&[]);
+    let record = Record {
+        keys: vec![stage.key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let checked = record.assert_covered(&policy, "a scheduled stage");
+    assert_recorded(
+        &stage.key,
+        &[
+            "scheduler:CreateSchedule",
+            "scheduler:UpdateSchedule",
+            "scheduler:GetSchedule",
+            "iam:PassRole",
+        ],
+        "schedule",
+        checked,
+    );
 }

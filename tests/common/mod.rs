@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod coverage;
 mod project;
+#[allow(unused_imports)]
+pub use coverage::*;
 #[allow(unused_imports)]
 pub use project::*;
 

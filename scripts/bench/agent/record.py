@@ -8,14 +8,21 @@ iam:TagRole) when a create request carries tags.
 
   GET    /_bench/record[?key=AKID]   the records (of one access key ID when given), oldest first
   DELETE /_bench/record              forget them
-  POST   /_bench/record/evaluate     {"policy": {...}, "key": "AKID"} -> {"checked": n, "denied": [...]}:
-                                     each recorded request of that key evaluated against one identity
+  GET    /_bench/record/registry?repository=R[&region=us-east-1]
+                                     the registry's requests to repository R (the image pushes and
+                                     pulls), as ECR would authorize them, each with its `client`
+                                     (registrylog.py: read from the registry's access log)
+  POST   /_bench/record/evaluate     {"policy": {...}, "key": "AKID",
+                                      "registry": {"repository": R, "region": "...", "clients": [...]}}
+                                     -> {"checked": n, "denied": [...]}: each recorded request of that
+                                     key, and with "registry" each registry request to R of those
+                                     clients that ECR authorizes, evaluated against one identity
                                      policy (see `allowed`)
 
 A request whose resource cannot be derived is recorded against "*", so a scoped policy fails it
-visibly rather than the recorder guessing. Requests to the registry (the image push) do not pass
-through here. Each record carries the access key ID of its signature, so tests that sign with a key
-of their own see only their requests."""
+visibly rather than the recorder guessing. Requests to the registry do not pass through here; they
+are read from its log (registrylog.py). Each record carries the access key ID of its signature, so
+tests that sign with a key of their own see only their requests."""
 
 import io
 import json
@@ -23,11 +30,15 @@ import re
 import threading
 import urllib.parse
 
+from . import registrylog
+
 ACCOUNT = "123456789012"
 PREFIX = "/_bench/record"
 
 _lock = threading.Lock()
 _records = []
+# The registry's access log (`python -m agent --registry-log`), None when the bench has none.
+registry_log = None
 
 
 # ------------------------------------------------------------------ policy evaluation ---
@@ -396,12 +407,24 @@ def wsgi(environ, start_response):
         with _lock:
             _records.clear()
         return _json(start_response, "200 OK", {"cleared": True})
+    if path == PREFIX + "/registry" and method == "GET":
+        repository = (q.get("repository") or [""])[0]
+        region = (q.get("region") or ["us-east-1"])[0]
+        if not registry_log:
+            return _json(start_response, "409 Conflict", {"error": "the agent reads no registry log (--registry-log)"})
+        return _json(start_response, "200 OK", registrylog.records(registry_log, repository, region))
     if path == PREFIX + "/evaluate" and method == "POST":
         size = int(environ.get("CONTENT_LENGTH") or 0)
         req = json.loads(environ["wsgi.input"].read(size) or b"{}")
-        policy, key = req.get("policy") or {}, req.get("key")
+        policy, key, registry = req.get("policy") or {}, req.get("key"), req.get("registry")
         with _lock:
-            recs = [r for r in _records if key is None or r["key"] == key]
+            recs = [r for r in _records if key is None or r["key"] == key] if key or not registry else []
+        if registry:
+            if not registry_log:
+                return _json(start_response, "409 Conflict", {"error": "the agent reads no registry log (--registry-log)"})
+            clients = registry.get("clients")
+            recs += [r for r in registrylog.records(registry_log, registry["repository"], registry.get("region", "us-east-1"))
+                     if r["action"] and (clients is None or r["client"] in clients)]
         denied = [r for r in recs if not allowed(policy, r["action"], r["resource"], r["context"])]
         return _json(start_response, "200 OK", {"checked": len(recs), "denied": denied})
     return _json(start_response, "404 Not Found", {"error": f"no {method} {path}"})
