@@ -11,18 +11,6 @@ use std::path::Path;
 const ACCOUNT: &str = "123456789012";
 const PRINCIPALS: &[&str] = &["deployer", "codebuild", "execution", "task", "scheduler"];
 
-fn parliament(doc: &Value) -> Vec<Value> {
-    let venv = env_var("BENCH_VENV");
-    let out = std::process::Command::new(format!("{venv}/bin/parliament"))
-        .args(["--string", &doc.to_string(), "--json"])
-        .output()
-        .expect("parliament runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
-        .collect()
-}
-
 fn policy_json(dir: &Path, args: &[&str]) -> Value {
     let o = command(
         dir,
@@ -240,24 +228,39 @@ fn iam_policy_without_a_region_is_one_clear_error() {
 
 // ------------------------------------------------------------------------------- coverage ---
 //
-// Each run signs with an access key of its own (common/coverage.rs) so records don't mix; every
-// API request of that key and every registry request of the deployer to the stage's repository
-// must be allowed by the generated deployer policy, and that policy less any one statement must
-// deny some of them.
+// Each case is one stage of examples/hello whose commands are signed with an access key of its own
+// (common/coverage.rs), so records don't mix. Every API request of that key and every registry
+// request the deployer made to the stage's repository must be allowed by the generated deployer
+// policy, and that policy less any one statement must deny some of them. Then `teardown`, with a
+// key of its own: the deployer policy does not allow it, `iam policy --teardown` allows all of
+// the stage's requests and needs each of its statements.
 
-/// The API actions of `key` include `must`; prints what the run checked.
-fn assert_recorded(key: &str, must: &[&str], what: &str, checked: u64) {
-    let actions = actions_of(key);
-    for a in must {
-        assert!(actions.contains(*a), "{what}: {a} was not recorded: {actions:?}");
-    }
-    eprintln!(
-        "{what}: {checked} requests checked, {} API actions",
-        actions.len()
-    );
-}
+const TASK_ACTIONS: &[&str] = &[
+    "ecr:CreateRepository",
+    "ecs:RegisterTaskDefinition",
+    "ecs:RunTask",
+    "iam:PassRole",
+    "iam:CreateRole",
+    "logs:CreateLogGroup",
+    "ecs:ListServices",
+    "ecs:DeregisterTaskDefinition",
+];
+const PUSH_ACTIONS: &[&str] = &[
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+];
+const TEARDOWN_ACTIONS: &[&str] = &[
+    "ecs:DeregisterTaskDefinition",
+    "ecs:DeleteCluster",
+    "ecr:DeleteRepository",
+    "logs:DeleteLogGroup",
+    "iam:DeleteRole",
+];
 
-/// setup, deploy, ps, logs, doctor and `iam policy`: what a user of a task stage does.
+/// setup, deploy, ps, logs and doctor: what a user of a task stage does.
 fn deploy_a_task(stage: &Stage) {
     ok(&stage.run(&["setup"]));
     let deployed = stage.json(&["deploy"]);
@@ -267,114 +270,130 @@ fn deploy_a_task(stage: &Stage) {
     let _ = stage.run(&["doctor"]); // warnings are fine; its calls are what counts
 }
 
-const TASK_ACTIONS: &[&str] = &[
-    "ecr:CreateRepository",
-    "ecs:RegisterTaskDefinition",
-    "ecs:RunTask",
-    "iam:PassRole",
-    "iam:CreateRole",
-    "logs:CreateLogGroup",
-];
-const PUSH_ACTIONS: &[&str] = &[
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:InitiateLayerUpload",
-    "ecr:UploadLayerPart",
-    "ecr:CompleteLayerUpload",
-    "ecr:PutImage",
-];
+/// A deploy of a new revision (same image) with keep-revisions = 1: revision 1 (with any other
+/// older one) is deregistered once no service or schedule uses it.
+fn deploy_a_revision_keeping_one(stage: &Stage, extra: &[(&str, &str)]) {
+    let settings = [
+        &[("KEEP_REVISIONS", "1"), ("CPU", "512"), ("MEMORY", "1024")],
+        extra,
+    ]
+    .concat();
+    let r = json_result(&stage.run_as(
+        &stage.key,
+        &settings,
+        &["deploy", "--message-format", "json"],
+    ));
+    let first = json!(format!("{}:1", stage.family()));
+    assert!(
+        r["revisions"]["deregistered"]
+            .as_array()
+            .is_some_and(|d| d.contains(&first)),
+        "{r}"
+    );
+}
 
-/// A task stage of `builder`: its deploy (and the image push) is covered by the deployer policy.
-fn task_stage_is_covered(builder: &str) -> Stage {
-    let stage = Stage::new("cov", "hello", builder, &[]);
-    deploy_a_task(&stage);
+/// The deployer policy (asked for as the stage's user) allows each request of the stage's key
+/// and each registry request of the deployer, and needs each statement; the key's actions
+/// include `must`, the deployer's registry requests `pushes`. Returns how many requests were
+/// checked.
+fn assert_deploys_covered(stage: &Stage, what: &str, must: &[&str], pushes: &[&str]) -> u64 {
     let policy = stage.deployer_policy(&[]);
-    let pushed = assert_pushed(&stage, DEPLOYER_CLIENTS, PUSH_ACTIONS);
+    let pushed = assert_pushed(stage, DEPLOYER_CLIENTS, pushes);
     let record = Record {
         keys: vec![stage.key.clone()],
         registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
     };
-    let checked = record.assert_covered(&policy, &format!("a {builder} deploy"));
-    assert_recorded(
-        &stage.key,
-        TASK_ACTIONS,
-        &format!("{builder} ({pushed} registry requests)"),
-        checked,
+    let checked = record.assert_covered(&policy, what);
+    let actions = actions_of(&stage.key);
+    for a in must {
+        assert!(
+            actions.contains(*a),
+            "{what}: {a} was not recorded: {actions:?}"
+        );
+    }
+    eprintln!(
+        "{what}: {checked} requests checked ({pushed} of them the deployer's to the registry), {} API actions",
+        actions.len()
     );
-    stage
+    checked
+}
+
+/// `teardown --yes --force` with a key of its own: it needs more than the deployer policy; `iam
+/// policy --teardown` allows it and all the stage did before, and needs each of its statements.
+fn assert_teardown_covered(stage: &Stage, what: &str, must: &[&str]) {
+    let key = key_of(&stage.name, "T");
+    ok(&stage.run_as(&key, &[], &["teardown", "--yes", "--force"]));
+    let only = Record {
+        keys: vec![key.clone()],
+        registry: None,
+    };
+    let (_, denied) = only.evaluate(&stage.deployer_policy(&[]));
+    assert!(
+        denied.iter().any(|d| d["action"] == "ecr:DeleteRepository"),
+        "{what}: teardown needed nothing beyond the deployer policy: {denied:?}"
+    );
+    let record = Record {
+        keys: vec![stage.key.clone(), key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let policy = stage.deployer_policy(&["--teardown"]);
+    let checked = record.assert_covered(&policy, what);
+    let actions = actions_of(&key);
+    for a in [TEARDOWN_ACTIONS, must].concat() {
+        assert!(
+            actions.contains(a),
+            "{what}: {a} was not recorded: {actions:?}"
+        );
+    }
+    eprintln!(
+        "{what}: {checked} requests checked, {} API actions of teardown",
+        actions.len()
+    );
 }
 
 #[test]
 fn a_docker_deploy_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
-    let stage = task_stage_is_covered("docker");
-
-    // teardown --yes --force, signed with a key of its own: the plain deployer policy denies its
-    // deletions; `iam policy --teardown` allows them, and each of its statements is needed by
-    // setup, deploy, ... or teardown.
-    let teardown_key = key_of(&stage.name, "T");
-    let o = stage.run_as(&teardown_key, &[], &["teardown", "--yes", "--force"]);
-    ok(&o);
-    let policy = stage.deployer_policy(&[]);
-    let teardown_only = Record {
-        keys: vec![teardown_key.clone()],
-        registry: None,
-    };
-    let (_, denied) = teardown_only.evaluate(&policy);
-    assert!(
-        denied.iter().any(|d| d["action"] == "ecr:DeleteRepository"),
-        "teardown needed nothing beyond the deployer policy: {denied:?}"
-    );
-    let with_teardown = stage.deployer_policy(&["--teardown"]);
-    let record = Record {
-        keys: vec![stage.key.clone(), teardown_key.clone()],
-        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
-    };
-    let checked = record.assert_covered(&with_teardown, "a docker deploy and its teardown");
-    assert_recorded(
-        &teardown_key,
-        &[
-            "ecs:DeregisterTaskDefinition",
-            "ecs:DeleteCluster",
-            "ecr:DeleteRepository",
-            "logs:DeleteLogGroup",
-            "iam:DeleteRole",
-        ],
-        "teardown",
-        checked,
-    );
+    let stage = Stage::new("cov", "hello", "docker", &[]);
+    deploy_a_task(&stage);
+    deploy_a_revision_keeping_one(&stage, &[]);
+    assert_deploys_covered(&stage, "docker deploy", TASK_ACTIONS, PUSH_ACTIONS);
+    assert_teardown_covered(&stage, "docker teardown", &[]);
 }
 
 #[test]
 fn a_host_builder_deploy_makes_only_calls_the_deployer_policy_allows_and_needs() {
-    task_stage_is_covered("host");
+    let stage = Stage::new("coh", "hello", "host", &[]);
+    deploy_a_task(&stage);
+    deploy_a_revision_keeping_one(&stage, &[]);
+    assert_deploys_covered(&stage, "host deploy", TASK_ACTIONS, PUSH_ACTIONS);
 }
 
 #[test]
-fn a_codebuild_deploy_makes_only_calls_the_deployer_policy_allows_and_the_build_pushes_as_its_role()
-{
+fn a_codebuild_deploy_and_its_teardown_make_only_calls_the_policies_allow_and_need() {
     let stage = Stage::new("cob", "hello", "codebuild", &[]);
     deploy_a_task(&stage);
-    let policy = stage.deployer_policy(&[]);
-    let record = Record {
-        keys: vec![stage.key.clone()],
-        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
-    };
-    let checked = record.assert_covered(&policy, "a codebuild deploy");
-    assert_recorded(
-        &stage.key,
+    deploy_a_revision_keeping_one(&stage, &[]);
+    let build_actions = [
+        "s3:PutObject",
+        "s3:PutLifecycleConfiguration",
+        "codebuild:CreateProject",
+        "codebuild:StartBuild",
+        "codebuild:BatchGetBuilds",
+    ];
+    // The build pushes the image; the deployer tags it and pushes its SBOM.
+    assert_deploys_covered(
+        &stage,
+        "codebuild deploy",
+        &[TASK_ACTIONS, &build_actions].concat(),
         &[
-            "s3:PutObject",
-            "codebuild:CreateProject",
-            "codebuild:StartBuild",
-            "codebuild:BatchGetBuilds",
-            "iam:PassRole",
-            "ecs:RunTask",
+            "ecr:BatchGetImage",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
         ],
-        "codebuild",
-        checked,
     );
 
     // The build pushes with the docker CLI, as the CodeBuild role: its inline policies, as the
-    // deploy put them, allow each of those requests.
+    // deploy put them, allow each of those requests, and without its ECR statement would not.
     let pushed = assert_pushed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
     let role = format!("{}-codebuild", stage.family());
     let mut statements = Vec::new();
@@ -393,15 +412,14 @@ fn a_codebuild_deploy_makes_only_calls_the_deployer_policy_allows_and_the_build_
             .clone();
         statements.extend(doc["Statement"].as_array().unwrap().iter().cloned());
     }
-    let role_policy = json!({"Version": "2012-10-17", "Statement": statements});
     let build = Record {
         keys: vec![],
         registry: Some(stage.registry(Some(BUILD_CLIENTS))),
     };
+    let role_policy = json!({"Version": "2012-10-17", "Statement": statements});
     let (n, denied) = build.evaluate(&role_policy);
     assert_eq!(n as usize, pushed);
     assert_eq!(denied, Vec::<Value>::new(), "{role_policy:#}");
-    // ... and the role's policy without its ECR statement(s) would not.
     let no_ecr: Vec<Value> = statements
         .iter()
         .filter(|s| !s["Action"].to_string().contains("ecr:PutImage"))
@@ -410,10 +428,16 @@ fn a_codebuild_deploy_makes_only_calls_the_deployer_policy_allows_and_the_build_
     let (_, denied) = build.evaluate(&json!({"Version": "2012-10-17", "Statement": no_ecr}));
     assert!(!denied.is_empty());
     eprintln!("codebuild role: {n} registry requests of the build checked");
+
+    assert_teardown_covered(
+        &stage,
+        "codebuild teardown",
+        &["codebuild:DeleteProject", "logs:ListTagsForResource"],
+    );
 }
 
 #[test]
-fn a_service_stage_makes_only_calls_the_deployer_policy_allows_and_needs() {
+fn a_service_stage_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
     let stage = Stage::new("cos", "hello", "docker", &[("KIND", "service")]);
     ok(&stage.run(&["setup"]));
     let created = stage.json(&["deploy", "--wait-timeout", "2m"]);
@@ -421,7 +445,7 @@ fn a_service_stage_makes_only_calls_the_deployer_policy_allows_and_needs() {
     // A new revision (same image): the service is updated to it; then what a user does next.
     let updated = json_result(&stage.run_as(
         &stage.key,
-        &[("CPU", "512"), ("MEMORY", "1024")],
+        &[("CPU", "1024"), ("MEMORY", "2048")],
         &["deploy", "--wait-timeout", "2m", "--message-format", "json"],
     ));
     assert_eq!(updated["service"]["action"], "updated", "{updated}");
@@ -429,64 +453,54 @@ fn a_service_stage_makes_only_calls_the_deployer_policy_allows_and_needs() {
     ok(&stage.run(&["scale", "2", "--wait-timeout", "1m"]));
     ok(&stage.run(&["rollback", "--wait-timeout", "1m"]));
     // A one-off task of the service's definition (a migration, say).
-    ok(&stage.run(&["run"]));
+    let image = created["image_uri"].as_str().unwrap();
+    ok(&stage.run(&["run", "--image", image]));
     ok(&stage.run(&["ps", "--all"]));
     ok(&stage.run(&["logs"]));
     let _ = stage.run(&["doctor"]);
+    deploy_a_revision_keeping_one(&stage, &[]);
     ok(&stage.run(&["delete", "--yes"]));
 
-    let policy = stage.deployer_policy(&[]);
-    let record = Record {
-        keys: vec![stage.key.clone()],
-        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
-    };
-    let checked = record.assert_covered(&policy, "a service stage");
-    assert_recorded(
-        &stage.key,
+    assert_deploys_covered(
+        &stage,
+        "service stage",
         &[
             "ecs:CreateService",
             "ecs:UpdateService",
             "ecs:DescribeServices",
             "ecs:DeleteService",
-            "ecs:TagResource",
+            "ecs:ListServices",
+            "ecs:DeregisterTaskDefinition",
         ],
-        "service",
-        checked,
+        PUSH_ACTIONS,
     );
+    assert_teardown_covered(&stage, "service teardown", &[]);
 }
 
 #[test]
-fn a_scheduled_stage_makes_only_calls_the_deployer_policy_allows_and_needs() {
+fn a_scheduled_stage_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
     let stage = Stage::new("coe", "hello", "docker", &[("SCHEDULE", "rate(1 day)")]);
     ok(&stage.run(&["setup"]));
     // Registered, scheduled, and run once now.
     let created = stage.json(&["deploy", "--run-now"]);
     assert_eq!(created["schedule"]["created"], true, "{created}");
-    let moved = json_result(&stage.run_as(
-        &stage.key,
-        &[("SCHEDULE", "rate(2 days)")],
-        &["deploy", "--message-format", "json"],
-    ));
-    assert_eq!(moved["schedule"]["updated"], true, "{moved}");
+    // The schedule moved to a new revision; the one before deregistered.
+    deploy_a_revision_keeping_one(&stage, &[("SCHEDULE", "rate(2 days)")]);
     ok(&stage.run(&["status"]));
     ok(&stage.run(&["ps", "--all"]));
     let _ = stage.run(&["doctor"]);
 
-    let policy = stage.deployer_policy(&[]);
-    let record = Record {
-        keys: vec![stage.key.clone()],
-        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
-    };
-    let checked = record.assert_covered(&policy, "a scheduled stage");
-    assert_recorded(
-        &stage.key,
+    assert_deploys_covered(
+        &stage,
+        "scheduled stage",
         &[
             "scheduler:CreateSchedule",
             "scheduler:UpdateSchedule",
             "scheduler:GetSchedule",
-            "iam:PassRole",
+            "ecs:RunTask",
+            "ecs:DeregisterTaskDefinition",
         ],
-        "schedule",
-        checked,
+        PUSH_ACTIONS,
     );
+    assert_teardown_covered(&stage, "scheduled teardown", &["scheduler:DeleteSchedule"]);
 }

@@ -4,7 +4,8 @@ the tool's policies condition on (ecs:cluster, iam:PassedToService, iam:PolicyAR
 Calls that AWS authorizes implicitly inside another are recorded too, as IAM evaluates them: iam:PassRole
 for a role handed to ECS (RegisterTaskDefinition, RunTask overrides), CodeBuild (serviceRole) or
 EventBridge Scheduler (Target.RoleArn), and the tag-on-create permissions (ecr/ecs/logs:TagResource,
-iam:TagRole) when a create request carries tags.
+iam:TagRole) when a create request carries tags, and the bucket settings a CreateBucket carries in its
+headers (s3:PutBucketOwnershipControls for x-amz-object-ownership, ...).
 
   GET    /_bench/record[?key=AKID]   the records (of one access key ID when given), oldest first
   DELETE /_bench/record              forget them
@@ -285,7 +286,7 @@ _S3_SUB = {
 }
 
 
-def _s3(method, path, query, region):
+def _s3(method, path, query, region, headers):
     parts = path.lstrip("/").split("/", 1)
     bucket = parts[0]
     key = parts[1] if len(parts) > 1 else ""
@@ -298,7 +299,12 @@ def _s3(method, path, query, region):
         if method == "GET" and "uploadId" in q:
             return [("s3:ListMultipartUploadParts", o, {})]
         if method in ("PUT", "POST"):
-            return [("s3:PutObject", o, {})]
+            out = [("s3:PutObject", o, {})]
+            if headers.get("HTTP_X_AMZ_TAGGING"):
+                out.append(("s3:PutObjectTagging", o, {}))
+            if any(h.startswith("HTTP_X_AMZ_GRANT_") or h == "HTTP_X_AMZ_ACL" for h in headers):
+                out.append(("s3:PutObjectAcl", o, {}))
+            return out
         if method in ("GET", "HEAD"):
             return [("s3:GetObject", o, {})]
         if method == "DELETE":
@@ -318,7 +324,16 @@ def _s3(method, path, query, region):
                 verb = "Put"
             return [(f"s3:{verb}{name}", b, {})]
     if method == "PUT":
-        return [("s3:CreateBucket", b, {})]
+        # CreateBucket: its headers are authorized as the calls they stand for (Amazon S3 API
+        # Reference, CreateBucket, "Permissions").
+        out = [("s3:CreateBucket", b, {})]
+        if headers.get("HTTP_X_AMZ_OBJECT_OWNERSHIP"):
+            out.append(("s3:PutBucketOwnershipControls", b, {}))
+        if any(h.startswith("HTTP_X_AMZ_GRANT_") or h == "HTTP_X_AMZ_ACL" for h in headers):
+            out.append(("s3:PutBucketAcl", b, {}))
+        if headers.get("HTTP_X_AMZ_BUCKET_OBJECT_LOCK_ENABLED", "").lower() == "true":
+            out += [("s3:PutBucketObjectLockConfiguration", b, {}), ("s3:PutBucketVersioning", b, {})]
+        return out
     if method == "DELETE":
         return [("s3:DeleteBucket", b, {})]
     if "uploads" in q:
@@ -371,7 +386,7 @@ def derive(environ, body: bytes):
                 return key, [(f"secretsmanager:{op}", p.get("SecretId", "*"), {})]
             return key, [(f"{service}:{op}", "*", {})]
         if service == "s3":
-            return key, _s3(method, path, query, region)
+            return key, _s3(method, path, query, region, environ)
         if service == "scheduler":
             p = json.loads(body or b"{}") if body.strip().startswith(b"{") else {}
             return key, _scheduler(method, path, query, p, region)
