@@ -68,8 +68,10 @@ install_bench() {
   echo "== install: cold cargo install --path ." >&2
   local t0 t1
   t0=$(now)
-  cargo install --locked --quiet --path . --root "$work/install-root" --target-dir "$work/install-target"
+  cargo install --locked --quiet --timings --path . --root "$work/install-root" --target-dir "$work/install-target"
   t1=$(now)
+  # Where the time went: cargo's per-crate timeline (open it in a browser).
+  cp "$work"/install-target/cargo-timings/cargo-timing.html target/bench/install-timings.html 2>/dev/null || true
   install_seconds=$(secs "$t0" "$t1")
   printf '{"cold_install_s":%s,"cores":%s}\n' "$install_seconds" "$(nproc)" >target/bench/install.json
 }

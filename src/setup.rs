@@ -118,7 +118,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     for group in log_groups(config) {
         steps.push(log_group_step(aws, &group, config.log_retention_days).await?);
     }
-    let role_plan = roles::plan(aws, config, &identity, &region).await?;
+    let role_plan = roles::plan(aws, config, &identity, &region, None).await?;
     for role in [&role_plan.task, &role_plan.execution] {
         if let Some(step) = role_step(aws, role).await? {
             steps.push(step);

@@ -535,9 +535,9 @@ fn a_secret_reaches_the_process_and_nowhere_else() {
     let dir = project(
         &name,
         &format!(
-            // The probe image lives in another repository than the stage's, which the default
-            // (scoped) execution policy does not let ECS pull from: the AWS-managed one does.
-            "subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\nexecution-role-policy = \"aws-managed\"\n[package.metadata.fargate.secrets]\nTOKEN = \"/{name}/token\"\n{env}",
+            // The probe image lives in another repository than the stage's: the default (scoped)
+            // execution policy lets ECS pull it because it is the image being registered.
+            "subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\n[package.metadata.fargate.secrets]\nTOKEN = \"/{name}/token\"\n{env}",
             n.subnet, n.sg
         ),
     );

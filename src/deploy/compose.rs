@@ -87,7 +87,7 @@ pub async fn prepare(
     let identity = aws.identity().await?;
     let region = aws.region();
     let check = check_image(aws, config, &image).await?;
-    let roles = roles::plan(aws, config, &identity, &region).await?;
+    let roles = roles::plan(aws, config, &identity, &region, Some(&image)).await?;
     register::prepare(config, image, check, roles, &region, out)
 }
 

@@ -73,7 +73,7 @@ pub async fn plan(
     crate::service::deploy::check(config, &identity, &region)?;
 
     let pre = compose::preflight(aws, config, &opts.run, will_run || scheduled).await?;
-    let roles = roles::plan(aws, config, &identity, &region).await?;
+    let roles = roles::plan(aws, config, &identity, &region, None).await?;
     let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
     let permissions = permissions::check(
         aws,

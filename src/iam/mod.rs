@@ -116,6 +116,9 @@ pub struct Scope {
 #[derive(Debug, Clone, Serialize)]
 pub struct Arns {
     pub repository: String,
+    /// The ECR repositories the execution role pulls from: the stage's, and those of images
+    /// registered from elsewhere (`register --image`, `run --image`); see [`Scope::pulling_from`].
+    pub pull_repositories: Vec<String>,
     pub cluster: String,
     pub family: String,
     pub tasks: String,
@@ -245,11 +248,13 @@ impl Scope {
             ]
         };
         let cluster = &config.cluster;
+        let repository = format!(
+            "arn:{p}:ecr:{region}:{account}:repository/{}",
+            config.repository
+        );
         let arn = Arns {
-            repository: format!(
-                "arn:{p}:ecr:{region}:{account}:repository/{}",
-                config.repository
-            ),
+            pull_repositories: vec![repository.clone()],
+            repository,
             cluster: format!("arn:{p}:ecs:{region}:{account}:cluster/{cluster}"),
             family: format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
             tasks: format!("arn:{p}:ecs:{region}:{account}:task/{cluster}/*"),
@@ -344,6 +349,14 @@ impl Scope {
         Ok(Some(doc))
     }
 
+    /// The execution role also pulls from `repositories` (ARNs), sorted and without repeats.
+    pub fn pulling_from(mut self, repositories: impl IntoIterator<Item = String>) -> Scope {
+        let mut all: BTreeSet<String> = self.arn.pull_repositories.drain(..).collect();
+        all.extend(repositories);
+        self.arn.pull_repositories = all.into_iter().collect();
+        self
+    }
+
     /// The managed execution role's inline policy.
     pub fn execution_policy(&self) -> Result<Value> {
         render(
@@ -423,6 +436,49 @@ pub fn secret_arns(
         }
     }
     (ssm, secrets_manager)
+}
+
+/// The ECR repository an image is pulled from, as an ARN; `None` for an image outside ECR (a
+/// public registry needs no permission; a private one needs `repositoryCredentials`).
+pub fn pull_repository(image: &crate::image::PinnedImage, partition: &str) -> Option<String> {
+    image.ecr().map(|ecr| {
+        format!(
+            "arn:{partition}:ecr:{}:{}:repository/{}",
+            ecr.region, ecr.registry_id, ecr.repository_name
+        )
+    })
+}
+
+/// The ECR repositories an execution policy already lets the role pull from: kept when the
+/// policy is rewritten, so revisions registered with an image from elsewhere still start.
+pub fn granted_pulls(policy: &Value) -> Vec<String> {
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &policy["Statement"] {
+        Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    statements
+        .iter()
+        .filter(|s| {
+            s["Effect"] == "Allow" && list(&s["Action"]).iter().any(|a| a == "ecr:BatchGetImage")
+        })
+        .flat_map(|s| list(&s["Resource"]))
+        .filter(|r| {
+            r.starts_with("arn:")
+                && r.contains(":ecr:")
+                && r.contains(":repository/")
+                && !r.contains('*')
+        })
+        .collect()
 }
 
 /// The IAM principal behind a caller ARN: a user or role (an assumed-role session is its role);

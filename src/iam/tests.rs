@@ -166,8 +166,8 @@ fn the_execution_policy_reads_exactly_the_secrets_and_their_keys() {
         ])
     );
     assert_eq!(
-        statement(&doc, "PullFromThisRepository")["Resource"],
-        "arn:aws:ecr:eu-west-1:123456789012:repository/app-dev"
+        statement(&doc, "PullTheRegisteredImages")["Resource"],
+        json!(["arn:aws:ecr:eu-west-1:123456789012:repository/app-dev"])
     );
     // Without secrets: registry, repository and log group only.
     let (scope, _) = scope_of("", &[]);
@@ -175,10 +175,45 @@ fn the_execution_policy_reads_exactly_the_secrets_and_their_keys() {
         sids(&scope.execution_policy().unwrap()),
         [
             "NoResourceLevelRegistryLogin",
-            "PullFromThisRepository",
+            "PullTheRegisteredImages",
             "WriteThisLogGroup"
         ]
     );
+}
+
+#[test]
+fn the_execution_role_pulls_the_registered_image_and_keeps_what_it_was_granted() {
+    let image = crate::image::PinnedImage::parse(&format!(
+        "210987654321.dkr.ecr.eu-west-1.amazonaws.com/tools/probe@sha256:{}",
+        "ab".repeat(32)
+    ))
+    .unwrap();
+    let theirs = pull_repository(&image, "aws").unwrap();
+    assert_eq!(
+        theirs,
+        "arn:aws:ecr:eu-west-1:210987654321:repository/tools/probe"
+    );
+    let outside =
+        crate::image::PinnedImage::parse(&format!("ghcr.io/o/app@sha256:{}", "cd".repeat(32)))
+            .unwrap();
+    assert_eq!(pull_repository(&outside, "aws"), None);
+
+    let (scope, _) = scope_of("", &[]);
+    let doc = scope
+        .pulling_from([theirs.clone(), theirs.clone()])
+        .execution_policy()
+        .unwrap();
+    let ours = "arn:aws:ecr:eu-west-1:123456789012:repository/app-dev";
+    assert_eq!(
+        statement(&doc, "PullTheRegisteredImages")["Resource"],
+        json!([ours, theirs])
+    );
+    // What a role was granted is read back (the log group's ARN and wildcards are not repositories).
+    assert_eq!(granted_pulls(&doc), [ours.to_string(), theirs]);
+    assert!(granted_pulls(
+        &json!({"Statement": {"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*"}})
+    )
+    .is_empty());
 }
 
 #[test]

@@ -154,9 +154,26 @@ pub fn role_name_of(value: &str) -> String {
     }
 }
 
-/// Reads and checks both roles; creates nothing.
-pub async fn plan(aws: &Aws, config: &Config, identity: &Identity, region: &str) -> Result<Plan> {
-    let task = plan_role(aws, config, identity, region, Kind::Task, &config.task_role).await?;
+/// Reads and checks both roles; creates nothing. `image`: the image being registered when it may
+/// come from another repository than the stage's (`register --image`): a managed execution role
+/// is then allowed to pull it too.
+pub async fn plan(
+    aws: &Aws,
+    config: &Config,
+    identity: &Identity,
+    region: &str,
+    image: Option<&crate::image::PinnedImage>,
+) -> Result<Plan> {
+    let task = plan_role(
+        aws,
+        config,
+        identity,
+        region,
+        Kind::Task,
+        &config.task_role,
+        None,
+    )
+    .await?;
     let execution = plan_role(
         aws,
         config,
@@ -164,6 +181,7 @@ pub async fn plan(aws: &Aws, config: &Config, identity: &Identity, region: &str)
         region,
         Kind::Execution,
         &config.execution_role,
+        image,
     )
     .await?;
     Ok(Plan { task, execution })
@@ -176,6 +194,7 @@ async fn plan_role(
     region: &str,
     kind: Kind,
     role: &Role,
+    image: Option<&crate::image::PinnedImage>,
 ) -> Result<RolePlan> {
     let key = kind.key();
     match role {
@@ -274,13 +293,27 @@ async fn plan_role(
                     }
                 }
                 Kind::Execution if config.execution_role_policy != "aws-managed" => {
+                    // Pulls from the stage's repository, the registered image's, and whatever
+                    // the role already pulls from (older revisions must still start).
+                    let mut pulls: Vec<String> = image
+                        .and_then(|i| crate::iam::pull_repository(i, identity.partition()))
+                        .into_iter()
+                        .collect();
+                    if existing.is_some() {
+                        if let Some(doc) =
+                            aws.inline_policies(name).await?.get(EXECUTION_POLICY_NAME)
+                        {
+                            pulls.extend(crate::iam::granted_pulls(doc));
+                        }
+                    }
                     let scope = crate::iam::Scope::new(
                         config,
                         identity.partition(),
                         &identity.account,
                         region,
                         None,
-                    );
+                    )
+                    .pulling_from(pulls);
                     inline.insert(EXECUTION_POLICY_NAME.to_string(), scope.execution_policy()?);
                 }
                 Kind::Execution => {
