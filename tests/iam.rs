@@ -351,12 +351,50 @@ fn assert_teardown_covered(stage: &Stage, what: &str, must: &[&str]) {
     );
 }
 
+/// The inline policies of `role`, as the tool put them, allow each registry request of `clients`
+/// to the stage's repository, and without the statement granting `action` some are denied.
+/// Returns how many requests were checked.
+fn assert_role_allows_its_registry_requests(
+    stage: &Stage,
+    role: &str,
+    clients: &[&str],
+    action: &str,
+) -> u64 {
+    let policy = inline_policies(role);
+    let record = Record {
+        keys: vec![],
+        registry: Some(stage.registry(Some(clients))),
+    };
+    let (n, denied) = record.evaluate(&policy);
+    assert!(n > 0, "no registry request of {clients:?}");
+    assert_eq!(denied, Vec::<Value>::new(), "{role}: {policy:#}");
+    let fewer: Vec<Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["Action"].to_string().contains(action))
+        .cloned()
+        .collect();
+    let (_, denied) = record.evaluate(&json!({"Version": "2012-10-17", "Statement": fewer}));
+    assert!(!denied.is_empty(), "{role} needs no {action}");
+    n
+}
+
 #[test]
 fn a_docker_deploy_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
     let stage = Stage::new("cov", "hello", "docker", &[]);
     deploy_a_task(&stage);
     deploy_a_revision_keeping_one(&stage, &[]);
     assert_deploys_covered(&stage, "docker deploy", TASK_ACTIONS, PUSH_ACTIONS);
+    // ECS pulled the image for the task as the managed execution role: its scoped policy allows
+    // each of those requests.
+    let n = assert_role_allows_its_registry_requests(
+        &stage,
+        &format!("{}-execution", stage.family()),
+        TASK_CLIENTS,
+        "ecr:BatchGetImage",
+    );
+    eprintln!("execution role: {n} registry requests of the task's pull checked");
     assert_teardown_covered(&stage, "docker teardown", &[]);
 }
 
@@ -395,38 +433,13 @@ fn a_codebuild_deploy_and_its_teardown_make_only_calls_the_policies_allow_and_ne
     // The build pushes with the docker CLI, as the CodeBuild role: its inline policies, as the
     // deploy put them, allow each of those requests, and without its ECR statement would not.
     let pushed = assert_pushed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
-    let role = format!("{}-codebuild", stage.family());
-    let mut statements = Vec::new();
-    for name in aws(&["iam", "list-role-policies", "--role-name", &role])["PolicyNames"]
-        .as_array()
-        .unwrap()
-    {
-        let doc = aws(&[
-            "iam",
-            "get-role-policy",
-            "--role-name",
-            &role,
-            "--policy-name",
-            name.as_str().unwrap(),
-        ])["PolicyDocument"]
-            .clone();
-        statements.extend(doc["Statement"].as_array().unwrap().iter().cloned());
-    }
-    let build = Record {
-        keys: vec![],
-        registry: Some(stage.registry(Some(BUILD_CLIENTS))),
-    };
-    let role_policy = json!({"Version": "2012-10-17", "Statement": statements});
-    let (n, denied) = build.evaluate(&role_policy);
+    let n = assert_role_allows_its_registry_requests(
+        &stage,
+        &format!("{}-codebuild", stage.family()),
+        BUILD_CLIENTS,
+        "ecr:PutImage",
+    );
     assert_eq!(n as usize, pushed);
-    assert_eq!(denied, Vec::<Value>::new(), "{role_policy:#}");
-    let no_ecr: Vec<Value> = statements
-        .iter()
-        .filter(|s| !s["Action"].to_string().contains("ecr:PutImage"))
-        .cloned()
-        .collect();
-    let (_, denied) = build.evaluate(&json!({"Version": "2012-10-17", "Statement": no_ecr}));
-    assert!(!denied.is_empty());
     eprintln!("codebuild role: {n} registry requests of the build checked");
 
     assert_teardown_covered(

@@ -9,16 +9,39 @@ use std::collections::BTreeSet;
 use std::process::Output;
 
 /// Who sent a registry request (registrylog.py): the tool, itself or through the Docker Engine
-/// (the deployer); the docker CLI of a CodeBuild build (its service role); the bench agent (ECS
-/// pulling as the execution role, and recording a build's push in moto's ECR).
+/// (the deployer); the docker CLI of a CodeBuild build (its service role); ECS pulling for a task
+/// (its execution role); the bench agent recording a build's push in moto's ECR (no principal).
 pub const DEPLOYER_CLIENTS: &[&str] = &["cargo-fargate", "docker-engine"];
 pub const BUILD_CLIENTS: &[&str] = &["docker-cli"];
+pub const TASK_CLIENTS: &[&str] = &["ecs-agent"];
 const KNOWN_CLIENTS: &[&str] = &[
     "cargo-fargate",
     "docker-engine",
     "docker-cli",
+    "ecs-agent",
     "bench-agent",
 ];
+
+/// The inline policies of a role (as awscli reads them), as one policy document.
+pub fn inline_policies(role: &str) -> Value {
+    let mut statements = Vec::new();
+    for name in aws(&["iam", "list-role-policies", "--role-name", role])["PolicyNames"]
+        .as_array()
+        .unwrap()
+    {
+        let doc = aws(&[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            role,
+            "--policy-name",
+            name.as_str().unwrap(),
+        ])["PolicyDocument"]
+            .clone();
+        statements.extend(doc["Statement"].as_array().unwrap().iter().cloned());
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
 
 /// One stage of an example project on the bench: project `name`, stage dev, settings as
 /// CARGO_FARGATE_* variables, commands signed with `key` unless told otherwise.

@@ -28,8 +28,8 @@ Whose request it was is read from the User-Agent (the registry knows only the on
   docker-engine   the Docker Engine with no client named: a push cargo-fargate asked for through the
                   Engine API (the docker builder)
   docker-cli      the docker CLI: on the bench, the one in a CodeBuild build (the build's service role)
-  bench-agent     the bench agent: pulls for an ECS task (as its execution role; ecs.py checks those)
-                  and the reads that record a build's push in moto's ECR (ecrpush.py)
+  ecs-agent       the bench agent pulling for an ECS task (as its execution role; ecs.py checks that)
+  bench-agent     the bench agent reading what a build pushed, to record it in moto's ECR (ecrpush.py)
   anything else   the User-Agent's first product token
 
 Limits: requests answered 401 (no credentials yet: a client's first try) are left out, as AWS
@@ -66,7 +66,7 @@ def client(ua: str) -> str:
         m = re.search(r"UpstreamClient\(([^/\s)]+)", ua)
         if not m:
             return "docker-engine"
-        return {"Docker-Client": "docker-cli", "docker-sdk-python": "bench-agent"}.get(m.group(1), m.group(1))
+        return {"Docker-Client": "docker-cli", "docker-sdk-python": "ecs-agent"}.get(m.group(1), m.group(1))
     return re.split(r"[/\s]", ua, 1)[0] or "unknown"
 
 
