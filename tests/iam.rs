@@ -299,6 +299,7 @@ fn deploy_a_revision_keeping_one(stage: &Stage, extra: &[(&str, &str)]) {
 fn assert_deploys_covered(stage: &Stage, what: &str, must: &[&str], pushes: &[&str]) -> u64 {
     let policy = stage.deployer_policy(&[]);
     let pushed = assert_pushed(stage, DEPLOYER_CLIENTS, pushes);
+    assert_each_registry_action_needed(stage, DEPLOYER_CLIENTS, pushes);
     let record = Record {
         keys: vec![stage.key.clone()],
         registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
@@ -433,6 +434,7 @@ fn a_codebuild_deploy_and_its_teardown_make_only_calls_the_policies_allow_and_ne
     // The build pushes with the docker CLI, as the CodeBuild role: its inline policies, as the
     // deploy put them, allow each of those requests, and without its ECR statement would not.
     let pushed = assert_pushed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
+    assert_each_registry_action_needed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
     let n = assert_role_allows_its_registry_requests(
         &stage,
         &format!("{}-codebuild", stage.family()),

@@ -254,6 +254,48 @@ impl Record {
     }
 }
 
+/// The actions registry requests are authorized as (registrylog.py).
+const REGISTRY_ACTIONS: &[&str] = &[
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:BatchGetImage",
+    "ecr:PutImage",
+    "ecr:BatchDeleteImage",
+    "ecr:ListImages",
+];
+
+/// Each of `actions` is needed by the registry requests of `clients` to the stage's repository:
+/// a policy granting every registry action on the repository allows those requests, one without
+/// any of `actions` does not (the registry's share of the removal check, action by action).
+pub fn assert_each_registry_action_needed(stage: &Stage, clients: &[&str], actions: &[&str]) {
+    let arn = format!(
+        "arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{}",
+        stage.family()
+    );
+    let record = Record {
+        keys: vec![],
+        registry: Some(stage.registry(Some(clients))),
+    };
+    let grant = |actions: Vec<&str>| json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": arn}]});
+    let (_, denied) = record.evaluate(&grant(REGISTRY_ACTIONS.to_vec()));
+    assert_eq!(denied, Vec::<Value>::new(), "{clients:?}");
+    for a in actions {
+        let fewer: Vec<&str> = REGISTRY_ACTIONS
+            .iter()
+            .copied()
+            .filter(|x| x != a)
+            .collect();
+        let (_, denied) = record.evaluate(&grant(fewer));
+        assert!(
+            !denied.is_empty() && denied.iter().all(|d| d["action"] == *a),
+            "{clients:?}: without {a}: {denied:?}"
+        );
+    }
+}
+
 /// The registry's requests to the stage's repository: each from a known client, and `clients`
 /// made the push (`want` among their actions). Returns the number of `clients`' requests that
 /// ECR authorizes.
