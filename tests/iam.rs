@@ -1,6 +1,9 @@
 //! `cargo fargate iam policy`: every principal's policy and trust policy pass parliament and name
-//! nothing outside the project; and on the bench, every request a full deploy makes is allowed by
-//! the generated deployer policy while the same policy with any one statement removed is not.
+//! nothing outside the project; and on the bench, for each builder (docker, host, codebuild), a
+//! service and a scheduled stage, every request the stage's commands make — API calls and the
+//! image push's registry requests — is allowed by the generated deployer policy while the same
+//! policy with any one statement removed is not; likewise `teardown` with `iam policy --teardown`,
+//! and a build's and a task's registry requests with the CodeBuild and execution roles' policies.
 
 mod common;
 
