@@ -19,6 +19,8 @@ set -euo pipefail
 # shellcheck source=scripts/lib/ready.sh
 source "$(dirname "$0")/lib/ready.sh"
 work=$(mktemp -d)
+# Timings are only comparable on an otherwise idle machine: the load at the start is written down.
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 trap 'rm -rf "$work"' EXIT
 mkdir -p target/bench
 variants=()
@@ -173,11 +175,11 @@ for v in "${variants[@]}"; do
   repo="bench-$v-$nonce"
   export CARGO_FARGATE_REPOSITORY="$repo"
   export CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE"
-  export CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE"
-  unset CARGO_FARGATE_DOCKERFILE CARGO_FARGATE_BUILDER
+  # The default runtime (scratch: the binary and its ELF closure), as users get it.
+  unset CARGO_FARGATE_DOCKERFILE CARGO_FARGATE_BUILDER CARGO_FARGATE_RUNTIME_IMAGE
   case "$v" in
     template) ;;
-    host) export CARGO_FARGATE_BUILDER=host CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE_REMOTE" ;;
+    host) export CARGO_FARGATE_BUILDER=host ;;
     naive) export CARGO_FARGATE_DOCKERFILE=naive.Dockerfile ;;
     codebuild) export CARGO_FARGATE_BUILDER=codebuild CARGO_FARGATE_NAME="bench-cb-${nonce: -9}" ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
@@ -226,7 +228,8 @@ kept="$(python3 -c 'import re,sys; t=open("BENCHMARKS.md").read() if __import__(
   echo "# Benchmarks"
   echo
   echo "Written by \`scripts/bench-build.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), the local bench"
-  echo "(registry on 127.0.0.1, moto's ECR). Project: \`tests/fixtures/bench-app\` (serde, serde_json)."
+  echo "(registry on 127.0.0.1, moto's ECR), load average at the start ${load_at_start} (timings are comparable only near 0)."
+  echo "Project: \`tests/fixtures/bench-app\` (serde, serde_json)."
   echo "Each variant: \`cargo fargate push\` cold, again after a code-only change to src/main.rs, and once"
   echo "more with no change. Image size is the compressed size in the registry (config + layers); bytes"
   echo "stored is how much the registry's storage grew on the code-only push."
@@ -238,8 +241,8 @@ kept="$(python3 -c 'import re,sys; t=open("BENCHMARKS.md").read() if __import__(
     echo "| $v | ${cold} s | ${code} s | ${same} s | $(mib "$size") | $(mib "$pushed") | $layers | $up |"
   done
   echo
-  echo "- template: the default \`task-templates/Dockerfile\` (dependencies in their own cached layer, only the binary in a slim runtime image)."
-  echo "- host: \`builder = \"host\"\`: cargo on the host, the image assembled over the registry API without Docker."
+  echo "- template: the default \`task-templates/Dockerfile\` (dependencies in their own cached layer; the runtime stage is \`FROM scratch\` with the binary and its ELF closure)."
+  echo "- host: \`builder = \"host\"\`: cargo on the host, the minimal image (binary, ELF closure, CA bundle, passwd) assembled over the registry API without Docker."
   echo "- codebuild: \`builder = \"codebuild\"\`: the build context as a zip to S3 (skipped when S3 has it), built and pushed by CodeBuild (the bench agent runs the buildspec in a container of the standard-image stand-in on this Engine). Layers pushed: not counted (the build pushes)."
   echo "- naive: \`COPY . .\` then \`cargo build --release\` in one stage (\`tests/fixtures/bench-app/naive.Dockerfile\`)."
   [ -z "$kept" ] || printf '\n%s\n' "$kept"

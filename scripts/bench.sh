@@ -223,6 +223,19 @@ registry_up() {
   log "registry: up (pid $pid)"
 }
 
+# The registry's access log, which the agent reads for the image pushes (agent/registrylog.py):
+# ours, or that of the bench registry another checkout started (its stdout); empty if unknown.
+registry_log() {
+  local pid
+  if live_pid "$REGISTRY_PID" docker-registry >/dev/null; then
+    echo "$BENCH_DIR/registry.log"
+    return
+  fi
+  pid="$(ss -Hltnp "sport = :$BENCH_REGISTRY_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)" || true
+  [[ -n "$pid" ]] || return 0
+  readlink -f "/proc/$pid/fd/1" 2>/dev/null | grep -v '^/dev/' || true
+}
+
 # ------------------------------------------------------------------- moto ---
 
 pick_python() {
@@ -273,8 +286,9 @@ moto_has_managed_policies() {
 }
 
 # The bench agent answers in moto's process (a bare moto_server does not), in this version
-# (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds; 3 = records requests, keeps service settings): an older one is restarted.
-AGENT_VERSION=3
+# (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds; 3 = records requests, keeps service settings;
+# 4 = reads the registry's log for the image pushes): an older one is restarted.
+AGENT_VERSION=4
 agent_ok() {
   curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
     grep -q "\"agent\": \"cargo-fargate-bench\", \"version\": $AGENT_VERSION}"
@@ -314,9 +328,12 @@ moto_up() {
   else
     log "moto: starting moto + the bench agent on 127.0.0.1:$BENCH_MOTO_PORT (log .bench/moto.log)"
     echo "127.0.0.1:$BENCH_MOTO_PORT" >"$BENCH_DIR/moto.addr"
+    local reglog; reglog="$(registry_log)"
+    [[ -n "$reglog" ]] || log "moto: the registry's log was not found; the agent records no image pushes"
     pid="$(spawn "$BENCH_DIR/moto.log" env MOTO_IAM_LOAD_MANAGED_POLICIES=true PYTHONPATH="$AGENT_DIR" \
       "$VENV/bin/python" -m agent --host 127.0.0.1 --port "$BENCH_MOTO_PORT" \
-      --registry "127.0.0.1:$BENCH_REGISTRY_PORT" --codebuild-image "$BENCH_CODEBUILD_IMAGE")"
+      --registry "127.0.0.1:$BENCH_REGISTRY_PORT" ${reglog:+--registry-log "$reglog"} \
+      --codebuild-image "$BENCH_CODEBUILD_IMAGE")"
     echo "$pid" >"$MOTO_PID"
   fi
   wait_for "moto + agent" "$pid" 60 "$BENCH_DIR/moto.log" moto_ok

@@ -1,6 +1,9 @@
 //! `cargo fargate iam policy`: every principal's policy and trust policy pass parliament and name
-//! nothing outside the project; and on the bench, every request a full deploy makes is allowed by
-//! the generated deployer policy while the same policy with any one statement removed is not.
+//! nothing outside the project; and on the bench, for each builder (docker, host, codebuild), a
+//! service and a scheduled stage, every request the stage's commands make — API calls and the
+//! image push's registry requests — is allowed by the generated deployer policy while the same
+//! policy with any one statement removed is not; likewise `teardown` with `iam policy --teardown`,
+//! and a build's and a task's registry requests with the CodeBuild and execution roles' policies.
 
 mod common;
 
@@ -10,18 +13,6 @@ use std::path::Path;
 
 const ACCOUNT: &str = "123456789012";
 const PRINCIPALS: &[&str] = &["deployer", "codebuild", "execution", "task", "scheduler"];
-
-fn parliament(doc: &Value) -> Vec<Value> {
-    let venv = env_var("BENCH_VENV");
-    let out = std::process::Command::new(format!("{venv}/bin/parliament"))
-        .args(["--string", &doc.to_string(), "--json"])
-        .output()
-        .expect("parliament runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
-        .collect()
-}
 
 fn policy_json(dir: &Path, args: &[&str]) -> Value {
     let o = command(
@@ -239,123 +230,295 @@ fn iam_policy_without_a_region_is_one_clear_error() {
 }
 
 // ------------------------------------------------------------------------------- coverage ---
+//
+// Each case is one stage of examples/hello whose commands are signed with an access key of its own
+// (common/coverage.rs), so records don't mix. Every API request of that key and every registry
+// request the deployer made to the stage's repository must be allowed by the generated deployer
+// policy, and that policy less any one statement must deny some of them. Then `teardown`, with a
+// key of its own: the deployer policy does not allow it, `iam policy --teardown` allows all of
+// the stage's requests and needs each of its statements.
 
-fn recorder(path: &str, body: Option<&Value>) -> Value {
-    let endpoint = env_var("AWS_ENDPOINT_URL");
-    let mut args = vec!["-s".to_string(), "--max-time".into(), "30".into()];
-    if let Some(b) = body {
-        args.extend([
-            "-X".into(),
-            "POST".into(),
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "--data-binary".into(),
-            b.to_string(),
-        ]);
-    }
-    args.push(format!("{endpoint}{path}"));
-    let o = std::process::Command::new("curl")
-        .args(&args)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
-        panic!("the bench has no request recorder at {endpoint}{path} (restart it: scripts/bench.sh down && up): {}", stdout(&o))
-    })
-}
+const TASK_ACTIONS: &[&str] = &[
+    "ecr:CreateRepository",
+    "ecs:RegisterTaskDefinition",
+    "ecs:RunTask",
+    "iam:PassRole",
+    "iam:CreateRole",
+    "logs:CreateLogGroup",
+    "ecs:ListServices",
+    "ecs:DeregisterTaskDefinition",
+];
+const PUSH_ACTIONS: &[&str] = &[
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+];
+const TEARDOWN_ACTIONS: &[&str] = &[
+    "ecs:DeregisterTaskDefinition",
+    "ecs:DeleteCluster",
+    "ecr:DeleteRepository",
+    "logs:DeleteLogGroup",
+    "iam:DeleteRole",
+];
 
-/// A full deploy (after setup), then what a user does next (ps, logs, doctor), all signed with an
-/// access key of the test's own; returns that key and the generated deployer policy.
-fn recorded_deploy(builder: &str) -> (String, Value) {
-    let name = unique("cov");
-    // 20 characters, as AWS (and moto) read an access key ID.
-    let key = format!("AKIA{:0>16}", name.to_ascii_uppercase())[..20].to_string();
-    let dir = copy_fixture(&repo().join("examples/hello"));
-    let run = |args: &[&str]| -> std::process::Output {
-        let mut cmd = if builder == "host" {
-            host_bench_command(dir.path(), &format!("{name}-dev"), args)
-        } else {
-            bench_command(dir.path(), &format!("{name}-dev"), args)
-        };
-        cmd.env("CARGO_FARGATE_NAME", &name)
-            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-            .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
-            .env("AWS_ACCESS_KEY_ID", &key)
-            .output()
-            .unwrap()
-    };
-    ok(&run(&["setup"]));
-    let deployed = json_result(&run(&["deploy", "--message-format", "json"]));
+/// setup, deploy, ps, logs and doctor: what a user of a task stage does.
+fn deploy_a_task(stage: &Stage) {
+    ok(&stage.run(&["setup"]));
+    let deployed = stage.json(&["deploy"]);
     assert_eq!(deployed["exit_code"], 0, "{deployed}");
-    ok(&run(&["ps", "--all"]));
-    ok(&run(&["logs"]));
-    let _ = run(&["doctor"]); // warnings are fine; its calls are what counts
-    let policy = json_result(&run(&[
-        "iam",
-        "policy",
-        "--for",
-        "deployer",
-        "--message-format",
-        "json",
-    ]))["policy"]
-        .clone();
-    (key, policy)
+    ok(&stage.run(&["ps", "--all"]));
+    ok(&stage.run(&["logs"]));
+    let _ = stage.run(&["doctor"]); // warnings are fine; its calls are what counts
 }
 
-fn denied(key: &str, policy: &Value) -> Vec<Value> {
-    let r = recorder(
-        "/_bench/record/evaluate",
-        Some(&json!({"key": key, "policy": policy})),
-    );
+/// A deploy of a new revision (same image) with keep-revisions = 1: revision 1 (with any other
+/// older one) is deregistered once no service or schedule uses it.
+fn deploy_a_revision_keeping_one(stage: &Stage, extra: &[(&str, &str)]) {
+    let settings = [
+        &[("KEEP_REVISIONS", "1"), ("CPU", "512"), ("MEMORY", "1024")],
+        extra,
+    ]
+    .concat();
+    let r = json_result(&stage.run_as(
+        &stage.key,
+        &settings,
+        &["deploy", "--message-format", "json"],
+    ));
+    let first = json!(format!("{}:1", stage.family()));
     assert!(
-        r["checked"].as_u64().unwrap() > 20,
-        "too few requests recorded: {r}"
+        r["revisions"]["deregistered"]
+            .as_array()
+            .is_some_and(|d| d.contains(&first)),
+        "{r}"
     );
-    r["denied"].as_array().unwrap().clone()
 }
 
-fn assert_covered(builder: &str) {
-    let (key, policy) = recorded_deploy(builder);
-    let records = recorder(&format!("/_bench/record?key={key}"), None);
-    let actions: std::collections::BTreeSet<&str> = records
+/// The deployer policy (asked for as the stage's user) allows each request of the stage's key
+/// and each registry request of the deployer, and needs each statement; the key's actions
+/// include `must`, the deployer's registry requests `pushes`. Returns how many requests were
+/// checked.
+fn assert_deploys_covered(stage: &Stage, what: &str, must: &[&str], pushes: &[&str]) -> u64 {
+    let policy = stage.deployer_policy(&[]);
+    let pushed = assert_pushed(stage, DEPLOYER_CLIENTS, pushes);
+    assert_each_registry_action_needed(stage, DEPLOYER_CLIENTS, pushes);
+    let record = Record {
+        keys: vec![stage.key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let checked = record.assert_covered(&policy, what);
+    let actions = actions_of(&stage.key);
+    for a in must {
+        assert!(
+            actions.contains(*a),
+            "{what}: {a} was not recorded: {actions:?}"
+        );
+    }
+    eprintln!(
+        "{what}: {checked} requests checked ({pushed} of them the deployer's to the registry), {} API actions",
+        actions.len()
+    );
+    checked
+}
+
+/// `teardown --yes --force` with a key of its own: it needs more than the deployer policy; `iam
+/// policy --teardown` allows it and all the stage did before, and needs each of its statements.
+fn assert_teardown_covered(stage: &Stage, what: &str, must: &[&str]) {
+    let key = key_of(&stage.name, "T");
+    ok(&stage.run_as(&key, &[], &["teardown", "--yes", "--force"]));
+    let only = Record {
+        keys: vec![key.clone()],
+        registry: None,
+    };
+    let (_, denied) = only.evaluate(&stage.deployer_policy(&[]));
+    assert!(
+        denied.iter().any(|d| d["action"] == "ecr:DeleteRepository"),
+        "{what}: teardown needed nothing beyond the deployer policy: {denied:?}"
+    );
+    let record = Record {
+        keys: vec![stage.key.clone(), key.clone()],
+        registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
+    };
+    let policy = stage.deployer_policy(&["--teardown"]);
+    let checked = record.assert_covered(&policy, what);
+    let actions = actions_of(&key);
+    for a in [TEARDOWN_ACTIONS, must].concat() {
+        assert!(
+            actions.contains(a),
+            "{what}: {a} was not recorded: {actions:?}"
+        );
+    }
+    eprintln!(
+        "{what}: {checked} requests checked, {} API actions of teardown",
+        actions.len()
+    );
+}
+
+/// The inline policies of `role`, as the tool put them, allow each registry request of `clients`
+/// to the stage's repository, and without the statement granting `action` some are denied.
+/// Returns how many requests were checked.
+fn assert_role_allows_its_registry_requests(
+    stage: &Stage,
+    role: &str,
+    clients: &[&str],
+    action: &str,
+) -> u64 {
+    let policy = inline_policies(role);
+    let record = Record {
+        keys: vec![],
+        registry: Some(stage.registry(Some(clients))),
+    };
+    let (n, denied) = record.evaluate(&policy);
+    assert!(n > 0, "no registry request of {clients:?}");
+    assert_eq!(denied, Vec::<Value>::new(), "{role}: {policy:#}");
+    let fewer: Vec<Value> = policy["Statement"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["action"].as_str().unwrap())
+        .filter(|s| !s["Action"].to_string().contains(action))
+        .cloned()
         .collect();
-    for must in [
-        "ecr:CreateRepository",
-        "ecs:RegisterTaskDefinition",
-        "ecs:RunTask",
-        "iam:PassRole",
-        "iam:CreateRole",
-        "logs:CreateLogGroup",
-    ] {
-        assert!(
-            actions.contains(must),
-            "{must} was not recorded: {actions:?}"
-        );
-    }
-    assert_eq!(denied(&key, &policy), Vec::<Value>::new(), "{policy:#}");
-    // Each statement is needed: without it, some recorded request is denied.
-    let all = statements(&policy);
-    for (i, st) in all.iter().enumerate() {
-        let mut fewer = all.clone();
-        fewer.remove(i);
-        let without = json!({"Version": "2012-10-17", "Statement": fewer});
-        assert!(
-            !denied(&key, &without).is_empty(),
-            "nothing a {builder} deploy does needs statement {}: {st:#}",
-            st["Sid"]
-        );
-    }
+    let (_, denied) = record.evaluate(&json!({"Version": "2012-10-17", "Statement": fewer}));
+    assert!(!denied.is_empty(), "{role} needs no {action}");
+    n
 }
 
 #[test]
-fn a_docker_deploy_makes_only_calls_the_deployer_policy_allows_and_needs_every_statement() {
-    assert_covered("docker");
+fn a_docker_deploy_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
+    let stage = Stage::new("cov", "hello", "docker", &[]);
+    deploy_a_task(&stage);
+    deploy_a_revision_keeping_one(&stage, &[]);
+    assert_deploys_covered(&stage, "docker deploy", TASK_ACTIONS, PUSH_ACTIONS);
+    // ECS pulled the image for the task as the managed execution role: its scoped policy allows
+    // each of those requests.
+    let n = assert_role_allows_its_registry_requests(
+        &stage,
+        &format!("{}-execution", stage.family()),
+        TASK_CLIENTS,
+        "ecr:BatchGetImage",
+    );
+    eprintln!("execution role: {n} registry requests of the task's pull checked");
+    assert_teardown_covered(&stage, "docker teardown", &[]);
 }
 
 #[test]
-fn a_host_builder_deploy_makes_only_calls_the_deployer_policy_allows() {
-    assert_covered("host");
+fn a_host_builder_deploy_makes_only_calls_the_deployer_policy_allows_and_needs() {
+    let stage = Stage::new("coh", "hello", "host", &[]);
+    deploy_a_task(&stage);
+    deploy_a_revision_keeping_one(&stage, &[]);
+    assert_deploys_covered(&stage, "host deploy", TASK_ACTIONS, PUSH_ACTIONS);
+}
+
+#[test]
+fn a_codebuild_deploy_and_its_teardown_make_only_calls_the_policies_allow_and_need() {
+    let stage = Stage::new("cob", "hello", "codebuild", &[]);
+    deploy_a_task(&stage);
+    deploy_a_revision_keeping_one(&stage, &[]);
+    let build_actions = [
+        "s3:PutObject",
+        "s3:PutLifecycleConfiguration",
+        "codebuild:CreateProject",
+        "codebuild:StartBuild",
+        "codebuild:BatchGetBuilds",
+    ];
+    // The build pushes the image; the deployer tags it and pushes its SBOM.
+    assert_deploys_covered(
+        &stage,
+        "codebuild deploy",
+        &[TASK_ACTIONS, &build_actions].concat(),
+        &[
+            "ecr:BatchGetImage",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        ],
+    );
+
+    // The build pushes with the docker CLI, as the CodeBuild role: its inline policies, as the
+    // deploy put them, allow each of those requests, and without its ECR statement would not.
+    let pushed = assert_pushed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
+    assert_each_registry_action_needed(&stage, BUILD_CLIENTS, PUSH_ACTIONS);
+    let n = assert_role_allows_its_registry_requests(
+        &stage,
+        &format!("{}-codebuild", stage.family()),
+        BUILD_CLIENTS,
+        "ecr:PutImage",
+    );
+    assert_eq!(n as usize, pushed);
+    eprintln!("codebuild role: {n} registry requests of the build checked");
+
+    assert_teardown_covered(
+        &stage,
+        "codebuild teardown",
+        &["codebuild:DeleteProject", "logs:ListTagsForResource"],
+    );
+}
+
+#[test]
+fn a_service_stage_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
+    let stage = Stage::new("cos", "hello", "docker", &[("KIND", "service")]);
+    ok(&stage.run(&["setup"]));
+    let created = stage.json(&["deploy", "--wait-timeout", "2m"]);
+    assert_eq!(created["service"]["action"], "created", "{created}");
+    // A new revision (same image): the service is updated to it; then what a user does next.
+    let updated = json_result(&stage.run_as(
+        &stage.key,
+        &[("CPU", "1024"), ("MEMORY", "2048")],
+        &["deploy", "--wait-timeout", "2m", "--message-format", "json"],
+    ));
+    assert_eq!(updated["service"]["action"], "updated", "{updated}");
+    ok(&stage.run(&["status"]));
+    ok(&stage.run(&["scale", "2", "--wait-timeout", "1m"]));
+    ok(&stage.run(&["rollback", "--wait-timeout", "1m"]));
+    // A one-off task of the service's definition (a migration, say).
+    let image = created["image_uri"].as_str().unwrap();
+    ok(&stage.run(&["run", "--image", image]));
+    ok(&stage.run(&["ps", "--all"]));
+    ok(&stage.run(&["logs"]));
+    let _ = stage.run(&["doctor"]);
+    deploy_a_revision_keeping_one(&stage, &[]);
+    ok(&stage.run(&["delete", "--yes"]));
+
+    assert_deploys_covered(
+        &stage,
+        "service stage",
+        &[
+            "ecs:CreateService",
+            "ecs:UpdateService",
+            "ecs:DescribeServices",
+            "ecs:DeleteService",
+            "ecs:ListServices",
+            "ecs:DeregisterTaskDefinition",
+        ],
+        PUSH_ACTIONS,
+    );
+    assert_teardown_covered(&stage, "service teardown", &[]);
+}
+
+#[test]
+fn a_scheduled_stage_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
+    let stage = Stage::new("coe", "hello", "docker", &[("SCHEDULE", "rate(1 day)")]);
+    ok(&stage.run(&["setup"]));
+    // Registered, scheduled, and run once now.
+    let created = stage.json(&["deploy", "--run-now"]);
+    assert_eq!(created["schedule"]["created"], true, "{created}");
+    // The schedule moved to a new revision; the one before deregistered.
+    deploy_a_revision_keeping_one(&stage, &[("SCHEDULE", "rate(2 days)")]);
+    ok(&stage.run(&["status"]));
+    ok(&stage.run(&["ps", "--all"]));
+    let _ = stage.run(&["doctor"]);
+
+    assert_deploys_covered(
+        &stage,
+        "scheduled stage",
+        &[
+            "scheduler:CreateSchedule",
+            "scheduler:UpdateSchedule",
+            "scheduler:GetSchedule",
+            "ecs:RunTask",
+            "ecs:DeregisterTaskDefinition",
+        ],
+        PUSH_ACTIONS,
+    );
+    assert_teardown_covered(&stage, "scheduled teardown", &["scheduler:DeleteSchedule"]);
 }

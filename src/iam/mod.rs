@@ -99,6 +99,8 @@ pub struct Scope {
     pub builder: &'static str,
     pub kind: String,
     pub scheduled: bool,
+    /// `keep-revisions`: old revisions are deregistered after a deploy (0: never).
+    pub keep_revisions: u32,
     pub exec: bool,
     pub teardown: bool,
     /// The caller's IAM user or role ARN (an assumed-role session as its role), when known.
@@ -296,6 +298,7 @@ impl Scope {
             builder,
             kind,
             scheduled,
+            keep_revisions: config.keep_revisions,
             exec,
             teardown: false,
             caller: caller.map(str::to_string),

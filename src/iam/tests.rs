@@ -48,11 +48,29 @@ fn the_deployer_policy_follows_builder_kind_and_schedule() {
     let doc = scope.policy(Principal::Deployer, &config).unwrap().unwrap();
     let s = sids(&doc);
     assert!(
-        !s.iter().any(|s| s.contains("Bucket")
-            || s.contains("Build")
-            || s.contains("Schedul")
-            || s.contains("Service")),
+        !s.iter().any(|s| !s.contains("KeepRevisions")
+            && (s.contains("Bucket")
+                || s.contains("Build")
+                || s.contains("Schedul")
+                || s.contains("Service"))),
         "{s:?}"
+    );
+    // keep-revisions (10 by default) asks what the cluster's services and the stage's schedule
+    // use, then deregisters; with 0 it never does.
+    assert_eq!(
+        statement(&doc, "KeepRevisionsAsksWhetherTheStagesScheduleUsesOne")["Action"],
+        "scheduler:GetSchedule"
+    );
+    assert!(doc.to_string().contains("ecs:DeregisterTaskDefinition"));
+    let (keep_all, config0) = scope_of("keep-revisions = 0", &[]);
+    let doc0 = keep_all
+        .policy(Principal::Deployer, &config0)
+        .unwrap()
+        .unwrap();
+    assert!(
+        !sids(&doc0).iter().any(|s| s.contains("KeepRevisions"))
+            && !doc0.to_string().contains("ecs:DeregisterTaskDefinition"),
+        "{doc0:#}"
     );
     assert_eq!(
         statement(&doc, "RunTaskOnlyInThisCluster")["Resource"],

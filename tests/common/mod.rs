@@ -4,8 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod coverage;
 mod project;
 mod stage;
+#[allow(unused_imports)]
+pub use coverage::*;
 #[allow(unused_imports)]
 pub use project::*;
 #[allow(unused_imports)]

@@ -123,7 +123,9 @@ CodeBuild limits (bench, not CodeBuild):
     the build, and leftovers by the next start or `scripts/bench.sh down`.
 
 Every API request is recorded as IAM would authorize it (action, resource ARN, condition keys), for the
-IAM coverage test: GET/DELETE /_bench/record, POST /_bench/record/evaluate (see record.py). For doctor's
+IAM coverage test: GET/DELETE /_bench/record, POST /_bench/record/evaluate (see record.py); the image
+pushes and pulls, which go to the registry, are read from its access log (--registry-log, see
+registrylog.py) and mapped to the ECR actions they are authorized as. For doctor's
 tests, keys starting with ROOT sign as the account's root user and access keys can be aged (accounts.py).
 
 Everything the agent does is bounded (timeouts on Docker calls; a log stream is closed at most 10 s
@@ -134,4 +136,4 @@ It logs what it does to stderr (.bench/moto.log).
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 3
+VERSION = 4

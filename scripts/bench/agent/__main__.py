@@ -14,6 +14,7 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5055)
     ap.add_argument("--registry", required=True, help="host:port of the registry standing in for ECR's")
+    ap.add_argument("--registry-log", help="the registry's access log, read for the image pushes (registrylog.py)")
     ap.add_argument("--codebuild-image", default="cargo-fargate-bench/codebuild-standard:7.0",
                     help="the local stand-in for CodeBuild's aws/codebuild/* images (scripts/base-images.sh)")
     args = ap.parse_args()
@@ -50,6 +51,7 @@ def main() -> None:
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
+    record.registry_log = args.registry_log
     install_services()
 
     moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
@@ -79,7 +81,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("moto + agent on %s (registry %s; %d leftover containers removed)", base_url, args.registry, removed)
+    log.info("moto + agent on %s (registry %s, its log %s; %d leftover containers removed)", base_url, args.registry,
+             args.registry_log or "not read", removed)
     server.serve_forever()
 
 

@@ -4,18 +4,26 @@ the tool's policies condition on (ecs:cluster, iam:PassedToService, iam:PolicyAR
 Calls that AWS authorizes implicitly inside another are recorded too, as IAM evaluates them: iam:PassRole
 for a role handed to ECS (RegisterTaskDefinition, RunTask overrides), CodeBuild (serviceRole) or
 EventBridge Scheduler (Target.RoleArn), and the tag-on-create permissions (ecr/ecs/logs:TagResource,
-iam:TagRole) when a create request carries tags.
+iam:TagRole) when a create request carries tags, and the bucket settings a CreateBucket carries in its
+headers (s3:PutBucketOwnershipControls for x-amz-object-ownership, ...).
 
   GET    /_bench/record[?key=AKID]   the records (of one access key ID when given), oldest first
   DELETE /_bench/record              forget them
-  POST   /_bench/record/evaluate     {"policy": {...}, "key": "AKID"} -> {"checked": n, "denied": [...]}:
-                                     each recorded request of that key evaluated against one identity
+  GET    /_bench/record/registry?repository=R[&region=us-east-1]
+                                     the registry's requests to repository R (the image pushes and
+                                     pulls), as ECR would authorize them, each with its `client`
+                                     (registrylog.py: read from the registry's access log)
+  POST   /_bench/record/evaluate     {"policy": {...}, "key": "AKID",
+                                      "registry": {"repository": R, "region": "...", "clients": [...]}}
+                                     -> {"checked": n, "denied": [...]}: each recorded request of that
+                                     key, and with "registry" each registry request to R of those
+                                     clients that ECR authorizes, evaluated against one identity
                                      policy (see `allowed`)
 
 A request whose resource cannot be derived is recorded against "*", so a scoped policy fails it
-visibly rather than the recorder guessing. Requests to the registry (the image push) do not pass
-through here. Each record carries the access key ID of its signature, so tests that sign with a key
-of their own see only their requests."""
+visibly rather than the recorder guessing. Requests to the registry do not pass through here; they
+are read from its log (registrylog.py). Each record carries the access key ID of its signature, so
+tests that sign with a key of their own see only their requests."""
 
 import io
 import json
@@ -23,11 +31,15 @@ import re
 import threading
 import urllib.parse
 
+from . import registrylog
+
 ACCOUNT = "123456789012"
 PREFIX = "/_bench/record"
 
 _lock = threading.Lock()
 _records = []
+# The registry's access log (`python -m agent --registry-log`), None when the bench has none.
+registry_log = None
 
 
 # ------------------------------------------------------------------ policy evaluation ---
@@ -286,7 +298,7 @@ _S3_SUB = {
 }
 
 
-def _s3(method, path, query, region):
+def _s3(method, path, query, region, headers):
     parts = path.lstrip("/").split("/", 1)
     bucket = parts[0]
     key = parts[1] if len(parts) > 1 else ""
@@ -299,7 +311,12 @@ def _s3(method, path, query, region):
         if method == "GET" and "uploadId" in q:
             return [("s3:ListMultipartUploadParts", o, {})]
         if method in ("PUT", "POST"):
-            return [("s3:PutObject", o, {})]
+            out = [("s3:PutObject", o, {})]
+            if headers.get("HTTP_X_AMZ_TAGGING"):
+                out.append(("s3:PutObjectTagging", o, {}))
+            if any(h.startswith("HTTP_X_AMZ_GRANT_") or h == "HTTP_X_AMZ_ACL" for h in headers):
+                out.append(("s3:PutObjectAcl", o, {}))
+            return out
         if method in ("GET", "HEAD"):
             return [("s3:GetObject", o, {})]
         if method == "DELETE":
@@ -319,7 +336,16 @@ def _s3(method, path, query, region):
                 verb = "Put"
             return [(f"s3:{verb}{name}", b, {})]
     if method == "PUT":
-        return [("s3:CreateBucket", b, {})]
+        # CreateBucket: its headers are authorized as the calls they stand for (Amazon S3 API
+        # Reference, CreateBucket, "Permissions").
+        out = [("s3:CreateBucket", b, {})]
+        if headers.get("HTTP_X_AMZ_OBJECT_OWNERSHIP"):
+            out.append(("s3:PutBucketOwnershipControls", b, {}))
+        if any(h.startswith("HTTP_X_AMZ_GRANT_") or h == "HTTP_X_AMZ_ACL" for h in headers):
+            out.append(("s3:PutBucketAcl", b, {}))
+        if headers.get("HTTP_X_AMZ_BUCKET_OBJECT_LOCK_ENABLED", "").lower() == "true":
+            out += [("s3:PutBucketObjectLockConfiguration", b, {}), ("s3:PutBucketVersioning", b, {})]
+        return out
     if method == "DELETE":
         return [("s3:DeleteBucket", b, {})]
     if "uploads" in q:
@@ -372,7 +398,7 @@ def derive(environ, body: bytes):
                 return key, [(f"secretsmanager:{op}", p.get("SecretId", "*"), {})]
             return key, [(f"{service}:{op}", "*", {})]
         if service == "s3":
-            return key, _s3(method, path, query, region)
+            return key, _s3(method, path, query, region, environ)
         if service == "scheduler":
             p = json.loads(body or b"{}") if body.strip().startswith(b"{") else {}
             return key, _scheduler(method, path, query, p, region)
@@ -408,12 +434,24 @@ def wsgi(environ, start_response):
         with _lock:
             _records.clear()
         return _json(start_response, "200 OK", {"cleared": True})
+    if path == PREFIX + "/registry" and method == "GET":
+        repository = (q.get("repository") or [""])[0]
+        region = (q.get("region") or ["us-east-1"])[0]
+        if not registry_log:
+            return _json(start_response, "409 Conflict", {"error": "the agent reads no registry log (--registry-log)"})
+        return _json(start_response, "200 OK", registrylog.records(registry_log, repository, region))
     if path == PREFIX + "/evaluate" and method == "POST":
         size = int(environ.get("CONTENT_LENGTH") or 0)
         req = json.loads(environ["wsgi.input"].read(size) or b"{}")
-        policy, key = req.get("policy") or {}, req.get("key")
+        policy, key, registry = req.get("policy") or {}, req.get("key"), req.get("registry")
         with _lock:
-            recs = [r for r in _records if key is None or r["key"] == key]
+            recs = [r for r in _records if key is None or r["key"] == key] if key or not registry else []
+        if registry:
+            if not registry_log:
+                return _json(start_response, "409 Conflict", {"error": "the agent reads no registry log (--registry-log)"})
+            clients = registry.get("clients")
+            recs += [r for r in registrylog.records(registry_log, registry["repository"], registry.get("region", "us-east-1"))
+                     if r["action"] and (clients is None or r["client"] in clients)]
         denied = [r for r in recs if not allowed(policy, r["action"], r["resource"], r["context"])]
         return _json(start_response, "200 OK", {"checked": len(recs), "denied": denied})
     return _json(start_response, "404 Not Found", {"error": f"no {method} {path}"})
