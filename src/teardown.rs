@@ -171,10 +171,10 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         if cluster.action == "remove" {
             // A cluster that holds what is not this stage's stays (ECS would refuse to delete it).
             let others: Vec<String> = aws
-                .cluster_services(&config.cluster)
+                .cluster_service_arns(&config.cluster)
                 .await?
                 .iter()
-                .filter_map(|s| s.service_name().map(str::to_string))
+                .filter_map(|arn| arn.rsplit('/').next().map(str::to_string))
                 .filter(|name| !(removed_service && *name == service))
                 .collect();
             let foreign_tasks = aws

@@ -77,12 +77,9 @@ impl Aws {
         Ok(json["services"].as_array().and_then(|s| s.first()).cloned())
     }
 
-    /// The services of a cluster that still exist, as ECS describes them (a deleted service
-    /// lingers as INACTIVE; it runs nothing); none when the cluster does not exist.
-    pub async fn cluster_services(
-        &self,
-        cluster: &str,
-    ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+    /// The ARNs of a cluster's services (ListServices: a deleted service is not listed); none
+    /// when the cluster does not exist.
+    pub async fn cluster_service_arns(&self, cluster: &str) -> Result<Vec<String>> {
         let mut pages = self
             .ecs()
             .list_services()
@@ -106,6 +103,16 @@ impl Aws {
                 }
             }
         }
+        Ok(arns)
+    }
+
+    /// The services of a cluster that still exist, as ECS describes them (a deleted service
+    /// lingers as INACTIVE; it runs nothing); none when the cluster does not exist.
+    pub async fn cluster_services(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+        let arns = self.cluster_service_arns(cluster).await?;
         let mut services = Vec::new();
         for chunk in arns.chunks(10) {
             let out = self

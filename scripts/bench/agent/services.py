@@ -12,6 +12,8 @@ deployment has settled:
     and adds ECS's "has reached a steady state" event; an UpdateService of the desired count only
     changes the counts, as ECS does.
 
+ListServices leaves deleted (INACTIVE) services out, as ECS does (moto lists them).
+
 Express Mode (CreateExpressGatewayService and the rest) is express.py's, on top of these services.
 
 Not carried out: no task is started for a service (ListTasks with serviceName lists the cluster's
@@ -120,8 +122,18 @@ def install() -> None:
             counts(service)
         return result
 
+    original_list = EC2ContainerServiceResponse.list_services
+
+    def list_services(self):
+        """As ECS: a deleted (INACTIVE) service is no longer listed (moto lists it)."""
+        result = original_list(self)
+        gone = {s.arn for s in self.ecs_backend.services.values() if s.status == "INACTIVE"}
+        result.result["serviceArns"] = [a for a in result.result["serviceArns"] if a not in gone]
+        return result
+
     EC2ContainerServiceResponse.create_service = create_service
     EC2ContainerServiceResponse.update_service = update_service
+    EC2ContainerServiceResponse.list_services = list_services
 
     # Express Mode services are services too (express.py needs settle from here).
     from .express import install as install_express
