@@ -143,7 +143,7 @@ async fn platforms(aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
         .download_url()
         .unwrap_or_default()
         .to_string();
-    let config: Value = reqwest::Client::builder()
+    let config: Value = crate::net::http_client()
         .timeout(crate::net::timeout())
         .build()?
         .get(&url)
