@@ -54,14 +54,14 @@ pub fn backoff(retry: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn https_clients_have_a_tls_provider() {
         // reqwest is built without a crypto provider: a client built without ours would panic.
-        super::http_client().build().unwrap();
-        let _ = super::aws_http_client();
+        http_client().build().unwrap();
+        let _ = aws_http_client();
     }
-
-    use super::*;
 
     #[test]
     fn backoff_grows_and_is_capped() {
