@@ -16,6 +16,21 @@ pub const SLOWEST_UPLOAD_BYTES_PER_SEC: u64 = 256 * 1024;
 /// Attempts of one registry request on a transient failure (timeouts, resets, 5xx, 429).
 pub const REGISTRY_ATTEMPTS: u32 = 4;
 
+/// A client builder for HTTPS to registries: TLS is rustls on ring, installed once as the
+/// process's provider (reqwest is built without one; see Cargo.toml).
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// The AWS SDK's HTTPS client: the SDK's own hyper client, on rustls with ring.
+pub fn aws_http_client() -> aws_types::sdk_config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 pub fn set_timeout(timeout: Duration) {
     let _ = TIMEOUT.set(timeout);
 }
@@ -40,6 +55,13 @@ pub fn backoff(retry: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_clients_have_a_tls_provider() {
+        // reqwest is built without a crypto provider: a client built without ours would panic.
+        http_client().build().unwrap();
+        let _ = aws_http_client();
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -148,6 +148,7 @@ impl Aws {
             .filter(|n| *n >= 1)
             .unwrap_or(MAX_ATTEMPTS);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::net::aws_http_client())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(options.timeout.min(Duration::from_secs(10)))

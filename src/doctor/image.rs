@@ -87,7 +87,7 @@ async fn platforms(aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the manifest names no image config"))?;
     let url = aws.layer_url(repo, config_digest).await?;
-    let config: Value = reqwest::Client::builder()
+    let config: Value = crate::net::http_client()
         .timeout(crate::net::timeout())
         .build()?
         .get(&url)

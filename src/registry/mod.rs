@@ -213,7 +213,7 @@ pub struct Manifest {
 impl Registry {
     pub fn new(endpoint_value: &str, credentials: Option<Credentials>) -> Result<Registry> {
         let (base, host) = endpoint(endpoint_value);
-        let client = reqwest::Client::builder()
+        let client = crate::net::http_client()
             .user_agent(concat!("cargo-fargate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(crate::net::timeout().min(std::time::Duration::from_secs(10)))
             // A read that stalls this long fails (and is retried); a long download that keeps
