@@ -169,8 +169,12 @@ impl Aws {
             // default chain would sign with AWS_ACCESS_KEY_ID and ignore the profile.
             let origin = options.profile_origin.as_deref().unwrap_or("--aws-profile");
             check_profile(profile, origin).await?;
+            // The provider makes its own clients (STS, SSO, IMDS): they get the same HTTPS client.
+            let providers = aws_config::provider_config::ProviderConfig::default()
+                .with_http_client(crate::net::aws_http_client());
             loader = loader.profile_name(profile).credentials_provider(
                 aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(&providers)
                     .profile_name(profile)
                     .build(),
             );
