@@ -1,24 +1,13 @@
 //! The IAM policies cargo-fargate writes, checked by the bench's IAM linter (parliament).
 
+mod common;
+
 use std::collections::BTreeMap;
+
+use common::parliament;
 
 use cargo_fargate::steps::roles::{secrets_policy, trust_policy};
 use serde_json::{json, Value};
-
-/// parliament's findings on one policy document (JSON lines), from the bench's venv.
-fn parliament(doc: &Value) -> Vec<Value> {
-    let Ok(venv) = std::env::var("BENCH_VENV") else {
-        panic!("BENCH_VENV is not set: run `scripts/test.sh`, or `eval \"$(scripts/bench.sh env)\"` before `cargo test`");
-    };
-    let out = std::process::Command::new(format!("{venv}/bin/parliament"))
-        .args(["--string", &doc.to_string(), "--json"])
-        .output()
-        .expect("parliament runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("parliament prints JSON lines"))
-        .collect()
-}
 
 /// parliament (the bench's IAM linter) finds nothing in the policies cargo-fargate writes.
 #[test]
