@@ -147,8 +147,10 @@ impl Aws {
             .and_then(|v| v.parse::<u32>().ok())
             .filter(|n| *n >= 1)
             .unwrap_or(MAX_ATTEMPTS);
+        // One HTTPS client (one connection pool, one TLS setup) for every client and provider.
+        let http = crate::net::aws_http_client();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::net::aws_http_client())
+            .http_client(http.clone())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(options.timeout.min(Duration::from_secs(10)))
@@ -170,8 +172,8 @@ impl Aws {
             let origin = options.profile_origin.as_deref().unwrap_or("--aws-profile");
             check_profile(profile, origin).await?;
             // The provider makes its own clients (STS, SSO, IMDS): they get the same HTTPS client.
-            let providers = aws_config::provider_config::ProviderConfig::default()
-                .with_http_client(crate::net::aws_http_client());
+            let providers =
+                aws_config::provider_config::ProviderConfig::default().with_http_client(http);
             loader = loader.profile_name(profile).credentials_provider(
                 aws_config::profile::ProfileFileCredentialsProvider::builder()
                     .configure(&providers)
