@@ -1,16 +1,25 @@
 //! `cargo fargate`: take a cargo project to AWS Fargate in one command.
 //!
-//! Layers, each calling only the ones below it:
-//! - [`cli`]: the command line (clap types stay here) and [`cli::commands`], which composes the
-//!   pipeline stages for each command.
-//! - [`steps`]: one module per user-visible step, in pipeline order: [`steps::package`] (the source
-//!   archive), [`build`] (the image), [`steps::push`] (ECR), [`steps::render`] (the task
-//!   definition), [`steps::roles`], [`steps::register`], [`steps::run`] / [`steps::deploy`] (+
-//!   [`steps::logs`], [`steps::tasks`]). A step never calls a later or a sibling step.
-//! - [`schedule`] (scheduled jobs: EventBridge Scheduler) and [`revisions`] (keep-revisions), used
-//!   by deploy after register.
-//! - [`project`] + [`config`] (what to deploy), [`output`] (what the user sees), [`error`].
-//! - [`aws`] (every AWS call, one set of clients per run), [`registry`] (the OCI registry).
+//! Layers, each using only the ones before it in this list (no import circle between top-level
+//! modules: `tests/layout.rs` fails on one):
+//! - Foundations: [`error`] (one-line errors, exit codes), [`net`] (timeouts and retries),
+//!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`image`] (image
+//!   references pinned by digest), [`registry`] (the OCI registry's HTTP API), [`config`] (raw
+//!   layers → the resolved `Config`; `config::schedule`: cron and rate expressions), [`names`]
+//!   (every resource name and tag of a stage, computed from the `Config`: the one owner), [`aws`]
+//!   (every AWS call, one set of clients per run).
+//! - [`iam`]: every role cargo-fargate makes (task, execution, CodeBuild, scheduler, Express Mode
+//!   infrastructure, the ECS Exec policy) and every least-privilege policy.
+//! - The pipeline stages, in order; a stage never calls a later one: [`steps::package`] (the
+//!   source archive) → [`build`] (the image; a build returns a `build::Artifact`) → [`publish`]
+//!   (ships the artifact to ECR: repository, login, push, tags, SBOM) → [`steps::render`] (the task
+//!   definition) → [`steps::register`] → [`steps::run`] (+ [`steps::logs`], [`steps::tasks`],
+//!   [`steps::init`]).
+//! - The kinds of stage beyond a one-off task, side by side: [`service`] (`service` and `web`),
+//!   [`schedule`] (EventBridge Scheduler), and [`revisions`] (keep-revisions, after register).
+//! - The commands that compose stages: [`deploy`] (the stages chained, the plan and its IAM
+//!   simulation, the report), [`setup`], [`teardown`], [`doctor`], [`local`] (`run --local`).
+//! - [`cli`]: the command line (clap types stay here) and the dispatcher.
 
 pub mod aws;
 pub mod build;
@@ -22,6 +31,7 @@ pub mod error;
 pub mod iam;
 pub mod image;
 pub mod local;
+pub mod names;
 pub mod net;
 pub mod output;
 pub mod project;

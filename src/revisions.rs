@@ -12,7 +12,7 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::Output;
-use crate::steps::roles::MANAGED_TAG;
+use crate::names::MANAGED_TAG;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PruneReport {
@@ -61,7 +61,7 @@ pub fn choose(
 /// Deregisters the stage's old revisions (see the module doc); `keep-revisions = 0` keeps all.
 pub async fn prune(aws: &Aws, config: &Config, out: &Output) -> Result<PruneReport> {
     let keep = config.keep_revisions;
-    let family = crate::steps::render::family(config);
+    let family = crate::names::family(config);
     let revisions = aws.active_revisions(&family).await?;
     if keep == 0 || revisions.len() <= keep as usize {
         return Ok(PruneReport {
@@ -73,7 +73,7 @@ pub async fn prune(aws: &Aws, config: &Config, out: &Output) -> Result<PruneRepo
     // told (e.g. no scheduler:GetSchedule permission), nothing is deregistered and it says why.
     let in_use = async {
         let mut in_use = aws.revisions_used_by_services(&config.cluster).await?;
-        if let Some(found) = aws.get_schedule(&crate::schedule::name(config)).await? {
+        if let Some(found) = aws.get_schedule(&crate::names::schedule(config)).await? {
             in_use.insert(found.spec.task_definition_arn);
         }
         Ok::<_, anyhow::Error>(in_use)

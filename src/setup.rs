@@ -11,14 +11,15 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::build::codebuild::{role as cb_role, upload};
+use crate::build::codebuild::upload;
+use crate::iam::codebuild as cb_role;
 use crate::config::{resolve::Builder, service::StageKind, Config};
 use crate::error::Result;
 use crate::output::Output;
-use crate::schedule::role as sched_role;
-use crate::steps::managed_role::{self, Desired};
-use crate::steps::push::{apply_repository, plan_repository};
-use crate::steps::roles;
+use crate::iam::scheduler as sched_role;
+use crate::iam::managed::{self, Desired};
+use crate::publish::{apply_repository, plan_repository};
+use crate::iam::roles;
 
 /// One resource of the stage and what setup does (or would do) to it.
 #[derive(Debug, Clone, Serialize)]
@@ -69,22 +70,10 @@ impl fmt::Display for SetupReport {
     }
 }
 
-/// The log groups of the stage: the tasks', and the build project's with CodeBuild.
-pub fn log_groups(config: &Config) -> Vec<String> {
-    let mut groups = vec![config.log_group.clone()];
-    if config.builder == Builder::Codebuild {
-        groups.push(format!(
-            "/aws/codebuild/{}",
-            crate::steps::render::family(config)
-        ));
-    }
-    groups
-}
-
 pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Result<SetupReport> {
     let identity = aws.identity().await?;
     let region = aws.region();
-    let tags = crate::iam::stage_tags(config);
+    let tags = crate::names::stage_tags(config);
 
     // Plan: read everything, change nothing.
     let mut steps = Vec::new();
@@ -114,7 +103,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         changes: Vec::new(),
     };
     steps.push(cluster.clone());
-    for group in log_groups(config) {
+    for group in crate::names::log_groups(config) {
         steps.push(log_group_step(aws, &group, config.log_retention_days).await?);
     }
     let role_plan = roles::plan(aws, config, &identity, &region, None).await?;
@@ -152,8 +141,8 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     // Express Mode's infrastructure role.
     let web = config.service.kind == StageKind::Web;
     if web {
-        let (_, want) = crate::service::express::infrastructure_role(aws, config).await?;
-        let name = crate::service::express::infrastructure_role_name(config);
+        let (_, want) = crate::iam::infrastructure::infrastructure_role(aws, config).await?;
+        let name = crate::names::infrastructure_role(config);
         steps.extend(role_step(aws, &name, Some(&want)).await?);
     }
     let changed = steps.iter().filter(|s| s.action != "none").count();
@@ -212,7 +201,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         }
     }
     if web {
-        crate::service::express::apply_infrastructure_role(aws, config, out).await?;
+        crate::iam::infrastructure::apply_infrastructure_role(aws, config, out).await?;
     }
     if let Some(role) = &scheduler {
         let state = sched_role::apply(aws, role).await?;
@@ -253,7 +242,7 @@ async fn role_step(aws: &Aws, name: &str, want: Option<&Desired>) -> Result<Opti
     let (action, changes) = if !want.exists {
         ("create", Vec::new())
     } else {
-        let changes = managed_role::diff(aws, name, want).await?;
+        let changes = managed::diff(aws, name, want).await?;
         (if changes.is_empty() { "none" } else { "update" }, changes)
     };
     Ok(Some(Step {

@@ -17,10 +17,9 @@ mod wait;
 
 use crate::aws::ecs::TasksOf;
 use crate::aws::Aws;
-use crate::cli::TeardownArgs;
 use crate::config::{resolve::Builder, service::StageKind, Config, Role};
 use crate::error::{Result, UserError};
-use crate::iam::is_ours;
+use crate::names::is_ours;
 use crate::output::Output;
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,13 +94,13 @@ fn json_tags(v: &serde_json::Value) -> BTreeMap<String, String> {
 }
 
 async fn find(aws: &Aws, config: &Config) -> Result<Found> {
-    let family = crate::steps::render::family(config);
+    let family = crate::names::family(config);
     let mut items = Vec::new();
 
     // The schedule first (it starts tasks): schedules carry no tags, so it is found by its exact
     // name and is ours only when its description says it runs this project's stage.
     // Each lookup follows the configuration, as the deployer policy (`iam policy --teardown`) does.
-    let schedule = crate::schedule::name(config);
+    let schedule = crate::names::schedule(config);
     let found_schedule = match config.schedule {
         Some(_) => aws.get_schedule(&schedule).await?,
         None => None,
@@ -115,7 +114,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     }
 
     // The CodeBuild project, by its tags.
-    let build_project = crate::build::codebuild::project::name(config);
+    let build_project = crate::names::build_project(config);
     let found_project = match config.builder {
         Builder::Codebuild => aws.codebuild_project(&build_project).await?,
         _ => None,
@@ -138,7 +137,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     let mut express = None;
     if let Some(cluster_tags) = aws.active_cluster_tags(&config.cluster).await? {
         tasks = aws.list_tasks(&config.cluster, &family, "RUNNING").await?;
-        let service = crate::service::request::service_name(config);
+        let service = crate::names::service(config);
         let mut removed_service = false;
         match config.service.kind {
             // By its tags: scaled to 0 and deleted before the cluster.
@@ -208,7 +207,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     }
 
     // Log groups.
-    for group in crate::setup::log_groups(config) {
+    for group in crate::names::log_groups(config) {
         if let Some(found) = aws.log_group(&group).await? {
             let ours = is_ours(config, &aws.log_group_tags(&found.arn).await?);
             items.push(item("log group", &group, ours));
@@ -226,7 +225,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
     }
 
     // Managed roles (given roles are the user's).
-    let infrastructure = Role::Managed(crate::service::express::infrastructure_role_name(config));
+    let infrastructure = Role::Managed(crate::names::infrastructure_role(config));
     for (role, used) in [
         (&config.task_role, true),
         (&config.execution_role, true),
@@ -278,10 +277,21 @@ fn foreign_note(services: &[String], tasks: usize) -> Option<String> {
     })
 }
 
+/// What `teardown` is asked to do (the CLI's flags, as a plain struct).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Also delete a repository that still holds images.
+    pub force: bool,
+    /// Show what would be removed, and remove nothing.
+    pub dry_run: bool,
+}
+
 pub async fn run(
     aws: &Aws,
     config: &Config,
-    args: &TeardownArgs,
+    args: &Options,
     out: &Output,
 ) -> Result<TeardownReport> {
     let found = find(aws, config).await?;
@@ -315,7 +325,7 @@ pub async fn run(
         confirm(config, &removing, found.tasks.len())?;
     }
 
-    let family = crate::steps::render::family(config);
+    let family = crate::names::family(config);
     for task in &found.tasks {
         aws.stop_task(&config.cluster, task, "cargo fargate teardown")
             .await?;

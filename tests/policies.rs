@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use common::parliament;
 
-use cargo_fargate::steps::roles::{secrets_policy, trust_policy};
+use cargo_fargate::iam::roles::{secrets_policy, trust_policy};
 use serde_json::{json, Value};
 
 /// parliament (the bench's IAM linter) finds nothing in the policies cargo-fargate writes.
@@ -47,7 +47,7 @@ fn policy_documents_pass_parliament() {
 /// `iam policy --for codebuild|scheduler` prints (the trust policy has no Resource, all it may say).
 #[test]
 fn codebuild_and_scheduler_role_policies_pass_parliament() {
-    use cargo_fargate::{build::codebuild::role as cb, schedule::role as sched};
+    use cargo_fargate::iam::{codebuild as cb, scheduler as sched};
     let config =
         cargo_fargate::config::test_config("builder = \"codebuild\"\nschedule = \"rate(1 hour)\"");
     let identity = cargo_fargate::aws::Identity {

@@ -128,7 +128,7 @@ fn every_request_matches_the_ecs_service_model() {
 
 #[test]
 fn the_exec_policy_passes_parliament() {
-    let doc = cargo_fargate::service::exec::policy();
+    let doc = cargo_fargate::iam::exec::policy();
     let out = std::process::Command::new(format!("{}/bin/parliament", venv()))
         .args(["--string", &doc.to_string(), "--json"])
         .output()

@@ -50,14 +50,14 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
             let access =
-                crate::steps::push::base_access(&config, &session.aws_options(&config)).await?;
+                crate::publish::base_access(&config, &session.aws_options(&config)).await?;
             out.result(&crate::build::run(&project, &config, plan, access, out).await?);
         }
         Command::Push(args) => {
             let (project, config) = session.load_with(args.config_layer())?;
             let plan = crate::build::plan(&project, &config)?;
             let aws = session.connect(&config).await?;
-            let login = crate::steps::push::login(&aws, &config).await?;
+            let login = crate::publish::login(&aws, &config).await?;
             out.result(&deploy::compose::push(&project, &config, plan, &aws, login, out).await?);
         }
         Command::Doctor => {
@@ -96,7 +96,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Teardown(args) => {
             let (_, config) = session.load()?;
             let aws = session.connect(&config).await?;
-            out.result(&crate::teardown::run(&aws, &config, &args, out).await?);
+            out.result(&crate::teardown::run(&aws, &config, &(&args).into(), out).await?);
         }
         Command::Render(args) => {
             let (_, config) = session.load()?;
@@ -104,7 +104,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let aws = session.connect(&config).await?;
             let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
             out.result(&RenderReport {
-                family: crate::steps::render::family(&config),
+                family: crate::names::family(&config),
                 image: prepared.image.reference.clone(),
                 template: config
                     .task_template
@@ -128,7 +128,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let image = PinnedImage::parse(&args.image.image)?;
             let aws = session.connect(&config).await?;
             let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
-            let family = crate::steps::render::family(&config);
+            let family = crate::names::family(&config);
             let latest = register::latest(&aws, &family, &prepared.definition).await?;
             let rendered = register::normalise(&prepared.definition);
             let (old, label) = match &latest {
@@ -213,7 +213,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             let since = logs::parse_since(&args.since)?;
             let aws = session.connect(&config).await?;
-            let family = crate::steps::render::family(&config);
+            let family = crate::names::family(&config);
             let task = args.task.as_deref().map(logs::task_id);
             let report = logs::run(
                 &aws,

@@ -166,6 +166,16 @@ pub struct TeardownArgs {
     pub dry_run: bool,
 }
 
+impl From<&TeardownArgs> for crate::teardown::Options {
+    fn from(a: &TeardownArgs) -> Self {
+        crate::teardown::Options {
+            yes: a.yes,
+            force: a.force,
+            dry_run: a.dry_run,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ImageArgs {
     /// The image to deploy, pinned by digest (as `cargo fargate push` prints it).

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod kinds;
 pub mod raw;
 pub mod resolve;
+pub mod schedule;
 pub mod service;
 pub mod validate;
 

@@ -580,16 +580,16 @@ pub fn resolve(
         r.check(
             "schedule",
             origin,
-            crate::schedule::expr::parse(value)
+            crate::config::schedule::parse(value)
                 .map(|_| ())
-                .map_err(|e| format!("{e}; valid: {}", crate::schedule::expr::EXAMPLES)),
+                .map_err(|e| format!("{e}; valid: {}", crate::config::schedule::EXAMPLES)),
         )?;
     }
     let (schedule_timezone, origin) = r.str_or("schedule-timezone", || "UTC".into());
     r.check(
         "schedule-timezone",
         &origin,
-        crate::schedule::expr::timezone(&schedule_timezone).map(|_| ()),
+        crate::config::schedule::timezone(&schedule_timezone).map(|_| ()),
     )?;
     let scheduler_role = role(&mut r, "scheduler-role", "scheduler")?;
     let keep_revisions = r.uint("keep-revisions", 10, 0..=1000)?;

@@ -12,9 +12,9 @@ use crate::error::Result;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::steps::push::{self, Login, PushOutput, Target};
+use crate::publish::{self, Login, PushOutput, Target};
 use crate::steps::register::{self, Latest, Prepared, RegisterReport};
-use crate::steps::roles;
+use crate::iam::roles;
 use crate::steps::run::{self, Network, RunOptions, RunReport, POLL};
 
 /// What `run` needs checked before anything is created.
@@ -69,8 +69,8 @@ pub async fn preflight(
 pub async fn check_image(aws: &Aws, config: &Config, image: &PinnedImage) -> Result<ImageCheck> {
     match (&config.registry_endpoint, image.ecr()) {
         (Some(_), Some(ecr)) => {
-            let login = push::login(aws, config).await?;
-            push::check_pushed(&login.registry, &ecr.repository_name, image).await
+            let login = publish::login(aws, config).await?;
+            publish::check_pushed(&login.registry, &ecr.repository_name, image).await
         }
         _ => aws.check_image(image).await,
     }
@@ -104,7 +104,7 @@ pub async fn ship(
 ) -> Result<PushOutput> {
     let started = Instant::now();
     if let Some(done) =
-        push::up_to_date(&target, config, &plan.content_tag, known, started, out).await?
+        publish::up_to_date(&target, config, &plan.content_tag, known, started, out).await?
     {
         return Ok(done);
     }
@@ -120,43 +120,10 @@ pub async fn ship(
             out,
         )
         .await?;
-        let tags = push::tag_copies(&target, config, &plan, &built.digest, out).await?;
-        let (pushed_to, uri) = (
-            format!("{}/{}", target.registry.host, config.repository),
-            if target.repository.uri.is_empty() {
-                format!("{}/{}", target.registry.host, config.repository)
-            } else {
-                target.repository.uri.clone()
-            },
-        );
-        // The SBOM comes from the same Cargo.lock the build used, and goes next to the image.
-        let sbom = build::sbom::write(project, config)?;
-        let sbom = crate::publish::push_sbom(
-            &target.registry,
-            &config.repository,
-            &built.digest,
-            &sbom.path,
-            out,
-        )
-        .await?;
-        return Ok(PushOutput {
-            sbom: Some(sbom),
-            image_uri: format!("{uri}@{}", built.digest),
-            repository: target.repository,
-            lifecycle_policy_updated: target.lifecycle_policy_updated,
-            pushed_to,
-            digest: built.digest.clone(),
-            tags,
-            up_to_date: false,
-            layers_pushed: 0,
-            layers_skipped: 0,
-            build: None,
-            codebuild: Some(built),
-            seconds: started.elapsed().as_secs_f64(),
-        });
+        return publish::publish_remote(built, target, project, config, &plan, started, out).await;
     }
     let built = build::run(project, config, plan, target.base_access(), out).await?;
-    push::publish(built, target, config, started, out).await
+    publish::publish(built, target, config, started, out).await
 }
 
 /// The `codebuild` builder's checked bucket, role and project, with the clients to carry them out.
@@ -188,7 +155,7 @@ pub async fn push(
     out: &Output,
 ) -> Result<PushOutput> {
     let remote = check_remote(aws, project, config, &plan).await?;
-    let target = push::target(aws, config, login, out).await?;
+    let target = publish::target(aws, config, login, out).await?;
     ship(project, config, plan, target, None, remote, out).await
 }
 
@@ -210,7 +177,7 @@ pub async fn launch(
         return Ok((registered, None));
     };
     if !pre.cluster_exists {
-        aws.create_cluster(&config.cluster, &crate::iam::stage_tags(config))
+        aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
             .await?;
         out.status("Created", format_args!("cluster {}", config.cluster));
     }

@@ -7,6 +7,7 @@
 //! carried out. The execution carries out that plan and asks none of it again.
 
 pub mod compose;
+pub mod permissions;
 pub mod plan;
 pub mod report;
 
@@ -18,7 +19,8 @@ use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
 use crate::steps::run::RunOptions;
-use crate::steps::{push, register, render};
+use crate::publish;
+use crate::steps::{register, render};
 
 pub use compose::{launch, preflight, Preflight};
 pub use report::{DeployReport, Deployed, Step};
@@ -88,7 +90,7 @@ async fn execute(
     } = plan;
     crate::build::codebuild::set_stop_on_interrupt(opts.run.stop_on_interrupt);
     // The plan's login carries the push: the registry is logged in to once.
-    let target = push::target_from_plan(aws, &repository, login, out).await?;
+    let target = publish::target_from_plan(aws, &repository, login, out).await?;
     let remote = codebuild.map(|checked| (aws, checked));
     let pushed = compose::ship(project, config, build, target, pushed_digest, remote, out).await?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
@@ -161,7 +163,7 @@ async fn execute(
         .and_then(|c| c["name"].as_str())
         .unwrap_or("app")
         .to_string();
-    let prefix = render::log_stream_prefix(config);
+    let prefix = crate::names::log_stream_prefix(config);
     let tasks: Vec<String> = run
         .iter()
         .flat_map(|r| r.tasks.iter().map(|t| t.arn.clone()))

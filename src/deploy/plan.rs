@@ -11,9 +11,11 @@ use crate::error::Result;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::steps::push::{self, Login, RepositoryPlan};
+use crate::publish::{self, Login, RepositoryPlan};
 use crate::steps::register::{self, Latest, Prepared};
-use crate::steps::{permissions, render, roles};
+use super::permissions;
+use crate::iam::roles;
+use crate::steps::render;
 
 use super::compose::{self, Preflight};
 use super::report::Step;
@@ -87,8 +89,8 @@ pub async fn plan(
         },
     )
     .await?;
-    let login = push::login(aws, config).await?;
-    let repository = push::plan_repository(aws, config).await?;
+    let login = publish::login(aws, config).await?;
+    let repository = publish::plan_repository(aws, config).await?;
     let pushed_digest = login
         .registry
         .manifest_digest(&config.repository, &build.content_tag)
@@ -130,7 +132,7 @@ pub async fn plan(
         execution_role_arn: &roles.execution.arn,
         region: &region,
     })?;
-    let family = render::family(config);
+    let family = crate::names::family(config);
     let latest = register::latest(aws, &family, &rendered).await?;
     let definition = match &pushed_digest {
         Some(_) => {
@@ -253,7 +255,7 @@ impl DeployPlan {
             Some(_) => format!("managed {}", r.name),
             None => format!("given {}", r.arn),
         };
-        let family = render::family(config);
+        let family = crate::names::family(config);
         let register_action = match (&self.definition.prepared, &self.definition.latest) {
             (Some(_), Some(l)) if !self.definition.changes => {
                 format!("keep {family}:{} (unchanged)", l.revision)

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::steps::push::PushOutput;
+use crate::publish::PushOutput;
 use crate::steps::register::{self, RegisterReport};
 use crate::steps::run::RunReport;
 
@@ -26,7 +26,7 @@ pub enum DeployReport {
         stage: String,
         steps: Vec<Step>,
         /// Whether the deploying identity may do what the plan does.
-        permissions: crate::steps::permissions::Checked,
+        permissions: crate::deploy::permissions::Checked,
     },
     Done(Box<Deployed>),
 }

@@ -142,7 +142,7 @@ pub async fn bucket(
     if config.builder != Builder::Codebuild {
         return Ok(());
     }
-    let name = &crate::build::codebuild::upload::bucket_name(config, identity);
+    let name = &crate::names::bucket(config, &identity.account, &identity.region);
     match aws.bucket_privacy(name, &identity.account).await? {
         None => checks.push(Check::warn(
             "bucket",
@@ -162,23 +162,13 @@ pub async fn bucket(
     Ok(())
 }
 
-pub use crate::steps::roles::trusts;
+pub use crate::iam::roles::trusts;
 
 /// The roles a stage uses: (what, name, managed, trusted service).
 fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str)> {
     let name = |r: &Role| match r {
         Role::Given(v) => (v.rsplit('/').next().unwrap_or(v).to_string(), false),
         Role::Managed(n) => (n.clone(), true),
-    };
-    let family = crate::steps::render::family(config);
-    let keyed = |key: &str, suffix: &str| match config
-        .entries
-        .iter()
-        .find(|e| e.key == key)
-        .and_then(|e| e.value.as_str())
-    {
-        Some(v) => (v.rsplit('/').next().unwrap_or(v).to_string(), false),
-        None => (format!("{family}-{suffix}"), true),
     };
     let (task, tm) = name(&config.task_role);
     let (exec, em) = name(&config.execution_role);
@@ -197,7 +187,7 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         ),
     ];
     if config.builder == Builder::Codebuild {
-        let (n, m) = keyed("codebuild-role", "codebuild");
+        let (n, m) = name(&config.codebuild_role);
         roles.push(("codebuild role", n, m, "codebuild.amazonaws.com"));
     }
     if config
@@ -205,7 +195,7 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         .iter()
         .any(|e| e.key == "schedule" && !e.value.is_null())
     {
-        let (n, m) = keyed("scheduler-role", "scheduler");
+        let (n, m) = name(&config.scheduler_role);
         roles.push(("scheduler role", n, m, "scheduler.amazonaws.com"));
     }
     roles

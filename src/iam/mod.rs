@@ -3,8 +3,19 @@
 //! template in task-templates/ rendered over one [`Scope`]: the ARNs of this project's and stage's
 //! resources, so nothing is granted outside them and `"Resource": "*"` appears only on actions that
 //! take no resource (their `Sid` says so).
+//!
+//! Also the one owner of every role cargo-fargate makes, each through [`managed`] (read, compare,
+//! converge; never take over a role it did not create): the task and execution roles ([`roles`]),
+//! the CodeBuild role ([`codebuild`]), the scheduler role ([`scheduler`]), Express Mode's
+//! infrastructure role ([`infrastructure`]) and the ECS Exec policy on the task role ([`exec`]).
 
+pub mod codebuild;
 pub mod command;
+pub mod exec;
+pub mod infrastructure;
+pub mod managed;
+pub mod roles;
+pub mod scheduler;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,7 +47,7 @@ impl Principal {
         match self {
             Principal::Deployer => None,
             Principal::Codebuild => Some("codebuild.amazonaws.com"),
-            Principal::Execution | Principal::Task => Some(crate::steps::roles::ECS_TASKS),
+            Principal::Execution | Principal::Task => Some(crate::iam::roles::ECS_TASKS),
             Principal::Scheduler => Some("scheduler.amazonaws.com"),
         }
     }
@@ -50,27 +61,6 @@ impl Principal {
             Principal::Scheduler => "scheduler",
         }
     }
-}
-
-/// Tags on everything cargo-fargate creates for a stage; `teardown` finds resources by them.
-pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
-    let mut tags = config.tags.clone();
-    tags.insert(
-        crate::steps::roles::MANAGED_TAG.0.into(),
-        crate::steps::roles::MANAGED_TAG.1.into(),
-    );
-    tags.insert("cargo-fargate:project".into(), config.project.clone());
-    tags.insert("cargo-fargate:stage".into(), config.stage.clone());
-    tags
-}
-
-/// Whether `tags` say the resource was made by cargo-fargate for this project's stage.
-pub fn is_ours(config: &Config, tags: &BTreeMap<String, String>) -> bool {
-    tags.get(crate::steps::roles::MANAGED_TAG.0)
-        .map(String::as_str)
-        == Some(crate::steps::roles::MANAGED_TAG.1)
-        && tags.get("cargo-fargate:project") == Some(&config.project)
-        && tags.get("cargo-fargate:stage") == Some(&config.stage)
 }
 
 /// A configuration key another part of the tool defines (kind, schedule, exec, codebuild-role, …),
@@ -155,7 +145,7 @@ impl Scope {
         caller: Option<&str>,
     ) -> Scope {
         let p = partition;
-        let family = crate::steps::render::family(config);
+        let family = crate::names::family(config);
         let role_arn = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
         let role = |r: &Role| match r {
             Role::Given(v) if v.starts_with("arn:") => RoleRef {
@@ -171,11 +161,6 @@ impl Scope {
                 managed: true,
             },
         };
-        // Roles other parts of the tool define by key: given when set, else managed by name.
-        let keyed = |key: &str, suffix: &str| match entry(config, key).and_then(Value::as_str) {
-            Some(v) => role(&Role::Given(v.to_string())),
-            None => role(&Role::Managed(format!("{family}-{suffix}"))),
-        };
         let builder = match config.builder {
             Builder::Docker => "docker",
             Builder::Host => "host",
@@ -190,9 +175,9 @@ impl Scope {
 
         let task = role(&config.task_role);
         let execution = role(&config.execution_role);
-        let codebuild = keyed("codebuild-role", "codebuild");
-        let scheduler = keyed("scheduler-role", "scheduler");
-        let infrastructure = keyed("infrastructure-role", "infrastructure");
+        let codebuild = role(&config.codebuild_role);
+        let scheduler = role(&config.scheduler_role);
+        let infrastructure = role(&Role::Managed(crate::names::infrastructure_role(config)));
         let mut roles = vec![&task, &execution];
         if builder == "codebuild" {
             roles.push(&codebuild);
@@ -218,7 +203,7 @@ impl Scope {
         if execution.managed && config.execution_role_policy == "aws-managed" {
             policies.insert(format!(
                 "arn:{p}:iam::aws:policy/{}",
-                crate::steps::roles::EXECUTION_POLICY
+                crate::iam::roles::EXECUTION_POLICY
             ));
         }
         let (ssm_parameters, secrets_manager) =
@@ -231,16 +216,7 @@ impl Scope {
             kms_via.push(format!("secretsmanager.{region}.amazonaws.com"));
         }
         // The archive bucket, named as the codebuild builder names it.
-        let bucket = crate::build::codebuild::upload::bucket_name(
-            config,
-            &crate::aws::Identity {
-                account: account.to_string(),
-                arn: String::new(),
-                region: region.to_string(),
-                endpoint: None,
-                credentials: String::new(),
-            },
-        );
+        let bucket = crate::names::bucket(config, account, region);
         let logs = |group: &str| {
             vec![
                 format!("arn:{p}:logs:{region}:{account}:log-group:{group}"),
@@ -277,12 +253,21 @@ impl Scope {
             policies: policies.into_iter().collect(),
             bucket: format!("arn:{p}:s3:::{bucket}"),
             archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
-            build_project: format!("arn:{p}:codebuild:{region}:{account}:project/{family}"),
-            build_log_group: logs(&format!("/aws/codebuild/{family}")),
+            build_project: format!(
+                "arn:{p}:codebuild:{region}:{account}:project/{}",
+                crate::names::build_project(config)
+            ),
+            build_log_group: logs(&crate::names::build_log_group(config)),
             codebuild_role: codebuild.arn.clone(),
             scheduler_role: scheduler.arn.clone(),
-            schedules: format!("arn:{p}:scheduler:{region}:{account}:schedule/default/{family}*"),
-            services: format!("arn:{p}:ecs:{region}:{account}:service/{cluster}/{family}"),
+            schedules: format!(
+                "arn:{p}:scheduler:{region}:{account}:schedule/default/{}*",
+                crate::names::schedule(config)
+            ),
+            services: format!(
+                "arn:{p}:ecs:{region}:{account}:service/{cluster}/{}",
+                crate::names::service(config)
+            ),
             infrastructure_role: infrastructure.arn.clone(),
         };
         Scope {
@@ -334,7 +319,7 @@ impl Scope {
             Principal::Task => {
                 let mut statements = Vec::new();
                 for path in &config.task_role_policy_files {
-                    let (_, doc) = crate::steps::roles::policy_file(path)?;
+                    let (_, doc) = crate::iam::roles::policy_file(path)?;
                     match &doc["Statement"] {
                         Value::Array(items) => statements.extend(items.iter().cloned()),
                         one => statements.push(one.clone()),

@@ -68,7 +68,7 @@ pub async fn pull(
     }
     let credentials = match (pull.ecr, aws) {
         (true, Some(aws)) => {
-            let login = crate::steps::push::login(aws, config).await?;
+            let login = crate::publish::login(aws, config).await?;
             Some(DockerCredentials {
                 username: Some(login.credentials.username.clone()),
                 password: Some(login.credentials.password().to_string()),

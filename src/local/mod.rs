@@ -211,7 +211,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
             None
         }
         (None, Some(plan)) => {
-            let access = crate::steps::push::base_access(config, input.aws).await?;
+            let access = crate::publish::base_access(config, input.aws).await?;
             let built = build::run(input.project, config, plan, access, out).await?;
             if let build::Artifact::Host(oci) = &built.artifact {
                 image::load(&docker, oci, &local_image, out).await?;

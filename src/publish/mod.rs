@@ -1,7 +1,14 @@
-//! The publisher: ships a built image (an OCI image layout on disk) to a registry.
+//! Stage `publish` (the `push` command): what a build produced, shipped. [`ecr`]: the ECR
+//! repository ensured, the registry login, the push (through the Engine for a Docker build, blob
+//! by blob below for the host builder's OCI image layout), the tags; [`sbom`]: the SBOM next to
+//! the image. Build produces an artifact; only this stage ships it.
 
+mod ecr;
+mod lifecycle;
 mod sbom;
 
+pub use ecr::*;
+pub use lifecycle::lifecycle_policy;
 pub use sbom::{push_sbom, SbomPush};
 
 use anyhow::Context;

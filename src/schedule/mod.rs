@@ -6,9 +6,9 @@
 //! task now only when asked (`--run-now`). Two steps, like the roles: [`plan`] reads and checks
 //! (nothing created), [`apply`] writes only what differs.
 
-pub mod expr;
-pub mod role;
 pub mod status;
+
+use crate::iam::scheduler as role;
 
 use std::fmt;
 
@@ -27,11 +27,6 @@ const PLATFORM_VERSION: &str = "LATEST";
 const MAX_EVENT_AGE_SECONDS: i32 = 3600;
 const MAX_RETRIES: i32 = 10;
 
-/// The schedule's name: the stage's resource name.
-pub fn name(config: &Config) -> String {
-    format!("{}-{}", config.project, config.stage)
-}
-
 /// The schedule of a stage, checked, with what exists now.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -49,7 +44,7 @@ pub async fn plan(
     aws: &Aws,
     config: &Config,
     identity: &Identity,
-    roles: &crate::steps::roles::Plan,
+    roles: &crate::iam::roles::Plan,
 ) -> Result<Option<Plan>> {
     let Some(expression) = &config.schedule else {
         return Ok(None);
@@ -63,7 +58,7 @@ pub async fn plan(
         &roles.execution.arn,
     );
     let role = role::plan(aws, config, identity, &scope).await?;
-    let name = name(config);
+    let name = crate::names::schedule(config);
     let existing = aws.get_schedule(&name).await?;
     Ok(Some(Plan {
         name,
@@ -279,7 +274,7 @@ impl fmt::Display for ScheduleDeleted {
 /// Deletes the stage's schedule, then its managed scheduler role (a given role is left alone);
 /// `None` when the stage has no `schedule` and no schedule exists. Re-running converges.
 pub async fn delete(aws: &Aws, config: &Config) -> Result<Option<ScheduleDeleted>> {
-    let name = name(config);
+    let name = crate::names::schedule(config);
     let schedule_deleted = aws.delete_schedule(&name).await?;
     if !schedule_deleted && config.schedule.is_none() {
         return Ok(None);

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::expr::{self, Expression};
+use crate::config::schedule::{self as expr, Expression};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
@@ -49,7 +49,7 @@ pub struct LastTask {
 /// The stage's schedule as deployed (else as configured); `None` when the stage has no `schedule`
 /// and no schedule exists.
 pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>> {
-    let name = super::name(config);
+    let name = crate::names::schedule(config);
     let found = aws.get_schedule(&name).await?;
     let (expression, timezone, enabled, task_definition, anchor) = match (&found, &config.schedule)
     {
@@ -74,7 +74,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>
         (Ok(parsed), Ok(tz)) if enabled => next_runs(&parsed, &tz, Timestamp::now(), anchor),
         _ => Vec::new(),
     };
-    let family = crate::steps::render::family(config);
+    let family = crate::names::family(config);
     let mut arns = aws.list_tasks(&config.cluster, &family, "STOPPED").await?;
     arns.extend(aws.list_tasks(&config.cluster, &family, "RUNNING").await?);
     arns.truncate(100);

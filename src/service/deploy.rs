@@ -162,7 +162,7 @@ pub async fn service(
     limit: Duration,
     out: &Output,
 ) -> Result<ServiceReport> {
-    let name = request::service_name(config);
+    let name = crate::names::service(config);
     let container = container_name(definition, config);
     let desired = Desired {
         config,
@@ -263,8 +263,8 @@ pub async fn plan_step(
     network: &Network,
     running: Option<String>,
 ) -> Result<PlanLine> {
-    let name = request::service_name(config);
-    let family = crate::steps::render::family(config);
+    let name = crate::names::service(config);
+    let family = crate::names::family(config);
     let arn = running.unwrap_or_else(|| format!("{family} (new revision)"));
     let container = config.project.clone();
     let desired = Desired {
@@ -334,7 +334,7 @@ pub fn actions(
     let service = format!(
         "arn:{partition}:ecs:{region}:{account}:service/{}/{}",
         config.cluster,
-        request::service_name(config)
+        crate::names::service(config)
     );
     let mut list: Vec<(&'static str, String)> = match config.service.kind {
         StageKind::Web => [
@@ -358,7 +358,7 @@ pub fn actions(
     if config.service.kind == StageKind::Web {
         let role = format!(
             "arn:{partition}:iam::{account}:role/{}",
-            super::express::infrastructure_role_name(config)
+            crate::names::infrastructure_role(config)
         );
         for a in ["iam:CreateRole", "iam:AttachRolePolicy", "iam:PassRole"] {
             list.push((a, role.clone()));
@@ -415,13 +415,13 @@ pub async fn diff(
     if config.service.kind != StageKind::Service {
         return Ok(Vec::new());
     }
-    let name = request::service_name(config);
+    let name = crate::names::service(config);
     let current = aws.describe_service(&config.cluster, &name).await?;
     if !request::is_active(current.as_ref()) {
         return Ok(vec![format!("+ service {name} (deploy creates it)")]);
     }
     let network = crate::steps::run::resolve_network(aws, config, false).await?;
-    let new_revision = format!("{} (new revision)", crate::steps::render::family(config));
+    let new_revision = format!("{} (new revision)", crate::names::family(config));
     let container = config.project.clone();
     let desired = Desired {
         config,

@@ -12,27 +12,7 @@ use crate::config::Config;
 use crate::error::{Location, Result, UserError};
 use crate::steps::logs::task_id;
 
-/// The inline policy on the managed task role when `exec = true`.
-pub const POLICY_NAME: &str = "cargo-fargate-exec";
 pub const PLUGIN: &str = "session-manager-plugin";
-
-/// What the ECS agent in the task needs for ECS Exec's channels.
-pub fn policy() -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "EcsExecChannelsTakeNoResourceSoResourceIsStar",
-            "Effect": "Allow",
-            "Action": [
-                "ssmmessages:CreateControlChannel",
-                "ssmmessages:CreateDataChannel",
-                "ssmmessages:OpenControlChannel",
-                "ssmmessages:OpenDataChannel"
-            ],
-            "Resource": "*"
-        }]
-    })
-}
 
 /// The Session Manager plugin on PATH, or the line that says how to get it.
 pub fn find_plugin(path: Option<std::ffi::OsString>) -> Result<PathBuf, UserError> {
@@ -96,7 +76,7 @@ pub async fn stage_tasks(aws: &Aws, config: &Config) -> Result<Vec<Value>> {
         StageKind::Task => {
             aws.list_tasks(
                 &config.cluster,
-                &crate::steps::render::family(config),
+                &crate::names::family(config),
                 "RUNNING",
             )
             .await?
@@ -104,7 +84,7 @@ pub async fn stage_tasks(aws: &Aws, config: &Config) -> Result<Vec<Value>> {
         _ => {
             aws.service_tasks(
                 &config.cluster,
-                &super::request::service_name(config),
+                &crate::names::service(config),
                 "RUNNING",
             )
             .await?

@@ -20,17 +20,14 @@ use crate::output::Output;
 use crate::steps::register::{Prepared, RegisterReport};
 use crate::steps::run::Network;
 
-pub use super::infrastructure::{
-    apply_infrastructure_role, infrastructure_role, infrastructure_role_name, infrastructure_trust,
-    plan_infrastructure_role, ECS, INFRASTRUCTURE_POLICY,
-};
+use crate::iam::infrastructure::{apply_infrastructure_role, plan_infrastructure_role};
 
 /// The Express service's ARN: an ECS service ARN.
 pub fn service_arn(config: &Config, partition: &str, region: &str, account: &str) -> String {
     format!(
         "arn:{partition}:ecs:{region}:{account}:service/{}/{}",
         config.cluster,
-        request::service_name(config)
+        crate::names::service(config)
     )
 }
 
@@ -65,7 +62,7 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
     }
     container.insert(
         "awsLogsConfiguration".into(),
-        json!({"logGroup": c.log_group, "logStreamPrefix": crate::steps::render::log_stream_prefix(c)}),
+        json!({"logGroup": c.log_group, "logStreamPrefix": crate::names::log_stream_prefix(c)}),
     );
     if let Some(command) = &c.command {
         container.insert("command".into(), json!(command));
@@ -113,7 +110,7 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
 /// The CreateExpressGatewayService request.
 pub fn create_request(i: &ExpressInput) -> Value {
     let mut m = configuration(i);
-    m.insert("serviceName".into(), request::service_name(i.config).into());
+    m.insert("serviceName".into(), crate::names::service(i.config).into());
     m.insert("cluster".into(), i.config.cluster.clone().into());
     m.insert(
         "infrastructureRoleArn".into(),
@@ -274,8 +271,8 @@ pub async fn deploy(
             .unwrap_or_default()
     };
     let (task_role, execution_role) = (
-        roles(crate::steps::roles::Kind::Task),
-        roles(crate::steps::roles::Kind::Execution),
+        roles(crate::iam::roles::Kind::Task),
+        roles(crate::iam::roles::Kind::Execution),
     );
     let input = ExpressInput {
         config,
@@ -291,7 +288,7 @@ pub async fn deploy(
         &aws.region(),
         &identity.account,
     );
-    let name = request::service_name(config);
+    let name = crate::names::service(config);
     let current = aws.describe_express_service(&arn).await?;
     let before = aws
         .describe_service(&config.cluster, &name)
@@ -426,7 +423,7 @@ pub async fn plan_step(
         action: format!(
             "{} Express Mode service {} (tasks {}–{}, health check {}, subnets {}, security groups {}); infrastructure role {role}{}",
             if exists { "update" } else { "create" },
-            request::service_name(config),
+            crate::names::service(config),
             s.desired_count,
             s.max_count,
             s.health_check_path,

@@ -9,7 +9,6 @@
 pub mod deploy;
 pub mod exec;
 pub mod express;
-pub mod infrastructure;
 pub mod request;
 pub mod status;
 pub mod wait;

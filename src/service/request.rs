@@ -9,11 +9,6 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::steps::run::Network;
 
-/// `{project}-{stage}`: the service's name in its cluster.
-pub fn service_name(config: &Config) -> String {
-    format!("{}-{}", config.project, config.stage)
-}
-
 /// What a service should be: the configuration, the revision to run and the checked network.
 pub struct Desired<'a> {
     pub config: &'a Config,
@@ -25,7 +20,7 @@ pub struct Desired<'a> {
 
 /// The tags on the service (and, by `propagateTags = SERVICE`, on its tasks).
 pub fn tags(config: &Config) -> Vec<Value> {
-    crate::iam::stage_tags(config)
+    crate::names::stage_tags(config)
         .iter()
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect()
@@ -74,7 +69,7 @@ fn settings(d: &Desired) -> serde_json::Map<String, Value> {
 pub fn create(d: &Desired) -> Value {
     let mut m = settings(d);
     m.insert("cluster".into(), d.config.cluster.clone().into());
-    m.insert("serviceName".into(), service_name(d.config).into());
+    m.insert("serviceName".into(), crate::names::service(d.config).into());
     m.insert("launchType".into(), "FARGATE".into());
     m.insert("schedulingStrategy".into(), "REPLICA".into());
     m.insert("deploymentController".into(), json!({"type": "ECS"}));
@@ -86,7 +81,7 @@ pub fn create(d: &Desired) -> Value {
 pub fn update(d: &Desired) -> Value {
     let mut m = settings(d);
     m.insert("cluster".into(), d.config.cluster.clone().into());
-    m.insert("service".into(), service_name(d.config).into());
+    m.insert("service".into(), crate::names::service(d.config).into());
     if !m.contains_key("loadBalancers") {
         // An empty list removes a target group the configuration no longer names.
         m.insert("loadBalancers".into(), json!([]));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::request::{self, service_name, short_arn};
+use super::request::{self, short_arn};
 use crate::aws::Aws;
 use crate::config::service::StageKind;
 use crate::config::Config;
@@ -194,7 +194,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
     };
     if !aws.cluster_exists(&config.cluster).await? {
         if config.service.kind != StageKind::Task {
-            report.service = Some(service_name(config));
+            report.service = Some(crate::names::service(config));
         }
         return Ok(report);
     }
@@ -205,7 +205,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         report.running = tasks.len() as i64;
         return Ok(report);
     }
-    let name = service_name(config);
+    let name = crate::names::service(config);
     report.service = Some(name.clone());
     if config.service.kind == StageKind::Web {
         let arn = super::express::stage_service_arn(aws, config).await?;
@@ -253,7 +253,7 @@ async fn active_service(aws: &Aws, config: &Config, command: &str) -> Result<Val
             .fix(hint)
             .into());
     }
-    let name = service_name(config);
+    let name = crate::names::service(config);
     match aws.describe_service(&config.cluster, &name).await? {
         Some(s) if s["status"] == "ACTIVE" => Ok(s),
         _ => Err(UserError::new(format!(
@@ -319,7 +319,7 @@ pub async fn rollback(
 ) -> Result<ChangeReport> {
     let limit = wait.timeout;
     let service = active_service(aws, config, "rollback").await?;
-    let name = service_name(config);
+    let name = crate::names::service(config);
     let current_arn = service["taskDefinition"]
         .as_str()
         .unwrap_or_default()
@@ -329,7 +329,7 @@ pub async fn rollback(
         .next()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
-    let family = crate::steps::render::family(config);
+    let family = crate::names::family(config);
     // Oldest first, as rollback_target reads them.
     let mut active: Vec<i64> = aws
         .active_revisions(&family)
@@ -396,7 +396,7 @@ pub async fn scale(
 ) -> Result<ChangeReport> {
     let limit = wait.timeout;
     let service = active_service(aws, config, "scale").await?;
-    let name = service_name(config);
+    let name = crate::names::service(config);
     let before = service["desiredCount"].as_i64().unwrap_or(0);
     let body =
         serde_json::json!({"cluster": config.cluster, "service": name, "desiredCount": count});
@@ -474,7 +474,7 @@ impl fmt::Display for DeleteReport {
 
 /// `delete`: scales the service to 0, then deletes it (Express Mode: deletes the Express service).
 pub async fn delete(aws: &Aws, config: &Config, yes: bool, out: &Output) -> Result<DeleteReport> {
-    let name = service_name(config);
+    let name = crate::names::service(config);
     if !yes {
         if !std::io::stdin().is_terminal() {
             return Err(

@@ -3,12 +3,8 @@
 
 pub mod init;
 pub mod logs;
-pub mod managed_role;
 pub mod package;
-pub mod permissions;
-pub mod push;
 pub mod register;
 pub mod render;
-pub mod roles;
 pub mod run;
 pub mod tasks;

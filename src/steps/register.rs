@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::steps::render::{drop_empty, RenderInput};
-use crate::steps::roles::{self, RoleState};
+use crate::iam::roles::{self, RoleState};
 
 /// Fields ECS reports about a revision that are not part of what was registered.
 const READ_ONLY: &[&str] = &[
@@ -277,7 +277,7 @@ pub async fn apply(
             format_args!("{r} ({})", r.how()),
         );
     }
-    let tags = crate::iam::stage_tags(config);
+    let tags = crate::names::stage_tags(config);
     let log_group = aws
         .ensure_log_group(&config.log_group, config.log_retention_days, &tags)
         .await?;

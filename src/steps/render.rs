@@ -31,16 +31,6 @@ pub struct RenderInput<'a> {
     pub region: &'a str,
 }
 
-/// The family every revision of this project's stage is registered under.
-pub fn family(config: &Config) -> String {
-    format!("{}-{}", config.project, config.stage)
-}
-
-/// The awslogs stream prefix: streams are `<stage>/<container>/<task id>`.
-pub fn log_stream_prefix(config: &Config) -> String {
-    config.stage.clone()
-}
-
 /// The template's variables.
 pub fn context(input: &RenderInput) -> Value {
     let c = input.config;
@@ -55,12 +45,12 @@ pub fn context(input: &RenderInput) -> Value {
         .map(|(name, from)| json!({ "name": name, "valueFrom": from }))
         .collect();
     // The stage's tags: `teardown` and keep-revisions know the revisions by them.
-    let tags: Vec<Value> = crate::iam::stage_tags(c)
+    let tags: Vec<Value> = crate::names::stage_tags(c)
         .iter()
         .map(|(key, value)| json!({ "key": key, "value": value }))
         .collect();
     json!({
-        "family": family(c),
+        "family": crate::names::family(c),
         "project": c.project,
         "stage": c.stage,
         "region": input.region,
@@ -78,7 +68,7 @@ pub fn context(input: &RenderInput) -> Value {
         "entrypoint": c.entrypoint,
         "stop_timeout": c.stop_timeout,
         "log_group": c.log_group,
-        "log_stream_prefix": log_stream_prefix(c),
+        "log_stream_prefix": crate::names::log_stream_prefix(c),
         "tags": tags,
     })
 }

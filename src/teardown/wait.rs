@@ -24,7 +24,7 @@ pub async fn tasks_stopped(
     if tasks.is_empty() {
         return Ok(());
     }
-    let family = crate::steps::render::family(config);
+    let family = crate::names::family(config);
     out.status(
         "Waiting",
         format_args!("for {} tasks of {family} to stop", tasks.len()),

@@ -9,8 +9,9 @@
 
 pub mod follow;
 pub mod project;
-pub mod role;
 pub mod upload;
+
+use crate::iam::codebuild as role;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -195,7 +196,7 @@ pub async fn build_and_push(
             ),
         );
     }
-    let tags = upload::tags(config, true);
+    let tags = crate::names::stage_tags(config);
     let group = aws
         .ensure_log_group(&checked.spec.log_group, config.log_retention_days, &tags)
         .await?;

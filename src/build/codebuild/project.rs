@@ -17,15 +17,6 @@ const BUILDSPEC: &str = include_str!("../../../task-templates/buildspec.yml");
 const IMAGE_X86_64: &str = "aws/codebuild/standard:7.0";
 const IMAGE_ARM64: &str = "aws/codebuild/amazonlinux-aarch64-standard:3.0";
 
-/// The project's name, also its log group's last part.
-pub fn name(config: &Config) -> String {
-    format!("{}-{}", config.project, config.stage)
-}
-
-pub fn log_group(config: &Config) -> String {
-    format!("/aws/codebuild/{}", name(config))
-}
-
 /// The build arguments the Dockerfile gets, by name (their values go in as environment variables).
 pub fn build_arg_names(project: &Project, config: &Config) -> Vec<String> {
     let mut names: Vec<String> = crate::build::docker::build_args(project, config)
@@ -78,15 +69,15 @@ pub fn spec(
 ) -> Result<ProjectSpec> {
     let arm = config.architecture == Architecture::Arm64;
     Ok(ProjectSpec {
-        name: name(config),
+        name: crate::names::build_project(config),
         buildspec: buildspec(project, config, plan)?,
         image: if arm { IMAGE_ARM64 } else { IMAGE_X86_64 }.to_string(),
         arm,
         compute_type: config.codebuild_compute_type.clone(),
         service_role: service_role.to_string(),
         timeout_minutes: config.codebuild_timeout as i32,
-        log_group: log_group(config),
-        tags: super::upload::tags(config, true),
+        log_group: crate::names::build_log_group(config),
+        tags: crate::names::stage_tags(config),
     })
 }
 

@@ -42,41 +42,10 @@ pub struct BucketPlan {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The bucket's name: the `bucket` key, else `{project}-{account}-{region}` (globally unique as
-/// S3 requires), shortened with a hash when over 63 characters.
-pub fn bucket_name(config: &Config, identity: &Identity) -> String {
-    if let Some(b) = &config.bucket {
-        return b.clone();
-    }
-    let tail = format!("-{}-{}", identity.account, identity.region);
-    let mut project = config.project.clone();
-    if project.len() + tail.len() > 63 {
-        use sha2::Digest;
-        let hash = hex::encode(sha2::Sha256::digest(config.project.as_bytes()));
-        let keep = 63 - tail.len() - 9;
-        project = format!("{}-{}", &project[..keep].trim_end_matches('-'), &hash[..8]);
-    }
-    format!("{project}{tail}")
-}
-
-/// The tags of what the codebuild builder creates: the config's, and cargo-fargate's own.
-pub fn tags(config: &Config, stage: bool) -> BTreeMap<String, String> {
-    let mut tags = config.tags.clone();
-    tags.insert(
-        crate::steps::roles::MANAGED_TAG.0.into(),
-        crate::steps::roles::MANAGED_TAG.1.into(),
-    );
-    tags.insert("cargo-fargate:project".into(), config.project.clone());
-    if stage {
-        tags.insert("cargo-fargate:stage".into(), config.stage.clone());
-    }
-    tags
-}
-
 /// Reads and checks the bucket; changes nothing. A bucket of another account, in another region,
 /// or not private is refused with the fix.
 pub async fn plan_bucket(aws: &Aws, config: &Config, identity: &Identity) -> Result<BucketPlan> {
-    let name = bucket_name(config, identity);
+    let name = crate::names::bucket(config, &identity.account, &identity.region);
     let region = aws.region();
     let key_hint = if config.bucket.is_some() {
         "set `bucket` to another name"
@@ -84,7 +53,7 @@ pub async fn plan_bucket(aws: &Aws, config: &Config, identity: &Identity) -> Res
         "set `bucket` to a bucket of your own"
     };
     let state = aws.bucket_state(&name, &identity.account).await?;
-    let tags = tags(config, false);
+    let tags = crate::names::project_tags(config);
     let create = match state {
         BucketState::Missing => true,
         BucketState::NotOurs => {
@@ -115,8 +84,7 @@ pub async fn plan_bucket(aws: &Aws, config: &Config, identity: &Identity) -> Res
                     ))
                     .into());
             }
-            let ours = found_tags.get(crate::steps::roles::MANAGED_TAG.0).map(String::as_str)
-                == Some(crate::steps::roles::MANAGED_TAG.1);
+            let ours = crate::names::is_managed(&found_tags);
             match public {
                 // A bucket of ours a run left half-made: finish it.
                 Some(_) if ours => true,

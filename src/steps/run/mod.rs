@@ -179,9 +179,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         .and_then(|c| c["name"].as_str())
         .unwrap_or(&config.project)
         .to_string();
-    let mut tags = config.tags.clone();
-    tags.insert("cargo-fargate:project".into(), config.project.clone());
-    tags.insert("cargo-fargate:stage".into(), config.stage.clone());
+    let tags = crate::names::task_tags(config);
     let spec = RunSpec {
         cluster: &config.cluster,
         task_definition: &input.registration.arn,

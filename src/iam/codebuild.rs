@@ -11,14 +11,14 @@ use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
 use crate::iam::{Principal, Scope};
-use crate::steps::managed_role;
-use crate::steps::roles::{role_name_of, trusts};
+use crate::iam::managed;
+use crate::iam::roles::{role_name_of, trusts};
 
 pub const CODEBUILD: &str = "codebuild.amazonaws.com";
-pub const POLICY_NAME: &str = "cargo-fargate-codebuild";
+pub use crate::names::CODEBUILD_POLICY_NAME as POLICY_NAME;
 
 /// The role, checked; with what it must look like when managed.
-pub type RolePlan = managed_role::RolePlan;
+pub type RolePlan = managed::RolePlan;
 
 pub fn trust_policy(scope: &Scope) -> Result<Value> {
     scope.trust(Principal::Codebuild)
@@ -77,7 +77,7 @@ pub async fn plan(
                 None,
             );
             // Managed policies were never attached by cargo-fargate: anything attached is detached.
-            managed_role::plan(
+            managed::plan(
                 aws,
                 config,
                 identity,
@@ -98,7 +98,7 @@ pub async fn apply(aws: &Aws, plan: &RolePlan) -> Result<Vec<String>> {
     let Some(want) = &plan.managed else {
         return Ok(Vec::new());
     };
-    let done = managed_role::apply(
+    let done = managed::apply(
         aws,
         &plan.name,
         "cargo-fargate: CodeBuild reads this project's source archives, pushes its image, writes its build log",
@@ -130,7 +130,7 @@ mod tests {
                 .cloned()
                 .unwrap_or_else(|| panic!("no {sid} in {p}"))
         };
-        let family = crate::steps::render::family(&config);
+        let family = crate::names::family(&config);
         assert_eq!(
             by_sid("ReadThisStagesSourceArchives")["Resource"],
             format!(

@@ -1,6 +1,6 @@
 //! Express Mode's infrastructure role `{project}-{stage}-infrastructure`: ECS acts with it to make
 //! and remove the load balancer, target groups and scaling of a `kind = "web"` service. Managed
-//! like the stage's other roles (steps/managed_role.rs): its trust and the AWS managed policy,
+//! like the stage's other roles ([`super::managed`]): its trust and the AWS managed policy,
 //! nothing else.
 
 use std::collections::BTreeMap;
@@ -15,11 +15,6 @@ use crate::output::Output;
 pub const INFRASTRUCTURE_POLICY: &str =
     "service-role/AmazonECSInfrastructureRoleforExpressGatewayServices";
 pub const ECS: &str = "ecs.amazonaws.com";
-
-/// `{project}-{stage}-infrastructure`.
-pub fn infrastructure_role_name(config: &Config) -> String {
-    format!("{}-{}-infrastructure", config.project, config.stage)
-}
 
 /// Its trust policy: ECS, for this account only.
 pub fn infrastructure_trust(account: &str) -> Value {
@@ -38,7 +33,7 @@ pub fn infrastructure_trust(account: &str) -> Value {
 /// Plans the infrastructure role (read-only): its ARN, and whether it must be created.
 pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(String, bool)> {
     let identity = aws.identity().await?;
-    let name = infrastructure_role_name(config);
+    let name = crate::names::infrastructure_role(config);
     crate::config::validate::role_name(&name).map_err(|what| {
         config
             .key_error("name", what)
@@ -46,7 +41,7 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
     })?;
     match aws.get_role(&name).await? {
         Some(found) => {
-            if !crate::steps::managed_role::is_managed(&found) {
+            if !crate::iam::managed::is_managed(&found) {
                 return Err(UserError::new(format!(
                     "role `{name}` already exists and was not created by cargo-fargate"
                 ))
@@ -71,7 +66,7 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
 pub async fn infrastructure_role(
     aws: &Aws,
     config: &Config,
-) -> Result<(String, crate::steps::managed_role::Desired)> {
+) -> Result<(String, crate::iam::managed::Desired)> {
     let identity = aws.identity().await?;
     let (arn, missing) = plan_infrastructure_role(aws, config).await?;
     let policy = format!(
@@ -80,12 +75,12 @@ pub async fn infrastructure_role(
     );
     Ok((
         arn,
-        crate::steps::managed_role::Desired {
+        crate::iam::managed::Desired {
             exists: !missing,
             trust: infrastructure_trust(&identity.account),
             attached: Some([policy].into_iter().collect()),
             inline: BTreeMap::new(),
-            tags: crate::iam::stage_tags(config),
+            tags: crate::names::stage_tags(config),
         },
     ))
 }
@@ -93,9 +88,9 @@ pub async fn infrastructure_role(
 /// Makes the infrastructure role match [`infrastructure_role`]; converges on re-runs.
 pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output) -> Result<String> {
     let (arn, want) = infrastructure_role(aws, config).await?;
-    let done = crate::steps::managed_role::apply(
+    let done = crate::iam::managed::apply(
         aws,
-        &infrastructure_role_name(config),
+        &crate::names::infrastructure_role(config),
         "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
         &want,
     )

@@ -1,6 +1,6 @@
-//! Stage `push`: ECR repository ensured (scan on push, encryption, tag mutability, lifecycle policy),
-//! registry login checked, and the image pushed — unless the registry already holds its content tag,
-//! in which case build and push are skipped ("up to date").
+//! The ECR side of `publish`: the repository ensured (scan on push, encryption, tag mutability,
+//! lifecycle policy), registry login checked, and the image pushed — unless the registry already
+//! holds its content tag, in which case build and push are skipped ("up to date").
 
 use std::fmt;
 use std::time::Instant;
@@ -18,9 +18,7 @@ use crate::error::{Result, UserError};
 use crate::output::Output;
 use crate::registry::{self, Credentials, Registry};
 
-mod lifecycle;
-
-pub use lifecycle::lifecycle_policy;
+use super::{lifecycle_policy, sbom, SbomPush};
 
 #[derive(Debug, Serialize)]
 pub struct PushOutput {
@@ -38,7 +36,7 @@ pub struct PushOutput {
     pub build: Option<BuildOutput>,
     /// The SBOM artifact pushed next to the image.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sbom: Option<crate::publish::SbomPush>,
+    pub sbom: Option<SbomPush>,
     /// The `codebuild` builder's build: its id, the archive and the bytes uploaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codebuild: Option<build::codebuild::Built>,
@@ -176,7 +174,7 @@ pub async fn plan_repository(aws: &Aws, config: &Config) -> Result<RepositoryPla
     Ok(RepositoryPlan {
         name: config.repository.clone(),
         tag_mutability: config.tag_mutability,
-        tags: crate::iam::stage_tags(config),
+        tags: crate::names::stage_tags(config),
         lifecycle_policy_changes: current.as_ref() != Some(&policy),
         lifecycle_policy: policy,
         found,
@@ -314,6 +312,47 @@ pub async fn up_to_date(
     }))
 }
 
+/// Completes what CodeBuild built and pushed itself: the registry's digest is the image's, the
+/// plan's other tags are put, and the SBOM (from the same Cargo.lock the build used) goes next to
+/// the image.
+pub async fn publish_remote(
+    built: build::codebuild::Built,
+    target: Target,
+    project: &crate::project::Project,
+    config: &Config,
+    plan: &build::Plan,
+    started: Instant,
+    out: &Output,
+) -> Result<PushOutput> {
+    let tags = tag_copies(&target, config, plan, &built.digest, out).await?;
+    let (pushed_to, uri) = (
+        format!("{}/{}", target.registry.host, config.repository),
+        if target.repository.uri.is_empty() {
+            format!("{}/{}", target.registry.host, config.repository)
+        } else {
+            target.repository.uri.clone()
+        },
+    );
+    let sbom = build::sbom::write(project, config)?;
+    let sbom = sbom::push_sbom(&target.registry, &config.repository, &built.digest, &sbom.path, out)
+        .await?;
+    Ok(PushOutput {
+        sbom: Some(sbom),
+        image_uri: format!("{uri}@{}", built.digest),
+        repository: target.repository,
+        lifecycle_policy_updated: target.lifecycle_policy_updated,
+        pushed_to,
+        digest: built.digest.clone(),
+        tags,
+        up_to_date: false,
+        layers_pushed: 0,
+        layers_skipped: 0,
+        build: None,
+        codebuild: Some(built),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// Pushes a built image (either builder's) with its tags.
 pub async fn publish(
     built: BuildOutput,
@@ -328,7 +367,7 @@ pub async fn publish(
     };
     let sbom = match &built.sbom {
         Some(path) => Some(
-            crate::publish::push_sbom(
+            sbom::push_sbom(
                 &target.registry,
                 &config.repository,
                 &pushed.digest,
@@ -443,7 +482,7 @@ async fn push_oci(
     )
     .await?;
     let stats =
-        crate::publish::push(image, &target.registry, &config.repository, &tags, out).await?;
+        super::push(image, &target.registry, &config.repository, &tags, out).await?;
     Ok(Pushed {
         digest: stats.digest,
         tags,

@@ -6,7 +6,7 @@
 use crate::aws::{Aws, Identity};
 use crate::config::Config;
 use crate::error::{Result, UserError};
-use crate::steps::roles;
+use crate::iam::roles;
 
 /// What a deploy will do that needs a permission: for the plan at hand.
 pub struct Needs<'a> {
@@ -84,7 +84,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
         if needs.create_cluster {
             list.push(("ecs:CreateCluster", "*".into()));
         }
-        let family = crate::steps::render::family(c);
+        let family = crate::names::family(c);
         if c.service.kind != crate::config::service::StageKind::Task {
             list.extend(crate::service::deploy::actions(c, p, region, account));
         } else {

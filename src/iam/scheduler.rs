@@ -11,14 +11,14 @@ use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
 use crate::iam::{Principal, Scope};
-use crate::steps::managed_role;
+use crate::iam::managed;
 
 pub const SCHEDULER: &str = "scheduler.amazonaws.com";
 /// The managed role's one inline policy.
-pub const POLICY_NAME: &str = "cargo-fargate-run-task";
+pub use crate::names::SCHEDULER_POLICY_NAME as POLICY_NAME;
 
 /// The role, checked, and (when managed) what it must look like.
-pub type RolePlan = managed_role::RolePlan;
+pub type RolePlan = managed::RolePlan;
 
 /// The trust policy of the managed scheduler role.
 pub fn trust_policy(scope: &Scope) -> Result<Value> {
@@ -86,7 +86,7 @@ pub async fn plan(
         }
         // Attached policies are left as they are.
         Role::Managed(name) => {
-            managed_role::plan(
+            managed::plan(
                 aws,
                 config,
                 identity,
@@ -123,7 +123,7 @@ pub async fn apply(aws: &Aws, plan: &RolePlan) -> Result<RoleState> {
     let Some(want) = &plan.managed else {
         return Ok(state);
     };
-    let done = managed_role::apply(
+    let done = managed::apply(
         aws,
         &plan.name,
         "cargo-fargate: EventBridge Scheduler starts this stage's task",
@@ -144,7 +144,7 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<bool> {
     let Some(found) = aws.get_role(name).await? else {
         return Ok(false);
     };
-    if !managed_role::is_managed(&found) {
+    if !managed::is_managed(&found) {
         return Ok(false);
     }
     aws.delete_role_and_policies(name).await?;
@@ -173,7 +173,7 @@ mod tests {
             "arn:aws:iam::123456789012:role/app-prod-task",
             "arn:aws:iam::123456789012:role/ops/app-prod-execution",
         );
-        let family = crate::steps::render::family(&config);
+        let family = crate::names::family(&config);
         let p = run_task_policy(&scope, &config).unwrap();
         let s = &p["Statement"];
         assert_eq!(s[0]["Action"], "ecs:RunTask");

@@ -9,7 +9,7 @@ pub fn lifecycle_policy(stages: &[String], lifecycle: &Lifecycle) -> Result<serd
     let mut env = minijinja::Environment::new();
     env.add_template(
         "lifecycle",
-        include_str!("../../../task-templates/lifecycle-policy.json"),
+        include_str!("../../task-templates/lifecycle-policy.json"),
     )?;
     let text = env.get_template("lifecycle")?.render(minijinja::context! {
         stages => stages,

@@ -13,8 +13,6 @@ use crate::aws::{Aws, Identity};
 use crate::config::Config;
 use crate::error::Result;
 
-pub const MANAGED_TAG: (&str, &str) = ("managed-by", "cargo-fargate");
-
 /// What a managed role must look like.
 #[derive(Debug, Clone)]
 pub struct Desired {
@@ -36,7 +34,7 @@ pub struct Applied {
 
 /// Whether IAM's tags say cargo-fargate made the role.
 pub fn is_managed(found: &RoleInfo) -> bool {
-    found.tags.get(MANAGED_TAG.0).map(String::as_str) == Some(MANAGED_TAG.1)
+    crate::names::is_managed(&found.tags)
 }
 
 /// The managed role `name` as it exists (`None`: to create); a role of that name that
@@ -183,7 +181,7 @@ pub async fn plan(
             trust,
             attached,
             inline,
-            tags: crate::iam::stage_tags(config),
+            tags: crate::names::stage_tags(config),
         }),
     })
 }

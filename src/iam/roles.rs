@@ -18,12 +18,10 @@ use crate::config::validate::RoleArn;
 use crate::config::{Config, Role};
 use crate::error::{Location, Result, UserError};
 
-pub use super::managed_role::{Desired, MANAGED_TAG};
+pub use super::managed::Desired;
 pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 pub const EXECUTION_POLICY: &str = "service-role/AmazonECSTaskExecutionRolePolicy";
-const SECRETS_POLICY_NAME: &str = "cargo-fargate-secrets";
-/// The managed execution role's scoped inline policy (in place of the AWS managed one).
-pub const EXECUTION_POLICY_NAME: &str = "cargo-fargate-execution";
+use crate::names::{EXECUTION_POLICY_NAME, SECRETS_POLICY_NAME};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -216,7 +214,7 @@ async fn plan_role(
             })
         }
         Role::Managed(name) => {
-            let existing = super::managed_role::existing(aws, config, key, name).await?;
+            let existing = super::managed::existing(aws, config, key, name).await?;
             let mut policies = BTreeSet::new();
             let mut inline = BTreeMap::new();
             match kind {
@@ -234,8 +232,8 @@ async fn plan_role(
                         policies.insert(arn.clone());
                     }
                     if config.service.exec {
-                        let name = crate::service::exec::POLICY_NAME.to_string();
-                        inline.insert(name, crate::service::exec::policy());
+                        let name = crate::names::EXEC_POLICY_NAME.to_string();
+                        inline.insert(name, crate::iam::exec::policy());
                     }
                     for path in &config.task_role_policy_files {
                         let (name, doc) = policy_file(path)?;
@@ -300,13 +298,13 @@ async fn plan_role(
             Ok(RolePlan {
                 kind,
                 name: name.clone(),
-                arn: super::managed_role::arn(existing.as_ref(), identity, name),
+                arn: super::managed::arn(existing.as_ref(), identity, name),
                 managed: Some(Desired {
                     exists: existing.is_some(),
                     trust: trust_policy(&identity.account)?,
                     attached: Some(policies),
                     inline,
-                    tags: crate::iam::stage_tags(config),
+                    tags: crate::names::stage_tags(config),
                 }),
             })
         }
@@ -386,7 +384,7 @@ async fn apply_role(aws: &Aws, role: &RolePlan) -> Result<RoleState> {
             "cargo-fargate: pulls the image, writes logs, reads the configured secrets"
         }
     };
-    let done = super::managed_role::apply(aws, &role.name, description, want).await?;
+    let done = super::managed::apply(aws, &role.name, description, want).await?;
     if done.created {
         state.arn = done.arn;
     }

@@ -1,0 +1,170 @@
+//! Every name cargo-fargate gives an AWS resource of a stage, and the tags it puts on them: one
+//! owner, so that the step that creates a resource, the one that reads it and `teardown` that
+//! removes it cannot disagree. Each is computed from the resolved configuration alone; the names
+//! a user can set (cluster, repository, roles, log group, bucket) are resolved in `config` and
+//! read from it here.
+
+use std::collections::BTreeMap;
+
+use crate::config::resolve::Builder;
+use crate::config::Config;
+
+/// The tag on everything cargo-fargate created: what it may change and delete.
+pub const MANAGED_TAG: (&str, &str) = ("managed-by", "cargo-fargate");
+/// The tag naming the project a resource was made for.
+pub const PROJECT_TAG: &str = "cargo-fargate:project";
+/// The tag naming the stage a resource was made for.
+pub const STAGE_TAG: &str = "cargo-fargate:stage";
+
+/// The managed execution role's scoped inline policy (in place of the AWS managed one).
+pub const EXECUTION_POLICY_NAME: &str = "cargo-fargate-execution";
+/// The managed execution role's inline policy that reads the configured secrets.
+pub const SECRETS_POLICY_NAME: &str = "cargo-fargate-secrets";
+/// The task role's inline policy that lets ECS Exec open a session.
+pub const EXEC_POLICY_NAME: &str = "cargo-fargate-exec";
+/// The CodeBuild role's inline policy.
+pub const CODEBUILD_POLICY_NAME: &str = "cargo-fargate-codebuild";
+/// The scheduler role's inline policy.
+pub const SCHEDULER_POLICY_NAME: &str = "cargo-fargate-run-task";
+
+/// `{project}-{stage}`: the name of the stage's own resources that have no key of their own.
+fn stage_name(config: &Config) -> String {
+    format!("{}-{}", config.project, config.stage)
+}
+
+/// The family every revision of this project's stage is registered under.
+pub fn family(config: &Config) -> String {
+    stage_name(config)
+}
+
+/// The EventBridge schedule of a `schedule` stage.
+pub fn schedule(config: &Config) -> String {
+    stage_name(config)
+}
+
+/// The ECS service of a `service` / `web` stage, in its cluster.
+pub fn service(config: &Config) -> String {
+    stage_name(config)
+}
+
+/// The CodeBuild project of the `codebuild` builder.
+pub fn build_project(config: &Config) -> String {
+    stage_name(config)
+}
+
+/// The CodeBuild project's log group.
+pub fn build_log_group(config: &Config) -> String {
+    format!("/aws/codebuild/{}", build_project(config))
+}
+
+/// The managed infrastructure role of a `web` stage (Express Mode).
+pub fn infrastructure_role(config: &Config) -> String {
+    format!("{}-{}-infrastructure", config.project, config.stage)
+}
+
+/// The awslogs stream prefix: streams are `<stage>/<container>/<task id>`.
+pub fn log_stream_prefix(config: &Config) -> String {
+    config.stage.clone()
+}
+
+/// The log groups of the stage: the tasks', and the build project's with CodeBuild.
+pub fn log_groups(config: &Config) -> Vec<String> {
+    let mut groups = vec![config.log_group.clone()];
+    if config.builder == Builder::Codebuild {
+        groups.push(build_log_group(config));
+    }
+    groups
+}
+
+/// The source bucket of the `codebuild` builder: the `bucket` key, else
+/// `{project}-{account}-{region}` (globally unique as S3 requires), shortened with a hash when
+/// over 63 characters.
+pub fn bucket(config: &Config, account: &str, region: &str) -> String {
+    if let Some(b) = &config.bucket {
+        return b.clone();
+    }
+    let tail = format!("-{account}-{region}");
+    let mut project = config.project.clone();
+    if project.len() + tail.len() > 63 {
+        use sha2::Digest;
+        let hash = hex::encode(sha2::Sha256::digest(config.project.as_bytes()));
+        let keep = 63 - tail.len() - 9;
+        project = format!("{}-{}", &project[..keep].trim_end_matches('-'), &hash[..8]);
+    }
+    format!("{project}{tail}")
+}
+
+/// Tags on everything cargo-fargate creates for a stage; `teardown` finds resources by them.
+pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
+    let mut tags = project_tags(config);
+    tags.insert(STAGE_TAG.into(), config.stage.clone());
+    tags
+}
+
+/// Tags on what the project's stages share (the CodeBuild source bucket): no stage tag.
+pub fn project_tags(config: &Config) -> BTreeMap<String, String> {
+    let mut tags = config.tags.clone();
+    tags.insert(MANAGED_TAG.0.into(), MANAGED_TAG.1.into());
+    tags.insert(PROJECT_TAG.into(), config.project.clone());
+    tags
+}
+
+/// Tags on the tasks a run starts: the project's and the stage's, without `managed-by` (a task
+/// is not a resource cargo-fargate keeps).
+pub fn task_tags(config: &Config) -> BTreeMap<String, String> {
+    let mut tags = config.tags.clone();
+    tags.insert(PROJECT_TAG.into(), config.project.clone());
+    tags.insert(STAGE_TAG.into(), config.stage.clone());
+    tags
+}
+
+/// Whether `tags` carry `managed-by = cargo-fargate`.
+pub fn is_managed(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(MANAGED_TAG.0).map(String::as_str) == Some(MANAGED_TAG.1)
+}
+
+/// Whether `tags` say the resource was made by cargo-fargate for this project's stage.
+pub fn is_ours(config: &Config, tags: &BTreeMap<String, String>) -> bool {
+    is_managed(tags)
+        && tags.get(PROJECT_TAG) == Some(&config.project)
+        && tags.get(STAGE_TAG) == Some(&config.stage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_resources_share_the_stage_name() {
+        let c = crate::config::test_config("builder = \"codebuild\"");
+        let stage = format!("{}-{}", c.project, c.stage);
+        for name in [family(&c), schedule(&c), service(&c), build_project(&c)] {
+            assert_eq!(name, stage);
+        }
+        assert_eq!(log_groups(&c), vec![c.log_group.clone(), format!("/aws/codebuild/{stage}")]);
+        assert_eq!(infrastructure_role(&c), format!("{stage}-infrastructure"));
+    }
+
+    #[test]
+    fn tags_say_whose_and_which_stage() {
+        let c = crate::config::test_config("");
+        let tags = stage_tags(&c);
+        assert!(is_ours(&c, &tags));
+        assert!(!project_tags(&c).contains_key(STAGE_TAG));
+        assert!(!is_managed(&task_tags(&c)));
+        let mut other = tags.clone();
+        other.insert(STAGE_TAG.into(), "prod".into());
+        assert!(!is_ours(&c, &other));
+    }
+
+    #[test]
+    fn a_long_bucket_name_is_shortened_with_a_hash() {
+        let mut c = crate::config::test_config("");
+        c.project = "p".repeat(60);
+        let name = bucket(&c, "123456789012", "eu-west-1");
+        assert_eq!(name.len(), 63, "{name}");
+        assert!(name.ends_with("-123456789012-eu-west-1"));
+        c.bucket = Some("mine".into());
+        assert_eq!(bucket(&c, "123456789012", "eu-west-1"), "mine");
+    }
+}
