@@ -28,6 +28,7 @@ pub struct Item {
     pub name: String,
     /// `remove`, or `keep` with the reason in `note`.
     pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
@@ -410,4 +411,20 @@ fn confirm(config: &Config, items: &[&Item], tasks: usize) -> Result<()> {
         return Err(UserError::new("teardown cancelled; nothing was removed").into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod json_tests {
+    /// JSON drops nulls, as every other command's does: no `"note": null` on a removed item.
+    #[test]
+    fn an_item_without_a_note_has_no_note_key() {
+        let item = super::Item {
+            resource: "cluster",
+            name: "app-dev".into(),
+            action: "remove",
+            note: None,
+        };
+        let json = serde_json::to_value(&item).unwrap();
+        assert!(json.get("note").is_none(), "{json}");
+    }
 }

@@ -571,3 +571,21 @@ fn a_scheduled_stage_and_its_teardown_make_only_calls_the_deployer_policies_allo
     );
     assert_teardown_covered(&stage, "scheduled teardown", &["scheduler:DeleteSchedule"]);
 }
+
+/// A task role with nothing to grant: one line that says so, never `{}` (which IAM rejects).
+#[test]
+fn iam_policy_for_a_task_role_with_nothing_to_grant_says_so() {
+    let dir = project("iamnothing", "");
+    let o = command(
+        dir.path(),
+        &["iam", "policy", "--for", "task", "--account", ACCOUNT],
+    )
+    .env("AWS_REGION", "eu-west-1")
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("nothing to grant"), "{stdout}");
+    assert!(!stdout.contains("{}"), "{stdout}");
+}

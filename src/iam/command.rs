@@ -45,7 +45,13 @@ impl fmt::Display for PolicyReport {
                 "{}",
                 serde_json::to_string_pretty(doc).map_err(|_| fmt::Error)?
             ),
-            None => writeln!(f, "{{}}"),
+            // `{}` is no policy IAM accepts (no `Statement`): say there is nothing to grant.
+            None => writeln!(
+                f,
+                "the {} role needs no permissions policy: nothing to grant (no \
+                 `task-role-policy-files`, `exec` off); `--trust` prints its trust policy",
+                self.principal.name()
+            ),
         }
     }
 }
