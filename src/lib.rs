@@ -9,7 +9,8 @@
 //!   [`steps::logs`], [`steps::tasks`]). A step never calls a later or a sibling step.
 //! - [`schedule`] (scheduled jobs: EventBridge Scheduler) and [`revisions`] (keep-revisions), used
 //!   by deploy after register.
-//! - [`project`] + [`config`] (what to deploy), [`output`] (what the user sees), [`error`].
+//! - [`project`] + [`config`] (what to deploy), [`sources`] (the source set every builder and the
+//!   content hash use), [`output`] (what the user sees), [`error`].
 //! - [`aws`] (every AWS call, one set of clients per run), [`registry`] (the OCI registry).
 
 pub mod aws;
@@ -31,5 +32,6 @@ pub mod revisions;
 pub mod schedule;
 pub mod service;
 pub mod setup;
+pub mod sources;
 pub mod steps;
 pub mod teardown;

@@ -27,8 +27,8 @@ pub fn log_group(config: &Config) -> String {
 }
 
 /// The build arguments the Dockerfile gets, by name (their values go in as environment variables).
-pub fn build_arg_names(project: &Project, config: &Config) -> Vec<String> {
-    let mut names: Vec<String> = crate::build::docker::build_args(project, config)
+pub fn build_arg_names(project: &Project, config: &Config, plan: &Plan) -> Vec<String> {
+    let mut names: Vec<String> = crate::build::docker::build_args(project, config, plan)
         .into_keys()
         .collect();
     names.sort();
@@ -55,7 +55,7 @@ pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<Stri
             platform => plan.platform,
             dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
             cache_stage => cache_stage,
-            build_args => build_arg_names(project, config),
+            build_args => build_arg_names(project, config, plan),
         })?)
 }
 
