@@ -205,3 +205,92 @@ fn the_plan_shows_the_path_dependencies_outside_the_root() {
         show(&o)
     );
 }
+
+/// `config` lines `key = value  # origin`, by key.
+fn config_lines(dir: &Path, args: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let o = cargo_fargate(dir, args);
+    ok(&o)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (kv, origin) = l.split_once(" # ")?;
+            Some((kv.trim().to_string(), origin.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn init_in_a_member_keeps_the_workspace_defaults_and_tables_merge_with_their_origins() {
+    let dir = fixture("workspace");
+    let root = dir.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&root).unwrap();
+    std::fs::write(
+        &root,
+        format!("{text}\n[workspace.metadata.fargate.environment]\nAPP_ENV = \"staging\"\nLEGACY = \"1\"\n"),
+    )
+    .unwrap();
+    let app = dir.path().join("app");
+    let manifest = app.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let bare = &text[..text.find("[package.metadata.fargate]").unwrap()];
+    std::fs::write(&manifest, bare).unwrap();
+
+    let o = cargo_fargate(&app, &["init"]);
+    assert!(ok(&o).contains("added [package.metadata.fargate]"), "{}", show(&o));
+    let written = std::fs::read_to_string(&manifest).unwrap();
+    assert!(
+        written.contains("# architecture = \"arm64\"  # from [workspace.metadata.fargate] (")
+            && written.contains("# cpu = 2048  # from [workspace.metadata.fargate.stages.prod] (")
+            && !written.contains("\ncpu = "),
+        "{written}"
+    );
+
+    // A member's table adds to the workspace's; `{ unset = true }` removes an inherited entry.
+    std::fs::write(
+        &manifest,
+        written.replace(
+            "[package.metadata.fargate.environment]\n",
+            "[package.metadata.fargate.environment]\nLEGACY = { unset = true }\n",
+        ),
+    )
+    .unwrap();
+    let lines = config_lines(&app, &["config", "--stage", "prod"]);
+    let origin = |kv: &str| {
+        lines
+            .get(kv)
+            .unwrap_or_else(|| panic!("no `{kv}` in {lines:#?}"))
+            .clone()
+    };
+    assert!(origin("architecture = \"arm64\"").ends_with("[workspace.metadata.fargate]"));
+    assert!(origin("cpu = 2048").ends_with("[workspace.metadata.fargate.stages.prod]"));
+    assert!(origin("memory = 4096").ends_with("[workspace.metadata.fargate.stages.prod]"));
+    assert!(origin("environment.APP_ENV = \"staging\"").ends_with("[workspace.metadata.fargate]"));
+    let rust_log = origin("environment.RUST_LOG = \"info\"");
+    assert!(
+        rust_log.contains("Cargo.toml:") && rust_log.ends_with("[package.metadata.fargate]"),
+        "{rust_log}"
+    );
+    assert!(!lines.keys().any(|k| k.contains("LEGACY")), "{lines:#?}");
+}
+
+#[test]
+fn init_workspace_writes_the_defaults_at_the_root() {
+    let dir = project("wsinit", "");
+    // `project` writes a package section: start from the manifest without it.
+    let manifest = dir.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, &text[..text.find("[package.metadata.fargate]").unwrap()]).unwrap();
+    let o = cargo_fargate(dir.path(), &["init", "--workspace"]);
+    assert!(ok(&o).contains("added [workspace.metadata.fargate]"), "{}", show(&o));
+    let again = cargo_fargate(dir.path(), &["init", "--workspace"]);
+    assert!(
+        one_line_error(&again, "already exists").contains("--force"),
+        "{}",
+        show(&again)
+    );
+    let lines = config_lines(dir.path(), &["config", "--stage", "prod"]);
+    assert!(
+        lines["cpu = 512"].ends_with("[workspace.metadata.fargate.stages.prod]"),
+        "{lines:#?}"
+    );
+}

@@ -215,15 +215,24 @@ impl WorkspaceDefaults {
         }
     }
 
-    /// What the workspace says of `key` in `stage` (or the base): its value.
-    fn value(&self, stage: Option<&str>, key: &str) -> Option<&str> {
-        let staged = stage.and_then(|s| {
-            let (_, keys) = self.stages.iter().find(|(n, _)| n == s)?;
-            keys.iter().find(|(k, _)| k == key)
-        });
-        staged
-            .or_else(|| self.base.iter().find(|(k, _)| k == key))
-            .map(|(_, v)| v.as_str())
+    /// What the workspace says of `key` for `stage` (None: the package's base table): its value and
+    /// the table setting it. A base key the workspace sets only in a stage counts too: the member's
+    /// base would override it there.
+    fn value(&self, stage: Option<&str>, key: &str) -> Option<(String, String)> {
+        let find = |keys: &[(String, String)]| {
+            keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        };
+        let staged = |name: &str| {
+            let (_, keys) = self.stages.iter().find(|(n, _)| n == name)?;
+            find(keys).map(|v| (v, format!("workspace.metadata.fargate.stages.{name}")))
+        };
+        let base = || find(&self.base).map(|v| (v, "workspace.metadata.fargate".to_string()));
+        match stage {
+            Some(name) => staged(name).or_else(base),
+            None => base().or_else(|| {
+                self.stages.iter().find_map(|(name, _)| staged(name))
+            }),
+        }
     }
 
     /// The template with each key the workspace sets commented out, with the workspace's value
@@ -257,8 +266,8 @@ impl WorkspaceDefaults {
                 .then(|| self.value(stage, &dotted))
                 .flatten();
             match inherited {
-                Some(value) => out.push_str(&format!(
-                    "# {key} = {value}  # from [workspace.metadata.fargate] ({}); set it here to override\n",
+                Some((value, table)) => out.push_str(&format!(
+                    "# {key} = {value}  # from [{table}] ({}); set it here to override\n",
                     self.at
                 )),
                 None => {
@@ -466,7 +475,7 @@ mod tests {
             out.contains("# cpu = 1024  # from [workspace.metadata.fargate] (") && out.contains("Cargo.toml:4)"),
             "{out}"
         );
-        assert!(out.contains("# memory = 4096  # from [workspace.metadata.fargate]"), "{out}");
+        assert!(out.contains("# memory = 4096  # from [workspace.metadata.fargate.stages.prod]"), "{out}");
         assert!(out.contains("# RUST_LOG = \"debug\"  # from"), "{out}");
     }
 
