@@ -294,3 +294,13 @@ fn init_workspace_writes_the_defaults_at_the_root() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn the_config_header_lists_the_same_stages_with_or_without_stage_dev() {
+    let dir = fixture("workspace");
+    let app = dir.path().join("app");
+    let header = |args: &[&str]| ok(&cargo_fargate(&app, args)).lines().next().unwrap().to_string();
+    let plain = header(&["config"]);
+    assert_eq!(plain, header(&["config", "--stage", "dev"]));
+    assert!(plain.contains("(stages: dev, prod)"), "{plain}");
+}
