@@ -264,7 +264,12 @@ fn patch_paths(manifest: &Manifest, root: &Path) -> Vec<PathBuf> {
         .iter()
         .filter_map(|(_, registry)| registry.as_table_like())
         .flat_map(|registry| registry.iter().map(|(_, dep)| dep))
-        .filter_map(|dep| dep.as_table_like()?.get("path")?.as_str().map(|p| root.join(p)))
+        .filter_map(|dep| {
+            dep.as_table_like()?
+                .get("path")?
+                .as_str()
+                .map(|p| root.join(p))
+        })
         .collect()
 }
 

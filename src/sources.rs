@@ -60,7 +60,11 @@ impl SourceSet {
     pub fn of(project: &Project) -> Result<SourceSet> {
         let workspace_root = canonical(&project.workspace_root);
         let mut known: BTreeMap<PathBuf, (Package, Option<PathBuf>)> = BTreeMap::new();
-        let mut queue: Vec<PathBuf> = project.path_dependencies.iter().map(|p| canonical(p)).collect();
+        let mut queue: Vec<PathBuf> = project
+            .path_dependencies
+            .iter()
+            .map(|p| canonical(p))
+            .collect();
         let mut seen = BTreeSet::new();
         let mut found: Vec<(Package, PathBuf)> = Vec::new();
         let mut manifests = BTreeSet::new();
@@ -75,11 +79,13 @@ impl SourceSet {
                     .no_deps()
                     .exec()
                     .map_err(|e| crate::project::cargo_error(&manifest, e))?;
-                let ws_manifest = canonical(metadata.workspace_root.as_std_path()).join("Cargo.toml");
+                let ws_manifest =
+                    canonical(metadata.workspace_root.as_std_path()).join("Cargo.toml");
                 for p in metadata.packages {
                     let path = canonical(p.manifest_path.as_std_path());
                     // Inherited `workspace = true` fields need the workspace's own manifest.
-                    let ws = (path != ws_manifest && ws_manifest.is_file()).then(|| ws_manifest.clone());
+                    let ws =
+                        (path != ws_manifest && ws_manifest.is_file()).then(|| ws_manifest.clone());
                     known.insert(path, (p, ws));
                 }
             }
@@ -98,11 +104,11 @@ impl SourceSet {
         }
 
         let mut root = workspace_root.clone();
-        for dir in found.iter().map(|(_, d)| d.as_path()).chain(
-            manifests
-                .iter()
-                .filter_map(|m| m.parent()),
-        ) {
+        for dir in found
+            .iter()
+            .map(|(_, d)| d.as_path())
+            .chain(manifests.iter().filter_map(|m| m.parent()))
+        {
             while !dir.starts_with(&root) {
                 match root.parent() {
                     Some(parent) => root = parent.to_path_buf(),
@@ -179,7 +185,11 @@ fn walk_between(from: &Path, to: &Path) -> String {
     let to: Vec<_> = to.components().collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".into(); from.len() - common];
-    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     parts.join("/")
 }
 
@@ -214,7 +224,11 @@ mod tests {
     fn trees_skip_directories_inside_another_and_names_are_relative() {
         let mut s = SourceSet::workspace(Path::new("/r/examples"));
         s.root = PathBuf::from("/r");
-        for (name, dir) in [("core", "/r/core"), ("inner", "/r/core/inner"), ("extra", "/r/extra")] {
+        for (name, dir) in [
+            ("core", "/r/core"),
+            ("inner", "/r/core/inner"),
+            ("extra", "/r/extra"),
+        ] {
             s.outside.push(OutsideCrate {
                 name: name.into(),
                 path: name_in(&s.root, Path::new(dir)),
@@ -237,7 +251,10 @@ mod tests {
         );
         assert_eq!(s.name(Path::new("/r/core/src/lib.rs")), "core/src/lib.rs");
         assert_eq!(s.outside[0].from_workspace, "../core");
-        assert_eq!(walk_between(Path::new("/r/a/ws"), Path::new("/r/a/b/c")), "../b/c");
+        assert_eq!(
+            walk_between(Path::new("/r/a/ws"), Path::new("/r/a/b/c")),
+            "../b/c"
+        );
         assert_eq!(SourceSet::workspace(Path::new("/r")).workspace_path(), ".");
     }
 }

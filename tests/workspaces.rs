@@ -42,9 +42,7 @@ fn show(o: &Output) -> String {
 fn content_tag(text: &str) -> String {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .find(|w| {
-            w.len() == 20
-                && w.starts_with("dev-")
-                && w[4..].chars().all(|c| c.is_ascii_hexdigit())
+            w.len() == 20 && w.starts_with("dev-") && w[4..].chars().all(|c| c.is_ascii_hexdigit())
         })
         .unwrap_or_else(|| panic!("no content tag in:\n{text}"))
         .to_string()
@@ -86,7 +84,10 @@ fn builds_runs_and_rebuilds_on_an_outside_change(builder: &str, file: &str, from
     edit(&dir.path().join(file), from, to);
     let expect = "core-v1 with extra-v1".replace(from.trim_matches('"'), to.trim_matches('"'));
     let second = deploy(&ws, &name, builder, &expect);
-    assert_ne!(first, second, "a change outside the workspace root kept the content tag");
+    assert_ne!(
+        first, second,
+        "a change outside the workspace root kept the content tag"
+    );
 }
 
 #[test]
@@ -236,7 +237,11 @@ fn init_in_a_member_keeps_the_workspace_defaults_and_tables_merge_with_their_ori
     std::fs::write(&manifest, bare).unwrap();
 
     let o = cargo_fargate(&app, &["init"]);
-    assert!(ok(&o).contains("added [package.metadata.fargate]"), "{}", show(&o));
+    assert!(
+        ok(&o).contains("added [package.metadata.fargate]"),
+        "{}",
+        show(&o)
+    );
     let written = std::fs::read_to_string(&manifest).unwrap();
     assert!(
         written.contains("# architecture = \"arm64\"  # from [workspace.metadata.fargate] (")
@@ -279,9 +284,17 @@ fn init_workspace_writes_the_defaults_at_the_root() {
     // `project` writes a package section: start from the manifest without it.
     let manifest = dir.path().join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, &text[..text.find("[package.metadata.fargate]").unwrap()]).unwrap();
+    std::fs::write(
+        &manifest,
+        &text[..text.find("[package.metadata.fargate]").unwrap()],
+    )
+    .unwrap();
     let o = cargo_fargate(dir.path(), &["init", "--workspace"]);
-    assert!(ok(&o).contains("added [workspace.metadata.fargate]"), "{}", show(&o));
+    assert!(
+        ok(&o).contains("added [workspace.metadata.fargate]"),
+        "{}",
+        show(&o)
+    );
     let again = cargo_fargate(dir.path(), &["init", "--workspace"]);
     assert!(
         one_line_error(&again, "already exists").contains("--force"),
@@ -299,7 +312,13 @@ fn init_workspace_writes_the_defaults_at_the_root() {
 fn the_config_header_lists_the_same_stages_with_or_without_stage_dev() {
     let dir = fixture("workspace");
     let app = dir.path().join("app");
-    let header = |args: &[&str]| ok(&cargo_fargate(&app, args)).lines().next().unwrap().to_string();
+    let header = |args: &[&str]| {
+        ok(&cargo_fargate(&app, args))
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let plain = header(&["config"]);
     assert_eq!(plain, header(&["config", "--stage", "dev"]));
     assert!(plain.contains("(stages: dev, prod)"), "{plain}");

@@ -104,19 +104,31 @@ impl Layer {
     /// Lays `over` on top of `self`: its keys win, except tables (`environment`, `secrets`, `tags`),
     /// which merge entry by entry; an entry `{ unset = true }` removes an inherited one.
     pub fn merge(mut self, over: Layer) -> Layer {
-        let Layer { settings, mut origins } = over;
+        let Layer {
+            settings,
+            mut origins,
+        } = over;
         for (name, top) in settings {
             let top_origins = origins.remove(name).unwrap_or_default();
             let mut keys = BTreeMap::new();
             let value = match (self.settings.get(name), top.value) {
-                (Some(Setting { value: Value::StrMap(base), origin }), Value::StrMap(entries)) => {
+                (
+                    Some(Setting {
+                        value: Value::StrMap(base),
+                        origin,
+                    }),
+                    Value::StrMap(entries),
+                ) => {
                     let mut merged = base.clone();
                     let base_origins = self.origins.get(name).cloned().unwrap_or_default();
                     for k in base.keys() {
                         keys.insert(k.clone(), base_origins.get(k).unwrap_or(origin).clone());
                     }
                     for (k, v) in entries {
-                        keys.insert(k.clone(), top_origins.get(&k).unwrap_or(&top.origin).clone());
+                        keys.insert(
+                            k.clone(),
+                            top_origins.get(&k).unwrap_or(&top.origin).clone(),
+                        );
                         merged.insert(k, v);
                     }
                     Value::StrMap(merged)
@@ -150,7 +162,8 @@ impl Layer {
                 let keys = self.origins.entry(name).or_default();
                 keys.retain(|k, _| m.contains_key(k));
                 for k in m.keys() {
-                    keys.entry(k.clone()).or_insert_with(|| setting.origin.clone());
+                    keys.entry(k.clone())
+                        .or_insert_with(|| setting.origin.clone());
                 }
             }
         }

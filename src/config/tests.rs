@@ -406,9 +406,21 @@ fn tables_merge_entry_by_entry_and_unset_removes_an_inherited_entry() {
     assert_eq!(
         table(&dev, "environment"),
         [
-            row("APP_ENV", "dev", "/ws/Cargo.toml:6 [workspace.metadata.fargate]"),
-            row("REGION_HINT", "eu", "/ws/Cargo.toml:7 [workspace.metadata.fargate]"),
-            row("RUST_LOG", "info", "/ws/app/Cargo.toml:7 [package.metadata.fargate]"),
+            row(
+                "APP_ENV",
+                "dev",
+                "/ws/Cargo.toml:6 [workspace.metadata.fargate]"
+            ),
+            row(
+                "REGION_HINT",
+                "eu",
+                "/ws/Cargo.toml:7 [workspace.metadata.fargate]"
+            ),
+            row(
+                "RUST_LOG",
+                "info",
+                "/ws/app/Cargo.toml:7 [package.metadata.fargate]"
+            ),
         ]
     );
     let prod = resolve_tables("prod", &[]).unwrap();
@@ -420,7 +432,11 @@ fn tables_merge_entry_by_entry_and_unset_removes_an_inherited_entry() {
                 "prod",
                 "/ws/Cargo.toml:11 [workspace.metadata.fargate.stages.prod]"
             ),
-            row("REGION_HINT", "eu", "/ws/Cargo.toml:7 [workspace.metadata.fargate]"),
+            row(
+                "REGION_HINT",
+                "eu",
+                "/ws/Cargo.toml:7 [workspace.metadata.fargate]"
+            ),
             row(
                 "RUST_LOG",
                 "warn",
@@ -444,7 +460,9 @@ fn unset_of_an_entry_nothing_defines_is_harmless_and_other_tables_are_refused() 
             path: &m.path,
             text: &m.text,
         };
-        let t = m.doc["package"]["metadata"]["fargate"].as_table_like().unwrap();
+        let t = m.doc["package"]["metadata"]["fargate"]
+            .as_table_like()
+            .unwrap();
         raw::read_table(&file, t, "package.metadata.fargate", Source::Package)
     };
     let l = layer("[package.metadata.fargate.environment]\nGONE = { unset = true }\n").unwrap();

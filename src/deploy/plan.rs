@@ -201,7 +201,10 @@ fn outside(plan: &build::Plan) -> String {
         .iter()
         .map(|o| format!("{} at {}", o.name, o.from_workspace))
         .collect();
-    format!(", with path dependencies outside the workspace root: {}", crates.join(", "))
+    format!(
+        ", with path dependencies outside the workspace root: {}",
+        crates.join(", ")
+    )
 }
 
 impl DeployPlan {

@@ -58,7 +58,11 @@ pub fn add_section(
 }
 
 /// The root manifest's text with `[workspace.metadata.fargate]` added: the defaults of every member.
-pub fn add_workspace_section(manifest_text: &str, manifest_path: &Path, force: bool) -> Result<String> {
+pub fn add_workspace_section(
+    manifest_text: &str,
+    manifest_path: &Path,
+    force: bool,
+) -> Result<String> {
     let template = METADATA_TEMPLATE
         .replace("[package.metadata.fargate", "[workspace.metadata.fargate")
         .replace(
@@ -84,7 +88,9 @@ fn insert_section(
         .and_then(Item::as_table_like_mut)
         .ok_or_else(|| {
             let fix = match section {
-                "workspace" => "run `init --workspace` at a workspace root (a Cargo.toml with [workspace])",
+                "workspace" => {
+                    "run `init --workspace` at a workspace root (a Cargo.toml with [workspace])"
+                }
                 _ => "run init in a package, or pass -p NAME",
             };
             UserError::new(format!("no [{section}] table"))
@@ -111,10 +117,12 @@ fn insert_section(
                 .lines()
                 .position(|l| l.trim_start().starts_with(&header))
                 .map(|i| i + 1);
-            return Err(UserError::new(format!("[{section}.metadata.fargate] already exists"))
-                .at(Location::file(manifest_path, line))
-                .fix("edit it, or pass --force to replace it")
-                .into());
+            return Err(
+                UserError::new(format!("[{section}.metadata.fargate] already exists"))
+                    .at(Location::file(manifest_path, line))
+                    .fix("edit it, or pass --force to replace it")
+                    .into(),
+            );
         }
         metadata.remove("fargate");
     }
@@ -137,7 +145,11 @@ fn insert_section(
     }
     // Comments after the template's last table (commented inherited keys) are the template
     // document's trailing text, which the section does not carry: the section is last, so they follow it.
-    if let Some(trailing) = template.trailing().as_str().filter(|t| !t.trim().is_empty()) {
+    if let Some(trailing) = template
+        .trailing()
+        .as_str()
+        .filter(|t| !t.trim().is_empty())
+    {
         text.push_str(trailing.trim_start_matches('\n'));
         if !text.ends_with('\n') {
             text.push('\n');
@@ -219,9 +231,8 @@ impl WorkspaceDefaults {
     /// the table setting it. A base key the workspace sets only in a stage counts too: the member's
     /// base would override it there.
     fn value(&self, stage: Option<&str>, key: &str) -> Option<(String, String)> {
-        let find = |keys: &[(String, String)]| {
-            keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-        };
+        let find =
+            |keys: &[(String, String)]| keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let staged = |name: &str| {
             let (_, keys) = self.stages.iter().find(|(n, _)| n == name)?;
             find(keys).map(|v| (v, format!("workspace.metadata.fargate.stages.{name}")))
@@ -229,9 +240,7 @@ impl WorkspaceDefaults {
         let base = || find(&self.base).map(|v| (v, "workspace.metadata.fargate".to_string()));
         match stage {
             Some(name) => staged(name).or_else(base),
-            None => base().or_else(|| {
-                self.stages.iter().find_map(|(name, _)| staged(name))
-            }),
+            None => base().or_else(|| self.stages.iter().find_map(|(name, _)| staged(name))),
         }
     }
 
@@ -322,7 +331,10 @@ fn renumber(table: &mut Table, next: &mut usize) {
 pub fn run(project: &Project, force: bool, workspace: bool) -> Result<InitOutput> {
     let (manifest, text) = if workspace {
         // The root manifest: the package's own in a single-package workspace.
-        let root = project.workspace_manifest.as_ref().unwrap_or(&project.manifest);
+        let root = project
+            .workspace_manifest
+            .as_ref()
+            .unwrap_or(&project.manifest);
         let text = add_workspace_section(&root.text, &root.path, force)?;
         (&root.path, text)
     } else {
@@ -392,7 +404,15 @@ mod tests {
 
     #[test]
     fn adds_the_section_and_keeps_everything_else() {
-        let out = add_section(MANIFEST, Path::new("Cargo.toml"), false, &[], None, &WorkspaceDefaults::default()).unwrap();
+        let out = add_section(
+            MANIFEST,
+            Path::new("Cargo.toml"),
+            false,
+            &[],
+            None,
+            &WorkspaceDefaults::default(),
+        )
+        .unwrap();
         assert!(
             out.starts_with(MANIFEST.trim_end()),
             "existing text must be untouched:\n{out}"
@@ -413,24 +433,55 @@ mod tests {
 
     #[test]
     fn refuses_to_overwrite_without_force() {
-        let once = add_section(MANIFEST, Path::new("Cargo.toml"), false, &[], None, &WorkspaceDefaults::default()).unwrap();
-        let err = add_section(&once, Path::new("Cargo.toml"), false, &[], None, &WorkspaceDefaults::default())
-            .unwrap_err()
-            .to_string();
+        let once = add_section(
+            MANIFEST,
+            Path::new("Cargo.toml"),
+            false,
+            &[],
+            None,
+            &WorkspaceDefaults::default(),
+        )
+        .unwrap();
+        let err = add_section(
+            &once,
+            Path::new("Cargo.toml"),
+            false,
+            &[],
+            None,
+            &WorkspaceDefaults::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("already exists")
                 && err.contains("--force")
                 && err.contains("Cargo.toml:"),
             "{err}"
         );
-        let twice = add_section(&once, Path::new("Cargo.toml"), true, &[], None, &WorkspaceDefaults::default()).unwrap();
+        let twice = add_section(
+            &once,
+            Path::new("Cargo.toml"),
+            true,
+            &[],
+            None,
+            &WorkspaceDefaults::default(),
+        )
+        .unwrap();
         assert_eq!(twice.matches("[package.metadata.fargate]\n").count(), 1);
     }
 
     #[test]
     fn several_binaries_pick_one_and_list_the_others() {
         let bins = vec!["server".to_string(), "migrate".to_string()];
-        let out = add_section(MANIFEST, Path::new("Cargo.toml"), false, &bins, None, &WorkspaceDefaults::default()).unwrap();
+        let out = add_section(
+            MANIFEST,
+            Path::new("Cargo.toml"),
+            false,
+            &bins,
+            None,
+            &WorkspaceDefaults::default(),
+        )
+        .unwrap();
         assert!(
             out.contains("bin = \"server\"") && out.contains("this package has: server, migrate"),
             "{out}"
@@ -457,35 +508,59 @@ mod tests {
 
     #[test]
     fn in_a_member_the_workspace_defaults_stay_commented_with_where_they_come_from() {
-        let root = crate::project::Manifest::from_text(Path::new("/ws/Cargo.toml"), ROOT.into())
-            .unwrap();
+        let root =
+            crate::project::Manifest::from_text(Path::new("/ws/Cargo.toml"), ROOT.into()).unwrap();
         let defaults = WorkspaceDefaults::read(Some(&root));
-        let out = add_section(MANIFEST, Path::new("Cargo.toml"), false, &[], None, &defaults)
-            .unwrap();
+        let out = add_section(
+            MANIFEST,
+            Path::new("Cargo.toml"),
+            false,
+            &[],
+            None,
+            &defaults,
+        )
+        .unwrap();
         let doc = out.parse::<DocumentMut>().unwrap();
         let fargate = &doc["package"]["metadata"]["fargate"];
         // Only what differs from the workspace is set: the architecture (not set there).
         for key in ["cpu", "memory"] {
-            assert!(fargate.get(key).is_none(), "{key} overrides the workspace:\n{out}");
+            assert!(
+                fargate.get(key).is_none(),
+                "{key} overrides the workspace:\n{out}"
+            );
             assert!(fargate["stages"]["prod"].get(key).is_none(), "{out}");
         }
         assert!(fargate["environment"].get("RUST_LOG").is_none(), "{out}");
         assert_eq!(fargate["architecture"].as_str(), Some("x86_64"));
         assert!(
-            out.contains("# cpu = 1024  # from [workspace.metadata.fargate] (") && out.contains("Cargo.toml:4)"),
+            out.contains("# cpu = 1024  # from [workspace.metadata.fargate] (")
+                && out.contains("Cargo.toml:4)"),
             "{out}"
         );
-        assert!(out.contains("# memory = 4096  # from [workspace.metadata.fargate.stages.prod]"), "{out}");
+        assert!(
+            out.contains("# memory = 4096  # from [workspace.metadata.fargate.stages.prod]"),
+            "{out}"
+        );
         assert!(out.contains("# RUST_LOG = \"debug\"  # from"), "{out}");
     }
 
     #[test]
     fn workspace_init_writes_the_root_section_once() {
-        let out = add_workspace_section("[workspace]\nmembers = [\"app\"]\n", Path::new("Cargo.toml"), false)
-            .unwrap();
+        let out = add_workspace_section(
+            "[workspace]\nmembers = [\"app\"]\n",
+            Path::new("Cargo.toml"),
+            false,
+        )
+        .unwrap();
         let doc = out.parse::<DocumentMut>().unwrap();
-        assert_eq!(doc["workspace"]["metadata"]["fargate"]["cpu"].as_integer(), Some(256));
-        assert!(out.contains("[workspace.metadata.fargate.stages.prod]"), "{out}");
+        assert_eq!(
+            doc["workspace"]["metadata"]["fargate"]["cpu"].as_integer(),
+            Some(256)
+        );
+        assert!(
+            out.contains("[workspace.metadata.fargate.stages.prod]"),
+            "{out}"
+        );
         assert!(!out.lines().any(|l| l.starts_with("[package.")), "{out}");
         let err = add_workspace_section(&out, Path::new("Cargo.toml"), false).unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
