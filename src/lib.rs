@@ -3,7 +3,8 @@
 //! Layers, each using only the ones before it in this list (no import circle between top-level
 //! modules: `tests/layout.rs` fails on one):
 //! - Foundations: [`error`] (one-line errors, exit codes), [`net`] (timeouts and retries),
-//!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`image`] (image
+//!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`sources`] (the source set every builder and the content hash
+//!   use: members and every path dependency), [`image`] (image
 //!   references pinned by digest), [`registry`] (the OCI registry's HTTP API), [`config`] (raw
 //!   layers → the resolved `Config`; `config::schedule`: cron and rate expressions), [`names`]
 //!   (every resource name and tag of a stage, computed from the `Config`: the one owner), [`aws`]
@@ -41,5 +42,6 @@ pub mod revisions;
 pub mod schedule;
 pub mod service;
 pub mod setup;
+pub mod sources;
 pub mod steps;
 pub mod teardown;

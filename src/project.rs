@@ -84,6 +84,9 @@ pub struct Project {
     /// The package's `[features]`, and its optional dependencies (features of their own).
     pub features: Vec<String>,
     pub optional_dependencies: Vec<String>,
+    /// Directories of every path dependency of the workspace's members and `[patch]` tables
+    /// (absolute; inside or outside the root): where [`crate::sources`] starts.
+    pub path_dependencies: Vec<PathBuf>,
 }
 
 /// Finds `Cargo.toml` in `start` or the nearest parent, as cargo does.
@@ -199,6 +202,15 @@ impl Project {
             (Manifest::read(&package_manifest)?, ws)
         };
 
+        let mut path_dependencies: Vec<PathBuf> = members
+            .iter()
+            .flat_map(|p| p.dependencies.iter())
+            .filter_map(|d| d.path.as_ref().map(|p| p.as_std_path().to_path_buf()))
+            .collect();
+        let root_manifest = workspace_manifest.as_ref().unwrap_or(&manifest);
+        path_dependencies.extend(patch_paths(root_manifest, &workspace_root));
+        path_dependencies.sort();
+        path_dependencies.dedup();
         let members = members
             .iter()
             .map(|p| Member {
@@ -226,6 +238,7 @@ impl Project {
             features,
             optional_dependencies,
             members,
+            path_dependencies,
             target_dir: metadata.target_directory.as_std_path().to_path_buf(),
             package_name: selected.name.to_string(),
             package_version: selected.version.to_string(),
@@ -242,12 +255,30 @@ impl Project {
     }
 }
 
+/// The `path` of each `[patch.<registry>]` entry of the workspace manifest: cargo builds those too.
+fn patch_paths(manifest: &Manifest, root: &Path) -> Vec<PathBuf> {
+    let Some(patch) = manifest.doc.get("patch").and_then(|p| p.as_table_like()) else {
+        return Vec::new();
+    };
+    patch
+        .iter()
+        .filter_map(|(_, registry)| registry.as_table_like())
+        .flat_map(|registry| registry.iter().map(|(_, dep)| dep))
+        .filter_map(|dep| {
+            dep.as_table_like()?
+                .get("path")?
+                .as_str()
+                .map(|p| root.join(p))
+        })
+        .collect()
+}
+
 fn relative(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 /// cargo's own error, cut to its first `error:` line.
-fn cargo_error(path: &Path, e: cargo_metadata::Error) -> anyhow::Error {
+pub(crate) fn cargo_error(path: &Path, e: cargo_metadata::Error) -> anyhow::Error {
     let text = match &e {
         cargo_metadata::Error::CargoMetadata { stderr } => stderr.clone(),
         other => other.to_string(),

@@ -130,10 +130,10 @@ fn code_only_change_rebuilds_without_recompiling_dependencies_and_pushes_one_lay
 
     let log = std::fs::read_to_string(second["build"]["log"].as_str().unwrap()).unwrap();
     let deps_step = log
-        .split("Step 14/")
+        .split("Step 15/")
         .nth(1)
         .unwrap()
-        .split("Step 15/")
+        .split("Step 16/")
         .next()
         .unwrap();
     assert!(
@@ -141,10 +141,10 @@ fn code_only_change_rebuilds_without_recompiling_dependencies_and_pushes_one_lay
         "the dependency layer is reused:\n{deps_step}"
     );
     let code_step = log
-        .split("Step 16/")
+        .split("Step 17/")
         .nth(1)
         .unwrap()
-        .split("Step 17/")
+        .split("Step 18/")
         .next()
         .unwrap();
     assert!(code_step.contains("Compiling withdep"), "{code_step}");
@@ -228,7 +228,7 @@ fn bad_input_is_one_line_and_pushes_nothing() {
         err.lines()
             .last()
             .unwrap()
-            .starts_with("error: the image build failed at Step 16/29 `RUN find"),
+            .starts_with("error: the image build failed at Step 17/30 `RUN find"),
         "{err}"
     );
     assert!(
@@ -255,7 +255,7 @@ fn bad_input_is_one_line_and_pushes_nothing() {
         .find(|e| e["type"] == "build_output")
         .unwrap_or_else(|| panic!("no build_output event: {events:?}"));
     assert!(
-        output["step"].as_str().unwrap().starts_with("Step 16/29"),
+        output["step"].as_str().unwrap().starts_with("Step 17/30"),
         "{output}"
     );
     assert!(

@@ -86,7 +86,13 @@ pub struct BuildContext {
 
 impl BuildContext {
     pub fn new(project: &Project, plan: &Plan) -> Result<BuildContext> {
+        let sources = &plan.sources;
         let root = &project.workspace_root;
+        // The workspace at its place in the context (`examples/`, or the top).
+        let at = match sources.workspace_path().as_str() {
+            "." => String::new(),
+            ws => format!("{ws}/"),
+        };
         let mut skeleton: Vec<(String, Vec<u8>)> = Vec::new();
         let rel = |p: &Path| {
             p.components()
@@ -103,16 +109,31 @@ impl BuildContext {
             "rust-toolchain",
         ] {
             if let Ok(data) = std::fs::read(root.join(name)) {
-                skeleton.push((name.to_string(), data));
+                skeleton.push((format!("{at}{name}"), data));
             }
         }
         for member in &project.members {
             let data = std::fs::read(root.join(&member.manifest))
                 .with_context(|| format!("reading {}", member.manifest.display()))?;
+            skeleton.push((format!("{at}{}", rel(&member.manifest)), data));
+            for (kind, src) in &member.targets {
+                skeleton.push((format!("{at}{}", rel(src)), stub(kind).as_bytes().to_vec()));
+            }
+        }
+        // Path dependencies outside the workspace root: stubbed like members (cargo rebuilds them
+        // over the stubs with the real sources), beside the manifests they inherit from.
+        for member in sources.outside.iter().map(|o| &o.member) {
+            let data = std::fs::read(sources.root.join(&member.manifest))
+                .with_context(|| format!("reading {}", member.manifest.display()))?;
             skeleton.push((rel(&member.manifest), data));
             for (kind, src) in &member.targets {
                 skeleton.push((rel(src), stub(kind).as_bytes().to_vec()));
             }
+        }
+        for manifest in &sources.manifests {
+            let data = std::fs::read(manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            skeleton.push((sources.name(manifest), data));
         }
         skeleton.sort_by(|a, b| a.0.cmp(&b.0));
         skeleton.dedup_by(|a, b| a.0 == b.0);
@@ -254,7 +275,7 @@ impl Write for Pipe {
 }
 
 /// The build arguments the template Dockerfile takes (the docker and codebuild builders pass the same).
-pub fn build_args(project: &Project, config: &Config) -> HashMap<String, String> {
+pub fn build_args(project: &Project, config: &Config, plan: &Plan) -> HashMap<String, String> {
     let features = if config.features.is_empty() {
         String::new()
     } else {
@@ -277,6 +298,8 @@ pub fn build_args(project: &Project, config: &Config) -> HashMap<String, String>
         ("FEATURES".to_string(), features),
         ("LOCKED".to_string(), locked.to_string()),
         ("TZDATA".to_string(), config.tzdata.to_string()),
+        // The workspace root's place in the context: cargo runs there.
+        ("WORKSPACE".to_string(), plan.sources.workspace_path()),
     ])
 }
 
@@ -286,12 +309,15 @@ pub fn generated(project: &Project, plan: &Plan) -> Result<Vec<(String, Vec<u8>)
     Ok(BuildContext::new(project, plan)?.small)
 }
 
-/// The Dockerfile's path inside the context: the template's, or the user's relative to the root
-/// (a Dockerfile outside the workspace is sent in the template's place).
-pub fn dockerfile_in_context(project: &Project, plan: &Plan) -> String {
+/// The Dockerfile's path inside the context: the template's, or the user's relative to the
+/// context root (a Dockerfile outside the context is sent in the template's place).
+pub fn dockerfile_in_context(_project: &Project, plan: &Plan) -> String {
     match &plan.dockerfile {
         DockerfileSource::Template => TEMPLATE_PATH.into(),
-        DockerfileSource::User { path } => match path.strip_prefix(&project.workspace_root) {
+        DockerfileSource::User { path } => match std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.clone())
+            .strip_prefix(&plan.sources.root)
+        {
             Ok(rel) => rel
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy())
@@ -321,7 +347,7 @@ pub async fn build(
     let started = Instant::now();
     let image = format!("{}:{}", config.repository, plan.content_tag);
     let context = BuildContext::new(project, &plan)?;
-    let buildargs = build_args(project, config);
+    let buildargs = build_args(project, config, &plan);
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),

@@ -19,6 +19,7 @@ use crate::config::resolve::Builder;
 use crate::config::Config;
 use crate::error::{Result, UserError};
 use crate::project::Project;
+use crate::sources::{OutsideCrate, SourceSet};
 use crate::steps::package::{self, Entry, GitState};
 
 const DEFAULT_DOCKERFILE: &str = include_str!("../../task-templates/Dockerfile");
@@ -51,6 +52,11 @@ pub struct Plan {
     /// The files of the build context (the source archive's list).
     #[serde(skip)]
     pub entries: Vec<Entry>,
+    /// Path dependencies outside the workspace root, built with it.
+    pub outside: Vec<OutsideCrate>,
+    /// Where the workspace and its path dependencies sit in the context.
+    #[serde(skip)]
+    pub sources: SourceSet,
 }
 
 /// Finds the Dockerfile: the configured one, else `Dockerfile` beside the package's Cargo.toml, else
@@ -91,7 +97,10 @@ struct ContentKey<'a> {
 
 pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     inputs::check(project, config)?;
-    let input = package::PackageInput::for_project(project, config, None, Vec::new());
+    // The source set, not just the workspace root: a change in a path dependency outside it must
+    // make a new content tag.
+    let sources = SourceSet::of(project)?;
+    let input = package::PackageInput::for_project(project, &sources, config, None, Vec::new());
     let (entries, _) = package::collect(&input)?;
     let source_sha256 = package::source_hash(&entries)?;
     let (dockerfile, dockerfile_text) = dockerfile(project, config)?;
@@ -170,6 +179,8 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
         dockerfile,
         dockerfile_text,
         entries,
+        outside: sources.outside.clone(),
+        sources,
     })
 }
 

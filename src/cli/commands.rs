@@ -1,6 +1,7 @@
 //! The resolved stage of the command line: flags + project + configuration turned into the typed
 //! input of each pipeline stage, and each command's result reported.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -38,12 +39,18 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Init(args) => {
             let project = session.project()?;
-            out.result(&init::run(&project, args.force)?);
+            out.result(&init::run(&project, args.force, args.workspace)?);
         }
         Command::Package(args) => {
             let (project, config) = session.load()?;
-            let input =
-                package::PackageInput::for_project(&project, &config, args.output, args.allow);
+            let sources = crate::sources::SourceSet::of(&project)?;
+            let input = package::PackageInput::for_project(
+                &project,
+                &sources,
+                &config,
+                args.output,
+                args.allow,
+            );
             out.result(&package::run(&input, out)?);
         }
         Command::Build(args) => {
@@ -427,6 +434,9 @@ struct SourceEntry {
     key: &'static str,
     value: serde_json::Value,
     source: String,
+    /// A table's entries, each with where it came from (tables merge entry by entry).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    entries: BTreeMap<String, String>,
     #[serde(skip)]
     is_default: bool,
 }
@@ -462,6 +472,11 @@ impl ConfigReport {
                     e.value.clone()
                 },
                 source: e.origin.to_string(),
+                entries: config
+                    .table_origins
+                    .get(e.key)
+                    .map(|m| m.iter().map(|(k, o)| (k.clone(), o.to_string())).collect())
+                    .unwrap_or_default(),
                 is_default: e.origin.source == Source::Default,
             })
             .collect();
@@ -514,6 +529,15 @@ impl fmt::Display for ConfigReport {
                     .map(|k| (k.doc, k.default))
                     .unwrap_or(("", ""));
                 writeln!(f, "# {:<46} # unset: {default}. {doc}", e.key)?;
+                continue;
+            }
+            if let (false, Some(map)) = (e.entries.is_empty(), e.value.as_object()) {
+                // A table, one line per entry: each may come from another layer.
+                for (k, source) in &e.entries {
+                    let value = map.get(k).cloned().unwrap_or_default();
+                    let line = format!("{}.{k} = {}", e.key, toml_value(&value));
+                    writeln!(f, "{line:<48} # {source}")?;
+                }
                 continue;
             }
             let line = format!("{} = {}", e.key, toml_value(&e.value));

@@ -444,6 +444,10 @@ pub struct InitArgs {
     /// Replace an existing [package.metadata.fargate] section and .dockerignore.
     #[arg(long)]
     pub force: bool,
+    /// Write [workspace.metadata.fargate] (every member's defaults) in the workspace root's
+    /// Cargo.toml instead.
+    #[arg(long)]
+    pub workspace: bool,
 }
 
 #[derive(Args, Debug)]

@@ -176,8 +176,8 @@ pub fn resolve_manifests(
         .merge(pick(ws_stages))
         .merge(pkg_base)
         .merge(pick(pkg_stages))
-        .merge(raw::env_layer(env)?)
-        .merge(flags);
+        .replace(raw::env_layer(env)?)
+        .replace(flags);
     Ok(resolve::resolve(&merged, facts, &stage.name, stages)?)
 }
 

@@ -80,12 +80,93 @@ pub struct Setting {
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
     pub settings: BTreeMap<&'static str, Setting>,
+    /// Where each entry of a table setting (`environment.APP_ENV`) came from, when known; an entry
+    /// missing here came with its setting's origin.
+    pub origins: BTreeMap<&'static str, BTreeMap<String, Origin>>,
 }
 
+/// How a table entry written `{ unset = true }` travels from its layer to the merge that removes
+/// the inherited entry (never a value a table keeps).
+const UNSET: &str = "\u{0}cargo-fargate:unset";
+
 impl Layer {
-    /// Lays `over` on top of `self`: its keys win.
-    pub fn merge(mut self, over: Layer) -> Layer {
+    /// Lays `over` on top of `self`, each of its keys replacing the whole value (tables too): what
+    /// an env var or a flag says is the value, not an addition.
+    pub fn replace(mut self, over: Layer) -> Layer {
+        for name in over.settings.keys() {
+            self.origins.remove(name);
+        }
         self.settings.extend(over.settings);
+        self.origins.extend(over.origins);
+        self.merge(Layer::default())
+    }
+
+    /// Lays `over` on top of `self`: its keys win, except tables (`environment`, `secrets`, `tags`),
+    /// which merge entry by entry; an entry `{ unset = true }` removes an inherited one.
+    pub fn merge(mut self, over: Layer) -> Layer {
+        let Layer {
+            settings,
+            mut origins,
+        } = over;
+        for (name, top) in settings {
+            let top_origins = origins.remove(name).unwrap_or_default();
+            let mut keys = BTreeMap::new();
+            let value = match (self.settings.get(name), top.value) {
+                (
+                    Some(Setting {
+                        value: Value::StrMap(base),
+                        origin,
+                    }),
+                    Value::StrMap(entries),
+                ) => {
+                    let mut merged = base.clone();
+                    let base_origins = self.origins.get(name).cloned().unwrap_or_default();
+                    for k in base.keys() {
+                        keys.insert(k.clone(), base_origins.get(k).unwrap_or(origin).clone());
+                    }
+                    for (k, v) in entries {
+                        keys.insert(
+                            k.clone(),
+                            top_origins.get(&k).unwrap_or(&top.origin).clone(),
+                        );
+                        merged.insert(k, v);
+                    }
+                    Value::StrMap(merged)
+                }
+                (_, Value::StrMap(entries)) => {
+                    for k in entries.keys() {
+                        keys.insert(k.clone(), top_origins.get(k).unwrap_or(&top.origin).clone());
+                    }
+                    Value::StrMap(entries)
+                }
+                (_, other) => other,
+            };
+            if keys.is_empty() {
+                self.origins.remove(name);
+            } else {
+                self.origins.insert(name, keys);
+            }
+            self.settings.insert(
+                name,
+                Setting {
+                    value,
+                    origin: top.origin,
+                },
+            );
+        }
+        // Removals were applied above; what is left of them removes nothing. Every entry left has
+        // its origin (its setting's, when its layer had none of its own).
+        for (name, setting) in self.settings.iter_mut() {
+            if let Value::StrMap(m) = &mut setting.value {
+                m.retain(|_, v| v != UNSET);
+                let keys = self.origins.entry(name).or_default();
+                keys.retain(|k, _| m.contains_key(k));
+                for k in m.keys() {
+                    keys.entry(k.clone())
+                        .or_insert_with(|| setting.origin.clone());
+                }
+            }
+        }
         self
     }
 }
@@ -133,7 +214,7 @@ fn read_into(
 ) -> Result<(), UserError> {
     for (key, item) in table.iter() {
         let span = key_span(table, key).or_else(|| item.span());
-        let location = file.location(span);
+        let location = file.location(span.clone());
         let full = if prefix.is_empty() {
             key.to_string()
         } else {
@@ -146,6 +227,20 @@ fn read_into(
         if let Some(def) = keys::find(&full) {
             let value = from_toml(def, item)
                 .map_err(|what| UserError::new(what).at(location.clone()).key(&shown))?;
+            if let (Value::StrMap(m), Some(t)) = (&value, item.as_table_like()) {
+                let entries = m
+                    .keys()
+                    .map(|k| {
+                        let at = file.location(key_span(t, k).or_else(|| span.clone()));
+                        let origin = Origin {
+                            source: source.clone(),
+                            location: Some(at),
+                        };
+                        (k.clone(), origin)
+                    })
+                    .collect();
+                layer.origins.insert(def.name, entries);
+            }
             layer.settings.insert(
                 def.name,
                 Setting {
@@ -220,6 +315,16 @@ fn from_toml(def: &KeyDef, item: &Item) -> Result<Value, String> {
             let table = item.as_table_like().ok_or_else(wrong)?;
             let mut map = BTreeMap::new();
             for (k, v) in table.iter() {
+                // `KEY = { unset = true }`: the inherited entry is removed (see Layer::merge).
+                if let Some(t) = v.as_table_like() {
+                    if t.len() == 1 && t.get("unset").and_then(Item::as_bool) == Some(true) {
+                        map.insert(k.to_string(), UNSET.to_string());
+                        continue;
+                    }
+                    return Err(format!(
+                        "`{k}`: expected a string, or `{{ unset = true }}` to remove an inherited `{k}`"
+                    ));
+                }
                 // Environment values such as `PORT = 8080` are meant as strings.
                 let s = match v.as_value() {
                     Some(TomlValue::String(s)) => s.value().to_string(),

@@ -75,6 +75,10 @@ pub struct Config {
     /// Each key's effective value and origin, in table order.
     #[serde(skip)]
     pub entries: Vec<Entry>,
+    /// Where each entry of a table key came from (`environment` → `APP_ENV` → origin): tables
+    /// merge entry by entry across layers.
+    #[serde(skip)]
+    pub table_origins: BTreeMap<&'static str, BTreeMap<String, Origin>>,
 }
 
 impl Config {
@@ -658,5 +662,6 @@ pub fn resolve(
         lifecycle,
         service,
         entries: r.entries,
+        table_origins: layer.origins.clone(),
     })
 }

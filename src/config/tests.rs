@@ -339,3 +339,138 @@ fn every_key_has_an_env_var_and_a_readme_entry() {
         );
     }
 }
+
+const WS_TABLES: &str = r#"
+[workspace]
+members = ["app"]
+
+[workspace.metadata.fargate.environment]
+APP_ENV = "dev"
+REGION_HINT = "eu"
+LEGACY = "1"
+
+[workspace.metadata.fargate.stages.prod.environment]
+APP_ENV = "prod"
+"#;
+
+const APP_TABLES: &str = r#"
+[package]
+name = "my_app"
+version = "0.1.0"
+
+[package.metadata.fargate.environment]
+RUST_LOG = "info"
+LEGACY = { unset = true }
+
+[package.metadata.fargate.stages.prod.environment]
+RUST_LOG = "warn"
+"#;
+
+fn resolve_tables(stage_name: &str, env: &[(&str, &str)]) -> Result<Config> {
+    let bins = vec!["my_app".to_string()];
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    resolve_manifests(
+        &manifest("/ws/app/Cargo.toml", APP_TABLES),
+        &manifest("/ws/Cargo.toml", WS_TABLES),
+        &facts(&bins),
+        &stage(stage_name),
+        Layer::default(),
+        |k| env.get(k).cloned(),
+    )
+}
+
+/// Each entry of a merged table, with where it came from.
+fn table(c: &Config, key: &str) -> Vec<(String, String, String)> {
+    let map = match key {
+        "environment" => &c.environment,
+        _ => &c.tags,
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let origin = c.table_origins[key][k].to_string();
+            (k.clone(), v.clone(), origin)
+        })
+        .collect()
+}
+
+fn row(k: &str, v: &str, origin: &str) -> (String, String, String) {
+    (k.into(), v.into(), origin.into())
+}
+
+#[test]
+fn tables_merge_entry_by_entry_and_unset_removes_an_inherited_entry() {
+    let dev = resolve_tables("dev", &[]).unwrap();
+    assert_eq!(
+        table(&dev, "environment"),
+        [
+            row(
+                "APP_ENV",
+                "dev",
+                "/ws/Cargo.toml:6 [workspace.metadata.fargate]"
+            ),
+            row(
+                "REGION_HINT",
+                "eu",
+                "/ws/Cargo.toml:7 [workspace.metadata.fargate]"
+            ),
+            row(
+                "RUST_LOG",
+                "info",
+                "/ws/app/Cargo.toml:7 [package.metadata.fargate]"
+            ),
+        ]
+    );
+    let prod = resolve_tables("prod", &[]).unwrap();
+    assert_eq!(
+        table(&prod, "environment"),
+        [
+            row(
+                "APP_ENV",
+                "prod",
+                "/ws/Cargo.toml:11 [workspace.metadata.fargate.stages.prod]"
+            ),
+            row(
+                "REGION_HINT",
+                "eu",
+                "/ws/Cargo.toml:7 [workspace.metadata.fargate]"
+            ),
+            row(
+                "RUST_LOG",
+                "warn",
+                "/ws/app/Cargo.toml:11 [package.metadata.fargate.stages.prod]"
+            ),
+        ]
+    );
+    // An env var is the whole value: it replaces the table, entries and origins alike.
+    let c = resolve_tables("prod", &[("CARGO_FARGATE_ENVIRONMENT", "ONLY=1")]).unwrap();
+    assert_eq!(
+        table(&c, "environment"),
+        [row("ONLY", "1", "env CARGO_FARGATE_ENVIRONMENT")]
+    );
+}
+
+#[test]
+fn unset_of_an_entry_nothing_defines_is_harmless_and_other_tables_are_refused() {
+    let layer = |text: &str| {
+        let m = manifest("/ws/app/Cargo.toml", text);
+        let file = raw::TomlFile {
+            path: &m.path,
+            text: &m.text,
+        };
+        let t = m.doc["package"]["metadata"]["fargate"]
+            .as_table_like()
+            .unwrap();
+        raw::read_table(&file, t, "package.metadata.fargate", Source::Package)
+    };
+    let l = layer("[package.metadata.fargate.environment]\nGONE = { unset = true }\n").unwrap();
+    let merged = Layer::default().merge(l);
+    assert_eq!(
+        merged.settings["environment"].value,
+        Value::StrMap(Default::default())
+    );
+    let e = layer("[package.metadata.fargate.environment]\nBAD = { unset = false }\n").unwrap_err();
+    assert!(e.to_string().contains("{ unset = true }"), "{e}");
+}

@@ -193,6 +193,22 @@ pub async fn plan(
     })
 }
 
+/// The path dependencies outside the workspace root the build takes along, for the package step.
+fn outside(plan: &build::Plan) -> String {
+    if plan.outside.is_empty() {
+        return String::new();
+    }
+    let crates: Vec<String> = plan
+        .outside
+        .iter()
+        .map(|o| format!("{} at {}", o.name, o.from_workspace))
+        .collect();
+    format!(
+        ", with path dependencies outside the workspace root: {}",
+        crates.join(", ")
+    )
+}
+
 impl DeployPlan {
     /// The plan as `--dry-run` shows it: `changes` on every step that would change something.
     pub fn steps(&self, config: &Config) -> Vec<Step> {
@@ -205,9 +221,10 @@ impl DeployPlan {
             step: "package",
             changes: false,
             action: format!(
-                "{} files, {source_bytes} bytes, source sha256 {}",
+                "{} files, {source_bytes} bytes, source sha256 {}{}",
                 plan.entries.len(),
-                &plan.source_sha256[..16]
+                &plan.source_sha256[..16],
+                outside(plan)
             ),
         });
         steps.extend(

@@ -119,9 +119,25 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
 
     // The task role first: a role that does not exist or cannot be assumed fails in a second.
     let mut injected = BTreeMap::new();
-    let task_role = if input.task_role {
+    let role = if input.task_role {
         let aws = aws.get().await?;
-        let arn = task_role_arn(aws, config).await?;
+        match task_role_arn(aws, config).await? {
+            Some(arn) => Some((aws, arn)),
+            None => {
+                // Before the first register/deploy: a local run needs no AWS resource.
+                out.warn(format_args!(
+                    "the managed task role `{}` does not exist yet (register or deploy makes it): running without task role credentials",
+                    match &config.task_role {
+                        Role::Given(v) | Role::Managed(v) => v,
+                    }
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let task_role = if let Some((aws, arn)) = role {
         let credentials = aws
             .assume_role(&arn, &session_name())
             .await
@@ -336,31 +352,28 @@ fn outcome(container: &str, ended: &supervise::Ended, limits: Limits) -> Outcome
 
 /// The task role's ARN, read from IAM: a role that does not exist is named with the fix. When IAM
 /// may not be read, the ARN is made from the account and AssumeRole has the last word.
-async fn task_role_arn(aws: &Aws, config: &Config) -> Result<String> {
+/// `None`: the managed role is not made yet.
+async fn task_role_arn(aws: &Aws, config: &Config) -> Result<Option<String>> {
     let (value, managed) = match &config.task_role {
         Role::Given(v) => (v.as_str(), false),
         Role::Managed(name) => (name.as_str(), true),
     };
     let name = value.rsplit('/').next().unwrap_or(value);
     match aws.get_role(name).await {
-        Ok(Some(role)) => Ok(role.arn),
-        Ok(None) if managed => Err(UserError::new(format!(
-            "the task role `{name}` does not exist yet"
-        ))
-        .fix("run `cargo fargate register` first (it creates the managed role), or pass --no-task-role")
-        .into()),
+        Ok(Some(role)) => Ok(Some(role.arn)),
+        Ok(None) if managed => Ok(None),
         Ok(None) => Err(config
             .key_error("task-role", format!("role `{name}` does not exist"))
             .fix("create it, fix the name, or pass --no-task-role")
             .into()),
-        Err(_) if value.starts_with("arn:") => Ok(value.to_string()),
+        Err(_) if value.starts_with("arn:") => Ok(Some(value.to_string())),
         Err(_) => {
             let identity = aws.identity().await?;
-            Ok(format!(
+            Ok(Some(format!(
                 "arn:{}:iam::{}:role/{name}",
                 identity.partition(),
                 identity.account
-            ))
+            )))
         }
     }
 }

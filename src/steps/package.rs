@@ -1,6 +1,7 @@
 //! Stage `package`: the source archive a remote build uploads.
 //!
-//! A zip of the workspace root (so path dependencies come along) with Cargo.lock, honouring
+//! A zip of the build's source set ([`crate::sources`]: the workspace root and every path dependency,
+//! inside or outside it, at their relative places) with Cargo.lock, honouring
 //! .gitignore and .dockerignore, never carrying target/, .git/ or likely secrets. Deterministic: entries
 //! sorted, timestamps fixed at the zip epoch, modes normalised to 0644/0755, so the same tree gives the
 //! same bytes and its sha256 can key caches (image tags, S3 uploads).
@@ -46,8 +47,16 @@ const SECRET_PATTERNS: &[&str] = &[
 const BAR_THRESHOLD_BYTES: u64 = 16 << 20;
 
 pub struct PackageInput {
-    /// The workspace root: the archive's top.
+    /// The archive's top: the workspace root, or the directory holding it and every path
+    /// dependency outside it.
     pub root: PathBuf,
+    /// The directories archived, under `root`: the workspace root first (its .dockerignore applies
+    /// to it, its Cargo.lock is always in), then each outside path dependency's.
+    pub trees: Vec<PathBuf>,
+    /// Single files archived besides (workspace manifests outside crates inherit from).
+    pub files: Vec<PathBuf>,
+    /// The outside path dependencies, for the report.
+    pub outside: Vec<crate::sources::OutsideCrate>,
     /// Directories never archived besides `.git` (cargo's target dir).
     pub exclude: Vec<PathBuf>,
     pub output: PathBuf,
@@ -56,16 +65,33 @@ pub struct PackageInput {
 }
 
 impl PackageInput {
-    /// The project's workspace root, with cargo's target dir left out; the archive goes to `output`,
+    /// Only `root` (a workspace without outside path dependencies).
+    pub fn tree(root: &Path, exclude: Vec<PathBuf>, output: PathBuf) -> Self {
+        PackageInput {
+            root: root.to_path_buf(),
+            trees: vec![root.to_path_buf()],
+            files: Vec::new(),
+            outside: Vec::new(),
+            exclude,
+            output,
+            allow: Vec::new(),
+        }
+    }
+
+    /// The project's source set, with cargo's target dir left out; the archive goes to `output`,
     /// by default `<target-dir>/fargate/<project>-source.zip`.
     pub fn for_project(
         project: &crate::project::Project,
+        sources: &crate::sources::SourceSet,
         config: &crate::config::Config,
         output: Option<PathBuf>,
         allow: Vec<String>,
     ) -> Self {
         PackageInput {
-            root: project.workspace_root.clone(),
+            root: sources.root.clone(),
+            trees: sources.trees(),
+            files: sources.manifests.clone(),
+            outside: sources.outside.clone(),
             exclude: vec![project.target_dir.clone()],
             output: output.unwrap_or_else(|| {
                 project
@@ -84,6 +110,46 @@ pub struct LeftOut {
     pub reason: &'static str,
 }
 
+/// A path dependency outside the workspace root and its files in the archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutsideFiles {
+    pub name: String,
+    /// As the workspace names it (`../core`).
+    pub path: String,
+    /// Its files, by their names in the archive.
+    pub files: Vec<String>,
+}
+
+impl OutsideFiles {
+    /// Each outside crate's files among `entries` (a crate nested in another lists its own too).
+    pub fn of(outside: &[crate::sources::OutsideCrate], entries: &[Entry]) -> Vec<OutsideFiles> {
+        outside
+            .iter()
+            .map(|o| OutsideFiles {
+                name: o.name.clone(),
+                path: o.from_workspace.clone(),
+                files: entries
+                    .iter()
+                    .filter(|e| e.name.starts_with(&format!("{}/", o.path)))
+                    .map(|e| e.name.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for OutsideFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "outside  {} at {} ({} files, outside the workspace root)",
+            self.name,
+            self.path,
+            self.files.len()
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PackageOutput {
     pub path: PathBuf,
@@ -93,6 +159,8 @@ pub struct PackageOutput {
     /// Bytes of the files before compression.
     pub source_bytes: u64,
     pub left_out: Vec<LeftOut>,
+    /// Path dependencies outside the workspace root, with the files archived from each.
+    pub outside: Vec<OutsideFiles>,
     /// True when an archive with the same bytes was already there (left untouched).
     pub unchanged: bool,
 }
@@ -107,6 +175,9 @@ impl fmt::Display for PackageOutput {
             "bytes    {} ({} before compression)",
             self.bytes, self.source_bytes
         )?;
+        for o in &self.outside {
+            writeln!(f, "{o}")?;
+        }
         for l in &self.left_out {
             writeln!(f, "left out {} ({})", l.path, l.reason)?;
         }
@@ -166,26 +237,89 @@ fn dockerignore(root: &Path) -> Result<Option<Gitignore>> {
     })?))
 }
 
+/// What every walk leaves out or lets in.
+struct Filters {
+    secrets: GlobSet,
+    allow: GlobSet,
+    /// The workspace's .dockerignore (anchored at the workspace root; applies to its tree only).
+    docker: Option<Gitignore>,
+    workspace: PathBuf,
+    exclude: Vec<PathBuf>,
+    output: PathBuf,
+}
+
 /// Lists what goes into the archive, sorted, and what was left out as a likely secret.
 pub fn collect(input: &PackageInput) -> Result<(Vec<Entry>, Vec<LeftOut>)> {
     let root = &input.root;
-    let secrets = globset(SECRET_PATTERNS);
+    let workspace = input.trees.first().unwrap_or(root).clone();
     let mut allow = GlobSetBuilder::new();
     for a in &input.allow {
         allow.add(Glob::new(a).map_err(|e| {
             UserError::new(format!("invalid glob `{a}`: {e}")).at(Location::Flag("--allow".into()))
         })?);
     }
-    let allow = allow.build().context("building --allow globs")?;
-    let docker = dockerignore(root)?;
-    let exclude: Vec<PathBuf> = input
-        .exclude
-        .iter()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-        .collect();
-    let output = std::fs::canonicalize(&input.output).unwrap_or_else(|_| input.output.clone());
+    let filters = Filters {
+        secrets: globset(SECRET_PATTERNS),
+        allow: allow.build().context("building --allow globs")?,
+        docker: dockerignore(&workspace)?,
+        exclude: input
+            .exclude
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect(),
+        output: std::fs::canonicalize(&input.output).unwrap_or_else(|_| input.output.clone()),
+        workspace: workspace.clone(),
+    };
 
-    let walker = WalkBuilder::new(root)
+    let mut entries = Vec::new();
+    let mut left_out = Vec::new();
+    for tree in &input.trees {
+        walk(root, tree, &filters, &mut entries, &mut left_out)?;
+    }
+    // Cargo.lock pins the build even where .gitignore leaves it out (libraries often do); the
+    // manifests outside crates inherit from come alone.
+    for file in std::iter::once(workspace.join("Cargo.lock")).chain(input.files.iter().cloned()) {
+        let name = name_in(root, &file);
+        if file.is_file() && !entries.iter().any(|e| e.name == name) {
+            let meta = std::fs::metadata(&file)?;
+            entries.push(Entry {
+                name,
+                path: file,
+                executable: is_executable(&meta),
+                size: meta.len(),
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.dedup_by(|a, b| a.name == b.name);
+    left_out.sort_by(|a, b| a.path.cmp(&b.path));
+    left_out.dedup();
+    Ok((entries, left_out))
+}
+
+/// A path's name in the archive: relative to the root, '/'-separated.
+fn name_in(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Walks one tree (the workspace root or an outside crate's directory) into `entries`.
+fn walk(
+    root: &Path,
+    tree: &Path,
+    filters: &Filters,
+    entries: &mut Vec<Entry>,
+    left_out: &mut Vec<LeftOut>,
+) -> Result<()> {
+    let exclude = filters.exclude.clone();
+    let docker = filters
+        .docker
+        .clone()
+        .filter(|_| tree.starts_with(&filters.workspace));
+    let walker = WalkBuilder::new(tree)
         .hidden(false)
         .ignore(false)
         .git_global(false) // a user's global excludes would make the archive machine-dependent
@@ -210,22 +344,16 @@ pub fn collect(input: &PackageInput) -> Result<(Vec<Entry>, Vec<LeftOut>)> {
         })
         .build();
 
-    let mut entries = Vec::new();
-    let mut left_out = Vec::new();
     for item in walker {
-        let item = item.with_context(|| format!("walking {}", root.display()))?;
+        let item = item.with_context(|| format!("walking {}", tree.display()))?;
         let Some(ft) = item.file_type() else { continue };
         let path = item.path();
-        if ft.is_dir() || path == output {
+        if ft.is_dir() || path == filters.output {
             continue;
         }
-        let rel = path.strip_prefix(root).unwrap_or(path);
-        let name = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        if secrets.is_match(rel) && !allow.is_match(rel) {
+        let name = name_in(root, path);
+        let rel = Path::new(&name);
+        if filters.secrets.is_match(rel) && !filters.allow.is_match(rel) {
             left_out.push(LeftOut {
                 path: name,
                 reason: "likely secret; --allow GLOB to include",
@@ -245,20 +373,7 @@ pub fn collect(input: &PackageInput) -> Result<(Vec<Entry>, Vec<LeftOut>)> {
             size: meta.len(),
         });
     }
-    // Cargo.lock pins the build even where .gitignore leaves it out (libraries often do).
-    let lock = root.join("Cargo.lock");
-    if lock.is_file() && !entries.iter().any(|e| e.name == "Cargo.lock") {
-        let meta = std::fs::metadata(&lock)?;
-        entries.push(Entry {
-            name: "Cargo.lock".into(),
-            path: lock,
-            executable: false,
-            size: meta.len(),
-        });
-    }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    left_out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((entries, left_out))
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -319,10 +434,8 @@ fn hash_file(hasher: &mut Sha256, path: &Path) -> Result<()> {
 /// Builds the archive at `input.output`. Written to a temporary file first and renamed, so a failure
 /// leaves nothing half-written; an identical existing archive is left as it is.
 pub fn run(input: &PackageInput, out: &Output) -> Result<PackageOutput> {
+    // What was left out is in the result (once): not warned about as well.
     let (entries, left_out) = collect(input)?;
-    for l in &left_out {
-        out.warn(format_args!("left out {} ({})", l.path, l.reason));
-    }
     let source_bytes: u64 = entries.iter().map(|e| e.size).sum();
     out.status(
         "Packaging",
@@ -384,6 +497,7 @@ pub fn run(input: &PackageInput, out: &Output) -> Result<PackageOutput> {
         bytes,
         source_bytes,
         left_out,
+        outside: OutsideFiles::of(&input.outside, &entries),
         unchanged,
     })
 }
@@ -428,12 +542,7 @@ mod tests {
     }
 
     fn input(root: &Path) -> PackageInput {
-        PackageInput {
-            root: root.to_path_buf(),
-            exclude: vec![root.join("target")],
-            output: root.join("out.zip"),
-            allow: vec![],
-        }
+        PackageInput::tree(root, vec![root.join("target")], root.join("out.zip"))
     }
 
     fn names(entries: &[Entry]) -> Vec<&str> {

@@ -248,7 +248,7 @@ pub async fn build_and_push(
                 .unwrap_or_default(),
         ),
     ];
-    let mut args: Vec<(String, String)> = crate::build::docker::build_args(project, config)
+    let mut args: Vec<(String, String)> = crate::build::docker::build_args(project, config, plan)
         .into_iter()
         .collect();
     args.sort();

@@ -18,8 +18,8 @@ const IMAGE_X86_64: &str = "aws/codebuild/standard:7.0";
 const IMAGE_ARM64: &str = "aws/codebuild/amazonlinux-aarch64-standard:3.0";
 
 /// The build arguments the Dockerfile gets, by name (their values go in as environment variables).
-pub fn build_arg_names(project: &Project, config: &Config) -> Vec<String> {
-    let mut names: Vec<String> = crate::build::docker::build_args(project, config)
+pub fn build_arg_names(project: &Project, config: &Config, plan: &Plan) -> Vec<String> {
+    let mut names: Vec<String> = crate::build::docker::build_args(project, config, plan)
         .into_keys()
         .collect();
     names.sort();
@@ -46,7 +46,7 @@ pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<Stri
             platform => plan.platform,
             dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
             cache_stage => cache_stage,
-            build_args => build_arg_names(project, config),
+            build_args => build_arg_names(project, config, plan),
         })?)
 }
 
