@@ -32,16 +32,24 @@ impl Manifest {
     pub fn from_text(path: &Path, text: String) -> Result<Manifest> {
         let doc = ImDocument::parse(text.clone()).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+            // Every line of toml_edit's message: the first alone ("invalid table header") hides
+            // the reason ("duplicate key `prod` in table `stages`").
             let message = e
                 .message()
                 .lines()
-                .next()
-                .unwrap_or("invalid TOML")
-                .trim()
-                .trim_end_matches('.');
+                .map(|l| l.trim().trim_end_matches('.'))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
+            let message = if message.is_empty() { "invalid TOML".to_string() } else { message };
+            let fix = if message.contains("duplicate key") {
+                "a table or key may appear once: merge the two into one"
+            } else {
+                "fix the syntax at that line"
+            };
             UserError::new(format!("invalid TOML at column {col}: {message}"))
                 .at(Location::file(path, Some(line)))
-                .fix("fix the syntax at that line")
+                .fix(fix)
         })?;
         Ok(Manifest {
             path: path.to_path_buf(),

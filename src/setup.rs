@@ -104,7 +104,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     };
     steps.push(cluster.clone());
     for group in crate::names::log_groups(config) {
-        steps.push(log_group_step(aws, &group, config.log_retention_days).await?);
+        steps.push(log_group_step(aws, config, &group, config.log_retention_days).await?);
     }
     let role_plan = roles::plan(aws, config, &identity, &region, None).await?;
     for role in [&role_plan.task, &role_plan.execution] {
@@ -168,6 +168,10 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             }
             "cluster" => aws.create_cluster(&config.cluster, &tags).await?,
             "log group" => {
+                let adopt = crate::steps::register::check_log_group(aws, config, &step.name);
+                if let Some(arn) = adopt.await? {
+                    aws.tag_log_group(&arn, &tags).await?;
+                }
                 aws.ensure_log_group(&step.name, config.log_retention_days, &tags)
                     .await?;
             }
@@ -217,7 +221,9 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     Ok(report(steps))
 }
 
-async fn log_group_step(aws: &Aws, name: &str, retention: u32) -> Result<Step> {
+async fn log_group_step(aws: &Aws, config: &Config, name: &str, retention: u32) -> Result<Step> {
+    // Someone else's group is refused before anything is made (`adopt = true` takes it over).
+    crate::steps::register::check_log_group(aws, config, name).await?;
     let group = aws.log_group(name).await?;
     let (action, changes) = match group {
         None => ("create", Vec::new()),

@@ -216,6 +216,12 @@ impl Aws {
             // An overriding source would otherwise be searched for a buildspec.yml of its own.
             .buildspec_override(buildspec)
             .set_environment_variables_override(Some(vars))
+            // A retried StartBuild of the same archive starts one build (CodeBuild keeps the
+            // token 5 minutes).
+            .idempotency_token(super::idempotency_token(
+                &[project, location, buildspec, &format!("{env:?}")],
+                64,
+            ))
             .send()
             .await
             .map_err(|e| {

@@ -221,6 +221,40 @@ impl Aws {
         ))
     }
 
+    /// Tags an existing repository (`adopt = true`: it becomes the stage's).
+    pub async fn tag_repository(
+        &self,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        let Some(arn) = self
+            .repository(name)
+            .await?
+            .and_then(|r| r.repository_arn().map(str::to_string))
+        else {
+            return Ok(());
+        };
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<_, _>>()?;
+        self.ecr()
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "ecr:TagResource", |m| {
+                    anyhow::Error::from(
+                        UserError::new(format!("could not tag ECR repository `{name}`: {m}"))
+                            .fix("your credentials need ecr:TagResource on it"),
+                    )
+                })
+            })?;
+        Ok(())
+    }
+
     /// How many images (tagged or not) the repository holds.
     pub async fn image_count(&self, name: &str) -> Result<usize> {
         let mut pages = self

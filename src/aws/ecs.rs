@@ -46,7 +46,23 @@ pub struct RunSpec<'a> {
     pub tags: &'a BTreeMap<String, String>,
     /// ECS Exec (`exec = true`).
     pub exec: bool,
+    /// RunTask's `clientToken` (up to 64 characters): the SDK's retries send it again, and ECS
+    /// answers a repeated token with the tasks its first request started.
+    pub client_token: &'a str,
 }
+
+/// RunTask was sent but no answer came back (no connection, no answer in time, a proxy's page):
+/// tasks may have started. Carries the explained cause.
+#[derive(Debug)]
+pub struct Unanswered(pub String);
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unanswered {}
 
 impl Aws {
     /// The latest ACTIVE revision of exactly `family` (not of families sharing its prefix), as the
@@ -268,11 +284,23 @@ impl Aws {
             .started_by(spec.started_by)
             .enable_execute_command(spec.exec)
             .set_tags((!tags.is_empty()).then_some(tags))
+            .client_token(spec.client_token)
             .customize()
             .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| {
+                use super::fault::Fault;
+                if matches!(
+                    super::fault::classify(&e),
+                    Fault::Unreachable(_) | Fault::TimedOut | Fault::NotAws { .. }
+                ) {
+                    let cause = self.fail(e, "ecs:RunTask", anyhow::Error::msg);
+                    let what = cause
+                        .downcast_ref::<UserError>()
+                        .map_or_else(|| cause.to_string(), |u| u.what.clone());
+                    return Unanswered(what).into();
+                }
                 self.fail(e, "ecs:RunTask", |m| {
                     anyhow::Error::from({
                         UserError::new(format!("ECS refused to run the task: {}", m)).fix(

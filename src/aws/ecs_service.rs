@@ -140,6 +140,10 @@ impl Aws {
     /// CreateService with `body` (a CreateService request); the created service's JSON.
     pub async fn create_service(&self, body: &Value) -> Result<Value> {
         let name = body["serviceName"].as_str().unwrap_or_default().to_string();
+        // The same request, retried or re-run, creates the service once (ECS_Idempotency).
+        let mut body = body.clone();
+        body["clientToken"] = super::idempotency_token(&[&body.to_string()], 36).into();
+        let body = &body;
         send_body!(
             self,
             self.ecs().create_service().service_name(&name),

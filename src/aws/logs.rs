@@ -92,6 +92,22 @@ impl Aws {
             .collect())
     }
 
+    /// Tags a log group by its ARN (`adopt = true`: it becomes the stage's).
+    pub async fn tag_log_group(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.logs()
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "logs:TagResource", |m| {
+                    anyhow::anyhow!("tagging log group {arn}: {m}")
+                })
+            })?;
+        Ok(())
+    }
+
     pub async fn delete_log_group(&self, name: &str) -> Result<()> {
         self.logs()
             .delete_log_group()

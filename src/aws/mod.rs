@@ -235,6 +235,17 @@ impl Aws {
         &self.credentials_source
     }
 
+    /// A word for the user when the credentials are not the ones they may think: AWS_PROFILE is
+    /// set, yet keys in the environment sign (the AWS CLI's order too).
+    pub fn credentials_warning(&self) -> Option<String> {
+        let profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())?;
+        self.credentials_source.starts_with("the environment").then(|| {
+            format!(
+                "AWS_PROFILE={profile} is set, but AWS_ACCESS_KEY_ID in the environment is used, as the AWS CLI does: pass --aws-profile {profile} to use the profile, or unset the keys"
+            )
+        })
+    }
+
     /// Where calls of one service go: `--endpoint-url`, `AWS_ENDPOINT_URL_<SERVICE>`,
     /// `AWS_ENDPOINT_URL`, else the service's regional endpoint.
     pub fn endpoint_of(&self, prefix: &str) -> String {
@@ -397,6 +408,21 @@ impl Aws {
 }
 
 /// An endpoint URL must have its scheme: `127.0.0.1:4566` alone is read as a path by the SDK.
+/// An idempotency token derived from what a create asks for (`parts`): the SDK's retries and a
+/// re-run of the same request send the same one, so the service makes the thing once; another
+/// request gets another token. `cf-` and hex, `len` characters at most (ECS CreateService takes
+/// 36, CodeBuild and Scheduler 64).
+pub fn idempotency_token(parts: &[&str], len: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let hex = hex::encode(h.finalize());
+    format!("cf-{}", &hex[..(len - 3).min(hex.len())])
+}
+
 fn check_endpoint(url: &str, location: Location) -> Result<String> {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
         && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));

@@ -198,6 +198,11 @@ impl Aws {
             let out = self
                 .scheduler()
                 .create_schedule()
+                // Retried, the same schedule is created once.
+                .client_token(super::idempotency_token(
+                    &[&spec.name, &spec.expression, &spec.task_definition_arn],
+                    64,
+                ))
                 .name(&spec.name)
                 .schedule_expression(&spec.expression)
                 .schedule_expression_timezone(&spec.timezone)

@@ -186,7 +186,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             return Ok(report.exit_code);
         }
         Command::Run(args) => {
-            let (_, config) = session.load_with(args.build.config_layer())?;
+            let (project, config) = session.load_with(args.build.config_layer())?;
             let image = args
                 .image
                 .as_deref()
@@ -194,7 +194,8 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let image = PinnedImage::parse(image)?;
             let aws = session.connect(&config).await?;
             // Everything is checked before anything is created.
-            let opts = args.run.options();
+            let mut opts = args.run.options();
+            opts.state_dir = Some(project.target_dir.join("fargate"));
             let pre = deploy::preflight(&aws, &config, &opts, true).await?;
             let prepared = deploy::compose::prepare(&aws, &config, image, out).await?;
             let (_, report) =
@@ -205,11 +206,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Deploy(args) => {
             let (project, config) = session.load_with(args.build.config_layer())?;
+            let mut opts = args.options();
+            opts.run.state_dir = Some(project.target_dir.join("fargate"));
             let report = deploy::deploy(
                 &project,
                 &config,
                 &session.aws_options(&config),
-                &args.options(),
+                &opts,
                 out,
             )
             .await?;
@@ -384,6 +387,9 @@ impl Session {
     /// The run's AWS clients; verbose output says where the credentials came from.
     pub async fn connect(&self, config: &Config) -> Result<Aws> {
         let aws = Aws::connect(&self.aws_options(config)).await?;
+        if let Some(w) = aws.credentials_warning() {
+            self.out.warn(w);
+        }
         self.out.verbose(format_args!(
             "AWS credentials from {}, region {}",
             aws.credentials_source(),

@@ -254,6 +254,7 @@ impl RunOptions {
             stop_on_interrupt: self.stop_on_interrupt,
             allow_default_vpc: self.allow_default_vpc,
             command: self.command.clone(),
+            state_dir: None,
         }
     }
 }

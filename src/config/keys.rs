@@ -102,6 +102,12 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Create the cluster when it does not exist.",
     },
     KeyDef {
+        name: "adopt",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Take over existing resources of the stage's names that cargo-fargate did not make (not tagged as this stage's): they are tagged, then updated. Without it such a resource is never changed.",
+    },
+    KeyDef {
         name: "repository",
         kind: Kind::Str,
         default: "{project}-{stage}",

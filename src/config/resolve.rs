@@ -24,6 +24,8 @@ pub struct Config {
     pub aws_profile: Option<String>,
     pub cluster: String,
     pub create_cluster: bool,
+    /// `adopt`: resources of the stage's names not tagged as its own may be taken over.
+    pub adopt: bool,
     pub repository: String,
     pub tag_mutability: TagMutability,
     pub registry_endpoint: Option<String>,
@@ -414,6 +416,7 @@ pub fn resolve(
         validate::cluster(&cluster),
     )?;
     let create_cluster = r.bool("create-cluster", true);
+    let adopt = r.bool("adopt", false);
 
     let (repository, origin) = r.str_or("repository", || default_name.clone());
     let repository = named(&repository);
@@ -523,8 +526,13 @@ pub fn resolve(
     r.check("log-retention-days", &origin, validate::log_retention(days))?;
 
     let (environment, origin) = r.map("environment");
-    for k in environment.keys() {
+    for (k, v) in &environment {
         r.check("environment", &origin, validate::env_name(k))?;
+        r.check(
+            "environment",
+            &origin,
+            validate::process_string(&format!("the value of `{k}`"), v),
+        )?;
     }
     let (secrets, origin) = r.map("secrets");
     for (k, v) in &secrets {
@@ -540,6 +548,12 @@ pub fn resolve(
     }
     let command = r.opt_list("command");
     let entrypoint = r.opt_list("entrypoint");
+    for (key, list) in [("command", &command), ("entrypoint", &entrypoint)] {
+        for arg in list.iter().flatten() {
+            let origin = r.setting(key).map(|(_, o)| o).unwrap_or_else(Origin::default_value);
+            r.check(key, &origin, validate::process_string(&format!("`{}`", arg.escape_debug()), arg))?;
+        }
+    }
     let (port_values, origin) = r.int_list("ports");
     let mut ports = Vec::new();
     for p in port_values {
@@ -619,6 +633,7 @@ pub fn resolve(
         aws_profile,
         cluster,
         create_cluster,
+        adopt,
         repository,
         tag_mutability,
         registry_endpoint: registry_endpoint.map(|(v, _)| v),

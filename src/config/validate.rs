@@ -316,6 +316,19 @@ pub fn env_name(name: &str) -> Result<(), String> {
         .ok_or_else(|| format!("`{name}` is not a valid environment variable name"))
 }
 
+/// A value the container runtime must pass to the process (an environment value, an argument of
+/// the command): a NUL byte cannot be, and ECS would register it, then fail to start the task
+/// (CannotStartContainerError).
+pub fn process_string(what: &str, value: &str) -> Result<(), String> {
+    match value.find('\0') {
+        Some(at) => Err(format!(
+            "{what} holds a NUL byte (at character {}), which no process can be given: the task would be registered and never start",
+            value[..at].chars().count() + 1
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn registry_endpoint(value: &str) -> Result<(), String> {
     let host = value
         .strip_prefix("https://")

@@ -197,6 +197,7 @@ pub async fn launch(
             stop_on_interrupt: opts.stop_on_interrupt,
             poll: POLL,
             fresh_roles,
+            state_dir: opts.state_dir.as_deref(),
         },
     )
     .await?;

@@ -47,6 +47,9 @@ pub async fn deploy(
     out: &Output,
 ) -> Result<DeployReport> {
     let aws = Aws::connect(aws_options).await?;
+    if let Some(w) = aws.credentials_warning() {
+        out.warn(w);
+    }
     out.verbose(format_args!(
         "AWS credentials from {}, region {}",
         aws.credentials_source(),
@@ -157,7 +160,20 @@ async fn execute(
         _ => None,
     };
     // After the schedule moved to the new revision, so that the old one can go.
-    let revisions = crate::revisions::prune(aws, config, out).await?;
+    // Housekeeping: once the task has run (or the service moved), its failure is a warning and
+    // never the deploy's result or exit code.
+    let revisions = match crate::revisions::prune(aws, config, out).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.warn(format_args!(
+                "keep-revisions: old revisions of the family were not deregistered: {e:#} (the deploy's result stands; the next deploy prunes them)"
+            ));
+            crate::revisions::PruneReport {
+                keep: config.keep_revisions,
+                ..Default::default()
+            }
+        }
+    };
 
     let container = render::main_container(&prepared.definition)
         .and_then(|c| c["name"].as_str())

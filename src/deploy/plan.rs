@@ -91,6 +91,8 @@ pub async fn plan(
     .await?;
     let login = publish::login(aws, config).await?;
     let repository = publish::plan_repository(aws, config).await?;
+    // Someone else's log group of the stage's name is refused now, not after the push.
+    register::check_log_group(aws, config, &config.log_group).await?;
     let pushed_digest = login
         .registry
         .manifest_digest(&config.repository, &build.content_tag)

@@ -126,7 +126,11 @@ impl fmt::Display for DeployReport {
                 }
                 match (&d.run, &d.schedule) {
                     (Some(r), _) if !r.detached && !r.interrupted => {
-                        writeln!(f, "exit code        {}", d.exit_code)
+                        // A non-zero exit says why (a stop reason, a container that never ran).
+                        match r.outcome.as_ref().filter(|o| o.exit_code != 0) {
+                            Some(o) => writeln!(f, "exit code        {} ({})", d.exit_code, o.message),
+                            None => writeln!(f, "exit code        {}", d.exit_code),
+                        }
                     }
                     (Some(_), _) => writeln!(f, "exit code        (not waited for)"),
                     (None, Some(_)) => writeln!(

@@ -63,6 +63,30 @@ impl Principal {
     }
 }
 
+/// Whether an existing resource of the stage's name may be updated in place: the rule `teardown`
+/// uses to decide what it removes ([`crate::names::is_ours`]) also decides what deploy, push and setup change.
+/// `Ok(false)`: ours, update it; `Ok(true)`: not ours but `adopt = true`, so tag it first, then
+/// update it; `Err`: not ours, refused before any change, naming it and what would have changed.
+pub fn may_update(
+    config: &Config,
+    resource: &str,
+    tags: &BTreeMap<String, String>,
+    changes: &str,
+) -> crate::error::Result<bool> {
+    if crate::names::is_ours(config, tags) {
+        return Ok(false);
+    }
+    if config.adopt {
+        return Ok(true);
+    }
+    Err(crate::error::UserError::new(format!(
+        "{resource} exists but is not tagged as stage {} of {}'s by cargo-fargate, so it is not changed ({changes} refused)",
+        config.stage, config.project
+    ))
+    .fix("set `adopt = true` (or CARGO_FARGATE_ADOPT=true) to take it over: it is tagged as this stage's, then updated, and `teardown` removes it; or give the stage another name for it")
+    .into())
+}
+
 /// A configuration key another part of the tool defines (kind, schedule, exec, codebuild-role, …),
 /// read by name so the policies follow whatever keys the configuration has.
 fn entry<'a>(config: &'a Config, key: &str) -> Option<&'a Value> {

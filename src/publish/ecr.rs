@@ -119,6 +119,9 @@ pub struct RepositoryPlan {
     pub lifecycle_policy: serde_json::Value,
     /// Whether the lifecycle policy in place differs (or there is none).
     pub lifecycle_policy_changes: bool,
+    /// An existing repository not tagged as this stage's, taken over (`adopt = true`): it is
+    /// tagged before it is changed.
+    pub adopt: bool,
 }
 
 impl RepositoryPlan {
@@ -151,6 +154,9 @@ impl RepositoryPlan {
                 self.name, self.tag_mutability
             )),
             Some(_) => {
+                if self.adopt {
+                    what.push(format!("adopt ECR repository {} (tag it)", self.name));
+                }
                 for u in self.updates() {
                     what.push(format!("update {u} of ECR repository {}", self.name));
                 }
@@ -171,14 +177,29 @@ pub async fn plan_repository(aws: &Aws, config: &Config) -> Result<RepositoryPla
         Some(_) => aws.lifecycle_policy(&config.repository).await?,
         None => None,
     };
-    Ok(RepositoryPlan {
+    let mut plan = RepositoryPlan {
         name: config.repository.clone(),
         tag_mutability: config.tag_mutability,
         tags: crate::names::stage_tags(config),
         lifecycle_policy_changes: current.as_ref() != Some(&policy),
         lifecycle_policy: policy,
         found,
-    })
+        adopt: false,
+    };
+    // Someone else's repository is used as it is, never rewritten (the rule teardown keeps it by).
+    if plan.found.is_some() && plan.changes() {
+        let tags = aws
+            .repository_tags(&config.repository)
+            .await?
+            .unwrap_or_default();
+        plan.adopt = crate::iam::may_update(
+            config,
+            &format!("ECR repository `{}`", config.repository),
+            &tags,
+            &plan.describe(),
+        )?;
+    }
+    Ok(plan)
 }
 
 /// Carries out a repository plan: creates the repository or turns on what is off, and puts the
@@ -209,6 +230,13 @@ pub async fn apply_repository(
             (uri, true)
         }
     };
+    if plan.adopt {
+        aws.tag_repository(name, &plan.tags).await?;
+        out.status(
+            "Adopted",
+            format_args!("ECR repository {name} (tagged as this stage's)"),
+        );
+    }
     let mut updated = Vec::new();
     for setting in plan.updates() {
         match setting {
@@ -656,6 +684,7 @@ mod tests {
             found,
             lifecycle_policy: serde_json::json!({}),
             lifecycle_policy_changes,
+            adopt: false,
         }
     }
 

@@ -263,6 +263,28 @@ pub fn prepare(
 }
 
 /// Makes the roles and the log group, then registers the definition if it changed.
+/// An existing log group's retention is changed only when the group is this stage's (the rule
+/// teardown keeps it by) or adopted: `Err` names it, before any change; `Ok(Some(arn))`: adopt it
+/// (tag it) first; `Ok(None)`: nothing to ask (missing, ours, or its retention already right).
+pub async fn check_log_group(aws: &Aws, config: &Config, name: &str) -> Result<Option<String>> {
+    let Some(found) = aws.log_group(name).await? else {
+        return Ok(None);
+    };
+    if found.retention_days == Some(config.log_retention_days as i32) {
+        return Ok(None);
+    }
+    let tags = aws.log_group_tags(&found.arn).await?;
+    let changes = format!(
+        "setting its retention from {} to {} days",
+        found
+            .retention_days
+            .map_or("never expire".to_string(), |d| d.to_string()),
+        config.log_retention_days
+    );
+    let adopt = crate::iam::may_update(config, &format!("log group `{name}`"), &tags, &changes)?;
+    Ok(adopt.then_some(found.arn))
+}
+
 pub async fn apply(
     aws: &Aws,
     config: &Config,
@@ -270,6 +292,8 @@ pub async fn apply(
     latest: Option<Option<Latest>>,
     out: &Output,
 ) -> Result<RegisterReport> {
+    // Before the first change: someone else's log group is refused here.
+    let adopt_log_group = check_log_group(aws, config, &config.log_group).await?;
     let roles = roles::apply(aws, &prepared.roles).await?;
     for r in roles.iter().filter(|r| r.created || !r.changes.is_empty()) {
         out.status(
@@ -278,6 +302,10 @@ pub async fn apply(
         );
     }
     let tags = crate::names::stage_tags(config);
+    if let Some(arn) = adopt_log_group {
+        aws.tag_log_group(&arn, &tags).await?;
+        out.status("Adopted", format_args!("log group {} (tagged as this stage's)", config.log_group));
+    }
     let log_group = aws
         .ensure_log_group(&config.log_group, config.log_retention_days, &tags)
         .await?;

@@ -58,6 +58,9 @@ pub enum Reply {
     Forward,
     /// Read the request, then close the connection without an answer (a reset on the way).
     Drop,
+    /// Pass it to the real service, which carries it out, then close the connection without its
+    /// answer: the caller cannot know whether it happened.
+    Swallow,
 }
 
 impl Reply {
@@ -129,6 +132,27 @@ impl Faulty {
         }
     }
 
+    /// Forwards every request to `upstream` but `operation`'s, which get `reply()`: a new fault is
+    /// one line, `Faulty::on(moto, "RunTask", || Reply::Swallow)`.
+    pub fn on(
+        upstream: String,
+        operation: &'static str,
+        reply: impl Fn() -> Reply + Send + Sync + 'static,
+    ) -> Faulty {
+        Faulty::start(Some(upstream), move |r| {
+            if r.operation() == operation {
+                reply()
+            } else {
+                Reply::Forward
+            }
+        })
+    }
+
+    /// How many requests of `operation` came.
+    pub fn count(&self, operation: &str) -> usize {
+        self.operations().iter().filter(|o| *o == operation).count()
+    }
+
     /// The operations seen so far, in order.
     pub fn operations(&self) -> Vec<String> {
         self.seen
@@ -177,7 +201,7 @@ fn serve(
             conn.write_all(text.as_bytes())
         }
         Reply::Drop => conn.shutdown(std::net::Shutdown::Both),
-        Reply::Forward => {
+        reply @ (Reply::Forward | Reply::Swallow) => {
             let mut up = TcpStream::connect(upstream.expect("Forward needs an upstream"))?;
             up.set_read_timeout(Some(Duration::from_secs(30)))?;
             // One request per connection: ask the upstream to close after answering.
@@ -190,6 +214,9 @@ fn serve(
             up.write_all(&req.body)?;
             let mut answer = Vec::new();
             up.read_to_end(&mut answer)?;
+            if matches!(reply, Reply::Swallow) {
+                return conn.shutdown(std::net::Shutdown::Both);
+            }
             conn.write_all(&answer)
         }
     }

@@ -2,6 +2,7 @@
 task's status from RunTask on (moto's own state transitions are switched off for it), one thread per
 task. See the package header for what is carried out and what is not."""
 
+import json
 import logging
 import re
 import threading
@@ -9,7 +10,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
 from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.responses import EC2ContainerServiceResponse
 
 from . import iam, secrets
 from .logs import Shipper, Target
@@ -101,6 +105,7 @@ class Agent:
 
         original_requirements = EC2ContainerServiceBackend._calculate_task_resource_requirements
         EC2ContainerServiceBackend.run_task = run_task
+        install_client_tokens()
         EC2ContainerServiceBackend.stop_task = stop_task
         EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(requirements)
 
@@ -433,3 +438,44 @@ class TaskRunner(threading.Thread):
         t.last_status = "STOPPED"
         log.info("task %s: STOPPED (%s: %s) exit codes %s", t.id, t.stop_code, t.stopped_reason,
                  {c.name: c.exit_code for c in self.containers})
+
+
+# RunTask's `clientToken` as ECS documents it (ECS_Idempotency.html), which moto ignores: within a
+# cluster, a token seen in the last 24 hours answers with the tasks its first request started (no
+# new task); the same token with other parameters is a ConflictException.
+TOKEN_TTL = 24 * 3600
+_tokens = {}
+_tokens_lock = threading.Lock()
+
+
+class ConflictException(ServiceException):
+    code = "ConflictException"
+
+
+def install_client_tokens() -> None:
+    original = EC2ContainerServiceResponse.run_task
+
+    def run_task(response):
+        params = json.loads(response.body or "{}")
+        token = params.pop("clientToken", None)
+        if not token:
+            return original(response)
+        backend = response.ecs_backend
+        cluster = backend._get_cluster(params.get("cluster", "default")).name
+        key = (response.current_account, response.region, cluster, token)
+        with _tokens_lock:
+            seen = _tokens.get(key)
+            if seen and time.time() - seen["at"] < TOKEN_TTL:
+                if seen["params"] != params:
+                    raise ConflictException(
+                        "The client token has already been used with different parameters."
+                    )
+                log.info("RunTask: client token %s seen: answering with its tasks", token)
+                tasks = backend.describe_tasks(cluster, seen["tasks"])
+                return ActionResult({"tasks": tasks, "failures": []})
+            result = original(response)
+            tasks = [t.task_arn for t in result.result["tasks"]]
+            _tokens[key] = {"at": time.time(), "params": params, "tasks": tasks}
+            return result
+
+    EC2ContainerServiceResponse.run_task = run_task

@@ -21,6 +21,7 @@ use crate::steps::register::Registration;
 mod network;
 mod outcome;
 mod overrides;
+mod token;
 
 pub use network::{choose_subnets, resolve_network, Network};
 pub use outcome::{essential_containers, outcome, parse_tasks, Container, Outcome, Task};
@@ -53,6 +54,30 @@ fn lost(cause: anyhow::Error, arns: &[String]) -> anyhow::Error {
     }
     .into()
 }
+/// RunTask's answer was lost: say what may exist and how to find it; the token stays recorded so
+/// that a re-run finds the task. Any other failure was an answer: the token is spent.
+fn unanswered(err: anyhow::Error, pending: &token::Pending) -> anyhow::Error {
+    let Some(cause) = err.downcast_ref::<crate::aws::ecs::Unanswered>() else {
+        pending.answered();
+        return err;
+    };
+    UserError::new(format!(
+        "RunTask's answer never arrived ({}), so a task may have started",
+        cause.0
+    ))
+    .fix("`cargo fargate ps --all` shows it; re-running the same command finds that task (same client token) instead of starting another")
+    .into()
+}
+
+/// Once per run: the task's logs could not be fetched (the task is followed all the same).
+fn logs_failed(out: &Output, warned: &mut bool, e: &anyhow::Error) {
+    if !std::mem::replace(warned, true) {
+        out.warn(format_args!(
+            "could not fetch the task's logs ({e:#}); the task is still followed to its exit code: `cargo fargate logs` shows them later"
+        ));
+    }
+}
+
 /// `startedBy` of every task `run` starts.
 pub const STARTED_BY: &str = "cargo-fargate";
 
@@ -68,6 +93,9 @@ pub struct RunOptions {
     pub allow_default_vpc: bool,
     /// The container's command instead of the configured one; empty: the configured one.
     pub command: Vec<String>,
+    /// Where RunTask's client token waits for its answer (`target/fargate`), so that a re-run
+    /// after a lost answer finds the task instead of starting another; `None`: not kept.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 pub struct RunInput<'a> {
@@ -83,6 +111,8 @@ pub struct RunInput<'a> {
     pub poll: Duration,
     /// Roles were just created: IAM may take a few seconds before ECS can use them.
     pub fresh_roles: bool,
+    /// See [`RunOptions::state_dir`].
+    pub state_dir: Option<&'a std::path::Path>,
 }
 
 /// A task in a report.
@@ -180,6 +210,20 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         .unwrap_or(&config.project)
         .to_string();
     let tags = crate::names::task_tags(config);
+    let fingerprint = token::fingerprint(&serde_json::json!({
+        "cluster": config.cluster, "taskDefinition": input.registration.arn, "count": input.count,
+        "network": input.network, "container": container, "command": input.command,
+        "environment": input.environment, "tags": tags, "exec": config.service.exec,
+    }));
+    let family = input.registration.arn.rsplit('/').next().unwrap_or_default();
+    let family = family.split(':').next().unwrap_or(family);
+    let pending = token::Pending::begin(input.state_dir, &config.cluster, family, &fingerprint);
+    if pending.resumed {
+        out.status(
+            "Resuming",
+            "an earlier run's RunTask got no answer: asking again with its client token, so ECS answers with the task it started instead of starting another",
+        );
+    }
     let spec = RunSpec {
         cluster: &config.cluster,
         task_definition: &input.registration.arn,
@@ -193,6 +237,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         started_by: STARTED_BY,
         tags: &tags,
         exec: config.service.exec,
+        client_token: &pending.token,
     };
     // Listen for Ctrl-C from here on: once a task may exist, it is ours to report or stop.
     let mut interrupt = Box::pin(tokio::signal::ctrl_c());
@@ -218,7 +263,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
             )
         });
     let response = tokio::select! {
-        r = start => r?,
+        r = start => r.map_err(|e| unanswered(e, &pending))?,
         _ = &mut interrupt => {
             return Err(crate::error::Exit {
                 code: INTERRUPTED,
@@ -229,6 +274,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
             .into());
         }
     };
+    pending.answered();
     let (tasks, failures) = parse_tasks(&response)?;
     if tasks.is_empty() {
         return Err(UserError::new(format!(
@@ -275,6 +321,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
     };
     let mut last_status = String::new();
     let mut missing_polls = 0;
+    let mut warned = false;
     let wait = async {
         loop {
             let (tasks, failures) =
@@ -289,7 +336,11 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
             } else {
                 missing_polls = 0;
             }
-            logs::poll(aws, out, &mut streams, labels).await?;
+            // The logs are shown, not judged: a failure to fetch them is a warning, never the
+            // task's result.
+            if let Err(e) = logs::poll(aws, out, &mut streams, labels).await {
+                logs_failed(out, &mut warned, &e);
+            }
             let statuses: Vec<&str> = tasks.iter().map(|t| t.last_status.as_str()).collect();
             let status = statuses.join(", ");
             if status != last_status {
@@ -298,7 +349,16 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
             }
             if !tasks.is_empty() && tasks.iter().all(|t| t.last_status == "STOPPED") {
                 // What the containers wrote last.
-                while logs::poll(aws, out, &mut streams, labels).await? > 0 {}
+                loop {
+                    match logs::poll(aws, out, &mut streams, labels).await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            logs_failed(out, &mut warned, &e);
+                            break;
+                        }
+                    }
+                }
                 return Ok::<_, anyhow::Error>(tasks);
             }
             tokio::time::sleep(input.poll).await;
