@@ -89,7 +89,7 @@ fn batch_job_deploy_exits_with_the_jobs_code_and_shows_its_error_from_the_contai
     assert!(out.contains(error), "{}", show(&o));
     assert!(
         out.lines()
-            .any(|l| l.starts_with("exit code") && l.ends_with(" 65")),
+            .any(|l| l.starts_with("exit code") && l.split_whitespace().nth(2) == Some("65")),
         "{}",
         show(&o)
     );
