@@ -237,3 +237,98 @@ fn a_secret_that_does_not_exist_fails() {
     // Never the value.
     assert!(!r.to_string().contains("s3cr3t-value"));
 }
+
+#[test]
+fn the_policy_simulator_says_whether_the_caller_may_deploy() {
+    // An IAM user with the generated deployer policy (managed: too long for an inline one); the
+    // bench's simulator (scripts/bench/agent/simulate.py) evaluates it as IAM does.
+    let user = unique("docsim");
+    aws(&["iam", "create-user", "--user-name", &user]);
+    let key = aws(&["iam", "create-access-key", "--user-name", &user])["AccessKey"].clone();
+    let signing = [
+        ("AWS_ACCESS_KEY_ID", key["AccessKeyId"].as_str().unwrap()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            key["SecretAccessKey"].as_str().unwrap(),
+        ),
+    ];
+    let dir = project(&unique("docsim"), &networked(""));
+
+    // No policy at all: IAM refuses it the simulator; doctor says what it could not check.
+    let (r, _) = doctor(dir.path(), &signing);
+    let c = check(&r, "permissions", "warn");
+    assert!(
+        c["message"].as_str().unwrap().contains("not available"),
+        "{c}"
+    );
+
+    let policy = json_result(
+        &command(
+            dir.path(),
+            &[
+                "iam",
+                "policy",
+                "--for",
+                "deployer",
+                "--message-format",
+                "json",
+            ],
+        )
+        .envs(bench())
+        .envs(signing)
+        .output()
+        .unwrap(),
+    )["policy"]
+        .clone();
+    let arn = aws(&[
+        "iam",
+        "create-policy",
+        "--policy-name",
+        &user,
+        "--policy-document",
+        &policy.to_string(),
+    ])["Policy"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "iam",
+        "attach-user-policy",
+        "--user-name",
+        &user,
+        "--policy-arn",
+        &arn,
+    ]);
+    let (r, _) = doctor(dir.path(), &signing);
+    let c = check(&r, "permissions", "ok");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("user/{user} may do the")),
+        "{c}"
+    );
+
+    // A Deny on top: the simulator names the refused call.
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ecr:PutImage","Resource":"*"}]}"#;
+    aws(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        &user,
+        "--policy-name",
+        "no-push",
+        "--policy-document",
+        deny,
+    ]);
+    let (r, code) = doctor(dir.path(), &signing);
+    let c = check(&r, "permissions", "fail");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not: ecr:PutImage on arn:aws:ecr:"),
+        "{c}"
+    );
+    assert_eq!(code, 1);
+}
