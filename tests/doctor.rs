@@ -213,19 +213,40 @@ fn a_role_with_the_wrong_trust_fails() {
 fn a_secret_that_does_not_exist_fails() {
     let name = unique("docsec");
     let present = format!("/{name}/present");
+    let unreadable = format!("/{name}/unreadable");
+    for parameter in [&present, &unreadable] {
+        aws(&[
+            "ssm",
+            "put-parameter",
+            "--name",
+            parameter,
+            "--type",
+            "SecureString",
+            "--value",
+            "s3cr3t-value",
+        ]);
+    }
+    // An execution role of its own that may read `present` only (the bench's policy simulator
+    // evaluates it, as IAM does).
+    let role = format!("{name}-exec");
+    let arn = make_role(&role, "ecs-tasks.amazonaws.com");
+    let read = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "ssm:GetParameters",
+        "Resource": format!("arn:aws:ssm:us-east-1:123456789012:parameter{present}")}]});
     aws(&[
-        "ssm",
-        "put-parameter",
-        "--name",
-        &present,
-        "--type",
-        "SecureString",
-        "--value",
-        "s3cr3t-value",
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        &role,
+        "--policy-name",
+        "secrets",
+        "--policy-document",
+        &read.to_string(),
     ]);
+    let n = net();
     let dir = project(
         &name,
-        &networked(&format!("\n[package.metadata.fargate.secrets]\nPRESENT = \"{present}\"\nMISSING = \"/{name}/missing\"\n")),
+        &format!("subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\nexecution-role = \"{arn}\"\n\n[package.metadata.fargate.secrets]\nPRESENT = \"{present}\"\nUNREADABLE = \"{unreadable}\"\nMISSING = \"/{name}/missing\"\n", n.subnet, n.sg),
     );
     let (r, code) = doctor(dir.path(), &[]);
     let c = check(&r, "secrets", "fail");
@@ -233,6 +254,27 @@ fn a_secret_that_does_not_exist_fails() {
     assert!(c["fix"].as_str().unwrap().contains("put-parameter"), "{c}");
     let ok = check(&r, "secrets", "ok");
     assert!(ok["message"].as_str().unwrap().contains("PRESENT"), "{ok}");
+    assert!(
+        ok["message"]
+            .as_str()
+            .unwrap()
+            .contains("the execution role may read it"),
+        "{ok}"
+    );
+    let denied = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "secrets" && c["message"].as_str().unwrap().contains("UNREADABLE"))
+        .unwrap_or_else(|| panic!("no UNREADABLE check in {r:#}"));
+    assert_eq!(denied["status"], "fail", "{denied}");
+    assert!(
+        denied["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{arn} may not ssm:GetParameters it")),
+        "{denied}"
+    );
     assert_eq!(code, 1);
     // Never the value.
     assert!(!r.to_string().contains("s3cr3t-value"));

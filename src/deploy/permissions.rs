@@ -101,21 +101,23 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
         list.push(("logs:CreateLogGroup", group.clone()));
         list.push(("logs:PutRetentionPolicy", group));
     }
+    // The ARNs the calls are authorized on (a policy scoped to them does not match "*").
+    let family = crate::names::family(c);
+    let definitions = format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*");
     if needs.register {
-        list.push(("ecs:RegisterTaskDefinition", "*".into()));
+        list.push(("ecs:RegisterTaskDefinition", definitions.clone()));
     }
     if needs.will_run {
         if needs.create_cluster {
-            list.push(("ecs:CreateCluster", "*".into()));
+            list.push((
+                "ecs:CreateCluster",
+                format!("arn:{p}:ecs:{region}:{account}:cluster/{}", c.cluster),
+            ));
         }
-        let family = crate::names::family(c);
         if c.service.kind != crate::config::service::StageKind::Task {
             list.extend(crate::service::deploy::actions(c, p, region, account));
         } else {
-            list.push((
-                "ecs:RunTask",
-                format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
-            ));
+            list.push(("ecs:RunTask", definitions));
         }
     }
     list
