@@ -5,7 +5,8 @@ makes every request cost a fixed delay, as a real region's round trip does, coun
 
 Each request waits --delay-ms before it is forwarded (the request's trip), then is forwarded as is
 (Host header kept, so the registry's Location URLs name the proxy) and its answer returned.
-  GET    /_latency   the requests so far: [{"method", "path", "operation"}]
+  GET    /_latency   the requests so far: [{"method", "path", "operation", "at_ms"}] (at_ms: when it
+                     arrived, ms since the proxy started)
   DELETE /_latency   forget them
 The operation is the AWS API's (X-Amz-Target, Action= of a query request) or empty. Bench
 equipment for scripts/bench-latency.sh; not part of the tool."""
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _lock = threading.Lock()
 _requests = []
+_started = time.monotonic()
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
 
 
@@ -71,7 +73,8 @@ class Proxy(BaseHTTPRequestHandler):
             return self._reply(200, listing, [("Content-Type", "application/json")])
         with _lock:
             _requests.append({"method": self.command, "path": self.path.split("?")[0],
-                              "operation": _operation(self.headers, body)})
+                              "operation": _operation(self.headers, body),
+                              "at_ms": round((time.monotonic() - _started) * 1000)})
         time.sleep(self.delay)
         conn = http.client.HTTPConnection(self.target, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}

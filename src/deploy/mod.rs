@@ -164,7 +164,16 @@ async fn execute(
     // After the schedule moved to the new revision, so that the old one can go.
     // Housekeeping: once the task has run (or the service moved), its failure is a warning and
     // never the deploy's result or exit code.
-    let revisions = match crate::revisions::prune(aws, config, out).await {
+    // Nothing registered, nothing surplus: a deploy that registered no revision leaves pruning to
+    // the next one that does (a round trip saved on every unchanged deploy).
+    let pruned = match registered.task_definition.registered {
+        true => crate::revisions::prune(aws, config, out).await,
+        false => Ok(crate::revisions::PruneReport {
+            keep: config.keep_revisions,
+            ..Default::default()
+        }),
+    };
+    let revisions = match pruned {
         Ok(r) => r,
         Err(e) => {
             out.warn(format_args!(

@@ -23,6 +23,8 @@ pub struct Needs<'a> {
     pub repository: Repository,
     pub register: bool,
     pub log_group_writes: bool,
+    /// `--dry-run`: everything the deploy would call is simulated, whatever it is.
+    pub dry_run: bool,
 }
 
 /// What the deploy does to the repository.
@@ -145,6 +147,14 @@ pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
     };
     if list.is_empty() {
         return Ok(checked(true));
+    }
+    // A deploy whose one change is the run cannot be left half-done: a refused RunTask fails it
+    // having created nothing, so asking first would only add a round trip. The dry run asks.
+    let run_only = list
+        .iter()
+        .all(|(a, _)| matches!(*a, "ecs:RunTask" | "iam:PassRole"));
+    if run_only && !needs.dry_run {
+        return Ok(checked(false));
     }
     // The context the real requests carry, for policies scoped by conditions.
     let c = needs.config;

@@ -206,6 +206,7 @@ pub async fn plan(
         repository: repository_needs,
         register: definition.changes,
         log_group_writes: log_group.writes,
+        dry_run: opts.dry_run,
     };
     let (service, permissions) = tokio::try_join!(service_step, permissions::check(aws, &needs))?;
     Ok(DeployPlan {
