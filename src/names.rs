@@ -141,7 +141,10 @@ mod tests {
         for name in [family(&c), schedule(&c), service(&c), build_project(&c)] {
             assert_eq!(name, stage);
         }
-        assert_eq!(log_groups(&c), vec![c.log_group.clone(), format!("/aws/codebuild/{stage}")]);
+        assert_eq!(
+            log_groups(&c),
+            vec![c.log_group.clone(), format!("/aws/codebuild/{stage}")]
+        );
         assert_eq!(infrastructure_role(&c), format!("{stage}-infrastructure"));
     }
 

@@ -91,6 +91,14 @@ impl Output {
         }
     }
 
+    /// A phase of a command that waits on AWS (`    Planning deploy`), so a CI log shows life
+    /// within a second. Text only: `--message-format json` carries its own events.
+    pub fn progress(&self, verb: &str, message: impl Display) {
+        if !self.json && self.verbosity >= 0 {
+            eprintln!("{} {message}", self.paint(GREEN, &format!("{verb:>12}")));
+        }
+    }
+
     pub fn verbose(&self, message: impl Display) {
         if self.verbosity >= 1 && !self.json {
             eprintln!("{} {message}", self.paint(DIM, &format!("{:>12}", "debug")));

@@ -12,14 +12,14 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::build::codebuild::upload;
-use crate::iam::codebuild as cb_role;
 use crate::config::{resolve::Builder, service::StageKind, Config};
 use crate::error::Result;
-use crate::output::Output;
-use crate::iam::scheduler as sched_role;
+use crate::iam::codebuild as cb_role;
 use crate::iam::managed::{self, Desired};
-use crate::publish::{apply_repository, plan_repository};
 use crate::iam::roles;
+use crate::iam::scheduler as sched_role;
+use crate::output::Output;
+use crate::publish::{apply_repository, plan_repository};
 
 /// One resource of the stage and what setup does (or would do) to it.
 #[derive(Debug, Clone, Serialize)]

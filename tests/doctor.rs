@@ -213,19 +213,40 @@ fn a_role_with_the_wrong_trust_fails() {
 fn a_secret_that_does_not_exist_fails() {
     let name = unique("docsec");
     let present = format!("/{name}/present");
+    let unreadable = format!("/{name}/unreadable");
+    for parameter in [&present, &unreadable] {
+        aws(&[
+            "ssm",
+            "put-parameter",
+            "--name",
+            parameter,
+            "--type",
+            "SecureString",
+            "--value",
+            "s3cr3t-value",
+        ]);
+    }
+    // An execution role of its own that may read `present` only (the bench's policy simulator
+    // evaluates it, as IAM does).
+    let role = format!("{name}-exec");
+    let arn = make_role(&role, "ecs-tasks.amazonaws.com");
+    let read = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "ssm:GetParameters",
+        "Resource": format!("arn:aws:ssm:us-east-1:123456789012:parameter{present}")}]});
     aws(&[
-        "ssm",
-        "put-parameter",
-        "--name",
-        &present,
-        "--type",
-        "SecureString",
-        "--value",
-        "s3cr3t-value",
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        &role,
+        "--policy-name",
+        "secrets",
+        "--policy-document",
+        &read.to_string(),
     ]);
+    let n = net();
     let dir = project(
         &name,
-        &networked(&format!("\n[package.metadata.fargate.secrets]\nPRESENT = \"{present}\"\nMISSING = \"/{name}/missing\"\n")),
+        &format!("subnets = [\"{}\"]\nsecurity-groups = [\"{}\"]\nexecution-role = \"{arn}\"\n\n[package.metadata.fargate.secrets]\nPRESENT = \"{present}\"\nUNREADABLE = \"{unreadable}\"\nMISSING = \"/{name}/missing\"\n", n.subnet, n.sg),
     );
     let (r, code) = doctor(dir.path(), &[]);
     let c = check(&r, "secrets", "fail");
@@ -233,7 +254,123 @@ fn a_secret_that_does_not_exist_fails() {
     assert!(c["fix"].as_str().unwrap().contains("put-parameter"), "{c}");
     let ok = check(&r, "secrets", "ok");
     assert!(ok["message"].as_str().unwrap().contains("PRESENT"), "{ok}");
+    assert!(
+        ok["message"]
+            .as_str()
+            .unwrap()
+            .contains("the execution role may read it"),
+        "{ok}"
+    );
+    let denied = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "secrets" && c["message"].as_str().unwrap().contains("UNREADABLE"))
+        .unwrap_or_else(|| panic!("no UNREADABLE check in {r:#}"));
+    assert_eq!(denied["status"], "fail", "{denied}");
+    assert!(
+        denied["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{arn} may not ssm:GetParameters it")),
+        "{denied}"
+    );
     assert_eq!(code, 1);
     // Never the value.
     assert!(!r.to_string().contains("s3cr3t-value"));
+}
+
+#[test]
+fn the_policy_simulator_says_whether_the_caller_may_deploy() {
+    // An IAM user with the generated deployer policy (managed: too long for an inline one); the
+    // bench's simulator (scripts/bench/agent/simulate.py) evaluates it as IAM does.
+    let user = unique("docsim");
+    aws(&["iam", "create-user", "--user-name", &user]);
+    let key = aws(&["iam", "create-access-key", "--user-name", &user])["AccessKey"].clone();
+    let signing = [
+        ("AWS_ACCESS_KEY_ID", key["AccessKeyId"].as_str().unwrap()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            key["SecretAccessKey"].as_str().unwrap(),
+        ),
+    ];
+    let dir = project(&unique("docsim"), &networked(""));
+
+    // No policy at all: IAM refuses it the simulator; doctor says what it could not check.
+    let (r, _) = doctor(dir.path(), &signing);
+    let c = check(&r, "permissions", "warn");
+    assert!(
+        c["message"].as_str().unwrap().contains("not available"),
+        "{c}"
+    );
+
+    let policy = json_result(
+        &command(
+            dir.path(),
+            &[
+                "iam",
+                "policy",
+                "--for",
+                "deployer",
+                "--message-format",
+                "json",
+            ],
+        )
+        .envs(bench())
+        .envs(signing)
+        .output()
+        .unwrap(),
+    )["policy"]
+        .clone();
+    let arn = aws(&[
+        "iam",
+        "create-policy",
+        "--policy-name",
+        &user,
+        "--policy-document",
+        &policy.to_string(),
+    ])["Policy"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "iam",
+        "attach-user-policy",
+        "--user-name",
+        &user,
+        "--policy-arn",
+        &arn,
+    ]);
+    let (r, _) = doctor(dir.path(), &signing);
+    let c = check(&r, "permissions", "ok");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("user/{user} may do the")),
+        "{c}"
+    );
+
+    // A Deny on top: the simulator names the refused call.
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ecr:PutImage","Resource":"*"}]}"#;
+    aws(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        &user,
+        "--policy-name",
+        "no-push",
+        "--policy-document",
+        deny,
+    ]);
+    let (r, code) = doctor(dir.path(), &signing);
+    let c = check(&r, "permissions", "fail");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not: ecr:PutImage on arn:aws:ecr:"),
+        "{c}"
+    );
+    assert_eq!(code, 1);
 }

@@ -575,77 +575,93 @@ fn a_task_that_cannot_be_observed_is_not_reported_as_its_exit_code() {
     assert!(proxy.operations().contains(&"RunTask".to_string()));
 }
 
-/// Form fields of a query-protocol request (`ActionNames.member.1=…`), decoded.
-fn form(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let bytes = s.replace('+', " ").into_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                out.push(
-                    u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16)
-                        .unwrap(),
-                );
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).unwrap()
-    };
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
+/// An IAM user of the bench with an access key: (user ARN, env signing as it).
+fn iam_user(name: &str) -> (String, Vec<(&'static str, String)>) {
+    aws(&["iam", "create-user", "--user-name", name]);
+    let key = aws(&["iam", "create-access-key", "--user-name", name])["AccessKey"].clone();
+    (
+        format!("arn:aws:iam::123456789012:user/{name}"),
+        vec![
+            (
+                "AWS_ACCESS_KEY_ID",
+                key["AccessKeyId"].as_str().unwrap().to_string(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                key["SecretAccessKey"].as_str().unwrap().to_string(),
+            ),
+        ],
+    )
 }
 
 #[test]
 fn a_permission_the_plan_needs_and_iam_denies_fails_the_deploy_before_anything_is_created() {
-    // moto has no policy simulator: this endpoint answers SimulatePrincipalPolicy as IAM does
-    // (every action allowed but iam:CreateRole) and passes everything else to moto.
-    let proxy = Faulty::start(Some(moto_addr()), |r| {
-        if r.operation() != "SimulatePrincipalPolicy" {
-            return Reply::Forward;
-        }
-        let fields = form(&r.body);
-        let resource = fields
-            .iter()
-            .find(|(k, _)| k.starts_with("ResourceArns.member"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let members: String = fields
-            .iter()
-            .filter(|(k, _)| k.starts_with("ActionNames.member"))
-            .map(|(_, action)| {
-                let decision = if action == "iam:CreateRole" { "implicitDeny" } else { "allowed" };
-                format!("<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")
-            })
-            .collect();
-        Reply::Answer {
-            status: 200,
-            content_type: "text/xml",
-            body: format!("<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"),
-        }
-    });
+    // A deployer with the generated policy (attached as a managed policy: it is too long for an
+    // inline one) and, on top, an explicit Deny of iam:CreateRole: the bench's policy simulator
+    // (scripts/bench/agent/simulate.py) evaluates both, as IAM does.
     let dir = copy_fixture(&repo().join("examples/hello"));
     let name = unique("perm");
-    for dry_run in [true, false] {
-        let mut args = vec!["deploy", "--endpoint-url", &proxy.url];
-        if dry_run {
-            args.push("--dry-run");
-        }
-        let o = bench_command(dir.path(), &format!("{name}-dev"), &args)
+    let user = format!("{name}-deployer");
+    let (_, signing) = iam_user(&user);
+    let deploy = |args: &[&str], signing: &[(&str, String)]| {
+        bench_command(dir.path(), &format!("{name}-dev"), args)
             .env("CARGO_FARGATE_NAME", &name)
             .env("CARGO_FARGATE_SUBNETS", &net().subnet)
             .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+            .envs(signing.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let policy = json_result(&deploy(
+        &[
+            "iam",
+            "policy",
+            "--for",
+            "deployer",
+            "--message-format",
+            "json",
+        ],
+        &signing,
+    ))["policy"]
+        .clone();
+    let arn = aws(&[
+        "iam",
+        "create-policy",
+        "--policy-name",
+        &user,
+        "--policy-document",
+        &policy.to_string(),
+    ])["Policy"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "iam",
+        "attach-user-policy",
+        "--user-name",
+        &user,
+        "--policy-arn",
+        &arn,
+    ]);
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:CreateRole","Resource":"*"}]}"#;
+    aws(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        &user,
+        "--policy-name",
+        "no-roles",
+        "--policy-document",
+        deny,
+    ]);
+    for dry_run in [true, false] {
+        let mut args = vec!["deploy"];
+        if dry_run {
+            args.push("--dry-run");
+        }
         let line = one_line_error(
-            &o,
-            &format!("may not iam:CreateRole on arn:aws:iam::123456789012:role/{name}-dev-execution (implicitDeny, by IAM's policy simulator) (and 1 more: iam:CreateRole)"),
+            &deploy(&args, &signing),
+            &format!("may not iam:CreateRole on arn:aws:iam::123456789012:role/{name}-dev-execution (explicitDeny, by IAM's policy simulator) (and 1 more: iam:CreateRole)"),
         );
         assert!(line.contains("nothing was changed"), "{line}");
         assert!(line.contains(r#""Action":"iam:CreateRole""#), "{line}");
@@ -654,33 +670,107 @@ fn a_permission_the_plan_needs_and_iam_denies_fails_the_deploy_before_anything_i
             "repository created"
         );
     }
-    assert!(proxy
-        .operations()
-        .contains(&"SimulatePrincipalPolicy".to_string()));
 
-    // Where the simulator cannot be asked (moto has none), the dry run says what it assumes.
-    let plan = json_result(
-        &bench_command(
+    // Without the Deny the generated policy allows every call of the plan (its conditions
+    // evaluated with the context the calls carry: ecs:cluster, iam:PassedToService).
+    aws(&[
+        "iam",
+        "delete-user-policy",
+        "--user-name",
+        &user,
+        "--policy-name",
+        "no-roles",
+    ]);
+    let plan = json_result(&deploy(
+        &["deploy", "--dry-run", "--message-format", "json"],
+        &signing,
+    ));
+    assert_eq!(plan["permissions"]["simulated"], true, "{plan}");
+    let actions = plan["permissions"]["actions"].as_array().unwrap();
+    for a in [
+        "iam:CreateRole",
+        "iam:PassRole",
+        "ecs:RunTask",
+        "ecr:PutImage",
+    ] {
+        assert!(actions.contains(&serde_json::json!(a)), "{a}: {plan}");
+    }
+
+    // An identity IAM does not let use the simulator (no policy at all): the dry run says what
+    // it assumes, and IAM's AccessDenied is not retried.
+    let (_, bare) = iam_user(&format!("{name}-bare"));
+    let plan = json_result(&deploy(
+        &["deploy", "--dry-run", "--message-format", "json"],
+        &bare,
+    ));
+    assert_eq!(plan["permissions"]["simulated"], false, "{plan}");
+    assert!(
+        plan["permissions"]["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("iam:PassRole")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn an_endpoint_without_a_policy_simulator_is_asked_once_per_resource_and_never_retried() {
+    // Endpoints that lack the simulator (moto alone, LocalStack) answer it with HTTP 500: that is
+    // "not available", not an outage to retry with backoff.
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let proxy = Faulty::start(Some(moto_addr()), move |r| {
+        if r.operation() != "SimulatePrincipalPolicy" {
+            return Reply::Forward;
+        }
+        // The resource of each request (ResourceArns.member.1=...).
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        let resource = body
+            .split('&')
+            .find(|kv| kv.starts_with("ResourceArns.member.1="))
+            .unwrap_or_default()
+            .to_string();
+        seen.lock().unwrap().push(resource);
+        Reply::Answer {
+            status: 500,
+            content_type: "text/xml",
+            body: "<ErrorResponse><Error><Code>InternalFailure</Code><Message>not implemented</Message></Error></ErrorResponse>".into(),
+        }
+    });
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("nosim");
+    let (o, took) = {
+        let started = Instant::now();
+        let o = bench_command(
             dir.path(),
             &format!("{name}-dev"),
-            &["deploy", "--dry-run", "--message-format", "json"],
+            &[
+                "deploy",
+                "--dry-run",
+                "--message-format",
+                "json",
+                "--endpoint-url",
+                &proxy.url,
+            ],
         )
         .env("CARGO_FARGATE_NAME", &name)
         .env("CARGO_FARGATE_SUBNETS", &net().subnet)
         .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
         .output()
-        .unwrap(),
-    );
+        .unwrap();
+        (o, started.elapsed())
+    };
+    let plan = json_result(&o);
     assert_eq!(plan["permissions"]["simulated"], false, "{plan}");
-    let actions = plan["permissions"]["actions"].as_array().unwrap();
-    assert!(
-        actions.contains(&serde_json::json!("iam:PassRole")),
-        "{plan}"
-    );
-    assert!(
-        actions.contains(&serde_json::json!("ecs:RunTask")),
-        "{plan}"
-    );
+    // One request per resource simulated (repository, two roles, log group, task definitions),
+    // each once: with the SDK's retries each would be asked up to six times.
+    let asked = asked.lock().unwrap().clone();
+    let mut distinct = asked.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(!asked.is_empty());
+    assert_eq!(asked.len(), distinct.len(), "asked again: {asked:?}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 #[test]

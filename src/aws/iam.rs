@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, Tag};
 use serde_json::Value;
 
 use super::Aws;
@@ -350,36 +350,59 @@ pub struct Denied {
 }
 
 impl Aws {
-    /// Asks IAM's policy simulator whether `principal` may do each `(action, resource)`. `Ok(None)`
-    /// when the simulator cannot be asked (not allowed to the caller, or not offered by the
-    /// endpoint): the caller then says it assumes the permissions.
+    /// Asks IAM's policy simulator whether `principal` may do each `(action, resource)`, with the
+    /// request context `context` (key, value) the real calls carry. `Ok(None)` when the simulator
+    /// cannot be asked (not allowed to the caller, not offered by the endpoint, throttled): the
+    /// caller then says it assumes the permissions. One request per resource, all at once; each is
+    /// sent once — a simulator that fails is not retried as if the service were down.
     pub async fn simulate(
         &self,
         principal: &str,
         checks: &[(&'static str, String)],
+        context: &[(&str, &str)],
     ) -> Result<Option<Vec<Denied>>> {
-        let mut denied = Vec::new();
-        // One request per resource: the simulator evaluates every action against every resource.
+        // The simulator evaluates every action against every resource: group by resource.
         let mut by_resource: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (action, resource) in checks {
-            by_resource.entry(resource).or_default().push(action);
+            let actions = by_resource.entry(resource).or_default();
+            if !actions.contains(action) {
+                actions.push(action);
+            }
         }
-        for (resource, actions) in by_resource {
-            let out = self
+        let entries: Vec<ContextEntry> = context
+            .iter()
+            .map(|(key, value)| {
+                ContextEntry::builder()
+                    .context_key_name(*key)
+                    .context_key_values(*value)
+                    .context_key_type(ContextKeyTypeEnum::String)
+                    .build()
+            })
+            .collect();
+        let once = aws_sdk_iam::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
+        let requests = by_resource.into_iter().map(|(resource, actions)| {
+            let request = self
                 .iam()
                 .simulate_principal_policy()
                 .policy_source_arn(principal)
                 .set_action_names(Some(actions.iter().map(|a| a.to_string()).collect()))
                 .resource_arns(resource)
-                .send()
-                .await;
+                .set_context_entries((!entries.is_empty()).then(|| entries.clone()))
+                .customize()
+                .config_override(once.clone())
+                .send();
+            async move { (resource, request.await) }
+        });
+        let mut denied = Vec::new();
+        for (resource, out) in futures_util::future::join_all(requests).await {
             let out = match out {
                 Ok(out) => out,
                 Err(e) => {
-                    let fault = super::fault::classify(&e);
-                    return match fault {
+                    return match super::fault::classify(&e) {
                         super::fault::Fault::AccessDenied { .. }
                         | super::fault::Fault::Service { .. }
+                        | super::fault::Fault::Throttled(_)
                         | super::fault::Fault::NotAws { .. } => Ok(None),
                         _ => Err(self.fail(e, "iam:SimulatePrincipalPolicy", |m| {
                             anyhow::anyhow!("simulating the deploy's permissions: {m}")
@@ -389,8 +412,8 @@ impl Aws {
             };
             for r in out.evaluation_results() {
                 let decision = r.eval_decision().as_str().to_string();
-                // A denial only for want of the request's context (ecs:cluster, iam:PassedToService,
-                // iam:PolicyARN in a scoped policy) is no denial: the real request carries it.
+                // A denial only for want of a context key the simulation did not carry (a scoped
+                // policy's condition) is no denial: the real request carries it.
                 if decision != "allowed" && r.missing_context_values().is_empty() {
                     denied.push(Denied {
                         action: r.eval_action_name().to_string(),

@@ -69,6 +69,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Doctor => {
             let (_, config) = session.load()?;
+            out.progress(
+                "Checking",
+                format_args!(
+                    "{} (credentials, network, roles, permissions, image)",
+                    config.stage
+                ),
+            );
             let aws = session.connect(&config).await?;
             let report = crate::doctor::run(&aws, &config).await?;
             out.result(&report);
@@ -97,11 +104,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         }
         Command::Setup(args) => {
             let (_, config) = session.load()?;
+            out.progress("Planning", format_args!("setup of {}", config.stage));
             let aws = session.connect(&config).await?;
             out.result(&crate::setup::run(&aws, &config, args.dry_run, out).await?);
         }
         Command::Teardown(args) => {
             let (_, config) = session.load()?;
+            out.progress("Finding", format_args!("the resources of {}", config.stage));
             let aws = session.connect(&config).await?;
             out.result(&crate::teardown::run(&aws, &config, &(&args).into(), out).await?);
         }
@@ -208,14 +217,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load_with(args.build.config_layer())?;
             let mut opts = args.options();
             opts.run.state_dir = Some(project.target_dir.join("fargate"));
-            let report = deploy::deploy(
-                &project,
-                &config,
-                &session.aws_options(&config),
-                &opts,
-                out,
-            )
-            .await?;
+            let report =
+                deploy::deploy(&project, &config, &session.aws_options(&config), &opts, out)
+                    .await?;
             out.result(&report);
             return Ok(report.exit_code());
         }

@@ -9,12 +9,12 @@ use crate::aws::Aws;
 use crate::build;
 use crate::config::Config;
 use crate::error::Result;
+use crate::iam::roles;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
 use crate::publish::{self, Login, PushOutput, Target};
 use crate::steps::register::{self, Latest, Prepared, RegisterReport};
-use crate::iam::roles;
 use crate::steps::run::{self, Network, RunOptions, RunReport, POLL};
 
 /// What `run` needs checked before anything is created.
@@ -41,7 +41,12 @@ pub async fn preflight(
             environment,
         });
     }
-    let cluster_exists = aws.cluster_exists(&config.cluster).await?;
+    // The cluster and the network are read at once; a missing cluster is reported first.
+    let (cluster_exists, network) = tokio::join!(
+        aws.cluster_exists(&config.cluster),
+        run::resolve_network(aws, config, opts.allow_default_vpc)
+    );
+    let cluster_exists = cluster_exists?;
     if !cluster_exists && !config.create_cluster {
         return Err(config
             .key_error(
@@ -56,10 +61,9 @@ pub async fn preflight(
             )
             .into());
     }
-    let network = run::resolve_network(aws, config, opts.allow_default_vpc).await?;
     Ok(Preflight {
         cluster_exists,
-        network: Some(network),
+        network: Some(network?),
         environment,
     })
 }

@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::steps::run::RunOptions;
 use crate::publish;
+use crate::steps::run::RunOptions;
 use crate::steps::{register, render};
 
 pub use compose::{launch, preflight, Preflight};
@@ -89,6 +89,7 @@ async fn execute(
         codebuild,
         will_run,
         schedule: schedule_plan,
+        log_group_ready,
         ..
     } = plan;
     crate::build::codebuild::set_stop_on_interrupt(opts.run.stop_on_interrupt);
@@ -97,11 +98,12 @@ async fn execute(
     let remote = codebuild.map(|checked| (aws, checked));
     let pushed = compose::ship(project, config, build, target, pushed_digest, remote, out).await?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
-    let prepared = match definition.prepared {
+    let mut prepared = match definition.prepared {
         Some(prepared) if prepared.image == image => prepared,
         // Just pushed: the registry holds it.
         _ => register::prepare(config, image, ImageCheck::Found, roles, &region, out)?,
     };
+    prepared.log_group_ready = log_group_ready;
     let (registered, run, service) = match &pre.network {
         // kind = "service" | "web": the service follows the registration (src/service/).
         Some(network) if config.service.kind != crate::config::service::StageKind::Task => {
@@ -162,7 +164,16 @@ async fn execute(
     // After the schedule moved to the new revision, so that the old one can go.
     // Housekeeping: once the task has run (or the service moved), its failure is a warning and
     // never the deploy's result or exit code.
-    let revisions = match crate::revisions::prune(aws, config, out).await {
+    // Nothing registered, nothing surplus: a deploy that registered no revision leaves pruning to
+    // the next one that does (a round trip saved on every unchanged deploy).
+    let pruned = match registered.task_definition.registered {
+        true => crate::revisions::prune(aws, config, out).await,
+        false => Ok(crate::revisions::PruneReport {
+            keep: config.keep_revisions,
+            ..Default::default()
+        }),
+    };
+    let revisions = match pruned {
         Ok(r) => r,
         Err(e) => {
             out.warn(format_args!(

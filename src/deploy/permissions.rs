@@ -16,6 +16,23 @@ pub struct Needs<'a> {
     pub roles: &'a roles::Plan,
     pub create_cluster: bool,
     pub will_run: bool,
+    /// What the plan found already done: the image pushed, the repository as configured, the
+    /// task definition unchanged, the log group as configured. Only the calls still to come are
+    /// simulated — the plan's reads have already been allowed.
+    pub pushed: bool,
+    pub repository: Repository,
+    pub register: bool,
+    pub log_group_writes: bool,
+    /// `--dry-run`: everything the deploy would call is simulated, whatever it is.
+    pub dry_run: bool,
+}
+
+/// What the deploy does to the repository.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Repository {
+    Create,
+    Update,
+    Keep,
 }
 
 /// The outcome: checked by IAM's policy simulator, or assumed (the simulator was not available to
@@ -49,20 +66,22 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
     let p = needs.identity.partition();
     let (region, account) = (needs.region, &needs.identity.account);
     let repo = format!("arn:{p}:ecr:{region}:{account}:repository/{}", c.repository);
-    let mut list: Vec<(&'static str, String)> = [
-        "ecr:DescribeRepositories",
-        "ecr:CreateRepository",
-        "ecr:PutLifecyclePolicy",
-        "ecr:BatchCheckLayerAvailability",
-        "ecr:InitiateLayerUpload",
-        "ecr:UploadLayerPart",
-        "ecr:CompleteLayerUpload",
-        "ecr:PutImage",
-    ]
-    .into_iter()
-    .map(|a| (a, repo.clone()))
-    .collect();
-    list.push(("ecr:GetAuthorizationToken", "*".into()));
+    let mut ecr: Vec<&'static str> = match needs.repository {
+        Repository::Create => vec!["ecr:CreateRepository", "ecr:PutLifecyclePolicy"],
+        Repository::Update => vec!["ecr:PutLifecyclePolicy"],
+        Repository::Keep => vec![],
+    };
+    if !needs.pushed {
+        ecr.extend([
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        ]);
+    }
+    let mut list: Vec<(&'static str, String)> =
+        ecr.into_iter().map(|a| (a, repo.clone())).collect();
     for role in [&needs.roles.task, &needs.roles.execution] {
         if let Some(m) = role.managed.as_ref().filter(|m| !m.exists) {
             list.push(("iam:CreateRole", role.arn.clone()));
@@ -74,24 +93,33 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
                 list.push(("iam:AttachRolePolicy", role.arn.clone()));
             }
         }
-        list.push(("iam:PassRole", role.arn.clone()));
+        // ECS checks that the caller may pass the definition's roles on register and on run.
+        if needs.register || needs.will_run {
+            list.push(("iam:PassRole", role.arn.clone()));
+        }
     }
     let group = format!("arn:{p}:logs:{region}:{account}:log-group:{}", c.log_group);
-    list.push(("logs:CreateLogGroup", group.clone()));
-    list.push(("logs:PutRetentionPolicy", group));
-    list.push(("ecs:RegisterTaskDefinition", "*".into()));
+    if needs.log_group_writes {
+        list.push(("logs:CreateLogGroup", group.clone()));
+        list.push(("logs:PutRetentionPolicy", group));
+    }
+    // The ARNs the calls are authorized on (a policy scoped to them does not match "*").
+    let family = crate::names::family(c);
+    let definitions = format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*");
+    if needs.register {
+        list.push(("ecs:RegisterTaskDefinition", definitions.clone()));
+    }
     if needs.will_run {
         if needs.create_cluster {
-            list.push(("ecs:CreateCluster", "*".into()));
+            list.push((
+                "ecs:CreateCluster",
+                format!("arn:{p}:ecs:{region}:{account}:cluster/{}", c.cluster),
+            ));
         }
-        let family = crate::names::family(c);
         if c.service.kind != crate::config::service::StageKind::Task {
             list.extend(crate::service::deploy::actions(c, p, region, account));
         } else {
-            list.push((
-                "ecs:RunTask",
-                format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
-            ));
+            list.push(("ecs:RunTask", definitions));
         }
     }
     list
@@ -108,6 +136,7 @@ fn principal(identity: &Identity) -> Option<String> {
 pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
     let list = actions(needs);
     let mut actions: Vec<&'static str> = list.iter().map(|(a, _)| *a).collect();
+    actions.sort_unstable();
     actions.dedup();
     let checked = |simulated| Checked {
         simulated,
@@ -116,7 +145,31 @@ pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
     let Some(principal) = principal(needs.identity) else {
         return Ok(checked(false));
     };
-    let Some(denied) = aws.simulate(&principal, &list).await? else {
+    if list.is_empty() {
+        return Ok(checked(true));
+    }
+    // A deploy whose one change is the run cannot be left half-done: a refused RunTask fails it
+    // having created nothing, so asking first would only add a round trip. The dry run asks.
+    let run_only = list
+        .iter()
+        .all(|(a, _)| matches!(*a, "ecs:RunTask" | "iam:PassRole"));
+    if run_only && !needs.dry_run {
+        return Ok(checked(false));
+    }
+    // The context the real requests carry, for policies scoped by conditions.
+    let c = needs.config;
+    let cluster = format!(
+        "arn:{}:ecs:{}:{}:cluster/{}",
+        needs.identity.partition(),
+        needs.region,
+        needs.identity.account,
+        c.cluster
+    );
+    let context = [
+        ("ecs:cluster", cluster.as_str()),
+        ("iam:PassedToService", "ecs-tasks.amazonaws.com"),
+    ];
+    let Some(denied) = aws.simulate(&principal, &list, &context).await? else {
         return Ok(checked(false));
     };
     if let Some(first) = denied.first() {

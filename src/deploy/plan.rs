@@ -3,18 +3,18 @@
 //! the task definition would change, the run's network. `--dry-run` prints it; `deploy` carries it
 //! out without asking again.
 
+use super::permissions;
 use crate::aws::image::ImageCheck;
 use crate::aws::{Aws, Identity};
 use crate::build;
 use crate::config::Config;
 use crate::error::Result;
+use crate::iam::roles;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
 use crate::publish::{self, Login, RepositoryPlan};
 use crate::steps::register::{self, Latest, Prepared};
-use super::permissions;
-use crate::iam::roles;
 use crate::steps::render;
 
 use super::compose::{self, Preflight};
@@ -54,6 +54,8 @@ pub struct DeployPlan {
     pub will_run: bool,
     /// The schedule of a scheduled stage.
     pub schedule: Option<crate::schedule::Plan>,
+    /// The log group exists with the configured retention: the register step leaves it alone.
+    pub log_group_ready: bool,
 }
 
 /// Asks every read-only question of a deploy; fails, having changed nothing, when the plan cannot
@@ -70,36 +72,46 @@ pub async fn plan(
     let will_run = !opts.no_run && (!scheduled || opts.run_now);
     // package: what goes into the image (the source archive's file list and hash).
     let build = build::plan(project, config)?;
-    let identity = aws.identity().await?;
     let region = aws.region();
-    crate::service::deploy::check(config, &identity, &region)?;
-
-    let pre = compose::preflight(aws, config, &opts.run, will_run || scheduled).await?;
-    let roles = roles::plan(aws, config, &identity, &region, None).await?;
-    let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
-    let permissions = permissions::check(
-        aws,
-        &permissions::Needs {
-            config,
-            identity: &identity,
-            region: &region,
-            roles: &roles,
-            create_cluster: !pre.cluster_exists,
-            will_run,
+    let family = crate::names::family(config);
+    out.progress("Planning", "reading the stage's resources");
+    // The plan's reads, at once: it costs its longest chain (identity -> roles -> schedule; the
+    // registry login -> the image), not the sum.
+    let (
+        (identity, roles, schedule),
+        pre,
+        (login, pushed_digest),
+        repository,
+        log_group,
+        described,
+        codebuild,
+    ) = tokio::try_join!(
+        async {
+            let identity = aws.identity().await?;
+            crate::service::deploy::check(config, &identity, &region)?;
+            let roles = roles::plan(aws, config, &identity, &region, None).await?;
+            let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
+            Ok::<_, anyhow::Error>((identity, roles, schedule))
         },
-    )
-    .await?;
-    let login = publish::login(aws, config).await?;
-    let repository = publish::plan_repository(aws, config).await?;
-    // Someone else's log group of the stage's name is refused now, not after the push.
-    register::check_log_group(aws, config, &config.log_group).await?;
-    let pushed_digest = login
-        .registry
-        .manifest_digest(&config.repository, &build.content_tag)
-        .await?;
-    let codebuild = compose::check_remote(aws, project, config, &build)
-        .await?
-        .map(|(_, checked)| checked);
+        compose::preflight(aws, config, &opts.run, will_run || scheduled),
+        async {
+            let login = publish::login(aws, config).await?;
+            let digest = login
+                .registry
+                .manifest_digest(&config.repository, &build.content_tag)
+                .await?;
+            Ok((login, digest))
+        },
+        publish::plan_repository(aws, config),
+        // Someone else's log group of the stage's name is refused now, not after the push.
+        register::inspect_log_group(aws, config, &config.log_group),
+        aws.latest_task_definition(&family),
+        async {
+            Ok(compose::check_remote(aws, project, config, &build)
+                .await?
+                .map(|(_, checked)| checked))
+        },
+    )?;
     let remote_steps = match (&codebuild, opts.dry_run) {
         (Some(checked), true) => {
             build::codebuild::steps(
@@ -134,8 +146,7 @@ pub async fn plan(
         execution_role_arn: &roles.execution.arn,
         region: &region,
     })?;
-    let family = crate::names::family(config);
-    let latest = register::latest(aws, &family, &rendered).await?;
+    let latest = register::latest_of(described, &rendered);
     let definition = match &pushed_digest {
         Some(_) => {
             let changes = latest
@@ -162,20 +173,42 @@ pub async fn plan(
             changes: true,
         },
     };
-    let service = match &pre.network {
-        Some(n) if config.service.kind != crate::config::service::StageKind::Task => {
-            let running = (!definition.changes)
-                .then(|| definition.latest.as_ref().map(|l| l.arn.clone()))
-                .flatten();
-            let line = crate::service::deploy::plan_step(aws, config, n, running).await?;
-            Some(Step {
-                step: "service",
-                changes: line.changes,
-                action: line.action,
-            })
+    let service_step = async {
+        match &pre.network {
+            Some(n) if config.service.kind != crate::config::service::StageKind::Task => {
+                let running = (!definition.changes)
+                    .then(|| definition.latest.as_ref().map(|l| l.arn.clone()))
+                    .flatten();
+                let line = crate::service::deploy::plan_step(aws, config, n, running).await?;
+                Ok(Some(Step {
+                    step: "service",
+                    changes: line.changes,
+                    action: line.action,
+                }))
+            }
+            _ => Ok::<_, anyhow::Error>(None),
         }
-        _ => None,
     };
+    let repository_needs = match &repository.found {
+        None => permissions::Repository::Create,
+        Some(_) if repository.changes() => permissions::Repository::Update,
+        Some(_) => permissions::Repository::Keep,
+    };
+    out.progress("Checking", "permissions");
+    let needs = permissions::Needs {
+        config,
+        identity: &identity,
+        region: &region,
+        roles: &roles,
+        create_cluster: !pre.cluster_exists,
+        will_run,
+        pushed: pushed_digest.is_some(),
+        repository: repository_needs,
+        register: definition.changes,
+        log_group_writes: log_group.writes,
+        dry_run: opts.dry_run,
+    };
+    let (service, permissions) = tokio::try_join!(service_step, permissions::check(aws, &needs))?;
     Ok(DeployPlan {
         build,
         identity,
@@ -192,6 +225,7 @@ pub async fn plan(
         service,
         will_run,
         schedule,
+        log_group_ready: !log_group.writes,
     })
 }
 

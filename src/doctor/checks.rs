@@ -269,7 +269,7 @@ pub async fn deployer(
             needs.push((Box::leak(a.into_boxed_str()), resource.clone()));
         }
     }
-    match aws.simulate(&caller, &needs).await? {
+    match aws.simulate(&caller, &needs, &[]).await? {
         None => checks.push(Check::warn(
             "permissions",
             "IAM's policy simulator is not available to these credentials, so what a deploy needs was not checked",
@@ -352,7 +352,7 @@ pub async fn secrets(
             ));
             continue;
         };
-        match aws.simulate(role, &[(action, arn.clone())]).await? {
+        match aws.simulate(role, &[(action, arn.clone())], &[]).await? {
             Some(denied) if !denied.is_empty() => checks.push(Check::fail(
                 "secrets",
                 format!("`{name}` exists, but execution role {role} may not {action} it"),

@@ -113,20 +113,36 @@ impl fmt::Display for DoctorReport {
 
 pub async fn run(aws: &Aws, config: &Config) -> Result<DoctorReport> {
     let identity = aws.identity().await?;
-    let mut checks = Vec::new();
-    checks::credentials(aws, &identity, &mut checks).await?;
-    checks.push(Check::ok(
+    // Every check reads on its own: they run at once, and report in this order.
+    let (mut credentials, mut docker, mut subnets, mut bucket, mut roles) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut deployer, mut image, mut log_group, mut secrets) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    tokio::try_join!(
+        checks::credentials(aws, &identity, &mut credentials),
+        async {
+            checks::docker(config, &mut docker).await;
+            Ok(())
+        },
+        checks::subnets(aws, config, &mut subnets),
+        checks::bucket(aws, config, &identity, &mut bucket),
+        checks::roles(aws, config, &identity, &mut roles),
+        checks::deployer(aws, config, &identity, &mut deployer),
+        checks::image(aws, config, &mut image),
+        checks::log_group(aws, config, &mut log_group),
+        checks::secrets(aws, config, &identity, &mut secrets),
+    )?;
+    let region = Check::ok(
         "region",
         format!("{} ({})", identity.region, region_source(config)),
-    ));
-    checks::docker(config, &mut checks).await;
-    checks::subnets(aws, config, &mut checks).await?;
-    checks::bucket(aws, config, &identity, &mut checks).await?;
-    checks::roles(aws, config, &identity, &mut checks).await?;
-    checks::deployer(aws, config, &identity, &mut checks).await?;
-    checks::image(aws, config, &mut checks).await?;
-    checks::log_group(aws, config, &mut checks).await?;
-    checks::secrets(aws, config, &identity, &mut checks).await?;
+    );
+    let mut checks = credentials;
+    checks.push(region);
+    for more in [
+        docker, subnets, bucket, roles, deployer, image, log_group, secrets,
+    ] {
+        checks.extend(more);
+    }
     let count = |s| checks.iter().filter(|c| c.status == s).count();
     Ok(DoctorReport {
         project: config.project.clone(),

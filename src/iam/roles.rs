@@ -46,6 +46,25 @@ pub struct RolePlan {
     pub name: String,
     pub arn: String,
     pub managed: Option<Desired>,
+    /// A managed role that exists, as the plan read it: [`apply`] leaves it alone without
+    /// reading it again when it already is as desired.
+    pub current: Option<Current>,
+}
+
+/// An existing managed role's trust, attached and inline policies, read once by the plan.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub trust: Value,
+    pub attached: BTreeSet<String>,
+    pub inline: BTreeMap<String, Value>,
+}
+
+impl Current {
+    fn matches(&self, want: &Desired) -> bool {
+        self.trust == want.trust
+            && want.attached.as_ref().map_or(true, |a| *a == self.attached)
+            && self.inline == want.inline
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,26 +154,27 @@ pub async fn plan(
     region: &str,
     image: Option<&crate::image::PinnedImage>,
 ) -> Result<Plan> {
-    let task = plan_role(
-        aws,
-        config,
-        identity,
-        region,
-        Kind::Task,
-        &config.task_role,
-        None,
-    )
-    .await?;
-    let execution = plan_role(
-        aws,
-        config,
-        identity,
-        region,
-        Kind::Execution,
-        &config.execution_role,
-        image,
-    )
-    .await?;
+    // The two roles are read at once.
+    let (task, execution) = tokio::try_join!(
+        plan_role(
+            aws,
+            config,
+            identity,
+            region,
+            Kind::Task,
+            &config.task_role,
+            None,
+        ),
+        plan_role(
+            aws,
+            config,
+            identity,
+            region,
+            Kind::Execution,
+            &config.execution_role,
+            image,
+        ),
+    )?;
     Ok(Plan { task, execution })
 }
 
@@ -211,10 +231,24 @@ async fn plan_role(
                 name: found.name,
                 arn: found.arn,
                 managed: None,
+                current: None,
             })
         }
         Role::Managed(name) => {
             let existing = super::managed::existing(aws, config, key, name).await?;
+            // Its policies as they are, read at once (the apply step then reads nothing again).
+            let current = match &existing {
+                Some(found) => {
+                    let (attached, inline) =
+                        tokio::try_join!(aws.attached_policies(name), aws.inline_policies(name))?;
+                    Some(Current {
+                        trust: found.trust.clone(),
+                        attached,
+                        inline,
+                    })
+                }
+                None => None,
+            };
             let mut policies = BTreeSet::new();
             let mut inline = BTreeMap::new();
             match kind {
@@ -255,12 +289,11 @@ async fn plan_role(
                         .and_then(|i| crate::iam::pull_repository(i, identity.partition()))
                         .into_iter()
                         .collect();
-                    if existing.is_some() {
-                        if let Some(doc) =
-                            aws.inline_policies(name).await?.get(EXECUTION_POLICY_NAME)
-                        {
-                            pulls.extend(crate::iam::granted_pulls(doc));
-                        }
+                    if let Some(doc) = current
+                        .as_ref()
+                        .and_then(|c| c.inline.get(EXECUTION_POLICY_NAME))
+                    {
+                        pulls.extend(crate::iam::granted_pulls(doc));
                     }
                     let scope = crate::iam::Scope::new(
                         config,
@@ -306,6 +339,7 @@ async fn plan_role(
                     inline,
                     tags: crate::names::stage_tags(config),
                 }),
+                current,
             })
         }
     }
@@ -378,6 +412,9 @@ async fn apply_role(aws: &Aws, role: &RolePlan) -> Result<RoleState> {
     let Some(want) = &role.managed else {
         return Ok(state);
     };
+    if role.current.as_ref().is_some_and(|c| c.matches(want)) {
+        return Ok(state);
+    }
     let description = match role.kind {
         Kind::Task => "cargo-fargate: the task's own permissions",
         Kind::Execution => {

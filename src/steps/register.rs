@@ -13,10 +13,10 @@ use crate::aws::logs::LogGroupState;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
+use crate::iam::roles::{self, RoleState};
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::steps::render::{drop_empty, RenderInput};
-use crate::iam::roles::{self, RoleState};
 
 /// Fields ECS reports about a revision that are not part of what was registered.
 const READ_ONLY: &[&str] = &[
@@ -166,18 +166,24 @@ fn pretty(v: &Value) -> String {
 
 /// The latest ACTIVE revision of `family`, normalised against `rendered`.
 pub async fn latest(aws: &Aws, family: &str, rendered: &Value) -> Result<Option<Latest>> {
-    let Some(described) = aws.latest_task_definition(family).await? else {
-        return Ok(None);
-    };
+    Ok(latest_of(
+        aws.latest_task_definition(family).await?,
+        rendered,
+    ))
+}
+
+/// [`latest`] of a revision already read (`DescribeTaskDefinition`'s answer).
+pub fn latest_of(described: Option<Value>, rendered: &Value) -> Option<Latest> {
+    let described = described?;
     let td = &described["taskDefinition"];
-    Ok(Some(Latest {
+    Some(Latest {
         arn: td["taskDefinitionArn"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
         revision: td["revision"].as_i64().unwrap_or_default(),
         definition: normalise_registered(&described, rendered),
-    }))
+    })
 }
 
 /// What `register` (and `run`, which registers first) did with the task definition.
@@ -229,6 +235,8 @@ pub struct Prepared {
     pub image: PinnedImage,
     pub roles: roles::Plan,
     pub definition: Value,
+    /// The deploy's plan found the log group as configured: [`apply`] does not ask again.
+    pub log_group_ready: bool,
 }
 
 /// Renders the definition from what the caller checked: the image (`check`: how it was found) and
@@ -259,6 +267,7 @@ pub fn prepare(
         image,
         roles,
         definition,
+        log_group_ready: false,
     })
 }
 
@@ -267,11 +276,29 @@ pub fn prepare(
 /// teardown keeps it by) or adopted: `Err` names it, before any change; `Ok(Some(arn))`: adopt it
 /// (tag it) first; `Ok(None)`: nothing to ask (missing, ours, or its retention already right).
 pub async fn check_log_group(aws: &Aws, config: &Config, name: &str) -> Result<Option<String>> {
+    Ok(inspect_log_group(aws, config, name).await?.adopt)
+}
+
+/// The log group as the plan sees it: whether the register step writes to it, and whom to adopt.
+pub struct LogGroupCheck {
+    /// Missing, or its retention differs: CreateLogGroup / PutRetentionPolicy follow.
+    pub writes: bool,
+    pub adopt: Option<String>,
+}
+
+/// [`check_log_group`], also saying whether the register step will write to the group.
+pub async fn inspect_log_group(aws: &Aws, config: &Config, name: &str) -> Result<LogGroupCheck> {
     let Some(found) = aws.log_group(name).await? else {
-        return Ok(None);
+        return Ok(LogGroupCheck {
+            writes: true,
+            adopt: None,
+        });
     };
     if found.retention_days == Some(config.log_retention_days as i32) {
-        return Ok(None);
+        return Ok(LogGroupCheck {
+            writes: false,
+            adopt: None,
+        });
     }
     let tags = aws.log_group_tags(&found.arn).await?;
     let changes = format!(
@@ -282,7 +309,10 @@ pub async fn check_log_group(aws: &Aws, config: &Config, name: &str) -> Result<O
         config.log_retention_days
     );
     let adopt = crate::iam::may_update(config, &format!("log group `{name}`"), &tags, &changes)?;
-    Ok(adopt.then_some(found.arn))
+    Ok(LogGroupCheck {
+        writes: true,
+        adopt: adopt.then_some(found.arn),
+    })
 }
 
 pub async fn apply(
@@ -293,7 +323,10 @@ pub async fn apply(
     out: &Output,
 ) -> Result<RegisterReport> {
     // Before the first change: someone else's log group is refused here.
-    let adopt_log_group = check_log_group(aws, config, &config.log_group).await?;
+    let adopt_log_group = match prepared.log_group_ready {
+        true => None,
+        false => check_log_group(aws, config, &config.log_group).await?,
+    };
     let roles = roles::apply(aws, &prepared.roles).await?;
     for r in roles.iter().filter(|r| r.created || !r.changes.is_empty()) {
         out.status(
@@ -304,11 +337,22 @@ pub async fn apply(
     let tags = crate::names::stage_tags(config);
     if let Some(arn) = adopt_log_group {
         aws.tag_log_group(&arn, &tags).await?;
-        out.status("Adopted", format_args!("log group {} (tagged as this stage's)", config.log_group));
+        out.status(
+            "Adopted",
+            format_args!("log group {} (tagged as this stage's)", config.log_group),
+        );
     }
-    let log_group = aws
-        .ensure_log_group(&config.log_group, config.log_retention_days, &tags)
-        .await?;
+    let log_group = match prepared.log_group_ready {
+        true => crate::aws::logs::LogGroupState {
+            name: config.log_group.clone(),
+            created: false,
+            retention_updated: false,
+        },
+        false => {
+            aws.ensure_log_group(&config.log_group, config.log_retention_days, &tags)
+                .await?
+        }
+    };
     if log_group.created {
         out.status(
             "Created",

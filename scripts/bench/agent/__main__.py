@@ -41,6 +41,7 @@ def main() -> None:
     from .ecs import Agent
     from .engine import Engine
     from .services import install as install_services
+    from . import simulate
 
     endpoint = f"{args.host}:{args.port}"
     base_url = f"http://{endpoint}"
@@ -53,6 +54,7 @@ def main() -> None:
     accounts.install()
     record.registry_log = args.registry_log
     install_services()
+    simulate.install()
 
     moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
 

@@ -93,21 +93,28 @@ pub async fn resolve_network(
     config: &Config,
     allow_default_vpc: bool,
 ) -> Result<Network> {
-    let found =
-        aws.subnets(&config.subnets)
-            .await
-            .map_err(|e| match e.downcast::<UserError>() {
-                Ok(u) if !config.subnets.is_empty() => {
-                    let mut k = config.key_error("subnets", u.what);
-                    k.fix = u.fix;
-                    k.into()
-                }
-                Ok(u) => u.into(),
-                Err(e) => e,
-            })?;
-    let default_vpcs = aws.default_vpcs().await?;
+    // Subnets, default VPCs and the configured security groups are read at once; their errors are
+    // reported in that order.
+    let want_groups = !config.security_groups.is_empty();
+    let (found, default_vpcs, groups) =
+        tokio::join!(aws.subnets(&config.subnets), aws.default_vpcs(), async {
+            match want_groups {
+                true => Some(aws.security_groups(&config.security_groups).await),
+                false => None,
+            }
+        },);
+    let found = found.map_err(|e| match e.downcast::<UserError>() {
+        Ok(u) if !config.subnets.is_empty() => {
+            let mut k = config.key_error("subnets", u.what);
+            k.fix = u.fix;
+            k.into()
+        }
+        Ok(u) => u.into(),
+        Err(e) => e,
+    })?;
+    let default_vpcs = default_vpcs?;
     let (vpc, subnets) = choose_subnets(config, &found, &default_vpcs, allow_default_vpc)?;
-    let security_groups = if config.security_groups.is_empty() {
+    let security_groups = if !want_groups {
         let sg = aws.default_security_group(&vpc).await?.ok_or_else(|| {
             config
                 .key_error(
@@ -118,17 +125,16 @@ pub async fn resolve_network(
         })?;
         vec![sg]
     } else {
-        let groups = aws
-            .security_groups(&config.security_groups)
-            .await
-            .map_err(|e| match e.downcast::<UserError>() {
+        let groups = groups.expect("asked when configured").map_err(|e| {
+            match e.downcast::<UserError>() {
                 Ok(u) => {
                     let mut k = config.key_error("security-groups", u.what);
                     k.fix = u.fix;
                     k.into()
                 }
                 Err(e) => e,
-            })?;
+            }
+        })?;
         if let Some(g) = groups.iter().find(|g| g.vpc_id != vpc) {
             return Err(config
                 .key_error(
