@@ -423,9 +423,21 @@ remove_task_containers() {
   timeout 60 docker rm -f $ids >/dev/null || true
 }
 
+# The agent's bridge network for its tasks' namespaces (agent/network.py), once its containers are gone.
+remove_task_network() {
+  docker_answers || return 0
+  local ids
+  ids="$(timeout 30 docker network ls -q --filter "label=cargo-fargate-bench.endpoint=127.0.0.1:$BENCH_MOTO_PORT" || true)"
+  [[ -n "$ids" ]] || return 0
+  log "docker: removing the task network of the agent on 127.0.0.1:$BENCH_MOTO_PORT"
+  # shellcheck disable=SC2086 # one id per word
+  timeout 60 docker network rm $ids >/dev/null || true
+}
+
 cmd_down() {
   stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
   remove_task_containers
+  remove_task_network
   stop_one registry "$REGISTRY_PID" docker-registry
   stop_one docker "$DOCKERD_PID" dockerd
 }

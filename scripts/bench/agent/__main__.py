@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 
 def main() -> None:
@@ -40,14 +41,19 @@ def main() -> None:
     from . import accounts, record
     from .ecs import Agent
     from .engine import Engine
+    from .metadata import PREFIX as METADATA_PREFIX, Metadata
+    from .network import Network
     from .services import install as install_services
 
     endpoint = f"{args.host}:{args.port}"
     base_url = f"http://{endpoint}"
     engine = Engine(endpoint)
     removed = engine.remove_leftovers()
+    network = Network(engine, args.port)
+    gateway = network.ensure()
     credentials = Credentials(base_url)
-    Agent(engine, credentials, args.registry, base_url).install()
+    metadata = Metadata(base_url)
+    Agent(engine, credentials, args.registry, base_url, network, metadata).install()
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
@@ -61,6 +67,8 @@ def main() -> None:
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return credentials.wsgi(environ, start_response)
+        if path.startswith(METADATA_PREFIX):
+            return metadata.wsgi(environ, start_response)
         if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return codebuild.wsgi_minute(environ, start_response)
         if path.startswith(accounts.PREFIX):
@@ -74,6 +82,10 @@ def main() -> None:
         return moto_app(environ, start_response)
 
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # The same app on the bench network's gateway, which only the host and the tasks' namespaces reach:
+    # their forwarders (network.py) bring it to the tasks' loopback.
+    bridge = make_server(gateway, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=bridge.serve_forever, name="bridge-server", daemon=True).start()
 
     def shutdown(signum, frame):
         log.info("signal %s: exiting", signum)
@@ -81,7 +93,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("moto + agent on %s (registry %s, its log %s; %d leftover containers removed)", base_url, args.registry,
+    log.info("moto + agent on %s and %s:%d for the tasks (registry %s, its log %s; %d leftover containers removed)", base_url, gateway, args.port, args.registry,
              args.registry_log or "not read", removed)
     server.serve_forever()
 

@@ -30,9 +30,10 @@ class Engine:
             if "error" in event:
                 raise DockerException(event["error"])
 
-    def create(self, task_arn: str, name: str, spec, env: dict, reference: str) -> str:
+    def create(self, task_arn: str, name: str, spec, env: dict, reference: str, network_mode: str = "host") -> str:
+        """A task container; `network_mode` `container:<pause>` puts it in its task's namespace."""
         host_config = self.api.create_host_config(
-            network_mode="host",
+            network_mode=network_mode,
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
             mem_limit=f"{spec.memory_mib}m" if spec.memory_mib else None,
         )
