@@ -38,7 +38,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, record
+    from . import accounts, record, rollout
     from .ecs import Agent
     from .engine import Engine
     from .metadata import PREFIX as METADATA_PREFIX, Metadata
@@ -53,12 +53,14 @@ def main() -> None:
     gateway = network.ensure()
     credentials = Credentials(base_url)
     metadata = Metadata(base_url)
-    Agent(engine, credentials, args.registry, base_url, network, metadata).install()
+    agent = Agent(engine, credentials, args.registry, base_url, network, metadata)
+    agent.install()
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
     record.registry_log = args.registry_log
     install_services()
+    rollout.start(agent)
 
     moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
 

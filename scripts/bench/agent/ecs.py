@@ -134,6 +134,7 @@ class TaskRunner(threading.Thread):
         task.last_status = "PROVISIONING"
         task.desired_status = "RUNNING"
         task.stopped_reason = None  # moto's "" would show as an empty reason
+        task.health_status = "UNKNOWN"
         task.created_at = now()
         task.cpu, task.memory = p.cpu, p.memory
         task.platform_version, task.platform_family = "1.4.0", "Linux"
@@ -357,6 +358,8 @@ class TaskRunner(threading.Thread):
                     state = self.engine.state(c.cid)
                     if not state["Running"] and state["Status"] in ("exited", "dead"):
                         self._exited(c, state)
+                    elif c.spec.health_check:
+                        self._health(c, state)
             if not self.stopping:
                 if self.task.desired_status != "STOPPED":
                     self._start_ready()
@@ -374,6 +377,18 @@ class TaskRunner(threading.Thread):
                 return
             time.sleep(POLL)
 
+    def _health(self, c, state) -> None:
+        """Docker's verdict on the container's healthCheck; the task's from its essential containers."""
+        status = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get((state.get("Health") or {}).get("Status"), "UNKNOWN")
+        if status != c.health_status:
+            c.health_status = status
+            log.info("task %s: %s is %s", self.task.id, c.name, status)
+        checked = [x for x in self.containers if x.spec.health_check and x.spec.essential]
+        if checked:
+            statuses = {x.health_status for x in checked}
+            self.task.health_status = ("UNHEALTHY" if "UNHEALTHY" in statuses
+                                       else "HEALTHY" if statuses == {"HEALTHY"} else "UNKNOWN")
+
     def _start_ready(self) -> None:
         by_name = {c.name: c for c in self.containers}
         for c in self.containers:
@@ -385,8 +400,13 @@ class TaskRunner(threading.Thread):
                 if dep is None:
                     never = f"dependency {dep_name} is not a container of the task"
                     break
-                if condition in ("START", "HEALTHY"):  # HEALTHY is treated as START: no health checks here
+                if condition == "START":
                     ok = dep.started
+                elif condition == "HEALTHY":
+                    ok = dep.health_status == "HEALTHY"
+                    if dep.spec.health_check is None:
+                        never = f"dependency {dep_name} has no health check, which condition HEALTHY needs"
+                        break
                 elif condition == "COMPLETE":
                     ok = dep.last_status == "STOPPED" and dep.started
                 else:  # SUCCESS

@@ -107,7 +107,7 @@ def install() -> None:
             launch_type="FARGATE",
             network_configuration={"awsvpcConfiguration": p.get("networkConfiguration", {})},
         )
-        settle(service)
+        settle(service, backend)
         with LOCK:
             if service.arn in EXPRESS and EXPRESS[service.arn]["status"]["statusCode"] != "INACTIVE":
                 raise ExpressError("InvalidParameterException", "Creation of service was not idempotent.")
@@ -143,7 +143,7 @@ def install() -> None:
             service = backend._get_service(found["cluster"], name)
             service.task_definition = td.arn
             service.desired_count = p.get("scalingTarget", {}).get("minTaskCount", service.desired_count)
-            settle(service)
+            settle(service, backend)
             found["revision"] += 1
             found["activeConfigurations"] = [configuration(p, name, self.region, found["revision"], arn, td.arn)]
             found["currentDeployment"] = service.deployments[0]["id"]
