@@ -348,7 +348,7 @@ cmd_up() {
   mkdir -p "$BENCH_DIR"
   ensure_gitignore
   ensure_cmds dockerd:docker.io docker:docker.io docker-registry:docker-registry \
-    htpasswd:apache2-utils debootstrap:debootstrap curl:curl setsid:util-linux ip:iproute2
+    htpasswd:apache2-utils debootstrap:debootstrap curl:curl setsid:util-linux ip:iproute2 haproxy:haproxy
   stop_packaged_registry
   docker_up
   registry_up

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 
@@ -38,7 +39,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, record, rollout
+    from . import accounts, lb, record, rollout
     from .ecs import Agent
     from .engine import Engine
     from .metadata import PREFIX as METADATA_PREFIX, Metadata
@@ -60,6 +61,9 @@ def main() -> None:
     accounts.install()
     record.registry_log = args.registry_log
     install_services()
+    balancers = lb.Balancers(tempfile.mkdtemp(prefix=f"cargo-fargate-bench-lb-{args.port}-"))
+    lb.install(balancers)
+    rollout.LBS.append(balancers)
     rollout.start(agent)
 
     moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
@@ -69,6 +73,8 @@ def main() -> None:
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return credentials.wsgi(environ, start_response)
+        if path == lb.PREFIX:
+            return balancers.wsgi(environ, start_response)
         if path.startswith(METADATA_PREFIX):
             return metadata.wsgi(environ, start_response)
         if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":

@@ -113,8 +113,6 @@ class Keeper:
         for t in tasks:
             self.tasks[t.task_arn] = deployment["id"]
             self.event(f"has started 1 tasks: (task {t.id}).")
-            for lb in LBS:
-                lb.register(s, t)
 
     def stop(self, arn, reason) -> None:
         """Deregisters first; StopTask once the target groups' deregistration delay has passed."""
@@ -153,6 +151,7 @@ class Keeper:
         if primary is None:
             return True
         primary["desiredCount"] = s.desired_count
+        self._register()
         self._unhealthy()
         self._breaker(primary)
         primary = s.deployments[0]
@@ -178,13 +177,31 @@ class Keeper:
             self.event(f"has stopped 1 running tasks: (task {arn.rsplit('/', 1)[-1]}). Reason: {reason}")
             self._failed(dep_id)
 
-    def _unhealthy(self) -> None:
-        """An essential container UNHEALTHY: the task is replaced, a failure of its deployment."""
+    def _register(self) -> None:
+        """A RUNNING task's address goes into the service's target groups, as ECS registers it."""
         for arn in self.live():
-            if getattr(self.task(arn), "health_status", None) != "UNHEALTHY":
-                continue
-            self._failed(self.tasks[arn])
-            self.stop(arn, "Task failed container health checks")
+            t, runner = self.task(arn), AGENT.runners.get(arn) if AGENT else None
+            if t.last_status == "RUNNING" and runner is not None and runner.address:
+                for lb in LBS:
+                    lb.register(self.service, t, runner.address)
+
+    def _unhealthy(self) -> None:
+        """An essential container UNHEALTHY, or a target failing the load balancer's health checks
+        past the grace period: the task is replaced, a failure of its deployment."""
+        grace = getattr(self.service, "health_check_grace_period_seconds", None) or 0
+        for arn in self.live():
+            t = self.task(arn)
+            reason = None
+            if getattr(t, "health_status", None) == "UNHEALTHY":
+                reason = "Task failed container health checks"
+            elif t.started_at and (now() - t.started_at).total_seconds() >= grace:
+                for lb in LBS:
+                    tg = lb.unhealthy(self.service, t)
+                    if tg:
+                        reason = f"Task failed ELB health checks in (target-group {tg})"
+            if reason:
+                self._failed(self.tasks[arn])
+                self.stop(arn, reason)
 
     def _failed(self, deployment_id) -> None:
         self.next_start = time.monotonic() + RETRY
