@@ -66,6 +66,8 @@ class Proxy:
         self.cfg = os.path.join(directory, f"{name}-{self.port}.cfg")
         self.delay = int(tg.attributes.get("deregistration_delay.timeout_seconds", 300))
         self.ever_up = set()
+        self.check = (f"inter {int(tg.health_check_interval_seconds)}s rise {int(tg.healthy_threshold_count)} "
+                      f"fall {int(tg.unhealthy_threshold_count)}")
         with open(self.cfg, "w") as f:
             f.write(f"""global
   stats socket {self.sock} mode 600 level admin
@@ -85,7 +87,6 @@ backend be
   balance roundrobin
   option httpchk GET {tg.health_check_path or "/"}
   http-check expect rstatus {_codes((tg.matcher or {}).get("HttpCode"))}
-  default-server inter {int(tg.health_check_interval_seconds)}s rise {int(tg.healthy_threshold_count)} fall {int(tg.unhealthy_threshold_count)}
 """)
         self.process = subprocess.Popen(["haproxy", "-db", "-f", self.cfg], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -109,8 +110,9 @@ backend be
 
     def add(self, name: str, address: str) -> None:
         # down until `rise` checks pass, as a new target is `initial` until it passes the healthy threshold
-        for line in (f"add server be/{name} {address} check", f"enable health be/{name}",
-                     f"set server be/{name} health down", f"enable server be/{name}"):
+        # (a server added at run time takes nothing from default-server)
+        for line in (f"add server be/{name} {address} check {self.check}", f"enable health be/{name}",
+                     f"enable server be/{name}", f"set server be/{name} health down"):
             out = self.command(line).strip()
             if out and "New server registered" not in out:
                 log.warning("haproxy %s: %s: %s", self.port, line, out)
