@@ -18,6 +18,9 @@ Where it has to choose it follows ECS's documented behaviour:
     moto's ECR hands out (AWS / <acct>-auth-token). moto's ECR is not asked: a push to the registry
     (what cargo-fargate does on the bench) never reaches it. A failed pull stops the task: stopCode
     TaskFailedToStart, `CannotPullContainerError: ...` as task and container reason.
+  - ECR's image list agrees with the registry (ecrsync.py): before moto's ECR lists, describes or
+    deletes a repository's images, the registry's tags it does not know are PutImage'd from the
+    registry's manifests, so DeleteRepository without force refuses a repository holding images.
   - the execution role is evaluated (its inline and attached policies, Allow/Deny, Action/NotAction,
     Resource/NotResource, `*` and `?` wildcards) for what the task needs: ecr:GetAuthorizationToken,
     ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository, logs:CreateLogStream and
