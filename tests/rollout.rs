@@ -76,7 +76,7 @@ fn get(host: &str, path: &str) -> Result<(u16, String), String> {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
     let mut text = String::new();
@@ -277,7 +277,28 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
             .output()
             .unwrap(),
     );
-    assert_eq!(st["deployments"][0]["running_count"], 1, "{st}");
+    assert_eq!(st["running"], 1, "{st}");
+    let running: Vec<&Value> = st["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["last_status"] == "RUNNING")
+        .collect();
+    assert_eq!(running.len(), 1, "{st}");
+    assert_eq!(running[0]["health"], "HEALTHY", "{st}");
+    assert_eq!(running[0]["address"], addresses[0].as_str(), "{st}");
+    let ps = json_result(
+        &cf(dir.path(), &name, &tg, &["ps", "--message-format", "json"])
+            .output()
+            .unwrap(),
+    );
+    let ps_running = ps["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["last_status"] == "RUNNING")
+        .count();
+    assert_eq!(ps_running, 1, "{ps}");
 
     // A second deploy changes nothing.
     let again = json_result(

@@ -109,8 +109,9 @@ pub fn resolve(
     let Some((words, origin)) = command else {
         return Ok((None, entries));
     };
-    let command = match words.first().map(String::as_str) {
-        None | Some("") => {
+    let first = words.first().cloned().unwrap_or_default();
+    let command = match first.as_str() {
+        "" => {
             return Err(error(
                 manifest,
                 "health-check.command",
@@ -119,17 +120,17 @@ pub fn resolve(
             )
             .fix("give the checker and its arguments, e.g. command = [\"/app/my-app\", \"--health\"]"))
         }
-        Some("CMD-SHELL") | Some("CMD") if words.len() < 2 => {
+        "CMD-SHELL" | "CMD" if words.len() < 2 => {
             return Err(error(
                 manifest,
                 "health-check.command",
                 &origin,
-                format!("`{}` needs the command after it", words[0]),
+                format!("`{first}` needs the command after it"),
             )
             .fix("e.g. command = [\"/app/my-app\", \"--health\"] (exec form, works without a shell)"))
         }
-        Some("CMD-SHELL") | Some("CMD") => words,
-        Some(_) => std::iter::once("CMD".to_string()).chain(words).collect(),
+        "CMD-SHELL" | "CMD" => words,
+        _ => std::iter::once("CMD".to_string()).chain(words).collect(),
     };
     if timeout >= interval {
         return Err(error(

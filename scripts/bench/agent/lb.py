@@ -256,9 +256,9 @@ class Balancers:
                 s.status, s.reason, s.description = "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
 
     def wsgi(self, environ, start_response):
-        body = json.dumps({arn: f"http://127.0.0.1:{p.port}" for arn, p in self.proxies.items()})
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [body.encode()]
+        body = json.dumps({arn: f"http://127.0.0.1:{p.port}" for arn, p in self.proxies.items()}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def stop_all(self) -> None:
         for p in self.proxies.values():

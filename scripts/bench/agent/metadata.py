@@ -104,5 +104,6 @@ class Metadata:
             return [b"404 page not found\n"]
         runner, c = found
         body = self.task(runner) if what == "task" else self.container(runner, c)
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps(body).encode()]
+        data = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
