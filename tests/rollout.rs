@@ -104,18 +104,17 @@ fn balancer(tg: &str) -> String {
 }
 
 fn target_states(tg: &str) -> Vec<(String, String)> {
-    aws(&[
-        "elbv2",
-        "describe-target-health",
-        "--target-group-arn",
-        tg,
-    ])["TargetHealthDescriptions"]
+    aws(&["elbv2", "describe-target-health", "--target-group-arn", tg])["TargetHealthDescriptions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| {
             (
-                format!("{}:{}", d["Target"]["Id"].as_str().unwrap(), d["Target"]["Port"]),
+                format!(
+                    "{}:{}",
+                    d["Target"]["Id"].as_str().unwrap(),
+                    d["Target"]["Port"]
+                ),
                 d["TargetHealth"]["State"].as_str().unwrap().to_string(),
             )
         })
@@ -237,7 +236,10 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
         .output()
         .unwrap(),
     );
-    assert_eq!(first["service"]["waited"]["rollout_state"], "COMPLETED", "{first}");
+    assert_eq!(
+        first["service"]["waited"]["rollout_state"], "COMPLETED",
+        "{first}"
+    );
     eprintln!("first deploy: {:?}", started.elapsed());
     let lb = balancer(&tg);
     assert_eq!(get(&lb, "/health").unwrap(), (200, "ok\n".into()));
@@ -263,8 +265,14 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
         "--cluster",
         &cluster,
         "--tasks",
-        aws(&["ecs", "list-tasks", "--cluster", &cluster, "--service-name", &cluster])
-            ["taskArns"][0]
+        aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            &cluster,
+            "--service-name",
+            &cluster,
+        ])["taskArns"][0]
             .as_str()
             .unwrap(),
     ])["tasks"][0]
@@ -273,9 +281,14 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     assert_eq!(task["containers"][0]["healthStatus"], "HEALTHY", "{task}");
     // status agrees with the tasks.
     let st = json_result(
-        &cf(dir.path(), &name, &tg, &["status", "--message-format", "json"])
-            .output()
-            .unwrap(),
+        &cf(
+            dir.path(),
+            &name,
+            &tg,
+            &["status", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
     );
     assert_eq!(st["running"], 1, "{st}");
     let running: Vec<&Value> = st["tasks"]
@@ -333,10 +346,16 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     let (answered, failed) = traffic.finish();
     assert_eq!(changed["service"]["action"], "updated", "{changed}");
     assert_eq!(changed["service"]["waited"]["rollout_state"], "COMPLETED");
-    eprintln!("rollout: {rollout:?}, {answered} requests answered, {} failed", failed.len());
+    eprintln!(
+        "rollout: {rollout:?}, {answered} requests answered, {} failed",
+        failed.len()
+    );
     assert!(failed.is_empty(), "{failed:?}");
     assert!(answered > 10, "{answered}");
-    let new_td = changed["task_definition"]["arn"].as_str().unwrap().to_string();
+    let new_td = changed["task_definition"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(service(&name)["taskDefinition"], new_td.as_str());
     assert_eq!(task_addresses(&name).len(), 1);
 

@@ -111,15 +111,15 @@ pub fn resolve(
     };
     let first = words.first().cloned().unwrap_or_default();
     let command = match first.as_str() {
-        "" => {
-            return Err(error(
-                manifest,
-                "health-check.command",
-                &origin,
-                "the health check command is empty".into(),
-            )
-            .fix("give the checker and its arguments, e.g. command = [\"/app/my-app\", \"--health\"]"))
-        }
+        "" => return Err(error(
+            manifest,
+            "health-check.command",
+            &origin,
+            "the health check command is empty".into(),
+        )
+        .fix(
+            "give the checker and its arguments, e.g. command = [\"/app/my-app\", \"--health\"]",
+        )),
         "CMD-SHELL" | "CMD" if words.len() < 2 => {
             return Err(error(
                 manifest,
@@ -127,7 +127,9 @@ pub fn resolve(
                 &origin,
                 format!("`{first}` needs the command after it"),
             )
-            .fix("e.g. command = [\"/app/my-app\", \"--health\"] (exec form, works without a shell)"))
+            .fix(
+                "e.g. command = [\"/app/my-app\", \"--health\"] (exec form, works without a shell)",
+            ))
         }
         "CMD-SHELL" | "CMD" => words,
         _ => std::iter::once("CMD".to_string()).chain(words).collect(),

@@ -552,8 +552,15 @@ pub fn resolve(
     let entrypoint = r.opt_list("entrypoint");
     for (key, list) in [("command", &command), ("entrypoint", &entrypoint)] {
         for arg in list.iter().flatten() {
-            let origin = r.setting(key).map(|(_, o)| o).unwrap_or_else(Origin::default_value);
-            r.check(key, &origin, validate::process_string(&format!("`{}`", arg.escape_debug()), arg))?;
+            let origin = r
+                .setting(key)
+                .map(|(_, o)| o)
+                .unwrap_or_else(Origin::default_value);
+            r.check(
+                key,
+                &origin,
+                validate::process_string(&format!("`{}`", arg.escape_debug()), arg),
+            )?;
         }
     }
     let (port_values, origin) = r.int_list("ports");

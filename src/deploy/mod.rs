@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::steps::run::RunOptions;
 use crate::publish;
+use crate::steps::run::RunOptions;
 use crate::steps::{register, render};
 
 pub use compose::{launch, preflight, Preflight};
@@ -143,7 +143,7 @@ async fn execute(
         (Some(schedule_plan), Some(network)) => {
             if !will_run && !pre.cluster_exists {
                 aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
-            .await?;
+                    .await?;
                 out.status("Created", format_args!("cluster {}", config.cluster));
             }
             Some(
