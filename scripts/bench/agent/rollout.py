@@ -269,7 +269,9 @@ class Keeper:
         s = self.service
         running = pending = 0
         for d in s.deployments:
-            arns = [a for a, dep in self.tasks.items() if dep == d["id"]]
+            # a task the scheduler is stopping no longer counts (its desiredStatus is STOPPED)
+            arns = [a for a, dep in self.tasks.items() if dep == d["id"] and a not in self.stopping
+                    and a not in self.stopped_by_us]
             tasks = [self.task(a) for a in arns]
             r = sum(1 for t in tasks if t is not None and t.last_status == "RUNNING")
             p = sum(1 for t in tasks if t is not None and t.last_status in ("PROVISIONING", "PENDING"))
