@@ -223,7 +223,17 @@ if [ ${#variants[@]} -eq 0 ]; then
   cat target/bench/memory.json target/bench/install.json 2>/dev/null || true
   exit 0
 fi
-kept="$(python3 -c 'import re,sys; t=open("BENCHMARKS.md").read() if __import__("os").path.exists("BENCHMARKS.md") else ""; m=re.search(r"## Image size and reproducibility\n.*?(?=\n## |\Z)", t, re.S); print(m.group(0) if m else "")')"
+# Every section another script wrote is kept (each is rewritten only by its own script); Peak memory
+# and Install are rewritten below when their JSON exists.
+kept="$(python3 - <<'PY'
+import os, re
+t = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else ""
+mine = {"Peak memory": "target/bench/memory.json", "Install": "target/bench/install.json"}
+for m in re.finditer(r"^## ([^\n]+)\n.*?(?=^## |\Z)", t, re.S | re.M):
+    if not os.path.exists(mine.get(m.group(1).strip(), "/nonexistent")):
+        print(m.group(0).rstrip() + "\n")
+PY
+)"
 {
   echo "# Benchmarks"
   echo

@@ -289,7 +289,7 @@ moto_has_managed_policies() {
 # (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds; 3 = records requests, keeps service settings;
 # 4 = reads the registry's log for the image pushes; 5 = Express Mode, express.py): an older one is
 # restarted.
-AGENT_VERSION=5
+AGENT_VERSION=6
 agent_ok() {
   curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
     grep -q "\"agent\": \"cargo-fargate-bench\", \"version\": $AGENT_VERSION}"
@@ -348,7 +348,7 @@ cmd_up() {
   mkdir -p "$BENCH_DIR"
   ensure_gitignore
   ensure_cmds dockerd:docker.io docker:docker.io docker-registry:docker-registry \
-    htpasswd:apache2-utils debootstrap:debootstrap curl:curl setsid:util-linux ip:iproute2
+    htpasswd:apache2-utils debootstrap:debootstrap curl:curl setsid:util-linux ip:iproute2 haproxy:haproxy
   stop_packaged_registry
   docker_up
   registry_up
@@ -423,9 +423,21 @@ remove_task_containers() {
   timeout 60 docker rm -f $ids >/dev/null || true
 }
 
+# The agent's bridge network for its tasks' namespaces (agent/network.py), once its containers are gone.
+remove_task_network() {
+  docker_answers || return 0
+  local ids
+  ids="$(timeout 30 docker network ls -q --filter "label=cargo-fargate-bench.endpoint=127.0.0.1:$BENCH_MOTO_PORT" || true)"
+  [[ -n "$ids" ]] || return 0
+  log "docker: removing the task network of the agent on 127.0.0.1:$BENCH_MOTO_PORT"
+  # shellcheck disable=SC2086 # one id per word
+  timeout 60 docker network rm $ids >/dev/null || true
+}
+
 cmd_down() {
   stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
   remove_task_containers
+  remove_task_network
   stop_one registry "$REGISTRY_PID" docker-registry
   stop_one docker "$DOCKERD_PID" dockerd
 }

@@ -62,7 +62,7 @@ pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
 pub const KINDS: &[&str] = &["task", "service", "web"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
-pub const SECTIONS: &[&str] = &["lifecycle"];
+pub const SECTIONS: &[&str] = &["lifecycle", "health-check"];
 
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
@@ -317,6 +317,36 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Int,
         default: "30",
         doc: "Seconds between SIGTERM and SIGKILL (2–120).",
+    },
+    KeyDef {
+        name: "health-check.command",
+        kind: Kind::StrList,
+        default: "none",
+        doc: "The container's health check, exec form (works on `scratch`): e.g. `[\"/app/my-app\", \"--health\"]`; exit 0 = healthy.",
+    },
+    KeyDef {
+        name: "health-check.interval",
+        kind: Kind::Int,
+        default: "30",
+        doc: "Seconds between health checks (5–300).",
+    },
+    KeyDef {
+        name: "health-check.timeout",
+        kind: Kind::Int,
+        default: "5",
+        doc: "Seconds a health check may take (2–60, less than the interval).",
+    },
+    KeyDef {
+        name: "health-check.retries",
+        kind: Kind::Int,
+        default: "3",
+        doc: "Failed checks in a row that make the container UNHEALTHY (1–10).",
+    },
+    KeyDef {
+        name: "health-check.start-period",
+        kind: Kind::Int,
+        default: "0",
+        doc: "Seconds after start in which failed checks do not count (0–300).",
     },
     KeyDef {
         name: "tags",

@@ -4,6 +4,7 @@
 //! Two steps, as ripgrep does with its flags: [`raw`] layers where every key is optional, merged in
 //! precedence order, then [`resolve`] into one typed, validated [`Config`].
 
+pub mod health;
 pub mod keys;
 pub mod kinds;
 pub mod raw;

@@ -53,6 +53,8 @@ pub struct Config {
     pub entrypoint: Option<Vec<String>>,
     pub ports: Vec<u16>,
     pub stop_timeout: u32,
+    /// `[health-check]`: the container's healthCheck.
+    pub health_check: Option<super::health::HealthCheck>,
     pub tags: BTreeMap<String, String>,
     pub builder: Builder,
     pub codebuild_role: Role,
@@ -577,6 +579,8 @@ pub fn resolve(
     let (service, service_entries) = super::service::resolve(layer, facts.manifest_path, &ports)?;
     r.entries.extend(service_entries);
     let stop_timeout = r.uint("stop-timeout", 30, 2..=120)?;
+    let (health_check, health_entries) = super::health::resolve(layer, facts.manifest_path)?;
+    r.entries.extend(health_entries);
     let (tags, tags_origin) = r.map("tags");
     for (k, v) in &tags {
         r.check("tags", &tags_origin, validate::tag(k, v))?;
@@ -665,6 +669,7 @@ pub fn resolve(
         entrypoint,
         ports,
         stop_timeout,
+        health_check,
         tags,
         builder,
         codebuild_role,

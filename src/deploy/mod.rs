@@ -144,7 +144,8 @@ async fn execute(
     let schedule = match (&schedule_plan, &pre.network) {
         (Some(schedule_plan), Some(network)) => {
             if !will_run && !pre.cluster_exists {
-                aws.create_cluster(&config.cluster, &config.tags).await?;
+                aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
+                    .await?;
                 out.status("Created", format_args!("cluster {}", config.cluster));
             }
             Some(

@@ -116,7 +116,8 @@ pub async fn finish(
     let (limit, no_wait) = (wait.timeout, wait.no_wait);
     let registered = register::apply(aws, config, prepared, latest, out).await?;
     if !cluster_exists {
-        aws.create_cluster(&config.cluster, &config.tags).await?;
+        aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
+            .await?;
         out.status("Created", format_args!("cluster {}", config.cluster));
     }
     let report = match config.service.kind {

@@ -39,6 +39,11 @@ pub struct TaskRow {
     pub image_digests: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
+    /// HEALTHY, UNHEALTHY or UNKNOWN (no container health check, or not decided yet).
+    pub health: String,
+    /// The task's own address (its ENI's private IPv4 address), once it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,12 +116,16 @@ impl fmt::Display for StatusReport {
         for t in &self.tasks {
             write!(
                 f,
-                "task {} {} {} {}",
+                "task {} {} {} {} health {}",
                 t.id,
                 t.last_status,
                 t.revision,
-                t.image_digests.join(", ")
+                t.image_digests.join(", "),
+                t.health
             )?;
+            if let Some(a) = &t.address {
+                write!(f, " at {a}")?;
+            }
             if let Some(r) = &t.stopped_reason {
                 write!(f, " ({r})")?;
             }
@@ -173,6 +182,16 @@ pub fn task_rows(tasks: &[Value]) -> Vec<TaskRow> {
                 .as_str()
                 .filter(|r| !r.is_empty())
                 .map(str::to_string),
+            health: t["healthStatus"].as_str().unwrap_or("UNKNOWN").to_string(),
+            address: t["attachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["type"] == "ElasticNetworkInterface")
+                .flat_map(|a| a["details"].as_array().into_iter().flatten())
+                .find(|d| d["name"] == "privateIPv4Address")
+                .and_then(|d| d["value"].as_str())
+                .map(str::to_string),
         })
         .collect()
 }
@@ -221,8 +240,16 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         .as_str()
         .map(|s| short_arn(s).to_string());
     report.desired = service["desiredCount"].as_i64().unwrap_or(0);
-    report.running = service["runningCount"].as_i64().unwrap_or(0);
-    report.pending = service["pendingCount"].as_i64().unwrap_or(0);
+    // Counted from the tasks themselves, as `ps` lists them: never a count no task shows.
+    let count = |states: &[&str]| {
+        report
+            .tasks
+            .iter()
+            .filter(|t| states.contains(&t.last_status.as_str()))
+            .count() as i64
+    };
+    report.running = count(&["RUNNING"]);
+    report.pending = count(&["PROVISIONING", "PENDING", "ACTIVATING"]);
     report.deployments = deployments(&service);
     report.events = service["events"]
         .as_array()

@@ -67,6 +67,7 @@ pub fn context(input: &RenderInput) -> Value {
         "command": c.command,
         "entrypoint": c.entrypoint,
         "stop_timeout": c.stop_timeout,
+        "health_check": c.health_check.as_ref().map(|h| h.ecs()),
         "log_group": c.log_group,
         "log_stream_prefix": crate::names::log_stream_prefix(c),
         "tags": tags,

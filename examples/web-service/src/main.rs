@@ -69,12 +69,40 @@ fn serve(mut stream: TcpStream, greeting: &str) -> std::io::Result<()> {
     stream.flush()
 }
 
+/// `web-service --health`: the container's health check (`health-check.command`), with no shell or
+/// curl in the image: exit 0 when `GET /health` on this container's port answers 200.
+fn health(port: u16) -> ExitCode {
+    let check = || -> std::io::Result<bool> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("unhealthy: /health did not answer 200");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: 127.0.0.1:{port}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
     let Ok(port) = port.parse::<u16>() else {
         eprintln!("error: PORT `{port}` is not a port number; set PORT to 1-65535");
         return ExitCode::from(64);
     };
+    if std::env::args().nth(1).as_deref() == Some("--health") {
+        return health(port);
+    }
     let greeting: Arc<str> = std::env::var("GREETING")
         .unwrap_or_else(|_| "Hello".into())
         .into();

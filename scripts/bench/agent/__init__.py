@@ -18,6 +18,9 @@ Where it has to choose it follows ECS's documented behaviour:
     moto's ECR hands out (AWS / <acct>-auth-token). moto's ECR is not asked: a push to the registry
     (what cargo-fargate does on the bench) never reaches it. A failed pull stops the task: stopCode
     TaskFailedToStart, `CannotPullContainerError: ...` as task and container reason.
+  - ECR's image list agrees with the registry (ecrsync.py): before moto's ECR lists, describes or
+    deletes a repository's images, the registry's tags it does not know are PutImage'd from the
+    registry's manifests, so DeleteRepository without force refuses a repository holding images.
   - the execution role is evaluated (its inline and attached policies, Allow/Deny, Action/NotAction,
     Resource/NotResource, `*` and `?` wildcards) for what the task needs: ecr:GetAuthorizationToken,
     ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository, logs:CreateLogStream and
@@ -36,29 +39,52 @@ Where it has to choose it follows ECS's documented behaviour:
   - containerOverrides (command, environment on top of the definition's, cpu, memory), task overrides
     (cpu, memory, taskRoleArn, executionRoleArn); cpu units / 1024 -> --cpus, MiB -> --memory, per
     container (the container's own cpu/memory if set, else the task's); user, entryPoint, workingDirectory.
-  - dependsOn START, COMPLETE, SUCCESS; HEALTHY is treated as START (no health checks are run).
+  - dependsOn START, COMPLETE, SUCCESS, HEALTHY (the dependency's healthCheck must pass first).
+  - healthCheck: run by Docker (command CMD/CMD-SHELL, interval, timeout, retries, startPeriod; ECS's
+    defaults 30/5/3/0); containers' healthStatus and the task's (from its essential containers)
+    HEALTHY/UNHEALTHY/UNKNOWN in DescribeTasks.
+  - awsvpc (network.py): every task gets its own network namespace on the bench's bridge network
+    `cargo-fargate-bench-<port>` (a "pause" container from the local Debian base image that the task's
+    containers join), so its containers reach each other on localhost and two tasks can listen on one
+    port. Its address is in DescribeTasks as ECS reports it (the ElasticNetworkInterface attachment's
+    privateIPv4Address, ATTACHED once the namespace exists, DELETED after the task; the containers'
+    networkInterfaces), and the host reaches it directly. Inside the task, 127.0.0.1:<port> is the agent
+    (a forwarder in the pause container), so AWS_ENDPOINT_URL, the task role's credentials and
+    ECS_CONTAINER_METADATA_URI_V4 (metadata.py: the container's and /task's JSON) work there.
+  - services (services.py, rollout.py): the scheduler keeps desiredCount real tasks per service, rolls
+    deployments within minimumHealthyPercent/maximumPercent, replaces tasks that exit or turn
+    UNHEALTHY, shows running/pending/failedTasks, rolloutState and ECS's events, and trips the circuit
+    breaker at min(200, max(3, ceil(0.5 * desiredCount))) failed tasks, rolling back to the last
+    COMPLETED deployment when asked to.
+  - target groups (lb.py): one HAProxy per target group on 127.0.0.1 (GET /_bench/lb lists them),
+    targets registered as service tasks run, HTTP health checks per the target group, draining for the
+    deregistration delay before the task is stopped, DescribeTargetHealth from HAProxy.
   - when an essential container exits, the others get SIGTERM, then SIGKILL after their stopTimeout:
     stopCode EssentialContainerExited, "Essential container in task exited". A non-essential container's
     exit does not stop the task. An OOM kill reads "OutOfMemoryError: Container killed due to memory usage".
 
 Limits (it is a bench, not Fargate):
-  - Fargate gives each task its own ENI. Here every task container runs with `--network host` (the SDKs
-    accept a FULL_URI over plain http only on loopback), so tasks share the host's network: two tasks
-    listening on one port clash, and security groups, subnets and public IPs have no effect.
+  - a task's address is on the bench's Docker bridge, not in its subnet's CIDR (the EC2 ENI keeps moto's
+    made-up address); security groups, subnets, assignPublicIp and public IPs have no effect: every
+    task reaches every other and the host; the host and the tasks reach the agent on the bridge's
+    gateway address too (only they can route to it). Inside a task 127.0.0.1:<moto port> is taken by
+    the forwarder. The metadata endpoint is at a loopback URI, not 169.254.170.2; no stats endpoints.
   - bench only: AWS_ENDPOINT_URL=http://127.0.0.1:<port> is set in every container so the app's SDK
-    reaches moto. No ECS_CONTAINER_METADATA_URI_V4, no ECS Exec, no volumes, no health checks, no
-    FireLens, no secrets in logConfiguration, no environmentFiles, no ulimits/linuxParameters.
+    reaches moto. No ECS Exec, no volumes, no FireLens, no secrets in logConfiguration, no
+    environmentFiles, no ulimits/linuxParameters.
   - the task cpu/memory is applied to each container separately, not to the task as a whole.
   - the task is RUNNING once its first container has started; StopTask signals all containers at once
     (ECS stops dependents first).
   - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated
     (for a task; iam:SimulatePrincipalPolicy evaluates conditions: simulate.py).
-  - services (services.py): moto's service API with a static rollout that completes at once; no
-    task is started for a service. Express Mode (express.py): an ECS service with the Express
-    description on top (ACTIVE at once, a URL nothing listens at, no load balancer made).
-  - only RunTask tasks are carried out (not StartTask, not services); tasks are lost when the process
-    stops. Docker containers are labelled cargo-fargate-bench.task=<arn> and .endpoint=<host:port>,
-    removed after the task stops, and leftovers of this endpoint are removed at start and by
+  - services: no capacity providers, placement, service discovery/Service Connect, task sets, blue/green
+    or scale-in protection; ECS's launch throttling is one start per RETRY seconds after a failure.
+    Load balancers: no listeners, rules or TLS; a target group is served on its own port.
+    Express Mode (express.py): an ECS service whose tasks run, with the Express description on top
+    (a URL on.aws that does not resolve here; no load balancer made for it).
+  - RunTask and service tasks are carried out (not StartTask); tasks are lost when the process stops.
+    Docker containers are labelled cargo-fargate-bench.task=<arn> and .endpoint=<host:port>, removed
+    after the task stops, and leftovers of this endpoint (and its network) are removed at start and by
     `scripts/bench.sh down`.
 
 CodeBuild (codebuild.py: the API; cbrun.py: one build; buildspec.py: the buildspec as one shell script;
@@ -137,4 +163,4 @@ It logs what it does to stderr (.bench/moto.log).
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 5
+VERSION = 6

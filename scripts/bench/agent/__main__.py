@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import sys
+import tempfile
+import threading
 
 
 def main() -> None:
@@ -37,9 +39,11 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, record
+    from . import accounts, ecrsync, lb, record, rollout
     from .ecs import Agent
     from .engine import Engine
+    from .metadata import PREFIX as METADATA_PREFIX, Metadata
+    from .network import Network
     from .services import install as install_services
     from . import simulate
 
@@ -47,14 +51,23 @@ def main() -> None:
     base_url = f"http://{endpoint}"
     engine = Engine(endpoint)
     removed = engine.remove_leftovers()
+    network = Network(engine, args.port)
+    gateway = network.ensure()
     credentials = Credentials(base_url)
-    Agent(engine, credentials, args.registry, base_url).install()
+    metadata = Metadata(base_url)
+    agent = Agent(engine, credentials, args.registry, base_url, network, metadata)
+    agent.install()
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
     record.registry_log = args.registry_log
+    ecrsync.install(args.registry)
     install_services()
     simulate.install()
+    balancers = lb.Balancers(tempfile.mkdtemp(prefix=f"cargo-fargate-bench-lb-{args.port}-"))
+    lb.install(balancers)
+    rollout.LBS.append(balancers)
+    rollout.start(agent)
 
     moto_app = record.wrap(DomainDispatcherApplication(create_backend_app))
 
@@ -63,6 +76,10 @@ def main() -> None:
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return credentials.wsgi(environ, start_response)
+        if path == lb.PREFIX:
+            return balancers.wsgi(environ, start_response)
+        if path.startswith(METADATA_PREFIX):
+            return metadata.wsgi(environ, start_response)
         if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return codebuild.wsgi_minute(environ, start_response)
         if path.startswith(accounts.PREFIX):
@@ -76,6 +93,10 @@ def main() -> None:
         return moto_app(environ, start_response)
 
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # The same app on the bench network's gateway, which only the host and the tasks' namespaces reach:
+    # their forwarders (network.py) bring it to the tasks' loopback.
+    bridge = make_server(gateway, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=bridge.serve_forever, name="bridge-server", daemon=True).start()
 
     def shutdown(signum, frame):
         log.info("signal %s: exiting", signum)
@@ -83,7 +104,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("moto + agent on %s (registry %s, its log %s; %d leftover containers removed)", base_url, args.registry,
+    log.info("moto + agent on %s and %s:%d for the tasks (registry %s, its log %s; %d leftover containers removed)", base_url, gateway, args.port, args.registry,
              args.registry_log or "not read", removed)
     server.serve_forever()
 

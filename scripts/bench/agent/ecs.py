@@ -63,9 +63,11 @@ class Container:
 
 
 class Agent:
-    def __init__(self, engine, credentials, registry: str, endpoint_url: str):
+    def __init__(self, engine, credentials, registry: str, endpoint_url: str, network=None, metadata=None):
         self.engine = engine
         self.credentials = credentials
+        self.network = network  # network.Network: each task in its own namespace (None: the host's)
+        self.metadata = metadata
         self.registry = registry
         self.endpoint_url = endpoint_url
         self.runners = {}
@@ -125,16 +127,23 @@ class TaskRunner(threading.Thread):
         self.stop_requested = threading.Event()
         self.stopping = False
         self.cred_env = {}
+        self.pause_cid = None
+        self.address = None
         # moto would walk the task through its own states on DescribeTasks: the agent owns them now.
         task._transitions = []
         task.last_status = "PROVISIONING"
         task.desired_status = "RUNNING"
         task.stopped_reason = None  # moto's "" would show as an empty reason
+        task.health_status = "UNKNOWN"
         task.created_at = now()
         task.cpu, task.memory = p.cpu, p.memory
         task.platform_version, task.platform_family = "1.4.0", "Linux"
         self.containers = [Container(task, spec) for spec in p.containers]
         task.containers = self.containers
+        for a in task.attachments:  # moto's made-up address until the task's namespace has its own
+            if a.get("type") == "ElasticNetworkInterface":
+                a["status"] = "PRECREATED"
+                a["details"] = [d for d in a["details"] if d["name"] != "privateIPv4Address"]
         log.info("task %s: %s, containers %s", task.id, task.task_definition_arn,
                  [c.name for c in self.containers])
 
@@ -184,6 +193,8 @@ class TaskRunner(threading.Thread):
 
     def _run(self) -> None:
         t, p = self.task, self.plan
+        if not self._attach():
+            return
         t.last_status = "PENDING"
         role = iam.Role(self.account, p.execution_role_arn) if p.execution_role_arn else None
         env = self._execution_resources(role)
@@ -195,12 +206,35 @@ class TaskRunner(threading.Thread):
         references = self._pull(role)
         if references is None or self.stop_requested.is_set():
             return
+        mode = f"container:{self.pause_cid}" if self.pause_cid else "host"
         for c in self.containers:
-            c.cid = self.engine.create(t.task_arn, f"cfb-{t.id[:12]}-{c.name}", c.spec, env[c.name], references[c.image])
+            c.cid = self.engine.create(t.task_arn, f"cfb-{t.id[:12]}-{c.name}", c.spec, env[c.name],
+                                       references[c.image], network_mode=mode)
             c.runtime_id = c.cid
             c.target = targets.get(c.name)
         log.info("task %s: containers created", t.id)
         self._supervise()
+
+    def _attach(self) -> bool:
+        """The task's own network namespace (its pause container), as Fargate attaches the task's ENI."""
+        network = self.agent.network
+        if network is None:
+            return True
+        try:
+            self.pause_cid, self.address = network.pause(self.task.task_arn, f"cfb-{self.task.id[:12]}-pause")
+        except Exception as e:
+            self._fail_to_start(f"ResourceInitializationError: bench agent: the task's network namespace: {e}")
+            return False
+        attachment_id = None
+        for a in self.task.attachments:
+            if a.get("type") == "ElasticNetworkInterface":
+                a["status"] = "ATTACHED"
+                a["details"].append({"name": "privateIPv4Address", "value": self.address})
+                attachment_id = a["id"]
+        for c in self.containers:
+            c.network_interfaces = [{"attachmentId": attachment_id, "privateIpv4Address": self.address}]
+        log.info("task %s: address %s", self.task.id, self.address)
+        return True
 
     def _execution_resources(self, role):
         """Registry auth and secrets, read as the execution role; each container's environment."""
@@ -240,6 +274,8 @@ class TaskRunner(threading.Thread):
                     self._fail_to_start(f"{SECRETS_FAILED}{err}")
                     return None
             e.update(self.cred_env)
+            if self.agent.metadata is not None:
+                e.update(self.agent.metadata.add(self, c))
             env[c.name] = e
         return env
 
@@ -322,6 +358,8 @@ class TaskRunner(threading.Thread):
                     state = self.engine.state(c.cid)
                     if not state["Running"] and state["Status"] in ("exited", "dead"):
                         self._exited(c, state)
+                    elif c.spec.health_check:
+                        self._health(c, state)
             if not self.stopping:
                 if self.task.desired_status != "STOPPED":
                     self._start_ready()
@@ -339,6 +377,18 @@ class TaskRunner(threading.Thread):
                 return
             time.sleep(POLL)
 
+    def _health(self, c, state) -> None:
+        """Docker's verdict on the container's healthCheck; the task's from its essential containers."""
+        status = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get((state.get("Health") or {}).get("Status"), "UNKNOWN")
+        if status != c.health_status:
+            c.health_status = status
+            log.info("task %s: %s is %s", self.task.id, c.name, status)
+        checked = [x for x in self.containers if x.spec.health_check and x.spec.essential]
+        if checked:
+            statuses = {x.health_status for x in checked}
+            self.task.health_status = ("UNHEALTHY" if "UNHEALTHY" in statuses
+                                       else "HEALTHY" if statuses == {"HEALTHY"} else "UNKNOWN")
+
     def _start_ready(self) -> None:
         by_name = {c.name: c for c in self.containers}
         for c in self.containers:
@@ -350,8 +400,13 @@ class TaskRunner(threading.Thread):
                 if dep is None:
                     never = f"dependency {dep_name} is not a container of the task"
                     break
-                if condition in ("START", "HEALTHY"):  # HEALTHY is treated as START: no health checks here
+                if condition == "START":
                     ok = dep.started
+                elif condition == "HEALTHY":
+                    ok = dep.health_status == "HEALTHY"
+                    if dep.spec.health_check is None:
+                        never = f"dependency {dep_name} has no health check, which condition HEALTHY needs"
+                        break
                 elif condition == "COMPLETE":
                     ok = dep.last_status == "STOPPED" and dep.started
                 else:  # SUCCESS
@@ -433,7 +488,17 @@ class TaskRunner(threading.Thread):
                     self.engine.remove(c.cid)
                 except Exception as e:
                     log.warning("task %s: removing %s: %s", t.id, c.cid[:12], e)
+        if self.pause_cid:
+            try:
+                self.engine.remove(self.pause_cid)
+            except Exception as e:
+                log.warning("task %s: removing its pause container: %s", t.id, e)
+            for a in t.attachments:
+                if a.get("type") == "ElasticNetworkInterface":
+                    a["status"] = "DELETED"
         self.agent.credentials.remove(self.cred_env)
+        if self.agent.metadata is not None:
+            self.agent.metadata.remove(self)
         t.stopped_at = now()
         t.last_status = "STOPPED"
         log.info("task %s: STOPPED (%s: %s) exit codes %s", t.id, t.stop_code, t.stopped_reason,

@@ -15,6 +15,20 @@ PULL_TIMEOUT = 300
 log = logging.getLogger("agent.engine")
 
 
+def healthcheck(hc: dict | None) -> dict | None:
+    """A container definition's healthCheck as Docker's (ECS's defaults: 30 s, 5 s, 3 retries, 0 s)."""
+    if not hc or not hc.get("command"):
+        return None
+    ns = 1_000_000_000
+    return {
+        "test": hc["command"],  # ["CMD", ...] or ["CMD-SHELL", "..."], as Docker takes them
+        "interval": int(hc.get("interval", 30)) * ns,
+        "timeout": int(hc.get("timeout", 5)) * ns,
+        "retries": int(hc.get("retries", 3)),
+        "start_period": int(hc.get("startPeriod", 0)) * ns,
+    }
+
+
 class Engine:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
@@ -30,9 +44,10 @@ class Engine:
             if "error" in event:
                 raise DockerException(event["error"])
 
-    def create(self, task_arn: str, name: str, spec, env: dict, reference: str) -> str:
+    def create(self, task_arn: str, name: str, spec, env: dict, reference: str, network_mode: str = "host") -> str:
+        """A task container; `network_mode` `container:<pause>` puts it in its task's namespace."""
         host_config = self.api.create_host_config(
-            network_mode="host",
+            network_mode=network_mode,
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
             mem_limit=f"{spec.memory_mib}m" if spec.memory_mib else None,
         )
@@ -46,6 +61,7 @@ class Engine:
             environment=env,
             labels={TASK_LABEL: task_arn, ENDPOINT_LABEL: self.endpoint},
             host_config=host_config,
+            healthcheck=healthcheck(spec.health_check),
         )
         return c["Id"]
 

@@ -2,20 +2,20 @@
 
 An Express service here is what the ECS API reference documents it to be from the outside: an ECS
 service of the given name in the given cluster (moto's, so DescribeServices, ListServices and the
-static rollout of services.py see it), running a task definition Express Mode registers for it
+scheduler of services.py and rollout.py run its tasks), running a task definition Express Mode registers for it
 (family `<service>-express`, the primary container `Main`), and the Express description itself:
 status, the active configuration as asked for, a public ingress path `<service>.ecs.<region>.on.aws`,
 tags (DescribeExpressGatewayService include=TAGS).
 
   Create  the infrastructure role must exist and trust ecs.amazonaws.com (else
           InvalidParameterException, as ECS cannot assume it); the service is ACTIVE at once, its
-          ECS service's deployment COMPLETED (services.settle).
+          ECS service's deployment rolled out by the scheduler (services.settle).
   Update  a new active configuration; the ECS service gets a new revision and deployment.
   Delete  the ECS service is deleted, the Express service INACTIVE (DescribeExpressGatewayService
           still answers, as ECS does for a while); deleting it again is ServiceNotActiveException.
 
 Not carried out: no load balancer, certificate, target group, security group or scaling policy is
-made (nothing listens at the URL), no canary, and no task runs (as for services).
+made (nothing listens at the URL, which does not resolve on the bench), no canary.
 """
 
 import json
@@ -107,7 +107,7 @@ def install() -> None:
             launch_type="FARGATE",
             network_configuration={"awsvpcConfiguration": p.get("networkConfiguration", {})},
         )
-        settle(service)
+        settle(service, backend)
         with LOCK:
             if service.arn in EXPRESS and EXPRESS[service.arn]["status"]["statusCode"] != "INACTIVE":
                 raise ExpressError("InvalidParameterException", "Creation of service was not idempotent.")
@@ -143,7 +143,7 @@ def install() -> None:
             service = backend._get_service(found["cluster"], name)
             service.task_definition = td.arn
             service.desired_count = p.get("scalingTarget", {}).get("minTaskCount", service.desired_count)
-            settle(service)
+            settle(service, backend)
             found["revision"] += 1
             found["activeConfigurations"] = [configuration(p, name, self.region, found["revision"], arn, td.arn)]
             found["currentDeployment"] = service.deployments[0]["id"]

@@ -23,6 +23,7 @@ class ContainerSpec:
     awslogs: dict | None  # the awslogs options, or None for another (or no) log driver
     cpus: float | None
     memory_mib: int | None
+    health_check: dict | None = None  # the container definition's healthCheck
 
 
 @dataclass
@@ -74,6 +75,7 @@ def plan(task_definition, overrides: dict) -> TaskPlan:
                 awslogs=log_config.get("options") or {} if log_config.get("logDriver") == "awslogs" else None,
                 cpus=cpu / 1024 if cpu else None,
                 memory_mib=memory,
+                health_check=d.get("healthCheck") or None,
             )
         )
     return p

@@ -1,32 +1,29 @@
-"""ECS services on the bench: moto's service API, with a static rollout that completes at once.
+"""ECS services on the bench: moto's service API, carried out by the agent's scheduler (rollout.py).
 
-moto answers CreateService / UpdateService / DescribeServices / DeleteService itself; this hook only
-fills in what moto drops or leaves frozen, so that DescribeServices says what ECS would once a
-deployment has settled:
+moto answers CreateService / UpdateService / DescribeServices / DeleteService itself; this hook fills
+in what moto drops and hands the service to the scheduler:
 
   - CreateService keeps deploymentConfiguration (circuit breaker, min/max percent),
     enableExecuteCommand and healthCheckGracePeriodSeconds (moto's backend never sees them);
   - a CreateService, or an UpdateService that changes the task definition, network, platform
     version, load balancers or deployment configuration (or forces a new deployment), starts a new
-    PRIMARY deployment with a new id, which is COMPLETED at once with runningCount = desiredCount,
-    and adds ECS's "has reached a steady state" event; an UpdateService of the desired count only
-    changes the counts, as ECS does.
+    PRIMARY deployment (IN_PROGRESS) with a new id; the earlier ones become ACTIVE. The scheduler
+    starts and stops real tasks, counts running/pending/failed tasks, adds ECS's events and moves the
+    deployment to COMPLETED or FAILED (rollout.py). An UpdateService of the desired count alone only
+    changes what the scheduler keeps running, as on ECS.
 
-ListServices leaves deleted (INACTIVE) services out, as ECS does (moto lists them).
+ListServices leaves deleted (INACTIVE) services out, as ECS does (moto lists them); ListTasks with
+serviceName lists the service's tasks (group `service:<name>`).
 
 Express Mode (CreateExpressGatewayService and the rest) is express.py's, on top of these services.
-
-Not carried out: no task is started for a service (ListTasks with serviceName lists the cluster's
-RunTask tasks, as moto does), no circuit breaker ever trips, no load balancer is registered with.
-The wait's handling of IN_PROGRESS, FAILED and rolled-back deployments is unit-tested in the tool
-(src/service/wait.rs) over the shapes the ECS API reference documents.
 """
 
 import logging
-import uuid
-from datetime import datetime, timezone
 
+from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
+
+from . import rollout
 
 log = logging.getLogger("agent.services")
 
@@ -51,51 +48,15 @@ def now():
     return datetime.now(timezone.utc)
 
 
-def settle(service) -> None:
-    """A new PRIMARY deployment of the service's task definition, COMPLETED."""
-    deployment_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
-    desired = service.desired_count
-    network = getattr(service, "network_configuration", None) or None
-    service.deployments = [
-        {
-            "id": deployment_id,
-            "status": "PRIMARY",
-            "taskDefinition": service.task_definition,
-            "desiredCount": desired,
-            "pendingCount": 0,
-            "runningCount": desired,
-            "failedTasks": 0,
-            "createdAt": now(),
-            "updatedAt": now(),
-            "launchType": service.launch_type,
-            "platformVersion": service.platform_version,
-            "platformFamily": "Linux",
-            "networkConfiguration": network,
-            "rolloutState": "COMPLETED",
-            "rolloutStateReason": f"ECS deployment {deployment_id} completed.",
-        }
-    ]
-    service.running_count = desired
-    service.pending_count = 0
-    service.events.insert(
-        0,
-        {
-            "id": str(uuid.uuid4()),
-            "createdAt": now(),
-            "message": f"(service {service.name}) has reached a steady state.",
-        },
-    )
-    log.info("service %s: deployment %s of %s completed", service.name, deployment_id, service.task_definition)
-
-
-def counts(service) -> None:
-    """A change of the desired count alone: the primary deployment follows it."""
-    desired = service.desired_count
-    service.running_count = desired
-    service.pending_count = 0
+def settle(service, backend) -> None:
+    """A new PRIMARY deployment of the service's task definition, IN_PROGRESS; the scheduler
+    (rollout.py) carries it out. Earlier deployments become ACTIVE and are drained."""
     for d in service.deployments:
-        if d.get("status") == "PRIMARY":
-            d.update(desiredCount=desired, runningCount=desired, pendingCount=0, updatedAt=now())
+        d["status"] = "ACTIVE"
+    deployment = rollout.new_deployment(service, service.task_definition)
+    service.deployments.insert(0, deployment)
+    rollout.track(backend, service)
+    log.info("service %s: deployment %s of %s started", service.name, deployment["id"], service.task_definition)
 
 
 def install() -> None:
@@ -109,7 +70,8 @@ def install() -> None:
             value = self._get_param(param)
             if value is not None:
                 setattr(service, attr, value)
-        settle(service)
+        service.deployments = []
+        settle(service, self.ecs_backend)
         return result
 
     def update_service(self):
@@ -117,10 +79,8 @@ def install() -> None:
         result = original_update(self)
         service = result.result["service"]
         if REDEPLOY & {k for k, v in params.items() if v is not None}:
-            settle(service)
-        else:
-            counts(service)
-        return result
+            settle(service, self.ecs_backend)
+        return result  # a new desired count alone: the scheduler follows it
 
     original_list = EC2ContainerServiceResponse.list_services
 
@@ -131,6 +91,21 @@ def install() -> None:
         result.result["serviceArns"] = [a for a in result.result["serviceArns"] if a not in gone]
         return result
 
+    original_list_tasks = EC2ContainerServiceBackend.list_tasks
+
+    def list_tasks(backend, *args, **kwargs):
+        """serviceName lists the service's tasks (moto ignores it); ECS lists desiredStatus RUNNING
+        unless asked for STOPPED."""
+        service_name = kwargs.get("service_name")
+        if len(args) > 4:
+            service_name = args[4]
+        tasks = original_list_tasks(backend, *args, **kwargs)
+        if service_name:
+            name = service_name.rsplit("/", 1)[-1]
+            tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
+        return tasks
+
+    EC2ContainerServiceBackend.list_tasks = list_tasks
     EC2ContainerServiceResponse.create_service = create_service
     EC2ContainerServiceResponse.update_service = update_service
     EC2ContainerServiceResponse.list_services = list_services

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark of a service rollout on the local bench: examples/web-service as a one-task
+# `kind = "service"` behind a target group served by the bench's HAProxy (agent/lb.py). It deploys
+# once, then deploys a code change while a request loop hits the load balancer as fast as it answers
+# (one request at a time), and records the rollout time (`deploy` start to COMPLETED, build and push
+# included, and the part after the push) and the requests answered and failed during it. Writes the
+# "Service rollout" section of BENCHMARKS.md (and target/bench/rollout.json).
+# Usage: scripts/bench-rollout.sh   (export BENCH_REGISTRY_PORT/BENCH_MOTO_PORT for another bench)
+set -euo pipefail
+# shellcheck source=scripts/lib/ready.sh
+source "$(dirname "$0")/lib/ready.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p target/bench
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+aws() { "$BENCH_VENV/bin/aws" --output text "$@"; }
+
+name="rollout$(date +%s)"
+vpc=$(aws ec2 create-vpc --cidr-block 10.88.0.0/16 --query Vpc.VpcId)
+aws ec2 modify-vpc-attribute --vpc-id "$vpc" --enable-dns-hostnames '{"Value":true}'
+subnet=$(aws ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.88.1.0/24 --query Subnet.SubnetId)
+sg=$(aws ec2 create-security-group --vpc-id "$vpc" --group-name "$name" --description bench --query GroupId)
+tg=$(aws elbv2 create-target-group --name "$name" --protocol HTTP --port 8080 --vpc-id "$vpc" \
+  --target-type ip --health-check-path /health --health-check-interval-seconds 5 \
+  --health-check-timeout-seconds 2 --healthy-threshold-count 2 --unhealthy-threshold-count 2 \
+  --query 'TargetGroups[0].TargetGroupArn')
+aws elbv2 modify-target-group-attributes --target-group-arn "$tg" \
+  --attributes Key=deregistration_delay.timeout_seconds,Value=5 >/dev/null
+
+cp -r examples/web-service "$work/app"
+export CARGO_FARGATE_NAME="$name" CARGO_FARGATE_KIND=service CARGO_FARGATE_DESIRED_COUNT=1 \
+  CARGO_FARGATE_TARGET_GROUP_ARN="$tg" CARGO_FARGATE_SUBNETS="$subnet" CARGO_FARGATE_SECURITY_GROUPS="$sg" \
+  CARGO_FARGATE_REPOSITORY="$name-dev" CARGO_FARGATE_RUNTIME_IMAGE="$CARGO_FARGATE_TEST_RUNTIME_IMAGE" \
+  CARGO_FARGATE_BUILDER_IMAGE="$CARGO_FARGATE_TEST_BUILDER_IMAGE"
+deploy() { (cd "$work/app" && "$bin" fargate deploy --wait-timeout 5m --message-format json) | tail -n 1; }
+
+echo "== first deploy" >&2
+deploy >"$work/first.json"
+lb=$(curl -s --max-time 5 "$AWS_ENDPOINT_URL/_bench/lb" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$tg")
+curl -sf --max-time 5 "$lb/health" >/dev/null
+
+echo "== code change rolled out under load ($lb)" >&2
+echo "// changed by bench-rollout.sh $(date +%s%N)" >>"$work/app/src/main.rs"
+python3 - "$lb" "$work/stop" "$work/traffic.json" <<'PY' &
+import json, os, sys, time, urllib.request
+lb, stop, out = sys.argv[1:]
+ok = failed = 0
+errors = []
+until = time.time() + 900
+while not os.path.exists(stop) and time.time() < until:
+    try:
+        with urllib.request.urlopen(lb + "/", timeout=5) as r:
+            ok += r.status == 200
+            failed += r.status != 200
+    except Exception as e:
+        failed += 1
+        errors.append(str(e))
+json.dump({"answered": ok, "failed": failed, "errors": errors[:5]}, open(out, "w"))
+PY
+loop=$!
+start=$(date +%s.%N)
+deploy >"$work/second.json"
+end=$(date +%s.%N)
+touch "$work/stop"
+wait "$loop"
+
+python3 - "$work/second.json" "$work/traffic.json" "$start" "$end" "$load_at_start" "$(nproc)" <<'PY' >target/bench/rollout.json
+import json, sys
+d = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
+start, end = float(sys.argv[3]), float(sys.argv[4])
+print(json.dumps({
+    "rollout_state": d["service"]["waited"]["rollout_state"],
+    "deploy_seconds": round(end - start, 1),
+    "wait_seconds": d["service"]["waited"]["seconds"],
+    "answered": t["answered"], "failed": t["failed"], "errors": t["errors"],
+    "load": sys.argv[5], "cpus": int(sys.argv[6]),
+}))
+PY
+(cd "$work/app" && "$bin" fargate delete --yes >/dev/null) || true
+
+section="$work/section.md"
+python3 - target/bench/rollout.json >"$section" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("## Service rollout\n")
+print("`scripts/bench-rollout.sh`: examples/web-service as a one-task `kind = \"service\"` behind a target group")
+print("served by the bench's HAProxy (health checks on /health every 5 s, healthy after 2, deregistration")
+print("delay 5 s, minimumHealthyPercent 100, maximumPercent 200); a code change deployed while one client")
+print("requests `/` through the load balancer, one request after another.\n")
+print("| rollout | deploy → COMPLETED (build, push, rollout) | of which waiting for the rollout | requests answered | failed requests |")
+print("|---|---|---|---|---|")
+print(f"| {r['rollout_state']} | {r['deploy_seconds']} s | {r['wait_seconds']} s | {r['answered']} | {r['failed']} |")
+print(f"\nMachine: {r['cpus']} CPUs, load average at the start {r['load']}.")
+PY
+touch BENCHMARKS.md
+python3 - "$section" <<'PY'
+import sys, re
+section = open(sys.argv[1]).read()
+text = open("BENCHMARKS.md").read()
+text = re.sub(r"\n*## Service rollout\n.*?(?=\n## |\Z)", "", text, flags=re.S)
+open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
+PY
+cat "$section"

@@ -1,0 +1,418 @@
+//! Services that really run, on the bench: examples/web-service as `kind = "service"` behind a target
+//! group served by the bench's HAProxy (scripts/bench/agent/lb.py), each task in its own network
+//! namespace (agent/network.py), rolled out by the agent's scheduler (agent/rollout.py). What a user
+//! sees is read through the load balancer, at the tasks' own addresses and with awscli.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `cargo fargate <args>` as project `name`, a one-task service behind target group `tg`.
+fn cf(dir: &Path, name: &str, tg: &str, args: &[&str]) -> Command {
+    let mut cmd = bench_command(dir, &format!("{name}-dev"), args);
+    cmd.env("CARGO_FARGATE_NAME", name)
+        .env("CARGO_FARGATE_KIND", "service")
+        .env("CARGO_FARGATE_DESIRED_COUNT", "1")
+        .env("CARGO_FARGATE_TARGET_GROUP_ARN", tg)
+        .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10")
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
+    cmd
+}
+
+/// A target group as an ALB's: HTTP health checks on /health every 5 s (ELB's minimum), healthy
+/// after 2, and a short deregistration delay so that a rollout does not wait 300 s.
+fn target_group(name: &str) -> String {
+    let tg = aws(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        name,
+        "--protocol",
+        "HTTP",
+        "--port",
+        "8080",
+        "--vpc-id",
+        &net().vpc,
+        "--target-type",
+        "ip",
+        "--health-check-path",
+        "/health",
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+        "--unhealthy-threshold-count",
+        "2",
+    ])["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "elbv2",
+        "modify-target-group-attributes",
+        "--target-group-arn",
+        &tg,
+        "--attributes",
+        "Key=deregistration_delay.timeout_seconds,Value=3",
+    ]);
+    tg
+}
+
+/// `GET path` on host:port: (status code, body); Err on any connection or protocol failure.
+fn get(host: &str, path: &str) -> Result<(u16, String), String> {
+    let addr: std::net::SocketAddr = host.parse().map_err(|e| format!("{host}: {e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let code = text
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((code, body.to_string()))
+}
+
+/// Where the bench serves target group `tg` (host:port on 127.0.0.1).
+fn balancer(tg: &str) -> String {
+    let endpoint = env_var("AWS_ENDPOINT_URL");
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let (code, body) = get(host, "/_bench/lb").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let all: Value = serde_json::from_str(&body).unwrap();
+    all[tg]
+        .as_str()
+        .unwrap_or_else(|| panic!("target group {tg} is not served: {all}"))
+        .trim_start_matches("http://")
+        .to_string()
+}
+
+fn target_states(tg: &str) -> Vec<(String, String)> {
+    aws(&["elbv2", "describe-target-health", "--target-group-arn", tg])["TargetHealthDescriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                format!(
+                    "{}:{}",
+                    d["Target"]["Id"].as_str().unwrap(),
+                    d["Target"]["Port"]
+                ),
+                d["TargetHealth"]["State"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Requests against the load balancer, one after another, until stopped (at most 10 minutes).
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<std::sync::Mutex<Vec<String>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Traffic {
+    fn start(lb: &str) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, o, f, lb) = (stop.clone(), ok.clone(), failed.clone(), lb.to_string());
+        let thread = std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(600);
+            while !s.load(Ordering::SeqCst) && Instant::now() < until {
+                match get(&lb, "/") {
+                    Ok((200, _)) => {
+                        o.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok((code, body)) => f.lock().unwrap().push(format!("{code} {body}")),
+                    Err(e) => f.lock().unwrap().push(e),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Traffic {
+            stop,
+            ok,
+            failed,
+            thread,
+        }
+    }
+
+    /// (answered, failures)
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+        let failed = self.failed.lock().unwrap().clone();
+        (self.ok.load(Ordering::SeqCst), failed)
+    }
+}
+
+fn service(name: &str) -> Value {
+    let cluster = format!("{name}-dev");
+    aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &cluster,
+        "--services",
+        &cluster,
+    ])["services"][0]
+        .clone()
+}
+
+/// The RUNNING tasks' addresses, from DescribeTasks' ENI attachments.
+fn task_addresses(name: &str) -> Vec<String> {
+    let cluster = format!("{name}-dev");
+    let arns = aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &cluster,
+        "--desired-status",
+        "RUNNING",
+    ])["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", &cluster, "--tasks"];
+    args.extend(arns.iter().map(String::as_str));
+    aws(&args)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["lastStatus"] == "RUNNING")
+        .filter_map(|t| {
+            t["attachments"][0]["details"]
+                .as_array()?
+                .iter()
+                .find(|d| d["name"] == "privateIPv4Address")?["value"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_request_and_a_crash_is_rolled_back(
+) {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("ro");
+    let tg = target_group(&name);
+
+    // Created: the task answers through the load balancer and at its own address.
+    let started = Instant::now();
+    let first = json_result(
+        &cf(
+            dir.path(),
+            &name,
+            &tg,
+            &["deploy", "--wait-timeout", "3m", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(
+        first["service"]["waited"]["rollout_state"], "COMPLETED",
+        "{first}"
+    );
+    eprintln!("first deploy: {:?}", started.elapsed());
+    let lb = balancer(&tg);
+    assert_eq!(get(&lb, "/health").unwrap(), (200, "ok\n".into()));
+    assert_eq!(
+        get(&lb, "/").unwrap(),
+        (200, "Hello from cargo-fargate\n".into())
+    );
+    let addresses = task_addresses(&name);
+    assert_eq!(addresses.len(), 1, "{addresses:?}");
+    assert_eq!(
+        get(&format!("{}:8080", addresses[0]), "/health").unwrap().0,
+        200
+    );
+    assert_eq!(
+        target_states(&tg),
+        [(format!("{}:8080", addresses[0]), "healthy".to_string())]
+    );
+    // The container's own health check (the binary with --health) reports HEALTHY.
+    let cluster = format!("{name}-dev");
+    let task = aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &cluster,
+        "--tasks",
+        aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            &cluster,
+            "--service-name",
+            &cluster,
+        ])["taskArns"][0]
+            .as_str()
+            .unwrap(),
+    ])["tasks"][0]
+        .clone();
+    assert_eq!(task["healthStatus"], "HEALTHY", "{task}");
+    assert_eq!(task["containers"][0]["healthStatus"], "HEALTHY", "{task}");
+    // status agrees with the tasks.
+    let st = json_result(
+        &cf(
+            dir.path(),
+            &name,
+            &tg,
+            &["status", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(st["running"], 1, "{st}");
+    let running: Vec<&Value> = st["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["last_status"] == "RUNNING")
+        .collect();
+    assert_eq!(running.len(), 1, "{st}");
+    assert_eq!(running[0]["health"], "HEALTHY", "{st}");
+    assert_eq!(running[0]["address"], addresses[0].as_str(), "{st}");
+    let ps = json_result(
+        &cf(dir.path(), &name, &tg, &["ps", "--message-format", "json"])
+            .output()
+            .unwrap(),
+    );
+    let ps_running = ps["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["last_status"] == "RUNNING")
+        .count();
+    assert_eq!(ps_running, 1, "{ps}");
+
+    // A second deploy changes nothing.
+    let again = json_result(
+        &cf(
+            dir.path(),
+            &name,
+            &tg,
+            &["deploy", "--wait-timeout", "3m", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(again["service"]["action"], "unchanged", "{again}");
+
+    // A code change rolls out while requests keep coming: none fails.
+    let main = dir.path().join("src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{code}\n// changed by the test\n")).unwrap();
+    let traffic = Traffic::start(&lb);
+    let started = Instant::now();
+    let changed = json_result(
+        &cf(
+            dir.path(),
+            &name,
+            &tg,
+            &["deploy", "--wait-timeout", "3m", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let rollout = started.elapsed();
+    let (answered, failed) = traffic.finish();
+    assert_eq!(changed["service"]["action"], "updated", "{changed}");
+    assert_eq!(changed["service"]["waited"]["rollout_state"], "COMPLETED");
+    eprintln!(
+        "rollout: {rollout:?}, {answered} requests answered, {} failed",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(answered > 10, "{answered}");
+    let new_td = changed["task_definition"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(service(&name)["taskDefinition"], new_td.as_str());
+    assert_eq!(task_addresses(&name).len(), 1);
+
+    // A revision that crashes at start: deploy fails naming why, the breaker puts the previous
+    // revision back, and the load balancer answers from it throughout.
+    let traffic = Traffic::start(&lb);
+    let o = cf(dir.path(), &name, &tg, &["deploy", "--wait-timeout", "3m"])
+        .env("CARGO_FARGATE_ENVIRONMENT", "PORT=not-a-port")
+        .output()
+        .unwrap();
+    let (answered, failed) = traffic.finish();
+    assert!(!o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("rolled back to"), "{err}");
+    assert!(
+        err.contains("Essential container in task exited") && err.contains("exited 64"),
+        "{err}"
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(answered > 10, "{answered}");
+    let s = service(&name);
+    assert_eq!(s["taskDefinition"], new_td.as_str(), "{s}");
+    assert_eq!(get(&lb, "/").unwrap().0, 200);
+
+    // Two tasks on the same port side by side, both healthy targets; a stopped task is replaced.
+    let scaled = cf(
+        dir.path(),
+        &name,
+        &tg,
+        &["scale", "2", "--wait-timeout", "2m"],
+    )
+    .output()
+    .unwrap();
+    assert!(scaled.status.success(), "{}", stderr(&scaled));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let healthy = loop {
+        let states = target_states(&tg);
+        let healthy: Vec<String> = states
+            .iter()
+            .filter(|(_, s)| s == "healthy")
+            .map(|(t, _)| t.clone())
+            .collect();
+        if healthy.len() == 2 || Instant::now() > deadline {
+            break healthy;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(healthy.len(), 2, "{healthy:?}");
+    assert!(healthy.iter().all(|t| t.ends_with(":8080")), "{healthy:?}");
+    let before = task_addresses(&name);
+    assert_eq!(before.len(), 2, "{before:?}");
+    for a in &before {
+        assert_eq!(get(&format!("{a}:8080"), "/health").unwrap().0, 200);
+    }
+
+    let d = cf(dir.path(), &name, &tg, &["delete", "--yes"])
+        .output()
+        .unwrap();
+    assert!(d.status.success(), "{}", stderr(&d));
+}
