@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod ssm;
 pub mod sts;
+pub mod vpc;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -238,7 +239,9 @@ impl Aws {
     /// A word for the user when the credentials are not the ones they may think: AWS_PROFILE is
     /// set, yet keys in the environment sign (the AWS CLI's order too).
     pub fn credentials_warning(&self) -> Option<String> {
-        let profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())?;
+        let profile = std::env::var("AWS_PROFILE")
+            .ok()
+            .filter(|p| !p.is_empty())?;
         self.credentials_source.starts_with("the environment").then(|| {
             format!(
                 "AWS_PROFILE={profile} is set, but AWS_ACCESS_KEY_ID in the environment is used, as the AWS CLI does: pass --aws-profile {profile} to use the profile, or unset the keys"

@@ -98,7 +98,15 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
         Command::Setup(args) => {
             let (_, config) = session.load()?;
             let aws = session.connect(&config).await?;
-            out.result(&crate::setup::run(&aws, &config, args.dry_run, out).await?);
+            let flags = crate::iam::deployer::DeployerFlags {
+                ci: args.ci.as_deref(),
+                repo: args.repo.as_deref(),
+                branch: args.branch.as_deref(),
+                environment: args.environment.as_deref(),
+                gitlab_url: args.gitlab_url.as_deref(),
+                people: &args.deployer_trust,
+            };
+            out.result(&crate::setup::run(&aws, &config, args.dry_run, &flags, out).await?);
         }
         Command::Teardown(args) => {
             let (_, config) = session.load()?;
@@ -208,14 +216,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load_with(args.build.config_layer())?;
             let mut opts = args.options();
             opts.run.state_dir = Some(project.target_dir.join("fargate"));
-            let report = deploy::deploy(
-                &project,
-                &config,
-                &session.aws_options(&config),
-                &opts,
-                out,
-            )
-            .await?;
+            let report =
+                deploy::deploy(&project, &config, &session.aws_options(&config), &opts, out)
+                    .await?;
             out.result(&report);
             return Ok(report.exit_code());
         }

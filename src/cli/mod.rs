@@ -151,6 +151,26 @@ pub struct SetupArgs {
     /// Show the plan, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Make the deployer role `{project}-{stage}-deployer` for CI through its OIDC provider
+    /// (no stored keys): github or gitlab.
+    #[arg(long, value_name = "github|gitlab")]
+    pub ci: Option<String>,
+    /// The repository the CI deploys from: OWNER/NAME (GitLab: GROUP/PROJECT).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// The branch whose jobs may deploy (default: main).
+    #[arg(long, conflicts_with = "environment")]
+    pub branch: Option<String>,
+    /// The GitHub environment whose jobs may deploy, instead of a branch.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Your GitLab's address (default: https://gitlab.com).
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    /// IAM users or roles of the account that may take the deployer role (prints the
+    /// ~/.aws/config profile that does).
+    #[arg(long, value_name = "ARN", num_args = 1..)]
+    pub deployer_trust: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -60,6 +60,7 @@ pub const CODEBUILD_COMPUTE_TYPES: &[&str] = &[
 pub const EXECUTION_ROLE_POLICIES: &[&str] = &["scoped", "aws-managed"];
 pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
 pub const KINDS: &[&str] = &["task", "service", "web"];
+pub const NETWORKS: &[&str] = &["public", "private"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
 pub const SECTIONS: &[&str] = &["lifecycle"];
@@ -150,9 +151,15 @@ pub const KEYS: &[KeyDef] = &[
         doc: "CPU architecture of the image and the task.",
     },
     KeyDef {
+        name: "network",
+        kind: Kind::Choice(NETWORKS),
+        default: "public",
+        doc: "Without `subnets`: the VPC `setup` makes; `private` adds private subnets and VPC endpoints (no public IPs).",
+    },
+    KeyDef {
         name: "subnets",
         kind: Kind::StrList,
-        default: "discovered (never the default VPC)",
+        default: "the VPC `setup` makes",
         doc: "Subnet IDs for the task's network interface.",
     },
     KeyDef {

@@ -37,6 +37,8 @@ pub struct Config {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
+    /// `network = "private"`: tasks in the private subnets of the VPC `setup` makes.
+    pub private_network: bool,
     pub task_role: Role,
     pub task_role_policies: Vec<String>,
     pub task_role_policy_files: Vec<PathBuf>,
@@ -474,6 +476,8 @@ pub fn resolve(
         r.check("security-groups", &origin, validate::security_group(s))?;
     }
     let assign_public_ip = r.bool("assign-public-ip", false);
+    let (network, _) = r.str_or("network", || "public".into());
+    let private_network = network == "private";
 
     let role = |r: &mut Resolver, key: &'static str, suffix: &str| -> Result<Role, UserError> {
         Ok(match r.opt_str(key) {
@@ -550,8 +554,15 @@ pub fn resolve(
     let entrypoint = r.opt_list("entrypoint");
     for (key, list) in [("command", &command), ("entrypoint", &entrypoint)] {
         for arg in list.iter().flatten() {
-            let origin = r.setting(key).map(|(_, o)| o).unwrap_or_else(Origin::default_value);
-            r.check(key, &origin, validate::process_string(&format!("`{}`", arg.escape_debug()), arg))?;
+            let origin = r
+                .setting(key)
+                .map(|(_, o)| o)
+                .unwrap_or_else(Origin::default_value);
+            r.check(
+                key,
+                &origin,
+                validate::process_string(&format!("`{}`", arg.escape_debug()), arg),
+            )?;
         }
     }
     let (port_values, origin) = r.int_list("ports");
@@ -644,6 +655,7 @@ pub fn resolve(
         subnets,
         security_groups,
         assign_public_ip,
+        private_network,
         task_role,
         task_role_policies,
         task_role_policy_files,

@@ -3,18 +3,18 @@
 //! the task definition would change, the run's network. `--dry-run` prints it; `deploy` carries it
 //! out without asking again.
 
+use super::permissions;
 use crate::aws::image::ImageCheck;
 use crate::aws::{Aws, Identity};
 use crate::build;
 use crate::config::Config;
 use crate::error::Result;
+use crate::iam::roles;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
 use crate::publish::{self, Login, RepositoryPlan};
 use crate::steps::register::{self, Latest, Prepared};
-use super::permissions;
-use crate::iam::roles;
 use crate::steps::render;
 
 use super::compose::{self, Preflight};
@@ -334,7 +334,11 @@ impl DeployPlan {
                     n.vpc,
                     n.subnets.join(", "),
                     n.security_groups.join(", "),
-                    if n.assign_public_ip { "yes" } else { "no" },
+                    if n.assign_public_ip {
+                        "yes: AWS charges $0.005/hour for it while the task runs"
+                    } else {
+                        "no"
+                    },
                 ),
             },
         });

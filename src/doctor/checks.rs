@@ -93,11 +93,17 @@ pub async fn docker(config: &Config, checks: &mut Vec<Check>) {
 /// The configured subnets exist and are not in the default VPC.
 pub async fn subnets(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
     if config.subnets.is_empty() {
-        checks.push(Check::warn(
-            "subnets",
-            "no `subnets` configured: tasks would need the default VPC",
-            "create a VPC with private subnets for the stage and set `subnets = [\"subnet-…\"]` (and `security-groups`)",
-        ));
+        // The same question `deploy` and `run` ask, so the three cannot disagree.
+        match crate::steps::run::resolve_network(aws, config, false).await {
+            Ok(n) => checks.push(Check::ok(
+                "subnets",
+                format!("{} of VPC {}", n.subnets.join(", "), n.vpc),
+            )),
+            Err(e) => match e.downcast::<crate::error::UserError>() {
+                Ok(u) => checks.push(Check::fail("subnets", u.what, u.fix.unwrap_or_default())),
+                Err(e) => return Err(e),
+            },
+        }
         return Ok(());
     }
     let subnets = match aws.subnets(&config.subnets).await {

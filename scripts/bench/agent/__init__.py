@@ -51,7 +51,8 @@ Limits (it is a bench, not Fargate):
   - the task cpu/memory is applied to each container separately, not to the task as a whole.
   - the task is RUNNING once its first container has started; StopTask signals all containers at once
     (ECS stops dependents first).
-  - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated.
+  - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated
+    (but for trust policies of AssumeRoleWithWebIdentity: oidc.py evaluates the token's claims).
   - services (services.py): moto's service API with a static rollout that completes at once; no
     task is started for a service. Express Mode (express.py): an ECS service with the Express
     description on top (ACTIVE at once, a URL nothing listens at, no load balancer made).

@@ -37,7 +37,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, record
+    from . import accounts, oidc, record
     from .ecs import Agent
     from .engine import Engine
     from .services import install as install_services
@@ -51,6 +51,7 @@ def main() -> None:
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
+    oidc.install()
     record.registry_log = args.registry_log
     install_services()
 

@@ -54,7 +54,8 @@ impl Pending {
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
             .filter(|r| {
-                r.fingerprint == fingerprint && now().saturating_sub(r.created) < REUSE_FOR.as_secs()
+                r.fingerprint == fingerprint
+                    && now().saturating_sub(r.created) < REUSE_FOR.as_secs()
             });
         if let Some(r) = earlier {
             return Pending {
@@ -64,7 +65,11 @@ impl Pending {
             };
         }
         // Unique per attempt: the time, the process and the request.
-        let seed = format!("{fingerprint}/{:?}/{}", SystemTime::now(), std::process::id());
+        let seed = format!(
+            "{fingerprint}/{:?}/{}",
+            SystemTime::now(),
+            std::process::id()
+        );
         let token = format!("cf-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..40]);
         if let Some(p) = &path {
             let record = Record {
