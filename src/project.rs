@@ -41,11 +41,7 @@ impl Manifest {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join(": ");
-            let message = if message.is_empty() {
-                "invalid TOML".to_string()
-            } else {
-                message
-            };
+            let message = if message.is_empty() { "invalid TOML".to_string() } else { message };
             let fix = if message.contains("duplicate key") {
                 "a table or key may appear once: merge the two into one"
             } else {

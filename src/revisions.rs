@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
-use crate::names::MANAGED_TAG;
 use crate::output::Output;
+use crate::names::MANAGED_TAG;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PruneReport {

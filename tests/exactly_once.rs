@@ -141,53 +141,28 @@ fn a_repository_the_tool_did_not_make_is_not_rewritten_unless_adopted() {
     let dir = shell_project(&name, "", "echo hi");
 
     let o = in_bench(dir.path(), &name, &["push"], &[]);
-    let line = one_line_error(
-        &o,
-        &format!("ECR repository `{repo}` exists but is not tagged"),
-    );
+    let line = one_line_error(&o, &format!("ECR repository `{repo}` exists but is not tagged"));
     assert!(line.contains("adopt = true"), "{line}");
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(
-        policy(),
-        before,
-        "the owner's lifecycle policy was replaced"
-    );
+    assert_eq!(policy(), before, "the owner's lifecycle policy was replaced");
     assert_eq!(mutability(), "MUTABLE");
     assert!(registry_tags(&repo).is_empty(), "pushed into it anyway");
     // deploy refuses in its plan, before anything is created.
     let o = in_bench(dir.path(), &name, &["deploy", "--dry-run"], &[]);
-    one_line_error(
-        &o,
-        &format!("ECR repository `{repo}` exists but is not tagged"),
-    );
+    one_line_error(&o, &format!("ECR repository `{repo}` exists but is not tagged"));
     // teardown keeps it by the same rule.
     let o = in_bench(dir.path(), &name, &["teardown", "--dry-run"], &[]);
-    assert!(
-        stdout(&o).contains("not tagged as this stage's"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("not tagged as this stage's"), "{}", stdout(&o));
 
     // Adopted: tagged as the stage's, then made as configured.
-    let o = in_bench(
-        dir.path(),
-        &name,
-        &["push"],
-        &[("CARGO_FARGATE_ADOPT", "true")],
-    );
+    let o = in_bench(dir.path(), &name, &["push"], &[("CARGO_FARGATE_ADOPT", "true")]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("Adopted"), "{}", stderr(&o));
     assert_ne!(policy(), before);
     assert_eq!(mutability(), "IMMUTABLE");
     let tags = repository_tags(&repo).unwrap();
-    assert_eq!(
-        tags.get("cargo-fargate:stage").map(String::as_str),
-        Some("dev")
-    );
-    assert_eq!(
-        tags.get("managed-by").map(String::as_str),
-        Some("cargo-fargate")
-    );
+    assert_eq!(tags.get("cargo-fargate:stage").map(String::as_str), Some("dev"));
+    assert_eq!(tags.get("managed-by").map(String::as_str), Some("cargo-fargate"));
     // Now it is ours: a push without `adopt` is fine.
     let o = in_bench(dir.path(), &name, &["push"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -271,10 +246,7 @@ fn a_deploy_whose_task_never_started_says_why_in_human_output() {
         .find(|l| l.starts_with("exit code"))
         .unwrap_or_else(|| panic!("no exit code line:\n{}", stdout(&o)))
         .to_string();
-    assert!(
-        line.contains("125 (") && line.len() > "exit code        125 ()".len(),
-        "{line}"
-    );
+    assert!(line.contains("125 (") && line.len() > "exit code        125 ()".len(), "{line}");
 }
 
 #[test]

@@ -85,17 +85,8 @@ fn uses(src: &Path, modules: &BTreeSet<String>) -> Uses {
     rust_files(src, &mut files);
     let mut uses = Uses::new();
     for file in files {
-        let relative = file
-            .strip_prefix(src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        let top = relative
-            .split('/')
-            .next()
-            .unwrap()
-            .trim_end_matches(".rs")
-            .to_string();
+        let relative = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+        let top = relative.split('/').next().unwrap().trim_end_matches(".rs").to_string();
         if !modules.contains(&top) {
             continue;
         }

@@ -45,6 +45,14 @@ fn fresh_account() -> Account {
     }
 }
 
+/// The bench's own account: the registry takes only its ECR login, so deploys run here.
+fn bench_account() -> Account {
+    Account {
+        id: "123456789012".into(),
+        env: Vec::new(),
+    }
+}
+
 impl Account {
     fn aws(&self, args: &[&str]) -> Value {
         let bin = std::path::PathBuf::from(env_var("BENCH_VENV")).join("bin/aws");
@@ -205,14 +213,6 @@ fn a_fresh_account_gets_the_projects_network_and_teardown_of_the_last_stage_remo
     let second = json_result(&acct.cf(dir.path(), &name, "dev", &[], &["setup"]));
     assert_eq!(second["changed"], 0, "{second}");
 
-    // The task runs in the project's VPC, with a public IP (no NAT), and its output comes back.
-    let deployed = acct.cf(dir.path(), &name, "dev", &[], &["deploy"]);
-    let result = json_result(&deployed);
-    assert_eq!(result["exit_code"], 0, "{result}");
-    assert_eq!(result["run"]["network"]["vpc"], vpc.as_str(), "{result}");
-    assert_eq!(result["run"]["network"]["assign_public_ip"], true);
-    assert!(stdout(&deployed).contains("Hello"), "{}", stdout(&deployed));
-
     // A second stage shares it; its teardown keeps it for the first.
     let prod = json_result(&acct.cf(dir.path(), &name, "prod", &[], &["setup"]));
     assert_eq!(prod["steps"][0]["action"], "update", "{prod}");
@@ -288,8 +288,63 @@ fn a_fresh_account_gets_the_projects_network_and_teardown_of_the_last_stage_remo
 }
 
 #[test]
+fn the_task_runs_in_the_projects_vpc_with_a_public_ip() {
+    let acct = bench_account();
+    let name = unique("dnet");
+    let dir = stage_fixture();
+    json_result(&acct.cf(dir.path(), &name, "dev", &[], &["setup"]));
+    let vpc = acct.ours("describe-vpcs", "Vpcs", "VpcId", &name);
+    assert_eq!(vpc.len(), 1, "{vpc:?}");
+
+    let plan = json_result(&acct.cf(dir.path(), &name, "dev", &[], &["deploy", "--dry-run"]));
+    let run = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "run")
+        .unwrap();
+    assert!(run["action"].as_str().unwrap().contains(&vpc[0]), "{plan}");
+    assert!(
+        run["action"].as_str().unwrap().contains("$0.005/hour"),
+        "{plan}"
+    );
+
+    let deployed = acct.cf(dir.path(), &name, "dev", &[], &["deploy"]);
+    let result = json_result(&deployed);
+    assert_eq!(result["exit_code"], 0, "{result}");
+    assert_eq!(result["run"]["network"]["vpc"], vpc[0].as_str(), "{result}");
+    assert_eq!(result["run"]["network"]["assign_public_ip"], true);
+    assert!(stdout(&deployed).contains("Hello"), "{}", stdout(&deployed));
+
+    // doctor asks the same question as deploy, and agrees.
+    let doctor = json_result(&acct.cf(dir.path(), &name, "dev", &[], &["doctor"]));
+    let subnets = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "subnets")
+        .unwrap();
+    assert_eq!(subnets["status"], "ok", "{doctor}");
+    assert!(
+        subnets["message"].as_str().unwrap().contains(&vpc[0]),
+        "{doctor}"
+    );
+
+    json_result(&acct.cf(
+        dir.path(),
+        &name,
+        "dev",
+        &[],
+        &["teardown", "--yes", "--force"],
+    ));
+    assert!(acct
+        .ours("describe-vpcs", "Vpcs", "VpcId", &name)
+        .is_empty());
+}
+
+#[test]
 fn a_private_network_has_endpoints_and_no_public_ip() {
-    let acct = fresh_account();
+    let acct = bench_account();
     let name = unique("pnet");
     let dir = stage_fixture();
     let private = [("CARGO_FARGATE_NETWORK", "private")];

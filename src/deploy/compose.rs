@@ -9,12 +9,12 @@ use crate::aws::Aws;
 use crate::build;
 use crate::config::Config;
 use crate::error::Result;
-use crate::iam::roles;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
 use crate::publish::{self, Login, PushOutput, Target};
 use crate::steps::register::{self, Latest, Prepared, RegisterReport};
+use crate::iam::roles;
 use crate::steps::run::{self, Network, RunOptions, RunReport, POLL};
 
 /// What `run` needs checked before anything is created.

@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
-use crate::publish;
 use crate::steps::run::RunOptions;
+use crate::publish;
 use crate::steps::{register, render};
 
 pub use compose::{launch, preflight, Preflight};

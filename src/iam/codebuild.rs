@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
+use crate::iam::{Principal, Scope};
 use crate::iam::managed;
 use crate::iam::roles::{role_name_of, trusts};
-use crate::iam::{Principal, Scope};
 
 pub const CODEBUILD: &str = "codebuild.amazonaws.com";
 pub use crate::names::CODEBUILD_POLICY_NAME as POLICY_NAME;

@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::aws::{Aws, Identity};
 use crate::config::{Config, Role};
 use crate::error::Result;
-use crate::iam::managed;
 use crate::iam::{Principal, Scope};
+use crate::iam::managed;
 
 pub const SCHEDULER: &str = "scheduler.amazonaws.com";
 /// The managed role's one inline policy.

@@ -362,14 +362,8 @@ pub async fn publish_remote(
         },
     );
     let sbom = build::sbom::write(project, config)?;
-    let sbom = sbom::push_sbom(
-        &target.registry,
-        &config.repository,
-        &built.digest,
-        &sbom.path,
-        out,
-    )
-    .await?;
+    let sbom = sbom::push_sbom(&target.registry, &config.repository, &built.digest, &sbom.path, out)
+        .await?;
     Ok(PushOutput {
         sbom: Some(sbom),
         image_uri: format!("{uri}@{}", built.digest),
@@ -515,7 +509,8 @@ async fn push_oci(
         out,
     )
     .await?;
-    let stats = super::push(image, &target.registry, &config.repository, &tags, out).await?;
+    let stats =
+        super::push(image, &target.registry, &config.repository, &tags, out).await?;
     Ok(Pushed {
         digest: stats.digest,
         tags,

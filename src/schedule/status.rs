@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::Aws;
 use crate::config::schedule::{self as expr, Expression};
+use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
 

@@ -74,12 +74,20 @@ pub fn pick_task<'a>(
 pub async fn stage_tasks(aws: &Aws, config: &Config) -> Result<Vec<Value>> {
     let arns = match config.service.kind {
         StageKind::Task => {
-            aws.list_tasks(&config.cluster, &crate::names::family(config), "RUNNING")
-                .await?
+            aws.list_tasks(
+                &config.cluster,
+                &crate::names::family(config),
+                "RUNNING",
+            )
+            .await?
         }
         _ => {
-            aws.service_tasks(&config.cluster, &crate::names::service(config), "RUNNING")
-                .await?
+            aws.service_tasks(
+                &config.cluster,
+                &crate::names::service(config),
+                "RUNNING",
+            )
+            .await?
         }
     };
     let mut tasks = Vec::new();

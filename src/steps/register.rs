@@ -13,10 +13,10 @@ use crate::aws::logs::LogGroupState;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
-use crate::iam::roles::{self, RoleState};
 use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::steps::render::{drop_empty, RenderInput};
+use crate::iam::roles::{self, RoleState};
 
 /// Fields ECS reports about a revision that are not part of what was registered.
 const READ_ONLY: &[&str] = &[
@@ -304,10 +304,7 @@ pub async fn apply(
     let tags = crate::names::stage_tags(config);
     if let Some(arn) = adopt_log_group {
         aws.tag_log_group(&arn, &tags).await?;
-        out.status(
-            "Adopted",
-            format_args!("log group {} (tagged as this stage's)", config.log_group),
-        );
+        out.status("Adopted", format_args!("log group {} (tagged as this stage's)", config.log_group));
     }
     let log_group = aws
         .ensure_log_group(&config.log_group, config.log_retention_days, &tags)

@@ -8,8 +8,8 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
-use crate::names::family;
 use crate::steps::logs::task_id;
+use crate::names::family;
 use crate::steps::run::{parse_tasks, Task};
 
 #[derive(Debug, Clone, Serialize)]

@@ -215,12 +215,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         "network": input.network, "container": container, "command": input.command,
         "environment": input.environment, "tags": tags, "exec": config.service.exec,
     }));
-    let family = input
-        .registration
-        .arn
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
+    let family = input.registration.arn.rsplit('/').next().unwrap_or_default();
     let family = family.split(':').next().unwrap_or(family);
     let pending = token::Pending::begin(input.state_dir, &config.cluster, family, &fingerprint);
     if pending.resumed {

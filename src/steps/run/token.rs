@@ -54,8 +54,7 @@ impl Pending {
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
             .filter(|r| {
-                r.fingerprint == fingerprint
-                    && now().saturating_sub(r.created) < REUSE_FOR.as_secs()
+                r.fingerprint == fingerprint && now().saturating_sub(r.created) < REUSE_FOR.as_secs()
             });
         if let Some(r) = earlier {
             return Pending {
@@ -65,11 +64,7 @@ impl Pending {
             };
         }
         // Unique per attempt: the time, the process and the request.
-        let seed = format!(
-            "{fingerprint}/{:?}/{}",
-            SystemTime::now(),
-            std::process::id()
-        );
+        let seed = format!("{fingerprint}/{:?}/{}", SystemTime::now(), std::process::id());
         let token = format!("cf-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..40]);
         if let Some(p) = &path {
             let record = Record {

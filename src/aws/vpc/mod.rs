@@ -2,13 +2,14 @@
 //! `teardown` of the last stage that uses it. Only resources tagged as ours are ever changed.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification,
     VpcEndpointType,
 };
+
+mod delete;
 
 use super::Aws;
 use crate::error::{Result, UserError};
@@ -30,10 +31,9 @@ pub struct ProjectNetwork {
     pub endpoints_group: Option<String>,
     /// (service name, endpoint ID) of the live endpoints.
     pub endpoints: Vec<(String, String)>,
+    /// The subnet associations of the project's route tables (undone before they are deleted).
+    pub associations: Vec<String>,
 }
-
-/// How long teardown waits for the network's dependencies (endpoint and task interfaces) to go.
-const DELETE_PATIENCE: Duration = Duration::from_secs(300);
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
@@ -64,7 +64,7 @@ fn filter(name: &str, value: &str) -> Filter {
 }
 
 impl Aws {
-    fn net_error<E>(
+    pub(super) fn net_error<E>(
         &self,
         e: aws_sdk_ec2::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
         action: &'static str,
@@ -74,9 +74,12 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.fail(e, action, |m| {
-            UserError::new(format!("could not {what}: {m}"))
-                .fix(format!("your credentials need {action} (`cargo fargate iam policy --for deployer` lists what setup needs)"))
-                .into()
+            let fix = if m.contains("DependencyViolation") {
+                "something cargo-fargate did not make still uses it: remove that, then run teardown again".to_string()
+            } else {
+                format!("your credentials need {action} (`cargo fargate iam policy --for deployer` lists what setup needs)")
+            };
+            UserError::new(format!("could not {what}: {m}")).fix(fix).into()
         })
     }
 
@@ -158,6 +161,14 @@ impl Aws {
             })?;
         for t in routes.route_tables() {
             let rt = t.route_table_id().map(str::to_string);
+            if part(t.tags()).is_some_and(|p| p.starts_with("routes-")) {
+                net.associations.extend(
+                    t.associations()
+                        .iter()
+                        .filter(|a| a.main() != Some(true))
+                        .filter_map(|a| a.route_table_association_id().map(str::to_string)),
+                );
+            }
             match part(t.tags()).as_deref() {
                 Some("routes-public") => net.public_routes = rt,
                 Some("routes-private") => net.private_routes = rt,
@@ -518,132 +529,5 @@ impl Aws {
             }
         };
         done.map_err(|e| self.net_error(e, "ec2:CreateTags", format!("tag {id}")))
-    }
-
-    /// Removes every part of the project's network, dependents first. EC2 refuses to delete a
-    /// subnet or group while an interface is still in it (endpoints and stopped tasks let go of
-    /// theirs within minutes), so `DependencyViolation` is waited out for a bounded time.
-    pub async fn delete_network(&self, net: &ProjectNetwork) -> Result<()> {
-        let ec2 = self.ec2();
-        if !net.endpoints.is_empty() {
-            let ids: Vec<String> = net.endpoints.iter().map(|(_, id)| id.clone()).collect();
-            ec2.delete_vpc_endpoints()
-                .set_vpc_endpoint_ids(Some(ids))
-                .send()
-                .await
-                .map_err(|e| {
-                    self.net_error(
-                        e,
-                        "ec2:DeleteVpcEndpoints",
-                        "delete the VPC endpoints".into(),
-                    )
-                })?;
-        }
-        let deadline = Instant::now() + DELETE_PATIENCE;
-        for group in [&net.endpoints_group, &net.tasks_group]
-            .into_iter()
-            .flatten()
-        {
-            patient(
-                deadline,
-                || async {
-                    ec2.delete_security_group()
-                        .group_id(group)
-                        .send()
-                        .await
-                        .map(|_| ())
-                },
-                |e| {
-                    self.net_error(
-                        e,
-                        "ec2:DeleteSecurityGroup",
-                        format!("delete security group {group}"),
-                    )
-                },
-            )
-            .await?;
-        }
-        for (_, subnet) in net.public_subnets.iter().chain(&net.private_subnets) {
-            patient(
-                deadline,
-                || async {
-                    ec2.delete_subnet()
-                        .subnet_id(subnet)
-                        .send()
-                        .await
-                        .map(|_| ())
-                },
-                |e| self.net_error(e, "ec2:DeleteSubnet", format!("delete subnet {subnet}")),
-            )
-            .await?;
-        }
-        for table in [&net.public_routes, &net.private_routes]
-            .into_iter()
-            .flatten()
-        {
-            ec2.delete_route_table()
-                .route_table_id(table)
-                .send()
-                .await
-                .map_err(|e| {
-                    self.net_error(
-                        e,
-                        "ec2:DeleteRouteTable",
-                        format!("delete route table {table}"),
-                    )
-                })?;
-        }
-        if let Some(gateway) = &net.gateway {
-            ec2.detach_internet_gateway()
-                .internet_gateway_id(gateway)
-                .vpc_id(&net.vpc)
-                .send()
-                .await
-                .map_err(|e| {
-                    self.net_error(e, "ec2:DetachInternetGateway", format!("detach {gateway}"))
-                })?;
-            ec2.delete_internet_gateway()
-                .internet_gateway_id(gateway)
-                .send()
-                .await
-                .map_err(|e| {
-                    self.net_error(e, "ec2:DeleteInternetGateway", format!("delete {gateway}"))
-                })?;
-        }
-        patient(
-            deadline,
-            || async { ec2.delete_vpc().vpc_id(&net.vpc).send().await.map(|_| ()) },
-            |e| self.net_error(e, "ec2:DeleteVpc", format!("delete VPC {}", net.vpc)),
-        )
-        .await
-    }
-}
-
-/// Runs `call` until it succeeds, retrying `DependencyViolation` every 5 s until `deadline`.
-async fn patient<E, F, Fut>(
-    deadline: Instant,
-    call: F,
-    fail: impl Fn(
-        aws_sdk_ec2::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
-    ) -> anyhow::Error,
-) -> Result<()>
-where
-    E: ProvideErrorMetadata,
-    F: Fn() -> Fut,
-    Fut: std::future::Future<
-        Output = std::result::Result<
-            (),
-            aws_sdk_ec2::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
-        >,
-    >,
-{
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.code() == Some("DependencyViolation") && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            Err(e) => return Err(fail(e)),
-        }
     }
 }
