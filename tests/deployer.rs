@@ -295,3 +295,65 @@ fn bad_flags_are_one_line_and_create_nothing() {
     assert!(!cluster_active(&format!("{name}-dev")));
     assert!(!role_exists(&format!("{name}-dev-deployer")));
 }
+
+#[test]
+fn doctor_warns_when_a_ci_job_deploys_with_long_lived_keys() {
+    let name = unique("cikey");
+    let dir = stage_fixture();
+    aws(&["iam", "create-user", "--user-name", &name]);
+    let key = aws(&["iam", "create-access-key", "--user-name", &name])["AccessKey"].clone();
+    let doctor = |ci: Option<&str>| {
+        let mut cmd = bench_command(
+            dir.path(),
+            &format!("{name}-dev"),
+            &["doctor", "--message-format", "json"],
+        );
+        cmd.env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+            .env("AWS_ACCESS_KEY_ID", key["AccessKeyId"].as_str().unwrap())
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                key["SecretAccessKey"].as_str().unwrap(),
+            )
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITLAB_CI")
+            .env_remove("CI");
+        if let Some(var) = ci {
+            cmd.env(var, "true");
+        }
+        let out = cmd.output().unwrap();
+        let r: Value = stdout(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .rfind(|v| v["type"] == "result")
+            .unwrap_or_else(|| panic!("{}", stderr(&out)));
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "ci-credentials")
+            .cloned()
+    };
+    assert_eq!(doctor(None), None);
+    let warned = doctor(Some("GITHUB_ACTIONS")).expect("a ci-credentials check");
+    assert_eq!(warned["status"], "warn");
+    assert!(
+        warned["message"]
+            .as_str()
+            .unwrap()
+            .contains("GitHub Actions"),
+        "{warned}"
+    );
+    assert!(
+        warned["fix"]
+            .as_str()
+            .unwrap()
+            .contains("cargo fargate setup --ci github"),
+        "{warned}"
+    );
+    let gitlab = doctor(Some("GITLAB_CI")).expect("a ci-credentials check");
+    assert!(
+        gitlab["fix"].as_str().unwrap().contains("--ci gitlab"),
+        "{gitlab}"
+    );
+}

@@ -35,6 +35,13 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
         return Ok(());
     };
     let user = user.rsplit('/').next().unwrap_or(user);
+    if let Some((ci, flag)) = ci_name() {
+        checks.push(Check::warn(
+            "ci-credentials",
+            format!("this {ci} job deploys with {user}'s long-lived access keys"),
+            format!("take a role through the CI's OIDC instead: run `cargo fargate setup --ci {flag}` once, `cargo fargate init --ci` writes the workflow; then delete the keys from the CI's secrets"),
+        ));
+    }
     let keys = match aws.access_keys(user).await {
         Ok(keys) => keys,
         Err(why) => {
@@ -73,6 +80,20 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
         ));
     }
     Ok(())
+}
+
+/// The CI this runs in, by the variables each sets, with the `setup --ci` flags for it.
+fn ci_name() -> Option<(&'static str, &'static str)> {
+    let set = |v: &str| std::env::var(v).is_ok_and(|v| v == "true");
+    if set("GITHUB_ACTIONS") {
+        Some(("GitHub Actions", "github --repo OWNER/NAME"))
+    } else if set("GITLAB_CI") {
+        Some(("GitLab CI", "gitlab --repo GROUP/PROJECT"))
+    } else if set("CI") {
+        Some(("CI", "github|gitlab --repo OWNER/NAME"))
+    } else {
+        None
+    }
 }
 
 /// The Docker Engine answers, when the builder needs it.
