@@ -37,6 +37,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load()?;
             out.result(&ConfigReport::new(&project, &config));
         }
+        Command::Init(args) if args.ci.is_some() => {
+            let (project, config) = session.load()?;
+            let ci = args.ci.as_deref().unwrap_or_default();
+            let root = &project.workspace_root;
+            let written = crate::steps::init_ci::run(root, ci, &config, &args.branch, args.force)?;
+            out.result(&written);
+        }
         Command::Init(args) => {
             let project = session.project()?;
             out.result(&init::run(&project, args.force, args.workspace)?);
@@ -104,6 +111,7 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 branch: args.branch.as_deref(),
                 environment: args.environment.as_deref(),
                 gitlab_url: args.gitlab_url.as_deref(),
+                pull_requests: args.pull_requests,
                 people: &args.deployer_trust,
             };
             out.result(&crate::setup::run(&aws, &config, args.dry_run, &flags, out).await?);

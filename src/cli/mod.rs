@@ -164,6 +164,10 @@ pub struct SetupArgs {
     /// The GitHub environment whose jobs may deploy, instead of a branch.
     #[arg(long)]
     pub environment: Option<String>,
+    /// Let the repository's pull/merge request jobs take the role too (for the plan and diff
+    /// that `init --ci` writes; they could deploy as well).
+    #[arg(long, requires = "ci")]
+    pub pull_requests: bool,
     /// Your GitLab's address (default: https://gitlab.com).
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
@@ -469,6 +473,13 @@ pub struct InitArgs {
     /// Cargo.toml instead.
     #[arg(long)]
     pub workspace: bool,
+    /// Write the stage's release workflow instead: github (.github/workflows/) or gitlab
+    /// (.gitlab-ci.yml); `--force` replaces an existing one.
+    #[arg(long, value_name = "github|gitlab")]
+    pub ci: Option<String>,
+    /// The branch the workflow deploys from (with --ci).
+    #[arg(long, default_value = "main", requires = "ci")]
+    pub branch: String,
 }
 
 #[derive(Args, Debug)]

@@ -43,6 +43,9 @@ pub struct Ci {
     pub subject: String,
     pub kind: &'static str,
     pub repo: String,
+    /// `--pull-requests`: the `sub` pattern of the repository's pull/merge request jobs, which
+    /// then may take the role too (for `deploy --dry-run` and `diff`; they can deploy as well).
+    pub pull_requests: Option<String>,
 }
 
 impl Ci {
@@ -68,6 +71,7 @@ pub struct DeployerFlags<'a> {
     pub branch: Option<&'a str>,
     pub environment: Option<&'a str>,
     pub gitlab_url: Option<&'a str>,
+    pub pull_requests: bool,
     pub people: &'a [String],
 }
 
@@ -169,6 +173,9 @@ fn ci(flags: &DeployerFlags, kind: &str) -> Result<Ci, UserError> {
                 subject,
                 kind: "github",
                 repo: repo.into(),
+                pull_requests: flags
+                    .pull_requests
+                    .then(|| format!("repo:{repo}:pull_request")),
             })
         }
         "gitlab" => {
@@ -200,6 +207,9 @@ fn ci(flags: &DeployerFlags, kind: &str) -> Result<Ci, UserError> {
                 subject: format!("project_path:{repo}:ref_type:branch:ref:{branch}"),
                 kind: "gitlab",
                 repo: repo.into(),
+                pull_requests: flags
+                    .pull_requests
+                    .then(|| format!("project_path:{repo}:ref_type:branch:ref:*")),
             })
         }
         other => Err(flag_error(
@@ -224,6 +234,23 @@ pub fn trust(trust: &DeployerTrust, partition: &str, account: &str) -> Value {
                 format!("{}:aud", ci.host): ci.audience,
                 format!("{}:sub", ci.host): ci.subject,
             }}
+        }));
+    }
+    if let Some(pattern) = trust
+        .ci
+        .as_ref()
+        .and_then(|ci| ci.pull_requests.as_ref().map(|p| (ci, p)))
+    {
+        let (ci, pattern) = pattern;
+        statements.push(json!({
+            "Sid": "PullRequestJobsOfThisRepositoryThroughTheCiOidcProvider",
+            "Effect": "Allow",
+            "Principal": {"Federated": ci.provider_arn(partition, account)},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {format!("{}:aud", ci.host): ci.audience},
+                "StringLike": {format!("{}:sub", ci.host): pattern},
+            }
         }));
     }
     if !trust.people.is_empty() {
