@@ -113,3 +113,67 @@ fn the_projects_own_workflows_pass_the_schema() {
     let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     schema_check("vendor.github-workflows", &refs);
 }
+
+/// Under GitHub Actions: a configuration error is an annotation on Cargo.toml's line, a deploy's
+/// build and task logs are in groups, and its summary (digest, revision, exit code, logs) is
+/// appended to the job summary. Plain text elsewhere.
+#[test]
+fn github_actions_get_annotations_groups_and_a_job_summary() {
+    let name = unique("gha");
+    let dir = project(&name, "cpu = 3\n");
+    let bad = command(dir.path(), &["deploy", "--dry-run"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", dir.path())
+        .output()
+        .unwrap();
+    let e = one_line_error(&bad, "cpu");
+    assert!(e.contains("Cargo.toml:9"), "{e}");
+    assert!(
+        stdout(&bad).starts_with("::error file=Cargo.toml,line=9,title=cargo fargate::"),
+        "{}",
+        stdout(&bad)
+    );
+    // Elsewhere: no workflow commands.
+    let plain = command(dir.path(), &["deploy", "--dry-run"])
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert!(!stdout(&plain).contains("::error"), "{}", stdout(&plain));
+
+    let dir = stage_fixture();
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(summary.path(), "# earlier step\n").unwrap();
+    let mut cmd = bench_command(
+        dir.path(),
+        &format!("{name}-dev"),
+        &["deploy", "--stage", "dev"],
+    );
+    cmd.env("CARGO_FARGATE_NAME", &name)
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg)
+        .env("CARGO_FARGATE_EXECUTION_ROLE", execution_role())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path());
+    let o = cmd.output().unwrap();
+    let out = ok(&o);
+    let start = out
+        .find("::group::Task of")
+        .unwrap_or_else(|| panic!("{out}"));
+    let end = out[start..].find("::endgroup::").unwrap() + start;
+    assert!(
+        out[start..end].contains("Hello"),
+        "the task's output is in its group:\n{out}"
+    );
+    assert!(out.contains("::group::Build and push"), "{out}");
+    let md = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(
+        md.starts_with("# earlier step\n"),
+        "appended, not replaced:\n{md}"
+    );
+    assert!(md.contains("| digest | `sha256:"), "{md}");
+    assert!(md.contains("| exit code | `0` |"), "{md}");
+    assert!(
+        md.contains(&format!("| log group | `/ecs/{name}-dev` |")),
+        "{md}"
+    );
+}

@@ -228,6 +228,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 deploy::deploy(&project, &config, &session.aws_options(&config), &opts, out)
                     .await?;
             out.result(&report);
+            if let (Some(crate::ci::Ci::GitHub), deploy::DeployReport::Done(done)) =
+                (out.ci(), &report)
+            {
+                if let Err(e) = crate::ci::append_summary(&done.summary_markdown()) {
+                    out.warn(format_args!("could not write the job summary: {e}"));
+                }
+            }
             return Ok(report.exit_code());
         }
         Command::Logs(args) => {

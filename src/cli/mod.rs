@@ -27,7 +27,11 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(err) => {
             // One line: the error and its causes, joined.
-            out.error(format!("{err:#}").replace('\n', " "));
+            let message = format!("{err:#}").replace('\n', " ");
+            if out.ci() == Some(crate::ci::Ci::GitHub) {
+                out.line(crate::ci::error_annotation(&err, &message));
+            }
+            out.error(message);
             crate::error::exit_code(&err)
         }
     }
