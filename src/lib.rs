@@ -2,9 +2,9 @@
 //!
 //! Layers, each using only the ones before it in this list (no import circle between top-level
 //! modules: `tests/layout.rs` fails on one):
-//! - Foundations: [`error`] (one-line errors, exit codes), [`net`] (timeouts and retries),
-//!   [`output`] (human / JSON / progress), [`ci`] (GitHub Actions annotations, groups and job
-//!   summary; GitLab sections), [`project`] (cargo metadata), [`sources`] (the source set every builder and the content hash
+//! - Foundations: [`error`] (one-line errors, exit codes), [`ci`] (GitHub Actions
+//!   annotations, groups and job summary; GitLab sections), [`net`] (timeouts and retries),
+//!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`sources`] (the source set every builder and the content hash
 //!   use: members and every path dependency), [`image`] (image
 //!   references pinned by digest), [`registry`] (the OCI registry's HTTP API), [`config`] (raw
 //!   layers → the resolved `Config`; `config::schedule`: cron and rate expressions), [`names`]
