@@ -430,3 +430,51 @@ fn configured_subnets_win_over_the_projects_network() {
     let plan = json_result(&cfg(dir.path(), &name, "dev", &["setup", "--dry-run"]));
     assert!(actions(&plan).iter().all(|(r, _)| r != "network"), "{plan}");
 }
+
+#[test]
+fn a_range_or_zone_count_that_does_not_fit_is_one_line_and_nothing_is_made() {
+    let acct = bench_account();
+    let name = unique("bnet");
+    let dir = stage_fixture();
+    for (env, needle) in [
+        (
+            ("CARGO_FARGATE_NETWORK_CIDR", "10.0.0.0/8"),
+            "is not an IPv4 CIDR from /16 to /24",
+        ),
+        (
+            ("CARGO_FARGATE_NETWORK_CIDR", "10.0.0.1/16"),
+            "has host bits set: its network is 10.0.0.0/16",
+        ),
+        (
+            ("CARGO_FARGATE_ZONES", "9"),
+            "9 zones: the project's network spans 2 to 4",
+        ),
+        (
+            ("CARGO_FARGATE_ZONES", "4"),
+            "availability zone(s) up; the project's network spans 4",
+        ),
+    ] {
+        let o = acct.cf(
+            dir.path(),
+            &name,
+            "dev",
+            &[env],
+            &["setup", "--region", "ap-southeast-3"],
+        );
+        let e = one_line_error(&o, needle);
+        let key = if env.0.ends_with("ZONES") { "zones" } else { "network-cidr" };
+        assert!(e.contains(key), "{e}");
+    }
+    assert!(acct
+        .ours("describe-vpcs", "Vpcs", "VpcId", &name)
+        .is_empty());
+    // Another range: its subnets are sixteenths of it.
+    let r = json_result(&acct.cf(
+        dir.path(),
+        &name,
+        "dev",
+        &[("CARGO_FARGATE_NETWORK_CIDR", "10.20.0.0/22")],
+        &["setup", "--dry-run"],
+    ));
+    assert_eq!(r["steps"][0]["action"], "create", "{r}");
+}

@@ -157,6 +157,18 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Without `subnets`: the VPC `setup` makes; `private` adds private subnets and VPC endpoints (no public IPs).",
     },
     KeyDef {
+        name: "network-cidr",
+        kind: Kind::Str,
+        default: "10.0.0.0/16",
+        doc: "The address range of the VPC `setup` makes (/16 to /24); its subnets are sixteenths of it.",
+    },
+    KeyDef {
+        name: "zones",
+        kind: Kind::Int,
+        default: "2",
+        doc: "Availability zones the VPC `setup` makes spans (2 to 4).",
+    },
+    KeyDef {
         name: "subnets",
         kind: Kind::StrList,
         default: "the VPC `setup` makes",

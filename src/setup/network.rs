@@ -12,14 +12,10 @@ use super::Step;
 use crate::aws::vpc::ProjectNetwork;
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::error::{Result, UserError};
+use crate::error::Result;
 use crate::names;
 use crate::output::Output;
 
-/// The VPC's address range: 10.0.0.0/16, split into /20 subnets.
-pub const CIDR: &str = "10.0.0.0/16";
-/// Availability zones the subnets span: a task still starts when one zone is down.
-pub const ZONES: usize = 2;
 /// The interface endpoints a task in a private subnet needs (ECR's API and registry, CloudWatch
 /// Logs for awslogs, SSM and Secrets Manager for `secrets`); S3 (image layers) is a free gateway
 /// endpoint.
@@ -33,7 +29,7 @@ const HOURS_PER_MONTH: f64 = 730.0;
 /// One part setup makes, in the order it makes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
-    Vpc,
+    Vpc(String),
     Subnet {
         private: bool,
         zone: String,
@@ -52,7 +48,7 @@ pub enum Part {
 impl Part {
     fn describe(&self) -> String {
         match self {
-            Part::Vpc => format!("VPC {CIDR}"),
+            Part::Vpc(cidr) => format!("VPC {cidr}"),
             Part::Subnet {
                 private,
                 zone,
@@ -80,11 +76,24 @@ pub struct NetworkPlan {
     pub found: Option<ProjectNetwork>,
     pub missing: Vec<Part>,
     pub private: bool,
+    pub zones: usize,
 }
 
-/// The subnet CIDRs: public 10.0.0.0/20, 10.0.16.0/20, …; private from 10.0.128.0/20.
-fn subnet_cidr(private: bool, index: usize) -> String {
-    format!("10.0.{}.0/20", if private { 128 } else { 0 } + 16 * index)
+/// The subnets are sixteenths of the VPC's range (config::validate checks it is /16 to /24):
+/// public ones from the start (10.0.0.0/20, 10.0.16.0/20, …), private ones from the middle
+/// (10.0.128.0/20, …).
+fn subnet_cidr(vpc: &str, private: bool, index: usize) -> String {
+    let (ip, prefix) = vpc.split_once('/').unwrap_or(("10.0.0.0", "16"));
+    let base = u32::from(
+        ip.parse::<std::net::Ipv4Addr>()
+            .unwrap_or(std::net::Ipv4Addr::new(10, 0, 0, 0)),
+    );
+    let prefix: u32 = prefix.parse().unwrap_or(16) + 4;
+    let slot = if private { 8 } else { 0 } + index as u32;
+    format!(
+        "{}/{prefix}",
+        std::net::Ipv4Addr::from(base + (slot << (32 - prefix)))
+    )
 }
 
 /// The endpoint service name of `short` in `region`.
@@ -93,13 +102,13 @@ pub fn endpoint_service(region: &str, short: &str) -> String {
 }
 
 /// What AWS charges per month for the network as planned (us-east-1 list prices).
-pub fn monthly_cost(private: bool) -> String {
+pub fn monthly_cost(private: bool, zones: usize) -> String {
     let ip = PUBLIC_IPV4_HOURLY * HOURS_PER_MONTH;
     if private {
-        let n = INTERFACE_SERVICES.len() * ZONES;
+        let n = INTERFACE_SERVICES.len() * zones;
         let endpoints = n as f64 * INTERFACE_ENDPOINT_HOURLY * HOURS_PER_MONTH;
         format!(
-            "costs ${endpoints:.2}/month: {} interface endpoints × {ZONES} zones at ${:.2}/month each, plus $0.01/GB; no public IPv4 (VPC, subnets, gateway endpoint for S3: free)",
+            "costs ${endpoints:.2}/month: {} interface endpoints × {zones} zones at ${:.2}/month each, plus $0.01/GB; no public IPv4 (VPC, subnets, gateway endpoint for S3: free)",
             INTERFACE_SERVICES.len(),
             INTERFACE_ENDPOINT_HOURLY * HOURS_PER_MONTH
         )
@@ -123,14 +132,19 @@ pub fn missing(
         fresh
             .vpc_tags
             .insert(names::network_use_tag(config), "yes".into());
-        parts.push(Part::Vpc);
+        parts.push(Part::Vpc(config.network_cidr.clone()));
         parts.extend(missing(config, Some(&fresh), zones, region));
         return parts;
+    };
+    let net_cidr = if net.cidr.is_empty() {
+        config.network_cidr.clone()
+    } else {
+        net.cidr.clone()
     };
     let subnets = |private: bool, have: &[(String, String)], parts: &mut Vec<Part>| {
         for (i, zone) in zones.iter().enumerate() {
             if !have.iter().any(|(z, _)| z == zone) {
-                let cidr = subnet_cidr(private, i);
+                let cidr = subnet_cidr(&net_cidr, private, i);
                 parts.push(Part::Subnet {
                     private,
                     zone: zone.clone(),
@@ -182,16 +196,21 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
         }
         _ => {
             let zones = aws.availability_zones().await?;
-            if zones.len() < ZONES {
-                return Err(UserError::new(format!(
-                    "region {} has {} availability zone(s) up; the project's network spans {ZONES}",
-                    aws.region(),
-                    zones.len()
-                ))
-                .fix("use another region, or set `subnets` to subnets of a VPC of your own")
-                .into());
+            let want = config.zones as usize;
+            if zones.len() < want {
+                return Err(config
+                    .key_error(
+                        "zones",
+                        format!(
+                            "region {} has {} availability zone(s) up; the project's network spans {want}",
+                            aws.region(),
+                            zones.len()
+                        ),
+                    )
+                    .fix("set `zones` to at most that many, use another region, or set `subnets`")
+                    .into());
             }
-            zones.into_iter().take(ZONES).collect::<Vec<_>>()
+            zones.into_iter().take(want).collect::<Vec<_>>()
         }
     };
     let missing = missing(config, found.as_ref(), &zones, &aws.region());
@@ -199,6 +218,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
         found,
         missing,
         private: config.private_network,
+        zones: zones.len(),
     }))
 }
 
@@ -222,7 +242,7 @@ pub fn step(config: &Config, plan: &NetworkPlan) -> Step {
         } else {
             Vec::new()
         },
-        cost: Some(monthly_cost(plan.private)),
+        cost: Some(monthly_cost(plan.private, plan.zones)),
     }
 }
 
@@ -238,11 +258,11 @@ pub async fn apply(
     let region = aws.region();
     for part in &plan.missing {
         match part {
-            Part::Vpc => {
+            Part::Vpc(cidr) => {
                 let mut t = tags("vpc", &names::network(config));
                 t.insert(names::network_use_tag(config), "yes".into());
-                net.vpc = aws.create_vpc(CIDR, &t).await?;
-                net.cidr = CIDR.into();
+                net.vpc = aws.create_vpc(cidr, &t).await?;
+                net.cidr = cidr.clone();
                 net.vpc_tags = t;
             }
             Part::Subnet {
@@ -295,7 +315,11 @@ pub async fn apply(
                 let name = names::network_part(config, "endpoints");
                 let t = tags("endpoints", &name);
                 let about = "cargo-fargate VPC endpoints: HTTPS from the VPC";
-                let cidr = if net.cidr.is_empty() { CIDR } else { &net.cidr };
+                let cidr = if net.cidr.is_empty() {
+                    &config.network_cidr
+                } else {
+                    &net.cidr
+                };
                 let id = aws
                     .create_group(&net.vpc, &name, about, Some(cidr), &t)
                     .await?;
@@ -355,7 +379,7 @@ mod tests {
     fn a_fresh_account_gets_the_whole_network() {
         let c = crate::config::test_config("");
         let parts = missing(&c, None, &zones(), "us-east-1");
-        assert_eq!(parts[0], Part::Vpc);
+        assert_eq!(parts[0], Part::Vpc("10.0.0.0/16".into()));
         assert!(parts.contains(&Part::Subnet {
             private: false,
             zone: "us-east-1b".into(),
@@ -382,16 +406,19 @@ mod tests {
 
     #[test]
     fn costs_are_stated() {
+        assert!(monthly_cost(false, 2).contains("$3.65/month per running task"));
         assert!(
-            monthly_cost(false).contains("$3.65/month per running task"),
+            monthly_cost(true, 2).contains("$73.00/month"),
             "{}",
-            monthly_cost(false)
+            monthly_cost(true, 2)
         );
         assert!(
-            monthly_cost(true).contains("$73.00/month"),
+            monthly_cost(true, 3).contains("$109.50/month"),
             "{}",
-            monthly_cost(true)
+            monthly_cost(true, 3)
         );
+        assert_eq!(subnet_cidr("10.0.0.0/16", true, 1), "10.0.144.0/20");
+        assert_eq!(subnet_cidr("192.168.8.0/24", false, 1), "192.168.8.16/28");
     }
 
     #[test]
