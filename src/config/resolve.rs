@@ -482,7 +482,11 @@ pub fn resolve(
     let (network, _) = r.str_or("network", || "public".into());
     let private_network = network == "private";
     let (network_cidr, origin) = r.str_or("network-cidr", || "10.0.0.0/16".into());
-    r.check("network-cidr", &origin, validate::network_cidr(&network_cidr))?;
+    r.check(
+        "network-cidr",
+        &origin,
+        validate::network_cidr(&network_cidr),
+    )?;
     let (zones, origin) = r.int("zones", 2);
     r.check("zones", &origin, validate::zones(zones as i64))?;
     let zones = zones as u32;
