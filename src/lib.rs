@@ -2,7 +2,8 @@
 //!
 //! Layers, each using only the ones before it in this list (no import circle between top-level
 //! modules: `tests/layout.rs` fails on one):
-//! - Foundations: [`error`] (one-line errors, exit codes), [`net`] (timeouts and retries),
+//! - Foundations: [`error`] (one-line errors, exit codes), [`ci`] (GitHub Actions
+//!   annotations, groups and job summary; GitLab sections), [`net`] (timeouts and retries),
 //!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`sources`] (the source set every builder and the content hash
 //!   use: members and every path dependency), [`image`] (image
 //!   references pinned by digest), [`registry`] (the OCI registry's HTTP API), [`config`] (raw
@@ -24,6 +25,7 @@
 
 pub mod aws;
 pub mod build;
+pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod deploy;

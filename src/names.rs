@@ -62,6 +62,11 @@ pub fn infrastructure_role(config: &Config) -> String {
     format!("{}-{}-infrastructure", config.project, config.stage)
 }
 
+/// The deployer role of a stage (`setup --ci …`, `setup --deployer-trust …`).
+pub fn deployer_role(config: &Config) -> String {
+    format!("{}-{}-deployer", config.project, config.stage)
+}
+
 /// The awslogs stream prefix: streams are `<stage>/<container>/<task id>`.
 pub fn log_stream_prefix(config: &Config) -> String {
     config.stage.clone()
@@ -116,6 +121,36 @@ pub fn task_tags(config: &Config) -> BTreeMap<String, String> {
     tags.insert(PROJECT_TAG.into(), config.project.clone());
     tags.insert(STAGE_TAG.into(), config.stage.clone());
     tags
+}
+
+/// The tag that says which part of the project's network a resource is (`vpc`, `public`,
+/// `private`, `gateway`, `routes-public`, `routes-private`, `tasks`, `endpoints`, `endpoint`).
+pub const NETWORK_PART_TAG: &str = "cargo-fargate:network";
+/// The prefix of the tags that say which stages use the project's network: `teardown` of the
+/// last one removes it.
+pub const NETWORK_STAGE_TAG_PREFIX: &str = "cargo-fargate:uses:";
+
+/// The project's network (its VPC and what is in it): shared by its stages, so no stage tag.
+pub fn network(config: &Config) -> String {
+    config.project.clone()
+}
+
+/// The `Name` of one part of the project's network, e.g. `app-public-a`.
+pub fn network_part(config: &Config, part: &str) -> String {
+    format!("{}-{part}", network(config))
+}
+
+/// Tags on one part of the project's network: the project's, its `Name` and its part.
+pub fn network_tags(config: &Config, part: &str, name: &str) -> BTreeMap<String, String> {
+    let mut tags = project_tags(config);
+    tags.insert("Name".into(), name.into());
+    tags.insert(NETWORK_PART_TAG.into(), part.into());
+    tags
+}
+
+/// The tag on the project's VPC that says this stage uses it.
+pub fn network_use_tag(config: &Config) -> String {
+    format!("{NETWORK_STAGE_TAG_PREFIX}{}", config.stage)
 }
 
 /// Whether `tags` carry `managed-by = cargo-fargate`.

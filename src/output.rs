@@ -47,6 +47,8 @@ pub struct Output {
     verbosity: i8,
     color: bool,
     tty: bool,
+    /// The CI whose log commands we print (never with JSON).
+    ci: Option<crate::ci::Ci>,
 }
 
 impl Output {
@@ -60,6 +62,30 @@ impl Output {
             verbosity: options.verbosity,
             color,
             tty,
+            ci: if options.json {
+                None
+            } else {
+                crate::ci::detect()
+            },
+        }
+    }
+
+    /// The CI whose output we speak (GitHub Actions, GitLab CI), never with JSON.
+    pub fn ci(&self) -> Option<crate::ci::Ci> {
+        self.ci
+    }
+
+    /// Opens a collapsible group of log lines (a build's, a task's) in CI; nothing elsewhere.
+    pub fn group_start(&self, id: &str, title: &str) {
+        if let Some(ci) = self.ci {
+            write_stdout(format_args!("{}\n", crate::ci::group_start(ci, id, title)));
+        }
+    }
+
+    /// Closes it.
+    pub fn group_end(&self, id: &str) {
+        if let Some(ci) = self.ci {
+            write_stdout(format_args!("{}\n", crate::ci::group_end(ci, id)));
         }
     }
 
@@ -71,6 +97,7 @@ impl Output {
             verbosity: 0,
             color: false,
             tty: false,
+            ci: None,
         }
     }
 

@@ -72,6 +72,8 @@ struct Found {
     repository_images: usize,
     /// The Express Mode service's ARN, when it is this stage's.
     express: Option<String>,
+    /// The project's network, when this stage uses it (removed with the last stage).
+    network: Option<crate::aws::vpc::ProjectNetwork>,
 }
 
 fn item(resource: &'static str, name: &str, ours: bool) -> Item {
@@ -233,6 +235,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         (&config.codebuild_role, config.builder == Builder::Codebuild),
         (&config.scheduler_role, config.schedule.is_some()),
         (&infrastructure, config.service.kind == StageKind::Web),
+        (&Role::Managed(crate::names::deployer_role(config)), true),
     ] {
         if let (Role::Managed(name), true) = (role, used) {
             if let Some(found) = aws.get_role(name).await? {
@@ -240,12 +243,28 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
             }
         }
     }
+    // The project's network last: only once nothing of the stage runs in it.
+    let network = aws.project_network(&config.project).await?;
+    if let Some(net) = &network {
+        let others = crate::setup::network::other_users(config, &net.vpc_tags);
+        let name = format!("{} ({})", crate::names::network(config), net.vpc);
+        items.push(match others.as_slice() {
+            [] => item("network", &name, true),
+            _ => Item {
+                resource: "network",
+                name,
+                action: "keep",
+                note: Some(format!("still used by stage {}", others.join(", "))),
+            },
+        });
+    }
     Ok(Found {
         items,
         tasks,
         task_definitions,
         repository_images,
         express,
+        network,
     })
 }
 
@@ -371,9 +390,25 @@ pub async fn run(
             "log group" => aws.delete_log_group(&i.name).await?,
             "repository" => aws.delete_repository(&i.name, args.force).await?,
             "role" => aws.delete_role_and_policies(&i.name).await?,
+            "network" => {
+                if let Some(net) = &found.network {
+                    aws.delete_network(net).await?;
+                }
+            }
             _ => continue,
         }
         out.status("Removed", format_args!("{} {}", i.resource, i.name));
+    }
+    // A network other stages still use only loses this stage's tag.
+    if let Some(net) = &found.network {
+        let tag = crate::names::network_use_tag(config);
+        let kept = found
+            .items
+            .iter()
+            .any(|i| i.resource == "network" && i.action == "keep");
+        if kept && net.vpc_tags.contains_key(&tag) {
+            aws.tag_network(&net.vpc, &tag, None).await?;
+        }
     }
     Ok(report(found.items, false))
 }

@@ -57,6 +57,11 @@ fn strings(v: &Value) -> Vec<String> {
 fn assert_scoped(doc: &Value, names: &[&str]) {
     for st in statements(doc) {
         let sid = st["Sid"].as_str().unwrap_or_default().to_string();
+        // EC2 resources have IDs, not names: the project's network is scoped by its tag (or to
+        // tagging while creating, which itself needs the tag).
+        let condition = st["Condition"].to_string();
+        let by_tag =
+            condition.contains("cargo-fargate:project") || condition.contains("ec2:CreateAction");
         for r in strings(&st["Resource"]) {
             if r == "*" {
                 assert!(sid.starts_with("NoResourceLevel"), "`*` in {sid}: {doc:#}");
@@ -69,7 +74,7 @@ fn assert_scoped(doc: &Value, names: &[&str]) {
                 "{r} is not of account {ACCOUNT}"
             );
             assert!(
-                names.iter().any(|n| r.contains(n)),
+                names.iter().any(|n| r.contains(n)) || (by_tag && r.contains(":ec2:")),
                 "{r} (in {sid}) names none of the stage's resources {names:?}"
             );
         }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, Tag};
 use serde_json::Value;
 
-use super::Aws;
+use super::{Aws, Found};
 use crate::error::Result;
 
 /// A role as IAM reports it.
@@ -424,5 +424,58 @@ impl Aws {
             }
         }
         Ok(Some(denied))
+    }
+}
+
+impl Aws {
+    /// The audiences (client IDs) of the OIDC provider `arn`; `None` when it does not exist.
+    pub async fn oidc_provider_audiences(&self, arn: &str) -> Result<Option<Vec<String>>> {
+        let out = self
+            .iam()
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .found(|e| e.is_no_such_entity_exception())
+            .map_err(|e| {
+                self.fail(e, "iam:GetOpenIDConnectProvider", |m| {
+                    anyhow::anyhow!("reading OIDC provider {arn}: {m}")
+                })
+            })?;
+        Ok(out.map(|o| o.client_id_list().to_vec()))
+    }
+
+    /// Creates an OIDC identity provider, tagged.
+    pub async fn create_oidc_provider(
+        &self,
+        url: &str,
+        audience: &str,
+        thumbprints: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let out = self
+            .iam()
+            .create_open_id_connect_provider()
+            .url(url)
+            .client_id_list(audience)
+            .set_thumbprint_list((!thumbprints.is_empty()).then(|| thumbprints.to_vec()))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(e, "iam:CreateOpenIDConnectProvider", |m| {
+                    crate::error::UserError::new(format!("could not create the OIDC provider {url}: {m}"))
+                        .fix("your credentials need iam:CreateOpenIDConnectProvider (an account administrator runs this once)")
+                        .into()
+                })
+            })?;
+        Ok(out
+            .open_id_connect_provider_arn()
+            .unwrap_or_default()
+            .to_string())
     }
 }

@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod ssm;
 pub mod sts;
+pub mod vpc;
 
 use std::sync::OnceLock;
 use std::time::Duration;

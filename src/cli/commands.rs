@@ -37,6 +37,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load()?;
             out.result(&ConfigReport::new(&project, &config));
         }
+        Command::Init(args) if args.ci.is_some() => {
+            let (project, config) = session.load()?;
+            let ci = args.ci.as_deref().unwrap_or_default();
+            let root = &project.workspace_root;
+            let written = crate::steps::init_ci::run(root, ci, &config, &args.branch, args.force)?;
+            out.result(&written);
+        }
         Command::Init(args) => {
             let project = session.project()?;
             out.result(&init::run(&project, args.force, args.workspace)?);
@@ -106,7 +113,16 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (_, config) = session.load()?;
             out.progress("Planning", format_args!("setup of {}", config.stage));
             let aws = session.connect(&config).await?;
-            out.result(&crate::setup::run(&aws, &config, args.dry_run, out).await?);
+            let flags = crate::iam::deployer::DeployerFlags {
+                ci: args.ci.as_deref(),
+                repo: args.repo.as_deref(),
+                branch: args.branch.as_deref(),
+                environment: args.environment.as_deref(),
+                gitlab_url: args.gitlab_url.as_deref(),
+                pull_requests: args.pull_requests,
+                people: &args.deployer_trust,
+            };
+            out.result(&crate::setup::run(&aws, &config, args.dry_run, &flags, out).await?);
         }
         Command::Teardown(args) => {
             let (_, config) = session.load()?;
@@ -221,6 +237,13 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                 deploy::deploy(&project, &config, &session.aws_options(&config), &opts, out)
                     .await?;
             out.result(&report);
+            if let (Some(crate::ci::Ci::GitHub), deploy::DeployReport::Done(done)) =
+                (out.ci(), &report)
+            {
+                if let Err(e) = crate::ci::append_summary(&done.summary_markdown()) {
+                    out.warn(format_args!("could not write the job summary: {e}"));
+                }
+            }
             return Ok(report.exit_code());
         }
         Command::Logs(args) => {

@@ -27,7 +27,11 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(err) => {
             // One line: the error and its causes, joined.
-            out.error(format!("{err:#}").replace('\n', " "));
+            let message = format!("{err:#}").replace('\n', " ");
+            if out.ci() == Some(crate::ci::Ci::GitHub) {
+                out.line(crate::ci::error_annotation(&err, &message));
+            }
+            out.error(message);
             crate::error::exit_code(&err)
         }
     }
@@ -151,6 +155,30 @@ pub struct SetupArgs {
     /// Show the plan, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Make the deployer role `{project}-{stage}-deployer` for CI through its OIDC provider
+    /// (no stored keys): github or gitlab.
+    #[arg(long, value_name = "github|gitlab")]
+    pub ci: Option<String>,
+    /// The repository the CI deploys from: OWNER/NAME (GitLab: GROUP/PROJECT).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// The branch whose jobs may deploy (default: main).
+    #[arg(long, conflicts_with = "environment")]
+    pub branch: Option<String>,
+    /// The GitHub environment whose jobs may deploy, instead of a branch.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Let the repository's pull/merge request jobs take the role too (for the plan and diff
+    /// that `init --ci` writes; they could deploy as well).
+    #[arg(long, requires = "ci")]
+    pub pull_requests: bool,
+    /// Your GitLab's address (default: https://gitlab.com).
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    /// IAM users or roles of the account that may take the deployer role (prints the
+    /// ~/.aws/config profile that does).
+    #[arg(long, value_name = "ARN", num_args = 1..)]
+    pub deployer_trust: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -449,6 +477,13 @@ pub struct InitArgs {
     /// Cargo.toml instead.
     #[arg(long)]
     pub workspace: bool,
+    /// Write the stage's release workflow instead: github (.github/workflows/) or gitlab
+    /// (.gitlab-ci.yml); `--force` replaces an existing one.
+    #[arg(long, value_name = "github|gitlab")]
+    pub ci: Option<String>,
+    /// The branch the workflow deploys from (with --ci).
+    #[arg(long, default_value = "main", requires = "ci")]
+    pub branch: String,
 }
 
 #[derive(Args, Debug)]

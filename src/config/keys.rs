@@ -60,6 +60,7 @@ pub const CODEBUILD_COMPUTE_TYPES: &[&str] = &[
 pub const EXECUTION_ROLE_POLICIES: &[&str] = &["scoped", "aws-managed"];
 pub const TAG_MUTABILITY: &[&str] = &["IMMUTABLE", "MUTABLE"];
 pub const KINDS: &[&str] = &["task", "service", "web"];
+pub const NETWORKS: &[&str] = &["public", "private"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
 pub const SECTIONS: &[&str] = &["lifecycle", "health-check"];
@@ -150,9 +151,27 @@ pub const KEYS: &[KeyDef] = &[
         doc: "CPU architecture of the image and the task.",
     },
     KeyDef {
+        name: "network",
+        kind: Kind::Choice(NETWORKS),
+        default: "public",
+        doc: "Without `subnets`: the VPC `setup` makes; `private` adds private subnets and VPC endpoints (no public IPs).",
+    },
+    KeyDef {
+        name: "network-cidr",
+        kind: Kind::Str,
+        default: "10.0.0.0/16",
+        doc: "The address range of the VPC `setup` makes (/16 to /24); its subnets are sixteenths of it.",
+    },
+    KeyDef {
+        name: "zones",
+        kind: Kind::Int,
+        default: "2",
+        doc: "Availability zones the VPC `setup` makes spans (2 to 4).",
+    },
+    KeyDef {
         name: "subnets",
         kind: Kind::StrList,
-        default: "discovered (never the default VPC)",
+        default: "the VPC `setup` makes",
         doc: "Subnet IDs for the task's network interface.",
     },
     KeyDef {

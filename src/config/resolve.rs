@@ -37,6 +37,11 @@ pub struct Config {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
+    /// `network = "private"`: tasks in the private subnets of the VPC `setup` makes.
+    pub private_network: bool,
+    /// The project's VPC range and how many zones it spans (setup's network).
+    pub network_cidr: String,
+    pub zones: u32,
     pub task_role: Role,
     pub task_role_policies: Vec<String>,
     pub task_role_policy_files: Vec<PathBuf>,
@@ -476,6 +481,17 @@ pub fn resolve(
         r.check("security-groups", &origin, validate::security_group(s))?;
     }
     let assign_public_ip = r.bool("assign-public-ip", false);
+    let (network, _) = r.str_or("network", || "public".into());
+    let private_network = network == "private";
+    let (network_cidr, origin) = r.str_or("network-cidr", || "10.0.0.0/16".into());
+    r.check(
+        "network-cidr",
+        &origin,
+        validate::network_cidr(&network_cidr),
+    )?;
+    let (zones, origin) = r.int("zones", 2);
+    r.check("zones", &origin, validate::zones(zones as i64))?;
+    let zones = zones as u32;
 
     let role = |r: &mut Resolver, key: &'static str, suffix: &str| -> Result<Role, UserError> {
         Ok(match r.opt_str(key) {
@@ -655,6 +671,9 @@ pub fn resolve(
         subnets,
         security_groups,
         assign_public_ip,
+        private_network,
+        network_cidr,
+        zones,
         task_role,
         task_role_policies,
         task_role_policy_files,

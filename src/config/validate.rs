@@ -143,6 +143,36 @@ pub fn subnet(id: &str) -> Result<(), String> {
     aws_id(id, "subnet-", "subnet")
 }
 
+/// The project's VPC range: an IPv4 `a.b.c.d/p` with p from 16 (AWS's largest VPC) to 24 (its 16
+/// subnets, one per zone and tier, are then /28, the smallest AWS allows), on its boundary.
+pub fn network_cidr(cidr: &str) -> Result<(), String> {
+    let bad = || format!("`{cidr}` is not an IPv4 CIDR from /16 to /24 such as 10.0.0.0/16");
+    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let prefix: u32 = prefix.parse().map_err(|_| bad())?;
+    if !(16..=24).contains(&prefix) {
+        return Err(bad());
+    }
+    if u32::from(ip) & !(u32::MAX << (32 - prefix)) != 0 {
+        return Err(format!(
+            "`{cidr}` has host bits set: its network is {}/{prefix}",
+            std::net::Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - prefix)))
+        ));
+    }
+    Ok(())
+}
+
+/// How many availability zones the project's network spans.
+pub fn zones(n: i64) -> Result<(), String> {
+    if (2..=4).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{n} zones: the project's network spans 2 to 4 availability zones"
+        ))
+    }
+}
+
 pub fn security_group(id: &str) -> Result<(), String> {
     aws_id(id, "sg-", "security group")
 }

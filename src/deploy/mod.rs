@@ -96,7 +96,10 @@ async fn execute(
     // The plan's login carries the push: the registry is logged in to once.
     let target = publish::target_from_plan(aws, &repository, login, out).await?;
     let remote = codebuild.map(|checked| (aws, checked));
-    let pushed = compose::ship(project, config, build, target, pushed_digest, remote, out).await?;
+    out.group_start("build", &format!("Build and push {}", config.project));
+    let pushed = compose::ship(project, config, build, target, pushed_digest, remote, out).await;
+    out.group_end("build");
+    let pushed = pushed?;
     let image = PinnedImage::parse(&pushed.image_uri)?;
     let mut prepared = match definition.prepared {
         Some(prepared) if prepared.image == image => prepared,
@@ -128,7 +131,8 @@ async fn execute(
                 network: None,
                 environment: Default::default(),
             };
-            let (r, run) = launch(
+            out.group_start("task", &format!("Task of {}", crate::names::family(config)));
+            let launched = launch(
                 aws,
                 config,
                 &prepared,
@@ -137,7 +141,9 @@ async fn execute(
                 &opts.run,
                 out,
             )
-            .await?;
+            .await;
+            out.group_end("task");
+            let (r, run) = launched?;
             (r, run, None)
         }
     };

@@ -368,7 +368,11 @@ impl DeployPlan {
                     n.vpc,
                     n.subnets.join(", "),
                     n.security_groups.join(", "),
-                    if n.assign_public_ip { "yes" } else { "no" },
+                    if n.assign_public_ip {
+                        "yes: AWS charges $0.005/hour for it while the task runs"
+                    } else {
+                        "no"
+                    },
                 ),
             },
         });

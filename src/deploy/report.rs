@@ -58,6 +58,45 @@ pub struct Deployed {
     pub revisions: crate::revisions::PruneReport,
 }
 
+impl Deployed {
+    /// The deploy as Markdown, for a CI's job summary.
+    pub fn summary_markdown(&self) -> String {
+        let mut md = format!(
+            "### cargo fargate deploy: {} / {}\n\n| | |\n|---|---|\n",
+            self.project, self.stage
+        );
+        let mut row = |k: &str, v: String| md.push_str(&format!("| {k} | `{v}` |\n"));
+        row("image", self.image_uri.clone());
+        row("digest", self.digest.clone());
+        row(
+            "task definition",
+            format!(
+                "{}:{}",
+                self.task_definition.family, self.task_definition.revision
+            ),
+        );
+        for task in &self.tasks {
+            row("task", task.clone());
+        }
+        if let Some(service) = &self.service {
+            row(
+                "service",
+                serde_json::to_value(service)
+                    .ok()
+                    .and_then(|v| v["service"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            );
+        }
+        row("exit code", self.exit_code.to_string());
+        row("log group", self.log_group.clone());
+        for stream in &self.log_streams {
+            row("log stream", stream.clone());
+        }
+        md.push('\n');
+        md
+    }
+}
+
 impl DeployReport {
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -35,6 +35,13 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
         return Ok(());
     };
     let user = user.rsplit('/').next().unwrap_or(user);
+    if let Some((ci, flag)) = ci_name() {
+        checks.push(Check::warn(
+            "ci-credentials",
+            format!("this {ci} job deploys with {user}'s long-lived access keys"),
+            format!("take a role through the CI's OIDC instead: run `cargo fargate setup --ci {flag}` once, `cargo fargate init --ci` writes the workflow; then delete the keys from the CI's secrets"),
+        ));
+    }
     let keys = match aws.access_keys(user).await {
         Ok(keys) => keys,
         Err(why) => {
@@ -75,6 +82,20 @@ pub async fn credentials(aws: &Aws, identity: &Identity, checks: &mut Vec<Check>
     Ok(())
 }
 
+/// The CI this runs in, by the variables each sets, with the `setup --ci` flags for it.
+fn ci_name() -> Option<(&'static str, &'static str)> {
+    let set = |v: &str| std::env::var(v).is_ok_and(|v| v == "true");
+    if set("GITHUB_ACTIONS") {
+        Some(("GitHub Actions", "github --repo OWNER/NAME"))
+    } else if set("GITLAB_CI") {
+        Some(("GitLab CI", "gitlab --repo GROUP/PROJECT"))
+    } else if set("CI") {
+        Some(("CI", "github|gitlab --repo OWNER/NAME"))
+    } else {
+        None
+    }
+}
+
 /// The Docker Engine answers, when the builder needs it.
 pub async fn docker(config: &Config, checks: &mut Vec<Check>) {
     if config.builder != Builder::Docker {
@@ -93,11 +114,17 @@ pub async fn docker(config: &Config, checks: &mut Vec<Check>) {
 /// The configured subnets exist and are not in the default VPC.
 pub async fn subnets(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
     if config.subnets.is_empty() {
-        checks.push(Check::warn(
-            "subnets",
-            "no `subnets` configured: tasks would need the default VPC",
-            "create a VPC with private subnets for the stage and set `subnets = [\"subnet-…\"]` (and `security-groups`)",
-        ));
+        // The same question `deploy` and `run` ask, so the three cannot disagree.
+        match crate::steps::run::resolve_network(aws, config, false).await {
+            Ok(n) => checks.push(Check::ok(
+                "subnets",
+                format!("{} of VPC {}", n.subnets.join(", "), n.vpc),
+            )),
+            Err(e) => match e.downcast::<crate::error::UserError>() {
+                Ok(u) => checks.push(Check::fail("subnets", u.what, u.fix.unwrap_or_default())),
+                Err(e) => return Err(e),
+            },
+        }
         return Ok(());
     }
     let subnets = match aws.subnets(&config.subnets).await {

@@ -11,6 +11,7 @@
 
 pub mod codebuild;
 pub mod command;
+pub mod deployer;
 pub mod exec;
 pub mod infrastructure;
 pub mod managed;
@@ -117,6 +118,8 @@ pub struct Scope {
     pub keep_revisions: u32,
     pub exec: bool,
     pub teardown: bool,
+    /// No `subnets`: `setup` makes (and `teardown` removes) the project's network.
+    pub network: bool,
     /// The caller's IAM user or role ARN (an assumed-role session as its role), when known.
     pub caller: Option<String>,
     pub caller_is_user: bool,
@@ -152,6 +155,8 @@ pub struct Arns {
     pub schedules: String,
     pub services: String,
     pub infrastructure_role: String,
+    /// `{project}-{stage}-deployer` (`setup --ci`): only teardown touches it, never itself.
+    pub deployer_role: String,
 }
 
 /// A role of the stage: its ARN and whether cargo-fargate manages it.
@@ -293,6 +298,7 @@ impl Scope {
                 crate::names::service(config)
             ),
             infrastructure_role: infrastructure.arn.clone(),
+            deployer_role: role_arn(&crate::names::deployer_role(config)),
         };
         Scope {
             partition: partition.to_string(),
@@ -310,6 +316,7 @@ impl Scope {
             keep_revisions: config.keep_revisions,
             exec,
             teardown: false,
+            network: config.subnets.is_empty(),
             caller: caller.map(str::to_string),
             caller_is_user: caller.is_some_and(|c| c.contains(":user/")),
             arn,

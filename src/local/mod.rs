@@ -126,7 +126,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
             None => {
                 // Before the first register/deploy: a local run needs no AWS resource.
                 out.warn(format_args!(
-                    "the managed task role `{}` does not exist yet (register or deploy makes it): running without task role credentials",
+                    "the managed task role `{}` does not exist yet (`cargo fargate setup` makes it): running without task role credentials",
                     match &config.task_role {
                         Role::Given(v) | Role::Managed(v) => v,
                     }

@@ -202,7 +202,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
                 "no task definition of `{}` is registered, so there are no task logs",
                 input.family
             ))
-            .fix("register one first (cargo fargate register or run)")
+            .fix("deploy first: `cargo fargate setup` makes the stage, `cargo fargate deploy` registers and runs it")
         })?;
     let targets = targets(&described["taskDefinition"]);
     let first = targets.first().cloned().ok_or_else(|| {

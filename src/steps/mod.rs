@@ -2,6 +2,7 @@
 //! typed report; the commands layer ([`crate::cli::commands`]) composes them.
 
 pub mod init;
+pub mod init_ci;
 pub mod logs;
 pub mod package;
 pub mod register;

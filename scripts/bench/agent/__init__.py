@@ -76,7 +76,8 @@ Limits (it is a bench, not Fargate):
   - the task is RUNNING once its first container has started; StopTask signals all containers at once
     (ECS stops dependents first).
   - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated
-    (for a task; iam:SimulatePrincipalPolicy evaluates conditions: simulate.py).
+    (for a task; iam:SimulatePrincipalPolicy evaluates conditions: simulate.py; trust policies of
+    AssumeRoleWithWebIdentity: oidc.py evaluates the token's claims).
   - services: no capacity providers, placement, service discovery/Service Connect, task sets, blue/green
     or scale-in protection; ECS's launch throttling is one start per RETRY seconds after a failure.
     Load balancers: no listeners, rules or TLS; a target group is served on its own port.

@@ -39,7 +39,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, ecrsync, lb, record, rollout
+    from . import accounts, ecrsync, lb, oidc, record, rollout
     from .ecs import Agent
     from .engine import Engine
     from .metadata import PREFIX as METADATA_PREFIX, Metadata
@@ -60,6 +60,7 @@ def main() -> None:
     codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
     codebuild.install()
     accounts.install()
+    oidc.install()
     record.registry_log = args.registry_log
     ecrsync.install(args.registry)
     install_services()

@@ -18,6 +18,11 @@ pub struct Network {
     pub assign_public_ip: bool,
 }
 
+/// What to do when no subnets are configured and the project has no network: the same in
+/// `doctor`, `deploy` and `run`.
+pub const SETUP_FIX: &str =
+    "run `cargo fargate setup` (it makes the project's VPC), or set `subnets = [\"subnet-…\"]`";
+
 /// Picks the subnets: the configured ones (all in one VPC, not the default one unless allowed),
 /// or, with none configured, those of the account's only non-default VPC.
 pub fn choose_subnets(
@@ -63,13 +68,13 @@ pub fn choose_subnets(
     match by_vpc.len() {
         0 if found.is_empty() => Err(config
             .key_error("subnets", "no subnets are configured and the region has none")
-            .fix("create a VPC with subnets and set `subnets = [\"subnet-…\"]`")),
+            .fix(SETUP_FIX)),
         0 => Err(config
             .key_error(
                 "subnets",
                 "no subnets are configured and only the default VPC has any; tasks do not run in the default VPC unless asked",
             )
-            .fix(format!("set `subnets = [\"subnet-…\"]` to subnets of your own VPC, {allow_fix}"))),
+            .fix(format!("{SETUP_FIX}, {allow_fix}"))),
         1 => {
             let (vpc, mut subnets) = by_vpc.into_iter().next().expect("one VPC");
             subnets.sort();
@@ -83,7 +88,7 @@ pub fn choose_subnets(
                     by_vpc.keys().copied().collect::<Vec<_>>().join(", ")
                 ),
             )
-            .fix("set `subnets = [\"subnet-…\"]` to say which")),
+            .fix(format!("{SETUP_FIX} to say which"))),
     }
 }
 
@@ -93,6 +98,11 @@ pub async fn resolve_network(
     config: &Config,
     allow_default_vpc: bool,
 ) -> Result<Network> {
+    if config.subnets.is_empty() {
+        if let Some(net) = project_network(aws, config).await? {
+            return Ok(net);
+        }
+    }
     // Subnets, default VPCs and the configured security groups are read at once; their errors are
     // reported in that order.
     let want_groups = !config.security_groups.is_empty();
@@ -155,6 +165,48 @@ pub async fn resolve_network(
         security_groups,
         assign_public_ip: config.assign_public_ip,
     })
+}
+
+/// The network `setup` made for the project, found by its tags: the public subnets (tasks get a
+/// public IP to reach ECR) or, with `network = "private"`, the private ones behind endpoints.
+async fn project_network(aws: &Aws, config: &Config) -> Result<Option<Network>> {
+    let Some(net) = aws.project_network(&config.project).await? else {
+        return Ok(None);
+    };
+    let private = config.private_network;
+    let subnets: Vec<String> = if private {
+        &net.private_subnets
+    } else {
+        &net.public_subnets
+    }
+    .iter()
+    .map(|(_, id)| id.clone())
+    .collect();
+    let Some(group) = net.tasks_group.clone().filter(|_| !subnets.is_empty()) else {
+        let what = if private {
+            "private subnets"
+        } else {
+            "public subnets or its security group"
+        };
+        return Err(config
+            .key_error(
+                "network",
+                format!("the project's VPC {} has no {what} yet", net.vpc),
+            )
+            .fix("run `cargo fargate setup` to complete it")
+            .into());
+    };
+    let security_groups = if config.security_groups.is_empty() {
+        vec![group]
+    } else {
+        config.security_groups.clone()
+    };
+    Ok(Some(Network {
+        vpc: net.vpc,
+        subnets,
+        security_groups,
+        assign_public_ip: !private,
+    }))
 }
 
 #[cfg(test)]

@@ -15,11 +15,14 @@ use crate::build::codebuild::upload;
 use crate::config::{resolve::Builder, service::StageKind, Config};
 use crate::error::Result;
 use crate::iam::codebuild as cb_role;
+use crate::iam::deployer::{self, DeployerFlags};
 use crate::iam::managed::{self, Desired};
 use crate::iam::roles;
 use crate::iam::scheduler as sched_role;
 use crate::output::Output;
 use crate::publish::{apply_repository, plan_repository};
+
+pub mod network;
 
 /// One resource of the stage and what setup does (or would do) to it.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +33,9 @@ pub struct Step {
     pub action: &'static str,
     /// What differs, for updates.
     pub changes: Vec<String>,
+    /// What AWS charges for it per month, where it charges (the network's parts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,6 +46,12 @@ pub struct SetupReport {
     pub steps: Vec<Step>,
     /// How many resources were (or would be) created or changed.
     pub changed: usize,
+    /// The deployer role (`--ci`, `--deployer-trust`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployer_role: Option<String>,
+    /// The `~/.aws/config` profile that takes it (`--deployer-trust`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl fmt::Display for SetupReport {
@@ -53,6 +65,9 @@ impl fmt::Display for SetupReport {
                 _ => "up to date".to_string(),
             };
             writeln!(f, "{:<12} {:<40} {what}", s.resource, s.name)?;
+            if let Some(cost) = &s.cost {
+                writeln!(f, "{:<12} {cost}", "")?;
+            }
         }
         let verb = if self.dry_run {
             "would change"
@@ -66,12 +81,36 @@ impl fmt::Display for SetupReport {
             self.project,
             self.changed,
             self.steps.len()
-        )
+        )?;
+        if let Some(role) = &self.deployer_role {
+            writeln!(f, "deployer role: {role}")?;
+        }
+        if let Some(profile) = &self.profile {
+            writeln!(
+                f,
+                "add to ~/.aws/config (then AWS_PROFILE={}):",
+                profile
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("[profile ")
+                    .trim_end_matches(']')
+            )?;
+            write!(f, "{profile}")?;
+        }
+        Ok(())
     }
 }
 
-pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Result<SetupReport> {
+pub async fn run(
+    aws: &Aws,
+    config: &Config,
+    dry_run: bool,
+    flags: &DeployerFlags<'_>,
+    out: &Output,
+) -> Result<SetupReport> {
     let identity = aws.identity().await?;
+    let who = deployer::parse(flags, &identity.account)?;
     let region = aws.region();
     let tags = crate::names::stage_tags(config);
 
@@ -91,6 +130,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             (Some(_), true) => "none",
         },
         changes,
+        cost: None,
     });
     let cluster = Step {
         resource: "cluster",
@@ -101,6 +141,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             "create"
         },
         changes: Vec::new(),
+        cost: None,
     };
     steps.push(cluster.clone());
     for group in crate::names::log_groups(config) {
@@ -119,6 +160,7 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             name: bucket.name.clone(),
             action: if bucket.create { "create" } else { "none" },
             changes: Vec::new(),
+            cost: None,
         });
         let role = cb_role::plan(aws, config, &identity, &region).await?;
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
@@ -145,13 +187,45 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
         let name = crate::names::infrastructure_role(config);
         steps.extend(role_step(aws, &name, Some(&want)).await?);
     }
+    // The project's network, when no subnets are configured.
+    let network_plan = network::plan(aws, config).await?;
+    if let Some(plan) = &network_plan {
+        steps.insert(0, network::step(config, plan));
+    }
+    // The deployer role and the CI's OIDC provider (account-wide: found, or made once).
+    let mut deployer_plan = None;
+    if let Some(who) = &who {
+        if let Some(ci) = &who.ci {
+            let exists = deployer::plan_provider(aws, &identity, ci).await?;
+            steps.push(Step {
+                resource: "oidc provider",
+                name: ci.url(),
+                action: if exists { "none" } else { "create" },
+                changes: Vec::new(),
+                cost: None,
+            });
+        }
+        let (arn, want) = deployer::plan(aws, config, &identity, who).await?;
+        let name = crate::names::deployer_role(config);
+        steps.extend(role_step(aws, &name, Some(&want)).await?);
+        deployer_plan = Some((arn, want));
+    }
     let changed = steps.iter().filter(|s| s.action != "none").count();
+    let deployer_role = deployer_plan.as_ref().map(|(arn, _)| arn.clone());
+    let profile = match (&who, &deployer_role) {
+        (Some(w), Some(arn)) if !w.people.is_empty() => {
+            Some(deployer::profile(config, arn, &region))
+        }
+        _ => None,
+    };
     let report = |steps| SetupReport {
         project: config.project.clone(),
         stage: config.stage.clone(),
         dry_run,
         steps,
         changed,
+        deployer_role: deployer_role.clone(),
+        profile: profile.clone(),
     };
     if dry_run || changed == 0 {
         return Ok(report(steps));
@@ -166,6 +240,12 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
             "repository" => {
                 apply_repository(aws, &repo_plan, out).await?;
             }
+            "network" => {
+                if let Some(plan) = &network_plan {
+                    network::apply(aws, config, plan, out).await?;
+                }
+                continue;
+            }
             "cluster" => aws.create_cluster(&config.cluster, &tags).await?,
             "log group" => {
                 let adopt = crate::steps::register::check_log_group(aws, config, &step.name);
@@ -174,6 +254,13 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
                 }
                 aws.ensure_log_group(&step.name, config.log_retention_days, &tags)
                     .await?;
+            }
+            "oidc provider" => {
+                if let Some(ci) = who.as_ref().and_then(|w| w.ci.as_ref()) {
+                    let tags = crate::names::project_tags(config);
+                    aws.create_oidc_provider(&ci.url(), &ci.audience, &ci.thumbprints(), &tags)
+                        .await?;
+                }
             }
             "bucket" => {
                 if let Some((bucket, _)) = &codebuild {
@@ -207,6 +294,19 @@ pub async fn run(aws: &Aws, config: &Config, dry_run: bool, out: &Output) -> Res
     if web {
         crate::iam::infrastructure::apply_infrastructure_role(aws, config, out).await?;
     }
+    if let Some((_, want)) = &deployer_plan {
+        let name = crate::names::deployer_role(config);
+        let about = "cargo-fargate: deploys this stage (setup --ci / --deployer-trust)";
+        let done = managed::apply(aws, &name, about, want).await?;
+        if done.created || !done.changes.is_empty() {
+            let how = if done.created {
+                "created".to_string()
+            } else {
+                done.changes.join(", ")
+            };
+            out.status("Role", format_args!("{name} {how}"));
+        }
+    }
     if let Some(role) = &scheduler {
         let state = sched_role::apply(aws, role).await?;
         if state.created || !state.changes.is_empty() {
@@ -237,6 +337,7 @@ async fn log_group_step(aws: &Aws, config: &Config, name: &str, retention: u32) 
         name: name.to_string(),
         action,
         changes,
+        cost: None,
     })
 }
 
@@ -256,5 +357,6 @@ async fn role_step(aws: &Aws, name: &str, want: Option<&Desired>) -> Result<Opti
         name: name.to_string(),
         action,
         changes,
+        cost: None,
     }))
 }

@@ -1,0 +1,151 @@
+//! Removing the project's network (`teardown` of the last stage that uses it), dependents first.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use super::ProjectNetwork;
+use crate::aws::Aws;
+use crate::error::Result;
+
+/// How long teardown waits for the network's dependencies (endpoint and task interfaces) to go.
+const DELETE_PATIENCE: Duration = Duration::from_secs(300);
+
+impl Aws {
+    /// Removes every part of the project's network, dependents first. EC2 refuses to delete a
+    /// subnet or group while an interface is still in it (endpoints and stopped tasks let go of
+    /// theirs within minutes), so `DependencyViolation` is waited out for a bounded time.
+    pub async fn delete_network(&self, net: &ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
+        if !net.endpoints.is_empty() {
+            let ids: Vec<String> = net.endpoints.iter().map(|(_, id)| id.clone()).collect();
+            ec2.delete_vpc_endpoints()
+                .set_vpc_endpoint_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| {
+                    self.net_error(
+                        e,
+                        "ec2:DeleteVpcEndpoints",
+                        "delete the VPC endpoints".into(),
+                    )
+                })?;
+        }
+        let deadline = Instant::now() + DELETE_PATIENCE;
+        for group in [&net.endpoints_group, &net.tasks_group]
+            .into_iter()
+            .flatten()
+        {
+            patient(
+                deadline,
+                || async {
+                    ec2.delete_security_group()
+                        .group_id(group)
+                        .send()
+                        .await
+                        .map(|_| ())
+                },
+                |e| {
+                    self.net_error(
+                        e,
+                        "ec2:DeleteSecurityGroup",
+                        format!("delete security group {group}"),
+                    )
+                },
+            )
+            .await?;
+        }
+        for association in &net.associations {
+            ec2.disassociate_route_table()
+                .association_id(association)
+                .send()
+                .await
+                .map_err(|e| {
+                    let what = format!("undo route table association {association}");
+                    self.net_error(e, "ec2:DisassociateRouteTable", what)
+                })?;
+        }
+        for (_, subnet) in net.public_subnets.iter().chain(&net.private_subnets) {
+            patient(
+                deadline,
+                || async {
+                    ec2.delete_subnet()
+                        .subnet_id(subnet)
+                        .send()
+                        .await
+                        .map(|_| ())
+                },
+                |e| self.net_error(e, "ec2:DeleteSubnet", format!("delete subnet {subnet}")),
+            )
+            .await?;
+        }
+        for table in [&net.public_routes, &net.private_routes]
+            .into_iter()
+            .flatten()
+        {
+            ec2.delete_route_table()
+                .route_table_id(table)
+                .send()
+                .await
+                .map_err(|e| {
+                    self.net_error(
+                        e,
+                        "ec2:DeleteRouteTable",
+                        format!("delete route table {table}"),
+                    )
+                })?;
+        }
+        if let Some(gateway) = &net.gateway {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(gateway)
+                .vpc_id(&net.vpc)
+                .send()
+                .await
+                .map_err(|e| {
+                    self.net_error(e, "ec2:DetachInternetGateway", format!("detach {gateway}"))
+                })?;
+            ec2.delete_internet_gateway()
+                .internet_gateway_id(gateway)
+                .send()
+                .await
+                .map_err(|e| {
+                    self.net_error(e, "ec2:DeleteInternetGateway", format!("delete {gateway}"))
+                })?;
+        }
+        patient(
+            deadline,
+            || async { ec2.delete_vpc().vpc_id(&net.vpc).send().await.map(|_| ()) },
+            |e| self.net_error(e, "ec2:DeleteVpc", format!("delete VPC {}", net.vpc)),
+        )
+        .await
+    }
+}
+
+/// Runs `call` until it succeeds, retrying `DependencyViolation` every 5 s until `deadline`.
+async fn patient<E, F, Fut>(
+    deadline: Instant,
+    call: F,
+    fail: impl Fn(
+        aws_sdk_ec2::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+    ) -> anyhow::Error,
+) -> Result<()>
+where
+    E: ProvideErrorMetadata,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<
+        Output = std::result::Result<
+            (),
+            aws_sdk_ec2::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+        >,
+    >,
+{
+    loop {
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.code() == Some("DependencyViolation") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
+}
