@@ -41,6 +41,16 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let project = session.project()?;
             out.result(&init::run(&project, args.force, args.workspace)?);
         }
+        Command::Import(crate::cli::ImportCommand::Copilot(args)) => {
+            let project = session.project()?;
+            let opts = crate::adopt::Options {
+                dir: args.dir.as_deref(),
+                bin: session.global.bin.as_deref(),
+                dry_run: args.dry_run,
+                force: args.force,
+            };
+            out.result(&crate::adopt::import(&project, &opts)?);
+        }
         Command::Package(args) => {
             let (project, config) = session.load()?;
             let sources = crate::sources::SourceSet::of(&project)?;
@@ -208,14 +218,9 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let (project, config) = session.load_with(args.build.config_layer())?;
             let mut opts = args.options();
             opts.run.state_dir = Some(project.target_dir.join("fargate"));
-            let report = deploy::deploy(
-                &project,
-                &config,
-                &session.aws_options(&config),
-                &opts,
-                out,
-            )
-            .await?;
+            let report =
+                deploy::deploy(&project, &config, &session.aws_options(&config), &opts, out)
+                    .await?;
             out.result(&report);
             return Ok(report.exit_code());
         }

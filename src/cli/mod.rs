@@ -55,6 +55,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Add a commented [package.metadata.fargate] section to Cargo.toml and a .dockerignore.
     Init(InitArgs),
+    /// Write the configuration from what a team already runs (AWS Copilot manifests).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Make the deterministic source archive (zip) that a remote build uploads.
     Package(PackageArgs),
     /// Build the container image (Docker Engine, or on the host without Docker).
@@ -449,6 +452,26 @@ pub struct InitArgs {
     /// Cargo.toml instead.
     #[arg(long)]
     pub workspace: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Read AWS Copilot's manifests and write [package.metadata.fargate], one stage per
+    /// environment, with a report of every field it cannot carry (file:line, what to do instead).
+    Copilot(ImportCopilotArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportCopilotArgs {
+    /// The Copilot directory [default: the workspace root's copilot/].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print the TOML and the report; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace an existing [package.metadata.fargate] section.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

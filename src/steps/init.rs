@@ -73,7 +73,7 @@ pub fn add_workspace_section(
 }
 
 /// Adds `[<section>.metadata.fargate]` from `template`, keeping every other byte.
-fn insert_section(
+pub fn insert_section(
     manifest_text: &str,
     manifest_path: &Path,
     force: bool,
@@ -365,7 +365,7 @@ pub fn run(project: &Project, force: bool, workspace: bool) -> Result<InitOutput
 }
 
 /// Writes beside `path` and renames over it: an interrupted write leaves the old file whole.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -1,0 +1,217 @@
+//! `cargo fargate import copilot`: a corpus of Copilot manifests written from Copilot's published
+//! manifest specification (tests/fixtures/copilot-*), each with the TOML it must give; the real
+//! binary imports each (dry run, then a real write into a copy) and `config` accepts every stage.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// The dry run's JSON result; nothing may be written.
+fn dry_run(dir: &Path) -> serde_json::Value {
+    let before = std::fs::read(dir.join("Cargo.toml")).unwrap();
+    let o = cargo_fargate(
+        dir,
+        &["--message-format", "json", "import", "copilot", "--dry-run"],
+    );
+    let result = json_result(&o);
+    assert_eq!(
+        std::fs::read(dir.join("Cargo.toml")).unwrap(),
+        before,
+        "--dry-run wrote Cargo.toml"
+    );
+    result
+}
+
+/// `not_carried` notes as `at field` strings, for asserting on.
+fn skipped(result: &serde_json::Value) -> Vec<String> {
+    result["report"]["not_carried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}",
+                n["at"].as_str().unwrap(),
+                n["field"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn assert_skipped(result: &serde_json::Value, at: &str, field: &str) {
+    let all = skipped(result);
+    assert!(
+        all.contains(&format!("{at} {field}")),
+        "`{field}` at {at} not reported; reported: {all:#?}"
+    );
+}
+
+/// Imports for real, checks the rest of Cargo.toml is kept byte for byte, then `config` accepts
+/// every stage.
+fn import_and_check(fixture: &str, stages: &[&str]) -> String {
+    let dir = common::fixture(fixture);
+    let expected = std::fs::read_to_string(
+        repo()
+            .join("tests/fixtures")
+            .join(fixture)
+            .join("expected.toml"),
+    )
+    .unwrap();
+    let result = dry_run(dir.path());
+    assert_eq!(
+        result["toml"].as_str().unwrap(),
+        expected,
+        "{fixture}: the TOML differs from expected.toml"
+    );
+
+    let before = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+    let out = ok(&cargo_fargate(dir.path(), &["import", "copilot"]));
+    assert!(out.contains("next: cargo fargate config --stage"), "{out}");
+    let after = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+    assert!(
+        after.starts_with(before.trim_end()),
+        "the manifest's own text changed:\n{after}"
+    );
+    assert!(
+        after.contains(expected.trim()),
+        "the written section differs:\n{after}"
+    );
+    for stage in stages {
+        let o = cargo_fargate(dir.path(), &["config", "--stage", stage]);
+        ok(&o);
+    }
+    // A second import refuses to overwrite what the first wrote.
+    one_line_error(
+        &cargo_fargate(dir.path(), &["import", "copilot"]),
+        "already exists",
+    );
+    after
+}
+
+#[test]
+fn a_web_service_with_environments_addons_and_an_imported_vpc() {
+    let dir = common::fixture("copilot-web");
+    let r = dry_run(dir.path());
+    let m = "copilot/api/manifest.yml";
+    for (line, field) in [
+        (8, "image.healthcheck"),
+        (16, "http.healthcheck.healthy_threshold"),
+        (17, "http.healthcheck.interval"),
+        (19, "http.alias"),
+        (26, "count.cpu_percentage"),
+        (36, "network.connect"),
+        (49, "secrets.GITHUB_TOKEN"),
+        (52, "logging"),
+        // The prod override's own line.
+        (66, "count.cpu_percentage"),
+    ] {
+        assert_skipped(&r, &format!("{m}:{line}"), field);
+    }
+    let addons = "copilot/api/addons/policies.yml";
+    assert_skipped(
+        &r,
+        &format!("{addons}:20"),
+        "Resources.OrdersTableAccessPolicy",
+    );
+    assert_skipped(&r, &format!("{addons}:29"), "Resources.OrdersTable");
+    assert_skipped(&r, &format!("{addons}:36"), "Outputs.OrdersTableName");
+    assert_skipped(
+        &r,
+        "copilot/environments/test/manifest.yml:15",
+        "observability",
+    );
+    assert_skipped(&r, "copilot/environments/prod/manifest.yml:14", "http");
+    assert_eq!(
+        r["workloads"][0]["becomes"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("kind = \"web\"")
+    );
+
+    let written = import_and_check("copilot-web", &["test", "prod"]);
+    assert!(written.contains("task-role-policy-files = [\"api-ReadAssetsPolicy.policy.json\"]"));
+}
+
+#[test]
+fn backend_and_worker_services_become_one_stage_per_workload_and_environment() {
+    let dir = common::fixture("copilot-services");
+    let r = dry_run(dir.path());
+    let b = "copilot/backend/manifest.yml";
+    assert_skipped(&r, &format!("{b}:5"), "image.location");
+    assert_skipped(&r, &format!("{b}:24"), "storage");
+    let w = "copilot/worker/manifest.yml";
+    assert_skipped(&r, &format!("{w}:9"), "subscribe");
+    assert_skipped(&r, &format!("{w}:19"), "count.range");
+    assert_skipped(&r, &format!("{w}:22"), "count.queue_delay");
+    assert_skipped(&r, &format!("{w}:26"), "sidecars");
+    assert_skipped(
+        &r,
+        "copilot/environments/staging/manifest.yml:6",
+        "network.vpc.cidr",
+    );
+    import_and_check("copilot-services", &["backend-staging", "worker-staging"]);
+}
+
+#[test]
+fn scheduled_jobs_every_schedule_form() {
+    let dir = common::fixture("copilot-jobs");
+    let r = dry_run(dir.path());
+    assert_skipped(&r, "copilot/report/manifest.yml:6", "retries");
+    assert_skipped(&r, "copilot/report/manifest.yml:7", "timeout");
+    assert_skipped(&r, "copilot/manual/manifest.yml:4", "on.schedule");
+    assert_skipped(&r, "copilot/site/manifest.yml:2", "type");
+    let stages = [
+        "digest-test",
+        "manual-test",
+        "report-test",
+        "sweep-test",
+        "weekly-test",
+    ];
+    import_and_check("copilot-jobs", &stages);
+}
+
+#[test]
+fn bad_input_is_one_line_and_writes_nothing() {
+    // Not YAML: the file and line, nothing written.
+    let dir = common::fixture("copilot-web");
+    std::fs::write(
+        dir.path().join("copilot/api/manifest.yml"),
+        "name: api\ntype: [unclosed\n",
+    )
+    .unwrap();
+    let before = std::fs::read(dir.path().join("Cargo.toml")).unwrap();
+    let e = one_line_error(
+        &cargo_fargate(dir.path(), &["import", "copilot"]),
+        "not YAML",
+    );
+    assert!(e.contains("copilot/api/manifest.yml:"), "{e}");
+    assert_eq!(
+        std::fs::read(dir.path().join("Cargo.toml")).unwrap(),
+        before
+    );
+    assert!(!dir.path().join("api-ReadAssetsPolicy.policy.json").exists());
+
+    // A copilot/ with no manifests.
+    let dir = common::fixture("copilot-web");
+    std::fs::remove_dir_all(dir.path().join("copilot")).unwrap();
+    std::fs::create_dir(dir.path().join("copilot")).unwrap();
+    one_line_error(
+        &cargo_fargate(dir.path(), &["import", "copilot"]),
+        "no Copilot manifests",
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("Cargo.toml")).unwrap(),
+        before
+    );
+
+    // No copilot/ at all.
+    std::fs::remove_dir_all(dir.path().join("copilot")).unwrap();
+    one_line_error(
+        &cargo_fargate(dir.path(), &["import", "copilot"]),
+        "no Copilot directory",
+    );
+}
