@@ -48,46 +48,68 @@ fn assert_skipped(result: &serde_json::Value, at: &str, field: &str) {
     );
 }
 
-/// Imports for real, checks the rest of Cargo.toml is kept byte for byte, then `config` accepts
-/// every stage.
-fn import_and_check(fixture: &str, stages: &[&str]) -> String {
-    let dir = common::fixture(fixture);
-    let expected = std::fs::read_to_string(
-        repo()
-            .join("tests/fixtures")
-            .join(fixture)
-            .join("expected.toml"),
-    )
-    .unwrap();
-    let result = dry_run(dir.path());
-    assert_eq!(
-        result["toml"].as_str().unwrap(),
-        expected,
-        "{fixture}: the TOML differs from expected.toml"
-    );
+/// The expected TOML of each package's section: `expected.toml`, or `expected-<package>.toml`
+/// when the import writes several.
+fn expected(fixture: &str, package: &str, sections: usize) -> String {
+    let name = match sections {
+        1 => "expected.toml".to_string(),
+        _ => format!("expected-{package}.toml"),
+    };
+    std::fs::read_to_string(repo().join("tests/fixtures").join(fixture).join(name)).unwrap()
+}
 
-    let before = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+/// Imports for real, checks the rest of each Cargo.toml is kept byte for byte, then `config`
+/// accepts every stage of every package written.
+fn import_and_check(fixture: &str) -> Vec<String> {
+    let dir = common::fixture(fixture);
+    let result = dry_run(dir.path());
+    let sections = result["sections"].as_array().unwrap().clone();
+    let mut before = Vec::new();
+    for s in &sections {
+        let package = s["package"].as_str().unwrap();
+        let want = expected(fixture, package, sections.len());
+        assert_eq!(
+            s["toml"].as_str().unwrap(),
+            want,
+            "{fixture}: {package}'s TOML differs from the expected file"
+        );
+        let manifest = dir.path().join(s["manifest"].as_str().unwrap());
+        before.push((
+            manifest.clone(),
+            std::fs::read_to_string(&manifest).unwrap(),
+            want,
+        ));
+    }
+
     let out = ok(&cargo_fargate(dir.path(), &["import", "copilot"]));
-    assert!(out.contains("next: cargo fargate config --stage"), "{out}");
-    let after = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
-    assert!(
-        after.starts_with(before.trim_end()),
-        "the manifest's own text changed:\n{after}"
-    );
-    assert!(
-        after.contains(expected.trim()),
-        "the written section differs:\n{after}"
-    );
-    for stage in stages {
-        let o = cargo_fargate(dir.path(), &["config", "--stage", stage]);
-        ok(&o);
+    assert!(out.contains("next: cargo fargate config"), "{out}");
+    let mut written = Vec::new();
+    for ((manifest, old, want), s) in before.iter().zip(&sections) {
+        let after = std::fs::read_to_string(manifest).unwrap();
+        assert!(
+            after.starts_with(old.trim_end()),
+            "the manifest's own text changed:\n{after}"
+        );
+        assert!(
+            after.contains(want.trim()),
+            "the written section differs:\n{after}"
+        );
+        let package = s["package"].as_str().unwrap();
+        for stage in s["stages"].as_array().unwrap() {
+            let o = cargo_fargate(
+                dir.path(),
+                &["config", "-p", package, "--stage", stage.as_str().unwrap()],
+            );
+            ok(&o);
+        }
+        written.push(after);
     }
     // A second import refuses to overwrite what the first wrote.
     one_line_error(
         &cargo_fargate(dir.path(), &["import", "copilot"]),
         "already exists",
     );
-    after
+    written
 }
 
 #[test]
@@ -132,8 +154,8 @@ fn a_web_service_with_environments_addons_and_an_imported_vpc() {
         Some("kind = \"web\"")
     );
 
-    let written = import_and_check("copilot-web", &["test", "prod"]);
-    assert!(written.contains("task-role-policy-files = [\"api-ReadAssetsPolicy.policy.json\"]"));
+    let written = import_and_check("copilot-web");
+    assert!(written[0].contains("task-role-policy-files = [\"api-ReadAssetsPolicy.policy.json\"]"));
 }
 
 #[test]
@@ -153,7 +175,8 @@ fn backend_and_worker_services_become_one_stage_per_workload_and_environment() {
         "copilot/environments/staging/manifest.yml:6",
         "network.vpc.cidr",
     );
-    import_and_check("copilot-services", &["backend-staging", "worker-staging"]);
+    let written = import_and_check("copilot-services");
+    assert!(written[0].contains("[package.metadata.fargate.stages.worker-staging]"));
 }
 
 #[test]
@@ -171,7 +194,43 @@ fn scheduled_jobs_every_schedule_form() {
         "sweep-test",
         "weekly-test",
     ];
-    import_and_check("copilot-jobs", &stages);
+    assert_eq!(r["sections"][0]["stages"], serde_json::json!(stages));
+    // Every schedule form, converted (the `test` override replaces digest's weekday cron).
+    let toml = r["sections"][0]["toml"].as_str().unwrap();
+    for expr in [
+        "cron(0 0 * * ? *)",
+        "rate(90 minutes)",
+        "cron(*/30 * * * ? *)",
+        "cron(0 0 ? * 1 *)",
+    ] {
+        assert!(
+            toml.contains(&format!("schedule = \"{expr}\"")),
+            "{expr} not in:\n{toml}"
+        );
+    }
+    let carried = r["report"]["carried"].to_string();
+    assert!(carried.contains("cron(0 9 ? * 2-6 *)"), "{carried}");
+    import_and_check("copilot-jobs");
+}
+
+#[test]
+fn a_workspace_gets_each_workload_in_the_package_that_builds_it() {
+    let dir = common::fixture("copilot-workspace");
+    let r = dry_run(dir.path());
+    let packages: Vec<(&str, &str)> = r["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["package"].as_str().unwrap()))
+        .collect();
+    // `api` by its Dockerfile's `-p api`; `cleanup` by the directory holding its Dockerfile.
+    assert_eq!(packages, [("api", "api"), ("cleanup", "nightly-jobs")]);
+    assert_skipped(
+        &r,
+        "copilot/environments/prod/manifest.yml:4",
+        "network.vpc.subnets",
+    );
+    import_and_check("copilot-workspace");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod addons;
 pub mod environment;
+pub mod package;
 pub mod report;
 pub mod schedule;
 pub mod workload;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{display_path, Location, Result, UserError};
+use crate::error::{Location, Result, UserError};
 use crate::project::Project;
 use report::Report;
 use workload::Keys;
@@ -25,6 +26,9 @@ use yaml::File;
 pub struct Options<'a> {
     /// The `copilot/` directory [default: the workspace root's].
     pub dir: Option<&'a Path>,
+    /// `--manifest-path` and `-p`: without `-p`, every package of the workspace may get workloads.
+    pub manifest_path: Option<&'a Path>,
+    pub package: Option<&'a str>,
     pub bin: Option<&'a str>,
     pub dry_run: bool,
     pub force: bool,
@@ -38,6 +42,8 @@ pub struct Workload {
     pub copilot_type: String,
     /// What it became here, in words.
     pub becomes: String,
+    /// The cargo package that builds it.
+    pub package: String,
     pub stages: Vec<String>,
 }
 
@@ -48,11 +54,13 @@ pub struct Stages {
     pub policies: Vec<addons::Policy>,
 }
 
-/// Reads every manifest under `dir`; nothing is written before all of them are read and mapped.
-pub fn import(project: &Project, opts: &Options) -> Result<write::Output> {
+/// Reads every manifest under `dir`, matches each workload to its package, maps it; nothing is
+/// written before all of them are read and mapped.
+pub fn import(opts: &Options) -> Result<write::Output> {
+    let projects = package::load(opts.manifest_path, opts.package)?;
     let dir = match opts.dir {
         Some(d) => d.to_path_buf(),
-        None => project.workspace_root.join("copilot"),
+        None => projects[0].workspace_root.join("copilot"),
     };
     if !dir.is_dir() {
         return Err(UserError::new("no Copilot directory here")
@@ -63,63 +71,112 @@ pub fn import(project: &Project, opts: &Options) -> Result<write::Output> {
     let mut report = Report::default();
     let envs = read_environments(&dir, &mut report)?;
     let files = read_workloads(&dir)?;
-    let several = files.len() > 1;
-    let mut workloads = Vec::new();
-    let mut all = Vec::new();
+    // Each importable workload with the package that builds it.
+    let mut routed: Vec<(usize, &String, &File, &'static str, &'static str)> = Vec::new();
     for (name, file) in &files {
         let ty = file.root.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let at = file.at(file.root.get("type").map_or(1, |t| t.line));
         let Some((kind, becomes)) = workload::kind_of(ty) else {
-            report.skip(file.at(file.root.get("type").map_or(1, |t| t.line)), "type", format!("a `{ty}` workload"), "no kind here runs it (a static site belongs on S3 and CloudFront); it is not imported");
+            report.skip(at, "type", format!("a `{ty}` workload"), "no kind here runs it (a static site belongs on S3 and CloudFront); it is not imported");
             continue;
         };
-        report.carry(
-            file.at(file.root.get("type").map_or(1, |t| t.line)),
-            "type",
-            format!("`{name}` ({ty}) → {becomes}"),
-        );
-        let bin = bin_for(project, name, file, &dir, opts.bin, several)?;
-        let policies = addons::read(
+        report.carry(at, "type", format!("`{name}` ({ty}) → {becomes}"));
+        routed.push((
+            package::of(&projects, name, file, &dir)?,
             name,
-            file.path.parent().unwrap_or(dir.as_path()),
-            &mut report,
-        )?;
-        let mut stages = stages_of(name, file, kind, &envs, several, &mut report)?;
-        let extra = dockerfile(project, file, &dir, &mut report);
-        // Keys of the whole workload: in the base table, or in each stage when there are several.
-        let targets: Vec<&mut Keys> = if several {
-            stages.stages.iter_mut().map(|(_, k)| k).collect()
-        } else {
-            vec![&mut stages.base]
-        };
-        for keys in targets {
-            keys.extend(extra.clone());
-            if let Some(b) = &bin {
-                keys.insert("bin".into(), serde_json::json!(b));
-            }
-            if !policies.is_empty() {
-                let files: Vec<String> = policies
-                    .iter()
-                    .map(|p| p.file.display().to_string())
-                    .collect();
-                keys.insert("task-role-policy-files".into(), serde_json::json!(files));
-            }
-        }
-        stages.policies = policies;
-        workloads.push(Workload {
-            name: name.clone(),
-            copilot_type: ty.to_string(),
-            becomes: becomes.to_string(),
-            stages: stages.stages.iter().map(|(s, _)| s.clone()).collect(),
-        });
-        all.push(stages);
+            file,
+            kind,
+            becomes,
+        ));
     }
-    if all.is_empty() {
+    if routed.is_empty() {
         return Err(UserError::new("none of the Copilot workloads has a kind cargo-fargate runs")
             .at(Location::file(&dir, None))
             .fix("see the types Copilot lists: Load Balanced Web Service, Backend Service, Worker Service, Scheduled Job")
             .into());
     }
-    write::write(project, &all, workloads, report, opts)
+    let mut workloads = Vec::new();
+    let mut sections = Vec::new();
+    for (i, project) in projects.iter().enumerate() {
+        let mine: Vec<_> = routed.iter().filter(|r| r.0 == i).collect();
+        let several = mine.len() > 1;
+        let mut all = Vec::new();
+        for (_, name, file, kind, becomes) in mine {
+            let cx = Workload {
+                name: name.to_string(),
+                copilot_type: file
+                    .root
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                becomes: becomes.to_string(),
+                package: project.package_name.clone(),
+                stages: Vec::new(),
+            };
+            let stages = workload_stages(
+                project,
+                &cx,
+                file,
+                kind,
+                &envs,
+                several,
+                &dir,
+                opts,
+                &mut report,
+            )?;
+            workloads.push(Workload {
+                stages: stages.stages.iter().map(|(s, _)| s.clone()).collect(),
+                ..cx
+            });
+            all.push(stages);
+        }
+        if !all.is_empty() {
+            sections.push((project, all));
+        }
+    }
+    write::write(sections, workloads, report, opts)
+}
+
+/// One workload's stages in `project`, with its bin, Dockerfile and addon policies.
+#[allow(clippy::too_many_arguments)]
+fn workload_stages(
+    project: &Project,
+    w: &Workload,
+    file: &File,
+    kind: &'static str,
+    envs: &[environment::Environment],
+    several: bool,
+    dir: &Path,
+    opts: &Options,
+    report: &mut Report,
+) -> Result<Stages> {
+    let name = w.name.as_str();
+    let bin = package::bin_for(project, name, file, dir, opts.bin, several)?;
+    let policies = addons::read(name, file.path.parent().unwrap_or(dir), report)?;
+    let mut stages = stages_of(name, file, kind, envs, several, report)?;
+    let extra = package::dockerfile(project, file, dir, report);
+    // Keys of the whole workload: in the base table, or in each stage when there are several.
+    let targets: Vec<&mut Keys> = if several {
+        stages.stages.iter_mut().map(|(_, k)| k).collect()
+    } else {
+        vec![&mut stages.base]
+    };
+    for keys in targets {
+        keys.extend(extra.clone());
+        if let Some(b) = &bin {
+            keys.insert("bin".into(), serde_json::json!(b));
+        }
+        if !policies.is_empty() {
+            let files: Vec<String> = policies
+                .iter()
+                .map(|p| p.file.display().to_string())
+                .collect();
+            keys.insert("task-role-policy-files".into(), serde_json::json!(files));
+        }
+    }
+    stages.policies = policies;
+    Ok(stages)
 }
 
 /// Every `environments/<env>/manifest.yml`, sorted by name.
@@ -275,102 +332,4 @@ fn split_common(base: Keys, stages: Vec<(String, Keys)>) -> Stages {
         stages,
         policies: Vec::new(),
     }
-}
-
-/// The binary that builds workload `name`: the package's only one, one named like the workload,
-/// the one its Dockerfile builds (`--bin NAME`), or `--bin`; else an error that says so.
-fn bin_for(
-    project: &Project,
-    name: &str,
-    file: &File,
-    dir: &Path,
-    flag: Option<&str>,
-    several: bool,
-) -> Result<Option<String>> {
-    if let Some(b) = flag.filter(|_| !several) {
-        return Ok(Some(b.to_string()));
-    }
-    if project.bins.len() <= 1 {
-        return Ok(None);
-    }
-    if project.bins.iter().any(|b| b == name) {
-        return Ok(Some(name.to_string()));
-    }
-    if let Some(text) = dockerfile_path(file, dir).and_then(|p| std::fs::read_to_string(p).ok()) {
-        if let Some(b) = project
-            .bins
-            .iter()
-            .find(|b| text.contains(&format!("--bin {b}")))
-        {
-            return Ok(Some(b.clone()));
-        }
-    }
-    Err(UserError::new(format!(
-        "cannot tell which binary of package `{}` the workload `{name}` runs (it has {})",
-        project.package_name,
-        crate::error::list(&project.bins)
-    ))
-    .at(Location::file(&file.path, Some(file.root.line)))
-    .fix("import it alone with `--bin NAME` (`-p PACKAGE` for another package)")
-    .into())
-}
-
-/// The Dockerfile Copilot builds with (paths are relative to the directory above `copilot/`).
-fn dockerfile_path(file: &File, dir: &Path) -> Option<PathBuf> {
-    let build = file.root.get("image")?.get("build")?;
-    let rel = build
-        .as_str()
-        .or_else(|| build.get("dockerfile")?.as_str())?;
-    Some(dir.parent().unwrap_or(dir).join(rel))
-}
-
-/// `dockerfile` relative to the package, when Copilot's exists; its context is reported when it
-/// is not the workspace root (cargo-fargate's build context).
-fn dockerfile(project: &Project, file: &File, dir: &Path, report: &mut Report) -> Keys {
-    let mut keys = Keys::new();
-    let Some(path) = dockerfile_path(file, dir) else {
-        return keys;
-    };
-    let build = file.root.get("image").and_then(|i| i.get("build"));
-    let at = file.at(build.map_or(1, |b| b.line));
-    let root = dir.parent().unwrap_or(dir);
-    if let Some(ctx) = build
-        .and_then(|b| b.get("context"))
-        .and_then(|c| c.as_str())
-    {
-        if std::fs::canonicalize(root.join(ctx)).ok()
-            != std::fs::canonicalize(&project.workspace_root).ok()
-        {
-            report.skip(at.clone(), "image.build.context", format!("build context `{ctx}`"), "cargo-fargate builds with the workspace root as context: adjust the Dockerfile's COPY paths");
-        }
-    }
-    match relative(&path, &project.package_dir) {
-        Some(rel) if path.is_file() => {
-            keys.insert("dockerfile".into(), serde_json::json!(rel));
-        }
-        _ => report.skip(at, "image.build", format!("the Dockerfile {} is missing", display_path(&path)), "build with the built-in template (leave `dockerfile` out) or point `dockerfile` at one"),
-    }
-    keys
-}
-
-/// `path` relative to `base` (both made absolute), with `..` where needed.
-fn relative(path: &Path, base: &Path) -> Option<String> {
-    let path = std::fs::canonicalize(path).ok()?;
-    let base = std::fs::canonicalize(base).ok()?;
-    let common = path
-        .components()
-        .zip(base.components())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut out: Vec<String> = base
-        .components()
-        .skip(common)
-        .map(|_| "..".to_string())
-        .collect();
-    out.extend(
-        path.components()
-            .skip(common)
-            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-    );
-    Some(out.join("/"))
 }

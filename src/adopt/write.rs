@@ -18,57 +18,70 @@ use crate::project::Project;
 #[derive(Debug, Serialize)]
 pub struct Output {
     pub dry_run: bool,
-    pub manifest: PathBuf,
-    /// The `[package.metadata.fargate]` section, as TOML.
-    pub toml: String,
+    /// One `[package.metadata.fargate]` per package that got workloads.
+    pub sections: Vec<Section>,
     pub policy_files: Vec<PathBuf>,
     pub workloads: Vec<Workload>,
     pub report: Report,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Section {
+    pub package: String,
+    pub manifest: PathBuf,
+    /// The section, as TOML.
+    pub toml: String,
     pub stages: Vec<String>,
 }
 
-/// Renders the section, then writes it and the policy files unless `dry_run`.
+/// Renders each package's section, then (unless `dry_run`) writes the policy files and the
+/// manifests — each manifest's new text made first, so a section already there stops it before
+/// any write.
 pub fn write(
-    project: &Project,
-    all: &[Stages],
+    packages: Vec<(&Project, Vec<Stages>)>,
     workloads: Vec<Workload>,
     report: Report,
     opts: &Options,
 ) -> Result<Output> {
-    let toml = section(all);
-    let mut stages: Vec<String> = all
-        .iter()
-        .flat_map(|s| s.stages.iter().map(|(n, _)| n.clone()))
-        .collect();
-    stages.sort();
-    let policy_files: Vec<PathBuf> = all
-        .iter()
-        .flat_map(|s| &s.policies)
-        .map(|p| project.package_dir.join(&p.file))
-        .collect();
-    if !opts.dry_run {
-        // The manifest's new text is made first: a section already there stops it before any write.
-        let text = crate::steps::init::insert_section(
-            &project.manifest.text,
-            &project.manifest.path,
-            opts.force,
-            "package",
-            &toml,
-        )?;
+    let mut sections = Vec::new();
+    let mut texts = Vec::new();
+    let mut policies = Vec::new();
+    for (project, all) in &packages {
+        let toml = section(all);
+        let mut stages: Vec<String> = all
+            .iter()
+            .flat_map(|s| s.stages.iter().map(|(n, _)| n.clone()))
+            .collect();
+        stages.sort();
+        if !opts.dry_run {
+            let m = &project.manifest;
+            texts.push((
+                m.path.clone(),
+                crate::steps::init::insert_section(&m.text, &m.path, opts.force, "package", &toml)?,
+            ));
+        }
         for p in all.iter().flat_map(|s| &s.policies) {
             let json = serde_json::to_string_pretty(&p.document).expect("JSON serialises") + "\n";
-            crate::steps::init::write_atomic(&project.package_dir.join(&p.file), &json)?;
+            policies.push((project.package_dir.join(&p.file), json));
         }
-        crate::steps::init::write_atomic(&project.manifest.path, &text)?;
+        sections.push(Section {
+            package: project.package_name.clone(),
+            manifest: project.manifest.path.clone(),
+            toml,
+            stages,
+        });
+    }
+    if !opts.dry_run {
+        for (path, text) in policies.iter().chain(&texts) {
+            crate::steps::init::write_atomic(path, text)?;
+        }
     }
     Ok(Output {
         dry_run: opts.dry_run,
-        manifest: project.manifest.path.clone(),
-        toml,
-        policy_files,
+        sections,
+        policy_files: policies.into_iter().map(|(p, _)| p).collect(),
         workloads,
         report,
-        stages,
     })
 }
 
@@ -145,31 +158,47 @@ fn toml_value(v: &J) -> Option<toml_edit::Value> {
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.dry_run {
-            writeln!(f, "{}", self.toml.trim_end())?;
-            writeln!(f)?;
+            for s in &self.sections {
+                writeln!(f, "# {}", display_path(&s.manifest))?;
+                writeln!(f, "{}", s.toml.trim())?;
+                writeln!(f)?;
+            }
         }
         for w in &self.workloads {
-            writeln!(f, "{} ({}) → {}", w.name, w.copilot_type, w.becomes)?;
+            writeln!(
+                f,
+                "{} ({}) → package {}, {}",
+                w.name, w.copilot_type, w.package, w.becomes
+            )?;
         }
         write!(f, "{}", self.report)?;
         let verb = if self.dry_run { "would write" } else { "wrote" };
-        writeln!(
-            f,
-            "{verb} [package.metadata.fargate] in {}",
-            display_path(&self.manifest)
-        )?;
+        for s in &self.sections {
+            writeln!(
+                f,
+                "{verb} [package.metadata.fargate] in {}",
+                display_path(&s.manifest)
+            )?;
+        }
         for p in &self.policy_files {
             writeln!(f, "{verb} {}", display_path(p))?;
         }
-        let stage = self
-            .stages
-            .first()
-            .map(|s| format!(" --stage {s}"))
-            .unwrap_or_default();
         if self.dry_run {
-            writeln!(f, "next: cargo fargate import copilot (without --dry-run)")
-        } else {
-            writeln!(f, "next: cargo fargate config{stage}, then cargo fargate diff{stage} and cargo fargate deploy --dry-run{stage}")
+            return writeln!(f, "next: cargo fargate import copilot (without --dry-run)");
         }
+        for s in &self.sections {
+            let p = if self.sections.len() > 1 {
+                format!(" -p {}", s.package)
+            } else {
+                String::new()
+            };
+            let stage = s
+                .stages
+                .first()
+                .map(|st| format!(" --stage {st}"))
+                .unwrap_or_default();
+            writeln!(f, "next: cargo fargate config{p}{stage}, then cargo fargate diff{p}{stage} and cargo fargate deploy --dry-run{p}{stage}")?;
+        }
+        Ok(())
     }
 }

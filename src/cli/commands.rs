@@ -42,14 +42,15 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             out.result(&init::run(&project, args.force, args.workspace)?);
         }
         Command::Import(crate::cli::ImportCommand::Copilot(args)) => {
-            let project = session.project()?;
             let opts = crate::adopt::Options {
                 dir: args.dir.as_deref(),
+                manifest_path: session.global.manifest_path.as_deref(),
+                package: session.global.package.as_deref(),
                 bin: session.global.bin.as_deref(),
                 dry_run: args.dry_run,
                 force: args.force,
             };
-            out.result(&crate::adopt::import(&project, &opts)?);
+            out.result(&crate::adopt::import(&opts)?);
         }
         Command::Package(args) => {
             let (project, config) = session.load()?;
