@@ -104,11 +104,22 @@ fn import_and_check(fixture: &str) -> Vec<String> {
         }
         written.push(after);
     }
-    // A second import refuses to overwrite what the first wrote.
+    // A second import refuses to overwrite what the first wrote, in a dry run too; --force replaces.
     one_line_error(
         &cargo_fargate(dir.path(), &["import", "copilot"]),
         "already exists",
     );
+    let dry = cargo_fargate(dir.path(), &["import", "copilot", "--dry-run"]);
+    one_line_error(&dry, "already exists");
+    ok(&cargo_fargate(
+        dir.path(),
+        &["import", "copilot", "--force"],
+    ));
+    for ((manifest, _, want), again) in before.iter().zip(&written) {
+        let after = std::fs::read_to_string(manifest).unwrap();
+        assert_eq!(&after, again, "--force must give the same file");
+        assert_eq!(after.matches(want.trim()).count(), 1);
+    }
     written
 }
 

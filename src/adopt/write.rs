@@ -34,9 +34,8 @@ pub struct Section {
     pub stages: Vec<String>,
 }
 
-/// Renders each package's section, then (unless `dry_run`) writes the policy files and the
-/// manifests — each manifest's new text made first, so a section already there stops it before
-/// any write.
+/// Renders each package's section and each manifest's new text (a section already there stops it,
+/// in a dry run too), then, unless `dry_run`, writes the policy files and the manifests.
 pub fn write(
     packages: Vec<(&Project, Vec<Stages>)>,
     workloads: Vec<Workload>,
@@ -53,13 +52,12 @@ pub fn write(
             .flat_map(|s| s.stages.iter().map(|(n, _)| n.clone()))
             .collect();
         stages.sort();
-        if !opts.dry_run {
-            let m = &project.manifest;
-            texts.push((
-                m.path.clone(),
-                crate::steps::init::insert_section(&m.text, &m.path, opts.force, "package", &toml)?,
-            ));
-        }
+        // Made in a dry run too: a section already there is refused there as well.
+        let m = &project.manifest;
+        texts.push((
+            m.path.clone(),
+            crate::steps::init::insert_section(&m.text, &m.path, opts.force, "package", &toml)?,
+        ));
         for p in all.iter().flat_map(|s| &s.policies) {
             let json = serde_json::to_string_pretty(&p.document).expect("JSON serialises") + "\n";
             policies.push((project.package_dir.join(&p.file), json));
