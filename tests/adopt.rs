@@ -135,10 +135,11 @@ fn a_web_service_with_environments_addons_and_an_imported_vpc() {
         (19, "http.alias"),
         (26, "count.cpu_percentage"),
         (36, "network.connect"),
-        (49, "secrets.GITHUB_TOKEN"),
-        (52, "logging"),
+        (50, "secrets.GITHUB_TOKEN"),
+        (44, "variables.BUILD_TAG"),
+        (54, "logging"),
         // The prod override's own line.
-        (66, "count.cpu_percentage"),
+        (68, "count.cpu_percentage"),
     ] {
         assert_skipped(&r, &format!("{m}:{line}"), field);
     }
@@ -166,6 +167,9 @@ fn a_web_service_with_environments_addons_and_an_imported_vpc() {
     );
 
     let written = import_and_check("copilot-web");
+    // Copilot's `copilot secret init` path, with the application and each environment filled in.
+    assert!(written[0].contains("SESSION_KEY = \"/copilot/shop/prod/secrets/SESSION_KEY\""));
+    assert!(written[0].contains("SESSION_KEY = \"/copilot/shop/test/secrets/SESSION_KEY\""));
     assert!(written[0].contains("task-role-policy-files = [\"api-ReadAssetsPolicy.policy.json\"]"));
 }
 

@@ -154,7 +154,8 @@ fn workload_stages(
     let name = w.name.as_str();
     let bin = package::bin_for(project, name, file, dir, opts.bin, several)?;
     let policies = addons::read(name, file.path.parent().unwrap_or(dir), report)?;
-    let mut stages = stages_of(name, file, kind, envs, several, report)?;
+    let app = application(dir);
+    let mut stages = stages_of(name, file, kind, envs, several, app.as_deref(), report)?;
     let extra = package::dockerfile(project, file, dir, report);
     // Keys of the whole workload: in the base table, or in each stage when there are several.
     let targets: Vec<&mut Keys> = if several {
@@ -177,6 +178,12 @@ fn workload_stages(
     }
     stages.policies = policies;
     Ok(stages)
+}
+
+/// The application's name, from Copilot's `.workspace` file (`application: NAME`).
+fn application(dir: &Path) -> Option<String> {
+    let file = File::read(&dir.join(".workspace")).ok()?;
+    file.root.get("application")?.as_str().map(String::from)
 }
 
 /// Every `environments/<env>/manifest.yml`, sorted by name.
@@ -241,6 +248,7 @@ fn stages_of(
     kind: &'static str,
     envs: &[environment::Environment],
     several: bool,
+    app: Option<&str>,
     report: &mut Report,
 ) -> Result<Stages> {
     let overrides = file.root.get("environments");
@@ -261,13 +269,21 @@ fn stages_of(
         kind,
         network: None,
     };
-    let base = workload::map(&plain, &file.root, report);
+    let app_var = app.map(|a| ("COPILOT_APPLICATION_NAME", a));
+    let base = workload::map(
+        &plain,
+        &file.root.substitute(&Vec::from_iter(app_var)),
+        report,
+    );
     let mut stages = Vec::new();
     for env in &names {
         let root = match overrides.and_then(|o| o.get(env)) {
             Some(over) => file.root.overlay(over),
             None => file.root.clone(),
         };
+        let mut vars = vec![("COPILOT_ENVIRONMENT_NAME", env.as_str())];
+        vars.extend(app_var);
+        let root = root.substitute(&vars);
         let network = envs.iter().find(|e| &e.name == env).map(|e| &e.network);
         let cx = workload::Context {
             file,

@@ -40,6 +40,9 @@ pub fn kind_of(kind: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// A `${VAR}` left after the Copilot names are filled in.
+const DEPLOY_TIME: &str = "a `${VAR}` Copilot fills in from the deploying shell's environment";
+
 /// What the mapping needs besides the manifest.
 pub struct Context<'a> {
     pub file: &'a File,
@@ -202,6 +205,12 @@ fn variables(cx: &Context, keys: &mut Keys, node: &Node, report: &mut Report) {
     let mut env = serde_json::Map::new();
     for (name, line, v) in node.entries() {
         match v.scalar_text() {
+            Some(text) if text.contains("${") => report.skip(
+                cx.file.at(*line),
+                &format!("variables.{name}"),
+                DEPLOY_TIME,
+                "write the value in `environment`",
+            ),
             Some(text) => {
                 env.insert(name.clone(), json!(text));
             }
@@ -243,6 +252,15 @@ fn secrets(cx: &Context, keys: &mut Keys, node: &Node, report: &mut Report) {
             }
             _ => None,
         };
+        if reference.as_ref().is_some_and(|r| r.contains("${")) {
+            report.skip(
+                at,
+                &field,
+                DEPLOY_TIME,
+                "write the parameter's name or the secret's ARN in `secrets`",
+            );
+            continue;
+        }
         match reference.filter(|r| crate::config::validate::secret_reference(r).is_ok()) {
             Some(r) => {
                 out.insert(name.clone(), json!(r));
@@ -269,6 +287,12 @@ fn argv(keys: &mut Keys, field: &str, node: &Node, at: &str, report: &mut Report
         _ => None,
     };
     match words {
+        Some(w) if w.iter().any(|w| w.contains("${")) => report.skip(
+            at.into(),
+            field,
+            DEPLOY_TIME,
+            format!("write the value in `{field}`"),
+        ),
         Some(w) => {
             keys.insert(field.into(), json!(w));
         }

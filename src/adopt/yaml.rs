@@ -194,6 +194,29 @@ impl Node {
         }
     }
 
+    /// Every `${NAME}` of `vars` replaced in the strings below (Copilot's
+    /// `${COPILOT_ENVIRONMENT_NAME}` and `${COPILOT_APPLICATION_NAME}`).
+    pub fn substitute(&self, vars: &[(&str, &str)]) -> Node {
+        let value = match &self.value {
+            Data::Str(s) => Data::Str(
+                vars.iter()
+                    .fold(s.clone(), |s, (k, v)| s.replace(&format!("${{{k}}}"), v)),
+            ),
+            Data::Seq(items) => Data::Seq(items.iter().map(|i| i.substitute(vars)).collect()),
+            Data::Map(m) => Data::Map(
+                m.iter()
+                    .map(|(k, l, v)| (k.clone(), *l, v.substitute(vars)))
+                    .collect(),
+            ),
+            Data::Tagged(t, inner) => Data::Tagged(t.clone(), Box::new(inner.substitute(vars))),
+            other => other.clone(),
+        };
+        Node {
+            line: self.line,
+            value,
+        }
+    }
+
     /// Copilot's environment override: `over` laid on `self`, mappings merged key by key, anything
     /// else replaced.
     pub fn overlay(&self, over: &Node) -> Node {
