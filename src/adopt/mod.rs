@@ -5,9 +5,11 @@
 
 pub mod addons;
 pub mod environment;
+pub mod live;
 pub mod package;
 pub mod report;
 pub mod schedule;
+pub mod taskdef;
 pub mod workload;
 pub mod write;
 pub mod yaml;

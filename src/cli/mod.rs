@@ -450,8 +450,15 @@ pub struct InitArgs {
     pub force: bool,
     /// Write [workspace.metadata.fargate] (every member's defaults) in the workspace root's
     /// Cargo.toml instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from_service", "from_task_definition"])]
     pub workspace: bool,
+    /// Write the configuration that reproduces this running ECS service and its task definition
+    /// (taken over in place by `deploy`).
+    #[arg(long, value_name = "CLUSTER/SERVICE", conflicts_with = "from_task_definition")]
+    pub from_service: Option<String>,
+    /// Write the configuration that reproduces this task definition.
+    #[arg(long, value_name = "FAMILY[:REVISION]")]
+    pub from_task_definition: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
