@@ -168,6 +168,19 @@ fn a_service_made_elsewhere_is_taken_over_in_place() {
         .collect();
     assert_eq!(changed.len(), 2, "only the image line may change:\n{diff}");
     assert!(changed.iter().all(|l| l.contains("\"image\"")), "{diff}");
+    // The service: the new revision, and the two settings cargo-fargate always deploys services
+    // with (the circuit breaker with rollback, tags propagated from the service).
+    let service_lines: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with("~ service"))
+        .collect();
+    assert_eq!(service_lines.len(), 3, "{diff}");
+    for what in ["taskDefinition:", "circuitBreaker:", "propagateTags:"] {
+        assert!(
+            service_lines.iter().any(|l| l.contains(what)),
+            "{what} not in:\n{diff}"
+        );
+    }
 
     // deploy updates the same service to the new image.
     let r = json_result(
@@ -197,7 +210,10 @@ fn a_service_made_elsewhere_is_taken_over_in_place() {
     let td2 = aws(&["ecs", "describe-task-definition", "--task-definition", now])["taskDefinition"]
         .clone();
     // The image deploy built and pushed, pinned by digest, in the team's own container.
-    assert_eq!(td2["containerDefinitions"][0]["image"], r["image_uri"], "{r}");
+    assert_eq!(
+        td2["containerDefinitions"][0]["image"], r["image_uri"],
+        "{r}"
+    );
     assert!(r["image_uri"].as_str().unwrap().contains("@sha256:"));
     assert_eq!(td2["containerDefinitions"][0]["name"], "app");
 }

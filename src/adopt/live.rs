@@ -110,7 +110,8 @@ pub async fn init(project: &Project, aws: &Aws, from: &Source, force: bool) -> R
         stages: Vec::new(),
         policies: Vec::new(),
     };
-    let toml = super::write::section(std::slice::from_ref(&stages));
+    let origin = format!("Reproduces {arn} (`cargo fargate init --from-…`); the definition itself is in {template_name}.");
+    let toml = super::write::section(std::slice::from_ref(&stages), &origin);
     let m = &project.manifest;
     let text = crate::steps::init::insert_section(&m.text, &m.path, force, "package", &toml)?;
     let template = project.package_dir.join(&template_name);

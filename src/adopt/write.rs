@@ -46,7 +46,10 @@ pub fn write(
     let mut texts = Vec::new();
     let mut policies = Vec::new();
     for (project, all) in &packages {
-        let toml = section(all);
+        let toml = section(
+            all,
+            "Imported from AWS Copilot by `cargo fargate import copilot`.",
+        );
         let mut stages: Vec<String> = all
             .iter()
             .flat_map(|s| s.stages.iter().map(|(n, _)| n.clone()))
@@ -84,11 +87,9 @@ pub fn write(
 }
 
 /// The section's TOML: the shared keys, then one table per stage.
-pub fn section(all: &[Stages]) -> String {
+pub fn section(all: &[Stages], origin: &str) -> String {
     let mut fargate = Table::new();
-    fargate
-        .decor_mut()
-        .set_prefix("\n# Imported from AWS Copilot by `cargo fargate import copilot`.\n");
+    fargate.decor_mut().set_prefix(format!("\n# {origin}\n"));
     let mut stages = Table::new();
     stages.set_implicit(true);
     for s in all {
