@@ -182,6 +182,34 @@ fn a_service_made_elsewhere_is_taken_over_in_place() {
         );
     }
 
+    // The same from the task definition alone (a revision named): a task stage, the image only.
+    let td_dir = copy_fixture(&repo().join("examples/web-service"));
+    let revision = format!("{family}:1");
+    ok(&cf(
+        td_dir.path(),
+        &repository,
+        &["init", "--force", "--from-task-definition", &revision],
+    )
+    .output()
+    .unwrap());
+    let written = std::fs::read_to_string(td_dir.path().join("Cargo.toml")).unwrap();
+    assert!(
+        !written.contains("service-name") && !written.contains("kind = "),
+        "{written}"
+    );
+    let diff = ok(
+        &cf(td_dir.path(), &repository, &["diff", "--image", &pinned])
+            .output()
+            .unwrap(),
+    );
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| !l.starts_with("+++") && !l.starts_with("---"))
+        .filter(|l| l.starts_with('+') || l.starts_with('-') || l.starts_with('~'))
+        .collect();
+    assert_eq!(changed.len(), 2, "only the image line may change:\n{diff}");
+    assert!(changed.iter().all(|l| l.contains("\"image\"")), "{diff}");
+
     // deploy updates the same service to the new image.
     let r = json_result(
         &cf(
