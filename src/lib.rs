@@ -20,7 +20,8 @@
 //!   [`schedule`] (EventBridge Scheduler), and [`revisions`] (keep-revisions, after register).
 //! - The commands that compose stages: [`deploy`] (the stages chained, the plan and its IAM
 //!   simulation, the report), [`setup`], [`teardown`], [`doctor`], [`local`] (`run --local`),
-//!   [`adopt`] (`import copilot`: what teams already run, into the configuration).
+//!   [`adopt`] (what teams already run, into the configuration: `import copilot`,
+//!   `init --from-service` / `--from-task-definition`).
 //! - [`cli`]: the command line (clap types stay here) and the dispatcher.
 
 pub mod adopt;
