@@ -167,6 +167,18 @@ fn a_web_service_with_environments_addons_and_an_imported_vpc() {
     );
 
     let written = import_and_check("copilot-web");
+    // The prod stage's environment: the shared entries from the base table, its own on top.
+    let dir = common::fixture("copilot-web");
+    ok(&cargo_fargate(dir.path(), &["import", "copilot"]));
+    let prod = json_result(&cargo_fargate(
+        dir.path(),
+        &["--message-format", "json", "config", "--stage", "prod"],
+    ));
+    assert_eq!(
+        prod["config"]["environment"],
+        serde_json::json!({"LOG_LEVEL": "info", "WORKERS": "4"}),
+        "{prod}"
+    );
     // Copilot's `copilot secret init` path, with the application and each environment filled in.
     assert!(written[0].contains("SESSION_KEY = \"/copilot/shop/prod/secrets/SESSION_KEY\""));
     assert!(written[0].contains("SESSION_KEY = \"/copilot/shop/test/secrets/SESSION_KEY\""));

@@ -320,7 +320,7 @@ fn stages_of(
 }
 
 /// Keys equal in every stage move to the base table; each stage keeps what differs.
-fn split_common(base: Keys, stages: Vec<(String, Keys)>) -> Stages {
+fn split_common(base: Keys, mut stages: Vec<(String, Keys)>) -> Stages {
     if stages.is_empty() {
         return Stages {
             base,
@@ -328,26 +328,47 @@ fn split_common(base: Keys, stages: Vec<(String, Keys)>) -> Stages {
             policies: Vec::new(),
         };
     }
-    let common: Keys = stages[0]
-        .1
-        .iter()
-        .filter(|(k, v)| stages.iter().all(|(_, s)| s.get(*k) == Some(*v)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let stages = stages
-        .into_iter()
-        .map(|(n, keys)| {
-            (
-                n,
-                keys.into_iter()
-                    .filter(|(k, _)| !common.contains_key(k))
-                    .collect(),
-            )
-        })
-        .collect();
+    let mut common = Keys::new();
+    for (k, v) in stages[0].1.clone() {
+        if stages.iter().all(|(_, s)| s.get(&k) == Some(&v)) {
+            common.insert(k, v);
+        } else if let Some(shared) = common_entries(&k, &stages) {
+            // Tables merge entry by entry across layers: the shared entries go in the base.
+            common.insert(k, shared);
+        }
+    }
+    for (_, keys) in stages.iter_mut() {
+        for (k, v) in &common {
+            match (keys.get_mut(k), v) {
+                (Some(serde_json::Value::Object(own)), serde_json::Value::Object(shared))
+                    if own != shared =>
+                {
+                    own.retain(|e, val| shared.get(e) != Some(val));
+                }
+                _ => {
+                    keys.remove(k);
+                }
+            }
+        }
+    }
     Stages {
         base: common,
         stages,
         policies: Vec::new(),
     }
+}
+
+/// The entries of table `key` (environment, secrets) that every stage has alike; `None` when
+/// there are none or `key` is not a table in every stage.
+fn common_entries(key: &str, stages: &[(String, Keys)]) -> Option<serde_json::Value> {
+    let tables: Vec<&serde_json::Map<String, serde_json::Value>> = stages
+        .iter()
+        .map(|(_, s)| s.get(key)?.as_object())
+        .collect::<Option<_>>()?;
+    let shared: serde_json::Map<String, serde_json::Value> = tables[0]
+        .iter()
+        .filter(|(e, v)| tables.iter().all(|t| t.get(*e) == Some(*v)))
+        .map(|(e, v)| (e.clone(), v.clone()))
+        .collect();
+    (!shared.is_empty()).then_some(serde_json::Value::Object(shared))
 }
