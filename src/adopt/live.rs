@@ -46,6 +46,8 @@ pub struct Output {
     pub service: Option<String>,
     /// The container the built image goes into.
     pub container: String,
+    /// What the template keeps that no key expresses.
+    pub kept: Vec<String>,
 }
 
 /// Reads the service and its task definition, checks both are the caller's account's, then
@@ -129,6 +131,7 @@ pub async fn init(project: &Project, aws: &Aws, from: &Source, force: bool) -> R
         task_definition: arn,
         service: service.and_then(|s| s["serviceArn"].as_str().map(String::from)),
         container: adopted.container,
+        kept: adopted.kept,
     })
 }
 
@@ -166,6 +169,13 @@ impl fmt::Display for Output {
             display_path(&self.template),
             self.container
         )?;
+        if !self.kept.is_empty() {
+            writeln!(
+                f,
+                "kept in the template as they are: {}",
+                self.kept.join(", ")
+            )?;
+        }
         writeln!(f, "next: cargo fargate config, then cargo fargate diff and cargo fargate deploy --dry-run")
     }
 }

@@ -16,6 +16,8 @@ pub struct Adopted {
     pub template: String,
     /// The container the built image goes into.
     pub container: String,
+    /// What no key expresses and the template keeps as it was (other containers, volumes).
+    pub kept: Vec<String>,
 }
 
 /// A placeholder in the JSON tree, replaced by template text once serialised.
@@ -101,6 +103,21 @@ pub fn adopt(described: &Value) -> Result<Adopted, String> {
         .iter()
         .position(|c| c["essential"] != json!(false))
         .ok_or("it has no essential container")?;
+    let mut kept: Vec<String> = containers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != main)
+        .map(|(_, c)| {
+            let firelens = match c.get("firelensConfiguration") {
+                Some(_) => " (FireLens)",
+                None => "",
+            };
+            format!(
+                "container `{}`{firelens}",
+                c["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
     let c = containers[main]
         .as_object_mut()
         .expect("a container is an object");
@@ -111,6 +128,9 @@ pub fn adopt(described: &Value) -> Result<Adopted, String> {
         .to_string();
     c.insert("image".into(), slot("image"));
     container_keys(c, &mut put);
+    if td["volumes"].as_array().is_some_and(|v| !v.is_empty()) {
+        kept.push("volumes".into());
+    }
     let mut template = serde_json::to_string_pretty(&td).expect("JSON serialises");
     for (name, text) in SLOTS {
         template = template.replace(&format!("\"@@cargo-fargate:{name}@@\""), text);
@@ -119,6 +139,7 @@ pub fn adopt(described: &Value) -> Result<Adopted, String> {
         keys,
         template: template + "\n",
         container,
+        kept,
     })
 }
 
@@ -263,6 +284,7 @@ mod tests {
     fn keys_hold_what_the_template_now_reads_and_the_rest_stays() {
         let a = adopt(&described()).unwrap();
         assert_eq!(a.container, "web");
+        assert_eq!(a.kept, ["container `log_router` (FireLens)", "volumes"]);
         assert_eq!(a.keys["family"], "legacy");
         assert_eq!(a.keys["cpu"], 512);
         assert_eq!(a.keys["architecture"], "arm64");
