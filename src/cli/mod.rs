@@ -454,7 +454,11 @@ pub struct InitArgs {
     pub workspace: bool,
     /// Write the configuration that reproduces this running ECS service and its task definition
     /// (taken over in place by `deploy`).
-    #[arg(long, value_name = "CLUSTER/SERVICE", conflicts_with = "from_task_definition")]
+    #[arg(
+        long,
+        value_name = "CLUSTER/SERVICE",
+        conflicts_with = "from_task_definition"
+    )]
     pub from_service: Option<String>,
     /// Write the configuration that reproduces this task definition.
     #[arg(long, value_name = "FAMILY[:REVISION]")]
