@@ -20,9 +20,12 @@
 //! - The kinds of stage beyond a one-off task, side by side: [`service`] (`service` and `web`),
 //!   [`schedule`] (EventBridge Scheduler), and [`revisions`] (keep-revisions, after register).
 //! - The commands that compose stages: [`deploy`] (the stages chained, the plan and its IAM
-//!   simulation, the report), [`setup`], [`teardown`], [`doctor`], [`local`] (`run --local`).
+//!   simulation, the report), [`setup`], [`teardown`], [`doctor`], [`local`] (`run --local`),
+//!   [`adopt`] (what teams already run, into the configuration: `import copilot`,
+//!   `init --from-service` / `--from-task-definition`).
 //! - [`cli`]: the command line (clap types stay here) and the dispatcher.
 
+pub mod adopt;
 pub mod aws;
 pub mod build;
 pub mod ci;

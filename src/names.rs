@@ -1,8 +1,8 @@
 //! Every name cargo-fargate gives an AWS resource of a stage, and the tags it puts on them: one
 //! owner, so that the step that creates a resource, the one that reads it and `teardown` that
 //! removes it cannot disagree. Each is computed from the resolved configuration alone; the names
-//! a user can set (cluster, repository, roles, log group, bucket) are resolved in `config` and
-//! read from it here.
+//! a user can set (cluster, family, service, repository, roles, log group, bucket) are resolved in
+//! `config` and read from it here.
 
 use std::collections::BTreeMap;
 
@@ -32,9 +32,10 @@ fn stage_name(config: &Config) -> String {
     format!("{}-{}", config.project, config.stage)
 }
 
-/// The family every revision of this project's stage is registered under.
+/// The family every revision of this project's stage is registered under (`family`, default
+/// `{project}-{stage}`).
 pub fn family(config: &Config) -> String {
-    stage_name(config)
+    config.family.clone()
 }
 
 /// The EventBridge schedule of a `schedule` stage.
@@ -42,9 +43,10 @@ pub fn schedule(config: &Config) -> String {
     stage_name(config)
 }
 
-/// The ECS service of a `service` / `web` stage, in its cluster.
+/// The ECS service of a `service` / `web` stage, in its cluster (`service-name`, default
+/// `{project}-{stage}`).
 pub fn service(config: &Config) -> String {
-    stage_name(config)
+    config.service_name.clone()
 }
 
 /// The CodeBuild project of the `codebuild` builder.
@@ -181,6 +183,17 @@ mod tests {
             vec![c.log_group.clone(), format!("/aws/codebuild/{stage}")]
         );
         assert_eq!(infrastructure_role(&c), format!("{stage}-infrastructure"));
+    }
+
+    #[test]
+    fn an_existing_family_and_service_are_named_by_their_keys() {
+        let c = crate::config::test_config(
+            "family = \"legacy-td\"\nservice-name = \"orders_{stage}\"\nadopt = true",
+        );
+        assert_eq!(family(&c), "legacy-td");
+        assert_eq!(service(&c), "orders_dev");
+        // What has no key of its own keeps the stage name.
+        assert_eq!(schedule(&c), format!("{}-{}", c.project, c.stage));
     }
 
     #[test]

@@ -134,6 +134,23 @@ pub fn locate_manifest(given: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
+/// The names of the workspace's packages that have a binary (what `-p` may name), for commands
+/// that look at every member (`import copilot`).
+pub fn binary_packages(manifest_path: Option<&Path>) -> Result<Vec<String>> {
+    let path = locate_manifest(manifest_path)?;
+    let metadata = MetadataCommand::new()
+        .manifest_path(&path)
+        .no_deps()
+        .exec()
+        .map_err(|e| cargo_error(&path, e))?;
+    Ok(metadata
+        .workspace_packages()
+        .iter()
+        .filter(|p| p.targets.iter().any(|t| t.kind.contains(&TargetKind::Bin)))
+        .map(|p| p.name.to_string())
+        .collect())
+}
+
 impl Project {
     pub fn load(manifest_path: Option<&Path>, package: Option<&str>) -> Result<Project> {
         let path = locate_manifest(manifest_path)?;

@@ -86,7 +86,7 @@ impl Aws {
 
     /// A task definition (`family`, `family:revision` or ARN) with its tags, as ECS describes it;
     /// `None` when there is none.
-    async fn describe_task_definition(&self, which: &str) -> Result<Option<Value>> {
+    pub async fn describe_task_definition(&self, which: &str) -> Result<Option<Value>> {
         let raw = RawResponse::default();
         self.ecs()
             .describe_task_definition()

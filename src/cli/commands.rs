@@ -45,8 +45,33 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             out.result(&written);
         }
         Command::Init(args) => {
-            let project = session.project()?;
-            out.result(&init::run(&project, args.force, args.workspace)?);
+            let from = match (&args.from_service, &args.from_task_definition) {
+                (Some(s), _) => Some(crate::adopt::live::Source::service(s)?),
+                (None, Some(td)) => Some(crate::adopt::live::Source::TaskDefinition(td.clone())),
+                _ => None,
+            };
+            match from {
+                Some(from) => {
+                    let (project, config) = session.load()?;
+                    let aws = session.connect(&config).await?;
+                    out.result(&crate::adopt::live::init(&project, &aws, &from, args.force).await?);
+                }
+                None => {
+                    let project = session.project()?;
+                    out.result(&init::run(&project, args.force, args.workspace)?);
+                }
+            }
+        }
+        Command::Import(crate::cli::ImportCommand::Copilot(args)) => {
+            let opts = crate::adopt::Options {
+                dir: args.dir.as_deref(),
+                manifest_path: session.global.manifest_path.as_deref(),
+                package: session.global.package.as_deref(),
+                bin: session.global.bin.as_deref(),
+                dry_run: args.dry_run,
+                force: args.force,
+            };
+            out.result(&crate::adopt::import(&opts)?);
         }
         Command::Package(args) => {
             let (project, config) = session.load()?;

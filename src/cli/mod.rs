@@ -59,6 +59,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Add a commented [package.metadata.fargate] section to Cargo.toml and a .dockerignore.
     Init(InitArgs),
+    /// Write the configuration from what a team already runs (AWS Copilot manifests).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Make the deterministic source archive (zip) that a remote build uploads.
     Package(PackageArgs),
     /// Build the container image (Docker Engine, or on the host without Docker).
@@ -475,15 +478,46 @@ pub struct InitArgs {
     pub force: bool,
     /// Write [workspace.metadata.fargate] (every member's defaults) in the workspace root's
     /// Cargo.toml instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from_service", "from_task_definition"])]
     pub workspace: bool,
     /// Write the stage's release workflow instead: github (.github/workflows/) or gitlab
     /// (.gitlab-ci.yml); `--force` replaces an existing one.
-    #[arg(long, value_name = "github|gitlab")]
+    #[arg(long, value_name = "github|gitlab", conflicts_with_all = ["from_service", "from_task_definition"])]
     pub ci: Option<String>,
     /// The branch the workflow deploys from (with --ci).
     #[arg(long, default_value = "main", requires = "ci")]
     pub branch: String,
+    /// Write the configuration that reproduces this running ECS service and its task definition
+    /// (taken over in place by `deploy`).
+    #[arg(
+        long,
+        value_name = "CLUSTER/SERVICE",
+        conflicts_with = "from_task_definition"
+    )]
+    pub from_service: Option<String>,
+    /// Write the configuration that reproduces this task definition.
+    #[arg(long, value_name = "FAMILY[:REVISION]")]
+    pub from_task_definition: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Read AWS Copilot's manifests and write [package.metadata.fargate], one stage per
+    /// environment, with a report of every field it cannot carry (file:line, what to do instead).
+    Copilot(ImportCopilotArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportCopilotArgs {
+    /// The Copilot directory [default: the workspace root's copilot/].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print the TOML and the report; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace an existing [package.metadata.fargate] section.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

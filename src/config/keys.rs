@@ -97,6 +97,12 @@ pub const KEYS: &[KeyDef] = &[
         doc: "ECS cluster the task runs in.",
     },
     KeyDef {
+        name: "family",
+        kind: Kind::Str,
+        default: "{project}-{stage}",
+        doc: "Task definition family the stage registers revisions under (an existing family to take over: with `adopt`).",
+    },
+    KeyDef {
         name: "create-cluster",
         kind: Kind::Bool,
         default: "true",
@@ -270,6 +276,12 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Choice(KINDS),
         default: "task",
         doc: "task: run to completion; service: an ECS service kept running; web: ECS Express Mode (HTTPS URL).",
+    },
+    KeyDef {
+        name: "service-name",
+        kind: Kind::Str,
+        default: "{project}-{stage}",
+        doc: "The ECS service of a `service` stage (an existing service to take over: with `adopt`).",
     },
     KeyDef {
         name: "desired-count",

@@ -23,6 +23,10 @@ pub struct Config {
     pub region: Option<String>,
     pub aws_profile: Option<String>,
     pub cluster: String,
+    /// `family`: the task definition family (`names::family` reads it).
+    pub family: String,
+    /// `service-name`: the ECS service of a `service` stage (`names::service` reads it).
+    pub service_name: String,
     pub create_cluster: bool,
     /// `adopt`: resources of the stage's names not tagged as its own may be taken over.
     pub adopt: bool,
@@ -422,6 +426,23 @@ pub fn resolve(
         &project_origin,
         validate::cluster(&cluster),
     )?;
+    // The family and service names: an existing one is taken over with `adopt`.
+    let (family, origin) = r.str_or("family", || default_name.clone());
+    let family = named(&family);
+    r.check_derived(
+        "family",
+        &origin,
+        &project_origin,
+        validate::ecs_name(&family, "task definition family"),
+    )?;
+    let (service_name, origin) = r.str_or("service-name", || default_name.clone());
+    let service_name = named(&service_name);
+    r.check_derived(
+        "service-name",
+        &origin,
+        &project_origin,
+        validate::ecs_name(&service_name, "service"),
+    )?;
     let create_cluster = r.bool("create-cluster", true);
     let adopt = r.bool("adopt", false);
 
@@ -659,6 +680,8 @@ pub fn resolve(
         region: region.map(|(v, _)| v),
         aws_profile,
         cluster,
+        family,
+        service_name,
         create_cluster,
         adopt,
         repository,

@@ -98,13 +98,18 @@ pub fn ecr_repository(name: &str) -> Result<(), String> {
 }
 
 pub fn cluster(name: &str) -> Result<(), String> {
+    ecs_name(name, "cluster")
+}
+
+/// An ECS cluster, service or task definition family name: up to 255 letters, digits, `-`, `_`.
+pub fn ecs_name(name: &str, what: &str) -> Result<(), String> {
     let ok = (1..=255).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     ok.then_some(()).ok_or_else(|| {
         format!(
-            "`{name}` is not a valid ECS cluster name; use up to 255 letters, digits, `-` and `_`"
+            "`{name}` is not a valid ECS {what} name; use up to 255 letters, digits, `-` and `_`"
         )
     })
 }

@@ -73,7 +73,7 @@ pub fn add_workspace_section(
 }
 
 /// Adds `[<section>.metadata.fargate]` from `template`, keeping every other byte.
-fn insert_section(
+pub fn insert_section(
     manifest_text: &str,
     manifest_path: &Path,
     force: bool,
@@ -309,12 +309,17 @@ fn with_bin(template: &str, bins: &[String], default_run: Option<&str>) -> Strin
     )
 }
 
+/// The last position of any table below `table`, arrays of tables (`[[bin]]`) included, so that a
+/// section added after it comes after every table of the file.
 fn max_position(table: &Table) -> usize {
     let own = table.position().unwrap_or(0);
     table
         .iter()
-        .filter_map(|(_, item)| item.as_table())
-        .map(max_position)
+        .flat_map(|(_, item)| match item {
+            Item::Table(t) => vec![max_position(t)],
+            Item::ArrayOfTables(a) => a.iter().map(max_position).collect(),
+            _ => Vec::new(),
+        })
         .fold(own, usize::max)
 }
 
@@ -365,7 +370,7 @@ pub fn run(project: &Project, force: bool, workspace: bool) -> Result<InitOutput
 }
 
 /// Writes beside `path` and renames over it: an interrupted write leaves the old file whole.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -401,6 +406,21 @@ mod tests {
     use super::*;
 
     const MANIFEST: &str = "# my app\n[package]\nname = \"app\"   # the name\nversion = \"0.1.0\"\n\n[dependencies]\nserde = \"1\" # keep me\n\n[profile.release]\nlto = true\n";
+
+    #[test]
+    fn the_section_comes_after_arrays_of_tables() {
+        let manifest = "[package]\nname = \"a\"\n\n[[bin]]\nname = \"x\"\npath = \"x.rs\"\n";
+        let out = add_section(
+            manifest,
+            Path::new("Cargo.toml"),
+            false,
+            &[],
+            None,
+            &WorkspaceDefaults::default(),
+        )
+        .unwrap();
+        assert!(out.starts_with(manifest.trim_end()), "{out}");
+    }
 
     #[test]
     fn adds_the_section_and_keeps_everything_else() {

@@ -19,7 +19,7 @@ use crate::output::Output;
 use crate::steps::render::{drop_empty, RenderInput};
 
 /// Fields ECS reports about a revision that are not part of what was registered.
-const READ_ONLY: &[&str] = &[
+pub const READ_ONLY: &[&str] = &[
     "taskDefinitionArn",
     "revision",
     "status",
