@@ -291,11 +291,16 @@ fn json_errors_are_machine_readable() {
 #[test]
 fn doctor_reports_the_identity_from_the_bench() {
     let env = bench();
+    // Other tests make VPCs of their own in the shared bench account: say which subnet to use, as a
+    // user of an account with several VPCs must.
+    let n = net();
     let o = command(
         &repo().join("examples/hello"),
         &["doctor", "--message-format", "json"],
     )
     .envs(env)
+    .env("CARGO_FARGATE_SUBNETS", &n.subnet)
+    .env("CARGO_FARGATE_SECURITY_GROUPS", &n.sg)
     .output()
     .unwrap();
     let r = json_result(&o);

@@ -510,7 +510,8 @@ fn a_codebuild_deploy_and_its_teardown_make_only_calls_the_policies_allow_and_ne
 
 #[test]
 fn a_service_stage_and_its_teardown_make_only_calls_the_deployer_policies_allow_and_need() {
-    let stage = Stage::new("cos", "hello", "docker", &[("KIND", "service")]);
+    // A service runs a server (examples/hello would exit at once and trip the circuit breaker).
+    let stage = Stage::new("cos", "web-service", "docker", &[("KIND", "service")]);
     ok(&stage.run(&["setup"]));
     let created = stage.json(&["deploy", "--wait-timeout", "2m"]);
     assert_eq!(created["service"]["action"], "created", "{created}");
@@ -524,9 +525,11 @@ fn a_service_stage_and_its_teardown_make_only_calls_the_deployer_policies_allow_
     ok(&stage.run(&["status"]));
     ok(&stage.run(&["scale", "2", "--wait-timeout", "1m"]));
     ok(&stage.run(&["rollback", "--wait-timeout", "1m"]));
-    // A one-off task of the service's definition (a migration, say).
+    // A one-off task of the service's definition (a migration, say): its health probe, which
+    // finds no server in its own task and exits 1.
     let image = created["image_uri"].as_str().unwrap();
-    ok(&stage.run(&["run", "--image", image]));
+    let o = stage.run(&["run", "--image", image, "--", "--health"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     ok(&stage.run(&["ps", "--all"]));
     ok(&stage.run(&["logs"]));
     let _ = stage.run(&["doctor"]);

@@ -194,7 +194,7 @@ class Keeper:
             reason = None
             if getattr(t, "health_status", None) == "UNHEALTHY":
                 reason = "Task failed container health checks"
-            elif t.started_at and (now() - t.started_at).total_seconds() >= grace:
+            elif getattr(t, "started_at", None) and (now() - t.started_at).total_seconds() >= grace:
                 for lb in LBS:
                     tg = lb.unhealthy(self.service, t)
                     if tg:
@@ -313,6 +313,15 @@ def track(backend, service) -> Keeper:
         else:
             k.service = service
         return k
+
+
+def recount(service) -> None:
+    """The service's running/pending counts from its tasks again: moto's UpdateService sets
+    runningCount to the new desired count at once, which ECS never reports."""
+    with _lock:
+        k = _keepers.get(service.arn)
+    if k is not None:
+        k._count()
 
 
 def _loop() -> None:

@@ -78,6 +78,7 @@ def install() -> None:
         params = self._get_params()
         result = original_update(self)
         service = result.result["service"]
+        rollout.recount(service)
         if REDEPLOY & {k for k, v in params.items() if v is not None}:
             settle(service, self.ecs_backend)
         return result  # a new desired count alone: the scheduler follows it
