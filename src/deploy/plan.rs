@@ -76,16 +76,9 @@ pub async fn plan(
     let family = crate::names::family(config);
     out.progress("Planning", "reading the stage's resources");
     // The plan's reads, at once: it costs its longest chain (identity -> roles -> schedule; the
-    // registry login -> the image), not the sum.
-    let (
-        (identity, roles, schedule),
-        pre,
-        (login, pushed_digest),
-        repository,
-        log_group,
-        described,
-        codebuild,
-    ) = tokio::try_join!(
+    // registry login -> the image), not the sum. Errors are reported in this order, whichever
+    // came first, so the same input always gets the same line.
+    let (ids, pre, pushed, repository, log_group, described, codebuild) = tokio::join!(
         async {
             let identity = aws.identity().await?;
             crate::service::deploy::check(config, &identity, &region)?;
@@ -100,18 +93,25 @@ pub async fn plan(
                 .registry
                 .manifest_digest(&config.repository, &build.content_tag)
                 .await?;
-            Ok((login, digest))
+            Ok::<_, anyhow::Error>((login, digest))
         },
         publish::plan_repository(aws, config),
         // Someone else's log group of the stage's name is refused now, not after the push.
         register::inspect_log_group(aws, config, &config.log_group),
         aws.latest_task_definition(&family),
         async {
-            Ok(compose::check_remote(aws, project, config, &build)
-                .await?
-                .map(|(_, checked)| checked))
+            Ok::<_, anyhow::Error>(
+                compose::check_remote(aws, project, config, &build)
+                    .await?
+                    .map(|(_, checked)| checked),
+            )
         },
-    )?;
+    );
+    let (identity, roles, schedule) = ids?;
+    let pre = pre?;
+    let (login, pushed_digest) = pushed?;
+    let (repository, log_group, described, codebuild) =
+        (repository?, log_group?, described?, codebuild?);
     let remote_steps = match (&codebuild, opts.dry_run) {
         (Some(checked), true) => {
             build::codebuild::steps(
