@@ -17,7 +17,6 @@ fn cf(dir: &Path, name: &str, kind: &str, args: &[&str]) -> Command {
     let mut cmd = bench_command(dir, &format!("{name}-dev"), args);
     cmd.env("CARGO_FARGATE_NAME", name)
         .env("CARGO_FARGATE_KIND", kind)
-        .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10")
         .env("CARGO_FARGATE_SUBNETS", &net().subnet)
         .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
     cmd
@@ -171,6 +170,7 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
     let cmd = |args: &[&str]| {
         let mut c = cf(dir.path(), &name, "service", args);
         c.env("CARGO_FARGATE_DESIRED_COUNT", "2")
+            .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10")
             .env("CARGO_FARGATE_TARGET_GROUP_ARN", &tg);
         c
     };
@@ -314,5 +314,37 @@ fn a_web_stages_url_answers_with_the_apps_response() {
     );
 
     let o = cmd(&["teardown", "--yes", "--force"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A service whose server binds 127.0.0.1: nothing outside its task can reach it (on Fargate
+/// neither). Its deploy says so in one line, from the task's own log (all the tool sees of a
+/// Fargate task).
+#[test]
+fn a_service_listening_on_loopback_only_is_named_in_one_line() {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("lo");
+    let o = cf(
+        dir.path(),
+        &name,
+        "service",
+        &["deploy", "--wait-timeout", "3m"],
+    )
+    .env("CARGO_FARGATE_DESIRED_COUNT", "1")
+    .env("CARGO_FARGATE_ENVIRONMENT", "BIND=127.0.0.1")
+    .output()
+    .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("bind 0.0.0.0")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].starts_with("warning: the container listens on 127.0.0.1:8080 only"),
+        "{}",
+        said[0]
+    );
+    let o = cf(dir.path(), &name, "service", &["delete", "--yes"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 }
