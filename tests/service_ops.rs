@@ -270,11 +270,9 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
 fn a_web_stages_url_answers_with_the_apps_response() {
     let dir = copy_fixture(&repo().join("examples/web-service"));
     let name = unique("web");
-    let cmd = |args: &[&str]| {
-        let mut c = cf(dir.path(), &name, "web", args);
-        c.env("CARGO_FARGATE_HEALTH_CHECK_PATH", "/health");
-        c
-    };
+    // examples/web-service sets `health-check-path = "/health"`: Express Mode's default (/ping)
+    // would find nothing there, and no task would ever be healthy.
+    let cmd = |args: &[&str]| cf(dir.path(), &name, "web", args);
     let o = cmd(&["setup"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let o = cmd(&["deploy", "--wait-timeout", "3m"]).output().unwrap();
