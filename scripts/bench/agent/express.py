@@ -24,7 +24,8 @@ DescribeServices -> loadBalancers[0].targetGroupArn -> GET /_bench/lb -> http://
 where a request with the URL's Host header reaches the service's tasks through HAProxy (plain HTTP:
 no listener, certificate or HTTPS). The target group's health check interval (5 s), thresholds (2)
 and deregistration delay (5 s) are the bench's choice, not AWS's (which does not document Express's);
-Delete removes the target group once the service's last task is gone.
+Delete removes the target group once the service's last task is gone; Update keeps it as made
+(a new healthCheckPath or container port does not change it).
 
 Not carried out: no load balancer, listener, certificate, security group or scaling policy is made,
 no canary.
