@@ -181,7 +181,13 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
     };
 
     // Two tasks of one service, both listening on 8080, each at its own address.
-    run(&["deploy", "--wait-timeout", "3m"]);
+    let deployed = run(&["deploy", "--wait-timeout", "3m"]);
+    // It binds 0.0.0.0: nothing to say about loopback.
+    assert!(
+        !stderr(&deployed).contains("bind 0.0.0.0"),
+        "{}",
+        stderr(&deployed)
+    );
     let two = healthy_targets(&tg, 2);
     assert_eq!(two.len(), 2, "{two:?}");
     assert!(two.iter().all(|t| t.ends_with(":8080")), "{two:?}");
