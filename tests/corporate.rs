@@ -2,7 +2,7 @@
 //! with the bench's own CA (scripts/bench/tls.sh: openssl and HAProxy), trusted through
 //! `AWS_CA_BUNDLE` alone; and a deploy through an HTTP proxy on 127.0.0.1 that counts what it
 //! forwarded (scripts/bench/proxy.py). Each deploy is examples/hello, built by the Docker Engine,
-//! pushed and run by the bench agent.
+//! pushed and run by the bench agent. And the proxy reaches the engine's image builds.
 
 mod common;
 
@@ -198,4 +198,52 @@ fn a_deploy_goes_through_the_https_proxy_and_no_proxy_is_honoured() {
         .unwrap();
     assert_eq!(json_result(&o)["exit_code"], 0);
     assert_eq!(proxy.counts(), counts, "NO_PROXY was not honoured");
+}
+
+/// The proxy reaches the Docker Engine's builds as Docker's predefined build arguments: a `RUN`
+/// step of the image sees HTTPS_PROXY when the tool has it, and nothing when it does not.
+#[test]
+fn image_builds_get_the_proxy_as_build_arguments() {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY marker /marker\nRUN echo \"proxy=${{HTTPS_PROXY:-none}}\" > /proxy.txt\nCMD [\"cat\", \"/proxy.txt\"]\n",
+            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE")
+        ),
+    )
+    .unwrap();
+    let name = unique("pxb");
+    let seen = |proxy: Option<&str>| {
+        // A new marker each time: the RUN step is never a cached one (proxy arguments are not
+        // part of Docker's cache key).
+        std::fs::write(dir.path().join("marker"), unique("m")).unwrap();
+        let mut cmd = bench_command(
+            dir.path(),
+            &format!("{name}-dev"),
+            &["run", "--local", "--no-task-role"],
+        );
+        cmd.env("CARGO_FARGATE_NAME", &name)
+            .env("CARGO_FARGATE_DOCKERFILE", "Dockerfile");
+        for v in ["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY"] {
+            cmd.env_remove(v).env_remove(v.to_ascii_lowercase());
+        }
+        if let Some(p) = proxy {
+            // NO_PROXY: the tool's own calls (the local engine, the bench) stay direct.
+            cmd.env("HTTPS_PROXY", p)
+                .env("NO_PROXY", "127.0.0.1,localhost");
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .find(|l| l.starts_with("proxy="))
+            .unwrap_or_else(|| panic!("{}", stdout(&o)))
+            .to_string()
+    };
+    assert_eq!(
+        seen(Some("http://proxy.corp.example:3128")),
+        "proxy=http://proxy.corp.example:3128"
+    );
+    assert_eq!(seen(None), "proxy=none");
 }
