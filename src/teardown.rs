@@ -179,11 +179,20 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
                 .filter_map(|arn| arn.rsplit('/').next().map(str::to_string))
                 .filter(|name| !(removed_service && *name == service))
                 .collect();
+            // The tasks of the service being deleted go with it (an Express service's run its own
+            // task definition).
+            let going = match removed_service {
+                true => {
+                    aws.tasks_of(&config.cluster, TasksOf::Service(&service), "RUNNING")
+                        .await?
+                }
+                false => Vec::new(),
+            };
             let foreign_tasks = aws
                 .tasks_of(&config.cluster, TasksOf::Cluster, "RUNNING")
                 .await?
                 .into_iter()
-                .filter(|t| !tasks.contains(t))
+                .filter(|t| !tasks.contains(t) && !going.contains(t))
                 .count();
             if let Some(note) = foreign_note(&others, foreign_tasks) {
                 cluster.action = "keep";

@@ -344,7 +344,8 @@ fn teardown_removes_a_web_stages_express_service_and_its_infrastructure_role() {
         "only the Express Mode policy: {attached}"
     );
 
-    let plan = json_result(&run(&["teardown", "--dry-run"]));
+    // --force: the repository holds the pushed images (the bench's ECR knows the registry's).
+    let plan = json_result(&run(&["teardown", "--dry-run", "--force"]));
     let down = json_result(&run(&["teardown", "--yes", "--force"]));
     for r in [&plan, &down] {
         for (resource, n) in [
