@@ -1,6 +1,7 @@
 //! The examples under examples/, each deployed for real on the bench: the Docker Engine builds its
 //! image from the default template, the registry takes the push, moto registers it, and the bench's
-//! agent runs the task as a container (host networking, the task role's credentials served to it,
+//! agent runs the task as a container (its own network namespace and address, as awsvpc gives a
+//! Fargate task; the task role's credentials served to it,
 //! its output shipped to CloudWatch Logs). Results are checked through awscli, HTTP and the task's
 //! own logs, not through cargo-fargate.
 
@@ -108,8 +109,8 @@ fn batch_job_deploy_exits_with_the_jobs_code_and_shows_its_error_from_the_contai
 
 /// `GET path` on 127.0.0.1:8080, where the bench's agent (host networking) exposes the task's port:
 /// the status code and body, or None while nothing answers.
-fn get(path: &str) -> Option<(u16, String)> {
-    let addr = "127.0.0.1:8080".parse().unwrap();
+fn get(at: &str, path: &str) -> Option<(u16, String)> {
+    let addr = at.parse().ok()?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -125,8 +126,7 @@ fn get(path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// Stops the stage's tasks when the test ends, passed or not: a service left running would hold
-/// port 8080 on the bench.
+/// Stops the stage's tasks when the test ends, passed or not: nothing is left running on the bench.
 struct StopOnDrop<'a> {
     dir: &'a Path,
     name: &'a str,
@@ -140,10 +140,6 @@ impl Drop for StopOnDrop<'_> {
 
 #[test]
 fn web_service_answers_on_its_port_and_shuts_down_gracefully_when_stopped() {
-    assert!(
-        get("/health").is_none(),
-        "something already answers on 127.0.0.1:8080; stop it (a web-service task left by an earlier run: `docker ps`)"
-    );
     let dir = example("web-service");
     let name = unique("ws");
     let family = format!("{name}-dev");
@@ -164,14 +160,31 @@ fn web_service_answers_on_its_port_and_shuts_down_gracefully_when_stopped() {
     );
     assert_eq!(r["exit_code"], 0, "{r}");
     let task = r["tasks"][0].as_str().unwrap().to_string();
+    // The task's own address (its ENI's, as DescribeTasks reports it), port 8080.
+    let at = wait_for("the task's address", Duration::from_secs(60), || {
+        let t = aws(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            &family,
+            "--tasks",
+            &task,
+        ]);
+        t["tasks"][0]["attachments"][0]["details"]
+            .as_array()?
+            .iter()
+            .find(|d| d["name"] == "privateIPv4Address")?["value"]
+            .as_str()
+            .map(|ip| format!("{ip}:8080"))
+    });
 
     let (status, body) = wait_for(
-        "the service to answer /health on 127.0.0.1:8080",
+        "the service to answer /health at its address",
         Duration::from_secs(120),
-        || get("/health"),
+        || get(&at, "/health"),
     );
     assert_eq!((status, body.as_str()), (200, "ok\n"));
-    let (status, body) = get("/").unwrap();
+    let (status, body) = get(&at, "/").unwrap();
     assert_eq!((status, body.as_str()), (200, "Hello from cargo-fargate\n"));
 
     // stop sends SIGTERM (ECS's StopTask); the service logs it and exits 0 well before SIGKILL.
@@ -197,7 +210,7 @@ fn web_service_answers_on_its_port_and_shuts_down_gracefully_when_stopped() {
         "{logs:?}"
     );
     assert!(logs.iter().any(|m| m == "stopped"), "{logs:?}");
-    assert!(get("/health").is_none(), "still answering after stop");
+    assert!(get(&at, "/health").is_none(), "still answering after stop");
 }
 
 /// The bucket name examples/s3-writer ships with, in its metadata and its task role's policy.
