@@ -29,7 +29,13 @@ fn port_of(address: &str) -> String {
         .to_string()
 }
 
-fn tls() -> Tls {
+/// Started once per test binary (scripts/bench/tls.sh also takes a lock for other processes).
+fn tls() -> &'static Tls {
+    static TLS: std::sync::OnceLock<Tls> = std::sync::OnceLock::new();
+    TLS.get_or_init(start_tls)
+}
+
+fn start_tls() -> Tls {
     let o = Command::new(repo().join("scripts/bench/tls.sh"))
         .arg("up")
         .env("BENCH_MOTO_PORT", port_of(&env_var("AWS_ENDPOINT_URL")))

@@ -49,6 +49,10 @@ answers() {
 
 cmd_up() {
   ensure_cmds haproxy:haproxy openssl:openssl curl:curl
+  mkdir -p "$TLS_DIR"
+  # One `up` at a time (tests start it in parallel): a second HAProxy would bind the same ports.
+  exec 9>"$TLS_DIR/up.lock"
+  flock -w 60 9 || die "another scripts/bench/tls.sh up holds $TLS_DIR/up.lock"
   make_ca
   if ! answers; then
     local cfg="$TLS_DIR/haproxy-$TLS_MOTO_PORT-$TLS_REGISTRY_PORT.cfg"
@@ -76,7 +80,7 @@ backend registry
 CFG
     cmd_down
     log "tls: HAProxy terminates TLS on 127.0.0.1:$TLS_MOTO_PORT (moto) and :$TLS_REGISTRY_PORT (registry)"
-    haproxy -D -p "$PID_FILE" -f "$cfg"
+    haproxy -D -p "$PID_FILE" -f "$cfg" 9>&- # the lock is not the daemon's to hold
     local i
     for ((i = 0; i < 40; i++)); do answers && break; sleep 0.25; done
     answers || die "the TLS terminator does not answer (config $cfg)"
