@@ -437,6 +437,7 @@ remove_task_network() {
 }
 
 cmd_down() {
+  "$BENCH_ROOT/scripts/bench/tls.sh" down || true # the TLS terminator, if a test started it
   stop_one moto "$MOTO_PID" "$MOTO_PATTERN"
   remove_task_containers
   remove_task_network

@@ -362,6 +362,9 @@ fn the_container_has_the_tasks_size_and_its_ports_on_localhost() {
     assert_eq!(answer, "hello from the container\n");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains("bind 0.0.0.0"), "bound 0.0.0.0, yet: {err}");
     // 1024 MiB; 512 cpu units = half a CPU (cgroup v1 or v2 quota/period).
     let (memory, cpu) = limits
         .strip_prefix("limits memory=")
@@ -371,6 +374,37 @@ fn the_container_has_the_tasks_size_and_its_ports_on_localhost() {
     let (quota, period) = cpu.split_once('/').unwrap();
     let (quota, period): (f64, f64) = (quota.parse().unwrap(), period.parse().unwrap());
     assert!((quota / period - 0.5).abs() < 1e-9, "{limits}");
+    assert_no_container(&name);
+}
+
+/// A server bound to 127.0.0.1 inside the container answers nobody outside it: one line says so
+/// (read from the container's socket table), and the run goes on.
+#[test]
+fn a_server_listening_on_loopback_only_is_named_in_one_line() {
+    let name = unique("lo-");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = probe(&name, &format!("ports = [{port}]"));
+    let o = timed(
+        local(
+            dir.path(),
+            &name,
+            &["--no-task-role", "--", &format!("serve-loopback={port}")],
+        ),
+        "loopback",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("bind 0.0.0.0")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains(&format!("listens on 127.0.0.1:{port} only")),
+        "{}",
+        said[0]
+    );
     assert_no_container(&name);
 }
 

@@ -235,12 +235,23 @@ pub fn denied_parts(message: &str) -> (Option<String>, Option<String>) {
     )
 }
 
+/// A TLS failure to verify the server's certificate chain.
+fn untrusted(cause: &str) -> bool {
+    cause.contains("UnknownIssuer") || cause.contains("invalid peer certificate")
+}
+
 /// The one line for a fault of the road or the caller; `None` for the service's own answers.
 pub fn explain(fault: &Fault, call: &Call) -> Option<UserError> {
     let secs = call.timeout.as_secs_f32();
     let e = match fault {
+        Fault::Unreachable(cause) if untrusted(cause) => {
+            UserError::new(format!("cannot reach {call}: {cause}")).fix(
+                "its certificate is signed by a CA this machine does not trust (a TLS-inspecting \
+                 proxy?): point AWS_CA_BUNDLE (or `ca_bundle` in your AWS profile) at your network's CA bundle",
+            )
+        }
         Fault::Unreachable(cause) => UserError::new(format!("cannot reach {call}: {cause}"))
-            .fix("check --endpoint-url / AWS_ENDPOINT_URL, the region and your network"),
+            .fix("check --endpoint-url / AWS_ENDPOINT_URL, the region and your network (behind a proxy: HTTPS_PROXY, NO_PROXY)"),
         Fault::TimedOut => UserError::new(format!(
             "{call} did not answer within {secs:.0}s (retries included)"
         ))

@@ -148,8 +148,10 @@ impl Aws {
             .and_then(|v| v.parse::<u32>().ok())
             .filter(|n| *n >= 1)
             .unwrap_or(MAX_ATTEMPTS);
+        // The CA bundle (AWS_CA_BUNDLE, else the profile's ca_bundle) before any client is made.
+        crate::net::set_ca_bundle(ca_bundle(options.profile.as_deref()).await?);
         // One HTTPS client (one connection pool, one TLS setup) for every client and provider.
-        let http = crate::net::aws_http_client();
+        let http = crate::net::aws_http_client()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http.clone())
             .timeout_config(
@@ -471,6 +473,34 @@ async fn load_profiles() -> Result<aws_config::profile::ProfileSet> {
 
 /// A named profile must exist: otherwise the chain falls through to other credentials (or to
 /// instance metadata) and a deploy goes to another account than the one named.
+/// The CA bundle to trust, as the AWS CLI finds it: `AWS_CA_BUNDLE`, else `ca_bundle` in the
+/// profile in use (the explicit one, else AWS_PROFILE, else `default`).
+async fn ca_bundle(profile: Option<&str>) -> Result<Option<crate::net::CaBundle>> {
+    if let Some(path) = std::env::var("AWS_CA_BUNDLE")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(Some(crate::net::CaBundle::read(&path, "AWS_CA_BUNDLE")?));
+    }
+    let name = match profile {
+        Some(p) => p.to_string(),
+        None => std::env::var("AWS_PROFILE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "default".into()),
+    };
+    let Ok(profiles) = load_profiles().await else {
+        return Ok(None);
+    };
+    match profiles.get_profile(&name).and_then(|p| p.get("ca_bundle")) {
+        Some(path) => Ok(Some(crate::net::CaBundle::read(
+            path,
+            &format!("ca_bundle of profile `{name}`"),
+        )?)),
+        None => Ok(None),
+    }
+}
+
 async fn check_profile(name: &str, origin: &str) -> Result<()> {
     let profiles = load_profiles().await?;
     if profiles.get_profile(name).is_some() {

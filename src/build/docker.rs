@@ -347,7 +347,9 @@ pub async fn build(
     let started = Instant::now();
     let image = format!("{}:{}", config.repository, plan.content_tag);
     let context = BuildContext::new(project, &plan)?;
-    let buildargs = build_args(project, config, &plan);
+    let mut buildargs = build_args(project, config, &plan);
+    // The proxy the tool goes through is the one the build's RUN steps need too.
+    buildargs.extend(crate::net::proxy_build_args());
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),

@@ -290,6 +290,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
         &name,
         body,
         stop_timeout,
+        &ports,
         &supervise::Labels {
             task: &name,
             container: &container_name,

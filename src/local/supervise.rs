@@ -45,6 +45,7 @@ pub async fn run(
     name: &str,
     body: ContainerCreateBody,
     stop_timeout: i32,
+    ports: &[u16],
     labels: &Labels<'_>,
     out: &Output,
 ) -> Result<Ended> {
@@ -62,7 +63,8 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("creating container {name}: {}", engine_message(e)))?;
     let id = created.id;
-    let result = supervise(docker, &id, stop_timeout, labels, interrupt, out).await;
+    let watch = Listeners::new(ports);
+    let result = supervise(docker, &id, stop_timeout, watch, labels, interrupt, out).await;
     let removed = docker
         .remove_container(
             &id,
@@ -86,6 +88,7 @@ async fn supervise(
     docker: &Docker,
     id: &str,
     stop_timeout: i32,
+    mut watch: Listeners,
     labels: &Labels<'_>,
     mut interrupt: Interrupt,
     out: &Output,
@@ -119,6 +122,10 @@ async fn supervise(
         let event = tokio::select! {
             item = output.next() => Some(item),
             _ = &mut interrupt => None,
+            _ = tokio::time::sleep(Listeners::EVERY), if watch.active() => {
+                watch.look(docker, id, out).await;
+                continue;
+            }
         };
         match event {
             Some(Some(Ok(chunk))) => lines.push(chunk, labels, out),
@@ -172,6 +179,50 @@ async fn supervise(
     ended.exit_code = state.exit_code;
     ended.oom_killed = state.oom_killed.unwrap_or(false);
     Ok(ended)
+}
+
+/// Watches the container's sockets for a declared port listened on only on loopback, for its first
+/// half minute: read from `/proc/<pid>/net/tcp{,6}` (its network namespace's table), which a local
+/// Linux engine shares with us; elsewhere (Docker Desktop's VM, a remote engine) nothing is said.
+struct Listeners {
+    ports: Vec<u16>,
+    until: std::time::Instant,
+}
+
+impl Listeners {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn new(ports: &[u16]) -> Listeners {
+        Listeners {
+            ports: ports.to_vec(),
+            until: std::time::Instant::now() + std::time::Duration::from_secs(30),
+        }
+    }
+
+    fn active(&self) -> bool {
+        !self.ports.is_empty() && std::time::Instant::now() < self.until
+    }
+
+    async fn look(&mut self, docker: &Docker, id: &str, out: &Output) {
+        let pid = match docker.inspect_container(id, None).await {
+            Ok(c) => c.state.and_then(|s| s.pid).filter(|p| *p > 0),
+            Err(_) => None,
+        };
+        let Some(pid) = pid else { return };
+        let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/net/{f}"));
+        let (Ok(tcp), tcp6) = (read("tcp"), read("tcp6").unwrap_or_default()) else {
+            self.ports.clear(); // not a table we can read: say nothing
+            return;
+        };
+        for (address, port) in crate::steps::loopback::loopback_only(&tcp, &tcp6, &self.ports) {
+            out.warn(crate::steps::loopback::warning(
+                &address,
+                port,
+                "its socket table",
+            ));
+            self.ports.retain(|p| *p != port);
+        }
+    }
 }
 
 /// The engine's own message, without bollard's wrapping.

@@ -383,7 +383,11 @@ impl Registry {
             self.host,
             if attempts == 1 { "" } else { "s" }
         ))
-        .fix("check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network")
+        .fix(if cause.contains("UnknownIssuer") || cause.contains("invalid peer certificate") {
+            "its certificate is signed by a CA this machine does not trust (a TLS-inspecting proxy?): point AWS_CA_BUNDLE (or `ca_bundle` in your AWS profile) at your network's CA bundle"
+        } else {
+            "check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network (behind a proxy: HTTPS_PROXY, NO_PROXY)"
+        })
         .into()
     }
 

@@ -15,6 +15,7 @@ use crate::aws::Aws;
 use crate::error::{Result, UserError};
 use crate::output::Output;
 use crate::steps::logs::{self, Labels, Stream};
+use crate::steps::loopback;
 use crate::steps::run::{parse_tasks, Task};
 
 /// Where a deployment stands.
@@ -212,6 +213,8 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
     let mut streams: Vec<Stream> = Vec::new();
     let mut followed: HashSet<String> = HashSet::new();
     let mut last_line = String::new();
+    let ports = declared_ports(input.definition);
+    let mut warned: HashSet<u16> = HashSet::new();
     loop {
         let service = aws
             .describe_service(input.cluster, input.service)
@@ -251,7 +254,14 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
             task: true,
             container: targets.len() > 1,
         };
-        logs::poll(aws, out, &mut streams, labels).await?;
+        logs::poll_seen(aws, out, &mut streams, labels, &mut |line| {
+            if let Some((address, port)) = loopback::in_log_line(line, &ports) {
+                if warned.insert(port) {
+                    out.warn(loopback::warning(&address, port, "its log says so"));
+                }
+            }
+        })
+        .await?;
 
         let progress = assess(&service, input.deployment);
         match &progress {
@@ -302,6 +312,17 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
         }
         tokio::time::sleep(input.poll).await;
     }
+}
+
+/// The container ports of the task definition's port mappings.
+fn declared_ports(definition: &Value) -> Vec<u16> {
+    definition["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["portMappings"].as_array().into_iter().flatten())
+        .filter_map(|m| m["containerPort"].as_u64()?.try_into().ok())
+        .collect()
 }
 
 /// New service events, oldest first; on the first look only the latest few.

@@ -105,6 +105,17 @@ pub async fn poll(
     streams: &mut [Stream],
     labels: Labels,
 ) -> Result<usize> {
+    poll_seen(aws, out, streams, labels, &mut |_| {}).await
+}
+
+/// [`poll`], showing each message to `seen` too.
+pub async fn poll_seen(
+    aws: &Aws,
+    out: &Output,
+    streams: &mut [Stream],
+    labels: Labels,
+    seen: &mut (dyn FnMut(&str) + Send),
+) -> Result<usize> {
     let mut printed = 0;
     for s in streams.iter_mut() {
         loop {
@@ -115,6 +126,7 @@ pub async fn poll(
             s.token = next;
             for e in &events {
                 print(out, labels, &s.task, &s.container, e);
+                seen(&e.message);
             }
             printed += events.len();
             if !more {

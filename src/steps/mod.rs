@@ -4,6 +4,7 @@
 pub mod init;
 pub mod init_ci;
 pub mod logs;
+pub mod loopback;
 pub mod package;
 pub mod register;
 pub mod render;

@@ -1,6 +1,6 @@
 //! A small HTTP service for cargo-fargate, on std::net alone.
 //!
-//! Listens on `0.0.0.0:$PORT` (default 8080): `GET /health` answers 200 `ok` (for load balancer and
+//! Listens on `$BIND:$PORT` (default 0.0.0.0:8080): `GET /health` answers 200 `ok` (for load balancer and
 //! container health checks), `GET /` answers 200 with `$GREETING`, anything else 404 (or 405 for
 //! another method). Each request is logged to stdout.
 //!
@@ -116,10 +116,13 @@ fn main() -> ExitCode {
         }
     }
 
-    let listener = match TcpListener::bind(("0.0.0.0", port)) {
+    // BIND: the address to listen on. On Fargate only 0.0.0.0 (every interface) is reachable from
+    // outside the task; 127.0.0.1 is for trying out what cargo-fargate says about it.
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "0.0.0.0".into());
+    let listener = match TcpListener::bind((bind.as_str(), port)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on 0.0.0.0:{port}: {e}; set PORT to a free port");
+            eprintln!("error: cannot listen on {bind}:{port}: {e}; set PORT to a free port");
             return ExitCode::FAILURE;
         }
     };
@@ -128,7 +131,7 @@ fn main() -> ExitCode {
         eprintln!("error: cannot configure the listener: {e}");
         return ExitCode::FAILURE;
     }
-    println!("listening on 0.0.0.0:{port}");
+    println!("listening on {bind}:{port}");
 
     let mut workers = Vec::new();
     while signal.load(Ordering::SeqCst) == 0 {

@@ -81,8 +81,12 @@ Limits (it is a bench, not Fargate):
   - services: no capacity providers, placement, service discovery/Service Connect, task sets, blue/green
     or scale-in protection; ECS's launch throttling is one start per RETRY seconds after a failure.
     Load balancers: no listeners, rules or TLS; a target group is served on its own port.
-    Express Mode (express.py): an ECS service whose tasks run, with the Express description on top
-    (a URL on.aws that does not resolve here; no load balancer made for it).
+    Express Mode (express.py): an ECS service whose tasks run, with the Express description on top,
+    and the target group ECS makes for it, served by HAProxy like any other. Its URL
+    https://<service>.ecs.<region>.on.aws does not resolve here; it maps to 127.0.0.1 through the
+    service's target group: DescribeServices loadBalancers[0].targetGroupArn -> GET /_bench/lb ->
+    http://127.0.0.1:<port>; a request there with the URL's Host header reaches the tasks (plain
+    HTTP: no listener, certificate or HTTPS).
   - RunTask and service tasks are carried out (not StartTask); tasks are lost when the process stops.
     Docker containers are labelled cargo-fargate-bench.task=<arn> and .endpoint=<host:port>, removed
     after the task stops, and leftovers of this endpoint (and its network) are removed at start and by

@@ -14,13 +14,28 @@ tags (DescribeExpressGatewayService include=TAGS).
   Delete  the ECS service is deleted, the Express service INACTIVE (DescribeExpressGatewayService
           still answers, as ECS does for a while); deleting it again is ServiceNotActiveException.
 
-Not carried out: no load balancer, certificate, target group, security group or scaling policy is
-made (nothing listens at the URL, which does not resolve on the bench), no canary.
+The URL answers (through the load balancer's stand-in): Express Mode's load balancer forwards to a
+target group ECS makes for the service; here Create makes that target group in moto's ELBv2 (HTTP on
+the primary container's port, type ip, in the subnets' VPC, health check GET healthCheckPath,
+default /ping, tagged AmazonECSManaged=true), names it in the ECS service's loadBalancers, and lb.py
+serves it with HAProxy on 127.0.0.1 like any service's target group. The public endpoint
+`<service>.ecs.<region>.on.aws` does not resolve on the bench; it maps to 127.0.0.1 this way:
+DescribeServices -> loadBalancers[0].targetGroupArn -> GET /_bench/lb -> http://127.0.0.1:<port>,
+where a request with the URL's Host header reaches the service's tasks through HAProxy (plain HTTP:
+no listener, certificate or HTTPS). The target group's health check interval (5 s), thresholds (2)
+and deregistration delay (5 s) are the bench's choice, not AWS's (which does not document Express's);
+Delete removes the target group once the service's last task is gone; Update keeps it as made
+(a new healthCheckPath or container port does not change it).
+
+Not carried out: no load balancer, listener, certificate, security group or scaling policy is made,
+no canary.
 """
 
+import hashlib
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 
 from moto.core.exceptions import ServiceException
@@ -28,6 +43,7 @@ from moto.core.responses import ActionResult
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 from .services import settle
+from . import rollout
 
 log = logging.getLogger("agent.express")
 
@@ -83,6 +99,53 @@ def task_definition(backend, name: str, config: dict):
     )
 
 
+def target_group(account: str, region: str, name: str, config: dict):
+    """The target group Express Mode's load balancer forwards to, or None without a container port."""
+    from moto.ec2.models import ec2_backends
+    from moto.elbv2.models import elbv2_backends
+
+    port = config.get("primaryContainer", {}).get("containerPort")
+    if not port:
+        return None
+    ec2 = ec2_backends[account][region]
+    subnets = config.get("networkConfiguration", {}).get("subnets") or []
+    vpc = ec2.get_subnet(subnets[0]).vpc_id if subnets else ec2.get_default_vpc().id
+    elbv2 = elbv2_backends[account][region]
+    tg_name = "ecs-express-" + hashlib.sha256(f"{name}/{time.time()}".encode()).hexdigest()[:16]
+    tg = elbv2.create_target_group(
+        tg_name, protocol="HTTP", port=str(port), vpc_id=vpc, target_type="ip",
+        healthcheck_protocol="HTTP", healthcheck_path=config.get("healthCheckPath") or "/ping",
+        healthcheck_interval_seconds=5, healthcheck_timeout_seconds=2,
+        healthy_threshold_count=2, unhealthy_threshold_count=2,
+        tags=[{"Key": "AmazonECSManaged", "Value": "true"}],
+    )
+    elbv2.modify_target_group_attributes(tg.arn, {"deregistration_delay.timeout_seconds": "5"})
+    return {"targetGroupArn": tg.arn, "containerName": "Main", "containerPort": int(port)}
+
+
+def remove_target_groups_when_drained(service, account: str, region: str) -> None:
+    """ECS removes the Express service's target group once its tasks are gone (a thread waits)."""
+    from moto.elbv2.models import elbv2_backends
+
+    arns = [lb["targetGroupArn"] for lb in service.load_balancers or [] if lb.get("targetGroupArn")]
+
+    def wait_and_remove():
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            keeper = rollout._keepers.get(service.arn)
+            if keeper is None or not keeper.tasks:
+                break
+            time.sleep(1)
+        for arn in arns:
+            try:
+                elbv2_backends[account][region].delete_target_group(arn)
+            except Exception as e:
+                log.warning("express: removing target group %s: %s", arn, e)
+
+    if arns:
+        threading.Thread(target=wait_and_remove, name="express-tg-cleanup", daemon=True).start()
+
+
 def configuration(params: dict, name: str, region: str, revision: int, arn: str, td_arn: str) -> dict:
     keep = ("executionRoleArn", "taskRoleArn", "healthCheckPath", "primaryContainer",
             "networkConfiguration", "cpu", "memory", "cpuArchitecture", "scalingTarget")
@@ -102,8 +165,10 @@ def install() -> None:
         check_infrastructure_role(self.current_account, p["infrastructureRoleArn"])
         td = task_definition(backend, name, p)
         scaling = p.get("scalingTarget", {})
+        balancer = target_group(self.current_account, self.region, name, p)
         service = backend.create_service(
             cluster, name, scaling.get("minTaskCount", 1), td.arn, tags=p.get("tags"),
+            load_balancers=[balancer] if balancer else None,
             launch_type="FARGATE",
             network_configuration={"awsvpcConfiguration": p.get("networkConfiguration", {})},
         )
@@ -159,7 +224,8 @@ def install() -> None:
             if found["status"]["statusCode"] != "ACTIVE":
                 raise ExpressError("ServiceNotActiveException", "Service was not ACTIVE.")
             backend = self.ecs_backend
-            backend.delete_service(found["cluster"], found["serviceName"], True)
+            service = backend.delete_service(found["cluster"], found["serviceName"], True)
+            remove_target_groups_when_drained(service, self.current_account, self.region)
             found["status"] = {"statusCode": "INACTIVE"}
             found["updatedAt"] = now()
             log.info("express service %s deleted", found["serviceName"])

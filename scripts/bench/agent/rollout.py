@@ -315,15 +315,6 @@ def track(backend, service) -> Keeper:
         return k
 
 
-def recount(service) -> None:
-    """The service's running/pending counts from its tasks again: moto's UpdateService sets
-    runningCount to the new desired count at once, which ECS never reports."""
-    with _lock:
-        k = _keepers.get(service.arn)
-    if k is not None:
-        k._count()
-
-
 def _loop() -> None:
     while True:
         with _lock:

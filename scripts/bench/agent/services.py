@@ -12,7 +12,8 @@ in what moto drops and hands the service to the scheduler:
     deployment to COMPLETED or FAILED (rollout.py). An UpdateService of the desired count alone only
     changes what the scheduler keeps running, as on ECS.
 
-ListServices leaves deleted (INACTIVE) services out, as ECS does (moto lists them); ListTasks with
+UpdateService answers with the running and pending counts of the tasks (moto would report the new
+desiredCount as running). ListServices leaves deleted (INACTIVE) services out, as ECS does (moto lists them); ListTasks with
 serviceName lists the service's tasks (group `service:<name>`).
 
 Express Mode (CreateExpressGatewayService and the rest) is express.py's, on top of these services.
@@ -78,9 +79,10 @@ def install() -> None:
         params = self._get_params()
         result = original_update(self)
         service = result.result["service"]
-        rollout.recount(service)
         if REDEPLOY & {k for k, v in params.items() if v is not None}:
             settle(service, self.ecs_backend)
+        # moto sets runningCount to the new desiredCount; ECS counts the tasks that run.
+        rollout.track(self.ecs_backend, service)._count()
         return result  # a new desired count alone: the scheduler follows it
 
     original_list = EC2ContainerServiceResponse.list_services
