@@ -462,7 +462,11 @@ fn a_range_or_zone_count_that_does_not_fit_is_one_line_and_nothing_is_made() {
             &["setup", "--region", "ap-southeast-3"],
         );
         let e = one_line_error(&o, needle);
-        let key = if env.0.ends_with("ZONES") { "zones" } else { "network-cidr" };
+        let key = if env.0.ends_with("ZONES") {
+            "zones"
+        } else {
+            "network-cidr"
+        };
         assert!(e.contains(key), "{e}");
     }
     assert!(acct
