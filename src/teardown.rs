@@ -74,6 +74,8 @@ struct Found {
     express: Option<String>,
     /// The project's network, when this stage uses it (removed with the last stage).
     network: Option<crate::aws::vpc::ProjectNetwork>,
+    /// The load balancer's parts (setup/balancer.rs): (resource, id).
+    balancer: Vec<(&'static str, String)>,
 }
 
 fn item(resource: &'static str, name: &str, ours: bool) -> Item {
@@ -193,6 +195,13 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         items.push(cluster);
     }
 
+    // The load balancer `setup` made, after the service that used its target group.
+    let mut balancer = Vec::new();
+    for (resource, name, ours, id) in crate::setup::balancer::found(aws, config).await? {
+        items.push(item(resource, &name, ours));
+        balancer.push((resource, id));
+    }
+
     // Task definitions of the family, each by its own tags.
     let mut task_definitions = Vec::new();
     for (_, arn) in aws.active_revisions(&family).await? {
@@ -265,6 +274,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         repository_images,
         express,
         network,
+        balancer,
     })
 }
 
@@ -386,6 +396,12 @@ pub async fn run(
             "cluster" => {
                 wait::tasks_stopped(aws, config, &found.tasks, out).await?;
                 aws.delete_cluster(&config.cluster).await?;
+            }
+            "load balancer" | "target group" | "lb security group" => {
+                let id = found.balancer.iter().find(|(r, _)| *r == i.resource);
+                if let Some((r, id)) = id {
+                    crate::setup::balancer::remove(aws, config, r, id).await?;
+                }
             }
             "log group" => aws.delete_log_group(&i.name).await?,
             "repository" => aws.delete_repository(&i.name, args.force).await?,

@@ -24,6 +24,9 @@ pub struct LoadBalancer {
     pub scheme: Scheme,
     /// HTTPS on 443 with this ACM certificate (HTTP on 80 then redirects), else HTTP on 80.
     pub certificate_arn: Option<String>,
+    /// Its URL, once `service::balancer::attach` found the load balancer `setup` made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -157,6 +160,7 @@ pub(super) fn load_balancer(
             Scheme::Public
         },
         certificate_arn: certificate.map(|(a, _)| a),
+        url: None,
     }))
 }
 

@@ -220,7 +220,11 @@ pub async fn service(
         changes,
         deployment: deployment.as_ref().map(|(id, _)| id.clone()),
         waited: None,
-        url: None,
+        url: config
+            .service
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.url.clone()),
     };
     let Some((id, state)) = deployment else {
         return Ok(report);

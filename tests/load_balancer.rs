@@ -1,0 +1,304 @@
+//! A load balancer made by the tool, on the bench: `load-balancer = "public"` makes (in `setup`,
+//! planned by `--dry-run`) an ALB in the project's VPC with its security group, listener and
+//! target group; `deploy` prints a URL that answers through the listener's HAProxy
+//! (agent/listeners.py) in front of the target group's (agent/lb.py); `teardown` removes it all.
+//! And the traffic keys' bad input: one line naming the key, nothing created, under --dry-run too.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// `cargo fargate <args>` for project `name`: examples/web-service as a service in the project's
+/// own VPC (no `subnets`), checked on /health.
+fn cf(dir: &Path, name: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let all = [args, &["--message-format", "json"]].concat();
+    let mut cmd: Command = bench_command(dir, &format!("{name}-dev"), &all);
+    cmd.env("CARGO_FARGATE_NAME", name)
+        .env("CARGO_FARGATE_KIND", "service")
+        .env("CARGO_FARGATE_HEALTH_CHECK_PATH", "/health")
+        .env_remove("CARGO_FARGATE_SUBNETS")
+        .env_remove("CARGO_FARGATE_SECURITY_GROUPS")
+        .envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+/// `GET path` on host:port with `Host: host_header`: (status code, body).
+fn get(addr: &str, host_header: &str, path: &str) -> Result<(u16, String), String> {
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let code = text
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((code, body.to_string()))
+}
+
+/// Where the bench serves `host:port` of a load balancer's URL (agent/listeners.py), if it does.
+fn served(host_port: &str) -> Option<String> {
+    let endpoint = env_var("AWS_ENDPOINT_URL");
+    let agent = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let (code, body) = get(agent, agent, "/_bench/lb").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let all: Value = serde_json::from_str(&body).unwrap();
+    all[host_port]
+        .as_str()
+        .map(|u| u.trim_start_matches("http://").to_string())
+}
+
+fn load_balancers(name: &str) -> Vec<Value> {
+    let o = aws_try(&["elbv2", "describe-load-balancers", "--names", name]);
+    if !o.status.success() {
+        return Vec::new();
+    }
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["LoadBalancers"].as_array().cloned().unwrap_or_default()
+}
+
+fn target_groups(name: &str) -> Vec<Value> {
+    let o = aws_try(&["elbv2", "describe-target-groups", "--names", name]);
+    if !o.status.success() {
+        return Vec::new();
+    }
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["TargetGroups"].as_array().cloned().unwrap_or_default()
+}
+
+fn group(name: &str) -> Option<Value> {
+    let filter = format!("Name=group-name,Values={name}");
+    aws(&["ec2", "describe-security-groups", "--filters", &filter])["SecurityGroups"]
+        .as_array()
+        .unwrap()
+        .first()
+        .cloned()
+}
+
+#[test]
+fn traffic_keys_bad_input_is_one_line_names_the_key_and_creates_nothing() {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("lbx");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("CARGO_FARGATE_DEPLOYMENT", "canary")],
+            "CARGO_FARGATE_DEPLOYMENT",
+        ),
+        (
+            &[
+                ("CARGO_FARGATE_LOAD_BALANCER", "public"),
+                ("CARGO_FARGATE_DEPLOYMENT", "canary"),
+                ("CARGO_FARGATE_CANARY_PERCENT", "0.01"),
+            ],
+            "CARGO_FARGATE_CANARY_PERCENT",
+        ),
+        (
+            &[
+                ("CARGO_FARGATE_MIN_COUNT", "3"),
+                ("CARGO_FARGATE_MAX_COUNT", "2"),
+                ("CARGO_FARGATE_SCALE_ON_CPU", "70"),
+            ],
+            "CARGO_FARGATE_MIN_COUNT",
+        ),
+        (
+            &[
+                ("CARGO_FARGATE_MAX_COUNT", "4"),
+                ("CARGO_FARGATE_SCALE_ON_REQUESTS", "500"),
+            ],
+            "CARGO_FARGATE_SCALE_ON_REQUESTS",
+        ),
+        (
+            &[
+                ("CARGO_FARGATE_LOAD_BALANCER", "public"),
+                ("CARGO_FARGATE_LISTENER", "https"),
+            ],
+            "CARGO_FARGATE_LISTENER",
+        ),
+    ];
+    for (env, key) in cases {
+        for command in [
+            &["setup", "--dry-run"][..],
+            &["deploy", "--dry-run"],
+            &["setup"],
+        ] {
+            let o = cf(dir.path(), &name, env, command);
+            let err = stderr(&o);
+            assert!(!o.status.success(), "{env:?} {command:?}: {err}");
+            let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+            assert_eq!(lines.len(), 1, "{env:?}: {err}");
+            assert!(lines[0].contains(key), "{env:?}: {err}");
+        }
+    }
+    // Nothing was made for the project.
+    let filter = format!("Name=tag:cargo-fargate:project,Values={name}");
+    let vpcs = aws(&["ec2", "describe-vpcs", "--filters", &filter]);
+    assert_eq!(vpcs["Vpcs"].as_array().unwrap().len(), 0, "{vpcs}");
+    assert!(load_balancers(&format!("{name}-dev")).is_empty());
+    let repos = aws_try(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        &format!("{name}-dev"),
+    ]);
+    assert!(!repos.status.success(), "a repository was made");
+}
+
+#[test]
+fn a_public_load_balancer_is_made_by_setup_answers_at_the_url_deploy_prints_and_teardown_removes_it(
+) {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("lb");
+    let stage = format!("{name}-dev");
+    let env = [("CARGO_FARGATE_LOAD_BALANCER", "public")];
+
+    // Planned, nothing made.
+    let plan = json_result(&cf(dir.path(), &name, &env, &["setup", "--dry-run"]));
+    let step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["resource"] == "load balancer")
+        .unwrap_or_else(|| panic!("{plan}"))
+        .clone();
+    assert_eq!(step["action"], "create", "{step}");
+    let said = step["changes"].to_string();
+    for part in [
+        "security group",
+        "internet-facing load balancer",
+        "target group → port 8080, health check /health every 5s, healthy after 2, deregistration delay 10s",
+        "HTTP listener on 80",
+        "port 8080 from the load balancer only",
+    ] {
+        assert!(said.contains(part), "{part}: {said}");
+    }
+    assert!(load_balancers(&stage).is_empty());
+
+    // Made, tagged, as planned.
+    let made = json_result(&cf(dir.path(), &name, &env, &["setup"]));
+    assert!(made["changed"].as_u64().unwrap() > 0, "{made}");
+    let lb = load_balancers(&stage);
+    assert_eq!(lb.len(), 1);
+    assert_eq!(lb[0]["Scheme"], "internet-facing");
+    assert_eq!(lb[0]["Type"], "application");
+    let lb_arn = lb[0]["LoadBalancerArn"].as_str().unwrap().to_string();
+    let dns = lb[0]["DNSName"].as_str().unwrap().to_string();
+    let tags = aws(&["elbv2", "describe-tags", "--resource-arns", &lb_arn]);
+    assert!(tags.to_string().contains("cargo-fargate:stage"), "{tags}");
+    let tg = target_groups(&stage);
+    assert_eq!(tg.len(), 1);
+    let tg_arn = tg[0]["TargetGroupArn"].as_str().unwrap().to_string();
+    assert_eq!(tg[0]["Port"], 8080);
+    assert_eq!(tg[0]["TargetType"], "ip");
+    assert_eq!(tg[0]["HealthCheckPath"], "/health");
+    assert_eq!(tg[0]["HealthCheckIntervalSeconds"], 5);
+    assert_eq!(tg[0]["HealthyThresholdCount"], 2);
+    let attributes = aws(&[
+        "elbv2",
+        "describe-target-group-attributes",
+        "--target-group-arn",
+        &tg_arn,
+    ]);
+    assert!(
+        attributes["Attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["Key"] == "deregistration_delay.timeout_seconds" && a["Value"] == "10"),
+        "{attributes}"
+    );
+    let listeners = aws(&[
+        "elbv2",
+        "describe-listeners",
+        "--load-balancer-arn",
+        &lb_arn,
+    ])["Listeners"]
+        .clone();
+    assert_eq!(listeners.as_array().unwrap().len(), 1, "{listeners}");
+    assert_eq!(listeners[0]["Port"], 80);
+    assert_eq!(
+        listeners[0]["DefaultActions"][0]["TargetGroupArn"],
+        tg_arn.as_str()
+    );
+    // The tasks' group lets in the load balancer's group on 8080, and nothing else.
+    let lb_group = group(&format!("{stage}-lb")).expect("the load balancer's group");
+    let lb_group_id = lb_group["GroupId"].as_str().unwrap();
+    assert_eq!(lb[0]["SecurityGroups"][0], lb_group_id);
+    let tasks = group(&format!("{name}-tasks")).expect("the tasks' group");
+    let rules = tasks["IpPermissions"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{tasks}");
+    assert_eq!(rules[0]["FromPort"], 8080);
+    assert_eq!(rules[0]["UserIdGroupPairs"][0]["GroupId"], lb_group_id);
+    assert!(
+        rules[0]["IpRanges"].as_array().unwrap().is_empty(),
+        "{tasks}"
+    );
+
+    // A second setup changes nothing.
+    let again = json_result(&cf(dir.path(), &name, &env, &["setup"]));
+    assert_eq!(again["changed"], 0, "{again}");
+
+    // deploy prints the URL, and it answers through the listener.
+    let deployed = json_result(&cf(
+        dir.path(),
+        &name,
+        &env,
+        &["deploy", "--wait-timeout", "3m"],
+    ));
+    assert_eq!(
+        deployed["service"]["waited"]["rollout_state"], "COMPLETED",
+        "{deployed}"
+    );
+    let url = deployed["service"]["url"].as_str().unwrap();
+    assert_eq!(url, format!("http://{dns}"));
+    let local = served(&format!("{dns}:80")).expect("the listener is served");
+    assert_eq!(
+        get(&local, &dns, "/").unwrap(),
+        (200, "Hello from cargo-fargate\n".into())
+    );
+    let service = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &stage,
+        "--services",
+        &stage,
+    ])["services"][0]
+        .clone();
+    assert_eq!(
+        service["loadBalancers"][0]["targetGroupArn"],
+        tg_arn.as_str()
+    );
+
+    // teardown removes the load balancer, its target group and groups (the last stage: the network).
+    let down = json_result(&cf(
+        dir.path(),
+        &name,
+        &env,
+        &["teardown", "--yes", "--force"],
+    ));
+    let removed = down["items"].to_string();
+    for r in [
+        "load balancer",
+        "target group",
+        "lb security group",
+        "network",
+    ] {
+        assert!(removed.contains(r), "{r}: {down}");
+    }
+    assert!(load_balancers(&stage).is_empty());
+    assert!(target_groups(&stage).is_empty());
+    assert!(group(&format!("{stage}-lb")).is_none());
+    assert!(served(&format!("{dns}:80")).is_none());
+}
