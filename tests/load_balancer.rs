@@ -302,3 +302,75 @@ fn a_public_load_balancer_is_made_by_setup_answers_at_the_url_deploy_prints_and_
     assert!(group(&format!("{stage}-lb")).is_none());
     assert!(served(&format!("{dns}:80")).is_none());
 }
+
+/// A target group of the user's with ELB's defaults, for `doctor`: (ARN).
+fn default_target_group(name: &str) -> String {
+    aws(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        name,
+        "--protocol",
+        "HTTP",
+        "--port",
+        "8080",
+        "--vpc-id",
+        &net().vpc,
+        "--target-type",
+        "ip",
+    ])["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn doctor_names_the_target_group_settings_that_slow_every_deploy_and_changes_nothing() {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("lbd");
+    let tg = default_target_group(&name);
+    let env = [
+        ("CARGO_FARGATE_TARGET_GROUP_ARN", tg.as_str()),
+        ("CARGO_FARGATE_SUBNETS", net().subnet.as_str()),
+        ("CARGO_FARGATE_SECURITY_GROUPS", net().sg.as_str()),
+    ];
+    let o = cf(dir.path(), &name, &env, &["doctor"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let report = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|v| v["type"] == "result")
+        .unwrap_or_else(|| panic!("{out}"));
+    let warnings: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "target-group")
+        .collect();
+    assert_eq!(warnings.len(), 2, "{report}");
+    // ELB's defaults: 300 s of deregistration delay against the example's stop-timeout of 10 s,
+    // and 5 checks 30 s apart (150 s) against 5 s × 2.
+    let said = format!("{warnings:?}");
+    assert!(
+        said.contains("deregistration_delay.timeout_seconds = 300")
+            && said.contains("290 s longer"),
+        "{said}"
+    );
+    assert!(
+        said.contains("150 s after it answers, 140 s more"),
+        "{said}"
+    );
+    assert!(warnings.iter().all(|w| w["status"] == "warn"), "{said}");
+    // Never modified.
+    let after = aws(&[
+        "elbv2",
+        "describe-target-group-attributes",
+        "--target-group-arn",
+        &tg,
+    ]);
+    assert!(after["Attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["Key"] == "deregistration_delay.timeout_seconds" && a["Value"] == "300"));
+}

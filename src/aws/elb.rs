@@ -400,26 +400,8 @@ impl Aws {
             .to_string())
     }
 
-    /// Removes a load balancer of ours with its listeners.
+    /// Removes a load balancer of ours; ELB deletes its listeners with it.
     pub async fn delete_load_balancer(&self, arn: &str) -> Result<()> {
-        for (listener, _, _) in self.listeners(arn).await? {
-            match self
-                .elb()
-                .delete_listener()
-                .listener_arn(&listener)
-                .send()
-                .await
-            {
-                Err(e) if !not_found(e.code()) => {
-                    return Err(self.elb_error(
-                        e,
-                        "elasticloadbalancing:DeleteListener",
-                        format!("delete listener {listener}"),
-                    ))
-                }
-                _ => {}
-            }
-        }
         match self
             .elb()
             .delete_load_balancer()
