@@ -150,6 +150,14 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
                 if let Some(found) = aws.describe_service(&config.cluster, &service).await? {
                     if crate::service::request::is_active(Some(&found)) {
                         let ours = is_ours(config, &json_tags(&found["tags"]));
+                        // Its scaling first: a scaler must not start tasks of a service going away.
+                        if ours && config.service.scaling.is_some() {
+                            let resource =
+                                crate::aws::autoscaling::resource_id(&config.cluster, &service);
+                            if aws.scalable_target(&resource).await?.is_some() {
+                                items.push(item("scaling", &service, true));
+                            }
+                        }
                         items.push(item("service", &service, ours));
                         removed_service = ours;
                     }
@@ -382,6 +390,9 @@ pub async fn run(
                 aws.delete_schedule(&i.name).await?;
             }
             "build project" => aws.delete_codebuild_project(&i.name).await?,
+            "scaling" => {
+                crate::service::scaling::remove(aws, config).await?;
+            }
             "service" => {
                 let body = serde_json::json!({"cluster": config.cluster, "service": i.name, "desiredCount": 0});
                 aws.update_service(&body).await?;

@@ -5,6 +5,7 @@
 //! `--endpoint-url` overrides both. Every call has a time limit (`--timeout`, retries included) and
 //! the SDK's adaptive retry for throttling and 5xx; a failed call is explained by [`Aws::fail`].
 
+pub mod autoscaling;
 pub mod codebuild;
 pub mod ec2;
 pub mod ecr;

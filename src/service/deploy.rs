@@ -40,6 +40,9 @@ pub struct ServiceReport {
     pub deployment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waited: Option<Waited>,
+    /// `scale-on`: the range and policies, and what this deploy changed of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<super::scaling::ScalingReport>,
     /// kind = "web": the HTTPS URL Express Mode gives the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -68,6 +71,9 @@ impl fmt::Display for ServiceReport {
             )?,
             (Some(d), None) => writeln!(f, "deployment       {d} accepted (not waited for)")?,
             _ => {}
+        }
+        if let Some(s) = &self.scaling {
+            write!(f, "{s}")?;
         }
         if let Some(url) = &self.url {
             writeln!(f, "url              {url}")?;
@@ -220,6 +226,7 @@ pub async fn service(
         changes,
         deployment: deployment.as_ref().map(|(id, _)| id.clone()),
         waited: None,
+        scaling: super::scaling::apply(aws, config).await?,
         url: config
             .service
             .load_balancer

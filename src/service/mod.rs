@@ -11,5 +11,6 @@ pub mod deploy;
 pub mod exec;
 pub mod express;
 pub mod request;
+pub mod scaling;
 pub mod status;
 pub mod wait;
