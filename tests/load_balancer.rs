@@ -546,3 +546,98 @@ fn autoscaling_is_a_scalable_target_with_tracking_policies_that_deploy_never_fig
     assert!(scalable_targets(&stage).is_empty());
     assert!(scaling_policies(&stage).is_empty());
 }
+
+/// The requests of `keys` that `policy` denies, of these services only.
+fn denied_of(keys: &[&str], policy: &Value, services: &[&str]) -> Vec<Value> {
+    let record = Record {
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        registry: None,
+    };
+    record
+        .evaluate(policy)
+        .1
+        .into_iter()
+        .filter(|d| {
+            let a = d["action"].as_str().unwrap_or_default();
+            services.iter().any(|s| a.starts_with(s))
+        })
+        .collect()
+}
+
+/// The load balancer's calls (setup, deploy, status, teardown) are exactly what the deployer
+/// policy's load balancer statements allow: each is allowed, and without either statement some
+/// is denied. (The project network's EC2 calls are recorded without resources, so they are not
+/// judged here: tests/iam.rs runs its coverage on subnets of the user's.)
+#[test]
+fn the_deployer_policy_allows_the_load_balancers_calls_and_needs_each_of_its_statements() {
+    let stage = Stage::new(
+        "lbi",
+        "web-service",
+        "docker",
+        &[
+            ("KIND", "service"),
+            ("LOAD_BALANCER", "public"),
+            ("HEALTH_CHECK_PATH", "/health"),
+            ("SUBNETS", ""),
+            ("SECURITY_GROUPS", ""),
+        ],
+    );
+    ok(&stage.run(&["setup"]));
+    let deployed = stage.json(&["deploy", "--wait-timeout", "3m"]);
+    assert_eq!(deployed["service"]["action"], "created", "{deployed}");
+    ok(&stage.run(&["status"]));
+    let teardown_key = key_of(&stage.name, "T");
+    ok(&stage.run_as(&teardown_key, &[], &["teardown", "--yes", "--force"]));
+
+    let elb = ["elasticloadbalancing:"];
+    let actions = actions_of(&stage.key);
+    for a in [
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:CreateTargetGroup",
+        "elasticloadbalancing:CreateListener",
+        "elasticloadbalancing:ModifyTargetGroupAttributes",
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:DescribeLoadBalancers",
+    ] {
+        assert!(actions.contains(a), "{a} not recorded: {actions:?}");
+    }
+    let down = actions_of(&teardown_key);
+    for a in [
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:DeleteTargetGroup",
+    ] {
+        assert!(down.contains(a), "{a} not recorded: {down:?}");
+    }
+    let policy = stage.deployer_policy(&[]);
+    let keys = [stage.key.as_str()];
+    assert_eq!(
+        denied_of(&keys, &policy, &elb),
+        Vec::<Value>::new(),
+        "{policy:#}"
+    );
+    let teardown_policy = stage.deployer_policy(&["--teardown"]);
+    let both = [stage.key.as_str(), teardown_key.as_str()];
+    assert_eq!(
+        denied_of(&both, &teardown_policy, &elb),
+        Vec::<Value>::new(),
+        "{teardown_policy:#}"
+    );
+    // The deploy-time policy does not let teardown delete the load balancer.
+    assert!(!denied_of(&[teardown_key.as_str()], &policy, &elb).is_empty());
+    // Each load balancer statement is needed.
+    for sid in [
+        "NoResourceLevelLoadBalancerReads",
+        "TheStagesLoadBalancerTargetGroupAndListeners",
+    ] {
+        let mut without = teardown_policy.clone();
+        without["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["Sid"] != sid);
+        assert_ne!(without, teardown_policy, "{sid} is in the policy");
+        assert!(
+            !denied_of(&both, &without, &elb).is_empty(),
+            "nothing needs {sid}"
+        );
+    }
+}
