@@ -463,16 +463,16 @@ mod tests {
     #[test]
     fn traffic_keys_resolve() {
         use super::super::traffic::{Scheme, Strategy};
-        let c = load("kind = \"service\"\nports = [8080]\nload-balancer = \"internal\"\ncertificate-arn = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\ndeployment = \"canary\"\ncanary-percent = 2.5\nmin-count = 2\nmax-count = 6\nscale-on = { cpu = 70, requests = 1000 }").unwrap();
+        let c = load("kind = \"service\"\nports = [8080]\nload-balancer = \"internal\"\ncertificate-arn = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\nmin-count = 2\nmax-count = 6\nscale-on = { cpu = 70, requests = 1000 }").unwrap();
         let lb = c.service.load_balancer.unwrap();
         assert_eq!(lb.scheme, Scheme::Internal);
         assert!(lb.certificate_arn.is_some());
-        assert_eq!(
-            c.service.deployment.strategy,
-            Strategy::Canary {
-                percent: 2.5,
-                bake_minutes: 5
-            }
+        assert_eq!(c.service.deployment.strategy, Strategy::Rolling);
+        // Checked, then refused until they are carried out.
+        let e = load("kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\ndeployment = \"canary\"\ncanary-percent = 2.5").unwrap_err();
+        assert!(
+            e.contains("Cargo.toml:9") && e.contains("not carried out"),
+            "{e}"
         );
         let s = c.service.scaling.unwrap();
         assert_eq!(

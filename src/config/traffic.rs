@@ -257,6 +257,17 @@ pub(super) fn deployment(r: &mut Reader, balanced: bool) -> Result<Deployment, U
             )
             .fix("set `load-balancer = \"public\"` (or \"internal\"), or `deployment = \"rolling\"`"));
     }
+    if strategy != Strategy::Rolling {
+        // Refused rather than deployed as rolling: a user asking for a canary must not get
+        // all-at-once traffic without being told.
+        return Err(r
+            .error(
+                "deployment",
+                &origin,
+                format!("deployment = \"{name}\" is not carried out by this version of cargo-fargate yet"),
+            )
+            .fix("use `deployment = \"rolling\"` (the default: circuit breaker with rollback)"));
+    }
     Ok(Deployment {
         strategy,
         bake_minutes,

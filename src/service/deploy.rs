@@ -305,6 +305,25 @@ pub async fn plan_step(
         },
         if s.exec { ", ECS Exec on" } else { "" },
     );
+    let summary = match &s.scaling {
+        Some(r) => {
+            let on: Vec<String> = [
+                ("cpu", r.cpu, "%"),
+                ("memory", r.memory, "%"),
+                ("requests", r.requests, "/target"),
+            ]
+            .iter()
+            .filter_map(|(k, v, unit)| v.map(|v| format!("{k} {v}{unit}")))
+            .collect();
+            format!(
+                "{summary}, autoscaling {}–{} on {} (deploy leaves the count to it)",
+                r.min,
+                r.max,
+                on.join(", ")
+            )
+        }
+        None => summary,
+    };
     if !request::is_active(current.as_ref()) {
         return Ok(PlanLine {
             changes: true,
