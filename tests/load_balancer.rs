@@ -641,3 +641,72 @@ fn the_deployer_policy_allows_the_load_balancers_calls_and_needs_each_of_its_sta
         );
     }
 }
+
+/// With `certificate-arn`: an HTTPS listener on 443 forwarding to the target group, and HTTP on 80
+/// answering with a redirect to it (the bench serves HTTP listeners only: no TLS there).
+#[test]
+fn with_a_certificate_the_listener_is_https_and_http_redirects_to_it() {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("lbt");
+    let stage = format!("{name}-dev");
+    let cert = aws(&[
+        "acm",
+        "request-certificate",
+        "--domain-name",
+        "app.example.com",
+    ])["CertificateArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [
+        ("CARGO_FARGATE_LOAD_BALANCER", "public"),
+        ("CARGO_FARGATE_CERTIFICATE_ARN", cert.as_str()),
+    ];
+    json_result(&cf(dir.path(), &name, &env, &["setup"]));
+    let lb = load_balancers(&stage);
+    let lb_arn = lb[0]["LoadBalancerArn"].as_str().unwrap();
+    let dns = lb[0]["DNSName"].as_str().unwrap().to_string();
+    let mut listeners = aws(&["elbv2", "describe-listeners", "--load-balancer-arn", lb_arn])
+        ["Listeners"]
+        .as_array()
+        .unwrap()
+        .clone();
+    listeners.sort_by_key(|l| l["Port"].as_i64());
+    assert_eq!(listeners.len(), 2, "{listeners:?}");
+    assert_eq!(listeners[0]["Port"], 80);
+    assert_eq!(listeners[0]["DefaultActions"][0]["Type"], "redirect");
+    assert_eq!(
+        listeners[0]["DefaultActions"][0]["RedirectConfig"]["Protocol"],
+        "HTTPS"
+    );
+    assert_eq!(listeners[1]["Port"], 443);
+    assert_eq!(listeners[1]["Protocol"], "HTTPS");
+    assert_eq!(
+        listeners[1]["Certificates"][0]["CertificateArn"],
+        cert.as_str()
+    );
+    assert_eq!(listeners[1]["DefaultActions"][0]["Type"], "forward");
+    // HTTP answers with the redirect, path and query kept.
+    let local = served(&format!("{dns}:80")).expect("the HTTP listener is served");
+    let answer = {
+        let addr: std::net::SocketAddr = local.parse().unwrap();
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET /a/b?c=1 HTTP/1.0\r\nHost: {dns}\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(answer.starts_with("HTTP/1.1 301"), "{answer}");
+    assert!(
+        answer.contains(&format!("location: https://{dns}/a/b?c=1")),
+        "{answer}"
+    );
+    json_result(&cf(
+        dir.path(),
+        &name,
+        &env,
+        &["teardown", "--yes", "--force"],
+    ));
+    assert!(load_balancers(&stage).is_empty());
+}
