@@ -29,15 +29,21 @@ pub struct ScalingReport {
     pub changes: Vec<String>,
 }
 
-impl fmt::Display for ScalingReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "scaling          {}–{} tasks on {}",
+impl ScalingReport {
+    /// `1–4 tasks on cpu 70%, requests 500/target`.
+    pub fn range(&self) -> String {
+        format!(
+            "{}–{} tasks on {}",
             self.min,
             self.max,
             self.policies.join(", ")
-        )?;
+        )
+    }
+}
+
+impl fmt::Display for ScalingReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scaling          {}", self.range())?;
         if self.changes.is_empty() {
             writeln!(f, " (unchanged)")
         } else {

@@ -94,13 +94,7 @@ impl fmt::Display for StatusReport {
             )?;
         }
         if let Some(s) = &self.scaling {
-            writeln!(
-                f,
-                "scaling  {}–{} tasks on {}",
-                s.min,
-                s.max,
-                s.policies.join(", ")
-            )?;
+            writeln!(f, "scaling  {}", s.range())?;
         }
         for d in &self.deployments {
             writeln!(
