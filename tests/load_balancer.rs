@@ -141,6 +141,23 @@ fn traffic_keys_bad_input_is_one_line_names_the_key_and_creates_nothing() {
             assert!(lines[0].contains(key), "{env:?}: {err}");
         }
     }
+    // The load balancer opens the project's tasks' group: a replacement for it is refused by setup.
+    for command in [&["setup", "--dry-run"][..], &["setup"]] {
+        let o = cf(
+            dir.path(),
+            &name,
+            &[
+                ("CARGO_FARGATE_LOAD_BALANCER", "public"),
+                ("CARGO_FARGATE_SECURITY_GROUPS", "sg-0123456789abcdef0"),
+            ],
+            command,
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains("CARGO_FARGATE_SECURITY_GROUPS"), "{err}");
+    }
     // Nothing was made for the project.
     let filter = format!("Name=tag:cargo-fargate:project,Values={name}");
     let vpcs = aws(&["ec2", "describe-vpcs", "--filters", &filter]);

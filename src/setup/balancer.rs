@@ -53,6 +53,15 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
     let Some(lb) = &config.service.load_balancer else {
         return Ok(None);
     };
+    if !config.security_groups.is_empty() {
+        return Err(config
+            .key_error(
+                "security-groups",
+                "the load balancer may reach the tasks through the project's tasks' group, and `security-groups` replaces it",
+            )
+            .fix("drop `security-groups` (setup opens the tasks' group to the load balancer only), or use `target-group-arn`")
+            .into());
+    }
     if !config.subnets.is_empty() {
         return Err(config
             .key_error(
