@@ -265,6 +265,34 @@ fn a_public_load_balancer_is_made_by_setup_answers_at_the_url_deploy_prints_and_
     // A second setup changes nothing.
     let again = json_result(&cf(dir.path(), &name, &env, &["setup"]));
     assert_eq!(again["changed"], 0, "{again}");
+    // A changed health check path is put on the target group; a changed scheme is refused.
+    let moved = json_result(&cf(
+        dir.path(),
+        &name,
+        &[env[0], ("CARGO_FARGATE_HEALTH_CHECK_PATH", "/")],
+        &["setup"],
+    ));
+    assert!(
+        moved["steps"]
+            .to_string()
+            .contains("target group health check / every 5s"),
+        "{moved}"
+    );
+    assert_eq!(target_groups(&stage)[0]["HealthCheckPath"], "/");
+    json_result(&cf(dir.path(), &name, &env, &["setup"]));
+    assert_eq!(target_groups(&stage)[0]["HealthCheckPath"], "/health");
+    let o = cf(
+        dir.path(),
+        &name,
+        &[("CARGO_FARGATE_LOAD_BALANCER", "internal")],
+        &["setup"],
+    );
+    let err = stderr(&o);
+    assert!(
+        !o.status.success() && err.contains("scheme cannot change"),
+        "{err}"
+    );
+    assert_eq!(load_balancers(&stage)[0]["Scheme"], "internet-facing");
 
     // deploy prints the URL, and it answers through the listener.
     let deployed = json_result(&cf(

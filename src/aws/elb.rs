@@ -343,6 +343,33 @@ impl Aws {
         Ok(())
     }
 
+    /// The health check: (path, interval, timeout, healthy threshold, unhealthy threshold).
+    pub async fn set_health_check(
+        &self,
+        arn: &str,
+        check: (&str, i32, i32, i32, i32),
+    ) -> Result<()> {
+        let (path, interval, timeout, healthy, unhealthy) = check;
+        self.elb()
+            .modify_target_group()
+            .target_group_arn(arn)
+            .health_check_path(path)
+            .health_check_interval_seconds(interval)
+            .health_check_timeout_seconds(timeout)
+            .healthy_threshold_count(healthy)
+            .unhealthy_threshold_count(unhealthy)
+            .send()
+            .await
+            .map_err(|e| {
+                self.elb_error(
+                    e,
+                    "elasticloadbalancing:ModifyTargetGroup",
+                    format!("set the health check of {arn}"),
+                )
+            })?;
+        Ok(())
+    }
+
     /// A listener forwarding to `target_group`, or (without one) redirecting HTTP to HTTPS.
     pub async fn create_listener(
         &self,

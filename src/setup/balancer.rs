@@ -96,6 +96,22 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
         if !names::is_ours(config, &found.tags) {
             return Err(refuse(config, "load balancer", &name));
         }
+        if found.internal != (lb.scheme == Scheme::Internal) {
+            return Err(config
+                .key_error(
+                    "load-balancer",
+                    format!(
+                        "load balancer {name} is {}, and a load balancer's scheme cannot change",
+                        if found.internal {
+                            "internal"
+                        } else {
+                            "internet-facing"
+                        }
+                    ),
+                )
+                .fix("run `cargo fargate teardown` and then `setup`, or keep its scheme")
+                .into());
+        }
         plan.listener_ports = aws
             .listeners(&found.arn)
             .await?
@@ -107,6 +123,15 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
     if let Some(tg) = &plan.target_group {
         if !names::is_ours(config, &tg.tags) {
             return Err(refuse(config, "target group", &name));
+        }
+        if tg.port != i32::from(port) {
+            return Err(config
+                .key_error(
+                    "container-port",
+                    format!("target group {name} sends traffic to port {}, and a target group's port cannot change", tg.port),
+                )
+                .fix(format!("keep port {}, or run `cargo fargate teardown` and then `setup`", tg.port))
+                .into());
         }
     }
     plan.changes = changes(config, lb, &plan, port);
@@ -140,12 +165,10 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
             },
             names::load_balancer(config)
         )),
-        Some(found) if found.internal != (lb.scheme == Scheme::Internal) => changes
-            .push("scheme (a load balancer's scheme cannot change: teardown, then setup)".into()),
         Some(_) => {}
     }
     let stop = config.stop_timeout as i32;
-    let (interval, timeout, healthy, unhealthy) = HEALTH_CHECK;
+    let (interval, _, healthy, _) = HEALTH_CHECK;
     match &plan.target_group {
         None => changes.push(format!(
             "target group → port {port}, health check {} every {interval}s, healthy after {healthy}, deregistration delay {stop}s",
@@ -155,10 +178,11 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
             if tg.deregistration_delay != stop {
                 changes.push(format!("target group deregistration delay {}s → {stop}s", tg.deregistration_delay));
             }
-            let want = (config.service.health_check_path.as_str(), interval, timeout, healthy, unhealthy, i32::from(port));
-            let has = (tg.health_check_path.as_str(), tg.interval, tg.timeout, tg.healthy_threshold, tg.unhealthy_threshold, tg.port);
-            if want != has {
-                changes.push("target group health check or port (recreated by teardown, then setup)".into());
+            if health_differs(config, tg) {
+                changes.push(format!(
+                    "target group health check {} every {interval}s, healthy after {healthy}",
+                    config.service.health_check_path
+                ));
             }
         }
     }
@@ -172,6 +196,24 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
         }
     }
     changes
+}
+
+/// Whether the target group's health check is not the configured path with the fast defaults.
+fn health_differs(config: &Config, tg: &TargetGroupSettings) -> bool {
+    let (interval, timeout, healthy, unhealthy) = HEALTH_CHECK;
+    (
+        config.service.health_check_path.as_str(),
+        interval,
+        timeout,
+        healthy,
+        unhealthy,
+    ) != (
+        tg.health_check_path.as_str(),
+        tg.interval,
+        tg.timeout,
+        tg.healthy_threshold,
+        tg.unhealthy_threshold,
+    )
 }
 
 /// The setup step: the load balancer with what setup would make or change.
@@ -262,6 +304,18 @@ pub async fn apply(aws: &Aws, config: &Config, plan: &BalancerPlan, out: &Output
             if tg.deregistration_delay != config.stop_timeout as i32 {
                 aws.set_deregistration_delay(&tg.arn, config.stop_timeout)
                     .await?;
+            }
+            if health_differs(config, tg) {
+                let (interval, timeout, healthy, unhealthy) = HEALTH_CHECK;
+                let check = (
+                    &config.service.health_check_path[..],
+                    interval,
+                    timeout,
+                    healthy,
+                    unhealthy,
+                );
+                aws.set_health_check(&tg.arn, check).await?;
+                out.status("Updated", format_args!("target group {name}: health check"));
             }
             tg.arn.clone()
         }
