@@ -150,6 +150,28 @@ pub fn network_tags(config: &Config, part: &str, name: &str) -> BTreeMap<String,
     tags
 }
 
+/// The stage's Application Load Balancer and its target group (`load-balancer = …`): ELB allows
+/// 32 characters, letters, digits and `-`; a longer `{project}-{stage}` keeps its start and a hash.
+pub fn load_balancer(config: &Config) -> String {
+    let full = stage_name(config);
+    if full.len() <= 32 {
+        return full;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(full.as_bytes()));
+    format!("{}-{}", full[..23].trim_end_matches('-'), &hash[..8])
+}
+
+/// The target group `setup` makes for the load balancer (its own namespace: the same name).
+pub fn target_group(config: &Config) -> String {
+    load_balancer(config)
+}
+
+/// The load balancer's security group, in the project's VPC.
+pub fn load_balancer_group(config: &Config) -> String {
+    format!("{}-lb", stage_name(config))
+}
+
 /// The tag on the project's VPC that says this stage uses it.
 pub fn network_use_tag(config: &Config) -> String {
     format!("{NETWORK_STAGE_TAG_PREFIX}{}", config.stage)

@@ -74,6 +74,8 @@ struct Found {
     express: Option<String>,
     /// The project's network, when this stage uses it (removed with the last stage).
     network: Option<crate::aws::vpc::ProjectNetwork>,
+    /// The load balancer's parts (setup/balancer.rs): (resource, id).
+    balancer: Vec<(&'static str, String)>,
 }
 
 fn item(resource: &'static str, name: &str, ours: bool) -> Item {
@@ -148,6 +150,14 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
                 if let Some(found) = aws.describe_service(&config.cluster, &service).await? {
                     if crate::service::request::is_active(Some(&found)) {
                         let ours = is_ours(config, &json_tags(&found["tags"]));
+                        // Its scaling first: a scaler must not start tasks of a service going away.
+                        if ours && config.service.scaling.is_some() {
+                            let resource =
+                                crate::aws::autoscaling::resource_id(&config.cluster, &service);
+                            if aws.scalable_target(&resource).await?.is_some() {
+                                items.push(item("scaling", &service, true));
+                            }
+                        }
                         items.push(item("service", &service, ours));
                         removed_service = ours;
                     }
@@ -200,6 +210,13 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
             }
         }
         items.push(cluster);
+    }
+
+    // The load balancer `setup` made, after the service that used its target group.
+    let mut balancer = Vec::new();
+    for (resource, name, ours, id) in crate::setup::balancer::found(aws, config).await? {
+        items.push(item(resource, &name, ours));
+        balancer.push((resource, id));
     }
 
     // Task definitions of the family, each by its own tags.
@@ -274,6 +291,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         repository_images,
         express,
         network,
+        balancer,
     })
 }
 
@@ -381,6 +399,9 @@ pub async fn run(
                 aws.delete_schedule(&i.name).await?;
             }
             "build project" => aws.delete_codebuild_project(&i.name).await?,
+            "scaling" => {
+                crate::service::scaling::remove(aws, config).await?;
+            }
             "service" => {
                 let body = serde_json::json!({"cluster": config.cluster, "service": i.name, "desiredCount": 0});
                 aws.update_service(&body).await?;
@@ -395,6 +416,12 @@ pub async fn run(
             "cluster" => {
                 wait::tasks_stopped(aws, config, &found.tasks, out).await?;
                 aws.delete_cluster(&config.cluster).await?;
+            }
+            "load balancer" | "target group" | "lb security group" => {
+                let id = found.balancer.iter().find(|(r, _)| *r == i.resource);
+                if let Some((r, id)) = id {
+                    crate::setup::balancer::remove(aws, config, r, id).await?;
+                }
             }
             "log group" => aws.delete_log_group(&i.name).await?,
             "repository" => aws.delete_repository(&i.name, args.force).await?,

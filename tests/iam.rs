@@ -57,8 +57,9 @@ fn strings(v: &Value) -> Vec<String> {
 fn assert_scoped(doc: &Value, names: &[&str]) {
     for st in statements(doc) {
         let sid = st["Sid"].as_str().unwrap_or_default().to_string();
-        // EC2 resources have IDs, not names: the project's network is scoped by its tag (or to
-        // tagging while creating, which itself needs the tag).
+        // EC2 resources and scalable targets have IDs, not names: the project's network and the
+        // service's scalable target are scoped by their tag (or to tagging while creating, which
+        // itself needs the tag).
         let condition = st["Condition"].to_string();
         let by_tag =
             condition.contains("cargo-fargate:project") || condition.contains("ec2:CreateAction");
@@ -74,7 +75,8 @@ fn assert_scoped(doc: &Value, names: &[&str]) {
                 "{r} is not of account {ACCOUNT}"
             );
             assert!(
-                names.iter().any(|n| r.contains(n)) || (by_tag && r.contains(":ec2:")),
+                names.iter().any(|n| r.contains(n))
+                    || (by_tag && (r.contains(":ec2:") || r.contains(":application-autoscaling:"))),
                 "{r} (in {sid}) names none of the stage's resources {names:?}"
             );
         }
@@ -103,6 +105,10 @@ fn every_kind_of_stage_gets_a_parliament_clean_deployer_policy() {
             "schedule = \"rate(1 hour)\"\nbuilder = \"host\"\n",
         ),
         ("iamtask", "keep-revisions = 0\n"),
+        (
+            "iamlb",
+            "kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\nmax-count = 4\nscale-on = { cpu = 70, requests = 500 }\n",
+        ),
     ];
     for (name, settings) in stages {
         let dir = project(name, settings);
@@ -126,6 +132,8 @@ fn every_kind_of_stage_gets_a_parliament_clean_deployer_policy() {
                     family.as_str(),
                     bucket.as_str(),
                     "AmazonECSInfrastructureRoleforExpressGatewayServices",
+                    // the role Application Auto Scaling makes for ECS (scale-on), once per account
+                    "AWSServiceRoleForApplicationAutoScaling_ECSService",
                 ],
             );
             assert!(!doc.to_string().contains("FullAccess"));

@@ -5,11 +5,13 @@
 //! `--endpoint-url` overrides both. Every call has a time limit (`--timeout`, retries included) and
 //! the SDK's adaptive retry for throttling and 5xx; a failed call is explained by [`Aws::fail`].
 
+pub mod autoscaling;
 pub mod codebuild;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod ecs_service;
+pub mod elb;
 pub mod fault;
 pub mod iam;
 pub mod image;
@@ -116,6 +118,8 @@ pub struct Aws {
     sts: OnceLock<aws_sdk_sts::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
     codebuild: OnceLock<aws_sdk_codebuild::Client>,
+    elb: OnceLock<aws_sdk_elasticloadbalancingv2::Client>,
+    autoscaling: OnceLock<aws_sdk_applicationautoscaling::Client>,
 }
 
 /// Who the credentials belong to.
@@ -215,6 +219,8 @@ impl Aws {
             sts: OnceLock::new(),
             s3: OnceLock::new(),
             codebuild: OnceLock::new(),
+            elb: OnceLock::new(),
+            autoscaling: OnceLock::new(),
         })
     }
 
@@ -350,6 +356,18 @@ impl Aws {
     pub fn codebuild(&self) -> aws_sdk_codebuild::Client {
         self.codebuild
             .get_or_init(|| aws_sdk_codebuild::Client::new(&self.sdk))
+            .clone()
+    }
+
+    pub fn elb(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        self.elb
+            .get_or_init(|| aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk))
+            .clone()
+    }
+
+    pub fn autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
+        self.autoscaling
+            .get_or_init(|| aws_sdk_applicationautoscaling::Client::new(&self.sdk))
             .clone()
     }
 

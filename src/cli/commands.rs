@@ -202,7 +202,10 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
             let mut diff = register::unified_diff(&old, &rendered, &label, "rendered");
             // kind = "service": the service's settings too (the revision it would run included).
             let running = latest.as_ref().filter(|_| !changed).map(|l| l.arn.as_str());
-            let service = crate::service::deploy::diff(&aws, &config, running).await?;
+            let attached = crate::service::balancer::attach(&aws, &config).await?;
+            let service =
+                crate::service::deploy::diff(&aws, attached.as_ref().unwrap_or(&config), running)
+                    .await?;
             changed |= !service.is_empty();
             diff.extend(service.iter().map(|l| format!("{l}\n")));
             let report = DiffReport {
@@ -312,7 +315,25 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
                     })?;
                 out.result(&status);
             } else {
-                out.result(&crate::service::status::status(&aws, &config).await?);
+                // The load balancer `setup` made: its URL (and target group) as deploy sees them.
+                let attached = match &config.service.load_balancer {
+                    Some(_) => crate::service::balancer::attach(&aws, &config)
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => None,
+                };
+                let config = attached.as_ref().unwrap_or(&config);
+                let mut status = crate::service::status::status(&aws, config).await?;
+                if let Some(url) = config
+                    .service
+                    .load_balancer
+                    .as_ref()
+                    .and_then(|l| l.url.clone())
+                {
+                    status.url = Some(url);
+                }
+                out.result(&status);
             }
         }
         Command::Rollback(args) => {

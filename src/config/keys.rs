@@ -6,6 +6,8 @@
 pub enum Kind {
     Str,
     Int,
+    /// An integer or a decimal.
+    Number,
     Bool,
     StrList,
     IntList,
@@ -20,6 +22,7 @@ impl Kind {
         match self {
             Kind::Str => "a string".into(),
             Kind::Int => "an integer".into(),
+            Kind::Number => "a number".into(),
             Kind::Bool => "true or false".into(),
             Kind::StrList => "an array of strings".into(),
             Kind::IntList => "an array of integers".into(),
@@ -63,7 +66,10 @@ pub const KINDS: &[&str] = &["task", "service", "web"];
 pub const NETWORKS: &[&str] = &["public", "private"];
 
 /// Sub-tables that hold keys of their own (not stages: those are handled apart).
-pub const SECTIONS: &[&str] = &["lifecycle", "health-check"];
+pub const SECTIONS: &[&str] = &["lifecycle", "health-check", "scale-on"];
+pub const LOAD_BALANCERS: &[&str] = &["public", "internal"];
+pub const LISTENERS: &[&str] = &["http", "https"];
+pub const DEPLOYMENTS: &[&str] = &["rolling", "blue-green", "canary", "linear"];
 
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
@@ -293,7 +299,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "max-count",
         kind: Kind::Int,
         default: "{desired-count}",
-        doc: "kind = \"web\": the most tasks Express Mode scales out to.",
+        doc: "The most tasks a service scales out to (kind = \"web\": Express Mode's; kind = \"service\": autoscaling, with `scale-on`).",
     },
     KeyDef {
         name: "min-healthy-percent",
@@ -336,6 +342,90 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Str,
         default: "/ping",
         doc: "kind = \"web\": the HTTP path the load balancer checks.",
+    },
+    KeyDef {
+        name: "load-balancer",
+        kind: Kind::Choice(LOAD_BALANCERS),
+        default: "none",
+        doc: "kind = \"service\": `setup` makes an Application Load Balancer (internet-facing or internal) in the stage's VPC with its target group; instead of `target-group-arn`.",
+    },
+    KeyDef {
+        name: "listener",
+        kind: Kind::Choice(LISTENERS),
+        default: "https with `certificate-arn`, else http",
+        doc: "The load balancer's listener; `https` needs `certificate-arn` (HTTP then redirects to it).",
+    },
+    KeyDef {
+        name: "certificate-arn",
+        kind: Kind::Str,
+        default: "none",
+        doc: "ACM certificate of the load balancer's HTTPS listener.",
+    },
+    KeyDef {
+        name: "deployment",
+        kind: Kind::Choice(DEPLOYMENTS),
+        default: "rolling",
+        doc: "How a service deploy moves traffic: rolling. blue-green, canary and linear (ECS's, with `load-balancer`) are checked, then refused: not carried out yet.",
+    },
+    KeyDef {
+        name: "canary-percent",
+        kind: Kind::Number,
+        default: "10",
+        doc: "deployment = \"canary\": the share of traffic the new revision gets first (0.1–100).",
+    },
+    KeyDef {
+        name: "canary-bake",
+        kind: Kind::Int,
+        default: "5",
+        doc: "deployment = \"canary\": minutes the canary runs before the rest shifts (0–1440).",
+    },
+    KeyDef {
+        name: "linear-step-percent",
+        kind: Kind::Number,
+        default: "10",
+        doc: "deployment = \"linear\": the share of traffic shifted per step (3–100).",
+    },
+    KeyDef {
+        name: "linear-bake",
+        kind: Kind::Int,
+        default: "1",
+        doc: "deployment = \"linear\": minutes between steps (0–1440).",
+    },
+    KeyDef {
+        name: "bake-time",
+        kind: Kind::Int,
+        default: "0",
+        doc: "Minutes the old revision stays ready for a rollback after all traffic moved (0–1440).",
+    },
+    KeyDef {
+        name: "rollback-alarms",
+        kind: Kind::StrList,
+        default: "[]",
+        doc: "CloudWatch alarm names that roll a deployment back when they go to ALARM.",
+    },
+    KeyDef {
+        name: "min-count",
+        kind: Kind::Int,
+        default: "{desired-count}",
+        doc: "kind = \"service\": the fewest tasks autoscaling keeps (with `max-count` above it).",
+    },
+    KeyDef {
+        name: "scale-on.cpu",
+        kind: Kind::Int,
+        default: "none",
+        doc: "Target average CPU utilization (%) the service scales to between `min-count` and `max-count`.",
+    },
+    KeyDef {
+        name: "scale-on.memory",
+        kind: Kind::Int,
+        default: "none",
+        doc: "Target average memory utilization (%).",
+    },
+    KeyDef {
+        name: "scale-on.requests",
+        kind: Kind::Int,
+        default: "none",
+        doc: "Target requests per task per minute through the load balancer.",
     },
     KeyDef {
         name: "exec",

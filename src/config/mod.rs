@@ -11,6 +11,7 @@ pub mod raw;
 pub mod resolve;
 pub mod schedule;
 pub mod service;
+pub mod traffic;
 pub mod validate;
 
 pub use raw::{Layer, Origin, Setting, Source, Value};

@@ -19,6 +19,8 @@ use crate::error::{did_you_mean, list, Location, UserError};
 pub enum Value {
     Str(String),
     Int(i64),
+    /// `Kind::Number`: an integer or a decimal (percentages such as `canary-percent = 2.5`).
+    Float(f64),
     Bool(bool),
     StrList(Vec<String>),
     IntList(Vec<i64>),
@@ -287,6 +289,10 @@ fn from_toml(def: &KeyDef, item: &Item) -> Result<Value, String> {
             .and_then(TomlValue::as_integer)
             .map(Value::Int)
             .ok_or_else(wrong),
+        Kind::Number => value
+            .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+            .map(Value::Float)
+            .ok_or_else(wrong),
         Kind::Bool => value
             .and_then(TomlValue::as_bool)
             .map(Value::Bool)
@@ -364,6 +370,11 @@ pub fn from_env_text(def: &KeyDef, text: &str) -> Result<Value, String> {
             .parse()
             .map(Value::Int)
             .map_err(|_| format!("`{text}` is not an integer")),
+        Kind::Number => text
+            .trim()
+            .parse()
+            .map(Value::Float)
+            .map_err(|_| format!("`{text}` is not a number")),
         Kind::Bool => match text.trim() {
             "true" | "1" | "yes" => Ok(Value::Bool(true)),
             "false" | "0" | "no" => Ok(Value::Bool(false)),

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::raw::{Layer, Origin, Source, Value};
 use super::resolve::{shown_key, Entry};
+use super::traffic::{Deployment, LoadBalancer, Scaling};
 use crate::error::{Location, UserError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,7 +22,7 @@ pub enum StageKind {
 }
 
 /// The service settings of a stage; only `exec` matters for `kind = "task"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceSettings {
     pub kind: StageKind,
     pub desired_count: u32,
@@ -36,6 +37,11 @@ pub struct ServiceSettings {
     pub container_port: Option<u16>,
     pub health_check_path: String,
     pub exec: bool,
+    /// `load-balancer`: the ALB `setup` makes (src/config/traffic.rs).
+    pub load_balancer: Option<LoadBalancer>,
+    pub deployment: Deployment,
+    /// Autoscaling between `min-count` and `max-count`; None for a fixed count.
+    pub scaling: Option<Scaling>,
 }
 
 impl Default for ServiceSettings {
@@ -52,29 +58,32 @@ impl Default for ServiceSettings {
             container_port: None,
             health_check_path: "/ping".into(),
             exec: false,
+            load_balancer: None,
+            deployment: Deployment::default(),
+            scaling: None,
         }
     }
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     layer: &'a Layer,
     manifest: &'a Path,
     entries: Vec<Entry>,
 }
 
 impl Reader<'_> {
-    fn get(&self, key: &'static str) -> Option<(Value, Origin)> {
+    pub(super) fn get(&self, key: &'static str) -> Option<(Value, Origin)> {
         self.layer
             .settings
             .get(key)
             .map(|s| (s.value.clone(), s.origin.clone()))
     }
 
-    fn record(&mut self, key: &'static str, value: serde_json::Value, origin: Origin) {
+    pub(super) fn record(&mut self, key: &'static str, value: serde_json::Value, origin: Origin) {
         self.entries.push(Entry { key, value, origin });
     }
 
-    fn error(&self, key: &'static str, origin: &Origin, what: String) -> UserError {
+    pub(super) fn error(&self, key: &'static str, origin: &Origin, what: String) -> UserError {
         let mut e = UserError::new(what).key(shown_key(key, &origin.source));
         e.location = origin.location.clone().or_else(|| match &origin.source {
             Source::Env(var) => Some(Location::Env(var.clone())),
@@ -85,7 +94,7 @@ impl Reader<'_> {
         e
     }
 
-    fn int(
+    pub(super) fn int(
         &mut self,
         key: &'static str,
         default: i64,
@@ -110,7 +119,7 @@ impl Reader<'_> {
         Ok((value as u32, origin))
     }
 
-    fn opt_int(&mut self, key: &'static str) -> Option<(i64, Origin)> {
+    pub(super) fn opt_int(&mut self, key: &'static str) -> Option<(i64, Origin)> {
         match self.get(key) {
             Some((Value::Int(i), o)) => {
                 self.record(key, i.into(), o.clone());
@@ -123,7 +132,11 @@ impl Reader<'_> {
         }
     }
 
-    fn string(&mut self, key: &'static str, default: Option<&str>) -> Option<(String, Origin)> {
+    pub(super) fn string(
+        &mut self,
+        key: &'static str,
+        default: Option<&str>,
+    ) -> Option<(String, Origin)> {
         let found = match self.get(key) {
             Some((Value::Str(s), o)) => Some((s, o)),
             _ => default.map(|d| (d.to_string(), Origin::default_value())),
@@ -180,7 +193,9 @@ pub fn resolve(
         _ => StageKind::Task,
     };
     let (desired_count, desired_origin) = r.int("desired-count", 1, 0..=1000)?;
-    let max_count = match r.opt_int("max-count") {
+    let max_given = r.opt_int("max-count");
+    let max_origin = max_given.as_ref().map(|(_, o)| o.clone());
+    let max_count = match max_given {
         Some((n, origin)) => {
             if n < desired_count as i64 || n > 1000 {
                 return Err(r.error(
@@ -255,7 +270,26 @@ pub fn resolve(
                 .fix("set `ports = [8080]` (or `container-port`) to the port your server listens on"));
         }
     }
-    if grace_origin.source != Source::Default && target.is_none() && kind == StageKind::Service {
+    let load_balancer = super::traffic::load_balancer(
+        &mut r,
+        kind,
+        target.as_ref().map(|(_, o)| o),
+        container_port,
+    )?;
+    let balanced = load_balancer.is_some();
+    let deployment = super::traffic::deployment(&mut r, balanced)?;
+    let scaling = super::traffic::scaling(
+        &mut r,
+        kind,
+        desired_count,
+        (max_count, max_origin),
+        balanced || target.is_some(),
+    )?;
+    if grace_origin.source != Source::Default
+        && target.is_none()
+        && !balanced
+        && kind == StageKind::Service
+    {
         return Err(r
             .error(
                 "health-check-grace-period",
@@ -300,6 +334,9 @@ pub fn resolve(
             container_port,
             health_check_path,
             exec,
+            load_balancer,
+            deployment,
+            scaling,
         },
         r.entries,
     ))
@@ -396,5 +433,54 @@ mod tests {
         assert!(e.contains("HTTP path"), "{e}");
         let e = load("kind = \"web\"\ndesired-count = 3\nmax-count = 2").unwrap_err();
         assert!(e.contains("max-count"), "{e}");
+    }
+
+    #[test]
+    fn traffic_keys_bad_input_names_the_key() {
+        let lb = "kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\n";
+        let cases = [
+            ("kind = \"service\"\nports = [8080]\ndeployment = \"canary\"", "Cargo.toml:8", "has none"),
+            (&format!("{lb}deployment = \"canary\"\ncanary-percent = 0.05"), "Cargo.toml:10", "canary-percent"),
+            (&format!("{lb}deployment = \"canary\"\ncanary-percent = 101"), "out of range", "0.1–100"),
+            (&format!("{lb}canary-percent = 5"), "applies to deployment = \"canary\"", "canary-percent"),
+            ("kind = \"service\"\nmin-count = 4\nmax-count = 2\nscale-on = { cpu = 70 }", "Cargo.toml:7", "min-count (4) is above max-count (2)"),
+            ("kind = \"service\"\nmax-count = 4\nscale-on = { requests = 100 }", "scale-on.requests", "counted by a load balancer"),
+            (&format!("{lb}listener = \"https\""), "Cargo.toml:9", "needs a certificate"),
+            ("kind = \"service\"\ncertificate-arn = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"", "certificate-arn", "there is none"),
+            (&format!("{lb}certificate-arn = \"cert\""), "certificate-arn", "not an ACM certificate ARN"),
+            (&format!("kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\ntarget-group-arn = \"{TG}\""), "load-balancer", "keep one of them"),
+            ("kind = \"web\"\nports = [8080]\nload-balancer = \"public\"", "load-balancer", "only kind = \"service\""),
+            ("kind = \"service\"\nload-balancer = \"public\"", "load-balancer", "container port"),
+            ("kind = \"service\"\nmin-count = 2\nmax-count = 5", "min-count", "a metric to track"),
+        ];
+        for (text, a, b) in cases {
+            let e = load(text).unwrap_err();
+            assert!(e.contains(a) && e.contains(b), "{text}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn traffic_keys_resolve() {
+        use super::super::traffic::{Scheme, Strategy};
+        let c = load("kind = \"service\"\nports = [8080]\nload-balancer = \"internal\"\ncertificate-arn = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\nmin-count = 2\nmax-count = 6\nscale-on = { cpu = 70, requests = 1000 }").unwrap();
+        let lb = c.service.load_balancer.unwrap();
+        assert_eq!(lb.scheme, Scheme::Internal);
+        assert!(lb.certificate_arn.is_some());
+        assert_eq!(c.service.deployment.strategy, Strategy::Rolling);
+        // Checked, then refused until they are carried out.
+        let e = load("kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\ndeployment = \"canary\"\ncanary-percent = 2.5").unwrap_err();
+        assert!(
+            e.contains("Cargo.toml:9") && e.contains("not carried out"),
+            "{e}"
+        );
+        let s = c.service.scaling.unwrap();
+        assert_eq!(
+            (s.min, s.max, s.cpu, s.memory, s.requests),
+            (2, 6, Some(70), None, Some(1000))
+        );
+        let c = load("kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\nhealth-check-grace-period = 20").unwrap();
+        assert_eq!(c.service.deployment.strategy, Strategy::Rolling);
+        assert!(c.service.scaling.is_none());
     }
 }

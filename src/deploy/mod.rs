@@ -55,6 +55,9 @@ pub async fn deploy(
         aws.credentials_source(),
         aws.region()
     ));
+    // The load balancer `setup` made: its target group is the service's.
+    let attached = crate::service::balancer::attach(&aws, config).await?;
+    let config = attached.as_ref().unwrap_or(config);
     let plan = plan::plan(project, config, &aws, opts, out).await?;
     if opts.dry_run {
         return Ok(DeployReport::Plan {

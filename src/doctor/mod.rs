@@ -4,6 +4,7 @@
 
 mod checks;
 mod image;
+mod target_group;
 
 use std::fmt;
 
@@ -116,8 +117,8 @@ pub async fn run(aws: &Aws, config: &Config) -> Result<DoctorReport> {
     // Every check reads on its own: they run at once, and report in this order.
     let (mut credentials, mut docker, mut subnets, mut bucket, mut roles) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut deployer, mut image, mut log_group, mut secrets) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut deployer, mut image, mut log_group, mut secrets, mut target_group) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     tokio::try_join!(
         checks::credentials(aws, &identity, &mut credentials),
         async {
@@ -131,6 +132,7 @@ pub async fn run(aws: &Aws, config: &Config) -> Result<DoctorReport> {
         checks::image(aws, config, &mut image),
         checks::log_group(aws, config, &mut log_group),
         checks::secrets(aws, config, &identity, &mut secrets),
+        target_group::check(aws, config, &mut target_group),
     )?;
     let region = Check::ok(
         "region",
@@ -139,7 +141,15 @@ pub async fn run(aws: &Aws, config: &Config) -> Result<DoctorReport> {
     let mut checks = credentials;
     checks.push(region);
     for more in [
-        docker, subnets, bucket, roles, deployer, image, log_group, secrets,
+        docker,
+        subnets,
+        bucket,
+        roles,
+        deployer,
+        image,
+        log_group,
+        secrets,
+        target_group,
     ] {
         checks.extend(more);
     }

@@ -120,6 +120,12 @@ pub struct Scope {
     pub teardown: bool,
     /// No `subnets`: `setup` makes (and `teardown` removes) the project's network.
     pub network: bool,
+    /// `load-balancer`: the name of the load balancer and target group `setup` makes.
+    pub load_balancer: Option<String>,
+    /// `target-group-arn`: doctor reads the given target group's settings.
+    pub target_group: bool,
+    /// `scale-on`: the service's scalable target and target-tracking policies.
+    pub scaling: bool,
     /// The caller's IAM user or role ARN (an assumed-role session as its role), when known.
     pub caller: Option<String>,
     pub caller_is_user: bool,
@@ -317,6 +323,13 @@ impl Scope {
             exec,
             teardown: false,
             network: config.subnets.is_empty(),
+            load_balancer: config
+                .service
+                .load_balancer
+                .as_ref()
+                .map(|_| crate::names::load_balancer(config)),
+            scaling: config.service.scaling.is_some(),
+            target_group: config.service.target_group_arn.is_some(),
             caller: caller.map(str::to_string),
             caller_is_user: caller.is_some_and(|c| c.contains(":user/")),
             arn,

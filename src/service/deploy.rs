@@ -40,6 +40,9 @@ pub struct ServiceReport {
     pub deployment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waited: Option<Waited>,
+    /// `scale-on`: the range and policies, and what this deploy changed of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<super::scaling::ScalingReport>,
     /// kind = "web": the HTTPS URL Express Mode gives the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -68,6 +71,9 @@ impl fmt::Display for ServiceReport {
             )?,
             (Some(d), None) => writeln!(f, "deployment       {d} accepted (not waited for)")?,
             _ => {}
+        }
+        if let Some(s) = &self.scaling {
+            write!(f, "{s}")?;
         }
         if let Some(url) = &self.url {
             writeln!(f, "url              {url}")?;
@@ -220,7 +226,12 @@ pub async fn service(
         changes,
         deployment: deployment.as_ref().map(|(id, _)| id.clone()),
         waited: None,
-        url: None,
+        scaling: super::scaling::apply(aws, config).await?,
+        url: config
+            .service
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.url.clone()),
     };
     let Some((id, state)) = deployment else {
         return Ok(report);
@@ -294,6 +305,25 @@ pub async fn plan_step(
         },
         if s.exec { ", ECS Exec on" } else { "" },
     );
+    let summary = match &s.scaling {
+        Some(r) => {
+            let on: Vec<String> = [
+                ("cpu", r.cpu, "%"),
+                ("memory", r.memory, "%"),
+                ("requests", r.requests, "/target"),
+            ]
+            .iter()
+            .filter_map(|(k, v, unit)| v.map(|v| format!("{k} {v}{unit}")))
+            .collect();
+            format!(
+                "{summary}, autoscaling {}–{} on {} (deploy leaves the count to it)",
+                r.min,
+                r.max,
+                on.join(", ")
+            )
+        }
+        None => summary,
+    };
     if !request::is_active(current.as_ref()) {
         return Ok(PlanLine {
             changes: true,

@@ -325,6 +325,7 @@ pub async fn deploy(
         changes,
         deployment: None,
         waited: None,
+        scaling: None,
         url: url(&answer),
     };
     if no_wait || (action == Action::Unchanged && report.url.is_some()) {

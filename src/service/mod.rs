@@ -6,9 +6,11 @@
 //! from DescribeServices when a deployment is done (pure) and follows it; [`deploy`] carries a
 //! deploy's last step out; [`express`] is Express Mode, [`infrastructure`] its role; [`status`] and [`exec`] the commands.
 
+pub mod balancer;
 pub mod deploy;
 pub mod exec;
 pub mod express;
 pub mod request;
+pub mod scaling;
 pub mod status;
 pub mod wait;

@@ -32,7 +32,12 @@ fn settings(d: &Desired) -> serde_json::Map<String, Value> {
     let s = &d.config.service;
     let mut m = serde_json::Map::new();
     m.insert("taskDefinition".into(), d.task_definition_arn.into());
-    m.insert("desiredCount".into(), s.desired_count.into());
+    // An autoscaled service starts within its range; its count is the scaler's afterwards.
+    let desired = match &s.scaling {
+        Some(range) => s.desired_count.clamp(range.min, range.max),
+        None => s.desired_count,
+    };
+    m.insert("desiredCount".into(), desired.into());
     m.insert("platformVersion".into(), s.platform_version.clone().into());
     m.insert(
         "networkConfiguration".into(),
@@ -85,6 +90,10 @@ pub fn update(d: &Desired) -> Value {
     if !m.contains_key("loadBalancers") {
         // An empty list removes a target group the configuration no longer names.
         m.insert("loadBalancers".into(), json!([]));
+    }
+    if d.config.service.scaling.is_some() {
+        // Never fight the scaler: an update leaves the desired count where it put it.
+        m.remove("desiredCount");
     }
     Value::Object(m)
 }
@@ -219,7 +228,9 @@ pub fn short_arn(s: &str) -> &str {
 /// What UpdateService would change on the described service.
 pub fn changes(current: &Value, request: &Value) -> Vec<Change> {
     let (from, to) = (projection(current), projection(request));
+    let scaled = request["desiredCount"].is_null();
     to.into_iter()
+        .filter(|(setting, _)| !(scaled && *setting == "desiredCount"))
         .filter_map(|(setting, want)| {
             let have = from.get(setting).cloned().unwrap_or(Value::Null);
             (have != want).then_some(Change {
@@ -329,5 +340,24 @@ mod tests {
             found[1].to_string(),
             "taskDefinition: app-dev:2 → app-dev:3"
         );
+    }
+
+    #[test]
+    fn an_autoscaled_service_starts_in_its_range_and_an_update_leaves_its_count_alone() {
+        let c = config("min-count = 2\nmax-count = 6\nscale-on = { cpu = 60 }");
+        let n = network();
+        let d = desired(&c, &n);
+        assert_eq!(create(&d)["desiredCount"], 2);
+        let u = update(&d);
+        assert!(u.get("desiredCount").is_none(), "{u}");
+        // The scaler moved it to 5: not a change.
+        let described = json!({
+            "serviceName": "app-dev", "status": "ACTIVE", "taskDefinition": TD, "desiredCount": 5,
+            "platformVersion": "LATEST", "propagateTags": "SERVICE",
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}},
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 200, "minimumHealthyPercent": 100},
+            "loadBalancers": []
+        });
+        assert_eq!(changes(&described, &u), vec![]);
     }
 }

@@ -65,6 +65,9 @@ pub struct StatusReport {
     pub events: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `scale-on`: the scalable target's range and the policies (src/service/scaling.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<super::scaling::ScalingReport>,
 }
 
 impl fmt::Display for StatusReport {
@@ -89,6 +92,9 @@ impl fmt::Display for StatusReport {
                 "tasks    {} running, {} pending, {} desired",
                 self.running, self.pending, self.desired
             )?;
+        }
+        if let Some(s) = &self.scaling {
+            writeln!(f, "scaling  {}", s.range())?;
         }
         for d in &self.deployments {
             writeln!(
@@ -210,6 +216,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         tasks: Vec::new(),
         events: Vec::new(),
         url: None,
+        scaling: None,
     };
     if !aws.cluster_exists(&config.cluster).await? {
         if config.service.kind != StageKind::Task {
@@ -259,6 +266,9 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         .take(5)
         .filter_map(|e| e["message"].as_str().map(str::to_string))
         .collect();
+    if report.status == "ACTIVE" {
+        report.scaling = super::scaling::found(aws, config).await?;
+    }
     Ok(report)
 }
 

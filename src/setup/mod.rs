@@ -22,6 +22,7 @@ use crate::iam::scheduler as sched_role;
 use crate::output::Output;
 use crate::publish::{apply_repository, plan_repository};
 
+pub mod balancer;
 pub mod network;
 
 /// One resource of the stage and what setup does (or would do) to it.
@@ -58,6 +59,9 @@ impl fmt::Display for SetupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for s in &self.steps {
             let what = match (s.action, self.dry_run) {
+                ("create", true) if !s.changes.is_empty() => {
+                    format!("would create: {}", s.changes.join(", "))
+                }
                 ("create", true) => "would create".to_string(),
                 ("create", false) => "created".to_string(),
                 ("update", true) => format!("would update: {}", s.changes.join(", ")),
@@ -192,6 +196,12 @@ pub async fn run(
     if let Some(plan) = &network_plan {
         steps.insert(0, network::step(config, plan));
     }
+    // The service's load balancer, in that network.
+    let balancer_plan = balancer::plan(aws, config).await?;
+    if let Some(plan) = &balancer_plan {
+        let at = usize::from(network_plan.is_some());
+        steps.insert(at, balancer::step(config, plan));
+    }
     // The deployer role and the CI's OIDC provider (account-wide: found, or made once).
     let mut deployer_plan = None;
     if let Some(who) = &who {
@@ -243,6 +253,12 @@ pub async fn run(
             "network" => {
                 if let Some(plan) = &network_plan {
                     network::apply(aws, config, plan, out).await?;
+                }
+                continue;
+            }
+            "load balancer" => {
+                if let Some(plan) = &balancer_plan {
+                    balancer::apply(aws, config, plan, out).await?;
                 }
                 continue;
             }

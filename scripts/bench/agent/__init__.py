@@ -59,6 +59,10 @@ Where it has to choose it follows ECS's documented behaviour:
   - target groups (lb.py): one HAProxy per target group on 127.0.0.1 (GET /_bench/lb lists them),
     targets registered as service tasks run, HTTP health checks per the target group, draining for the
     deregistration delay before the task is stopped, DescribeTargetHealth from HAProxy.
+  - listeners (listeners.py): each HTTP listener is an HAProxy on 127.0.0.1 in front of the target
+    groups' (forward with weights, redirect, fixed-response; ModifyListener applies at once). An ALB's
+    DNS name does not resolve here: GET /_bench/lb lists each served listener as "<DNS name>:<port>" ->
+    its local URL, which is how a test reaches the URL `deploy` prints.
   - when an essential container exits, the others get SIGTERM, then SIGKILL after their stopTimeout:
     stopCode EssentialContainerExited, "Essential container in task exited". A non-essential container's
     exit does not stop the task. An OOM kill reads "OutOfMemoryError: Container killed due to memory usage".
@@ -80,7 +84,8 @@ Limits (it is a bench, not Fargate):
     AssumeRoleWithWebIdentity: oidc.py evaluates the token's claims).
   - services: no capacity providers, placement, service discovery/Service Connect, task sets, blue/green
     or scale-in protection; ECS's launch throttling is one start per RETRY seconds after a failure.
-    Load balancers: no listeners, rules or TLS; a target group is served on its own port.
+    Load balancers: no listener rules beyond the default action, no TLS (HTTPS listeners are not
+    served); a target group is also served on its own port.
     Express Mode (express.py): an ECS service whose tasks run, with the Express description on top,
     and the target group ECS makes for it, served by HAProxy like any other. Its URL
     https://<service>.ecs.<region>.on.aws does not resolve here; it maps to 127.0.0.1 through the

@@ -39,7 +39,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, ecrsync, lb, oidc, record, rollout
+    from . import accounts, ecrsync, lb, listeners, oidc, record, rollout
     from .ecs import Agent
     from .engine import Engine
     from .metadata import PREFIX as METADATA_PREFIX, Metadata
@@ -67,6 +67,8 @@ def main() -> None:
     simulate.install()
     balancers = lb.Balancers(tempfile.mkdtemp(prefix=f"cargo-fargate-bench-lb-{args.port}-"))
     lb.install(balancers)
+    balancers.listeners = listeners.Listeners(balancers)
+    listeners.install(balancers.listeners)
     rollout.LBS.append(balancers)
     rollout.start(agent)
 

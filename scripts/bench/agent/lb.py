@@ -14,8 +14,8 @@ which is what a target group does and what DescribeTargetHealth answers with.
     Target.FailedHealthChecks / Target.ResponseCodeMismatch-like reason), draining (deregistered).
   - deregistration: the server is drained (no new requests, open ones finish) for the target group's
     deregistration_delay.timeout_seconds, then removed; the scheduler stops the task only then.
-  - not carried out: listeners, rules, TLS, stickiness, slow start; one HAProxy per target group, not
-    per load balancer.
+  - not carried out: rules, TLS, stickiness, slow start; one HAProxy per target group, not per load
+    balancer. Listeners (listeners.py) are HAProxies of their own in front of these.
 """
 
 import ctypes
@@ -46,6 +46,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_haproxy(directory: str, name: str, text: str, port: int):
+    """An HAProxy with config `text` that binds 127.0.0.1:`port`, once it accepts connections."""
+    cfg = os.path.join(directory, f"{name}.cfg")
+    with open(cfg, "w") as f:
+        f.write(text)
+    process = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.terminate()
+                raise RuntimeError(f"haproxy {name} did not start (config {cfg})")
+            time.sleep(0.05)
+
+
 def _codes(matcher: str) -> str:
     """ELB's HttpCode ("200", "200,202", "200-299") as a regex for `http-check expect rstatus`."""
     codes = []
@@ -64,7 +83,7 @@ class Proxy:
         name = tg.arn.rsplit("/", 2)[-2]
         self.sock = os.path.join(directory, f"{name}-{self.port}.sock")
         self.cfg = os.path.join(directory, f"{name}-{self.port}.cfg")
-        self.delay = int(tg.attributes.get("deregistration_delay.timeout_seconds", 300))
+        self.tg = tg
         self.ever_up = set()
         self.check = (f"inter {int(tg.health_check_interval_seconds)}s rise {int(tg.healthy_threshold_count)} "
                       f"fall {int(tg.unhealthy_threshold_count)}")
@@ -97,6 +116,11 @@ backend be
                 raise RuntimeError(f"haproxy for {tg.arn} did not start (config {self.cfg})")
             time.sleep(0.05)
         log.info("target group %s served by haproxy on 127.0.0.1:%d", tg.arn, self.port)
+
+    @property
+    def delay(self) -> int:
+        """The target group's deregistration delay as it is now (ModifyTargetGroupAttributes applies)."""
+        return int(self.tg.attributes.get("deregistration_delay.timeout_seconds", 300))
 
     def command(self, line: str) -> str:
         with socket.socket(socket.AF_UNIX) as s:
@@ -155,6 +179,7 @@ class Balancers:
         self.proxies = {}  # tg arn -> Proxy
         self.targets = {}  # task arn -> [(tg arn, server name, ip, port)]
         self.draining = {}  # (tg arn, server name) -> monotonic removal time
+        self.listeners = None  # listeners.Listeners, whose table /_bench/lb lists too
 
     def _tg(self, service, arn):
         account = service.cluster_arn.split(":")[4]
@@ -168,6 +193,18 @@ class Balancers:
                 _, tg = self._tg(service, tg_arn)
                 if tg is None:
                     return None
+                p = self.proxies[tg_arn] = Proxy(self.directory, tg)
+            return p
+
+    def proxy_for(self, tg_arn):
+        """The target group's proxy, found by its ARN alone (a listener forwarding to it)."""
+        _, _, _, region, account, _ = tg_arn.split(":", 5)
+        with self.lock:
+            p = self.proxies.get(tg_arn)
+            if p is None:
+                tg = elbv2_backends[account][region].target_groups.get(tg_arn)
+                if tg is None:
+                    raise RuntimeError(f"target group {tg_arn} not found")
                 p = self.proxies[tg_arn] = Proxy(self.directory, tg)
             return p
 
@@ -256,7 +293,10 @@ class Balancers:
                 s.status, s.reason, s.description = "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
 
     def wsgi(self, environ, start_response):
-        body = json.dumps({arn: f"http://127.0.0.1:{p.port}" for arn, p in self.proxies.items()}).encode()
+        table = {arn: f"http://127.0.0.1:{p.port}" for arn, p in self.proxies.items()}
+        if self.listeners is not None:
+            table.update(self.listeners.table())
+        body = json.dumps(table).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 

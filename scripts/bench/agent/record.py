@@ -265,7 +265,7 @@ def _codebuild(op, p, region):
 
 
 def _query(service, params, region):
-    """IAM, STS, EC2 (query protocol): params are the form fields."""
+    """IAM, STS, EC2, ELBv2 (query protocol): params are the form fields."""
     op = params.get("Action", "")
     action = f"{service}:{op}"
     if service == "iam":
@@ -288,7 +288,35 @@ def _query(service, params, region):
         if op in ("AssumeRole",):
             return [(action, params.get("RoleArn", "*"), {})]
         return [(action, "*", {})]
+    if service == "elasticloadbalancing":
+        return _elb(op, params, region)
     return [(action, "*", {})]  # ec2: Describe* take no resource
+
+
+def _elb(op, params, region):
+    """ELBv2: the load balancer or target group a request names. One that a Create makes is recorded
+    by its name with `*` for the ID AWS gives it (loadbalancer/app/<name>/*), which only a policy
+    naming that load balancer (or all) matches; tags sent with a Create are elasticloadbalancing:AddTags."""
+    arn = lambda rest: _arn(region, "elasticloadbalancing", rest)
+    if op == "CreateLoadBalancer":
+        resource = arn(f"loadbalancer/app/{params.get('Name', '')}/*")
+    elif op == "CreateTargetGroup":
+        resource = arn(f"targetgroup/{params.get('Name', '')}/*")
+    elif op in ("CreateListener", "DeleteLoadBalancer", "ModifyLoadBalancerAttributes"):
+        resource = params.get("LoadBalancerArn", "*")
+    elif op in ("ModifyTargetGroupAttributes", "ModifyTargetGroup", "DeleteTargetGroup"):
+        resource = params.get("TargetGroupArn", "*")
+    elif op in ("DeleteListener", "ModifyListener"):
+        resource = params.get("ListenerArn", "*")
+    elif op in ("AddTags", "RemoveTags"):
+        arns = [v for k, v in params.items() if k.startswith("ResourceArns.member.")]
+        return [(f"elasticloadbalancing:{op}", a, {}) for a in arns] or [(f"elasticloadbalancing:{op}", "*", {})]
+    else:
+        resource = "*"  # Describe* take no resource
+    out = [(f"elasticloadbalancing:{op}", resource, {})]
+    if op.startswith("Create") and any(k.startswith("Tags.member.") for k in params):
+        out.append(("elasticloadbalancing:AddTags", resource, {}))
+    return out
 
 
 _S3_SUB = {

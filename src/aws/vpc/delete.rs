@@ -9,7 +9,7 @@ use crate::aws::Aws;
 use crate::error::Result;
 
 /// How long teardown waits for the network's dependencies (endpoint and task interfaces) to go.
-const DELETE_PATIENCE: Duration = Duration::from_secs(300);
+pub(super) const DELETE_PATIENCE: Duration = Duration::from_secs(300);
 
 impl Aws {
     /// Removes every part of the project's network, dependents first. EC2 refuses to delete a
@@ -122,7 +122,7 @@ impl Aws {
 }
 
 /// Runs `call` until it succeeds, retrying `DependencyViolation` every 5 s until `deadline`.
-async fn patient<E, F, Fut>(
+pub(super) async fn patient<E, F, Fut>(
     deadline: Instant,
     call: F,
     fail: impl Fn(

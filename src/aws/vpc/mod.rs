@@ -10,6 +10,7 @@ use aws_sdk_ec2::types::{
 };
 
 mod delete;
+mod groups;
 
 use super::Aws;
 use crate::error::{Result, UserError};

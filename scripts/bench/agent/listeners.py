@@ -1,0 +1,158 @@
+"""Load balancer listeners served for real: one HAProxy per ELBv2 HTTP listener, on 127.0.0.1:<free port>,
+in front of the target groups' own HAProxies (lb.py), so a request to the load balancer goes through
+the listener's action, the target group's health checks and draining, to a task.
+
+How a client reaches a listener: an ALB's DNS name (moto's `<name>-1.<region>.elb.amazonaws.com`) does
+not resolve on the bench, so GET /_bench/lb lists each served listener under "<DNS name>:<port>" with
+the local URL that serves it, next to the target groups ({target group ARN: URL}). A test takes the
+URL `deploy` prints, asks /_bench/lb where "<host>:<port>" is served, and sends its requests there.
+
+  - forward (TargetGroupArn, or ForwardConfig with weights): round robin over the target groups in
+    proportion to their weights (a weight of 0 gets nothing); ModifyListener takes effect at once.
+  - redirect: the RedirectConfig's status (HTTP_301/302) to its protocol, host, port and path (the
+    request's own where the config says #{...}, as ELB does).
+  - fixed-response: its status code, content type and body.
+  - not carried out: HTTPS/TLS listeners (no certificates on the bench: such a listener is not served
+    and not listed), listener rules other than the default action, stickiness.
+"""
+
+import logging
+import queue
+import threading
+
+from . import lb as lbmod
+
+log = logging.getLogger("agent.listeners")
+
+
+def _config(port: int, listener, proxies) -> str:
+    head = f"""defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:{port}
+"""
+    action = (listener.default_actions or [None])[0]
+    kind = getattr(action, "type", None)
+    data = getattr(action, "data", {}) or {}
+    if kind == "redirect":
+        r = data.get("RedirectConfig", {})
+        code = 302 if r.get("StatusCode") == "HTTP_302" else 301
+        proto = (r.get("Protocol") or "#{protocol}").replace("#{protocol}", listener.protocol).lower()
+        host = (r.get("Host") or "#{host}").replace("#{host}", "%[req.hdr(host),field(1,:)]")
+        rport = (r.get("Port") or "#{port}").replace("#{port}", str(listener.port))
+        default = (proto == "https" and rport == "443") or (proto == "http" and rport == "80")
+        where = f"{proto}://{host}{'' if default else ':' + rport}%[capture.req.uri]"
+        return head + f"  http-request redirect location {where} code {code}\n"
+    if kind == "fixed-response":
+        f = data.get("FixedResponseConfig", {})
+        body = (f.get("MessageBody") or "").replace('"', '\\"')
+        ctype = f.get("ContentType") or "text/plain"
+        return head + f'  http-request return status {f.get("StatusCode", "200")} content-type "{ctype}" string "{body}"\n'
+    groups = data.get("ForwardConfig", {}).get("TargetGroups") or [
+        {"TargetGroupArn": data.get("TargetGroupArn"), "Weight": 1}]
+    lines = ["  default_backend be", "backend be", "  balance roundrobin"]
+    top = max([int(g.get("Weight", 1)) for g in groups] + [1])
+    for i, g in enumerate(groups):
+        proxy = proxies(g["TargetGroupArn"])
+        # ELB weights are 0-999, HAProxy's 0-256: scaled, keeping 0 as "no traffic".
+        w = int(g.get("Weight", 1))
+        weight = 0 if w == 0 else max(1, round(w * 256 / top))
+        lines.append(f"  server tg{i} 127.0.0.1:{proxy.port} weight {weight}")
+    return head + "\n".join(lines) + "\n"
+
+
+class Listeners:
+    """Every served listener: ARN -> (dns:port key, haproxy process, local port)."""
+
+    def __init__(self, balancers):
+        self.balancers = balancers
+        self.lock = threading.Lock()
+        self.served = {}
+        # HAProxy dies with the thread that started it (PR_SET_PDEATHSIG follows the thread), and a
+        # request's thread ends with the request: one long-lived thread starts them all.
+        self.jobs = queue.Queue()
+        threading.Thread(target=self._work, name="listeners", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            job, done = self.jobs.get()
+            try:
+                job()
+            except Exception:
+                log.exception("listener")
+            finally:
+                done.set()
+
+    def _run(self, job) -> None:
+        """Runs `job` on the long-lived thread; returns once it is done (at most 30 s)."""
+        done = threading.Event()
+        self.jobs.put((job, done))
+        done.wait(30)
+
+    def serve(self, backend, listener) -> None:
+        self._run(lambda: self._serve(backend, listener))
+
+    def _serve(self, backend, listener) -> None:
+        self.forget(listener.arn)
+        if listener.protocol != "HTTP":
+            log.info("listener %s (%s) not served: no TLS on the bench", listener.arn, listener.protocol)
+            return
+        balancer = backend.load_balancers.get(listener.load_balancer_arn)
+        if balancer is None:
+            return
+        port = lbmod._free_port()
+        text = _config(port, listener, self.balancers.proxy_for)
+        process = lbmod.start_haproxy(self.balancers.directory, f"listener-{port}", text, port)
+        key = f"{balancer.dns_name}:{listener.port}"
+        with self.lock:
+            self.served[listener.arn] = (key, process, port, listener.load_balancer_arn)
+        log.info("listener %s served on 127.0.0.1:%d", key, port)
+
+    def forget(self, arn: str) -> None:
+        with self.lock:
+            found = self.served.pop(arn, None)
+        if found:
+            found[1].terminate()
+
+    def forget_balancer(self, lb_arn: str) -> None:
+        for arn, entry in list(self.served.items()):
+            if entry[3] == lb_arn:
+                self.forget(arn)
+
+    def table(self) -> dict:
+        with self.lock:
+            return {key: f"http://127.0.0.1:{port}" for key, _, port, _ in self.served.values()}
+
+
+def install(listeners) -> None:
+    """CreateListener, ModifyListener, DeleteListener and DeleteLoadBalancer carried out."""
+    from moto.elbv2.models import ELBv2Backend
+
+    create, modify = ELBv2Backend.create_listener, ELBv2Backend.modify_listener
+    delete, delete_lb = ELBv2Backend.delete_listener, ELBv2Backend.delete_load_balancer
+
+    def create_listener(backend, *args, **kwargs):
+        listener = create(backend, *args, **kwargs)
+        listeners.serve(backend, listener)
+        return listener
+
+    def modify_listener(backend, *args, **kwargs):
+        listener = modify(backend, *args, **kwargs)
+        listeners.serve(backend, listener)
+        return listener
+
+    def delete_listener(backend, listener_arn):
+        listeners.forget(listener_arn)
+        return delete(backend, listener_arn)
+
+    def delete_load_balancer(backend, arn):
+        listeners.forget_balancer(arn)
+        return delete_lb(backend, arn)
+
+    ELBv2Backend.create_listener = create_listener
+    ELBv2Backend.modify_listener = modify_listener
+    ELBv2Backend.delete_listener = delete_listener
+    ELBv2Backend.delete_load_balancer = delete_load_balancer
