@@ -14,6 +14,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/arm64.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/arm64.sh"
 
 VENV="$BENCH_DIR/venv"
 
@@ -351,6 +353,7 @@ cmd_up() {
   ensure_gitignore
   ensure_cmds dockerd:docker.io docker:docker.io docker-registry:docker-registry \
     htpasswd:apache2-utils debootstrap:debootstrap curl:curl setsid:util-linux ip:iproute2 haproxy:haproxy
+  ensure_arm64
   stop_packaged_registry
   docker_up
   registry_up

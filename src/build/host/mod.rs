@@ -88,7 +88,7 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
     let config = input.config;
     let project = input.project;
     let target = config.architecture.rust_target();
-    check_host(config, &project.package_dir)?;
+    let toolchain = check_host(config, &project.package_dir)?;
     let epoch = build_epoch(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
         &project.package_dir,
@@ -137,6 +137,7 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         profile: config.cargo_profile.clone(),
         target: target.to_string(),
         features: config.features.clone(),
+        toolchain: toolchain.clone(),
     };
     let binary = tokio::task::spawn_blocking(move || cargo.run())
         .await
@@ -193,8 +194,8 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
     ));
 
     let mut labels = input.labels.clone();
-    if let Some(toolchain) = toolchain_version(&project.package_dir) {
-        labels.insert(TOOLCHAIN_LABEL.to_string(), toolchain);
+    if let Some(version) = toolchain_version(toolchain.rustc.as_deref(), &project.package_dir) {
+        labels.insert(TOOLCHAIN_LABEL.to_string(), version);
     }
     let scratch_base = image::scratch();
     let base = pulled.as_ref().map_or(&scratch_base, |(_, b)| b);
@@ -283,9 +284,13 @@ fn base_name<S: serde::Serializer>(base: &Option<ImageRef>, s: S) -> Result<S::O
 /// The label naming the toolchain that built the binary (`rustc -V`).
 pub const TOOLCHAIN_LABEL: &str = "dev.cargo-fargate.toolchain";
 
-/// `rustc -V` as cargo will run it in the package (rust-toolchain files apply).
-fn toolchain_version(package_dir: &Path) -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+/// `rustc -V` as cargo will run it in the package (rust-toolchain files apply); `rustc`: the one
+/// chosen for a cross build.
+fn toolchain_version(rustc: Option<&Path>, package_dir: &Path) -> Option<String> {
+    let rustc = rustc
+        .map(|r| r.as_os_str().to_owned())
+        .or_else(|| std::env::var_os("RUSTC"))
+        .unwrap_or_else(|| "rustc".into());
     let out = std::process::Command::new(rustc)
         .arg("-V")
         .current_dir(package_dir)

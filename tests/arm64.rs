@@ -1,0 +1,216 @@
+//! arm64 (Graviton) end to end on the bench, from this x86_64 machine: the host builder cross-compiles
+//! examples/hello for aarch64-unknown-linux-gnu, the pushed layer's binary is an aarch64 ELF file,
+//! the task definition asks for ARM64, and the bench agent runs the task on the Engine under qemu's
+//! arm64 emulation (binfmt_misc): the container's own output and exit code come back. A machine that
+//! cannot build or emulate arm64 fails these tests (scripts/bench.sh installs what they need).
+
+mod common;
+
+use common::*;
+use std::io::Read;
+use std::path::Path;
+
+/// `EM_AARCH64` and `EM_X86_64`: an ELF header's e_machine.
+const EM_AARCH64: u16 = 183;
+const EM_X86_64: u16 = 62;
+
+fn hello() -> tempfile::TempDir {
+    copy_fixture(&repo().join("examples/hello"))
+}
+
+/// `cargo fargate <args>` on the bench with the host builder, as project `name`, for `architecture`,
+/// on the minimal runtime (scratch: its libraries are the target's, from the cross sysroot).
+fn cf(dir: &Path, name: &str, architecture: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = host_bench_command(dir, &format!("{name}-dev"), args);
+    cmd.env("CARGO_FARGATE_NAME", name)
+        .env("CARGO_FARGATE_ARCHITECTURE", architecture)
+        .env("CARGO_FARGATE_RUNTIME_IMAGE", "scratch")
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
+    cmd
+}
+
+/// A blob of the bench registry, as its bytes.
+fn registry_blob(repository: &str, digest: &str) -> Vec<u8> {
+    let url = format!(
+        "http://{}/v2/{repository}/blobs/{digest}",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = std::process::Command::new("curl")
+        .args([
+            "-sfL",
+            "--max-time",
+            "60",
+            "-u",
+            "AWS:123456789012-auth-token",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
+    o.stdout
+}
+
+/// The image config and the e_machine of `/usr/local/bin/<bin>` in the image's layers.
+fn pushed_binary_machine(repository: &str, digest: &str, bin: &str) -> (serde_json::Value, u16) {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&registry_manifest(repository, digest)).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&registry_blob(
+        repository,
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let want = format!("usr/local/bin/{bin}");
+    for layer in manifest["layers"].as_array().unwrap() {
+        let blob = registry_blob(repository, layer["digest"].as_str().unwrap());
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        for entry in tar.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            if path == want {
+                let mut header = [0u8; 20];
+                entry.read_exact(&mut header).unwrap();
+                assert_eq!(&header[..4], b"\x7fELF", "{want} is not an ELF file");
+                return (config, u16::from_le_bytes([header[18], header[19]]));
+            }
+        }
+    }
+    panic!("no {want} in the layers of {repository}@{digest}: {manifest}");
+}
+
+#[test]
+fn host_builder_cross_builds_hello_for_arm64_and_the_task_runs_it_under_emulation() {
+    let dir = hello();
+    let name = unique("a64");
+    let family = format!("{name}-dev");
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &[
+            "deploy",
+            "--message-format",
+            "json",
+            "-e",
+            "HELLO_EXIT_CODE=3",
+            "--",
+            "on",
+            "graviton",
+        ],
+    )
+    .output()
+    .unwrap();
+    let out = stdout(&o);
+    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(&o));
+    // The container's own exit code is deploy's, and its output came back through its log.
+    assert_eq!(o.status.code(), Some(3), "{show}");
+    let greeting = r#"Hello from cargo-fargate! args=["on", "graviton"]"#;
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "log" && e["message"] == greeting),
+        "{show}"
+    );
+    let r = events.iter().rfind(|e| e["type"] == "result").expect(&show);
+    assert_eq!(r["exit_code"], 3, "{show}");
+    let digest = r["digest"].as_str().unwrap();
+
+    // The pushed image: an arm64 config, an aarch64 binary.
+    let (config, machine) = pushed_binary_machine(&family, digest, "hello");
+    assert_eq!(config["architecture"], "arm64", "{config}");
+    assert_eq!(config["os"], "linux");
+    assert_eq!(
+        machine, EM_AARCH64,
+        "the pushed binary is not an aarch64 ELF file"
+    );
+
+    // ECS was asked for ARM64, and the task ran its container to its exit.
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"], "ARM64",
+        "{td}"
+    );
+    let task_arn = r["tasks"][0].as_str().unwrap();
+    let tasks = aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &family,
+        "--tasks",
+        task_arn,
+    ]);
+    assert_eq!(tasks["tasks"][0]["containers"][0]["exitCode"], 3, "{tasks}");
+    assert_eq!(tasks["tasks"][0]["stopCode"], "EssentialContainerExited");
+}
+
+#[test]
+fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
+    let dir = hello();
+    let name = unique("a64x");
+    let family = format!("{name}-dev");
+    // An x86_64 image of the stage, pushed.
+    let pushed = json_result(
+        &cf(
+            dir.path(),
+            &name,
+            "x86_64",
+            &["push", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let uri = pushed["image_uri"]
+        .as_str()
+        .expect("push reports the image")
+        .to_string();
+    let (_, machine) = pushed_binary_machine(&family, pushed["digest"].as_str().unwrap(), "hello");
+    assert_eq!(machine, EM_X86_64);
+
+    // Registered (or diffed: the read-only look at what register would do) for an ARM64 task: one
+    // line naming the image's platform and the key, before any role or definition is made.
+    for args in [
+        &["diff", "--image", &uri][..],
+        &["register", "--image", &uri],
+        &["run", "--image", &uri],
+    ] {
+        let o = cf(dir.path(), &name, "arm64", args).output().unwrap();
+        let e = one_line_error(&o, "is for linux/amd64, but the task runs on ARM64");
+        assert!(e.contains("CARGO_FARGATE_ARCHITECTURE"), "{args:?}: {e}");
+        assert!(e.contains("architecture = \"x86_64\""), "{args:?}: {e}");
+    }
+    assert!(
+        aws(&["ecs", "list-task-definitions", "--family-prefix", &family])["taskDefinitionArns"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a task definition was registered"
+    );
+    for role in ["task", "execution"] {
+        let o = aws_try(&[
+            "iam",
+            "get-role",
+            "--role-name",
+            &format!("{family}-{role}"),
+        ]);
+        assert!(!o.status.success(), "role {family}-{role} was created");
+    }
+    // The same image for an X86_64 task goes through.
+    let o = cf(dir.path(), &name, "x86_64", &["register", "--image", &uri])
+        .output()
+        .unwrap();
+    ok(&o);
+}
