@@ -214,3 +214,51 @@ fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
         .unwrap();
     ok(&o);
 }
+
+#[test]
+fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_runs() {
+    let dir = hello();
+    let name = unique("a64d");
+    let family = format!("{name}-dev");
+    let mut cmd = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &["deploy", "--message-format", "json", "--", "from", "docker"],
+    );
+    // The docker builder: the Engine builds the template, its builder image being the bench's
+    // x86_64 one (no arm64 builder exists here, so nothing can have been compiled under emulation).
+    cmd.env("CARGO_FARGATE_BUILDER", "docker");
+    let o = cmd.output().unwrap();
+    let out = stdout(&o);
+    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{show}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let greeting = r#"Hello from cargo-fargate! args=["from", "docker"]"#;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "log" && e["message"] == greeting),
+        "{show}"
+    );
+    let r = events.iter().rfind(|e| e["type"] == "result").expect(&show);
+    let (config, machine) = pushed_binary_machine(&family, r["digest"].as_str().unwrap(), "app");
+    assert_eq!(config["architecture"], "arm64", "{config}");
+    assert_eq!(
+        machine, EM_AARCH64,
+        "the pushed binary is not an aarch64 ELF file"
+    );
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "ARM64"
+    );
+}

@@ -300,6 +300,14 @@ pub fn build_args(project: &Project, config: &Config, plan: &Plan) -> HashMap<St
         ("TZDATA".to_string(), config.tzdata.to_string()),
         // The workspace root's place in the context: cargo runs there.
         ("WORKSPACE".to_string(), plan.sources.workspace_path()),
+        // The image's platform and Rust target; the build stage's platform is the image's unless a
+        // builder knows its machine's own (the docker builder: see `platform::cross`).
+        (
+            "TARGET".to_string(),
+            config.architecture.rust_target().to_string(),
+        ),
+        ("TARGET_PLATFORM".to_string(), plan.platform.to_string()),
+        ("BUILD_PLATFORM".to_string(), plan.platform.to_string()),
     ])
 }
 
@@ -347,7 +355,16 @@ pub async fn build(
     let started = Instant::now();
     let image = format!("{}:{}", config.repository, plan.content_tag);
     let context = BuildContext::new(project, &plan)?;
-    let buildargs = build_args(project, config, &plan);
+    let mut buildargs = build_args(project, config, &plan);
+    let engine = super::platform::engine_platform(&docker).await?;
+    let platform = super::platform::cross(
+        &docker,
+        &engine,
+        plan.platform,
+        &config.runtime_image,
+        &mut buildargs,
+    )
+    .await?;
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),
@@ -355,7 +372,7 @@ pub async fn build(
         forcerm: true,
         buildargs: Some(buildargs),
         labels: Some(plan.labels.clone().into_iter().collect()),
-        platform: plan.platform.to_string(),
+        platform,
         ..Default::default()
     };
 
@@ -369,8 +386,13 @@ pub async fn build(
     out.status(
         "Building",
         format_args!(
-            "{image} for {} ({} files in the context, {} bytes)",
+            "{image} for {}{} ({} files in the context, {} bytes)",
             plan.platform,
+            if engine == plan.platform {
+                String::new()
+            } else {
+                format!(", cross-compiled on {engine}")
+            },
             plan.entries.len(),
             context.size()
         ),

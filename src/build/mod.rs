@@ -6,6 +6,7 @@ pub mod codebuild;
 pub mod docker;
 pub mod host;
 mod inputs;
+pub mod platform;
 pub mod sbom;
 
 use std::collections::BTreeMap;
