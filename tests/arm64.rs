@@ -262,3 +262,152 @@ fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_run
         "ARM64"
     );
 }
+
+/// A manifest or image index of the bench registry, parsed.
+fn registry_index(repository: &str, reference: &str) -> serde_json::Value {
+    let url = format!(
+        "http://{}/v2/{repository}/manifests/{reference}",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "30",
+            "-u",
+            "AWS:123456789012-auth-token",
+        ])
+        .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .args([
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        ])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
+    let dir = hello();
+    let name = unique("a64b");
+    let family = format!("{name}-dev");
+    // deploy: one image index of both platforms; the task (x86_64, the first) runs from it.
+    let o = cf(
+        dir.path(),
+        &name,
+        "both",
+        &["deploy", "--message-format", "json", "--", "x86"],
+    )
+    .output()
+    .unwrap();
+    let r = json_result(&o);
+    assert_eq!(r["exit_code"], 0, "{r}");
+    let digest = r["digest"].as_str().unwrap().to_string();
+    let uri = r["image_uri"].as_str().unwrap().to_string();
+    let index = registry_index(&family, &digest);
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index}"
+    );
+    let platforms: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>(),
+        ["amd64", "arm64"]
+    );
+    let (amd64, _) = pushed_binary_machine(&family, &platforms[0].1, "hello");
+    let (arm64, machine) = pushed_binary_machine(&family, &platforms[1].1, "hello");
+    assert_eq!(
+        (
+            amd64["architecture"].as_str(),
+            arm64["architecture"].as_str()
+        ),
+        (Some("amd64"), Some("arm64"))
+    );
+    assert_eq!(machine, EM_AARCH64);
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        uri.as_str()
+    );
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "X86_64"
+    );
+
+    // The same pinned index for an ARM64 task: the agent pulls its arm64 image and runs it under
+    // emulation; the Engine then holds that image (its ID is the arm64 config's digest).
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &[
+            "run",
+            "--image",
+            &uri,
+            "--message-format",
+            "json",
+            "--",
+            "arm",
+        ],
+    )
+    .output()
+    .unwrap();
+    let show = format!("stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    let run = json_result(&o);
+    assert_eq!(run["exit_code"], 0, "{show}");
+    assert!(
+        stdout(&o).contains(r#"Hello from cargo-fargate! args=[\"arm\"]"#),
+        "{show}"
+    );
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        uri.as_str()
+    );
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "ARM64"
+    );
+    let arm64_config = registry_index(&family, &platforms[1].1)["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Architecture}}",
+            &arm64_config,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), "arm64", "{}", stderr(&o));
+}

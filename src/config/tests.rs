@@ -249,7 +249,7 @@ fn type_errors_name_the_expected_kind() {
         "dev",
     );
     assert!(
-        e.contains("`arm` is not one of `x86_64`, `arm64` (did you mean `arm64`?)"),
+        e.contains("`arm` is not one of `x86_64`, `arm64`, `both` (did you mean `arm64`?)"),
         "{e}"
     );
 }

@@ -41,10 +41,21 @@ class Engine:
         """Pulls `repo@sha256:...` (or `repo:tag`), for `platform` (`linux/arm64`) when given: from an
         image index, that platform's manifest; raises with the engine's message."""
         repo, tag = reference.split("@", 1) if "@" in reference else reference.rsplit(":", 1)
-        for event in self.pull_api.pull(repo, tag=tag, auth_config=auth, stream=True, decode=True,
-                                        platform=platform):
-            if "error" in event:
-                raise DockerException(event["error"])
+        for attempt in (1, 2):
+            try:
+                for event in self.pull_api.pull(repo, tag=tag, auth_config=auth, stream=True, decode=True,
+                                                platform=platform):
+                    if "error" in event:
+                        raise DockerException(event["error"])
+                return
+            except DockerException as e:
+                # This Engine's reference store keeps one image per digest reference: an image index
+                # pulled for one platform holds it (ECS's containerd has no such limit). Drop the
+                # reference (not the image) and pull the other platform's.
+                if attempt == 2 or "Cannot overwrite digest" not in str(e):
+                    raise
+                log.info("%s holds another platform's image: pulling %s again", reference, platform)
+                self.api.remove_image(reference, force=True, noprune=True)
 
     def create(self, task_arn: str, name: str, spec, env: dict, reference: str, network_mode: str = "host",
                platform: str | None = None) -> str:

@@ -49,8 +49,12 @@ enum Std {
 /// Refuses, on one line, a host that cannot build for the target (not Linux, or another architecture
 /// without a cross linker or the target's standard library), naming what installs them; otherwise how
 /// to run cargo.
-pub(super) fn check_host(config: &Config, package_dir: &Path) -> Result<Toolchain> {
-    let target = config.architecture.rust_target();
+pub(super) fn check_host(
+    config: &Config,
+    arch: crate::config::Architecture,
+    package_dir: &Path,
+) -> Result<Toolchain> {
+    let target = arch.rust_target();
     let arch = std::env::consts::ARCH;
     let cross = target.split('-').next() != Some(arch);
     let linker = || find_linker(target, package_dir);
