@@ -411,3 +411,27 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
         .unwrap();
     assert_eq!(stdout(&o).trim(), "arm64", "{}", stderr(&o));
 }
+
+#[test]
+fn a_dockerfile_that_builds_the_other_architecture_is_refused_before_the_push() {
+    let dir = hello();
+    let name = unique("a64f");
+    let family = format!("{name}-dev");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM --platform=linux/amd64 {}\nCMD [\"true\"]\n",
+            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE")
+        ),
+    )
+    .unwrap();
+    let mut cmd = cf(dir.path(), &name, "arm64", &["push"]);
+    cmd.env("CARGO_FARGATE_BUILDER", "docker");
+    let o = cmd.output().unwrap();
+    let e = one_line_error(
+        &o,
+        "Dockerfile built a linux/amd64 image, but the task runs on ARM64",
+    );
+    assert!(e.contains("CARGO_FARGATE_ARCHITECTURE"), "{e}");
+    assert!(registry_tags(&family).is_empty(), "nothing pushed");
+}

@@ -357,14 +357,20 @@ pub async fn build(
     let context = BuildContext::new(project, &plan)?;
     let mut buildargs = build_args(project, config, &plan);
     let engine = super::platform::engine_platform(&docker).await?;
-    let platform = super::platform::cross(
-        &docker,
-        &engine,
-        plan.platform,
-        &config.runtime_image,
-        &mut buildargs,
-    )
-    .await?;
+    // The template cross-compiles; a user's Dockerfile gets the platform as it always did.
+    let platform = match plan.dockerfile {
+        DockerfileSource::Template => {
+            super::platform::cross(
+                &docker,
+                &engine,
+                plan.platform,
+                &config.runtime_image,
+                &mut buildargs,
+            )
+            .await?
+        }
+        DockerfileSource::User { .. } => plan.platform.to_string(),
+    };
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),
@@ -534,6 +540,12 @@ pub async fn build(
         .inspect_image(&image)
         .await
         .with_context(|| format!("inspecting {image}"))?;
+    super::platform::built_for(
+        config,
+        &plan,
+        &dockerfile_in_context(project, &plan),
+        inspect.architecture.as_deref(),
+    )?;
     Ok(BuildOutput {
         size: inspect.size.unwrap_or(0).max(0) as u64,
         log: Some(log_path),

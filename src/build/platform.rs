@@ -48,6 +48,34 @@ pub async fn cross(
     Ok(String::new())
 }
 
+/// Refuses, before the push, an image the Dockerfile built for another architecture than the
+/// task's (a Dockerfile that copies a prebuilt binary, or pins its base's platform): Fargate would
+/// stop the task with `exec format error`.
+pub fn built_for(
+    config: &crate::config::Config,
+    plan: &super::Plan,
+    dockerfile: &str,
+    architecture: Option<&str>,
+) -> Result<()> {
+    let want = plan.platform.trim_start_matches("linux/");
+    match architecture {
+        Some(have) if have != want => Err(config
+            .key_error(
+                "architecture",
+                format!(
+                    "{dockerfile} built a linux/{have} image, but the task runs on {}",
+                    config.architecture.ecs()
+                ),
+            )
+            .fix(format!(
+                "build for {} in the Dockerfile (its `FROM` images and binaries), or set `architecture` to match",
+                plan.platform
+            ))
+            .into()),
+        _ => Ok(()),
+    }
+}
+
 /// The tag of the empty image of a platform (`cargo-fargate/scratch:linux-arm64`).
 pub fn empty_base_tag(platform: &str) -> String {
     format!("cargo-fargate/scratch:{}", platform.replace('/', "-"))
