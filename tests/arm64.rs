@@ -435,3 +435,27 @@ fn a_dockerfile_that_builds_the_other_architecture_is_refused_before_the_push() 
     assert!(e.contains("CARGO_FARGATE_ARCHITECTURE"), "{e}");
     assert!(registry_tags(&family).is_empty(), "nothing pushed");
 }
+
+#[test]
+fn run_local_of_an_arm64_build_says_it_emulates_and_shows_the_containers_output() {
+    let dir = hello();
+    let name = unique("a64l");
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &["run", "--local", "-e", "HELLO_EXIT_CODE=4", "--", "local"],
+    )
+    .output()
+    .unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(r#"Hello from cargo-fargate! args=["local"]"#),
+        "{out}"
+    );
+    assert!(
+        err.contains("Emulating linux/arm64 with /") && err.contains("(binfmt_misc)"),
+        "{err}"
+    );
+}

@@ -323,6 +323,19 @@ async fn build_platform(
     })
 }
 
+impl OciImage {
+    /// The image a task of the configured architecture runs: its platform's in a multi-platform
+    /// image, else the image itself.
+    pub fn of(&self, config: &Config) -> &OciImage {
+        config
+            .image_architectures
+            .iter()
+            .position(|a| *a == config.architecture)
+            .and_then(|i| self.platforms.get(i))
+            .unwrap_or(self)
+    }
+}
+
 fn base_name<S: serde::Serializer>(base: &Option<ImageRef>, s: S) -> Result<S::Ok, S::Error> {
     match base {
         Some(b) => crate::registry::display(b, s),
