@@ -4,8 +4,9 @@
 # `architecture` x86_64 and arm64 (cross-compiled: scripts/lib/arm64.sh installs the toolchain), on
 # the minimal runtime (scratch). Per combination: a cold build+push (a fresh target dir; for docker a
 # manifest nobody built before, so the dependency layer is rebuilt), a code-only rebuild+push, and the
-# image's compressed size in the registry. Writes its section of BENCHMARKS.md and
-# target/bench/arm64.json. Usage: scripts/bench-arm64.sh
+# image's compressed size in the registry. Also the one-time install a fresh machine needs for arm64
+# (scripts/lib/arm64.sh's packages), timed in a throwaway container of the bench's bare bookworm
+# image. Writes its section of BENCHMARKS.md and target/bench/arm64.json. Usage: scripts/bench-arm64.sh
 set -euo pipefail
 # shellcheck source=scripts/lib/ready.sh
 source "$(dirname "$0")/lib/ready.sh"
@@ -28,19 +29,46 @@ push() { # dir builder arch repository
   echo "$(secs "$t0" "$t1") $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["digest"])' "$out")"
 }
 
-# Compressed bytes of an image in the bench registry: its layers and config.
+# Compressed bytes of an image in the bench registry: its layers and config (an index: its platforms').
 image_bytes() { # repository digest
-  curl -sf --max-time 30 -u "AWS:123456789012-auth-token" \
+  local m
+  m=$(curl -sf --max-time 30 -u "AWS:123456789012-auth-token" \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' \
     -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "http://$BENCH_REGISTRY/v2/$1/manifests/$2" |
-    python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))'
+    "http://$BENCH_REGISTRY/v2/$1/manifests/$2")
+  if [[ "$m" == *'"manifests"'* ]]; then
+    local total=0 d
+    for d in $(python3 -c 'import json,sys; print(" ".join(x["digest"] for x in json.loads(sys.argv[1])["manifests"]))' "$m"); do
+      total=$((total + $(image_bytes "$1" "$d")))
+    done
+    echo "$total"
+  else
+    python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))' "$m"
+  fi
 }
 
+# apt-get update, the arm64 lists, and the install, as scripts/lib/arm64.sh runs them on a fresh machine
+# (in seconds, three numbers).
+install_probe() {
+  timeout 900 docker run --rm --network host "$CARGO_FARGATE_TEST_RUNTIME_IMAGE" bash -c '
+    set -e; t0=$EPOCHREALTIME
+    apt-get -o Acquire::http::Timeout=60 update -qq >/dev/null; t1=$EPOCHREALTIME
+    dpkg --add-architecture arm64; apt-get -o Acquire::http::Timeout=60 update -qq >/dev/null; t2=$EPOCHREALTIME
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
+      libc6-dev-arm64-cross qemu-user-static rustc-web libstd-rust-web-dev:arm64 >/dev/null 2>&1; t3=$EPOCHREALTIME
+    echo "$t0 $t1 $t2 $t3"' |
+    python3 -c 'import sys; t=[float(x) for x in sys.stdin.read().split()]; print(" ".join(f"{b-a:.0f}" for a, b in zip(t, t[1:])))'
+}
+echo "== fresh-machine install of the arm64 toolchain (throwaway container)" >&2
+read -r upd arm_upd inst < <(install_probe)
+
 rows=""
-json="{"
+json="{\"install_s\":{\"apt_update\":$upd,\"arm64_lists\":$arm_upd,\"install\":$inst},"
 for builder in host docker; do
-  for arch in x86_64 arm64; do
+  arches=(x86_64 arm64)
+  [[ "$builder" == host ]] && arches+=(both) # one image index of both (host builder only)
+  for arch in "${arches[@]}"; do
     nonce="$(date +%s%N)"
     dir="$work/$builder-$arch"
     cp -r tests/fixtures/withdep "$dir"
@@ -66,7 +94,8 @@ section=$(cat <<MD
 ## arm64 (Graviton) images from an x86_64 machine
 
 Written by \`scripts/bench-arm64.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, load average at the start $load_at_start.
-\`cargo fargate push\` of tests/fixtures/withdep (one dependency), runtime \`scratch\`; arm64 is
+\`cargo fargate push\` of tests/fixtures/withdep (one dependency), runtime \`scratch\`; \`both\`: one image
+index of x86_64 and arm64 (size: both images); arm64 is
 cross-compiled (host: the machine's aarch64-linux-gnu-gcc and Debian's rustc-web with its arm64 std;
 docker: the template's build stage on linux/amd64 with the same toolchain installed in its own cached
 layer), never emulated. Cold: a fresh target dir / an uncached dependency layer; code-only: one
@@ -76,9 +105,12 @@ changed line of src/main.rs. Size: compressed layers and config in the registry.
 |---|---|---|---|---|
 ${rows%$'\n'}
 
-The docker builder's first arm64 build on a machine also installs the cross toolchain in the build
-stage's toolchain layer (about 250 MB of Debian packages without rustup; \`rustup target add\` with it),
-once per builder image: not in these figures. The bench installs the host's with \`scripts/bench.sh up\`.
+One-time costs, not in the table: a fresh machine's install of the arm64 toolchain
+(\`scripts/bench.sh up\`: gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user-static, rustc-web,
+libstd-rust-web-dev:arm64), timed in a throwaway bookworm container: apt-get update ${upd} s, the arm64
+package lists ${arm_upd} s, the install ${inst} s. The docker builder's first arm64 build with a builder
+image also installs the cross toolchain in the template's toolchain layer (the same Debian packages
+without rustup; \`rustup target add\` with it), cached for every later project.
 MD
 )
 python3 - "$section" <<'PY'
