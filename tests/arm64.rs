@@ -213,6 +213,11 @@ fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
         .output()
         .unwrap();
     ok(&o);
+    // One image index of both platforms is the host builder's alone.
+    let mut cmd = cf(dir.path(), &name, "both", &["push"]);
+    cmd.env("CARGO_FARGATE_BUILDER", "docker");
+    let e = one_line_error(&cmd.output().unwrap(), "is built by the host builder only");
+    assert!(e.contains("builder = \"host\""), "{e}");
 }
 
 #[test]
@@ -341,6 +346,13 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
         (Some("amd64"), Some("arm64"))
     );
     assert_eq!(machine, EM_AARCH64);
+    // The SBOM refers to the index and to each platform's image (this registry has no referrers
+    // API: by the fallback tag).
+    let tags = registry_tags(&family);
+    for d in std::iter::once(&digest).chain(platforms.iter().map(|(_, d)| d)) {
+        let fallback = format!("{}.sbom", d.replace(':', "-"));
+        assert!(tags.contains(&fallback), "no SBOM for {d}: {tags:?}");
+    }
     let td = aws(&[
         "ecs",
         "describe-task-definition",
