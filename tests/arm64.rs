@@ -300,12 +300,21 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
     let dir = hello();
     let name = unique("a64b");
     let family = format!("{name}-dev");
-    // deploy: one image index of both platforms; the task (x86_64, the first) runs from it.
+    // deploy: one image index of both platforms; the task (x86_64, the first) runs from it. The flag
+    // wins over the environment's `arm64`.
     let o = cf(
         dir.path(),
         &name,
-        "both",
-        &["deploy", "--message-format", "json", "--", "x86"],
+        "arm64",
+        &[
+            "deploy",
+            "--architecture",
+            "both",
+            "--message-format",
+            "json",
+            "--",
+            "x86",
+        ],
     )
     .output()
     .unwrap();
