@@ -130,9 +130,9 @@ fn host_support(
                 "this {arch} host has no cross linker for {target}"
             ))
             .fix(format!(
-                "install one (Debian/Ubuntu: `apt-get install {gcc} libc6-dev-{debian}-cross`) or set {}=<linker>, or install cargo-zigbuild, {instead}",
+                "install one (Debian/Ubuntu: `apt-get install gcc-{} libc6-dev-{debian}-cross`) or set {}=<linker>, or install cargo-zigbuild, {instead}",
+                gnu_triple(target).replace('_', "-"),
                 linker_env_var(target),
-                gcc = format!("gcc-{}", gnu_triple(target).replace('_', "-")),
             )))
         }
     }
