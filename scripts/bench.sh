@@ -14,6 +14,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/arm64.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/arm64.sh"
 
 VENV="$BENCH_DIR/venv"
 
@@ -291,7 +293,7 @@ moto_has_managed_policies() {
 # (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds; 3 = records requests, keeps service settings;
 # 4 = reads the registry's log for the image pushes; 5 = Express Mode, express.py): an older one is
 # restarted.
-AGENT_VERSION=8
+AGENT_VERSION=9
 agent_ok() {
   curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
     grep -q "\"agent\": \"cargo-fargate-bench\", \"version\": $AGENT_VERSION}"
@@ -351,6 +353,7 @@ cmd_up() {
   ensure_gitignore
   ensure_cmds dockerd:docker.io docker:docker.io docker-registry:docker-registry \
     htpasswd:apache2-utils debootstrap:debootstrap curl:curl setsid:util-linux ip:iproute2 haproxy:haproxy
+  ensure_arm64
   stop_packaged_registry
   docker_up
   registry_up

@@ -165,4 +165,42 @@ impl Aws {
             .unwrap_or_default()
             .to_string())
     }
+
+    /// The architectures of an image in ECR: its index's entries, or its config's `architecture`.
+    pub async fn image_architectures(&self, repository: &str, digest: &str) -> Result<Vec<String>> {
+        let manifest: serde_json::Value = self
+            .image_manifest(repository, digest, MANIFEST_TYPES)
+            .await?
+            .map(|m| serde_json::from_str(&m))
+            .transpose()?
+            .unwrap_or(serde_json::Value::Null);
+        if let Some(list) = crate::registry::index_architectures(&manifest) {
+            return Ok(list);
+        }
+        let url = self
+            .layer_url(repository, crate::registry::config_digest(&manifest)?)
+            .await?;
+        let config: serde_json::Value = crate::net::http_client()
+            .timeout(crate::net::timeout())
+            .build()?
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(config["architecture"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect())
+    }
 }
+
+/// The manifest types an image is asked for in, an index first.
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];

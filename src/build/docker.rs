@@ -300,6 +300,14 @@ pub fn build_args(project: &Project, config: &Config, plan: &Plan) -> HashMap<St
         ("TZDATA".to_string(), config.tzdata.to_string()),
         // The workspace root's place in the context: cargo runs there.
         ("WORKSPACE".to_string(), plan.sources.workspace_path()),
+        // The image's platform and Rust target; the build stage's platform is the image's unless a
+        // builder knows its machine's own (the docker builder: see `platform::cross`).
+        (
+            "TARGET".to_string(),
+            config.architecture.rust_target().to_string(),
+        ),
+        ("TARGET_PLATFORM".to_string(), plan.platform.to_string()),
+        ("BUILD_PLATFORM".to_string(), plan.platform.to_string()),
     ])
 }
 
@@ -350,6 +358,21 @@ pub async fn build(
     let mut buildargs = build_args(project, config, &plan);
     // The proxy the tool goes through is the one the build's RUN steps need too.
     buildargs.extend(crate::net::proxy_build_args());
+    let engine = super::platform::engine_platform(&docker).await?;
+    // The template cross-compiles; a user's Dockerfile gets the platform as it always did.
+    let platform = match plan.dockerfile {
+        DockerfileSource::Template => {
+            super::platform::cross(
+                &docker,
+                &engine,
+                plan.platform,
+                &config.runtime_image,
+                &mut buildargs,
+            )
+            .await?
+        }
+        DockerfileSource::User { .. } => plan.platform.to_string(),
+    };
     let options = BuildImageOptions {
         dockerfile: dockerfile_in_context(project, &plan),
         t: Some(image.clone()),
@@ -357,7 +380,7 @@ pub async fn build(
         forcerm: true,
         buildargs: Some(buildargs),
         labels: Some(plan.labels.clone().into_iter().collect()),
-        platform: plan.platform.to_string(),
+        platform,
         ..Default::default()
     };
 
@@ -371,8 +394,13 @@ pub async fn build(
     out.status(
         "Building",
         format_args!(
-            "{image} for {} ({} files in the context, {} bytes)",
+            "{image} for {}{} ({} files in the context, {} bytes)",
             plan.platform,
+            if engine == plan.platform {
+                String::new()
+            } else {
+                format!(", cross-compiled on {engine}")
+            },
             plan.entries.len(),
             context.size()
         ),
@@ -514,6 +542,12 @@ pub async fn build(
         .inspect_image(&image)
         .await
         .with_context(|| format!("inspecting {image}"))?;
+    super::platform::built_for(
+        config,
+        &plan,
+        &dockerfile_in_context(project, &plan),
+        inspect.architecture.as_deref(),
+    )?;
     Ok(BuildOutput {
         size: inspect.size.unwrap_or(0).max(0) as u64,
         log: Some(log_path),

@@ -6,6 +6,7 @@ pub mod codebuild;
 pub mod docker;
 pub mod host;
 mod inputs;
+pub mod platform;
 pub mod sbom;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,9 @@ struct ContentKey<'a> {
     source_sha256: &'a str,
     builder: Builder,
     platform: &'a str,
+    /// Every platform of a multi-platform image (absent for one: earlier tags stay valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platforms: Option<Vec<&'a str>>,
     bin: &'a str,
     cargo_profile: &'a str,
     features: &'a [String],
@@ -112,6 +116,13 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
         source_sha256: &source_sha256,
         builder: config.builder,
         platform: config.architecture.platform(),
+        platforms: (config.image_architectures.len() > 1).then(|| {
+            config
+                .image_architectures
+                .iter()
+                .map(|a| a.platform())
+                .collect()
+        }),
         bin: &config.bin,
         cargo_profile: &config.cargo_profile,
         features: &config.features,

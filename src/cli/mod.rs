@@ -429,6 +429,10 @@ pub struct BuildArgs {
     /// [config: registry-endpoint; env: CARGO_FARGATE_REGISTRY_ENDPOINT].
     #[arg(long, value_name = "HOST")]
     pub registry_endpoint: Option<String>,
+    /// CPU architecture of the image and the task; `both`: one image index of x86_64 and arm64
+    /// [config: architecture; default: x86_64].
+    #[arg(long, value_parser = ["x86_64", "arm64", "both"])]
+    pub architecture: Option<String>,
 }
 
 impl BuildArgs {
@@ -449,6 +453,11 @@ impl BuildArgs {
             }
         };
         put("builder", "--builder", self.builder.clone().map(Value::Str));
+        put(
+            "architecture",
+            "--architecture",
+            self.architecture.clone().map(Value::Str),
+        );
         put(
             "cargo-profile",
             "--cargo-profile",

@@ -51,7 +51,7 @@ impl KeyDef {
     }
 }
 
-pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64"];
+pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64", "both"];
 pub const BUILDERS: &[&str] = &["docker", "host", "codebuild"];
 pub const CODEBUILD_COMPUTE_TYPES: &[&str] = &[
     "BUILD_GENERAL1_SMALL",
@@ -160,7 +160,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "architecture",
         kind: Kind::Choice(ARCHITECTURES),
         default: "x86_64",
-        doc: "CPU architecture of the image and the task.",
+        doc: "CPU architecture of the image and the task; `both`: one image index for x86_64 and arm64 (tasks x86_64 unless run with `architecture = \"arm64\"`).",
     },
     KeyDef {
         name: "network",

@@ -10,6 +10,13 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// As `architecture` is written in the configuration.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
     /// The Docker/OCI platform the image is built for.
     pub fn platform(self) -> &'static str {
         match self {

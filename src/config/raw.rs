@@ -297,6 +297,10 @@ fn from_toml(def: &KeyDef, item: &Item) -> Result<Value, String> {
             .and_then(TomlValue::as_bool)
             .map(Value::Bool)
             .ok_or_else(wrong),
+        Kind::Choice(_) if def.name == "architecture" && value.is_some_and(|v| v.is_array()) => {
+            let array = value.and_then(TomlValue::as_array).ok_or_else(wrong)?;
+            architectures(array.iter().map(|v| v.as_str().unwrap_or("")))
+        }
         Kind::Choice(options) => {
             let s = value.and_then(TomlValue::as_str).ok_or_else(wrong)?;
             choice(s, options)
@@ -346,6 +350,27 @@ fn from_toml(def: &KeyDef, item: &Item) -> Result<Value, String> {
     }
 }
 
+/// `architecture = ["x86_64", "arm64"]` (or `x86_64,arm64` in the environment): `both`; one of them
+/// alone: that one.
+fn architectures<'a>(items: impl Iterator<Item = &'a str>) -> Result<Value, String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for a in items {
+        if !["x86_64", "arm64"].contains(&a) {
+            return Err(format!(
+                "`{a}` is not `x86_64` or `arm64` (an array names the image's platforms)"
+            ));
+        }
+        if !seen.contains(&a) {
+            seen.push(a);
+        }
+    }
+    match seen[..] {
+        [] => Err("an empty array names no platform: use `x86_64`, `arm64` or both".into()),
+        [one] => Ok(Value::Str(one.to_string())),
+        _ => Ok(Value::Str("both".into())),
+    }
+}
+
 fn choice(s: &str, options: &'static [&'static str]) -> Result<Value, String> {
     if options.contains(&s) {
         return Ok(Value::Str(s.to_string()));
@@ -380,6 +405,9 @@ pub fn from_env_text(def: &KeyDef, text: &str) -> Result<Value, String> {
             "false" | "0" | "no" => Ok(Value::Bool(false)),
             _ => Err(format!("`{text}` is not true or false")),
         },
+        Kind::Choice(_) if def.name == "architecture" && text.contains(',') => {
+            architectures(items())
+        }
         Kind::Choice(options) => choice(text.trim(), options),
         Kind::StrList => Ok(Value::StrList(items().map(str::to_string).collect())),
         Kind::IntList => items()

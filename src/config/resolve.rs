@@ -37,7 +37,10 @@ pub struct Config {
     pub bucket: Option<String>,
     pub cpu: u32,
     pub memory: u32,
+    /// The task's architecture (`runtimePlatform`); the image's first platform.
     pub architecture: Architecture,
+    /// Every platform of the image: one, or both for `architecture = "both"` (an image index).
+    pub image_architectures: Vec<Architecture>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
@@ -487,10 +490,13 @@ pub fn resolve(
     r.check(blame_key, blame, validate::cpu_memory(cpu, memory))?;
 
     let (arch, _) = r.str_or("architecture", || "x86_64".into());
-    let architecture = if arch == "arm64" {
-        Architecture::Arm64
-    } else {
-        Architecture::X86_64
+    let (architecture, image_architectures) = match arch.as_str() {
+        "arm64" => (Architecture::Arm64, vec![Architecture::Arm64]),
+        "both" => (
+            Architecture::X86_64,
+            vec![Architecture::X86_64, Architecture::Arm64],
+        ),
+        _ => (Architecture::X86_64, vec![Architecture::X86_64]),
     };
 
     let (subnets, origin) = r.list("subnets", &[]);
@@ -691,6 +697,7 @@ pub fn resolve(
         cpu: cpu as u32,
         memory: memory as u32,
         architecture,
+        image_architectures,
         subnets,
         security_groups,
         assign_public_ip,

@@ -249,9 +249,33 @@ fn type_errors_name_the_expected_kind() {
         "dev",
     );
     assert!(
-        e.contains("`arm` is not one of `x86_64`, `arm64` (did you mean `arm64`?)"),
+        e.contains("`arm` is not one of `x86_64`, `arm64`, `both` (did you mean `arm64`?)"),
         "{e}"
     );
+    // An array of platforms: both of them make one image index; one alone is that one.
+    let c = |v: &str| {
+        resolve_with(
+            &format!(
+                "[package]\nname = \"my_app\"\n[package.metadata.fargate]\narchitecture = {v}\n"
+            ),
+            "dev",
+            Layer::default(),
+            &[],
+        )
+        .unwrap()
+    };
+    let both = c("[\"arm64\", \"x86_64\"]");
+    assert_eq!(
+        both.image_architectures,
+        [Architecture::X86_64, Architecture::Arm64]
+    );
+    assert_eq!(both.architecture, Architecture::X86_64);
+    assert_eq!(c("[\"arm64\"]").image_architectures, [Architecture::Arm64]);
+    let e = err(
+        "[package]\nname = \"x\"\n[package.metadata.fargate]\narchitecture = [\"arm\"]\n",
+        "dev",
+    );
+    assert!(e.contains("`arm` is not `x86_64` or `arm64`"), "{e}");
 }
 
 #[test]

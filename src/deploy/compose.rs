@@ -68,16 +68,62 @@ pub async fn preflight(
     })
 }
 
-/// Whether a pinned image is there to be pulled. With a registry endpoint, this machine reaches
-/// ECR's registry there: it is asked, as push did; else ECR itself.
+/// Whether a pinned image is there to be pulled, and for the task's architecture (Fargate would
+/// start it and stop it at once with `exec format error`). With a registry endpoint, this machine
+/// reaches ECR's registry there: it is asked, as push did; else ECR itself.
 pub async fn check_image(aws: &Aws, config: &Config, image: &PinnedImage) -> Result<ImageCheck> {
-    match (&config.registry_endpoint, image.ecr()) {
-        (Some(_), Some(ecr)) => {
+    let Some(ecr) = image.ecr() else {
+        return aws.check_image(image).await; // not ECR: Fargate pulls it, we do not read it
+    };
+    let architectures = match &config.registry_endpoint {
+        Some(_) => {
             let login = publish::login(aws, config).await?;
-            publish::check_pushed(&login.registry, &ecr.repository_name, image).await
+            publish::check_pushed(&login.registry, &ecr.repository_name, image).await?;
+            login
+                .registry
+                .image_architectures(&ecr.repository_name, &image.digest)
+                .await?
         }
-        _ => aws.check_image(image).await,
+        None => {
+            aws.check_image(image).await?;
+            aws.image_architectures(&ecr.repository_name, &image.digest)
+                .await?
+        }
+    };
+    architecture_fits(config, image, &architectures)?;
+    Ok(ImageCheck::Found)
+}
+
+/// Refuses an image none of whose platforms is the task's `runtimePlatform` (an image that names
+/// no architecture is let through: Fargate will tell).
+fn architecture_fits(
+    config: &Config,
+    image: &PinnedImage,
+    architectures: &[String],
+) -> Result<(), crate::error::UserError> {
+    let want = config.architecture.platform().trim_start_matches("linux/");
+    if architectures.is_empty() || architectures.iter().any(|a| a == want) {
+        return Ok(());
     }
+    let have = architectures.join(", ");
+    let other = if architectures.iter().any(|a| a == "arm64") {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    let mut e = config.key_error(
+        "architecture",
+        format!(
+            "image `{}` is for linux/{have}, but the task runs on {} (`architecture` = \"{}\")",
+            image.reference,
+            config.architecture.ecs(),
+            config.architecture.as_config()
+        ),
+    );
+    e.fix = Some(format!(
+        "push an image for {want} (`cargo fargate push` with this configuration), or set `architecture = \"{other}\"` to run this one"
+    ));
+    Err(e)
 }
 
 /// Everything `register` needs checked (the image, the roles) and the definition rendered.

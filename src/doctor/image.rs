@@ -1,19 +1,10 @@
 //! Doctor checks that read ECR and the secret stores: the last pushed image's platform, and whether
 //! each configured secret exists (never reading its value).
 
-use serde_json::Value;
-
 use super::Check;
 use crate::aws::{Aws, Identity};
 use crate::config::Config;
 use crate::error::Result;
-
-const MANIFEST_TYPES: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
 
 /// The newest image in the repository is for `architecture`.
 pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
@@ -38,7 +29,7 @@ pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
         Some(Some(digest)) => digest,
     };
     let want = config.architecture.platform().trim_start_matches("linux/");
-    let platforms = match platforms(aws, repo, &digest).await {
+    let platforms = match aws.image_architectures(repo, &digest).await {
         Ok(p) => p,
         Err(e) => {
             checks.push(Check::warn(
@@ -66,41 +57,6 @@ pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
         ));
     }
     Ok(())
-}
-
-/// The architectures an image is for: an index's entries, or the image config's `architecture`.
-async fn platforms(aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
-    let manifest: Value = aws
-        .image_manifest(repo, digest, MANIFEST_TYPES)
-        .await?
-        .map(|m| serde_json::from_str(&m))
-        .transpose()?
-        .unwrap_or(Value::Null);
-    if let Some(list) = manifest["manifests"].as_array() {
-        return Ok(list
-            .iter()
-            .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
-            .filter(|a| a != "unknown")
-            .collect());
-    }
-    let config_digest = manifest["config"]["digest"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("the manifest names no image config"))?;
-    let url = aws.layer_url(repo, config_digest).await?;
-    let config: Value = crate::net::http_client()
-        .timeout(crate::net::timeout())
-        .build()?
-        .get(&url)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(config["architecture"]
-        .as_str()
-        .map(str::to_string)
-        .into_iter()
-        .collect())
 }
 
 /// Whether a configured secret exists (metadata only), its ARN, and the action that reads it.

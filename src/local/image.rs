@@ -196,9 +196,76 @@ pub async fn load(docker: &Docker, image: &OciImage, tag: &str, out: &Output) ->
     Ok(())
 }
 
+/// A task of another architecture than this machine's runs here only under emulation: says so, or
+/// refuses in one line when the kernel has no interpreter registered for it. A remote Engine
+/// (`DOCKER_HOST` not a unix socket) is its own machine: not asked.
+pub fn check_emulation(config: &Config, out: &Output) -> Result<()> {
+    if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty() && !h.starts_with("unix://")) {
+        return Ok(());
+    }
+    let arch = config
+        .architecture
+        .rust_target()
+        .split('-')
+        .next()
+        .unwrap_or("");
+    let entry = format!("/proc/sys/fs/binfmt_misc/qemu-{arch}");
+    let registered = std::fs::read_to_string(&entry).ok();
+    if let Some(how) = emulation(arch, std::env::consts::ARCH, registered.as_deref())? {
+        out.status(
+            "Emulating",
+            format!("{} with {how}", config.architecture.platform()),
+        );
+    }
+    Ok(())
+}
+
+/// None on the machine's own architecture; the interpreter that emulates `arch`; or why it cannot.
+fn emulation(arch: &str, host: &str, binfmt: Option<&str>) -> Result<Option<String>, UserError> {
+    if arch == host {
+        return Ok(None);
+    }
+    let enabled = binfmt.is_some_and(|t| t.lines().next() == Some("enabled"));
+    let interpreter = binfmt
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("interpreter ")))
+        .filter(|_| enabled);
+    match interpreter {
+        Some(i) => Ok(Some(format!("{i} (binfmt_misc)"))),
+        None => Err(UserError::new(format!(
+            "the task is {arch}, and this {host} machine's Engine cannot run {arch} binaries: no enabled qemu-{arch} in binfmt_misc"
+        ))
+        .fix(format!(
+            "register qemu's interpreter (Debian: `apt-get install qemu-user-static binfmt-support`), or run the task on Fargate (`cargo fargate run` without --local), or set `architecture` to {host}'s"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_architecture_runs_only_with_an_enabled_interpreter() {
+        assert_eq!(emulation("x86_64", "x86_64", None).unwrap(), None);
+        let qemu = "enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: OCF\n";
+        assert_eq!(
+            emulation("aarch64", "x86_64", Some(qemu))
+                .unwrap()
+                .as_deref(),
+            Some("/usr/bin/qemu-aarch64-static (binfmt_misc)")
+        );
+        for missing in [
+            None,
+            Some("disabled\ninterpreter /usr/bin/qemu-aarch64-static\n"),
+        ] {
+            let e = emulation("aarch64", "x86_64", missing)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cannot run aarch64 binaries"), "{e}");
+            assert!(e.contains("qemu-user-static"), "{e}");
+            assert!(!e.contains('\n'));
+        }
+    }
 
     #[test]
     fn an_ecr_image_is_pulled_from_the_registry_endpoint() {

@@ -215,6 +215,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
     }
     let region = aws.region(config);
 
+    image::check_emulation(config, out)?;
     // The image into the engine.
     let built = match (&given, plan) {
         (Some(pull), _) => {
@@ -230,7 +231,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
             let access = crate::publish::base_access(config, input.aws).await?;
             let built = build::run(input.project, config, plan, access, out).await?;
             if let build::Artifact::Host(oci) = &built.artifact {
-                image::load(&docker, oci, &local_image, out).await?;
+                image::load(&docker, oci.of(config), &local_image, out).await?;
             }
             Some(built)
         }

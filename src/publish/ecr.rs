@@ -412,6 +412,20 @@ pub async fn publish(
         ),
         None => None,
     };
+    // A multi-platform image: each platform's image gets the SBOM too (a client that resolved the
+    // index asks about the image it pulls).
+    if let (Some(path), Artifact::Host(image)) = (&built.sbom, &built.artifact) {
+        for platform in &image.platforms {
+            sbom::push_sbom(
+                &target.registry,
+                &config.repository,
+                &platform.manifest_digest,
+                path,
+                out,
+            )
+            .await?;
+        }
+    }
     let (pushed_to, uri) = names(&target, config);
     Ok(PushOutput {
         sbom,

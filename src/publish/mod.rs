@@ -40,6 +40,9 @@ pub async fn push(
     tags: &[String],
     out: &Output,
 ) -> Result<PushStats> {
+    if !image.platforms.is_empty() {
+        return push_index(image, registry, repository, tags, out).await;
+    }
     let manifest: Value =
         serde_json::from_slice(&image.manifest).context("reading the image manifest")?;
     let mut blobs: Vec<(String, u64)> = Vec::new();
@@ -99,6 +102,62 @@ pub async fn push(
         }
     }
 
+    let references = put_manifest(image, registry, repository, tags, out).await?;
+    out.status(
+        "Pushed",
+        format!(
+            "{}/{repository}:{} ({} uploaded, {} mounted, {} already there; {})",
+            registry.host,
+            references.join(","),
+            stats.blobs_uploaded,
+            stats.blobs_mounted,
+            stats.blobs_skipped,
+            indicatif::HumanBytes(stats.bytes_uploaded)
+        ),
+    );
+    Ok(stats)
+}
+
+/// A multi-platform image: each platform's image by its digest, then the index under the tags.
+async fn push_index(
+    image: &OciImage,
+    registry: &Registry,
+    repository: &str,
+    tags: &[String],
+    out: &Output,
+) -> Result<PushStats> {
+    let mut stats = PushStats {
+        digest: image.manifest_digest.clone(),
+        ..PushStats::default()
+    };
+    for platform in &image.platforms {
+        let s = Box::pin(push(platform, registry, repository, &[], out)).await?;
+        stats.blobs_uploaded += s.blobs_uploaded;
+        stats.blobs_skipped += s.blobs_skipped;
+        stats.blobs_mounted += s.blobs_mounted;
+        stats.bytes_uploaded += s.bytes_uploaded;
+    }
+    let references = put_manifest(image, registry, repository, tags, out).await?;
+    out.status(
+        "Pushed",
+        format!(
+            "{}/{repository}:{} (an index of {} platforms)",
+            registry.host,
+            references.join(","),
+            image.platforms.len()
+        ),
+    );
+    Ok(stats)
+}
+
+/// Puts the image's manifest under every tag (by digest when none); returns the references.
+async fn put_manifest(
+    image: &OciImage,
+    registry: &Registry,
+    repository: &str,
+    tags: &[String],
+    out: &Output,
+) -> Result<Vec<String>> {
     let references: Vec<String> = if tags.is_empty() {
         vec![image.manifest_digest.clone()]
     } else {
@@ -130,19 +189,7 @@ pub async fn push(
             );
         }
     }
-    out.status(
-        "Pushed",
-        format!(
-            "{}/{repository}:{} ({} uploaded, {} mounted, {} already there; {})",
-            registry.host,
-            references.join(","),
-            stats.blobs_uploaded,
-            stats.blobs_mounted,
-            stats.blobs_skipped,
-            indicatif::HumanBytes(stats.bytes_uploaded)
-        ),
-    );
-    Ok(stats)
+    Ok(references)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -154,6 +154,35 @@ impl Registry {
         ok_or_status(resp, &format!("reading blob {digest} of {repository}")).await
     }
 
+    /// A small JSON blob (an image config), read whole and checked against its digest.
+    pub async fn blob_json(&self, repository: &str, digest: &str) -> Result<serde_json::Value> {
+        let resp = self.blob_response(repository, digest).await?;
+        let bytes = resp.bytes().await?;
+        let got = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        anyhow::ensure!(
+            got == digest,
+            "blob {digest} of {repository} arrived corrupted"
+        );
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// The architectures of an image: its index's entries, or its config's `architecture`.
+    pub async fn image_architectures(&self, repository: &str, digest: &str) -> Result<Vec<String>> {
+        let manifest = self.get_manifest(repository, digest).await?;
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest.bytes)?;
+        if let Some(list) = super::index_architectures(&manifest) {
+            return Ok(list);
+        }
+        let config = self
+            .blob_json(repository, super::config_digest(&manifest)?)
+            .await?;
+        Ok(config["architecture"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect())
+    }
+
     /// Downloads a blob to `path` as it arrives, checking its digest on the way; the file appears
     /// whole or not at all. A broken or corrupted transfer is tried again.
     pub async fn download_blob(&self, repository: &str, digest: &str, path: &Path) -> Result<()> {

@@ -204,6 +204,27 @@ pub struct Registry {
     tokens: Mutex<HashMap<String, String>>,
 }
 
+/// The architectures (`amd64`, `arm64`) an image index or manifest list names, each of its entries'
+/// `platform`; None for a single image's manifest, whose architecture is in its config
+/// (see [`config_digest`]).
+pub fn index_architectures(manifest: &serde_json::Value) -> Option<Vec<String>> {
+    let list = manifest["manifests"].as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|m| m["platform"]["architecture"].as_str())
+            .filter(|a| *a != "unknown") // attestation and SBOM entries
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// A single image manifest's config digest.
+pub fn config_digest(manifest: &serde_json::Value) -> Result<&str> {
+    manifest["config"]["digest"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the manifest names no image config"))
+}
+
 pub struct Manifest {
     pub bytes: Vec<u8>,
     pub media_type: String,

@@ -209,7 +209,7 @@ class TaskRunner(threading.Thread):
         mode = f"container:{self.pause_cid}" if self.pause_cid else "host"
         for c in self.containers:
             c.cid = self.engine.create(t.task_arn, f"cfb-{t.id[:12]}-{c.name}", c.spec, env[c.name],
-                                       references[c.image], network_mode=mode)
+                                       references[c.image], network_mode=mode, platform=p.platform)
             c.runtime_id = c.cid
             c.target = targets.get(c.name)
         log.info("task %s: containers created", t.id)
@@ -342,7 +342,7 @@ class TaskRunner(threading.Thread):
             reference = image if ":" in last else f"{image}:latest"
         log.info("task %s: pulling %s", self.task.id, reference)
         try:
-            self.engine.pull(reference, auth)
+            self.engine.pull(reference, auth, self.plan.platform)
         except Exception as e:
             return None, getattr(e, "explanation", None) or str(e)
         return reference, None

@@ -37,15 +37,30 @@ class Engine:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         self.socket = host[len("unix://"):] if host.startswith("unix://") else None
 
-    def pull(self, reference: str, auth: dict | None) -> None:
-        """Pulls `repo@sha256:...` (or `repo:tag`); raises with the engine's message."""
+    def pull(self, reference: str, auth: dict | None, platform: str | None = None) -> None:
+        """Pulls `repo@sha256:...` (or `repo:tag`), for `platform` (`linux/arm64`) when given: from an
+        image index, that platform's manifest; raises with the engine's message."""
         repo, tag = reference.split("@", 1) if "@" in reference else reference.rsplit(":", 1)
-        for event in self.pull_api.pull(repo, tag=tag, auth_config=auth, stream=True, decode=True):
-            if "error" in event:
-                raise DockerException(event["error"])
+        for attempt in (1, 2):
+            try:
+                for event in self.pull_api.pull(repo, tag=tag, auth_config=auth, stream=True, decode=True,
+                                                platform=platform):
+                    if "error" in event:
+                        raise DockerException(event["error"])
+                return
+            except DockerException as e:
+                # This Engine's reference store keeps one image per digest reference: an image index
+                # pulled for one platform holds it (ECS's containerd has no such limit). Drop the
+                # reference (not the image) and pull the other platform's.
+                if attempt == 2 or "Cannot overwrite digest" not in str(e):
+                    raise
+                log.info("%s holds another platform's image: pulling %s again", reference, platform)
+                self.api.remove_image(reference, force=True, noprune=True)
 
-    def create(self, task_arn: str, name: str, spec, env: dict, reference: str, network_mode: str = "host") -> str:
-        """A task container; `network_mode` `container:<pause>` puts it in its task's namespace."""
+    def create(self, task_arn: str, name: str, spec, env: dict, reference: str, network_mode: str = "host",
+               platform: str | None = None) -> str:
+        """A task container; `network_mode` `container:<pause>` puts it in its task's namespace;
+        `platform` picks the image's variant and refuses an image of another one."""
         host_config = self.api.create_host_config(
             network_mode=network_mode,
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
@@ -62,6 +77,7 @@ class Engine:
             labels={TASK_LABEL: task_arn, ENDPOINT_LABEL: self.endpoint},
             host_config=host_config,
             healthcheck=healthcheck(spec.health_check),
+            platform=platform,
         )
         return c["Id"]
 

@@ -33,6 +33,9 @@ class TaskPlan:
     execution_role_arn: str | None = None
     cpu: str | None = None
     memory: str | None = None
+    # runtimePlatform.cpuArchitecture as the Engine's platform: Fargate runs the task on that
+    # architecture, so the image is pulled and run for it (under qemu on another machine).
+    platform: str = "linux/amd64"
 
 
 def _num(v):
@@ -40,6 +43,12 @@ def _num(v):
         return int(v)
     except (TypeError, ValueError):
         return None
+
+
+def engine_platform(runtime_platform) -> str:
+    """`linux/arm64` for `cpuArchitecture: ARM64`, `linux/amd64` otherwise (ECS's default X86_64)."""
+    arch = (runtime_platform or {}).get("cpuArchitecture") or "X86_64"
+    return "linux/arm64" if arch.upper() == "ARM64" else "linux/amd64"
 
 
 def plan(task_definition, overrides: dict) -> TaskPlan:
@@ -51,6 +60,7 @@ def plan(task_definition, overrides: dict) -> TaskPlan:
         or getattr(task_definition, "execution_role_arn", None),
         cpu=overrides.get("cpu") or task_definition.cpu,
         memory=overrides.get("memory") or task_definition.memory,
+        platform=engine_platform(getattr(task_definition, "runtime_platform", None)),
     )
     for d in task_definition.container_definitions:
         o = by_name.get(d.get("name"), {})

@@ -51,6 +51,37 @@ struct ManifestOut {
     annotations: Option<BTreeMap<String, String>>,
 }
 
+/// An OCI image index: its bytes and digest.
+pub(super) struct Index {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+}
+
+/// The image index of one image per architecture, each entry with its platform, in that order.
+pub(super) fn index(arches: &[Architecture], images: &[super::OciImage]) -> Result<Index> {
+    let manifests: Vec<Value> = arches
+        .iter()
+        .zip(images)
+        .map(|(arch, image)| {
+            json!({
+                "mediaType": image.manifest_media_type,
+                "digest": image.manifest_digest,
+                "size": image.manifest.len(),
+                "platform": { "architecture": oci_arch(*arch), "os": "linux" },
+            })
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": crate::registry::MEDIA_OCI_INDEX,
+        "manifests": manifests,
+    }))?;
+    Ok(Index {
+        digest: digest_of(&bytes),
+        bytes,
+    })
+}
+
 /// The config an empty (`scratch`) base starts from: no layers, a PATH for the binary.
 pub(super) fn scratch() -> BaseImage {
     BaseImage {

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::config::resolve::shown_key;
 use crate::config::resolve::SCRATCH;
-use crate::config::Config;
+use crate::config::{Architecture, Config};
 use crate::error::{Location, Result, UserError};
 use crate::output::Output;
 use crate::project::Project;
@@ -81,14 +81,67 @@ pub struct OciImage {
     pub base_digest: Option<String>,
     /// Compressed bytes of all layers.
     pub size: u64,
+    /// A multi-platform image: its platforms' images (each in its own layout); `manifest` is then
+    /// their OCI image index. Empty for a one-platform image.
+    #[serde(skip)]
+    pub platforms: Vec<OciImage>,
 }
 
-/// Builds the binary with cargo and assembles the image; see the module docs.
+/// Builds the binary with cargo and assembles the image, one per platform of `image_architectures`
+/// (then joined by an image index); see the module docs.
 pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage> {
     let config = input.config;
+    let dir = input
+        .project
+        .target_dir
+        .join("fargate")
+        .join("oci")
+        .join(format!("{}-{}", config.project, config.stage));
+    if let [arch] = config.image_architectures[..] {
+        return build_platform(input, arch, dir, out).await;
+    }
+    let mut platforms = Vec::new();
+    for &arch in &config.image_architectures {
+        platforms.push(build_platform(input, arch, dir.join(arch.as_config()), out).await?);
+    }
+    let index = image::index(&config.image_architectures, &platforms)?;
+    out.status(
+        "Built",
+        format!(
+            "{} (an index of {})",
+            index.digest,
+            config
+                .image_architectures
+                .iter()
+                .map(|a| a.platform())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    Ok(OciImage {
+        dir,
+        manifest: index.bytes,
+        manifest_media_type: crate::registry::MEDIA_OCI_INDEX.to_string(),
+        manifest_digest: index.digest,
+        config_digest: String::new(),
+        base: platforms[0].base.clone(),
+        base_digest: None,
+        size: platforms.iter().map(|p| p.size).sum(),
+        platforms,
+    })
+}
+
+/// The image of one platform, written as an OCI image layout in `dir`.
+async fn build_platform(
+    input: &HostBuildInput<'_>,
+    arch: Architecture,
+    dir: PathBuf,
+    out: &Output,
+) -> Result<OciImage> {
+    let config = input.config;
     let project = input.project;
-    let target = config.architecture.rust_target();
-    check_host(config, &project.package_dir)?;
+    let target = arch.rust_target();
+    let toolchain = check_host(config, arch, &project.package_dir)?;
     let epoch = build_epoch(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
         &project.package_dir,
@@ -118,7 +171,7 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
                 key_origin(config, "runtime-image")
             ),
         );
-        let base = fetch_base(&base_ref, credentials, config.architecture, &cache, out)
+        let base = fetch_base(&base_ref, credentials, arch, &cache, out)
             .await
             .map_err(|e| base_error(config, e))?;
         Some((base_ref, base))
@@ -137,16 +190,12 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         profile: config.cargo_profile.clone(),
         target: target.to_string(),
         features: config.features.clone(),
+        toolchain: toolchain.clone(),
     };
     let binary = tokio::task::spawn_blocking(move || cargo.run())
         .await
         .context("the cargo build task failed")??;
 
-    let dir = project
-        .target_dir
-        .join("fargate")
-        .join("oci")
-        .join(format!("{}-{}", config.project, config.stage));
     let blob_dir = dir.join("blobs");
     let mut ours: Vec<(Layer, String)> = Vec::new();
     match &pulled {
@@ -193,13 +242,13 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
     ));
 
     let mut labels = input.labels.clone();
-    if let Some(toolchain) = toolchain_version(&project.package_dir) {
-        labels.insert(TOOLCHAIN_LABEL.to_string(), toolchain);
+    if let Some(version) = toolchain_version(toolchain.rustc.as_deref(), &project.package_dir) {
+        labels.insert(TOOLCHAIN_LABEL.to_string(), version);
     }
     let scratch_base = image::scratch();
     let base = pulled.as_ref().map_or(&scratch_base, |(_, b)| b);
     let settings = ImageSettings {
-        architecture: config.architecture,
+        architecture: arch,
         bin: config.bin.clone(),
         entrypoint: config.entrypoint.clone(),
         command: config.command.clone(),
@@ -237,7 +286,7 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         "mediaType": image.manifest_media_type,
         "digest": image.manifest_digest,
         "size": image.manifest.len(),
-        "platform": { "architecture": oci_arch(config.architecture), "os": "linux" },
+        "platform": { "architecture": oci_arch(arch), "os": "linux" },
         "annotations": {
             "org.opencontainers.image.ref.name": config.stage,
             "org.opencontainers.image.base.name": base_name,
@@ -270,7 +319,21 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         base: base_ref,
         base_digest,
         size: image.size,
+        platforms: Vec::new(),
     })
+}
+
+impl OciImage {
+    /// The image a task of the configured architecture runs: its platform's in a multi-platform
+    /// image, else the image itself.
+    pub fn of(&self, config: &Config) -> &OciImage {
+        config
+            .image_architectures
+            .iter()
+            .position(|a| *a == config.architecture)
+            .and_then(|i| self.platforms.get(i))
+            .unwrap_or(self)
+    }
 }
 
 fn base_name<S: serde::Serializer>(base: &Option<ImageRef>, s: S) -> Result<S::Ok, S::Error> {
@@ -283,9 +346,13 @@ fn base_name<S: serde::Serializer>(base: &Option<ImageRef>, s: S) -> Result<S::O
 /// The label naming the toolchain that built the binary (`rustc -V`).
 pub const TOOLCHAIN_LABEL: &str = "dev.cargo-fargate.toolchain";
 
-/// `rustc -V` as cargo will run it in the package (rust-toolchain files apply).
-fn toolchain_version(package_dir: &Path) -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+/// `rustc -V` as cargo will run it in the package (rust-toolchain files apply); `rustc`: the one
+/// chosen for a cross build.
+fn toolchain_version(rustc: Option<&Path>, package_dir: &Path) -> Option<String> {
+    let rustc = rustc
+        .map(|r| r.as_os_str().to_owned())
+        .or_else(|| std::env::var_os("RUSTC"))
+        .unwrap_or_else(|| "rustc".into());
     let out = std::process::Command::new(rustc)
         .arg("-V")
         .current_dir(package_dir)

@@ -45,6 +45,7 @@ async fn a_failed_cargo_build_is_one_line_with_the_fix() {
         profile: "dev".into(),
         target: format!("{}-unknown-linux-gnu", std::env::consts::ARCH),
         features: vec![],
+        toolchain: Default::default(),
     };
     let err = tokio::task::spawn_blocking(move || cargo.run())
         .await

@@ -1,0 +1,482 @@
+//! arm64 (Graviton) end to end on the bench, from this x86_64 machine: the host builder cross-compiles
+//! examples/hello for aarch64-unknown-linux-gnu, the pushed layer's binary is an aarch64 ELF file,
+//! the task definition asks for ARM64, and the bench agent runs the task on the Engine under qemu's
+//! arm64 emulation (binfmt_misc): the container's own output and exit code come back. A machine that
+//! cannot build or emulate arm64 fails these tests (scripts/bench.sh installs what they need).
+
+mod common;
+
+use common::*;
+use std::io::Read;
+use std::path::Path;
+
+/// `EM_AARCH64` and `EM_X86_64`: an ELF header's e_machine.
+const EM_AARCH64: u16 = 183;
+const EM_X86_64: u16 = 62;
+
+fn hello() -> tempfile::TempDir {
+    copy_fixture(&repo().join("examples/hello"))
+}
+
+/// `cargo fargate <args>` on the bench with the host builder, as project `name`, for `architecture`,
+/// on the minimal runtime (scratch: its libraries are the target's, from the cross sysroot).
+fn cf(dir: &Path, name: &str, architecture: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = host_bench_command(dir, &format!("{name}-dev"), args);
+    cmd.env("CARGO_FARGATE_NAME", name)
+        .env("CARGO_FARGATE_ARCHITECTURE", architecture)
+        .env("CARGO_FARGATE_RUNTIME_IMAGE", "scratch")
+        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
+        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
+    cmd
+}
+
+/// A blob of the bench registry, as its bytes.
+fn registry_blob(repository: &str, digest: &str) -> Vec<u8> {
+    let url = format!(
+        "http://{}/v2/{repository}/blobs/{digest}",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = std::process::Command::new("curl")
+        .args([
+            "-sfL",
+            "--max-time",
+            "60",
+            "-u",
+            "AWS:123456789012-auth-token",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
+    o.stdout
+}
+
+/// The image config and the e_machine of `/usr/local/bin/<bin>` in the image's layers.
+fn pushed_binary_machine(repository: &str, digest: &str, bin: &str) -> (serde_json::Value, u16) {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&registry_manifest(repository, digest)).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&registry_blob(
+        repository,
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let want = format!("usr/local/bin/{bin}");
+    for layer in manifest["layers"].as_array().unwrap() {
+        let blob = registry_blob(repository, layer["digest"].as_str().unwrap());
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        for entry in tar.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            if path == want {
+                let mut header = [0u8; 20];
+                entry.read_exact(&mut header).unwrap();
+                assert_eq!(&header[..4], b"\x7fELF", "{want} is not an ELF file");
+                return (config, u16::from_le_bytes([header[18], header[19]]));
+            }
+        }
+    }
+    panic!("no {want} in the layers of {repository}@{digest}: {manifest}");
+}
+
+#[test]
+fn host_builder_cross_builds_hello_for_arm64_and_the_task_runs_it_under_emulation() {
+    let dir = hello();
+    let name = unique("a64");
+    let family = format!("{name}-dev");
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &[
+            "deploy",
+            "--message-format",
+            "json",
+            "-e",
+            "HELLO_EXIT_CODE=3",
+            "--",
+            "on",
+            "graviton",
+        ],
+    )
+    .output()
+    .unwrap();
+    let out = stdout(&o);
+    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(&o));
+    // The container's own exit code is deploy's, and its output came back through its log.
+    assert_eq!(o.status.code(), Some(3), "{show}");
+    let greeting = r#"Hello from cargo-fargate! args=["on", "graviton"]"#;
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "log" && e["message"] == greeting),
+        "{show}"
+    );
+    let r = events.iter().rfind(|e| e["type"] == "result").expect(&show);
+    assert_eq!(r["exit_code"], 3, "{show}");
+    let digest = r["digest"].as_str().unwrap();
+
+    // The pushed image: an arm64 config, an aarch64 binary.
+    let (config, machine) = pushed_binary_machine(&family, digest, "hello");
+    assert_eq!(config["architecture"], "arm64", "{config}");
+    assert_eq!(config["os"], "linux");
+    assert_eq!(
+        machine, EM_AARCH64,
+        "the pushed binary is not an aarch64 ELF file"
+    );
+
+    // ECS was asked for ARM64, and the task ran its container to its exit.
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"], "ARM64",
+        "{td}"
+    );
+    let task_arn = r["tasks"][0].as_str().unwrap();
+    let tasks = aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &family,
+        "--tasks",
+        task_arn,
+    ]);
+    assert_eq!(tasks["tasks"][0]["containers"][0]["exitCode"], 3, "{tasks}");
+    assert_eq!(tasks["tasks"][0]["stopCode"], "EssentialContainerExited");
+}
+
+#[test]
+fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
+    let dir = hello();
+    let name = unique("a64x");
+    let family = format!("{name}-dev");
+    // An x86_64 image of the stage, pushed.
+    let pushed = json_result(
+        &cf(
+            dir.path(),
+            &name,
+            "x86_64",
+            &["push", "--message-format", "json"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let uri = pushed["image_uri"]
+        .as_str()
+        .expect("push reports the image")
+        .to_string();
+    let (_, machine) = pushed_binary_machine(&family, pushed["digest"].as_str().unwrap(), "hello");
+    assert_eq!(machine, EM_X86_64);
+
+    // Registered (or diffed: the read-only look at what register would do) for an ARM64 task: one
+    // line naming the image's platform and the key, before any role or definition is made.
+    for args in [
+        &["diff", "--image", &uri][..],
+        &["register", "--image", &uri],
+        &["run", "--image", &uri],
+    ] {
+        let o = cf(dir.path(), &name, "arm64", args).output().unwrap();
+        let e = one_line_error(&o, "is for linux/amd64, but the task runs on ARM64");
+        assert!(e.contains("CARGO_FARGATE_ARCHITECTURE"), "{args:?}: {e}");
+        assert!(e.contains("architecture = \"x86_64\""), "{args:?}: {e}");
+    }
+    assert!(
+        aws(&["ecs", "list-task-definitions", "--family-prefix", &family])["taskDefinitionArns"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a task definition was registered"
+    );
+    for role in ["task", "execution"] {
+        let o = aws_try(&[
+            "iam",
+            "get-role",
+            "--role-name",
+            &format!("{family}-{role}"),
+        ]);
+        assert!(!o.status.success(), "role {family}-{role} was created");
+    }
+    // The same image for an X86_64 task goes through.
+    let o = cf(dir.path(), &name, "x86_64", &["register", "--image", &uri])
+        .output()
+        .unwrap();
+    ok(&o);
+    // One image index of both platforms is the host builder's alone.
+    let mut cmd = cf(dir.path(), &name, "both", &["push"]);
+    cmd.env("CARGO_FARGATE_BUILDER", "docker");
+    let e = one_line_error(&cmd.output().unwrap(), "is built by the host builder only");
+    assert!(e.contains("builder = \"host\""), "{e}");
+}
+
+#[test]
+fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_runs() {
+    let dir = hello();
+    let name = unique("a64d");
+    let family = format!("{name}-dev");
+    let mut cmd = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &["deploy", "--message-format", "json", "--", "from", "docker"],
+    );
+    // The docker builder: the Engine builds the template, its builder image being the bench's
+    // x86_64 one (no arm64 builder exists here, so nothing can have been compiled under emulation).
+    cmd.env("CARGO_FARGATE_BUILDER", "docker");
+    let o = cmd.output().unwrap();
+    let out = stdout(&o);
+    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{show}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let greeting = r#"Hello from cargo-fargate! args=["from", "docker"]"#;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "log" && e["message"] == greeting),
+        "{show}"
+    );
+    let r = events.iter().rfind(|e| e["type"] == "result").expect(&show);
+    let (config, machine) = pushed_binary_machine(&family, r["digest"].as_str().unwrap(), "app");
+    assert_eq!(config["architecture"], "arm64", "{config}");
+    assert_eq!(
+        machine, EM_AARCH64,
+        "the pushed binary is not an aarch64 ELF file"
+    );
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "ARM64"
+    );
+}
+
+/// A manifest or image index of the bench registry, parsed.
+fn registry_index(repository: &str, reference: &str) -> serde_json::Value {
+    let url = format!(
+        "http://{}/v2/{repository}/manifests/{reference}",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "30",
+            "-u",
+            "AWS:123456789012-auth-token",
+        ])
+        .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .args([
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        ])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
+    let dir = hello();
+    let name = unique("a64b");
+    let family = format!("{name}-dev");
+    // deploy: one image index of both platforms; the task (x86_64, the first) runs from it. The flag
+    // wins over the environment's `arm64`.
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &[
+            "deploy",
+            "--architecture",
+            "both",
+            "--message-format",
+            "json",
+            "--",
+            "x86",
+        ],
+    )
+    .output()
+    .unwrap();
+    let r = json_result(&o);
+    assert_eq!(r["exit_code"], 0, "{r}");
+    let digest = r["digest"].as_str().unwrap().to_string();
+    let uri = r["image_uri"].as_str().unwrap().to_string();
+    let index = registry_index(&family, &digest);
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index}"
+    );
+    let platforms: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>(),
+        ["amd64", "arm64"]
+    );
+    let (amd64, _) = pushed_binary_machine(&family, &platforms[0].1, "hello");
+    let (arm64, machine) = pushed_binary_machine(&family, &platforms[1].1, "hello");
+    assert_eq!(
+        (
+            amd64["architecture"].as_str(),
+            arm64["architecture"].as_str()
+        ),
+        (Some("amd64"), Some("arm64"))
+    );
+    assert_eq!(machine, EM_AARCH64);
+    // The SBOM refers to the index and to each platform's image (this registry has no referrers
+    // API: by the fallback tag).
+    let tags = registry_tags(&family);
+    for d in std::iter::once(&digest).chain(platforms.iter().map(|(_, d)| d)) {
+        let fallback = format!("{}.sbom", d.replace(':', "-"));
+        assert!(tags.contains(&fallback), "no SBOM for {d}: {tags:?}");
+    }
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        uri.as_str()
+    );
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "X86_64"
+    );
+
+    // The same pinned index for an ARM64 task: the agent pulls its arm64 image and runs it under
+    // emulation; the Engine then holds that image (its ID is the arm64 config's digest).
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &[
+            "run",
+            "--image",
+            &uri,
+            "--message-format",
+            "json",
+            "--",
+            "arm",
+        ],
+    )
+    .output()
+    .unwrap();
+    let show = format!("stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    let run = json_result(&o);
+    assert_eq!(run["exit_code"], 0, "{show}");
+    assert!(
+        stdout(&o).contains(r#"Hello from cargo-fargate! args=[\"arm\"]"#),
+        "{show}"
+    );
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        uri.as_str()
+    );
+    assert_eq!(
+        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "ARM64"
+    );
+    let arm64_config = registry_index(&family, &platforms[1].1)["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Architecture}}",
+            &arm64_config,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), "arm64", "{}", stderr(&o));
+}
+
+#[test]
+fn a_dockerfile_that_builds_the_other_architecture_is_refused_before_the_push() {
+    let dir = hello();
+    let name = unique("a64f");
+    let family = format!("{name}-dev");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM --platform=linux/amd64 {}\nCMD [\"true\"]\n",
+            env_var("CARGO_FARGATE_TEST_RUNTIME_IMAGE")
+        ),
+    )
+    .unwrap();
+    let mut cmd = cf(dir.path(), &name, "arm64", &["push"]);
+    cmd.env("CARGO_FARGATE_BUILDER", "docker");
+    let o = cmd.output().unwrap();
+    let e = one_line_error(
+        &o,
+        "Dockerfile built a linux/amd64 image, but the task runs on ARM64",
+    );
+    assert!(e.contains("CARGO_FARGATE_ARCHITECTURE"), "{e}");
+    assert!(registry_tags(&family).is_empty(), "nothing pushed");
+}
+
+#[test]
+fn run_local_of_an_arm64_build_says_it_emulates_and_shows_the_containers_output() {
+    let dir = hello();
+    let name = unique("a64l");
+    let o = cf(
+        dir.path(),
+        &name,
+        "arm64",
+        &["run", "--local", "-e", "HELLO_EXIT_CODE=4", "--", "local"],
+    )
+    .output()
+    .unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(r#"Hello from cargo-fargate! args=["local"]"#),
+        "{out}"
+    );
+    assert!(
+        err.contains("Emulating linux/arm64 with /") && err.contains("(binfmt_misc)"),
+        "{err}"
+    );
+}
