@@ -62,7 +62,7 @@ def main() -> None:
     accounts.install()
     oidc.install()
     record.registry_log = args.registry_log
-    ecrsync.install(args.registry)
+    ecrsync.install(args.registry, base_url)
     install_services()
     simulate.install()
     balancers = lb.Balancers(tempfile.mkdtemp(prefix=f"cargo-fargate-bench-lb-{args.port}-"))
@@ -85,6 +85,8 @@ def main() -> None:
             return metadata.wsgi(environ, start_response)
         if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return codebuild.wsgi_minute(environ, start_response)
+        if path.startswith(ecrsync.PREFIX):
+            return ecrsync.wsgi(environ, start_response)
         if path.startswith(accounts.PREFIX):
             return accounts.wsgi(environ, start_response)
         if path.startswith(record.PREFIX):
