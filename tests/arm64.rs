@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use std::io::Read;
 use std::path::Path;
+use std::process::Output;
 
 /// `EM_AARCH64` and `EM_X86_64`: an ELF header's e_machine.
 const EM_AARCH64: u16 = 183;
@@ -83,6 +84,51 @@ fn pushed_binary_machine(repository: &str, digest: &str, bin: &str) -> (serde_js
     panic!("no {want} in the layers of {repository}@{digest}: {manifest}");
 }
 
+/// The task definition of `family`'s latest revision, as ECS has it.
+fn task_definition(family: &str) -> serde_json::Value {
+    aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        family,
+    ])["taskDefinition"]
+        .clone()
+}
+
+/// Asserts that `o` exited with `code` and that its JSON output carries the container's log line
+/// `greeting`; its result.
+fn exited_with_greeting(o: &Output, code: i32, greeting: &str) -> serde_json::Value {
+    let out = stdout(o);
+    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(o));
+    assert_eq!(o.status.code(), Some(code), "{show}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "log" && e["message"] == greeting),
+        "{show}"
+    );
+    events
+        .into_iter()
+        .rfind(|e| e["type"] == "result")
+        .expect(&show)
+}
+
+/// Asserts that image `digest` of `repository` is an arm64 one whose `/usr/local/bin/<bin>` is an
+/// aarch64 ELF file; its config.
+fn pushed_arm64(repository: &str, digest: &str, bin: &str) -> serde_json::Value {
+    let (config, machine) = pushed_binary_machine(repository, digest, bin);
+    assert_eq!(config["architecture"], "arm64", "{config}");
+    assert_eq!(
+        machine, EM_AARCH64,
+        "the pushed binary is not an aarch64 ELF file"
+    );
+    config
+}
+
 #[test]
 fn host_builder_cross_builds_hello_for_arm64_and_the_task_runs_it_under_emulation() {
     let dir = hello();
@@ -105,45 +151,19 @@ fn host_builder_cross_builds_hello_for_arm64_and_the_task_runs_it_under_emulatio
     )
     .output()
     .unwrap();
-    let out = stdout(&o);
-    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(&o));
     // The container's own exit code is deploy's, and its output came back through its log.
-    assert_eq!(o.status.code(), Some(3), "{show}");
     let greeting = r#"Hello from cargo-fargate! args=["on", "graviton"]"#;
-    let events: Vec<serde_json::Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert!(
-        events
-            .iter()
-            .any(|e| e["type"] == "log" && e["message"] == greeting),
-        "{show}"
-    );
-    let r = events.iter().rfind(|e| e["type"] == "result").expect(&show);
-    assert_eq!(r["exit_code"], 3, "{show}");
+    let r = exited_with_greeting(&o, 3, greeting);
+    assert_eq!(r["exit_code"], 3, "{r}");
     let digest = r["digest"].as_str().unwrap();
 
     // The pushed image: an arm64 config, an aarch64 binary.
-    let (config, machine) = pushed_binary_machine(&family, digest, "hello");
-    assert_eq!(config["architecture"], "arm64", "{config}");
+    let config = pushed_arm64(&family, digest, "hello");
     assert_eq!(config["os"], "linux");
-    assert_eq!(
-        machine, EM_AARCH64,
-        "the pushed binary is not an aarch64 ELF file"
-    );
 
     // ECS was asked for ARM64, and the task ran its container to its exit.
-    let td = aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        &family,
-    ]);
-    assert_eq!(
-        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"], "ARM64",
-        "{td}"
-    );
+    let td = task_definition(&family);
+    assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "ARM64", "{td}");
     let task_arn = r["tasks"][0].as_str().unwrap();
     let tasks = aws(&[
         "ecs",
@@ -234,38 +254,11 @@ fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_run
     // The docker builder: the Engine builds the template, its builder image being the bench's
     // x86_64 one (no arm64 builder exists here, so nothing can have been compiled under emulation).
     cmd.env("CARGO_FARGATE_BUILDER", "docker");
-    let o = cmd.output().unwrap();
-    let out = stdout(&o);
-    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(&o));
-    assert_eq!(o.status.code(), Some(0), "{show}");
-    let events: Vec<serde_json::Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
     let greeting = r#"Hello from cargo-fargate! args=["from", "docker"]"#;
-    assert!(
-        events
-            .iter()
-            .any(|e| e["type"] == "log" && e["message"] == greeting),
-        "{show}"
-    );
-    let r = events.iter().rfind(|e| e["type"] == "result").expect(&show);
-    let (config, machine) = pushed_binary_machine(&family, r["digest"].as_str().unwrap(), "app");
-    assert_eq!(config["architecture"], "arm64", "{config}");
-    assert_eq!(
-        machine, EM_AARCH64,
-        "the pushed binary is not an aarch64 ELF file"
-    );
-    let td = aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        &family,
-    ]);
-    assert_eq!(
-        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
-        "ARM64"
-    );
+    let r = exited_with_greeting(&cmd.output().unwrap(), 0, greeting);
+    pushed_arm64(&family, r["digest"].as_str().unwrap(), "app");
+    let td = task_definition(&family);
+    assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "ARM64");
 }
 
 /// A manifest or image index of the bench registry, parsed.
@@ -362,20 +355,9 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
         let fallback = format!("{}.sbom", d.replace(':', "-"));
         assert!(tags.contains(&fallback), "no SBOM for {d}: {tags:?}");
     }
-    let td = aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        &family,
-    ]);
-    assert_eq!(
-        td["taskDefinition"]["containerDefinitions"][0]["image"],
-        uri.as_str()
-    );
-    assert_eq!(
-        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
-        "X86_64"
-    );
+    let td = task_definition(&family);
+    assert_eq!(td["containerDefinitions"][0]["image"], uri.as_str());
+    assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "X86_64");
 
     // The same pinned index for an ARM64 task: the agent pulls its arm64 image and runs it under
     // emulation; the Engine then holds that image (its ID is the arm64 config's digest).
@@ -402,20 +384,9 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
         stdout(&o).contains(r#"Hello from cargo-fargate! args=[\"arm\"]"#),
         "{show}"
     );
-    let td = aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        &family,
-    ]);
-    assert_eq!(
-        td["taskDefinition"]["containerDefinitions"][0]["image"],
-        uri.as_str()
-    );
-    assert_eq!(
-        td["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
-        "ARM64"
-    );
+    let td = task_definition(&family);
+    assert_eq!(td["containerDefinitions"][0]["image"], uri.as_str());
+    assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "ARM64");
     let arm64_config = registry_index(&family, &platforms[1].1)["config"]["digest"]
         .as_str()
         .unwrap()

@@ -8,56 +8,20 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 /// `cargo fargate <args>` for project `name`: examples/web-service as a service in the project's
 /// own VPC (no `subnets`), checked on /health.
 fn cf(dir: &Path, name: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
     let all = [args, &["--message-format", "json"]].concat();
-    let mut cmd: Command = bench_command(dir, &format!("{name}-dev"), &all);
-    cmd.env("CARGO_FARGATE_NAME", name)
-        .env("CARGO_FARGATE_KIND", "service")
+    service_command(dir, name, "service", &all)
         .env("CARGO_FARGATE_HEALTH_CHECK_PATH", "/health")
         .env_remove("CARGO_FARGATE_SUBNETS")
         .env_remove("CARGO_FARGATE_SECURITY_GROUPS")
-        .envs(env.iter().copied());
-    cmd.output().unwrap()
-}
-
-/// `GET path` on host:port with `Host: host_header`: (status code, body).
-fn get(addr: &str, host_header: &str, path: &str) -> Result<(u16, String), String> {
-    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
-        .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    let code = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((code, body.to_string()))
-}
-
-/// Where the bench serves `host:port` of a load balancer's URL (agent/listeners.py), if it does.
-fn served(host_port: &str) -> Option<String> {
-    let endpoint = env_var("AWS_ENDPOINT_URL");
-    let agent = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let (code, body) = get(agent, agent, "/_bench/lb").unwrap();
-    assert_eq!(code, 200, "{body}");
-    let all: Value = serde_json::from_str(&body).unwrap();
-    all[host_port]
-        .as_str()
-        .map(|u| u.trim_start_matches("http://").to_string())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
 
 fn load_balancers(name: &str) -> Vec<Value> {
@@ -309,18 +273,10 @@ fn a_public_load_balancer_is_made_by_setup_answers_at_the_url_deploy_prints_and_
     assert_eq!(url, format!("http://{dns}"));
     let local = served(&format!("{dns}:80")).expect("the listener is served");
     assert_eq!(
-        get(&local, &dns, "/").unwrap(),
+        http_get(&local, &dns, "/").unwrap(),
         (200, "Hello from cargo-fargate\n".into())
     );
-    let service = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &stage,
-        "--services",
-        &stage,
-    ])["services"][0]
-        .clone();
+    let service = describe_service(&stage);
     assert_eq!(
         service["loadBalancers"][0]["targetGroupArn"],
         tg_arn.as_str()
@@ -348,32 +304,12 @@ fn a_public_load_balancer_is_made_by_setup_answers_at_the_url_deploy_prints_and_
     assert!(served(&format!("{dns}:80")).is_none());
 }
 
-/// A target group of the user's with ELB's defaults, for `doctor`: (ARN).
-fn default_target_group(name: &str) -> String {
-    aws(&[
-        "elbv2",
-        "create-target-group",
-        "--name",
-        name,
-        "--protocol",
-        "HTTP",
-        "--port",
-        "8080",
-        "--vpc-id",
-        &net().vpc,
-        "--target-type",
-        "ip",
-    ])["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn doctor_names_the_target_group_settings_that_slow_every_deploy_and_changes_nothing() {
     let dir = copy_fixture(&repo().join("examples/web-service"));
     let name = unique("lbd");
-    let tg = default_target_group(&name);
+    // A target group of the user's with ELB's defaults.
+    let tg = target_group(&name, &[]);
     let env = [
         ("CARGO_FARGATE_TARGET_GROUP_ARN", tg.as_str()),
         ("CARGO_FARGATE_SUBNETS", net().subnet.as_str()),
@@ -559,15 +495,7 @@ fn autoscaling_is_a_scalable_target_with_tracking_policies_that_deploy_never_fig
     assert_eq!(updated["service"]["action"], "updated", "{updated}");
     let changed = updated["service"]["changes"].to_string();
     assert!(!changed.contains("desiredCount"), "{changed}");
-    let service = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &stage,
-        "--services",
-        &stage,
-    ])["services"][0]
-        .clone();
+    let service = describe_service(&stage);
     assert_eq!(service["desiredCount"], 2, "{service}");
 
     // status shows the range and the policies.
@@ -733,15 +661,7 @@ fn with_a_certificate_the_listener_is_https_and_http_redirects_to_it() {
     assert_eq!(listeners[1]["DefaultActions"][0]["Type"], "forward");
     // HTTP answers with the redirect, path and query kept.
     let local = served(&format!("{dns}:80")).expect("the HTTP listener is served");
-    let answer = {
-        let addr: std::net::SocketAddr = local.parse().unwrap();
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(s, "GET /a/b?c=1 HTTP/1.0\r\nHost: {dns}\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text
-    };
+    let answer = http_answer(&local, &dns, "/a/b?c=1").unwrap();
     assert!(answer.starts_with("HTTP/1.1 301"), "{answer}");
     assert!(
         answer.contains(&format!("location: https://{dns}/a/b?c=1")),

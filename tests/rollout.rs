@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,109 +15,11 @@ use std::time::{Duration, Instant};
 
 /// `cargo fargate <args>` as project `name`, a one-task service behind target group `tg`.
 fn cf(dir: &Path, name: &str, tg: &str, args: &[&str]) -> Command {
-    let mut cmd = bench_command(dir, &format!("{name}-dev"), args);
-    cmd.env("CARGO_FARGATE_NAME", name)
-        .env("CARGO_FARGATE_KIND", "service")
-        .env("CARGO_FARGATE_DESIRED_COUNT", "1")
+    let mut cmd = service_command(dir, name, "service", args);
+    cmd.env("CARGO_FARGATE_DESIRED_COUNT", "1")
         .env("CARGO_FARGATE_TARGET_GROUP_ARN", tg)
-        .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10")
-        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
+        .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10");
     cmd
-}
-
-/// A target group as an ALB's: HTTP health checks on /health every 5 s (ELB's minimum), healthy
-/// after 2, and a short deregistration delay so that a rollout does not wait 300 s.
-fn target_group(name: &str) -> String {
-    let tg = aws(&[
-        "elbv2",
-        "create-target-group",
-        "--name",
-        name,
-        "--protocol",
-        "HTTP",
-        "--port",
-        "8080",
-        "--vpc-id",
-        &net().vpc,
-        "--target-type",
-        "ip",
-        "--health-check-path",
-        "/health",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-        "--unhealthy-threshold-count",
-        "2",
-    ])["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    aws(&[
-        "elbv2",
-        "modify-target-group-attributes",
-        "--target-group-arn",
-        &tg,
-        "--attributes",
-        "Key=deregistration_delay.timeout_seconds,Value=3",
-    ]);
-    tg
-}
-
-/// `GET path` on host:port: (status code, body); Err on any connection or protocol failure.
-fn get(host: &str, path: &str) -> Result<(u16, String), String> {
-    let addr: std::net::SocketAddr = host.parse().map_err(|e| format!("{host}: {e}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
-        .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    let code = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((code, body.to_string()))
-}
-
-/// Where the bench serves target group `tg` (host:port on 127.0.0.1).
-fn balancer(tg: &str) -> String {
-    let endpoint = env_var("AWS_ENDPOINT_URL");
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let (code, body) = get(host, "/_bench/lb").unwrap();
-    assert_eq!(code, 200, "{body}");
-    let all: Value = serde_json::from_str(&body).unwrap();
-    all[tg]
-        .as_str()
-        .unwrap_or_else(|| panic!("target group {tg} is not served: {all}"))
-        .trim_start_matches("http://")
-        .to_string()
-}
-
-fn target_states(tg: &str) -> Vec<(String, String)> {
-    aws(&["elbv2", "describe-target-health", "--target-group-arn", tg])["TargetHealthDescriptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                format!(
-                    "{}:{}",
-                    d["Target"]["Id"].as_str().unwrap(),
-                    d["Target"]["Port"]
-                ),
-                d["TargetHealth"]["State"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Requests against the load balancer, one after another, until stopped (at most 10 minutes).
@@ -138,7 +39,7 @@ impl Traffic {
         let thread = std::thread::spawn(move || {
             let until = Instant::now() + Duration::from_secs(600);
             while !s.load(Ordering::SeqCst) && Instant::now() < until {
-                match get(&lb, "/") {
+                match http_get(&lb, &lb, "/") {
                     Ok((200, _)) => {
                         o.fetch_add(1, Ordering::SeqCst);
                     }
@@ -165,100 +66,38 @@ impl Traffic {
     }
 }
 
-fn service(name: &str) -> Value {
-    let cluster = format!("{name}-dev");
-    aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &cluster,
-        "--services",
-        &cluster,
-    ])["services"][0]
-        .clone()
-}
-
-/// The RUNNING tasks' addresses, from DescribeTasks' ENI attachments.
-fn task_addresses(name: &str) -> Vec<String> {
-    let cluster = format!("{name}-dev");
-    let arns = aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        &cluster,
-        "--service-name",
-        &cluster,
-        "--desired-status",
-        "RUNNING",
-    ])["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect::<Vec<_>>();
-    if arns.is_empty() {
-        return Vec::new();
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", &cluster, "--tasks"];
-    args.extend(arns.iter().map(String::as_str));
-    aws(&args)["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["lastStatus"] == "RUNNING")
-        .filter_map(|t| {
-            t["attachments"][0]["details"]
-                .as_array()?
-                .iter()
-                .find(|d| d["name"] == "privateIPv4Address")?["value"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect()
-}
-
 #[test]
 fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_request_and_a_crash_is_rolled_back(
 ) {
     let dir = copy_fixture(&repo().join("examples/web-service"));
     let name = unique("ro");
-    let tg = target_group(&name);
+    let cluster = format!("{name}-dev");
+    let tg = fast_target_group(&name);
+    let deploy = || {
+        let args = ["deploy", "--wait-timeout", "3m", "--message-format", "json"];
+        json_result(&cf(dir.path(), &name, &tg, &args).output().unwrap())
+    };
 
     // Created: the task answers through the load balancer and at its own address.
     let started = Instant::now();
-    let first = json_result(
-        &cf(
-            dir.path(),
-            &name,
-            &tg,
-            &["deploy", "--wait-timeout", "3m", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let first = deploy();
     assert_eq!(
         first["service"]["waited"]["rollout_state"], "COMPLETED",
         "{first}"
     );
     eprintln!("first deploy: {:?}", started.elapsed());
     let lb = balancer(&tg);
-    assert_eq!(get(&lb, "/health").unwrap(), (200, "ok\n".into()));
+    assert_eq!(http_get(&lb, &lb, "/health").unwrap(), (200, "ok\n".into()));
     assert_eq!(
-        get(&lb, "/").unwrap(),
+        http_get(&lb, &lb, "/").unwrap(),
         (200, "Hello from cargo-fargate\n".into())
     );
-    let addresses = task_addresses(&name);
+    let addresses = task_addresses(&cluster);
     assert_eq!(addresses.len(), 1, "{addresses:?}");
-    assert_eq!(
-        get(&format!("{}:8080", addresses[0]), "/health").unwrap().0,
-        200
-    );
-    assert_eq!(
-        target_states(&tg),
-        [(format!("{}:8080", addresses[0]), "healthy".to_string())]
-    );
+    let at = format!("{}:8080", addresses[0]);
+    assert_eq!(http_get(&at, &at, "/health").unwrap().0, 200);
+    assert_eq!(target_states(&tg), [(at, "healthy".to_string())]);
     // The container's own health check (the binary with --health) reports HEALTHY.
-    let cluster = format!("{name}-dev");
     let task = aws(&[
         "ecs",
         "describe-tasks",
@@ -314,16 +153,7 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     assert_eq!(ps_running, 1, "{ps}");
 
     // A second deploy changes nothing.
-    let again = json_result(
-        &cf(
-            dir.path(),
-            &name,
-            &tg,
-            &["deploy", "--wait-timeout", "3m", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let again = deploy();
     assert_eq!(again["service"]["action"], "unchanged", "{again}");
 
     // A code change rolls out while requests keep coming: none fails.
@@ -332,16 +162,7 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     std::fs::write(&main, format!("{code}\n// changed by the test\n")).unwrap();
     let traffic = Traffic::start(&lb);
     let started = Instant::now();
-    let changed = json_result(
-        &cf(
-            dir.path(),
-            &name,
-            &tg,
-            &["deploy", "--wait-timeout", "3m", "--message-format", "json"],
-        )
-        .output()
-        .unwrap(),
-    );
+    let changed = deploy();
     let rollout = started.elapsed();
     let (answered, failed) = traffic.finish();
     assert_eq!(changed["service"]["action"], "updated", "{changed}");
@@ -356,8 +177,11 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(service(&name)["taskDefinition"], new_td.as_str());
-    assert_eq!(task_addresses(&name).len(), 1);
+    assert_eq!(
+        describe_service(&cluster)["taskDefinition"],
+        new_td.as_str()
+    );
+    assert_eq!(task_addresses(&cluster).len(), 1);
 
     // A revision that crashes at start: deploy fails naming why, the breaker puts the previous
     // revision back, and the load balancer answers from it throughout.
@@ -376,9 +200,9 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     );
     assert!(failed.is_empty(), "{failed:?}");
     assert!(answered > 10, "{answered}");
-    let s = service(&name);
+    let s = describe_service(&cluster);
     assert_eq!(s["taskDefinition"], new_td.as_str(), "{s}");
-    assert_eq!(get(&lb, "/").unwrap().0, 200);
+    assert_eq!(http_get(&lb, &lb, "/").unwrap().0, 200);
 
     // Two tasks on the same port side by side, both healthy targets; a stopped task is replaced.
     let scaled = cf(
@@ -390,25 +214,14 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     .output()
     .unwrap();
     assert!(scaled.status.success(), "{}", stderr(&scaled));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let healthy = loop {
-        let states = target_states(&tg);
-        let healthy: Vec<String> = states
-            .iter()
-            .filter(|(_, s)| s == "healthy")
-            .map(|(t, _)| t.clone())
-            .collect();
-        if healthy.len() == 2 || Instant::now() > deadline {
-            break healthy;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    };
+    let healthy = healthy_targets(&tg, 2);
     assert_eq!(healthy.len(), 2, "{healthy:?}");
     assert!(healthy.iter().all(|t| t.ends_with(":8080")), "{healthy:?}");
-    let before = task_addresses(&name);
+    let before = task_addresses(&cluster);
     assert_eq!(before.len(), 2, "{before:?}");
     for a in &before {
-        assert_eq!(get(&format!("{a}:8080"), "/health").unwrap().0, 200);
+        let at = format!("{a}:8080");
+        assert_eq!(http_get(&at, &at, "/health").unwrap().0, 200);
     }
 
     let d = cf(dir.path(), &name, &tg, &["delete", "--yes"])

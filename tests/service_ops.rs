@@ -6,156 +6,8 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// `cargo fargate <args>` as project `name`, kind `kind`, in the tests' VPC.
-fn cf(dir: &Path, name: &str, kind: &str, args: &[&str]) -> Command {
-    let mut cmd = bench_command(dir, &format!("{name}-dev"), args);
-    cmd.env("CARGO_FARGATE_NAME", name)
-        .env("CARGO_FARGATE_KIND", kind)
-        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
-    cmd
-}
-
-/// An ALB-like target group: /health every 5 s, healthy after 2, a 3 s deregistration delay.
-fn target_group(name: &str) -> String {
-    let tg = aws(&[
-        "elbv2",
-        "create-target-group",
-        "--name",
-        name,
-        "--protocol",
-        "HTTP",
-        "--port",
-        "8080",
-        "--vpc-id",
-        &net().vpc,
-        "--target-type",
-        "ip",
-        "--health-check-path",
-        "/health",
-        "--health-check-interval-seconds",
-        "5",
-        "--healthy-threshold-count",
-        "2",
-    ])["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    aws(&[
-        "elbv2",
-        "modify-target-group-attributes",
-        "--target-group-arn",
-        &tg,
-        "--attributes",
-        "Key=deregistration_delay.timeout_seconds,Value=3",
-    ]);
-    tg
-}
-
-/// `GET path` on host:port with a Host header: (status, body).
-fn get(addr: &str, host: &str, path: &str) -> Result<(u16, String), String> {
-    let sock: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(3))
-        .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    let code = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((code, body.to_string()))
-}
-
-/// Where the bench serves target group `tg`: 127.0.0.1:<port> (GET /_bench/lb on the agent).
-fn balancer(tg: &str) -> String {
-    let endpoint = env_var("AWS_ENDPOINT_URL");
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let (code, body) = get(host, host, "/_bench/lb").unwrap();
-    assert_eq!(code, 200, "{body}");
-    let all: Value = serde_json::from_str(&body).unwrap();
-    all[tg]
-        .as_str()
-        .unwrap_or_else(|| panic!("target group {tg} is not served: {all}"))
-        .trim_start_matches("http://")
-        .to_string()
-}
-
-/// The healthy targets of `tg` (ip:port), once there are `n` of them (at most 90 s).
-fn healthy_targets(tg: &str, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let healthy: Vec<String> =
-            aws(&["elbv2", "describe-target-health", "--target-group-arn", tg])
-                ["TargetHealthDescriptions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|d| d["TargetHealth"]["State"] == "healthy")
-                .map(|d| {
-                    format!(
-                        "{}:{}",
-                        d["Target"]["Id"].as_str().unwrap(),
-                        d["Target"]["Port"]
-                    )
-                })
-                .collect();
-        if healthy.len() == n || Instant::now() > deadline {
-            return healthy;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-/// The service's RUNNING tasks: (task ARN, address).
-fn running_tasks(cluster: &str) -> Vec<(String, String)> {
-    let arns: Vec<String> = aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        cluster,
-        "--service-name",
-        cluster,
-        "--desired-status",
-        "RUNNING",
-    ])["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    if arns.is_empty() {
-        return Vec::new();
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
-    args.extend(arns.iter().map(String::as_str));
-    aws(&args)["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["lastStatus"] == "RUNNING")
-        .filter_map(|t| {
-            let address = t["attachments"][0]["details"]
-                .as_array()?
-                .iter()
-                .find(|d| d["name"] == "privateIPv4Address")?["value"]
-                .as_str()?;
-            Some((t["taskArn"].as_str()?.to_string(), address.to_string()))
-        })
-        .collect()
-}
 
 fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap()
@@ -166,9 +18,9 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
     let dir = copy_fixture(&repo().join("examples/web-service"));
     let name = unique("ops");
     let cluster = format!("{name}-dev");
-    let tg = target_group(&name);
+    let tg = fast_target_group(&name);
     let cmd = |args: &[&str]| {
-        let mut c = cf(dir.path(), &name, "service", args);
+        let mut c = service_command(dir.path(), &name, "service", args);
         c.env("CARGO_FARGATE_DESIRED_COUNT", "2")
             .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10")
             .env("CARGO_FARGATE_TARGET_GROUP_ARN", &tg);
@@ -196,7 +48,7 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
     assert_ne!(tasks[0].1, tasks[1].1);
     for (_, a) in &tasks {
         let at = format!("{a}:8080");
-        assert_eq!(get(&at, &at, "/").unwrap().0, 200);
+        assert_eq!(http_get(&at, &at, "/").unwrap().0, 200);
     }
 
     // `logs -f` follows both tasks: a request to each shows up under that task's prefix.
@@ -210,7 +62,9 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
     for (arn, a) in &tasks {
         let at = format!("{a}:8080");
         assert_eq!(
-            get(&at, &at, &format!("/marker-{}", short(arn))).unwrap().0,
+            http_get(&at, &at, &format!("/marker-{}", short(arn)))
+                .unwrap()
+                .0,
             404
         );
     }
@@ -258,15 +112,7 @@ fn tasks_share_a_port_scale_to_three_a_stopped_task_is_replaced_and_logs_follow_
     assert!(!after.iter().any(|(a, _)| *a == victim), "{after:?}");
     let three = healthy_targets(&tg, 3);
     assert_eq!(three.len(), 3, "{three:?}");
-    let events = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &cluster,
-        "--services",
-        &cluster,
-    ])["services"][0]["events"]
-        .to_string();
+    let events = describe_service(&cluster)["events"].to_string();
     assert!(events.contains(short(&victim)), "{events}");
 
     run(&["delete", "--yes"]);
@@ -278,7 +124,7 @@ fn a_web_stages_url_answers_with_the_apps_response() {
     let name = unique("web");
     // examples/web-service sets `health-check-path = "/health"`: Express Mode's default (/ping)
     // would find nothing there, and no task would ever be healthy.
-    let cmd = |args: &[&str]| cf(dir.path(), &name, "web", args);
+    let cmd = |args: &[&str]| service_command(dir.path(), &name, "web", args);
     let o = cmd(&["setup"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let o = cmd(&["deploy", "--wait-timeout", "3m"]).output().unwrap();
@@ -297,15 +143,7 @@ fn a_web_stages_url_answers_with_the_apps_response() {
     // On the bench the URL's host is served by the HAProxy of the Express service's target group
     // (scripts/bench/agent/express.py): the request goes there with the URL's Host header.
     let cluster = format!("{name}-dev");
-    let service = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &cluster,
-        "--services",
-        &cluster,
-    ])["services"][0]
-        .clone();
+    let service = describe_service(&cluster);
     let tg = service["loadBalancers"][0]["targetGroupArn"]
         .as_str()
         .unwrap_or_else(|| panic!("no target group: {service}"))
@@ -313,7 +151,7 @@ fn a_web_stages_url_answers_with_the_apps_response() {
     assert_eq!(healthy_targets(&tg, 1).len(), 1);
     let lb = balancer(&tg);
     assert_eq!(
-        get(&lb, host, "/").unwrap(),
+        http_get(&lb, host, "/").unwrap(),
         (200, "Hello from cargo-fargate\n".to_string())
     );
 
@@ -328,7 +166,7 @@ fn a_web_stages_url_answers_with_the_apps_response() {
 fn a_service_listening_on_loopback_only_is_named_in_one_line() {
     let dir = copy_fixture(&repo().join("examples/web-service"));
     let name = unique("lo");
-    let o = cf(
+    let o = service_command(
         dir.path(),
         &name,
         "service",
@@ -347,7 +185,7 @@ fn a_service_listening_on_loopback_only_is_named_in_one_line() {
         "{}",
         said[0]
     );
-    let o = cf(dir.path(), &name, "service", &["delete", "--yes"])
+    let o = service_command(dir.path(), &name, "service", &["delete", "--yes"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

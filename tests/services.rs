@@ -17,29 +17,10 @@ use std::process::Command;
 
 /// `cargo fargate <args>` on the bench as project `name`, a service in the tests' own VPC.
 fn cf(dir: &Path, name: &str, args: &[&str]) -> Command {
-    let mut cmd = bench_command(dir, &format!("{name}-dev"), args);
-    cmd.env("CARGO_FARGATE_NAME", name)
-        .env("CARGO_FARGATE_KIND", "service")
-        .env("CARGO_FARGATE_DESIRED_COUNT", "2")
-        .env("CARGO_FARGATE_EXEC", "true")
-        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
+    let mut cmd = service_command(dir, name, "service", args);
+    cmd.env("CARGO_FARGATE_DESIRED_COUNT", "2")
+        .env("CARGO_FARGATE_EXEC", "true");
     cmd
-}
-
-fn service(name: &str) -> Value {
-    let cluster = format!("{name}-dev");
-    // Null when there is none (moto answers ClusterNotFoundException before the first deploy).
-    let o = aws_try(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &cluster,
-        "--services",
-        &cluster,
-    ]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-    v["services"][0].clone()
 }
 
 fn run_json(mut cmd: Command) -> Value {
@@ -72,7 +53,10 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
             && action.contains(&net().subnet),
         "{action}"
     );
-    assert!(service(&name).is_null(), "the dry run created the service");
+    assert!(
+        describe_service(&family).is_null(),
+        "the dry run created the service"
+    );
 
     // Created with the circuit breaker, the configured network and the pinned revision.
     let r = run_json(cf(
@@ -83,7 +67,7 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
     assert_eq!(r["service"]["action"], "created", "{r}");
     assert_eq!(r["service"]["waited"]["rollout_state"], "COMPLETED", "{r}");
     let first_td = r["task_definition"]["arn"].as_str().unwrap().to_string();
-    let s = service(&name);
+    let s = describe_service(&family);
     assert_eq!(s["status"], "ACTIVE");
     assert_eq!(s["taskDefinition"], first_td.as_str());
     assert_eq!(s["desiredCount"], 2);
@@ -111,7 +95,7 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
     ));
     assert_eq!(again["service"]["action"], "unchanged", "{again}");
     assert_eq!(again["task_definition"]["registered"], false);
-    let s2 = service(&name);
+    let s2 = describe_service(&family);
     assert_eq!(s2["deployments"][0]["id"], deployment);
     assert_eq!(s2["events"], s["events"]);
 
@@ -132,7 +116,7 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
         .unwrap()
         .iter()
         .any(|c| c["setting"] == "taskDefinition"));
-    let s3 = service(&name);
+    let s3 = describe_service(&family);
     assert_eq!(s3["taskDefinition"], new_td);
     assert_ne!(s3["deployments"][0]["id"], deployment);
     let td = aws(&[
@@ -176,7 +160,10 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
         ],
     ));
     assert_eq!(rb["what"], format!("{family}:2 → {family}:1"), "{rb}");
-    assert_eq!(service(&name)["taskDefinition"], first_td.as_str());
+    assert_eq!(
+        describe_service(&family)["taskDefinition"],
+        first_td.as_str()
+    );
     let o = cf(dir.path(), &name, &["rollback", "--to", "7"])
         .output()
         .unwrap();
@@ -195,7 +182,7 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
             "json",
         ],
     ));
-    let s4 = service(&name);
+    let s4 = describe_service(&family);
     assert_eq!(s4["desiredCount"], 3);
     assert_eq!(s4["runningCount"], 3);
 
@@ -212,14 +199,14 @@ fn a_service_is_created_converges_follows_code_and_rolls_back_scales_and_is_dele
         .output()
         .unwrap();
     one_line_error(&o, "--yes");
-    assert_eq!(service(&name)["status"], "ACTIVE");
+    assert_eq!(describe_service(&family)["status"], "ACTIVE");
     let d = run_json(cf(
         dir.path(),
         &name,
         &["delete", "--yes", "--message-format", "json"],
     ));
     assert_eq!(d["deleted"], true);
-    let gone = service(&name);
+    let gone = describe_service(&family);
     assert!(gone.is_null() || gone["status"] == "INACTIVE", "{gone}");
     assert_eq!(gone["desiredCount"].as_i64().unwrap_or(0), 0);
 }
@@ -242,7 +229,7 @@ fn bad_service_input_is_one_line_and_creates_nothing() {
             "a repository was created"
         );
         assert!(registry_tags(&family).is_empty());
-        assert!(service(&name).is_null());
+        assert!(describe_service(&family).is_null());
     };
     let tg = |account: &str, region: &str| {
         format!("arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/web/0123456789abcdef")

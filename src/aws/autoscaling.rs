@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_applicationautoscaling::error::ProvideErrorMetadata;
 use aws_sdk_applicationautoscaling::types::{
     MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
     TargetTrackingScalingPolicyConfiguration,
 };
 
 use super::Aws;
-use crate::error::{Result, UserError};
+use crate::error::Result;
 
 /// A target-tracking policy as found or wanted.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,25 +28,6 @@ pub fn resource_id(cluster: &str, service: &str) -> String {
 }
 
 impl Aws {
-    fn scaling_error<E>(
-        &self,
-        e: aws_sdk_applicationautoscaling::error::SdkError<
-            E,
-            aws_sdk_sts::config::http::HttpResponse,
-        >,
-        action: &'static str,
-        what: String,
-    ) -> anyhow::Error
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        self.fail(e, action, |m| {
-            UserError::new(format!("could not {what}: {m}"))
-                .fix(format!("your credentials need {action} (`cargo fargate iam policy --for deployer` lists what deploy needs)"))
-                .into()
-        })
-    }
-
     /// The service's scalable target: (min, max), if registered.
     pub async fn scalable_target(&self, resource: &str) -> Result<Option<(i32, i32)>> {
         let out = self
@@ -58,13 +38,10 @@ impl Aws {
             .resource_ids(resource)
             .send()
             .await
-            .map_err(|e| {
-                self.scaling_error(
-                    e,
-                    "application-autoscaling:DescribeScalableTargets",
-                    format!("read the scaling of {resource}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "application-autoscaling:DescribeScalableTargets",
+                format!("read the scaling of {resource}"),
+            ))?;
         Ok(out
             .scalable_targets()
             .first()
@@ -81,13 +58,10 @@ impl Aws {
             .resource_id(resource)
             .send()
             .await
-            .map_err(|e| {
-                self.scaling_error(
-                    e,
-                    "application-autoscaling:DescribeScalingPolicies",
-                    format!("read the scaling policies of {resource}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "application-autoscaling:DescribeScalingPolicies",
+                format!("read the scaling policies of {resource}"),
+            ))?;
         Ok(out
             .scaling_policies()
             .iter()
@@ -124,13 +98,10 @@ impl Aws {
             .set_tags(Some(tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| {
-                self.scaling_error(
-                    e,
-                    "application-autoscaling:RegisterScalableTarget",
-                    format!("scale {resource} between {min} and {max}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "application-autoscaling:RegisterScalableTarget",
+                format!("scale {resource} between {min} and {max}"),
+            ))?;
         Ok(())
     }
 
@@ -155,13 +126,10 @@ impl Aws {
             .target_tracking_scaling_policy_configuration(config)
             .send()
             .await
-            .map_err(|e| {
-                self.scaling_error(
-                    e,
-                    "application-autoscaling:PutScalingPolicy",
-                    format!("put scaling policy {}", p.name),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "application-autoscaling:PutScalingPolicy",
+                format!("put scaling policy {}", p.name),
+            ))?;
         Ok(())
     }
 
@@ -174,13 +142,10 @@ impl Aws {
             .resource_id(resource)
             .send()
             .await
-            .map_err(|e| {
-                self.scaling_error(
-                    e,
-                    "application-autoscaling:DeleteScalingPolicy",
-                    format!("delete scaling policy {name}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "application-autoscaling:DeleteScalingPolicy",
+                format!("delete scaling policy {name}"),
+            ))?;
         Ok(())
     }
 
@@ -192,13 +157,10 @@ impl Aws {
             .resource_id(resource)
             .send()
             .await
-            .map_err(|e| {
-                self.scaling_error(
-                    e,
-                    "application-autoscaling:DeregisterScalableTarget",
-                    format!("stop scaling {resource}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "application-autoscaling:DeregisterScalableTarget",
+                format!("stop scaling {resource}"),
+            ))?;
         Ok(())
     }
 }

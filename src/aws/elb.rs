@@ -11,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     TargetTypeEnum,
 };
 
-use super::Aws;
+use super::{Aws, HttpResponse, SdkError};
 use crate::error::{Result, UserError};
 
 /// A load balancer as found.
@@ -69,23 +69,45 @@ fn not_found(code: Option<&str>) -> bool {
 }
 
 impl Aws {
-    fn elb_error<E>(
+    /// Explains a failed call `action` made to do `what`: the deployer policy allows it, for
+    /// `setup` (or for `deploy`, Application Auto Scaling's calls, which share this).
+    pub(super) fn deployer_error<E>(
         &self,
-        e: aws_sdk_elasticloadbalancingv2::error::SdkError<
-            E,
-            aws_sdk_sts::config::http::HttpResponse,
-        >,
         action: &'static str,
         what: String,
-    ) -> anyhow::Error
+    ) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error + '_
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.fail(e, action, |m| {
-            UserError::new(format!("could not {what}: {m}"))
-                .fix(format!("your credentials need {action} (`cargo fargate iam policy --for deployer` lists what setup needs)"))
-                .into()
-        })
+        let command = if action.starts_with("application-autoscaling:") {
+            "deploy"
+        } else {
+            "setup"
+        };
+        move |e| {
+            self.fail(e, action, |m| {
+                UserError::new(format!("could not {what}: {m}"))
+                    .fix(format!("your credentials need {action} (`cargo fargate iam policy --for deployer` lists what {command} needs)"))
+                    .into()
+            })
+        }
+    }
+
+    /// `call`'s answer; None when what it reads or deletes is not there.
+    fn unless_missing<T, E>(
+        &self,
+        call: std::result::Result<T, SdkError<E, HttpResponse>>,
+        action: &'static str,
+        what: String,
+    ) -> Result<Option<T>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match call {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if not_found(e.code()) => Ok(None),
+            Err(e) => Err(self.deployer_error(action, what)(e)),
+        }
     }
 
     async fn elb_tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
@@ -95,13 +117,10 @@ impl Aws {
             .resource_arns(arn)
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:DescribeTags",
-                    format!("read the tags of {arn}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:DescribeTags",
+                format!("read the tags of {arn}"),
+            ))?;
         Ok(out
             .tag_descriptions()
             .iter()
@@ -117,24 +136,16 @@ impl Aws {
 
     /// The load balancer of this name, if any.
     pub async fn find_load_balancer(&self, name: &str) -> Result<Option<FoundBalancer>> {
-        let out = match self
-            .elb()
-            .describe_load_balancers()
-            .names(name)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if not_found(e.code()) => return Ok(None),
-            Err(e) => {
-                return Err(self.elb_error(
-                    e,
-                    "elasticloadbalancing:DescribeLoadBalancers",
-                    format!("read load balancer {name}"),
-                ))
-            }
-        };
-        let Some(lb) = out.load_balancers().first() else {
+        let out = self.unless_missing(
+            self.elb()
+                .describe_load_balancers()
+                .names(name)
+                .send()
+                .await,
+            "elasticloadbalancing:DescribeLoadBalancers",
+            format!("read load balancer {name}"),
+        )?;
+        let Some(lb) = out.as_ref().and_then(|o| o.load_balancers().first()) else {
             return Ok(None);
         };
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
@@ -153,25 +164,19 @@ impl Aws {
         arn: Option<&str>,
     ) -> Result<Option<TargetGroupSettings>> {
         let shown = name.or(arn).unwrap_or_default().to_string();
-        let out = match self
+        let call = self
             .elb()
             .describe_target_groups()
             .set_names(name.map(|n| vec![n.to_string()]))
             .set_target_group_arns(arn.map(|a| vec![a.to_string()]))
             .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if not_found(e.code()) => return Ok(None),
-            Err(e) => {
-                return Err(self.elb_error(
-                    e,
-                    "elasticloadbalancing:DescribeTargetGroups",
-                    format!("read target group {shown}"),
-                ))
-            }
-        };
-        let Some(tg) = out.target_groups().first() else {
+            .await;
+        let out = self.unless_missing(
+            call,
+            "elasticloadbalancing:DescribeTargetGroups",
+            format!("read target group {shown}"),
+        )?;
+        let Some(tg) = out.as_ref().and_then(|o| o.target_groups().first()) else {
             return Ok(None);
         };
         let arn = tg.target_group_arn().unwrap_or_default().to_string();
@@ -181,13 +186,10 @@ impl Aws {
             .target_group_arn(&arn)
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:DescribeTargetGroupAttributes",
-                    format!("read the attributes of target group {shown}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                format!("read the attributes of target group {shown}"),
+            ))?;
         let delay = attributes
             .attributes()
             .iter()
@@ -216,13 +218,10 @@ impl Aws {
             .load_balancer_arn(load_balancer)
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:DescribeListeners",
-                    format!("read the listeners of {load_balancer}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:DescribeListeners",
+                format!("read the listeners of {load_balancer}"),
+            ))?;
         Ok(out
             .listeners()
             .iter()
@@ -262,13 +261,10 @@ impl Aws {
             .set_tags(Some(tags(tag_map)))
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:CreateLoadBalancer",
-                    format!("create load balancer {name}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:CreateLoadBalancer",
+                format!("create load balancer {name}"),
+            ))?;
         let lb = out.load_balancers().first();
         Ok((
             lb.and_then(|l| l.load_balancer_arn())
@@ -303,13 +299,10 @@ impl Aws {
             .set_tags(Some(tags(tag_map)))
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:CreateTargetGroup",
-                    format!("create target group {}", tg.name),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:CreateTargetGroup",
+                format!("create target group {}", tg.name),
+            ))?;
         let arn = out
             .target_groups()
             .first()
@@ -333,13 +326,10 @@ impl Aws {
             )
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:ModifyTargetGroupAttributes",
-                    format!("set the deregistration delay of {arn}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                format!("set the deregistration delay of {arn}"),
+            ))?;
         Ok(())
     }
 
@@ -360,13 +350,10 @@ impl Aws {
             .unhealthy_threshold_count(unhealthy)
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:ModifyTargetGroup",
-                    format!("set the health check of {arn}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:ModifyTargetGroup",
+                format!("set the health check of {arn}"),
+            ))?;
         Ok(())
     }
 
@@ -412,13 +399,10 @@ impl Aws {
             .set_tags(Some(tags(tag_map)))
             .send()
             .await
-            .map_err(|e| {
-                self.elb_error(
-                    e,
-                    "elasticloadbalancing:CreateListener",
-                    format!("create the listener on port {port}"),
-                )
-            })?;
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:CreateListener",
+                format!("create the listener on port {port}"),
+            ))?;
         Ok(out
             .listeners()
             .first()
@@ -429,36 +413,22 @@ impl Aws {
 
     /// Removes a load balancer of ours; ELB deletes its listeners with it.
     pub async fn delete_load_balancer(&self, arn: &str) -> Result<()> {
-        match self
-            .elb()
-            .delete_load_balancer()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-        {
-            Err(e) if !not_found(e.code()) => Err(self.elb_error(
-                e,
-                "elasticloadbalancing:DeleteLoadBalancer",
-                format!("delete load balancer {arn}"),
-            )),
-            _ => Ok(()),
-        }
+        let call = self.elb().delete_load_balancer().load_balancer_arn(arn);
+        self.unless_missing(
+            call.send().await,
+            "elasticloadbalancing:DeleteLoadBalancer",
+            format!("delete load balancer {arn}"),
+        )?;
+        Ok(())
     }
 
     pub async fn delete_target_group(&self, arn: &str) -> Result<()> {
-        match self
-            .elb()
-            .delete_target_group()
-            .target_group_arn(arn)
-            .send()
-            .await
-        {
-            Err(e) if !not_found(e.code()) => Err(self.elb_error(
-                e,
-                "elasticloadbalancing:DeleteTargetGroup",
-                format!("delete target group {arn}"),
-            )),
-            _ => Ok(()),
-        }
+        let call = self.elb().delete_target_group().target_group_arn(arn);
+        self.unless_missing(
+            call.send().await,
+            "elasticloadbalancing:DeleteTargetGroup",
+            format!("delete target group {arn}"),
+        )?;
+        Ok(())
     }
 }

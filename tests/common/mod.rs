@@ -6,11 +6,14 @@ use std::process::{Command, Output};
 
 mod coverage;
 mod project;
+mod service;
 mod stage;
 #[allow(unused_imports)]
 pub use coverage::*;
 #[allow(unused_imports)]
 pub use project::*;
+#[allow(unused_imports)]
+pub use service::*;
 #[allow(unused_imports)]
 pub use stage::*;
 
