@@ -417,30 +417,11 @@ pub fn registry_manifest(repository: &str, reference: &str) -> String {
     stdout(&o)
 }
 
-/// An image that is in moto's ECR (a made-up manifest put there) but not in the registry, so a
-/// task of it cannot be pulled.
+/// An image pinned by digest in a registry that refuses every connection (nothing listens on
+/// 127.0.0.1:9), so a task of it cannot be pulled. Not in ECR: the tool does not read it (as for
+/// any registry but ECR), and the pull fails where Fargate's would.
 pub fn unpullable_image() -> String {
-    let repository = "cargo-fargate-tests";
-    aws_try(&["ecr", "create-repository", "--repository-name", repository]);
-    let layer = format!("sha256:{:0>64}", unique(""));
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": layer},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2, "digest": layer}]
-    });
-    let out = aws(&[
-        "ecr",
-        "put-image",
-        "--repository-name",
-        repository,
-        "--image-manifest",
-        &manifest.to_string(),
-        "--image-tag",
-        &unique("t-"),
-    ]);
-    let digest = out["image"]["imageId"]["imageDigest"].as_str().unwrap();
-    format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}@{digest}")
+    format!("127.0.0.1:9/cargo-fargate-tests@sha256:{:0>64}", unique(""))
 }
 
 /// DescribeTasks of one task once it has STOPPED (awscli, polling for up to `secs` seconds).
