@@ -441,7 +441,9 @@ pub async fn build(
                             if out.json {
                                 out.event("build_step", serde_json::json!({ "step": line }));
                             } else if out.plain_progress() {
-                                eprintln!("{:>12} {line}", "");
+                                // A CI log gets the step, not the template's whole shell line
+                                // (the build log keeps it).
+                                eprintln!("{:>12} {}", "", shorten(line, 100));
                             }
                         } else {
                             // The engine's own bookkeeping says nothing about the step.
@@ -621,6 +623,14 @@ fn engine_error(e: bollard::errors::Error, plan: &Plan, project: &Project) -> an
     .into()
 }
 
+/// `line` cut to `max` characters, with an ellipsis when it was longer.
+fn shorten(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]).into(),
+        None => line.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,5 +648,17 @@ mod tests {
             strip_ansi("\x1b[91merror[E0308]\x1b[0m: x"),
             "error[E0308]: x"
         );
+    }
+
+    #[test]
+    fn a_long_step_line_is_cut_with_an_ellipsis() {
+        assert_eq!(
+            super::shorten("Step 1/2 : FROM x", 100),
+            "Step 1/2 : FROM x"
+        );
+        let long = "é".repeat(150);
+        let cut = super::shorten(&long, 100);
+        assert_eq!(cut.chars().count(), 101);
+        assert!(cut.ends_with('…'));
     }
 }
