@@ -97,7 +97,7 @@ pub struct Project {
     pub features: Vec<String>,
     pub optional_dependencies: Vec<String>,
     /// Directories of every path dependency of the workspace's members and `[patch]` tables
-    /// (absolute; inside or outside the root): where [`crate::sources`] starts.
+    /// (absolute; inside or outside the root): where `sources` starts.
     pub path_dependencies: Vec<PathBuf>,
 }
 

@@ -1,5 +1,5 @@
 //! One module per user-visible step, in pipeline order. Each takes a typed input and returns a
-//! typed report; the commands layer ([`crate::cli::commands`]) composes them.
+//! typed report; the commands layer (`cli::commands`) composes them.
 
 pub mod init;
 pub mod init_ci;

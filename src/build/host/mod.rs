@@ -4,7 +4,7 @@
 //! digest, and a rebuild costs what `cargo build` costs plus compressing one file.
 //!
 //! The result is an OCI image layout under `<target>/fargate/oci/<project>-<stage>/`; the publisher
-//! ([`crate::publish`]) ships it.
+//! (`publish`) ships it.
 //!
 //! One job per file: [`toolchain`] (can this host build the target; driving cargo), [`base`] (fetching
 //! and caching the base image), [`glibc`] (does the binary run on the base), [`layer`] (the binary's
