@@ -443,7 +443,7 @@ pub async fn build(
                             } else if out.plain_progress() {
                                 // A CI log gets the step, not the template's whole shell line
                                 // (the build log keeps it).
-                                eprintln!("{:>12} {}", "", shorten(line, 100));
+                                eprintln!("{:>12} {}", "", super::shorten(line, 100));
                             }
                         } else {
                             // The engine's own bookkeeping says nothing about the step.
@@ -512,13 +512,6 @@ pub async fn build(
         } else {
             ""
         };
-        let short = |s: &str| {
-            if s.chars().count() > 90 {
-                format!("{}…", s.chars().take(90).collect::<String>())
-            } else {
-                s.to_string()
-            }
-        };
         let why = match message.rsplit_once("returned a non-zero code: ") {
             Some((_, code)) => format!("exit code {}", code.trim()),
             None => message.trim().to_string(),
@@ -531,7 +524,7 @@ pub async fn build(
         };
         return Err(UserError::new(format!(
             "the image build failed at {at} `{}`: {why}{cause}",
-            short(instruction)
+            super::shorten(instruction, 90)
         ))
         .fix(format!(
             "{shown}; full log: {}{hint}",
@@ -623,14 +616,6 @@ fn engine_error(e: bollard::errors::Error, plan: &Plan, project: &Project) -> an
     .into()
 }
 
-/// `line` cut to `max` characters, with an ellipsis when it was longer.
-fn shorten(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match line.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &line[..at]).into(),
-        None => line.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,11 +638,11 @@ mod tests {
     #[test]
     fn a_long_step_line_is_cut_with_an_ellipsis() {
         assert_eq!(
-            super::shorten("Step 1/2 : FROM x", 100),
+            crate::build::shorten("Step 1/2 : FROM x", 100),
             "Step 1/2 : FROM x"
         );
         let long = "é".repeat(150);
-        let cut = super::shorten(&long, 100);
+        let cut = crate::build::shorten(&long, 100);
         assert_eq!(cut.chars().count(), 101);
         assert!(cut.ends_with('…'));
     }

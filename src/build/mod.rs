@@ -343,3 +343,11 @@ pub async fn run(
     built.sbom = Some(written.path);
     Ok(built)
 }
+
+/// `line` cut to `max` characters, with an ellipsis when it was longer (whole lines stay in logs).
+pub(crate) fn shorten(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]).into(),
+        None => line.into(),
+    }
+}

@@ -196,10 +196,7 @@ fn failure(
         .map(|m| match m.rsplit_once("Reason: ") {
             // `Error while executing command: <the whole command>. Reason: exit status 1`
             Some((_, reason)) => format!(" (a command ended with {})", reason.trim()),
-            None if m.chars().count() > 120 => {
-                format!(" ({}…)", m.chars().take(120).collect::<String>())
-            }
-            None => format!(" ({m})"),
+            None => format!(" ({})", crate::build::shorten(m, 120)),
         })
         .unwrap_or_default();
     let lines: Vec<&String> = tail.iter().collect();
