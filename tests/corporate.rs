@@ -86,12 +86,12 @@ fn a_deploy_over_tls_trusts_the_bench_ca_through_aws_ca_bundle_only() {
     let name = unique("tls");
 
     // Without the bundle the bench CA is unknown (it is in no system store): refused, one line.
-    let o = deploy(dir.path(), &name, &tls).output().unwrap();
+    let o = deploy(dir.path(), &name, tls).output().unwrap();
     let e = one_line_error(&o, "invalid peer certificate: UnknownIssuer");
     assert!(e.contains("point AWS_CA_BUNDLE"), "{e}");
 
     // A bundle that is not there: one line naming the variable.
-    let o = deploy(dir.path(), &name, &tls)
+    let o = deploy(dir.path(), &name, tls)
         .env("AWS_CA_BUNDLE", dir.path().join("missing.pem"))
         .output()
         .unwrap();
@@ -99,7 +99,7 @@ fn a_deploy_over_tls_trusts_the_bench_ca_through_aws_ca_bundle_only() {
     assert!(e.contains("point it at a PEM file"), "{e}");
 
     // With AWS_CA_BUNDLE: every AWS call and the push go over TLS, and the task runs.
-    let o = deploy(dir.path(), &name, &tls)
+    let o = deploy(dir.path(), &name, tls)
         .env("AWS_CA_BUNDLE", &tls.ca)
         .output()
         .unwrap();
@@ -182,7 +182,7 @@ fn a_deploy_goes_through_the_https_proxy_and_no_proxy_is_honoured() {
     let url = format!("http://{}", proxy.address);
     let dir = copy_fixture(&repo().join("examples/hello"));
     let name = unique("pxy");
-    let o = deploy(dir.path(), &name, &tls)
+    let o = deploy(dir.path(), &name, tls)
         .env("AWS_CA_BUNDLE", &tls.ca)
         .env("HTTPS_PROXY", &url)
         .env("HTTP_PROXY", &url)
@@ -196,7 +196,7 @@ fn a_deploy_goes_through_the_https_proxy_and_no_proxy_is_honoured() {
     assert!(tunnels(&tls.registry).unwrap_or(0) > 0, "pushes: {counts}");
 
     // NO_PROXY: the same calls go straight to the endpoint.
-    let o = deploy(dir.path(), &name, &tls)
+    let o = deploy(dir.path(), &name, tls)
         .env("AWS_CA_BUNDLE", &tls.ca)
         .env("HTTPS_PROXY", &url)
         .env("NO_PROXY", "127.0.0.1")

@@ -118,7 +118,7 @@ fn a_github_actions_deploy_takes_the_role_through_oidc_without_any_key() {
     );
     for sub in [
         format!("repo:{repo}:ref:refs/heads/feature"),
-        format!("repo:acme/other:ref:refs/heads/main"),
+        "repo:acme/other:ref:refs/heads/main".to_string(),
         format!("repo:{repo}:pull_request"),
     ] {
         let o = assume(&role_arn, &github_token(&sub));

@@ -192,7 +192,7 @@ fn a_fresh_account_gets_the_projects_network_and_teardown_of_the_last_stage_remo
         "ec2",
         "describe-security-groups",
         "--filters",
-        &format!("Name=tag:cargo-fargate:network,Values=tasks"),
+        "Name=tag:cargo-fargate:network,Values=tasks",
         &format!("Name=vpc-id,Values={vpc}"),
     ]);
     assert_eq!(
@@ -218,7 +218,7 @@ fn a_fresh_account_gets_the_projects_network_and_teardown_of_the_last_stage_remo
     assert_eq!(prod["steps"][0]["action"], "update", "{prod}");
     assert_eq!(
         acct.ours("describe-vpcs", "Vpcs", "VpcId", &name),
-        [vpc.clone()]
+        std::slice::from_ref(&vpc)
     );
     let down = json_result(&acct.cf(
         dir.path(),
@@ -237,7 +237,7 @@ fn a_fresh_account_gets_the_projects_network_and_teardown_of_the_last_stage_remo
     assert!(kept["note"].as_str().unwrap().contains("dev"), "{down}");
     assert_eq!(
         acct.ours("describe-vpcs", "Vpcs", "VpcId", &name),
-        [vpc.clone()]
+        std::slice::from_ref(&vpc)
     );
 
     // The last stage's teardown removes every part, and nothing of the user's.

@@ -144,7 +144,7 @@ impl Aws {
                     continue;
                 };
                 let rev: i64 = rev.parse().unwrap_or(0);
-                if fam == family && latest.as_ref().map_or(true, |(r, _)| rev > *r) {
+                if fam == family && latest.as_ref().is_none_or(|(r, _)| rev > *r) {
                     latest = Some((rev, arn.to_string()));
                 }
             }

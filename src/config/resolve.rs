@@ -517,7 +517,7 @@ pub fn resolve(
         validate::network_cidr(&network_cidr),
     )?;
     let (zones, origin) = r.int("zones", 2);
-    r.check("zones", &origin, validate::zones(zones as i64))?;
+    r.check("zones", &origin, validate::zones(zones))?;
     let zones = zones as u32;
 
     let role = |r: &mut Resolver, key: &'static str, suffix: &str| -> Result<Role, UserError> {

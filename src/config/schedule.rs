@@ -348,7 +348,7 @@ impl Cron {
                             if zoned.timestamp() > after
                                 && found
                                     .last()
-                                    .map_or(true, |l: &Zoned| l.timestamp() < zoned.timestamp())
+                                    .is_none_or(|l: &Zoned| l.timestamp() < zoned.timestamp())
                             {
                                 found.push(zoned);
                                 if found.len() == count {

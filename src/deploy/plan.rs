@@ -151,7 +151,7 @@ pub async fn plan(
         Some(_) => {
             let changes = latest
                 .as_ref()
-                .map_or(true, |l| l.definition != register::normalise(&rendered));
+                .is_none_or(|l| l.definition != register::normalise(&rendered));
             let prepared = register::prepare(
                 config,
                 image,

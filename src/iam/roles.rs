@@ -62,7 +62,7 @@ pub struct Current {
 impl Current {
     fn matches(&self, want: &Desired) -> bool {
         self.trust == want.trust
-            && want.attached.as_ref().map_or(true, |a| *a == self.attached)
+            && want.attached.as_ref().is_none_or(|a| *a == self.attached)
             && self.inline == want.inline
     }
 }

@@ -155,8 +155,8 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
             "tasks' security group: port {port} from the load balancer only"
         ));
     }
-    match &plan.load_balancer {
-        None => changes.push(format!(
+    if plan.load_balancer.is_none() {
+        changes.push(format!(
             "{} load balancer {}",
             if lb.scheme == Scheme::Public {
                 "internet-facing"
@@ -164,8 +164,7 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
                 "internal"
             },
             names::load_balancer(config)
-        )),
-        Some(_) => {}
+        ))
     }
     let stop = config.stop_timeout as i32;
     let (interval, _, healthy, _) = HEALTH_CHECK;

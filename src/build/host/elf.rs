@@ -87,7 +87,7 @@ fn newest(current: &mut Option<GlibcVersion>, name: &[u8]) {
     let Some(version) = glibc_version(name) else {
         return;
     };
-    if current.as_ref().map_or(true, |c| version > *c) {
+    if current.as_ref().is_none_or(|c| version > *c) {
         *current = Some(version);
     }
 }
