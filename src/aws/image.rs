@@ -12,6 +12,24 @@ pub struct ImageSummary {
     pub digest: String,
     pub tags: Vec<String>,
     pub pushed_at: i64,
+    /// ECR's `artifactMediaType`: the config's media type, or an artifact's own type.
+    pub artifact_media_type: Option<String>,
+}
+
+impl ImageSummary {
+    /// An artifact that refers to an image (an SBOM, a signature), not an image that runs: by
+    /// its type where ECR gives one, else by the referrers tag schema of all its tags.
+    fn is_artifact(&self) -> bool {
+        use crate::registry::{is_image_config_type, is_referrers_fallback_tag};
+        match self
+            .artifact_media_type
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            Some(t) => !is_image_config_type(t),
+            None => !self.tags.is_empty() && self.tags.iter().all(|t| is_referrers_fallback_tag(t)),
+        }
+    }
 }
 
 /// What is known about a pinned image before it goes into a task definition.
@@ -96,20 +114,25 @@ impl Aws {
                 digest: d.image_digest().unwrap_or_default().to_string(),
                 tags: d.image_tags().to_vec(),
                 pushed_at: d.image_pushed_at().map(|t| t.secs()).unwrap_or(0),
+                artifact_media_type: d.artifact_media_type().map(str::to_string),
             }));
         }
         Ok(Some(images))
     }
 
-    /// The digest of the newest image pushed to `repository` (by push time): `None` when the
-    /// repository does not exist, `Some(None)` when it holds no image.
+    /// The digest of the newest image pushed to `repository` (by push time; artifacts tagged by
+    /// the referrers tag schema, such as the SBOM pushed after the image, are not images): `None`
+    /// when the repository does not exist, `Some(None)` when it holds no image.
     pub async fn newest_image(&self, repository: &str) -> Result<Option<Option<String>>> {
         let Some(images) = self.images(repository).await? else {
             return Ok(None);
         };
         let mut latest: Option<&ImageSummary> = None;
-        for image in images.iter().filter(|i| !i.digest.is_empty()) {
-            if latest.map_or(true, |l| image.pushed_at >= l.pushed_at) {
+        for image in images
+            .iter()
+            .filter(|i| !i.digest.is_empty() && !i.is_artifact())
+        {
+            if latest.is_none_or(|l| image.pushed_at >= l.pushed_at) {
                 latest = Some(image);
             }
         }

@@ -80,7 +80,7 @@ pub async fn push_sbom(
         .await?;
     let mut tag = None;
     if !registry.referrers_supported(repository, subject).await? {
-        let fallback = format!("{}.sbom", subject.replace(':', "-"));
+        let fallback = crate::registry::referrers_fallback_tag(subject, "sbom");
         if registry
             .manifest_digest(repository, &fallback)
             .await?

@@ -11,6 +11,11 @@
 //! jsonwebtoken, oci-spec, chrono and a second sha2 to every install's compile.
 
 mod blobs;
+mod manifest;
+pub use manifest::{
+    config_digest, index_architectures, is_image_config_type, is_referrers_fallback_tag,
+    referrers_fallback_tag,
+};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -202,27 +207,6 @@ pub struct Registry {
     credentials: Option<Credentials>,
     /// Bearer tokens by scope, for registries that use the token dance.
     tokens: Mutex<HashMap<String, String>>,
-}
-
-/// The architectures (`amd64`, `arm64`) an image index or manifest list names, each of its entries'
-/// `platform`; None for a single image's manifest, whose architecture is in its config
-/// (see [`config_digest`]).
-pub fn index_architectures(manifest: &serde_json::Value) -> Option<Vec<String>> {
-    let list = manifest["manifests"].as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|m| m["platform"]["architecture"].as_str())
-            .filter(|a| *a != "unknown") // attestation and SBOM entries
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
-/// A single image manifest's config digest.
-pub fn config_digest(manifest: &serde_json::Value) -> Result<&str> {
-    manifest["config"]["digest"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("the manifest names no image config"))
 }
 
 pub struct Manifest {
