@@ -208,7 +208,10 @@ fn every_page_is_in_the_summary_and_every_link_resolves() {
     let mut problems = Vec::new();
     for page in &listed {
         if !page.exists() {
-            problems.push(format!("SUMMARY.md names {}, which does not exist", page.display()));
+            problems.push(format!(
+                "SUMMARY.md names {}, which does not exist",
+                page.display()
+            ));
         }
     }
     for page in &pages {
@@ -254,7 +257,12 @@ fn the_book_builds() {
         !log.contains("[WARN]") && !log.contains("WARN "),
         "mdbook warned:\n{log}"
     );
-    for page in ["index.html", "commands/deploy.html", "reference/config.html", "json.html"] {
+    for page in [
+        "index.html",
+        "commands/deploy.html",
+        "reference/config.html",
+        "json.html",
+    ] {
         assert!(out.join(page).exists(), "the built book has no {page}");
     }
     let _ = std::fs::remove_dir_all(&out);

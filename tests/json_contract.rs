@@ -60,7 +60,9 @@ fn check(problems: &mut Vec<String>, name: &str, result: &Value) {
         std::fs::write(path, serde_json::to_vec_pretty(result).unwrap()).unwrap();
     }
     if let Some(why) = violations(name, result) {
-        problems.push(format!("{name}: the result does not match its schema:\n{why}\n{result:#}"));
+        problems.push(format!(
+            "{name}: the result does not match its schema:\n{why}\n{result:#}"
+        ));
     }
     let mut drifted = result.clone();
     drifted["undocumented_field"] = Value::from(1);
@@ -95,15 +97,18 @@ fn every_schema_is_a_valid_json_schema_and_documented() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     on_disk.sort();
-    let mut listed: Vec<String> = SCHEMAS
-        .iter()
-        .map(|s| format!("{s}.schema.json"))
-        .collect();
+    let mut listed: Vec<String> = SCHEMAS.iter().map(|s| format!("{s}.schema.json")).collect();
     listed.sort();
-    assert_eq!(on_disk, listed, "docs/src/json/ against this test's SCHEMAS");
+    assert_eq!(
+        on_disk, listed,
+        "docs/src/json/ against this test's SCHEMAS"
+    );
     for name in SCHEMAS {
         let link = format!("(json/{name}.schema.json)");
-        assert!(page.contains(&link), "docs/src/json.md does not link {link}");
+        assert!(
+            page.contains(&link),
+            "docs/src/json.md does not link {link}"
+        );
         let o = check_jsonschema()
             .arg("--check-metaschema")
             .arg(schema(name))
@@ -120,24 +125,56 @@ fn every_command_writes_the_result_its_schema_describes() {
     let name = unique("jc");
     let mut problems = Vec::new();
 
-    check(&mut problems, "doctor", &result_line(&cf(dir, &name, &["doctor"])));
+    check(
+        &mut problems,
+        "doctor",
+        &result_line(&cf(dir, &name, &["doctor"])),
+    );
     let policy = cf(dir, &name, &["iam", "policy", "--for", "deployer"]);
-    check(&mut problems, "iam-policy", &succeeded(&policy, "iam policy"));
+    check(
+        &mut problems,
+        "iam-policy",
+        &succeeded(&policy, "iam policy"),
+    );
     let plan = cf(dir, &name, &["deploy", "--dry-run"]);
-    check(&mut problems, "deploy-dry-run", &succeeded(&plan, "deploy --dry-run"));
+    check(
+        &mut problems,
+        "deploy-dry-run",
+        &succeeded(&plan, "deploy --dry-run"),
+    );
 
     let deployed = succeeded(&cf(dir, &name, &["deploy"]), "deploy");
     check(&mut problems, "deploy", &deployed);
     let image = deployed["image_uri"].as_str().expect("deploy's image_uri");
-    let ran = cf(dir, &name, &["run", "--image", image, "--", "from the contract"]);
+    let ran = cf(
+        dir,
+        &name,
+        &["run", "--image", image, "--", "from the contract"],
+    );
     check(&mut problems, "run", &succeeded(&ran, "run"));
 
-    check(&mut problems, "status", &succeeded(&cf(dir, &name, &["status"]), "status"));
-    check(&mut problems, "ps", &succeeded(&cf(dir, &name, &["ps", "--all"]), "ps"));
-    check(&mut problems, "logs", &succeeded(&cf(dir, &name, &["logs"]), "logs"));
+    check(
+        &mut problems,
+        "status",
+        &succeeded(&cf(dir, &name, &["status"]), "status"),
+    );
+    check(
+        &mut problems,
+        "ps",
+        &succeeded(&cf(dir, &name, &["ps", "--all"]), "ps"),
+    );
+    check(
+        &mut problems,
+        "logs",
+        &succeeded(&cf(dir, &name, &["logs"]), "logs"),
+    );
 
     let dry = cf(dir, &name, &["teardown", "--dry-run", "--force"]);
-    check(&mut problems, "teardown", &succeeded(&dry, "teardown --dry-run"));
+    check(
+        &mut problems,
+        "teardown",
+        &succeeded(&dry, "teardown --dry-run"),
+    );
     let removed = cf(dir, &name, &["teardown", "--yes", "--force"]);
     check(&mut problems, "teardown", &succeeded(&removed, "teardown"));
 
