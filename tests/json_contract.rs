@@ -1,12 +1,14 @@
 //! The JSON output contract (docs/src/json.md): each command, run for real on the bench with
 //! `--message-format json`, writes one result that its schema in `docs/src/json/` accepts —
 //! checked by check-jsonschema from the bench venv — and the schemas are closed: the same result
-//! with one field more is refused. One deploy of `examples/hello` serves every command.
+//! with one field more is refused. One deploy of `examples/hello` serves every command. The shapes
+//! the command pages write (`JSON: {"type":"result","project",…}`) name the schemas' fields.
 
 mod common;
 
 use common::*;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -179,4 +181,169 @@ fn every_command_writes_the_result_its_schema_describes() {
     check(&mut problems, "teardown", &succeeded(&removed, "teardown"));
 
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// A shape as the command pages write it: `{"a","b":{"c"},"d":[{"e"}],"f":"x"|"y","g":{…}}`.
+#[derive(Debug)]
+enum Shape {
+    /// A field without a nested shape, with the literal values it lists (`"ok"|"warn"`).
+    Leaf(BTreeSet<String>),
+    Object(BTreeMap<String, Shape>),
+    ArrayOf(Box<Shape>),
+}
+
+fn parse_string(text: &[char], i: &mut usize) -> String {
+    *i += 1;
+    let start = *i;
+    while text[*i] != '"' {
+        *i += 1;
+    }
+    *i += 1;
+    text[start..*i - 1].iter().collect()
+}
+
+/// The value after `:` (or an array's element): an object, an array, literals, or anything else
+/// (`{…}`, `[arn…]`) as a leaf.
+fn parse_value(text: &[char], i: &mut usize) -> Shape {
+    match text[*i] {
+        '{' if text[*i + 1] == '"' => parse_object(text, i),
+        '[' => {
+            *i += 1;
+            let element = parse_value(text, i);
+            while text[*i] != ']' {
+                *i += 1;
+            }
+            *i += 1;
+            match element {
+                Shape::Object(_) => Shape::ArrayOf(Box::new(element)),
+                _ => Shape::Leaf(BTreeSet::new()),
+            }
+        }
+        '"' => {
+            let mut values = BTreeSet::from([parse_string(text, i)]);
+            while text[*i] == '|' {
+                *i += 1;
+                values.insert(parse_string(text, i));
+            }
+            Shape::Leaf(values)
+        }
+        _ => {
+            let mut depth = 0;
+            while depth > 0 || !matches!(text[*i], ',' | '}' | ']') {
+                match text[*i] {
+                    '{' | '[' => depth += 1,
+                    '}' | ']' => depth -= 1,
+                    _ => {}
+                }
+                *i += 1;
+            }
+            Shape::Leaf(BTreeSet::new())
+        }
+    }
+}
+
+fn parse_object(text: &[char], i: &mut usize) -> Shape {
+    let mut fields = BTreeMap::new();
+    *i += 1;
+    loop {
+        let key = parse_string(text, i);
+        let value = if text[*i] == ':' {
+            *i += 1;
+            parse_value(text, i)
+        } else {
+            Shape::Leaf(BTreeSet::new())
+        };
+        fields.insert(key, value);
+        *i += 1;
+        if text[*i - 1] == '}' {
+            return Shape::Object(fields);
+        }
+    }
+}
+
+/// The `n`th result shape (`{"type":"result",…}`) a command page writes.
+fn documented(page: &str, n: usize) -> Shape {
+    let text = std::fs::read_to_string(repo().join("docs/src/commands").join(page)).unwrap();
+    let at = text
+        .match_indices("`{\"type\":\"result\"")
+        .nth(n)
+        .unwrap_or_else(|| panic!("{page}: no result shape number {n}"))
+        .0;
+    let chars: Vec<char> = text[at + 1..].chars().collect();
+    parse_object(&chars, &mut 0)
+}
+
+/// Where `doc` and the schema disagree: a documented field the schema does not allow, a field the
+/// schema requires that is not documented, literal values that differ from the schema's enum.
+fn disagreements(at: &str, doc: &Shape, schema: &Value, out: &mut Vec<String>) {
+    match doc {
+        Shape::Object(fields) => {
+            let props = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for (key, shape) in fields {
+                match props.get(key) {
+                    None => out.push(format!("{at}.{key} is documented but not in the schema")),
+                    Some(sub) => disagreements(&format!("{at}.{key}"), shape, sub, out),
+                }
+            }
+            for key in schema["required"].as_array().into_iter().flatten() {
+                let key = key.as_str().unwrap();
+                if !fields.contains_key(key) {
+                    out.push(format!(
+                        "{at}.{key} is required by the schema but not documented"
+                    ));
+                }
+            }
+        }
+        Shape::ArrayOf(element) => {
+            disagreements(&format!("{at}[]"), element, &schema["items"], out)
+        }
+        Shape::Leaf(values) if values.len() > 1 => {
+            let allowed: BTreeSet<String> = schema["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            if &allowed != values {
+                out.push(format!(
+                    "{at}: documented {values:?}, the schema allows {allowed:?}"
+                ));
+            }
+        }
+        Shape::Leaf(_) => {}
+    }
+}
+
+#[test]
+fn the_command_pages_document_the_schemas_fields() {
+    let load = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(schema(name)).unwrap()).unwrap()
+    };
+    let status = load("status");
+    // (schema, the schema's part, command page, which of the page's result shapes)
+    let pairs = [
+        ("deploy", load("deploy"), "deploy.md", 0),
+        ("deploy-dry-run", load("deploy-dry-run"), "deploy.md", 1),
+        ("run", load("run"), "run.md", 0),
+        (
+            "status (schedule)",
+            status["oneOf"][1].clone(),
+            "status-ps-logs.md",
+            3,
+        ),
+        ("status", status["oneOf"][0].clone(), "status-ps-logs.md", 4),
+        ("ps", load("ps"), "status-ps-logs.md", 1),
+        ("logs", load("logs"), "status-ps-logs.md", 0),
+        ("teardown", load("teardown"), "teardown.md", 0),
+        ("iam-policy", load("iam-policy"), "iam.md", 0),
+        ("doctor", load("doctor"), "doctor.md", 0),
+    ];
+    let mut problems = Vec::new();
+    for (name, schema, page, n) in pairs {
+        disagreements(name, &documented(page, n), &schema, &mut problems);
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
