@@ -138,6 +138,11 @@ fn every_command_writes_the_result_its_schema_describes() {
         "iam-policy",
         &succeeded(&policy, "iam policy"),
     );
+    // Nothing to grant: no policy (never an empty document), and the role's trust with --trust.
+    let task = cf(dir, &name, &["iam", "policy", "--for", "task", "--trust"]);
+    let task = succeeded(&task, "iam policy --for task --trust");
+    assert!(task["trust"].is_object(), "{task}");
+    check(&mut problems, "iam-policy", &task);
     let plan = cf(dir, &name, &["deploy", "--dry-run"]);
     check(
         &mut problems,
