@@ -5,7 +5,8 @@
 # mdbook is not packaged by Debian; it is built from crates.io, pinned, without its default
 # features (the search index, `serve` and `watch`: building the book needs none of them), and
 # unoptimised without debug info (`--debug`, CARGO_PROFILE_DEV_DEBUG=0): half the CPU time of a
-# release build (81 against 158 CPU-seconds measured), and the book still builds in under a second.
+# release build (73 against 159 CPU-seconds, scripts/bench-book.sh), and the book still builds in
+# under a second.
 # scripts/test.sh runs `install` in the background while the bench comes up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
