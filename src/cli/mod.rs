@@ -23,7 +23,17 @@ pub fn main() -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(commands::run(cli, &out)) {
+    let result = runtime.block_on(async {
+        // Before anything else: from here on Ctrl-C is ours to report, never a silent kill.
+        crate::interrupt::install();
+        crate::interrupt::or_interrupted(commands::run(cli, &out)).await
+    });
+    // An interrupted command may leave a blocking task (a host build's cargo) behind: not
+    // waited for.
+    if matches!(&result, Err(e) if crate::error::exit_code(e) == crate::error::exit::INTERRUPTED) {
+        runtime.shutdown_background();
+    }
+    match result {
         Ok(code) => code,
         Err(err) => {
             // One line: the error and its causes, joined.

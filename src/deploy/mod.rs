@@ -58,6 +58,7 @@ pub async fn deploy(
     // The load balancer `setup` made: its target group is the service's.
     let attached = crate::service::balancer::attach(&aws, config).await?;
     let config = attached.as_ref().unwrap_or(config);
+    crate::interrupt::note("during the plan: nothing was changed yet");
     let plan = plan::plan(project, config, &aws, opts, out).await?;
     if opts.dry_run {
         return Ok(DeployReport::Plan {
@@ -96,6 +97,7 @@ async fn execute(
         ..
     } = plan;
     crate::build::codebuild::set_stop_on_interrupt(opts.run.stop_on_interrupt);
+    crate::interrupt::note("after the plan: nothing was built, pushed or registered");
     // The plan's login carries the push: the registry is logged in to once.
     let target = publish::target_from_plan(aws, &repository, login, out).await?;
     let remote = codebuild.map(|checked| (aws, checked));
@@ -114,6 +116,10 @@ async fn execute(
         // kind = "service" | "web": the service follows the registration (src/service/).
         Some(network) if config.service.kind != crate::config::service::StageKind::Task => {
             let latest = Some(definition.latest);
+            crate::interrupt::note(format!(
+                "service {}: its deployment may be under way and ECS carries it on; `cargo fargate status` shows it, `cargo fargate rollback` undoes it",
+                crate::names::service(config)
+            ));
             let (r, s) = crate::service::deploy::finish(
                 aws,
                 config,
@@ -152,6 +158,10 @@ async fn execute(
     };
     let schedule = match (&schedule_plan, &pre.network) {
         (Some(schedule_plan), Some(network)) => {
+            crate::interrupt::note(format!(
+                "task definition {} is registered; the schedule may not point at it yet (run deploy again)",
+                registered.task_definition.arn
+            ));
             if !will_run && !pre.cluster_exists {
                 aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
                     .await?;
@@ -176,6 +186,9 @@ async fn execute(
     // never the deploy's result or exit code.
     // Nothing registered, nothing surplus: a deploy that registered no revision leaves pruning to
     // the next one that does (a round trip saved on every unchanged deploy).
+    crate::interrupt::note(
+        "the deploy is done; only deregistering old revisions (keep-revisions) was cut short",
+    );
     let pruned = match registered.task_definition.registered {
         true => crate::revisions::prune(aws, config, out).await,
         false => Ok(crate::revisions::PruneReport {

@@ -246,9 +246,11 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
                 tokio::time::sleep(input.poll).await;
             }
         };
+        // Ctrl-C ends following, as `tail -f`: what was shown is the result.
+        let mut interrupt = crate::interrupt::claim();
         tokio::select! {
             r = follow => r?,
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
         }
         return Ok(report);
     }
@@ -286,9 +288,10 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
             tokio::time::sleep(input.poll).await;
         }
     };
+    let mut interrupt = crate::interrupt::claim();
     tokio::select! {
         r = follow => r?,
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
     }
     Ok(report)
 }

@@ -245,8 +245,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         client_token: &pending.token,
     };
     // Listen for Ctrl-C from here on: once a task may exist, it is ours to report or stop.
-    let mut interrupt = Box::pin(tokio::signal::ctrl_c());
-    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
+    let mut interrupt = crate::interrupt::claim();
     // A role IAM has just created can take a few seconds to be usable by ECS: RunTask is retried
     // while ECS says so, and Ctrl-C ends the wait.
     let retries = if input.fresh_roles { IAM_RETRIES } else { 0 };
@@ -269,7 +268,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         });
     let response = tokio::select! {
         r = start => r.map_err(|e| unanswered(e, &pending))?,
-        _ = &mut interrupt => {
+        _ = interrupt.recv() => {
             return Err(crate::error::Exit {
                 code: INTERRUPTED,
                 error: anyhow::anyhow!(
@@ -377,7 +376,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
             report.exit_code = o.exit_code;
             report.outcome = Some(o);
         }
-        _ = &mut interrupt => {
+        _ = interrupt.recv() => {
             report.interrupted = true;
             report.exit_code = INTERRUPTED;
             if input.stop_on_interrupt {
@@ -386,10 +385,12 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
                     out.status("Stopped", format_args!("task {arn}"));
                 }
             } else {
+                let ids: Vec<&str> = arns.iter().map(|a| logs::task_id(a)).collect();
                 out.warn(format_args!(
-                    "stopped following; the task keeps running: `cargo fargate logs -f --task {}` or `cargo fargate stop {}`",
-                    logs::task_id(&arns[0]),
-                    logs::task_id(&arns[0])
+                    "interrupted: stopped following; still running: task {}: follow it with `cargo fargate logs -f --task {}`, stop it with `cargo fargate stop {}`",
+                    arns.join(", task "),
+                    ids[0],
+                    ids.join(" ")
                 ));
             }
         }
