@@ -552,7 +552,6 @@ pub struct PackageArgs {
     pub allow: Vec<String>,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -233,7 +233,9 @@ pub async fn launch(
     opts: &RunOptions,
     out: &Output,
 ) -> Result<(RegisterReport, Option<RunReport>)> {
-    crate::interrupt::note("the image is pushed; the task definition may be registered, no task was started");
+    crate::interrupt::note(
+        "the image is pushed; the task definition may be registered, no task was started",
+    );
     let registered = register::apply(aws, config, prepared, latest, out).await?;
     crate::interrupt::note(format!(
         "task definition {} is registered; no task was started",

@@ -177,4 +177,3 @@ fn check_env_is_unicode() -> Result<()> {
     }
     Ok(())
 }
-

@@ -82,7 +82,10 @@ pub async fn delete(s: &Session, args: DeleteArgs) -> Result<i32> {
     let deleted = crate::schedule::delete(&aws, &config)
         .await?
         .ok_or_else(|| {
-            UserError::new(format!("stage `{}` has no schedule to delete", config.stage))
+            UserError::new(format!(
+                "stage `{}` has no schedule to delete",
+                config.stage
+            ))
         })?;
     s.out.result(&deleted);
     Ok(0)
