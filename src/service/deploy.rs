@@ -250,23 +250,9 @@ pub async fn service(
     };
     // Unchanged and settled: nothing to wait for. Unchanged but still rolling (a deploy that timed
     // out before): wait again, so re-running converges.
-    if no_wait {
-        report.not_waited = Some("no-wait");
+    report.not_waited = not_waited(no_wait, action, &state, &id, &name, out);
+    if report.not_waited.is_some() {
         return Ok(report);
-    }
-    if action == Action::Unchanged && state == "COMPLETED" {
-        report.not_waited = Some(ALREADY_COMPLETED);
-        return Ok(report);
-    }
-    if action == Action::Unchanged {
-        // Nothing to change, but a rollout of exactly this under way (another deploy's, or one
-        // that timed out before): it is this deploy's to wait for.
-        out.status(
-            "Joining",
-            format_args!(
-                "deployment {id} of {name}: already rolling out this revision and settings (another deploy started it, or one that stopped waiting)"
-            ),
-        );
     }
     report.waited = Some(
         wait::wait(
@@ -285,6 +271,33 @@ pub async fn service(
         .await?,
     );
     Ok(report)
+}
+
+/// Why the deployment is not waited for, if it is not: `--no-wait`, or nothing changed and its
+/// rollout is complete. Unchanged but rolling (another deploy's rollout of exactly this, or one
+/// that stopped waiting): it is this deploy's to wait for, and a line says so.
+fn not_waited(
+    no_wait: bool,
+    action: Action,
+    state: &str,
+    id: &str,
+    name: &str,
+    out: &Output,
+) -> Option<&'static str> {
+    match (no_wait, action, state) {
+        (true, _, _) => Some("no-wait"),
+        (false, Action::Unchanged, "COMPLETED") => Some(ALREADY_COMPLETED),
+        (false, Action::Unchanged, _) => {
+            out.status(
+                "Joining",
+                format_args!(
+                    "deployment {id} of {name}: already rolling out this revision and settings (another deploy started it, or one that stopped waiting)"
+                ),
+            );
+            None
+        }
+        _ => None,
+    }
 }
 
 /// A line of the deploy plan: whether it changes anything, and what.

@@ -103,6 +103,20 @@ pub fn taken_over_by(service: &Value, id: &str, task_definition_arn: &str) -> Op
         .flatten()
 }
 
+/// Follows the deployment that took over from `deployment` with the same revision, saying so.
+fn take_over(out: &Output, service: &Value, deployment: &mut String, input: &WaitInput<'_>) {
+    if let Some(by) = taken_over_by(service, deployment, input.task_definition_arn) {
+        out.status(
+            "Following",
+            format_args!(
+                "deployment {by} of {}: another deploy of the same revision replaced deployment {deployment}, so its rollout is this deploy's",
+                input.service
+            ),
+        );
+        *deployment = by;
+    }
+}
+
 /// Event messages that say why tasks do not become healthy.
 pub fn health_events(service: &Value) -> Vec<String> {
     service["events"]
@@ -275,16 +289,7 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
         })
         .await?;
 
-        if let Some(by) = taken_over_by(&service, &deployment, input.task_definition_arn) {
-            out.status(
-                "Following",
-                format_args!(
-                    "deployment {by} of {}: another deploy of the same revision replaced deployment {deployment}, so its rollout is this deploy's",
-                    input.service
-                ),
-            );
-            deployment = by;
-        }
+        take_over(out, &service, &mut deployment, input);
         let progress = assess(&service, &deployment);
         match &progress {
             Progress::Completed => {
