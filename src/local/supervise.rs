@@ -17,8 +17,6 @@ use serde_json::json;
 use crate::error::Result;
 use crate::output::Output;
 
-/// A pending Ctrl-C.
-
 /// How the container ended.
 #[derive(Debug, Clone)]
 pub struct Ended {
