@@ -144,3 +144,48 @@ pub async fn or_interrupted<T>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Ctrl-C as the listener reports one.
+    fn press() {
+        PRESSED.get().expect("installed").send_modify(|n| *n += 1);
+    }
+
+    /// One test, in order: the statics are the process's.
+    #[tokio::test]
+    async fn an_unclaimed_ctrl_c_ends_the_command_with_the_note_a_claimed_one_does_not() {
+        install();
+        note("during the plan: nothing was changed yet");
+        let command = std::future::pending::<crate::error::Result<i32>>();
+        let ended = tokio::join!(or_interrupted(command), async {
+            tokio::task::yield_now().await;
+            press();
+        })
+        .0
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code(&ended), exit::INTERRUPTED);
+        assert_eq!(
+            format!("{ended:#}"),
+            "interrupted: during the plan: nothing was changed yet"
+        );
+
+        // Claimed: the stage sees the Ctrl-C, the dispatcher lets the command finish.
+        let command = async {
+            let mut claim = claim();
+            tokio::task::yield_now().await;
+            claim.recv().await;
+            Ok(7)
+        };
+        let (done, ()) = tokio::join!(or_interrupted(command), async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            press();
+        });
+        assert_eq!(done.unwrap(), 7);
+        assert!(!claimed(), "the claim ends with the stage");
+    }
+}
