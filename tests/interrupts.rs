@@ -52,9 +52,9 @@ fn interrupt_and_wait(
     (printed, seen)
 }
 
-/// The waits until `proxy` has been asked for `operation` (the command is now blocked on it).
+/// Waits until `proxy` has been asked for `operation` (the command is now blocked on it).
 fn wait_for_operation(proxy: &Faulty, operation: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while proxy.count(operation) == 0 {
         assert!(
             Instant::now() < deadline,
@@ -63,6 +63,21 @@ fn wait_for_operation(proxy: &Faulty, operation: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The first line `want` accepts, within 3 minutes (a build's first step or CodeBuild's start
+/// under a loaded bench); every line read goes to `seen`.
+fn wait_long(rx: &Receiver<String>, seen: &mut Vec<String>, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line.clone());
+            if want(&line) {
+                return line;
+            }
+        }
+    }
+    panic!("timed out; saw:\n{}", seen.join("\n"));
 }
 
 fn nothing_registered(family: &str) {
@@ -121,7 +136,7 @@ fn ctrl_c_during_the_docker_build_says_the_build_stopped() {
     let repo = format!("{name}-dev");
     let (mut child, out, err) = spawn(bench_command(dir.path(), &repo, &["deploy"]));
     let mut seen = Vec::new();
-    wait_for_line(&err, &mut seen, |l| l.contains("sleep 120"));
+    wait_long(&err, &mut seen, |l| l.contains("sleep 120"));
     let (_, seen) = interrupt_and_wait(&mut child, &out, &err, seen);
     let last = seen.last().unwrap();
     assert_eq!(
@@ -149,7 +164,7 @@ fn ctrl_c_during_a_codebuild_build_names_the_build_left_running() {
         .env("CARGO_FARGATE_BUILDER", "codebuild");
     let (mut child, out, err) = spawn(cmd);
     let mut seen = Vec::new();
-    let line = wait_for_line(&err, &mut seen, |l| l.contains("on CodeBuild ("));
+    let line = wait_long(&err, &mut seen, |l| l.contains("on CodeBuild ("));
     let id = line
         .rsplit("build ")
         .next()
