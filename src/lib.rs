@@ -2,7 +2,8 @@
 //!
 //! Layers, each using only the ones before it in this list (no import circle between top-level
 //! modules: `tests/layout.rs` fails on one):
-//! - Foundations: [`error`] (one-line errors, exit codes), [`ci`] (GitHub Actions
+//! - Foundations: [`error`] (one-line errors, exit codes), [`interrupt`] (the one Ctrl-C
+//!   listener; what an interrupt left behind), [`ci`] (GitHub Actions
 //!   annotations, groups and job summary; GitLab sections), [`net`] (timeouts and retries),
 //!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`sources`] (the source set every builder and the content hash
 //!   use: members and every path dependency), [`image`] (image
@@ -36,6 +37,7 @@ pub mod doctor;
 pub mod error;
 pub mod iam;
 pub mod image;
+pub mod interrupt;
 pub mod local;
 pub mod names;
 pub mod net;
