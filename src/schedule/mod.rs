@@ -206,27 +206,34 @@ async fn put(
     out: &Output,
 ) -> Result<String> {
     const TRIES: u32 = 6;
-    let mut attempt = 1;
-    loop {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+    let attempt = std::sync::atomic::AtomicU32::new(0);
+    let refused = std::sync::Mutex::new(None);
+    let what = format!(
+        "IAM to make the new role {} usable by EventBridge Scheduler",
+        spec.role_arn
+    );
+    // The tries are the limit; the deadline only bounds them (each call has its own timeout).
+    let deadline = std::time::Instant::now() + (EVERY + crate::net::timeout()) * TRIES;
+    let backoff = crate::net::poll::every(EVERY).with_max_times(TRIES as usize - 1);
+    let put = crate::net::poll_until(&what, deadline, backoff, || async {
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         match aws.put_schedule(spec, exists).await {
-            Err(e)
-                if fresh_role
-                    && attempt < TRIES
-                    && format!("{e:#}").to_ascii_lowercase().contains("role") =>
-            {
-                out.status(
-                    "Waiting",
-                    format_args!(
-                        "for IAM to make the new role {} usable by EventBridge Scheduler ({attempt}/{TRIES})",
-                        spec.role_arn
-                    ),
-                );
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                attempt += 1;
+            Err(e) if fresh_role && format!("{e:#}").to_ascii_lowercase().contains("role") => {
+                if n < TRIES {
+                    out.status("Waiting", format_args!("for {what} ({n}/{TRIES})"));
+                }
+                *refused.lock().expect("not poisoned") = Some(e);
+                Ok(None)
             }
-            other => return other,
+            other => other.map(Some),
         }
-    }
+    })
+    .await?;
+    put.map_err(|timed_out| {
+        let last = refused.lock().expect("not poisoned").take();
+        last.unwrap_or_else(|| timed_out.into())
+    })
 }
 
 impl fmt::Display for ScheduleReport {

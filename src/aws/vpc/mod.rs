@@ -105,7 +105,7 @@ impl Aws {
         };
         let id = vpc.vpc_id().unwrap_or_default().to_string();
         let mut net = ProjectNetwork {
-            vpc: id.clone(),
+            vpc: id,
             cidr: vpc.cidr_block().unwrap_or_default().to_string(),
             vpc_tags: tag_map(vpc.tags()),
             ..Default::default()
