@@ -198,10 +198,10 @@ impl StageRoles {
             },
         };
         StageRoles {
-            task: role(&config.task_role),
-            execution: role(&config.execution_role),
-            codebuild: role(&config.codebuild_role),
-            scheduler: role(&config.scheduler_role),
+            task: role(&config.roles.task),
+            execution: role(&config.roles.execution),
+            codebuild: role(&config.roles.codebuild),
+            scheduler: role(&config.roles.scheduler),
             infrastructure: role(&Role::Managed(crate::names::infrastructure_role(config))),
         }
     }
@@ -236,9 +236,9 @@ fn pick(roles: &[&RoleRef], managed: bool) -> Vec<String> {
 fn role_policies(config: &Config, partition: &str, roles: &StageRoles) -> Vec<String> {
     let mut policies: BTreeSet<String> = BTreeSet::new();
     if roles.task.managed {
-        policies.extend(config.task_role_policies.iter().cloned());
+        policies.extend(config.roles.task_policies.iter().cloned());
     }
-    if roles.execution.managed && config.execution_role_policy == "aws-managed" {
+    if roles.execution.managed && config.roles.execution_policy == "aws-managed" {
         policies.insert(format!(
             "arn:{partition}:iam::aws:policy/{}",
             crate::iam::roles::EXECUTION_POLICY
@@ -359,7 +359,7 @@ impl Scope {
             keep_revisions: config.keep_revisions,
             exec,
             teardown: false,
-            network: config.subnets.is_empty(),
+            network: config.network.subnets.is_empty(),
             load_balancer: config
                 .service
                 .load_balancer
@@ -372,7 +372,7 @@ impl Scope {
             arn,
             ssm_parameters,
             secrets_manager,
-            kms_keys: config.secrets_kms_keys.clone(),
+            kms_keys: config.roles.secrets_kms_keys.clone(),
             kms_via,
         }
     }
@@ -399,7 +399,7 @@ impl Scope {
             )?,
             Principal::Task => {
                 let mut statements = Vec::new();
-                for path in &config.task_role_policy_files {
+                for path in &config.roles.task_policy_files {
                     let (_, doc) = crate::iam::roles::policy_file(path)?;
                     match &doc["Statement"] {
                         Value::Array(items) => statements.extend(items.iter().cloned()),

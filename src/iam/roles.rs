@@ -162,7 +162,7 @@ pub async fn plan(
             identity,
             region,
             Kind::Task,
-            &config.task_role,
+            &config.roles.task,
             None,
         ),
         plan_role(
@@ -171,7 +171,7 @@ pub async fn plan(
             identity,
             region,
             Kind::Execution,
-            &config.execution_role,
+            &config.roles.execution,
             image,
         ),
     )?;
@@ -276,7 +276,7 @@ async fn plan_managed(
     let mut inline = BTreeMap::new();
     match kind {
         Kind::Task => task_policies(aws, config, &mut policies, &mut inline).await?,
-        Kind::Execution if config.execution_role_policy != "aws-managed" => {
+        Kind::Execution if config.roles.execution_policy != "aws-managed" => {
             // Pulls from the stage's repository, the registered image's, and whatever
             // the role already pulls from (older revisions must still start).
             let mut pulls: Vec<String> = image
@@ -344,7 +344,7 @@ async fn task_policies(
     policies: &mut BTreeSet<String>,
     inline: &mut BTreeMap<String, Value>,
 ) -> Result<()> {
-    for arn in &config.task_role_policies {
+    for arn in &config.roles.task_policies {
         if !aws.policy_exists(arn).await? {
             return Err(config
                 .key_error(
@@ -360,7 +360,7 @@ async fn task_policies(
         let name = crate::names::EXEC_POLICY_NAME.to_string();
         inline.insert(name, crate::iam::exec::policy());
     }
-    for path in &config.task_role_policy_files {
+    for path in &config.roles.task_policy_files {
         let (name, doc) = policy_file(path)?;
         if inline.insert(name.clone(), doc).is_some() {
             return Err(config

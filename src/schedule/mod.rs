@@ -46,7 +46,7 @@ pub async fn plan(
     identity: &Identity,
     roles: &crate::iam::roles::Plan,
 ) -> Result<Option<Plan>> {
-    let Some(expression) = &config.schedule else {
+    let Some(schedule) = &config.schedule else {
         return Ok(None);
     };
     let region = aws.region();
@@ -62,8 +62,8 @@ pub async fn plan(
     let existing = aws.get_schedule(&name).await?;
     Ok(Some(Plan {
         name,
-        expression: expression.clone(),
-        timezone: config.schedule_timezone.clone(),
+        expression: schedule.expression.clone(),
+        timezone: schedule.timezone.clone(),
         cluster_arn: role::cluster_arn(
             identity.partition(),
             &region,
@@ -286,7 +286,7 @@ pub async fn delete(aws: &Aws, config: &Config) -> Result<Option<ScheduleDeleted
     if !schedule_deleted && config.schedule.is_none() {
         return Ok(None);
     }
-    let (role, role_deleted) = match &config.scheduler_role {
+    let (role, role_deleted) = match &config.roles.scheduler {
         Role::Managed(role) => (role.clone(), role::delete(aws, role).await?),
         Role::Given(role) => (format!("{role} (given: kept)"), false),
     };

@@ -124,7 +124,7 @@ pub fn missing(
     zones: &[String],
     region: &str,
 ) -> Vec<Part> {
-    let private = config.private_network;
+    let private = config.network.private;
     let mut parts = Vec::new();
     let Some(net) = found else {
         // A new VPC is made with this stage's tag on it.
@@ -132,12 +132,12 @@ pub fn missing(
         fresh
             .vpc_tags
             .insert(names::network_use_tag(config), "yes".into());
-        parts.push(Part::Vpc(config.network_cidr.clone()));
+        parts.push(Part::Vpc(config.network.cidr.clone()));
         parts.extend(missing(config, Some(&fresh), zones, region));
         return parts;
     };
     let net_cidr = if net.cidr.is_empty() {
-        config.network_cidr.clone()
+        config.network.cidr.clone()
     } else {
         net.cidr.clone()
     };
@@ -186,7 +186,7 @@ pub fn missing(
 
 /// Reads the project's network; `None` when the stage's `subnets` are configured (they win).
 pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
-    if !config.subnets.is_empty() {
+    if !config.network.subnets.is_empty() {
         return Ok(None);
     }
     let found = aws.project_network(&config.project).await?;
@@ -196,7 +196,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
         }
         _ => {
             let zones = aws.availability_zones().await?;
-            let want = config.zones as usize;
+            let want = config.network.zones as usize;
             if zones.len() < want {
                 return Err(config
                     .key_error(
@@ -217,7 +217,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
     Ok(Some(NetworkPlan {
         found,
         missing,
-        private: config.private_network,
+        private: config.network.private,
         zones: zones.len(),
     }))
 }
@@ -347,7 +347,7 @@ async fn make_access(
             let t = tags("endpoints", &name);
             let about = "cargo-fargate VPC endpoints: HTTPS from the VPC";
             let cidr = if net.cidr.is_empty() {
-                &config.network_cidr
+                &config.network.cidr
             } else {
                 &net.cidr
             };

@@ -247,10 +247,13 @@ async fn logs_and_repository(aws: &Aws, config: &Config, items: &mut Vec<Item>) 
 async fn roles(aws: &Aws, config: &Config, items: &mut Vec<Item>) -> Result<()> {
     let infrastructure = Role::Managed(crate::names::infrastructure_role(config));
     for (role, used) in [
-        (&config.task_role, true),
-        (&config.execution_role, true),
-        (&config.codebuild_role, config.builder == Builder::Codebuild),
-        (&config.scheduler_role, config.schedule.is_some()),
+        (&config.roles.task, true),
+        (&config.roles.execution, true),
+        (
+            &config.roles.codebuild,
+            config.builder == Builder::Codebuild,
+        ),
+        (&config.roles.scheduler, config.schedule.is_some()),
         (&infrastructure, config.service.kind == StageKind::Web),
         (&Role::Managed(crate::names::deployer_role(config)), true),
     ] {

@@ -224,4 +224,3 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
-
