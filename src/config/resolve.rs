@@ -197,29 +197,8 @@ pub fn resolve(
     }
     let aws_profile = r.opt_str("aws-profile").map(|(v, _)| v);
     let names = names(&mut r, &naming)?;
-    let (tag_mutability, _) = r.str_or("tag-mutability", || "IMMUTABLE".into());
-    // `Kind::Choice` already refused anything else.
-    let tag_mutability = if tag_mutability == "MUTABLE" {
-        TagMutability::Mutable
-    } else {
-        TagMutability::Immutable
-    };
-    let registry_endpoint = r.opt_str("registry-endpoint");
-    if let Some((value, origin)) = &registry_endpoint {
-        r.check(
-            "registry-endpoint",
-            origin,
-            validate::registry_endpoint(value),
-        )?;
-    }
-    let bucket = r.opt_str("bucket").map(|(b, o)| (naming.named(&b), o));
-    if let Some((value, origin)) = &bucket {
-        r.check("bucket", origin, validate::bucket(value))?;
-    }
-    let names = Names {
-        bucket: bucket.map(|(b, _)| b),
-        ..names
-    };
+    let (tag_mutability, registry_endpoint, bucket) = registry(&mut r, &naming)?;
+    let names = Names { bucket, ..names };
     let size = super::sections::size(&mut r)?;
     let network = super::sections::network(&mut r)?;
     let roles = super::sections::task_roles(&mut r, &naming, facts.package_dir)?;
@@ -242,7 +221,7 @@ pub fn resolve(
         adopt: names.adopt,
         repository: names.repository,
         tag_mutability,
-        registry_endpoint: registry_endpoint.map(|(v, _)| v),
+        registry_endpoint,
         bucket: names.bucket,
         cpu: size.cpu,
         memory: size.memory,
@@ -377,4 +356,35 @@ fn names(r: &mut Resolver, naming: &Naming) -> Result<Names, UserError> {
         repository,
         bucket: None,
     })
+}
+
+/// The repository's tag mutability, the registry endpoint and the archive bucket.
+fn registry(
+    r: &mut Resolver,
+    naming: &Naming,
+) -> Result<(TagMutability, Option<String>, Option<String>), UserError> {
+    let (tag_mutability, _) = r.str_or("tag-mutability", || "IMMUTABLE".into());
+    // `Kind::Choice` already refused anything else.
+    let tag_mutability = if tag_mutability == "MUTABLE" {
+        TagMutability::Mutable
+    } else {
+        TagMutability::Immutable
+    };
+    let registry_endpoint = r.opt_str("registry-endpoint");
+    if let Some((value, origin)) = &registry_endpoint {
+        r.check(
+            "registry-endpoint",
+            origin,
+            validate::registry_endpoint(value),
+        )?;
+    }
+    let bucket = r.opt_str("bucket").map(|(b, o)| (naming.named(&b), o));
+    if let Some((value, origin)) = &bucket {
+        r.check("bucket", origin, validate::bucket(value))?;
+    }
+    Ok((
+        tag_mutability,
+        registry_endpoint.map(|(v, _)| v),
+        bucket.map(|(b, _)| b),
+    ))
 }
