@@ -256,131 +256,155 @@ pub async fn apply(
     let mut net = plan.found.clone().unwrap_or_default();
     let region = aws.region();
     for part in &plan.missing {
-        make(aws, config, &mut net, part, &region).await?;
+        let mut maker = Maker {
+            aws,
+            config,
+            net: &mut net,
+            region: &region,
+        };
+        maker.make(part).await?;
         out.status("Network", format_args!("{}", part.describe()));
     }
     Ok(net)
 }
 
-/// Makes one part: the VPC, its subnets and routing here, the rest in [`make_access`].
-async fn make(
-    aws: &Aws,
-    config: &Config,
-    net: &mut ProjectNetwork,
-    part: &Part,
-    region: &str,
-) -> Result<()> {
-    let tags = |part: &str, name: &str| names::network_tags(config, part, name);
-    match part {
-        Part::Vpc(cidr) => {
-            let mut t = tags("vpc", &names::network(config));
-            t.insert(names::network_use_tag(config), "yes".into());
-            net.vpc = aws.create_vpc(cidr, &t).await?;
-            net.cidr = cidr.clone();
-            net.vpc_tags = t;
-        }
-        Part::Subnet {
-            private,
-            zone,
-            cidr,
-        } => {
-            let tier = if *private { "private" } else { "public" };
-            let suffix = zone.chars().last().unwrap_or('x');
-            let name = names::network_part(config, &format!("{tier}-{suffix}"));
-            let id = aws
-                .create_subnet(&net.vpc, cidr, zone, &tags(tier, &name))
-                .await?;
-            let list = if *private {
-                &mut net.private_subnets
-            } else {
-                &mut net.public_subnets
-            };
-            list.push((zone.clone(), id));
-        }
-        Part::Gateway => {
-            let name = names::network_part(config, "gateway");
-            net.gateway = Some(
-                aws.create_gateway(&net.vpc, &tags("gateway", &name))
-                    .await?,
-            );
-        }
-        Part::PublicRoutes => {
-            let name = names::network_part(config, "public");
-            let subnets = ids(&net.public_subnets);
-            let t = tags("routes-public", &name);
-            let id = aws
-                .create_routes(&net.vpc, net.gateway.as_deref(), &subnets, &t)
-                .await?;
-            net.public_routes = Some(id);
-        }
-        Part::PrivateRoutes => {
-            let name = names::network_part(config, "private");
-            let subnets = ids(&net.private_subnets);
-            let t = tags("routes-private", &name);
-            net.private_routes = Some(aws.create_routes(&net.vpc, None, &subnets, &t).await?);
-        }
-        Part::TasksGroup | Part::EndpointsGroup | Part::Endpoint(_) | Part::UseTag => {
-            return make_access(aws, config, net, part, region).await
-        }
-    }
-    Ok(())
+/// Makes the network's parts into `net`, each tagged as the project's.
+struct Maker<'a> {
+    aws: &'a Aws,
+    config: &'a Config,
+    net: &'a mut ProjectNetwork,
+    region: &'a str,
 }
 
-/// Makes a security group, a VPC endpoint, or this stage's use tag.
-async fn make_access(
-    aws: &Aws,
-    config: &Config,
-    net: &mut ProjectNetwork,
-    part: &Part,
-    region: &str,
-) -> Result<()> {
-    let tags = |part: &str, name: &str| names::network_tags(config, part, name);
-    match part {
-        Part::TasksGroup => {
-            let name = names::network_part(config, "tasks");
-            let t = tags("tasks", &name);
-            let about = "cargo-fargate tasks: no inbound rule";
-            net.tasks_group = Some(aws.create_group(&net.vpc, &name, about, None, &t).await?);
-        }
-        Part::EndpointsGroup => {
-            let name = names::network_part(config, "endpoints");
-            let t = tags("endpoints", &name);
-            let about = "cargo-fargate VPC endpoints: HTTPS from the VPC";
-            let cidr = if net.cidr.is_empty() {
-                &config.network.cidr
-            } else {
-                &net.cidr
-            };
-            let id = aws
-                .create_group(&net.vpc, &name, about, Some(cidr), &t)
-                .await?;
-            net.endpoints_group = Some(id);
-        }
-        Part::Endpoint(service) => {
-            let short = service
-                .rsplit_once(&format!("{region}."))
-                .map_or(service.as_str(), |(_, s)| s);
-            let name = names::network_part(config, short);
-            let gateway = short == "s3";
-            let attach = if gateway {
-                net.private_routes.iter().cloned().collect()
-            } else {
-                ids(&net.private_subnets)
-            };
-            let t = tags("endpoint", &name);
-            let group = net.endpoints_group.as_deref();
-            let id = aws
-                .create_endpoint(&net.vpc, service, gateway, &attach, group, &t)
-                .await?;
-            net.endpoints.push((service.clone(), id));
-        }
-        Part::UseTag => {
-            aws.tag_network(&net.vpc, &names::network_use_tag(config), Some("yes"))
-                .await?;
-        }
-        _ => unreachable!("made by `make`"),
+impl Maker<'_> {
+    fn tags(&self, part: &str, name: &str) -> BTreeMap<String, String> {
+        names::network_tags(self.config, part, name)
     }
-    Ok(())
+
+    /// Makes one part: the VPC, its subnets and routing here, the rest in [`Maker::make_access`].
+    async fn make(&mut self, part: &Part) -> Result<()> {
+        match part {
+            Part::Vpc(cidr) => {
+                let mut t = self.tags("vpc", &names::network(self.config));
+                t.insert(names::network_use_tag(self.config), "yes".into());
+                self.net.vpc = self.aws.create_vpc(cidr, &t).await?;
+                self.net.cidr = cidr.clone();
+                self.net.vpc_tags = t;
+            }
+            Part::Subnet {
+                private,
+                zone,
+                cidr,
+            } => {
+                let tier = if *private { "private" } else { "public" };
+                let suffix = zone.chars().last().unwrap_or('x');
+                let name = names::network_part(self.config, &format!("{tier}-{suffix}"));
+                let id = self
+                    .aws
+                    .create_subnet(&self.net.vpc, cidr, zone, &self.tags(tier, &name))
+                    .await?;
+                let list = if *private {
+                    &mut self.net.private_subnets
+                } else {
+                    &mut self.net.public_subnets
+                };
+                list.push((zone.clone(), id));
+            }
+            Part::Gateway => {
+                let name = names::network_part(self.config, "gateway");
+                self.net.gateway = Some(
+                    self.aws
+                        .create_gateway(&self.net.vpc, &self.tags("gateway", &name))
+                        .await?,
+                );
+            }
+            Part::PublicRoutes => {
+                let name = names::network_part(self.config, "public");
+                let subnets = ids(&self.net.public_subnets);
+                let t = self.tags("routes-public", &name);
+                let id = self
+                    .aws
+                    .create_routes(&self.net.vpc, self.net.gateway.as_deref(), &subnets, &t)
+                    .await?;
+                self.net.public_routes = Some(id);
+            }
+            Part::PrivateRoutes => {
+                let name = names::network_part(self.config, "private");
+                let subnets = ids(&self.net.private_subnets);
+                let t = self.tags("routes-private", &name);
+                self.net.private_routes = Some(
+                    self.aws
+                        .create_routes(&self.net.vpc, None, &subnets, &t)
+                        .await?,
+                );
+            }
+            Part::TasksGroup | Part::EndpointsGroup | Part::Endpoint(_) | Part::UseTag => {
+                return self.make_access(part).await
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a security group, a VPC endpoint, or this stage's use tag.
+    async fn make_access(&mut self, part: &Part) -> Result<()> {
+        match part {
+            Part::TasksGroup => {
+                let name = names::network_part(self.config, "tasks");
+                let t = self.tags("tasks", &name);
+                let about = "cargo-fargate tasks: no inbound rule";
+                self.net.tasks_group = Some(
+                    self.aws
+                        .create_group(&self.net.vpc, &name, about, None, &t)
+                        .await?,
+                );
+            }
+            Part::EndpointsGroup => {
+                let name = names::network_part(self.config, "endpoints");
+                let t = self.tags("endpoints", &name);
+                let about = "cargo-fargate VPC endpoints: HTTPS from the VPC";
+                let cidr = if self.net.cidr.is_empty() {
+                    &self.config.network.cidr
+                } else {
+                    &self.net.cidr
+                };
+                let id = self
+                    .aws
+                    .create_group(&self.net.vpc, &name, about, Some(cidr), &t)
+                    .await?;
+                self.net.endpoints_group = Some(id);
+            }
+            Part::Endpoint(service) => {
+                let short = service
+                    .rsplit_once(&format!("{}.", self.region))
+                    .map_or(service.as_str(), |(_, s)| s);
+                let name = names::network_part(self.config, short);
+                let gateway = short == "s3";
+                let attach = if gateway {
+                    self.net.private_routes.iter().cloned().collect()
+                } else {
+                    ids(&self.net.private_subnets)
+                };
+                let t = self.tags("endpoint", &name);
+                let group = self.net.endpoints_group.as_deref();
+                let id = self
+                    .aws
+                    .create_endpoint(&self.net.vpc, service, gateway, &attach, group, &t)
+                    .await?;
+                self.net.endpoints.push((service.clone(), id));
+            }
+            Part::UseTag => {
+                self.aws
+                    .tag_network(
+                        &self.net.vpc,
+                        &names::network_use_tag(self.config),
+                        Some("yes"),
+                    )
+                    .await?;
+            }
+            _ => unreachable!("made by `make`"),
+        }
+        Ok(())
+    }
 }
 
 fn ids(subnets: &[(String, String)]) -> Vec<String> {
