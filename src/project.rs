@@ -281,7 +281,7 @@ fn manifests(
         } else {
             Some(Manifest::read(&workspace_root.join("Cargo.toml"))?)
         };
-        (Manifest::read(&package_manifest)?, ws)
+        (Manifest::read(package_manifest)?, ws)
     })
 }
 
@@ -290,14 +290,14 @@ fn member_sources(members: &[&Package], workspace_root: &Path) -> Vec<Member> {
     members
         .iter()
         .map(|p| Member {
-            manifest: relative(&workspace_root, p.manifest_path.as_std_path()),
+            manifest: relative(workspace_root, p.manifest_path.as_std_path()),
             targets: p
                 .targets
                 .iter()
                 .map(|t| {
                     (
                         t.kind.first().map(|k| k.to_string()).unwrap_or_default(),
-                        relative(&workspace_root, t.src_path.as_std_path()),
+                        relative(workspace_root, t.src_path.as_std_path()),
                     )
                 })
                 .collect(),

@@ -282,13 +282,16 @@ fn counts(r: &mut Reader, kind: StageKind) -> Result<(u32, u32, Option<Origin>),
     Ok((desired_count, max_count, max_origin))
 }
 
+/// A value and where it was set.
+type Located = (String, Origin);
+
 /// `target-group-arn` and the container port traffic goes to: `container-port`, else the first of
 /// `ports`.
 fn target_and_port(
     r: &mut Reader,
     kind: StageKind,
     ports: &[u16],
-) -> Result<(Option<(String, Origin)>, Option<u16>), UserError> {
+) -> Result<(Option<Located>, Option<u16>), UserError> {
     let target = r.string("target-group-arn", None);
     if let Some((arn, origin)) = &target {
         target_group_arn(arn).map_err(|what| r.error("target-group-arn", origin, what))?;
