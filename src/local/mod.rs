@@ -255,7 +255,7 @@ async fn assume_task_role(
     let Some(arn) = task_role_arn(aws, config).await? else {
         out.warn(format_args!(
             "the managed task role `{}` does not exist yet (`cargo fargate setup` makes it): running without task role credentials",
-            match &config.task_role {
+            match &config.roles.task {
                 Role::Given(v) | Role::Managed(v) => v,
             }
         ));
@@ -298,9 +298,9 @@ fn definition(
         },
         task_role_arn: task_role
             .map(str::to_string)
-            .unwrap_or_else(|| role_name(&config.task_role))
+            .unwrap_or_else(|| role_name(&config.roles.task))
             .as_str(),
-        execution_role_arn: &role_name(&config.execution_role),
+        execution_role_arn: &role_name(&config.roles.execution),
         region: region.as_deref().unwrap_or_default(),
     })?;
     let main = render::main_container(&definition)
@@ -405,7 +405,7 @@ fn outcome(container: &str, ended: &supervise::Ended, limits: Limits) -> Outcome
 /// may not be read, the ARN is made from the account and AssumeRole has the last word.
 /// `None`: the managed role is not made yet.
 async fn task_role_arn(aws: &Aws, config: &Config) -> Result<Option<String>> {
-    let (value, managed) = match &config.task_role {
+    let (value, managed) = match &config.roles.task {
         Role::Given(v) => (v.as_str(), false),
         Role::Managed(name) => (name.as_str(), true),
     };
