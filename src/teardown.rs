@@ -260,7 +260,7 @@ async fn find(aws: &Aws, config: &Config) -> Result<Found> {
         (&config.execution_role, true),
         (&config.codebuild_role, config.builder == Builder::Codebuild),
         (&config.scheduler_role, config.schedule.is_some()),
-        (&infrastructure, config.service.kind == StageKind::Web),
+        (&infrastructure, crate::iam::infrastructure::wanted(config)),
         (&Role::Managed(crate::names::deployer_role(config)), true),
     ] {
         if let (Role::Managed(name), true) = (role, used) {

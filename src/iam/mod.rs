@@ -126,6 +126,9 @@ pub struct Scope {
     pub target_group: bool,
     /// `scale-on`: the service's scalable target and target-tracking policies.
     pub scaling: bool,
+    /// A blue-green, canary or linear service: its alternate target group and production rule,
+    /// and the infrastructure role passed to ECS. `alternate` is that target group's name.
+    pub alternate: Option<String>,
     /// The caller's IAM user or role ARN (an assumed-role session as its role), when known.
     pub caller: Option<String>,
     pub caller_is_user: bool,
@@ -220,7 +223,8 @@ impl Scope {
         if scheduled {
             roles.push(&scheduler);
         }
-        if kind == "web" {
+        let shifts = crate::iam::infrastructure::wanted(config) && kind != "web";
+        if kind == "web" || shifts {
             roles.push(&infrastructure);
         }
         let pick = |managed: bool| -> Vec<String> {
@@ -329,6 +333,7 @@ impl Scope {
                 .as_ref()
                 .map(|_| crate::names::load_balancer(config)),
             scaling: config.service.scaling.is_some(),
+            alternate: shifts.then(|| crate::names::alternate_target_group(config)),
             target_group: config.service.target_group_arn.is_some(),
             caller: caller.map(str::to_string),
             caller_is_user: caller.is_some_and(|c| c.contains(":user/")),
