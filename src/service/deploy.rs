@@ -253,6 +253,7 @@ pub async fn service(
                 definition,
                 timeout: limit,
                 poll: crate::steps::run::POLL,
+                shift: shift_of(config),
             },
         )
         .await?,
@@ -468,4 +469,13 @@ pub async fn diff(
         .iter()
         .map(|c| format!("~ service {name} {c}"))
         .collect())
+}
+
+/// The strategy and production rule `deploy` follows, for a traffic-shifting service.
+fn shift_of(config: &Config) -> Option<(&crate::config::traffic::Deployment, &str)> {
+    let shift = config.service.load_balancer.as_ref()?.shift.as_ref()?;
+    Some((
+        &config.service.deployment,
+        shift.production_listener_rule.as_str(),
+    ))
 }

@@ -393,6 +393,7 @@ pub async fn deploy(
                             definition: &prepared.definition,
                             timeout: rest,
                             poll: crate::steps::run::POLL,
+                            shift: None,
                         },
                     )
                     .await?,

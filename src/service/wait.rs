@@ -192,6 +192,8 @@ pub struct WaitInput<'a> {
     pub definition: &'a Value,
     pub timeout: Duration,
     pub poll: Duration,
+    /// A blue-green, canary or linear deployment: its settings and production listener rule.
+    pub shift: Option<(&'a crate::config::traffic::Deployment, &'a str)>,
 }
 
 /// Polls DescribeServices until the deployment completes, fails or times out, printing new
@@ -215,6 +217,11 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
     let mut last_line = String::new();
     let ports = declared_ports(input.definition);
     let mut warned: HashSet<u16> = HashSet::new();
+    let revision = super::request::short_arn(input.task_definition_arn);
+    let mut follower = input.shift.map(|(deployment, rule)| {
+        out.status("Strategy", super::shift::plan_line(deployment, revision));
+        super::shift::Follower::new(deployment, rule, revision)
+    });
     loop {
         let service = aws
             .describe_service(input.cluster, input.service)
@@ -263,6 +270,9 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
         })
         .await?;
 
+        if let Some(f) = follower.as_mut() {
+            f.poll(aws, out).await?;
+        }
         let progress = assess(&service, input.deployment);
         match &progress {
             Progress::Completed => {
