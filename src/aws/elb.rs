@@ -491,10 +491,14 @@ impl Aws {
                 "elasticloadbalancing:DescribeRules",
                 format!("read listener rule {arn}"),
             ))?;
-        Ok(out.rules().first().map(forward_rule).unwrap_or(ForwardRule {
-            arn: arn.to_string(),
-            weights: Vec::new(),
-        }))
+        Ok(out
+            .rules()
+            .first()
+            .map(forward_rule)
+            .unwrap_or(ForwardRule {
+                arn: arn.to_string(),
+                weights: Vec::new(),
+            }))
     }
 
     /// The production rule: every path forwarded to `primary` (weight 100) and `alternate` (0),

@@ -119,4 +119,3 @@ pub(super) async fn default_chain_source() -> Result<String> {
     }
     Ok("EC2 instance metadata (no profile or environment credentials)".into())
 }
-

@@ -111,7 +111,8 @@ pub fn traffic_policy(config: &Config, partition: &str, region: &str, account: &
 
 /// Whether the stage has an infrastructure role: Express Mode, or a traffic-shifting service.
 pub fn wanted(config: &Config) -> bool {
-    config.service.kind == crate::config::service::StageKind::Web || config.service.deployment.shifts()
+    config.service.kind == crate::config::service::StageKind::Web
+        || config.service.deployment.shifts()
 }
 
 /// What the infrastructure role must be: its trust and the Express Mode managed policy (or, for

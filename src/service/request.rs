@@ -57,7 +57,8 @@ fn settings(d: &Desired) -> serde_json::Map<String, Value> {
     super::shift::configure(&s.deployment, &mut dc);
     m.insert("deploymentConfiguration".into(), Value::Object(dc));
     if let (Some(arn), Some(port)) = (&s.target_group_arn, s.container_port) {
-        let mut lb = json!({"targetGroupArn": arn, "containerName": d.container, "containerPort": port});
+        let mut lb =
+            json!({"targetGroupArn": arn, "containerName": d.container, "containerPort": port});
         if let Some(shift) = s.load_balancer.as_ref().and_then(|l| l.shift.as_ref()) {
             lb["advancedConfiguration"] = super::shift::advanced(shift);
         }

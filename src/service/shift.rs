@@ -155,7 +155,10 @@ pub fn plan_line(deployment: &Deployment, revision: &str) -> String {
         Strategy::Linear {
             step_percent,
             bake_minutes,
-        } => format!("{step_percent}% per step, {} between steps", bake(*bake_minutes)),
+        } => format!(
+            "{step_percent}% per step, {} between steps",
+            bake(*bake_minutes)
+        ),
     };
     format!(
         "{revision} starts behind the alternate target group; once healthy: {steps}; then a {} bake before the old tasks stop",
@@ -221,7 +224,9 @@ impl<'a> Follower<'a> {
         if percent >= 100 {
             return match self.deployment.bake_minutes {
                 0 => format!("100% on {r}; the old tasks stop now"),
-                m => format!("100% on {r}; bake {m} min before the old tasks stop (rollback stays instant)"),
+                m => format!(
+                    "100% on {r}; bake {m} min before the old tasks stop (rollback stays instant)"
+                ),
             };
         }
         match &self.deployment.strategy {
@@ -275,7 +280,10 @@ mod tests {
         let mut dc = serde_json::Map::new();
         configure(&Deployment::default(), &mut dc);
         assert!(dc.is_empty());
-        assert_eq!(projection(&Value::Object(dc)), projection(&json!({"strategy": "ROLLING"})));
+        assert_eq!(
+            projection(&Value::Object(dc)),
+            projection(&json!({"strategy": "ROLLING"}))
+        );
     }
 
     #[test]

@@ -194,7 +194,13 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
             names::load_balancer(config)
         ))
     }
-    group_changes(config, "target group", plan.target_group.as_ref(), port, &mut changes);
+    group_changes(
+        config,
+        "target group",
+        plan.target_group.as_ref(),
+        port,
+        &mut changes,
+    );
     if config.service.deployment.shifts() {
         let what = "alternate target group";
         group_changes(config, what, plan.alternate.as_ref(), port, &mut changes);
@@ -347,7 +353,15 @@ pub async fn apply(aws: &Aws, config: &Config, plan: &BalancerPlan, out: &Output
             arn
         }
     };
-    let tg_arn = apply_group(aws, config, &name, plan.target_group.as_ref(), &net.vpc, out).await?;
+    let tg_arn = apply_group(
+        aws,
+        config,
+        &name,
+        plan.target_group.as_ref(),
+        &net.vpc,
+        out,
+    )
+    .await?;
     for (p, forwards) in ports(lb) {
         if plan.listener_ports.contains(&p) {
             continue;
@@ -370,14 +384,19 @@ pub async fn apply(aws: &Aws, config: &Config, plan: &BalancerPlan, out: &Output
             let port = forwarding_port(lb);
             let listeners = aws.listeners(&lb_arn).await?;
             let (listener, _, _) = listeners.iter().find(|l| l.1 == port).ok_or_else(|| {
-                UserError::new(format!("load balancer {name} has no listener on port {port}"))
-                    .fix("run `cargo fargate setup` again")
+                UserError::new(format!(
+                    "load balancer {name} has no listener on port {port}"
+                ))
+                .fix("run `cargo fargate setup` again")
             })?;
             let priority = names::PRODUCTION_RULE_PRIORITY;
             let groups = (tg_arn.as_str(), alt_arn.as_str());
             aws.create_production_rule(listener, priority, groups, &tags)
                 .await?;
-            out.status("Created", format_args!("production listener rule on port {port}"));
+            out.status(
+                "Created",
+                format_args!("production listener rule on port {port}"),
+            );
         }
     }
     Ok(())
@@ -421,7 +440,13 @@ async fn apply_group(
     }
     if health_differs(config, tg) {
         let path = &config.service.health_check_path[..];
-        let check = (path, interval, timeout, healthy_threshold, unhealthy_threshold);
+        let check = (
+            path,
+            interval,
+            timeout,
+            healthy_threshold,
+            unhealthy_threshold,
+        );
         aws.set_health_check(&tg.arn, check).await?;
         out.status("Updated", format_args!("target group {name}: health check"));
     }
