@@ -168,10 +168,119 @@ pub struct Arns {
     pub deployer_role: String,
 }
 
+/// The managed policies setup attaches to the stage's managed task and execution roles.
+fn attached_policies(config: &Config, task: &RoleRef, execution: &RoleRef, p: &str) -> Vec<String> {
+    let mut policies: BTreeSet<String> = BTreeSet::new();
+    if task.managed {
+        policies.extend(config.task_role_policies.iter().cloned());
+    }
+    if execution.managed && config.execution_role_policy == "aws-managed" {
+        policies.insert(format!(
+            "arn:{p}:iam::aws:policy/{}",
+            crate::iam::roles::EXECUTION_POLICY
+        ));
+    }
+    policies.into_iter().collect()
+}
+
+/// The stage's roles as the deployer policy names them.
+struct StageRoles<'a> {
+    managed: Vec<String>,
+    given: Vec<String>,
+    policies: Vec<String>,
+    task: &'a RoleRef,
+    execution: &'a RoleRef,
+    codebuild: &'a RoleRef,
+    scheduler: &'a RoleRef,
+    infrastructure: &'a RoleRef,
+}
+
+/// The ARNs of the stage's resources the policies are scoped to.
+fn arns(config: &Config, (p, region, account): (&str, &str, &str), roles: &StageRoles) -> Arns {
+    let family = crate::names::family(config);
+    // The archive bucket, named as the codebuild builder names it.
+    let bucket = crate::names::bucket(config, account, region);
+    let logs = |group: &str| {
+        vec![
+            format!("arn:{p}:logs:{region}:{account}:log-group:{group}"),
+            format!("arn:{p}:logs:{region}:{account}:log-group:{group}:*"),
+        ]
+    };
+    let cluster = &config.cluster;
+    let repository = format!(
+        "arn:{p}:ecr:{region}:{account}:repository/{}",
+        config.repository
+    );
+    Arns {
+        pull_repositories: vec![repository.clone()],
+        repository,
+        cluster: format!("arn:{p}:ecs:{region}:{account}:cluster/{cluster}"),
+        family: format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
+        tasks: format!("arn:{p}:ecs:{region}:{account}:task/{cluster}/*"),
+        container_instances: format!(
+            "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
+        ),
+        log_group: logs(&config.log_group),
+        log_streams: format!(
+            "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
+            config.log_group
+        ),
+        managed_roles: roles.managed.clone(),
+        given_roles: roles.given.clone(),
+        ecs_task_roles: {
+            let set: BTreeSet<String> = [roles.task.arn.clone(), roles.execution.arn.clone()]
+                .into_iter()
+                .collect();
+            set.into_iter().collect()
+        },
+        policies: roles.policies.clone(),
+        bucket: format!("arn:{p}:s3:::{bucket}"),
+        archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
+        build_project: format!(
+            "arn:{p}:codebuild:{region}:{account}:project/{}",
+            crate::names::build_project(config)
+        ),
+        build_log_group: logs(&crate::names::build_log_group(config)),
+        codebuild_role: roles.codebuild.arn.clone(),
+        scheduler_role: roles.scheduler.arn.clone(),
+        schedules: format!(
+            "arn:{p}:scheduler:{region}:{account}:schedule/default/{}*",
+            crate::names::schedule(config)
+        ),
+        services: format!(
+            "arn:{p}:ecs:{region}:{account}:service/{cluster}/{}",
+            crate::names::service(config)
+        ),
+        infrastructure_role: roles.infrastructure.arn.clone(),
+        deployer_role: format!(
+            "arn:{p}:iam::{account}:role/{}",
+            crate::names::deployer_role(config)
+        ),
+    }
+}
+
 /// A role of the stage: its ARN and whether cargo-fargate manages it.
 struct RoleRef {
     arn: String,
     managed: bool,
+}
+
+fn role_ref(r: &Role, p: &str, account: &str) -> RoleRef {
+    let role_arn = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
+    match r {
+        Role::Given(v) if v.starts_with("arn:") => RoleRef {
+            arn: v.clone(),
+            managed: false,
+        },
+        Role::Given(v) => RoleRef {
+            arn: role_arn(v),
+            managed: false,
+        },
+        Role::Managed(name) => RoleRef {
+            arn: role_arn(name),
+            managed: true,
+        },
+    }
 }
 
 impl Scope {
@@ -184,21 +293,7 @@ impl Scope {
     ) -> Scope {
         let p = partition;
         let family = crate::names::family(config);
-        let role_arn = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
-        let role = |r: &Role| match r {
-            Role::Given(v) if v.starts_with("arn:") => RoleRef {
-                arn: v.clone(),
-                managed: false,
-            },
-            Role::Given(v) => RoleRef {
-                arn: role_arn(v),
-                managed: false,
-            },
-            Role::Managed(name) => RoleRef {
-                arn: role_arn(name),
-                managed: true,
-            },
-        };
+        let role = |r: &Role| role_ref(r, p, account);
         let builder = match config.builder {
             Builder::Docker => "docker",
             Builder::Host => "host",
@@ -235,81 +330,27 @@ impl Scope {
                 .collect();
             set.into_iter().collect()
         };
-        let mut policies: BTreeSet<String> = BTreeSet::new();
-        if task.managed {
-            policies.extend(config.task_role_policies.iter().cloned());
-        }
-        if execution.managed && config.execution_role_policy == "aws-managed" {
-            policies.insert(format!(
-                "arn:{p}:iam::aws:policy/{}",
-                crate::iam::roles::EXECUTION_POLICY
-            ));
-        }
         let (ssm_parameters, secrets_manager) =
             secret_arns(&config.secrets, partition, region, account);
-        let mut kms_via = Vec::new();
-        if !ssm_parameters.is_empty() {
-            kms_via.push(format!("ssm.{region}.amazonaws.com"));
-        }
-        if !secrets_manager.is_empty() {
-            kms_via.push(format!("secretsmanager.{region}.amazonaws.com"));
-        }
-        // The archive bucket, named as the codebuild builder names it.
-        let bucket = crate::names::bucket(config, account, region);
-        let logs = |group: &str| {
-            vec![
-                format!("arn:{p}:logs:{region}:{account}:log-group:{group}"),
-                format!("arn:{p}:logs:{region}:{account}:log-group:{group}:*"),
-            ]
+        let kms_via = [
+            ("ssm", &ssm_parameters),
+            ("secretsmanager", &secrets_manager),
+        ]
+        .iter()
+        .filter(|(_, arns)| !arns.is_empty())
+        .map(|(service, _)| format!("{service}.{region}.amazonaws.com"))
+        .collect();
+        let stage_roles = StageRoles {
+            managed: pick(true),
+            given: pick(false),
+            policies: attached_policies(config, &task, &execution, p),
+            task: &task,
+            execution: &execution,
+            codebuild: &codebuild,
+            scheduler: &scheduler,
+            infrastructure: &infrastructure,
         };
-        let cluster = &config.cluster;
-        let repository = format!(
-            "arn:{p}:ecr:{region}:{account}:repository/{}",
-            config.repository
-        );
-        let arn = Arns {
-            pull_repositories: vec![repository.clone()],
-            repository,
-            cluster: format!("arn:{p}:ecs:{region}:{account}:cluster/{cluster}"),
-            family: format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
-            tasks: format!("arn:{p}:ecs:{region}:{account}:task/{cluster}/*"),
-            container_instances: format!(
-                "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
-            ),
-            log_group: logs(&config.log_group),
-            log_streams: format!(
-                "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
-                config.log_group
-            ),
-            managed_roles: pick(true),
-            given_roles: pick(false),
-            ecs_task_roles: {
-                let set: BTreeSet<String> = [task.arn.clone(), execution.arn.clone()]
-                    .into_iter()
-                    .collect();
-                set.into_iter().collect()
-            },
-            policies: policies.into_iter().collect(),
-            bucket: format!("arn:{p}:s3:::{bucket}"),
-            archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
-            build_project: format!(
-                "arn:{p}:codebuild:{region}:{account}:project/{}",
-                crate::names::build_project(config)
-            ),
-            build_log_group: logs(&crate::names::build_log_group(config)),
-            codebuild_role: codebuild.arn.clone(),
-            scheduler_role: scheduler.arn.clone(),
-            schedules: format!(
-                "arn:{p}:scheduler:{region}:{account}:schedule/default/{}*",
-                crate::names::schedule(config)
-            ),
-            services: format!(
-                "arn:{p}:ecs:{region}:{account}:service/{cluster}/{}",
-                crate::names::service(config)
-            ),
-            infrastructure_role: infrastructure.arn.clone(),
-            deployer_role: role_arn(&crate::names::deployer_role(config)),
-        };
+        let arn = arns(config, (p, region, account), &stage_roles);
         Scope {
             partition: partition.to_string(),
             account: account.to_string(),

@@ -178,35 +178,7 @@ pub async fn service(
         container: &container,
     };
     let current = aws.describe_service(&config.cluster, &name).await?;
-    let (action, changes, answer) = if !request::is_active(current.as_ref()) {
-        let created = aws.create_service(&request::create(&desired)).await?;
-        out.status(
-            "Created",
-            format_args!("service {name} in cluster {}", config.cluster),
-        );
-        (Action::Created, Vec::new(), created)
-    } else {
-        let current = current.expect("active");
-        let update = request::update(&desired);
-        let changes = request::changes(&current, &update);
-        if changes.is_empty() {
-            (Action::Unchanged, changes, current)
-        } else {
-            let updated = aws.update_service(&update).await?;
-            out.status(
-                "Updated",
-                format_args!(
-                    "service {name}: {}",
-                    changes
-                        .iter()
-                        .map(|c| c.setting)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-            (Action::Updated, changes, updated)
-        }
-    };
+    let (action, changes, answer) = create_or_update(aws, &desired, current, out).await?;
     let arn = answer["serviceArn"]
         .as_str()
         .unwrap_or_default()
@@ -242,7 +214,7 @@ pub async fn service(
         return Ok(report);
     }
     report.waited = Some(
-        wait::wait(
+        wait::wait_shifting(
             aws,
             out,
             &WaitInput {
@@ -253,12 +225,52 @@ pub async fn service(
                 definition,
                 timeout: limit,
                 poll: crate::steps::run::POLL,
-                shift: shift_of(config),
             },
+            shift_of(config),
         )
         .await?,
     );
     Ok(report)
+}
+
+/// CreateService, or UpdateService when the configuration differs from what runs: (what was done,
+/// the settings that changed, the service as ECS answered).
+async fn create_or_update(
+    aws: &Aws,
+    desired: &Desired<'_>,
+    current: Option<Value>,
+    out: &Output,
+) -> Result<(Action, Vec<request::Change>, Value)> {
+    let (config, name) = (desired.config, crate::names::service(desired.config));
+    Ok(if !request::is_active(current.as_ref()) {
+        let created = aws.create_service(&request::create(desired)).await?;
+        out.status(
+            "Created",
+            format_args!("service {name} in cluster {}", config.cluster),
+        );
+        (Action::Created, Vec::new(), created)
+    } else {
+        let current = current.expect("active");
+        let update = request::update(desired);
+        let changes = request::changes(&current, &update);
+        if changes.is_empty() {
+            (Action::Unchanged, changes, current)
+        } else {
+            let updated = aws.update_service(&update).await?;
+            out.status(
+                "Updated",
+                format_args!(
+                    "service {name}: {}",
+                    changes
+                        .iter()
+                        .map(|c| c.setting)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            (Action::Updated, changes, updated)
+        }
+    })
 }
 
 /// A line of the deploy plan: whether it changes anything, and what.

@@ -393,7 +393,6 @@ pub async fn deploy(
                             definition: &prepared.definition,
                             timeout: rest,
                             poll: crate::steps::run::POLL,
-                            shift: None,
                         },
                     )
                     .await?,

@@ -110,7 +110,7 @@ pub async fn rollback(
     let shift = rule.as_deref().map(|r| (&config.service.deployment, r));
     if let Some(id) = super::wait::primary(&updated).and_then(|d| d["id"].as_str()) {
         report.waited = Some(
-            super::wait::wait(
+            super::wait::wait_shifting(
                 aws,
                 out,
                 &super::wait::WaitInput {
@@ -121,8 +121,8 @@ pub async fn rollback(
                     definition: &Value::Null,
                     timeout: limit,
                     poll: crate::steps::run::POLL,
-                    shift,
                 },
+                shift,
             )
             .await?,
         );

@@ -377,27 +377,47 @@ pub async fn apply(aws: &Aws, config: &Config, plan: &BalancerPlan, out: &Output
         out.status("Created", format_args!("listener on port {p}"));
     }
     if config.service.deployment.shifts() {
-        let alternate = names::alternate_target_group(config);
-        let found = plan.alternate.as_ref();
-        let alt_arn = apply_group(aws, config, &alternate, found, &net.vpc, out).await?;
-        if plan.rule.is_none() {
-            let port = forwarding_port(lb);
-            let listeners = aws.listeners(&lb_arn).await?;
-            let (listener, _, _) = listeners.iter().find(|l| l.1 == port).ok_or_else(|| {
-                UserError::new(format!(
-                    "load balancer {name} has no listener on port {port}"
-                ))
-                .fix("run `cargo fargate setup` again")
-            })?;
-            let priority = names::PRODUCTION_RULE_PRIORITY;
-            let groups = (tg_arn.as_str(), alt_arn.as_str());
-            aws.create_production_rule(listener, priority, groups, &tags)
-                .await?;
-            out.status(
-                "Created",
-                format_args!("production listener rule on port {port}"),
-            );
-        }
+        apply_shift(aws, config, plan, (&lb_arn, &tg_arn), &net.vpc, out).await?;
+    }
+    Ok(())
+}
+
+/// A traffic-shifting deployment's alternate target group and production listener rule.
+async fn apply_shift(
+    aws: &Aws,
+    config: &Config,
+    plan: &BalancerPlan,
+    (lb_arn, tg_arn): (&str, &str),
+    vpc: &str,
+    out: &Output,
+) -> Result<()> {
+    let lb = config
+        .service
+        .load_balancer
+        .as_ref()
+        .expect("planned with one");
+    let name = names::load_balancer(config);
+    let tags = names::stage_tags(config);
+    let alternate = names::alternate_target_group(config);
+    let found = plan.alternate.as_ref();
+    let alt_arn = apply_group(aws, config, &alternate, found, vpc, out).await?;
+    if plan.rule.is_none() {
+        let port = forwarding_port(lb);
+        let listeners = aws.listeners(lb_arn).await?;
+        let (listener, _, _) = listeners.iter().find(|l| l.1 == port).ok_or_else(|| {
+            UserError::new(format!(
+                "load balancer {name} has no listener on port {port}"
+            ))
+            .fix("run `cargo fargate setup` again")
+        })?;
+        let priority = names::PRODUCTION_RULE_PRIORITY;
+        let groups = (tg_arn, alt_arn.as_str());
+        aws.create_production_rule(listener, priority, groups, &tags)
+            .await?;
+        out.status(
+            "Created",
+            format_args!("production listener rule on port {port}"),
+        );
     }
     Ok(())
 }
