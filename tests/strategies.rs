@@ -106,19 +106,12 @@ fn mixed_share(seen: &[String], old: &str, new: &str) -> Option<f64> {
     Some(part.iter().filter(|b| *b == new).count() as f64 / part.len() as f64)
 }
 
-/// Setup and a first deploy answering `v1`: (dir, load balancer's local address, DNS name).
-fn first_deploy(name: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, String, String) {
-    let dir = copy_fixture(&repo().join("examples/web-service"));
-    let stage = format!("{name}-dev");
-    let plan = json_result(
-        &cf(dir.path(), name, env, &["setup", "--dry-run"])
-            .output()
-            .unwrap(),
-    );
+/// setup planned and made what a traffic-shifting deployment needs; the infrastructure role ECS
+/// moves traffic with trusts ECS and is allowed only this stage's parts.
+fn infrastructure_checked(stage: &str, plan: &serde_json::Value) {
     let said = plan["steps"].to_string();
     assert!(said.contains("alternate target group"), "{said}");
     assert!(said.contains("production listener rule"), "{said}");
-    json_result(&cf(dir.path(), name, env, &["setup"]).output().unwrap());
     // The infrastructure role ECS moves traffic with: trusts ECS, allowed only this stage's parts.
     let role = aws(&[
         "iam",
@@ -159,6 +152,25 @@ fn first_deploy(name: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, String,
             .contains(&format!("targetgroup/{stage}-alt/*")),
         "{policy}"
     );
+}
+
+/// Setup and a first deploy answering `v1`: (dir, load balancer's local address, DNS name).
+fn first_deploy(
+    name: &str,
+    env: &[(&str, &str)],
+    shifts: bool,
+) -> (tempfile::TempDir, String, String) {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let stage = format!("{name}-dev");
+    let plan = json_result(
+        &cf(dir.path(), name, env, &["setup", "--dry-run"])
+            .output()
+            .unwrap(),
+    );
+    json_result(&cf(dir.path(), name, env, &["setup"]).output().unwrap());
+    if shifts {
+        infrastructure_checked(&stage, &plan);
+    }
     short_minute(&stage, 5);
     let v1 = [env, &[("CARGO_FARGATE_ENVIRONMENT", "GREETING=v1")]].concat();
     let deployed = json_result(
@@ -221,7 +233,7 @@ fn blue_green_moves_all_traffic_at_once_and_a_revision_failing_its_health_check_
         ("CARGO_FARGATE_DEPLOYMENT", "blue-green"),
         ("CARGO_FARGATE_BAKE_TIME", "1"),
     ];
-    let (dir, local, dns) = first_deploy(&name, &env);
+    let (dir, local, dns) = first_deploy(&name, &env, true);
 
     let (o, seen, failed, secs) =
         deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), || {});
@@ -321,7 +333,7 @@ fn canary_shifts_its_percent_then_the_rest_and_an_alarm_during_the_bake_rolls_ba
         "--comparison-operator",
         "GreaterThanOrEqualToThreshold",
     ]);
-    let (dir, local, dns) = first_deploy(&name, &env);
+    let (dir, local, dns) = first_deploy(&name, &env, true);
 
     let (o, seen, failed, secs) =
         deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), || {});
@@ -380,7 +392,7 @@ fn linear_shifts_in_steps_with_a_bake_between_and_rollback_goes_back_the_same_wa
         ("CARGO_FARGATE_LINEAR_STEP_PERCENT", "34"),
         ("CARGO_FARGATE_LINEAR_BAKE", "1"),
     ];
-    let (dir, local, dns) = first_deploy(&name, &env);
+    let (dir, local, dns) = first_deploy(&name, &env, true);
     let (o, seen, failed, secs) =
         deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), || {});
     let err = said(&o);
@@ -425,6 +437,66 @@ fn linear_shifts_in_steps_with_a_bake_between_and_rollback_goes_back_the_same_wa
         "{said_back}"
     );
     assert_eq!(http_get(&local, &dns, "/").unwrap(), (200, "v1\n".into()));
+}
+
+/// `rollback-alarms` with the default rolling deployment: an alarm in ALARM while the new revision
+/// rolls out fails it, ECS goes back to the previous revision, and deploy names the alarm.
+#[test]
+fn a_rolling_deployment_rolls_back_when_its_alarm_goes_off() {
+    let name = unique("ral");
+    let stage = format!("{name}-dev");
+    let alarm = format!("{name}-latency");
+    aws(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        &alarm,
+        "--metric-name",
+        "TargetResponseTime",
+        "--namespace",
+        "AWS/ApplicationELB",
+        "--statistic",
+        "Average",
+        "--period",
+        "60",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "1",
+        "--comparison-operator",
+        "GreaterThanThreshold",
+    ]);
+    let env = [("CARGO_FARGATE_ROLLBACK_ALARMS", alarm.as_str())];
+    let (dir, local, dns) = first_deploy(&name, &env, false);
+    let set_alarm = || {
+        // once v2's task has started (its deployment is the second one to start a task)
+        let until = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < until && events(&stage).matches("has started 1 tasks").count() < 2 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        aws(&[
+            "cloudwatch",
+            "set-alarm-state",
+            "--alarm-name",
+            &alarm,
+            "--state-value",
+            "ALARM",
+            "--state-reason",
+            "test",
+        ]);
+    };
+    let (o, seen, failed, _) =
+        deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), set_alarm);
+    let err = said(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&alarm) && err.contains("rolled back to"),
+        "{err}"
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("v1"), "{seen:?}");
+    let dc = &describe_service(&stage)["deploymentConfiguration"];
+    assert_eq!(dc["alarms"]["alarmNames"][0], alarm.as_str(), "{dc}");
 }
 
 /// The requests of `keys` that `policy` denies, of these actions only.

@@ -223,10 +223,11 @@ pub async fn service(
                 deployment: &id,
                 task_definition_arn,
                 definition,
-                timeout: limit,
+                timeout: limit + super::shift::baked(&config.service.deployment),
                 poll: crate::steps::run::POLL,
             },
-            shift_of(config),
+            // A new service has nothing to shift from: its first tasks take the traffic.
+            shift_of(config).filter(|_| action != Action::Created),
         )
         .await?,
     );

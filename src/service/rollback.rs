@@ -119,7 +119,7 @@ pub async fn rollback(
                     deployment: id,
                     task_definition_arn: &arn,
                     definition: &Value::Null,
-                    timeout: limit,
+                    timeout: limit + super::shift::baked(&config.service.deployment),
                     poll: crate::steps::run::POLL,
                 },
                 shift,

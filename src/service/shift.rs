@@ -49,6 +49,24 @@ pub fn configure(deployment: &Deployment, dc: &mut serde_json::Map<String, Value
     dc.insert("bakeTimeInMinutes".into(), d.bake_minutes.into());
 }
 
+/// The minutes a deployment bakes by design (the shift's bakes and `bake-time`), which
+/// `--wait-timeout` does not count: a 60-minute bake must not fail a 15-minute wait.
+pub fn baked(deployment: &Deployment) -> std::time::Duration {
+    let shift = match &deployment.strategy {
+        Strategy::Rolling | Strategy::BlueGreen => 0,
+        Strategy::Canary { bake_minutes, .. } => u64::from(*bake_minutes),
+        Strategy::Linear {
+            step_percent,
+            bake_minutes,
+        } => ((100.0 / step_percent).ceil() as u64).saturating_sub(1) * u64::from(*bake_minutes),
+    };
+    let bake = match deployment.strategy {
+        Strategy::Rolling => 0,
+        _ => u64::from(deployment.bake_minutes),
+    };
+    std::time::Duration::from_secs(60 * (shift + bake))
+}
+
 /// `loadBalancers[].advancedConfiguration` of a traffic-shifting service.
 pub fn advanced(shift: &Shift) -> Value {
     json!({
@@ -273,6 +291,20 @@ mod tests {
         // the same request read back projects the same
         assert_eq!(projection(&dc), projection(&dc.clone()));
         assert_ne!(projection(&dc), projection(&json!({})));
+    }
+
+    #[test]
+    fn the_bakes_are_not_counted_by_the_wait_timeout() {
+        assert_eq!(baked(&canary()).as_secs(), 3 * 60);
+        let linear = Deployment {
+            strategy: Strategy::Linear {
+                step_percent: 10.0,
+                bake_minutes: 1,
+            },
+            ..Deployment::default()
+        };
+        assert_eq!(baked(&linear).as_secs(), 9 * 60);
+        assert_eq!(baked(&Deployment::default()).as_secs(), 0);
     }
 
     #[test]

@@ -19,6 +19,9 @@ One thread looks at every tracked service every STEP seconds:
     COMPLETED deployment's task definition becomes a new PRIMARY deployment, else no task is started
     for it any more. Without the breaker failed tasks are replaced forever (ECS throttles; here at
     most one start per service per RETRY seconds after a failure).
+  - deployment alarms (deploymentConfiguration.alarms, enable): a named CloudWatch alarm (moto's) in
+    ALARM while a rolling deployment is IN_PROGRESS fails it, "ECS deployment detected triggered
+    alarm(s) <names> in ALARM.", and with `rollback` goes back as the breaker does;
   - blue/green, canary and linear (deploymentConfiguration.strategy with an advancedConfiguration):
     shifting.py decides which target group a deployment's tasks join, moves the production listener
     rule's weights, bakes, rolls back on an alarm or the breaker, and says when the old tasks stop.
@@ -160,6 +163,7 @@ class Keeper:
         self._register()
         self._unhealthy()
         self._breaker(primary)
+        self._alarms(s.deployments[0])
         primary = s.deployments[0]
         self._launch(primary)
         self.shifter.step(primary)
@@ -228,16 +232,32 @@ class Keeper:
             return
         if config.get("rollback") and self.shifter.breaker(primary, "ECS deployment circuit breaker: tasks failed to start"):
             return
+        self._fail(primary, "ECS deployment circuit breaker: tasks failed to start.", "tasks failed to start",
+                   config.get("rollback"), "ECS deployment circuit breaker")
+
+    def _alarms(self, primary) -> None:
+        """A rolling deployment with deploymentConfiguration.alarms: a named alarm in ALARM while it
+        is IN_PROGRESS fails it (and rolls back with `rollback`). shifting.py watches the others."""
+        dc = getattr(self.service, "deployment_configuration", None) or {}
+        if primary["rolloutState"] != "IN_PROGRESS" or shifting.configured(self.service):
+            return
+        firing = shifting.firing(self.service, dc)
+        if firing:
+            self._fail(primary, f"ECS deployment detected triggered {firing}.", firing,
+                       (dc.get("alarms") or {}).get("rollback"), f"ECS deployment detected triggered {firing}")
+
+    def _fail(self, primary, reason, why, rollback, source) -> None:
+        """The deployment FAILED; with `rollback` the last COMPLETED deployment's task definition
+        becomes a new PRIMARY deployment, else no task is started for it any more."""
+        s = self.service
         primary["rolloutState"] = "FAILED"
-        primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        primary["rolloutStateReason"] = reason
         primary["updatedAt"] = now()
-        self.event(f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
-        if config.get("rollback") and self.last_completed:
+        self.event(f"(deployment {primary['id']}) deployment failed: {why}.")
+        if rollback and self.last_completed:
             target_id, target_td = self.last_completed
             target = next((d for d in s.deployments if d["id"] == target_id), None)
-            back = new_deployment(
-                s, target_td, f"ECS deployment circuit breaker: rolling back to deploymentId {target_id}.",
-            )
+            back = new_deployment(s, target_td, f"{source}: rolling back to deploymentId {target_id}.")
             primary["status"] = "ACTIVE"
             if target is not None:  # still has tasks: they become the new primary's
                 for arn, d in self.tasks.items():

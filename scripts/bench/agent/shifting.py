@@ -85,6 +85,20 @@ def steps(strategy, dc) -> list:
     return [(100.0, 0)]
 
 
+def firing(service, dc):
+    """"alarm(s) <names> in ALARM" for deploymentConfiguration.alarms (enable) in state ALARM
+    (moto's CloudWatch), else None."""
+    alarms = dc.get("alarms") or {}
+    if not alarms.get("enable"):
+        return None
+    from moto.cloudwatch.models import cloudwatch_backends
+    _, _, _, region, account, _ = service.cluster_arn.split(":", 5)
+    backend = cloudwatch_backends[account][region]
+    names = [n for n in alarms.get("alarmNames") or []
+             if getattr(backend.alarms.get(n), "state_value", None) == "ALARM"]
+    return f"alarm(s) {', '.join(names)} in ALARM" if names else None
+
+
 class Shifter:
     """One service's traffic shifting: per deployment id its target group and phase."""
 
@@ -189,17 +203,7 @@ class Shifter:
             self.k.event(f"(deployment {primary['id']}) bake time ended; stopping the old tasks.")
 
     def _alarm(self, dc):
-        alarms = dc.get("alarms") or {}
-        if not alarms.get("enable") or not alarms.get("rollback"):
-            return None
-        from moto.cloudwatch.models import cloudwatch_backends
-        _, _, _, region, account, _ = self.k.service.cluster_arn.split(":", 5)
-        backend = cloudwatch_backends[account][region]
-        firing = [n for n in alarms.get("alarmNames") or []
-                  if getattr(backend.alarms.get(n), "state_value", None) == "ALARM"]
-        if firing:
-            return f"alarm(s) {', '.join(firing)} in ALARM"
-        return None
+        return firing(self.k.service, dc)
 
     def breaker(self, primary, reason) -> bool:
         """The circuit breaker tripped on a traffic-shifting deployment: rolled back here."""
