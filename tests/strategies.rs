@@ -170,6 +170,9 @@ fn first_deploy(
     json_result(&cf(dir.path(), name, env, &["setup"]).output().unwrap());
     if shifts {
         infrastructure_checked(&stage, &plan);
+        // A second setup changes nothing.
+        let again = json_result(&cf(dir.path(), name, env, &["setup"]).output().unwrap());
+        assert_eq!(again["changed"], 0, "{again}");
     }
     short_minute(&stage, 5);
     let v1 = [env, &[("CARGO_FARGATE_ENVIRONMENT", "GREETING=v1")]].concat();
