@@ -102,7 +102,7 @@ print("| target group | new task admitted (interval × healthy threshold) | old 
 print("|---|---|---|---|")
 print(f"| made by cargo-fargate | {o['admit']} s | {o['drain']} s | {o['total']} s |")
 print(f"| ELB's defaults (made by hand) | {e['admit']} s | {e['drain']} s | {e['total']} s |")
-print("\nBlue-green, canary and linear deployments are not carried out yet, so they are not measured.")
+print('\nBlue-green, canary and linear deployments: see "Blue-green, canary and linear deployments" (scripts/bench-strategies.sh).')
 print(f"\nMachine: {r['cpus']} CPUs, load average at the start {r['load']}.")
 PY
 touch BENCHMARKS.md

@@ -167,6 +167,21 @@ pub fn target_group(config: &Config) -> String {
     load_balancer(config)
 }
 
+/// The second target group a blue-green, canary or linear deployment starts the new revision
+/// behind (`{name}-alt`, 32 characters at most as ELB allows, hashed like [`load_balancer`]).
+pub fn alternate_target_group(config: &Config) -> String {
+    let full = format!("{}-alt", stage_name(config));
+    if full.len() <= 32 {
+        return full;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(full.as_bytes()));
+    format!("{}-{}", full[..19].trim_end_matches('-'), &hash[..8])
+}
+
+/// The priority of the production listener rule whose weights ECS moves between the two groups.
+pub const PRODUCTION_RULE_PRIORITY: i32 = 1;
+
 /// The load balancer's security group, in the project's VPC.
 pub fn load_balancer_group(config: &Config) -> String {
     format!("{}-lb", stage_name(config))

@@ -84,9 +84,35 @@ fn every_request_matches_the_ecs_service_model() {
         express::create_request(&input),
         express::update_request(&input, &arn),
     );
+    // A canary behind the load balancer the tool makes: the strategy keys, alarms and the
+    // advancedConfiguration ECS moves traffic with.
+    let mut canary = test_config(
+        "kind = \"service\"\nports = [8080]\nload-balancer = \"public\"\ndeployment = \"canary\"\ncanary-percent = 20\nbake-time = 2\nrollback-alarms = [\"api-5xx\"]",
+    );
+    canary.service.target_group_arn = Some(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-dev/0123456789abcdef"
+            .into(),
+    );
+    canary.service.load_balancer.as_mut().unwrap().shift = Some(cargo_fargate::config::traffic::Shift {
+        alternate_target_group_arn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-dev-alt/0123456789abcdef".into(),
+        production_listener_rule: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/app-dev/0123456789abcdef/0123456789abcdef/0123456789abcdef".into(),
+        role_arn: "arn:aws:iam::123456789012:role/app-dev-infrastructure".into(),
+    });
+    let shifting = request::Desired {
+        config: &canary,
+        ..desired
+    };
+    let (create_canary, update_canary) = (request::create(&shifting), request::update(&shifting));
+    assert_eq!(
+        create_canary["deploymentConfiguration"]["strategy"],
+        "CANARY"
+    );
+    assert!(update_canary["loadBalancers"][0]["advancedConfiguration"]["roleArn"].is_string());
     let requests = vec![
         ("CreateService", request::create(&desired)),
         ("UpdateService", request::update(&desired)),
+        ("CreateService", create_canary),
+        ("UpdateService", update_canary),
         ("CreateExpressGatewayService", create_web),
         ("UpdateExpressGatewayService", update_web),
         (

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher,
-    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroupAttribute,
+    Action, ActionTypeEnum, Certificate, ForwardActionConfig, LoadBalancerSchemeEnum,
+    LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetGroupAttribute, TargetGroupTuple,
     TargetTypeEnum,
 };
 
@@ -41,6 +42,32 @@ pub struct TargetGroupSettings {
 
 /// A listener: (ARN, port, protocol).
 pub type Listener = (String, i32, String);
+
+/// A listener rule that forwards: its ARN and (target group ARN, weight) per target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRule {
+    pub arn: String,
+    pub weights: Vec<(String, i32)>,
+}
+
+fn forward_rule(rule: &aws_sdk_elasticloadbalancingv2::types::Rule) -> ForwardRule {
+    let weights = rule
+        .actions()
+        .iter()
+        .filter_map(|a| a.forward_config())
+        .flat_map(|f| f.target_groups())
+        .map(|t| {
+            (
+                t.target_group_arn().unwrap_or_default().to_string(),
+                t.weight().unwrap_or(1),
+            )
+        })
+        .collect();
+    ForwardRule {
+        arn: rule.rule_arn().unwrap_or_default().to_string(),
+        weights,
+    }
+}
 
 /// What a new target group is made with.
 pub struct NewTargetGroup<'a> {
@@ -430,5 +457,102 @@ impl Aws {
             format!("delete target group {arn}"),
         )?;
         Ok(())
+    }
+
+    /// The listener's rule of `priority` (the production rule a traffic-shifting deployment moves).
+    pub async fn rule_at(&self, listener: &str, priority: i32) -> Result<Option<ForwardRule>> {
+        let out = self
+            .elb()
+            .describe_rules()
+            .listener_arn(listener)
+            .send()
+            .await
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:DescribeRules",
+                format!("read the rules of listener {listener}"),
+            ))?;
+        let wanted = priority.to_string();
+        Ok(out
+            .rules()
+            .iter()
+            .find(|r| r.priority() == Some(wanted.as_str()))
+            .map(forward_rule))
+    }
+
+    /// One rule's forward weights, as ECS moves them during a deployment.
+    pub async fn rule(&self, arn: &str) -> Result<ForwardRule> {
+        let out = self
+            .elb()
+            .describe_rules()
+            .rule_arns(arn)
+            .send()
+            .await
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:DescribeRules",
+                format!("read listener rule {arn}"),
+            ))?;
+        Ok(out
+            .rules()
+            .first()
+            .map(forward_rule)
+            .unwrap_or(ForwardRule {
+                arn: arn.to_string(),
+                weights: Vec::new(),
+            }))
+    }
+
+    /// The production rule: every path forwarded to `primary` (weight 100) and `alternate` (0),
+    /// the weights ECS moves during a blue-green, canary or linear deployment.
+    pub async fn create_production_rule(
+        &self,
+        listener: &str,
+        priority: i32,
+        (primary, alternate): (&str, &str),
+        tag_map: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let forward = ForwardActionConfig::builder()
+            .target_groups(
+                TargetGroupTuple::builder()
+                    .target_group_arn(primary)
+                    .weight(100)
+                    .build(),
+            )
+            .target_groups(
+                TargetGroupTuple::builder()
+                    .target_group_arn(alternate)
+                    .weight(0)
+                    .build(),
+            )
+            .build();
+        let out = self
+            .elb()
+            .create_rule()
+            .listener_arn(listener)
+            .priority(priority)
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .values("/*")
+                    .build(),
+            )
+            .actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .forward_config(forward)
+                    .build(),
+            )
+            .set_tags(Some(tags(tag_map)))
+            .send()
+            .await
+            .map_err(self.deployer_error(
+                "elasticloadbalancing:CreateRule",
+                format!("create the production rule of listener {listener}"),
+            ))?;
+        Ok(out
+            .rules()
+            .first()
+            .and_then(|r| r.rule_arn())
+            .unwrap_or_default()
+            .to_string())
     }
 }

@@ -320,7 +320,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "deployment",
         kind: Kind::Choice(DEPLOYMENTS),
         default: "rolling",
-        doc: "How a service deploy moves traffic: rolling. blue-green, canary and linear (ECS's, with `load-balancer`) are checked, then refused: not carried out yet.",
+        doc: "How a service deploy moves traffic: rolling, or ECS's blue-green, canary or linear (with `load-balancer`).",
     },
     KeyDef {
         name: "canary-percent",

@@ -27,6 +27,19 @@ pub struct LoadBalancer {
     /// Its URL, once `service::balancer::attach` found the load balancer `setup` made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// What a blue-green, canary or linear deployment shifts traffic with, once `attach` found
+    /// what `setup` made for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
+}
+
+/// ECS's `loadBalancers[].advancedConfiguration`: the second target group, the listener rule
+/// whose weights ECS moves, and the infrastructure role it moves them with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shift {
+    pub alternate_target_group_arn: String,
+    pub production_listener_rule: String,
+    pub role_arn: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,6 +63,13 @@ pub struct Deployment {
     /// ECS's bakeTimeInMinutes: the old revision stays ready for a rollback this long.
     pub bake_minutes: u32,
     pub rollback_alarms: Vec<String>,
+}
+
+impl Deployment {
+    /// Whether ECS shifts traffic between two target groups (blue-green, canary, linear).
+    pub fn shifts(&self) -> bool {
+        self.strategy != Strategy::Rolling
+    }
 }
 
 impl Default for Deployment {
@@ -161,6 +181,7 @@ pub(super) fn load_balancer(
         },
         certificate_arn: certificate.map(|(a, _)| a),
         url: None,
+        shift: None,
     }))
 }
 
@@ -256,17 +277,6 @@ pub(super) fn deployment(r: &mut Reader, balanced: bool) -> Result<Deployment, U
                 format!("deployment = \"{name}\" shifts traffic between two target groups of a load balancer, and the service has none cargo-fargate made"),
             )
             .fix("set `load-balancer = \"public\"` (or \"internal\"), or `deployment = \"rolling\"`"));
-    }
-    if strategy != Strategy::Rolling {
-        // Refused rather than deployed as rolling: a user asking for a canary must not get
-        // all-at-once traffic without being told.
-        return Err(r
-            .error(
-                "deployment",
-                &origin,
-                format!("deployment = \"{name}\" is not carried out by this version of cargo-fargate yet"),
-            )
-            .fix("use `deployment = \"rolling\"` (the default: circuit breaker with rollback)"));
     }
     Ok(Deployment {
         strategy,

@@ -1,7 +1,9 @@
-//! Express Mode's infrastructure role `{project}-{stage}-infrastructure`: ECS acts with it to make
-//! and remove the load balancer, target groups and scaling of a `kind = "web"` service. Managed
-//! like the stage's other roles ([`super::managed`]): its trust and the AWS managed policy,
-//! nothing else.
+//! The stage's infrastructure role `{project}-{stage}-infrastructure`, which ECS acts with. For
+//! Express Mode (`kind = "web"`) it makes and removes the load balancer, target groups and
+//! scaling: the AWS managed policy. For a blue-green, canary or linear `kind = "service"` it moves
+//! the production listener rule's weights and (de)registers tasks: an inline policy scoped to
+//! the stage's load balancer, listener rules and two target groups. Managed like the stage's
+//! other roles ([`super::managed`]): its trust and that policy, nothing else.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +23,7 @@ pub fn infrastructure_trust(account: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "ExpressModeManagesTheLoadBalancerAndScaling",
+            "Sid": "EcsMovesTheStagesTraffic",
             "Effect": "Allow",
             "Principal": {"Service": ECS},
             "Action": "sts:AssumeRole",
@@ -61,25 +63,85 @@ pub async fn plan_infrastructure_role(aws: &Aws, config: &Config) -> Result<(Str
     }
 }
 
-/// What the infrastructure role must be: its trust and the Express Mode managed policy, nothing
-/// else attached or inline (read-only; refuses a role of its name cargo-fargate did not make).
+/// The inline policy name of a traffic-shifting service's infrastructure role.
+pub const TRAFFIC_POLICY: &str = "traffic-shifting";
+
+/// What ECS needs to shift a service's traffic (as AmazonECSInfrastructureRolePolicyForLoadBalancers,
+/// scoped to this stage): read the listeners, rules and target health; modify the production
+/// rule; register and deregister the tasks in the two target groups.
+pub fn traffic_policy(config: &Config, partition: &str, region: &str, account: &str) -> Value {
+    let elb = format!("arn:{partition}:elasticloadbalancing:{region}:{account}:");
+    let lb = crate::names::load_balancer(config);
+    let alternate = crate::names::alternate_target_group(config);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NoResourceLevelLoadBalancerReads",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth"
+                ],
+                "Resource": "*"
+            },
+            {
+                "Sid": "MoveTheProductionRuleOfTheStagesListeners",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+                "Resource": [
+                    format!("{elb}listener/app/{lb}/*/*"),
+                    format!("{elb}listener-rule/app/{lb}/*/*/*")
+                ]
+            },
+            {
+                "Sid": "TasksInTheStagesTwoTargetGroups",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                "Resource": [
+                    format!("{elb}targetgroup/{lb}/*"),
+                    format!("{elb}targetgroup/{alternate}/*")
+                ]
+            }
+        ]
+    })
+}
+
+/// Whether the stage has an infrastructure role: Express Mode, or a traffic-shifting service.
+pub fn wanted(config: &Config) -> bool {
+    config.service.kind == crate::config::service::StageKind::Web
+        || config.service.deployment.shifts()
+}
+
+/// What the infrastructure role must be: its trust and the Express Mode managed policy (or, for
+/// a traffic-shifting service, the inline [`traffic_policy`]), nothing else (read-only; refuses a
+/// role of its name cargo-fargate did not make).
 pub async fn infrastructure_role(
     aws: &Aws,
     config: &Config,
 ) -> Result<(String, crate::iam::managed::Desired)> {
     let identity = aws.identity().await?;
     let (arn, missing) = plan_infrastructure_role(aws, config).await?;
-    let policy = format!(
-        "arn:{}:iam::aws:policy/{INFRASTRUCTURE_POLICY}",
-        identity.partition()
-    );
+    let partition = identity.partition();
+    let (attached, inline) = if config.service.kind == crate::config::service::StageKind::Web {
+        let policy = format!("arn:{partition}:iam::aws:policy/{INFRASTRUCTURE_POLICY}");
+        ([policy].into_iter().collect(), BTreeMap::new())
+    } else {
+        let policy = traffic_policy(config, partition, &aws.region(), &identity.account);
+        (
+            Default::default(),
+            [(TRAFFIC_POLICY.to_string(), policy)].into_iter().collect(),
+        )
+    };
     Ok((
         arn,
         crate::iam::managed::Desired {
             exists: !missing,
             trust: infrastructure_trust(&identity.account),
-            attached: Some([policy].into_iter().collect()),
-            inline: BTreeMap::new(),
+            attached: Some(attached),
+            inline,
             tags: crate::names::stage_tags(config),
         },
     ))
@@ -91,7 +153,11 @@ pub async fn apply_infrastructure_role(aws: &Aws, config: &Config, out: &Output)
     let done = crate::iam::managed::apply(
         aws,
         &crate::names::infrastructure_role(config),
-        "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it",
+        if config.service.kind == crate::config::service::StageKind::Web {
+            "cargo-fargate: ECS Express Mode manages the load balancer and scaling with it"
+        } else {
+            "cargo-fargate: ECS shifts the service's traffic between its target groups with it"
+        },
         &want,
     )
     .await?;

@@ -126,6 +126,9 @@ pub struct Scope {
     pub target_group: bool,
     /// `scale-on`: the service's scalable target and target-tracking policies.
     pub scaling: bool,
+    /// A blue-green, canary or linear service: its alternate target group and production rule,
+    /// and the infrastructure role passed to ECS. `alternate` is that target group's name.
+    pub alternate: Option<String>,
     /// The caller's IAM user or role ARN (an assumed-role session as its role), when known.
     pub caller: Option<String>,
     pub caller_is_user: bool,
@@ -206,8 +209,9 @@ impl StageRoles {
         }
     }
 
-    /// The roles the stage uses: task and execution, and those of its builder and kind.
-    fn used(&self, codebuild: bool, scheduled: bool, web: bool) -> Vec<&RoleRef> {
+    /// The roles the stage uses: task and execution, and those of its builder and kind
+    /// (`infrastructure`: Express Mode's or traffic shifting's role).
+    fn used(&self, codebuild: bool, scheduled: bool, infrastructure: bool) -> Vec<&RoleRef> {
         let mut roles = vec![&self.task, &self.execution];
         if codebuild {
             roles.push(&self.codebuild);
@@ -215,7 +219,7 @@ impl StageRoles {
         if scheduled {
             roles.push(&self.scheduler);
         }
-        if web {
+        if infrastructure {
             roles.push(&self.infrastructure);
         }
         roles
@@ -329,7 +333,9 @@ impl Scope {
         let scheduled = entry(config, "schedule").is_some();
         let exec = entry(config, "exec").and_then(Value::as_bool) == Some(true);
         let roles = StageRoles::new(config, partition, account);
-        let used = roles.used(builder == "codebuild", scheduled, kind == "web");
+        // The infrastructure role: Express Mode's, or the one ECS shifts traffic with.
+        let shifts = crate::iam::infrastructure::wanted(config) && kind != "web";
+        let used = roles.used(builder == "codebuild", scheduled, kind == "web" || shifts);
         let (ssm_parameters, secrets_manager) =
             secret_arns(&config.secrets, partition, region, account);
         let mut kms_via = Vec::new();
@@ -366,6 +372,7 @@ impl Scope {
                 .as_ref()
                 .map(|_| crate::names::load_balancer(config)),
             scaling: config.service.scaling.is_some(),
+            alternate: shifts.then(|| crate::names::alternate_target_group(config)),
             target_group: config.service.target_group_arn.is_some(),
             caller: caller.map(str::to_string),
             caller_is_user: caller.is_some_and(|c| c.contains(":user/")),

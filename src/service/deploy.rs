@@ -189,35 +189,7 @@ pub async fn service(
         container: &container,
     };
     let current = aws.describe_service(&config.cluster, &name).await?;
-    let (action, changes, answer) = if !request::is_active(current.as_ref()) {
-        let created = aws.create_service(&request::create(&desired)).await?;
-        out.status(
-            "Created",
-            format_args!("service {name} in cluster {}", config.cluster),
-        );
-        (Action::Created, Vec::new(), created)
-    } else {
-        let current = current.expect("active");
-        let update = request::update(&desired);
-        let changes = request::changes(&current, &update);
-        if changes.is_empty() {
-            (Action::Unchanged, changes, current)
-        } else {
-            let updated = aws.update_service(&update).await?;
-            out.status(
-                "Updated",
-                format_args!(
-                    "service {name}: {}",
-                    changes
-                        .iter()
-                        .map(|c| c.setting)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-            (Action::Updated, changes, updated)
-        }
-    };
+    let (action, changes, answer) = create_or_update(aws, &desired, current, out).await?;
     let arn = answer["serviceArn"]
         .as_str()
         .unwrap_or_default()
@@ -255,7 +227,7 @@ pub async fn service(
         return Ok(report);
     }
     report.waited = Some(
-        wait::wait(
+        wait::wait_shifting(
             aws,
             out,
             &WaitInput {
@@ -264,9 +236,11 @@ pub async fn service(
                 deployment: &id,
                 task_definition_arn,
                 definition,
-                timeout: limit,
+                timeout: limit + super::shift::baked(&config.service.deployment),
                 poll: crate::steps::run::POLL,
             },
+            // A new service has nothing to shift from: its first tasks take the traffic.
+            shift_of(config).filter(|_| action != Action::Created),
         )
         .await?,
     );
@@ -298,6 +272,46 @@ fn not_waited(
         }
         _ => None,
     }
+}
+
+/// CreateService, or UpdateService when the configuration differs from what runs: (what was done,
+/// the settings that changed, the service as ECS answered).
+async fn create_or_update(
+    aws: &Aws,
+    desired: &Desired<'_>,
+    current: Option<Value>,
+    out: &Output,
+) -> Result<(Action, Vec<request::Change>, Value)> {
+    let (config, name) = (desired.config, crate::names::service(desired.config));
+    Ok(if !request::is_active(current.as_ref()) {
+        let created = aws.create_service(&request::create(desired)).await?;
+        out.status(
+            "Created",
+            format_args!("service {name} in cluster {}", config.cluster),
+        );
+        (Action::Created, Vec::new(), created)
+    } else {
+        let current = current.expect("active");
+        let update = request::update(desired);
+        let changes = request::changes(&current, &update);
+        if changes.is_empty() {
+            (Action::Unchanged, changes, current)
+        } else {
+            let updated = aws.update_service(&update).await?;
+            out.status(
+                "Updated",
+                format_args!(
+                    "service {name}: {}",
+                    changes
+                        .iter()
+                        .map(|c| c.setting)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            (Action::Updated, changes, updated)
+        }
+    })
 }
 
 /// A line of the deploy plan: whether it changes anything, and what.
@@ -508,4 +522,13 @@ pub async fn diff(
         .iter()
         .map(|c| format!("~ service {name} {c}"))
         .collect())
+}
+
+/// The strategy and production rule `deploy` follows, for a traffic-shifting service.
+fn shift_of(config: &Config) -> Option<(&crate::config::traffic::Deployment, &str)> {
+    let shift = config.service.load_balancer.as_ref()?.shift.as_ref()?;
+    Some((
+        &config.service.deployment,
+        shift.production_listener_rule.as_str(),
+    ))
 }

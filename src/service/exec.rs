@@ -132,7 +132,7 @@ pub async fn exec(
     let command = if command.is_empty() {
         "/bin/sh".to_string()
     } else {
-        shell_words(command)
+        shell_words(command)?
     };
     let session = aws
         .execute_command(&config.cluster, task_arn, name, &command)
@@ -156,22 +156,13 @@ pub async fn exec(
     Ok(status.code().unwrap_or(1))
 }
 
-/// `CMD ARGS…` as one command line, quoting what the shell would split.
-fn shell_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// `CMD ARGS…` as one command line, quoting what the shell would split (shlex: POSIX quoting).
+fn shell_words(words: &[String]) -> Result<String> {
+    shlex::try_join(words.iter().map(String::as_str)).map_err(|_| {
+        UserError::new("a command argument holds a NUL byte, which no shell command can carry")
+            .fix("drop the NUL byte from the command")
+            .into()
+    })
 }
 
 #[cfg(test)]
@@ -211,6 +202,10 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(shell_words(&words), r"ls -la '/my dir' 'it'\''s'");
+        let line = shell_words(&words).unwrap();
+        assert_eq!(line, r#"ls -la '/my dir' "it's""#);
+        // what the shell splits it back into: the same words
+        assert_eq!(shlex::split(&line).unwrap(), words);
+        assert!(shell_words(&["a\0b".to_string()]).is_err());
     }
 }

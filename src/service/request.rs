@@ -47,19 +47,22 @@ fn settings(d: &Desired) -> serde_json::Map<String, Value> {
             "assignPublicIp": if d.network.assign_public_ip { "ENABLED" } else { "DISABLED" },
         }}),
     );
-    m.insert(
-        "deploymentConfiguration".into(),
-        json!({
-            "deploymentCircuitBreaker": {"enable": true, "rollback": true},
-            "maximumPercent": s.max_percent,
-            "minimumHealthyPercent": s.min_healthy_percent,
-        }),
+    let mut dc = serde_json::Map::new();
+    dc.insert(
+        "deploymentCircuitBreaker".into(),
+        json!({"enable": true, "rollback": true}),
     );
+    dc.insert("maximumPercent".into(), s.max_percent.into());
+    dc.insert("minimumHealthyPercent".into(), s.min_healthy_percent.into());
+    super::shift::configure(&s.deployment, &mut dc);
+    m.insert("deploymentConfiguration".into(), Value::Object(dc));
     if let (Some(arn), Some(port)) = (&s.target_group_arn, s.container_port) {
-        m.insert(
-            "loadBalancers".into(),
-            json!([{"targetGroupArn": arn, "containerName": d.container, "containerPort": port}]),
-        );
+        let mut lb =
+            json!({"targetGroupArn": arn, "containerName": d.container, "containerPort": port});
+        if let Some(shift) = s.load_balancer.as_ref().and_then(|l| l.shift.as_ref()) {
+            lb["advancedConfiguration"] = super::shift::advanced(shift);
+        }
+        m.insert("loadBalancers".into(), json!([lb]));
         m.insert(
             "healthCheckGracePeriodSeconds".into(),
             s.health_check_grace_period.into(),
@@ -121,10 +124,14 @@ pub fn projection(v: &Value) -> BTreeMap<&'static str, Value> {
         .map(|a| {
             a.iter()
                 .map(|lb| {
+                    let adv = &lb["advancedConfiguration"];
                     json!({
                         "targetGroupArn": lb["targetGroupArn"],
                         "containerName": lb["containerName"],
                         "containerPort": lb["containerPort"],
+                        "alternateTargetGroupArn": adv["alternateTargetGroupArn"],
+                        "productionListenerRule": adv["productionListenerRule"],
+                        "roleArn": adv["roleArn"],
                     })
                 })
                 .collect()
@@ -169,6 +176,7 @@ pub fn projection(v: &Value) -> BTreeMap<&'static str, Value> {
             .map_or(json!(100), |n| json!(n)),
     );
     p.insert("loadBalancers", json!(lbs));
+    p.insert("deploymentStrategy", super::shift::projection(dc));
     // ECS keeps a grace period only for a service with a load balancer.
     p.insert(
         "healthCheckGracePeriodSeconds",

@@ -68,6 +68,9 @@ pub struct StatusReport {
     /// `scale-on`: the scalable target's range and the policies (src/service/scaling.rs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<super::scaling::ScalingReport>,
+    /// Blue-green, canary or linear: the strategy and the production rule's weights now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<super::shift::Traffic>,
 }
 
 impl fmt::Display for StatusReport {
@@ -95,6 +98,9 @@ impl fmt::Display for StatusReport {
         }
         if let Some(s) = &self.scaling {
             writeln!(f, "scaling  {}", s.range())?;
+        }
+        if let Some(t) = &self.traffic {
+            writeln!(f, "traffic  {t}")?;
         }
         for d in &self.deployments {
             writeln!(
@@ -217,6 +223,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         events: Vec::new(),
         url: None,
         scaling: None,
+        traffic: None,
     };
     if !aws.cluster_exists(&config.cluster).await? {
         if config.service.kind != StageKind::Task {
@@ -268,12 +275,13 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         .collect();
     if report.status == "ACTIVE" {
         report.scaling = super::scaling::found(aws, config).await?;
+        report.traffic = super::shift::traffic(aws, &service).await?;
     }
     Ok(report)
 }
 
 /// The ACTIVE service of a `kind = "service"` stage, or the line that says why there is none.
-async fn active_service(aws: &Aws, config: &Config, command: &str) -> Result<Value> {
+pub(super) async fn active_service(aws: &Aws, config: &Config, command: &str) -> Result<Value> {
     if config.service.kind != StageKind::Service {
         let hint = match config.service.kind {
             StageKind::Web => "Express Mode scales itself between `desired-count` and `max-count`; change them and deploy",
@@ -310,118 +318,7 @@ fn kind_name(kind: StageKind) -> &'static str {
     }
 }
 
-/// The revision `rollback` goes to: `to`, else the newest ACTIVE revision below the current one.
-pub fn rollback_target(current: i64, active: &[i64], to: Option<i64>) -> Result<i64, String> {
-    match to {
-        Some(r) if r == current => Err(format!("the service already runs revision {r}")),
-        Some(r) if active.contains(&r) => Ok(r),
-        Some(r) => Err(format!(
-            "revision {r} is not an ACTIVE revision (active: {})",
-            active
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        None => active
-            .iter()
-            .copied()
-            .filter(|r| *r < current)
-            .max()
-            .ok_or_else(|| format!("there is no ACTIVE revision before {current} to go back to")),
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct ChangeReport {
-    pub service: String,
-    pub what: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub waited: Option<super::wait::Waited>,
-}
-
-impl fmt::Display for ChangeReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "service {}: {}", self.service, self.what)
-    }
-}
-
-/// `rollback [--to REVISION]`.
-pub async fn rollback(
-    aws: &Aws,
-    config: &Config,
-    to: Option<i64>,
-    wait: &super::deploy::WaitOptions,
-    out: &Output,
-) -> Result<ChangeReport> {
-    let limit = wait.timeout;
-    let service = active_service(aws, config, "rollback").await?;
-    let name = crate::names::service(config);
-    let current_arn = service["taskDefinition"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let current: i64 = current_arn
-        .rsplit(':')
-        .next()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0);
-    let family = crate::names::family(config);
-    // Oldest first, as rollback_target reads them.
-    let mut active: Vec<i64> = aws
-        .active_revisions(&family)
-        .await?
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
-    active.sort_unstable();
-    let target = rollback_target(current, &active, to).map_err(|what| {
-        let mut e = UserError::new(what)
-            .fix("pick one with --to REVISION (`cargo fargate status` shows what runs)");
-        if to.is_some() {
-            e = e.at(Location::Flag("--to".into()));
-        }
-        e
-    })?;
-    let arn = current_arn
-        .rsplit_once(':')
-        .map(|(base, _)| format!("{base}:{target}"))
-        .unwrap_or_default();
-    let body =
-        serde_json::json!({"cluster": config.cluster, "service": name, "taskDefinition": arn});
-    let updated = aws.update_service(&body).await?;
-    out.status(
-        "Rolling",
-        format_args!("service {name} back to {family}:{target}"),
-    );
-    let mut report = ChangeReport {
-        service: name.clone(),
-        what: format!("{family}:{current} → {family}:{target}"),
-        waited: None,
-    };
-    if wait.no_wait {
-        return Ok(report);
-    }
-    if let Some(id) = super::wait::primary(&updated).and_then(|d| d["id"].as_str()) {
-        report.waited = Some(
-            super::wait::wait(
-                aws,
-                out,
-                &super::wait::WaitInput {
-                    cluster: &config.cluster,
-                    service: &name,
-                    deployment: id,
-                    task_definition_arn: &arn,
-                    definition: &Value::Null,
-                    timeout: limit,
-                    poll: crate::steps::run::POLL,
-                },
-            )
-            .await?,
-        );
-    }
-    Ok(report)
-}
+pub use super::rollback::{rollback, rollback_target, ChangeReport};
 
 /// `scale N`: sets the desired count and waits until that many tasks run.
 pub async fn scale(

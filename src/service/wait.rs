@@ -219,9 +219,22 @@ pub struct WaitInput<'a> {
     pub poll: Duration,
 }
 
+/// A blue-green, canary or linear deployment: its settings and production listener rule.
+pub type Shifting<'a> = Option<(&'a crate::config::traffic::Deployment, &'a str)>;
+
 /// Polls DescribeServices until the deployment completes, fails or times out, printing new
 /// service events and following the logs of the new revision's tasks.
 pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Waited> {
+    wait_shifting(aws, out, input, None).await
+}
+
+/// [`wait`], saying each step of a traffic-shifting deployment as the rule's weights move.
+pub async fn wait_shifting(
+    aws: &Aws,
+    out: &Output,
+    input: &WaitInput<'_>,
+    shift: Shifting<'_>,
+) -> Result<Waited> {
     let started = Instant::now();
     out.status(
         "Waiting",
@@ -234,12 +247,13 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
     );
     let mut seen_events: HashSet<String> = HashSet::new();
     let mut first = true;
-    let targets = logs::targets(input.definition);
-    let mut streams: Vec<Stream> = Vec::new();
-    let mut followed: HashSet<String> = HashSet::new();
     let mut last_line = String::new();
-    let ports = declared_ports(input.definition);
-    let mut warned: HashSet<u16> = HashSet::new();
+    let mut task_logs = TaskLogs::new(input.definition);
+    let revision = super::request::short_arn(input.task_definition_arn);
+    let mut follower = shift.map(|(deployment, rule)| {
+        out.status("Strategy", super::shift::plan_line(deployment, revision));
+        super::shift::Follower::new(deployment, rule, revision)
+    });
     let mut deployment = input.deployment.to_string();
     loop {
         let service = aws
@@ -254,40 +268,10 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
             })?;
         print_events(out, &service, &mut seen_events, first);
         first = false;
-        // The new revision's tasks: follow their logs as they start.
-        let running = aws
-            .service_tasks(input.cluster, input.service, "RUNNING")
-            .await?;
-        let fresh: Vec<String> = running
-            .into_iter()
-            .filter(|a| !followed.contains(a))
-            .collect();
-        if !fresh.is_empty() && !targets.is_empty() {
-            let (tasks, _) = parse_tasks(&aws.describe_tasks(input.cluster, &fresh).await?)?;
-            for t in tasks
-                .iter()
-                .filter(|t| t.task_definition_arn.as_deref() == Some(input.task_definition_arn))
-            {
-                followed.insert(t.task_arn.clone());
-                streams.extend(
-                    targets
-                        .iter()
-                        .map(|tg| Stream::new(tg, logs::task_id(&t.task_arn))),
-                );
-            }
+        task_logs.poll(aws, out, input).await?;
+        if let Some(f) = follower.as_mut() {
+            f.poll(aws, out).await?;
         }
-        let labels = Labels {
-            task: true,
-            container: targets.len() > 1,
-        };
-        logs::poll_seen(aws, out, &mut streams, labels, &mut |line| {
-            if let Some((address, port)) = loopback::in_log_line(line, &ports) {
-                if warned.insert(port) {
-                    out.warn(loopback::warning(&address, port, "its log says so"));
-                }
-            }
-        })
-        .await?;
 
         take_over(out, &service, &mut deployment, input);
         let progress = assess(&service, &deployment);
@@ -338,6 +322,64 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
             }
         }
         tokio::time::sleep(input.poll).await;
+    }
+}
+
+/// The logs of the new revision's tasks, followed as they start, with the loopback warning.
+struct TaskLogs {
+    targets: Vec<logs::LogTarget>,
+    streams: Vec<Stream>,
+    followed: HashSet<String>,
+    ports: Vec<u16>,
+    warned: HashSet<u16>,
+}
+
+impl TaskLogs {
+    fn new(definition: &Value) -> Self {
+        TaskLogs {
+            targets: logs::targets(definition),
+            streams: Vec::new(),
+            followed: HashSet::new(),
+            ports: declared_ports(definition),
+            warned: HashSet::new(),
+        }
+    }
+
+    async fn poll(&mut self, aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<()> {
+        let running = aws
+            .service_tasks(input.cluster, input.service, "RUNNING")
+            .await?;
+        let fresh: Vec<String> = running
+            .into_iter()
+            .filter(|a| !self.followed.contains(a))
+            .collect();
+        if !fresh.is_empty() && !self.targets.is_empty() {
+            let (tasks, _) = parse_tasks(&aws.describe_tasks(input.cluster, &fresh).await?)?;
+            for t in tasks
+                .iter()
+                .filter(|t| t.task_definition_arn.as_deref() == Some(input.task_definition_arn))
+            {
+                self.followed.insert(t.task_arn.clone());
+                self.streams.extend(
+                    self.targets
+                        .iter()
+                        .map(|tg| Stream::new(tg, logs::task_id(&t.task_arn))),
+                );
+            }
+        }
+        let labels = Labels {
+            task: true,
+            container: self.targets.len() > 1,
+        };
+        logs::poll_seen(aws, out, &mut self.streams, labels, &mut |line| {
+            if let Some((address, port)) = loopback::in_log_line(line, &self.ports) {
+                if self.warned.insert(port) {
+                    out.warn(loopback::warning(&address, port, "its log says so"));
+                }
+            }
+        })
+        .await?;
+        Ok(())
     }
 }
 

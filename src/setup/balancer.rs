@@ -12,7 +12,7 @@
 //! 30 s × 5 = 150 s: together most of a rolling deploy on AWS).
 
 use super::Step;
-use crate::aws::elb::{FoundBalancer, NewTargetGroup, TargetGroupSettings};
+use crate::aws::elb::{ForwardRule, FoundBalancer, NewTargetGroup, TargetGroupSettings};
 use crate::aws::Aws;
 use crate::config::traffic::{LoadBalancer, Scheme};
 use crate::config::Config;
@@ -34,6 +34,9 @@ pub struct BalancerPlan {
     pub group: Option<String>,
     pub load_balancer: Option<FoundBalancer>,
     pub target_group: Option<TargetGroupSettings>,
+    /// A traffic-shifting deployment's second target group and production rule.
+    pub alternate: Option<TargetGroupSettings>,
+    pub rule: Option<ForwardRule>,
     pub listener_ports: Vec<i32>,
     pub tasks_open: bool,
     /// What is missing or differs, as the plan says it.
@@ -112,17 +115,43 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
                 .fix("run `cargo fargate teardown` and then `setup`, or keep its scheme")
                 .into());
         }
-        plan.listener_ports = aws
-            .listeners(&found.arn)
-            .await?
-            .iter()
-            .map(|l| l.1)
-            .collect();
+        let listeners = aws.listeners(&found.arn).await?;
+        plan.listener_ports = listeners.iter().map(|l| l.1).collect();
+        if let (true, Some((arn, _, _))) = (
+            config.service.deployment.shifts(),
+            listeners.iter().find(|l| l.1 == forwarding_port(lb)),
+        ) {
+            plan.rule = aws.rule_at(arn, names::PRODUCTION_RULE_PRIORITY).await?;
+        }
     }
-    plan.target_group = aws.find_target_group(Some(&name), None).await?;
-    if let Some(tg) = &plan.target_group {
+    plan.target_group = target_group(aws, config, &name, port).await?;
+    if config.service.deployment.shifts() {
+        let alternate = names::alternate_target_group(config);
+        plan.alternate = target_group(aws, config, &alternate, port).await?;
+    }
+    plan.changes = changes(config, lb, &plan, port);
+    Ok(Some(plan))
+}
+
+/// The port of the listener that forwards (HTTPS with a certificate, else HTTP).
+fn forwarding_port(lb: &LoadBalancer) -> i32 {
+    ports(lb)
+        .into_iter()
+        .find(|(_, forwards)| *forwards)
+        .map_or(80, |(p, _)| p)
+}
+
+/// A target group of this name, checked to be ours and on the container port.
+async fn target_group(
+    aws: &Aws,
+    config: &Config,
+    name: &str,
+    port: u16,
+) -> Result<Option<TargetGroupSettings>> {
+    let found = aws.find_target_group(Some(name), None).await?;
+    if let Some(tg) = &found {
         if !names::is_ours(config, &tg.tags) {
-            return Err(refuse(config, "target group", &name));
+            return Err(refuse(config, "target group", name));
         }
         if tg.port != i32::from(port) {
             return Err(config
@@ -134,8 +163,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
                 .into());
         }
     }
-    plan.changes = changes(config, lb, &plan, port);
-    Ok(Some(plan))
+    Ok(found)
 }
 
 fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -> Vec<String> {
@@ -166,23 +194,21 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
             names::load_balancer(config)
         ))
     }
-    let stop = config.stop_timeout as i32;
-    let (interval, _, healthy, _) = HEALTH_CHECK;
-    match &plan.target_group {
-        None => changes.push(format!(
-            "target group → port {port}, health check {} every {interval}s, healthy after {healthy}, deregistration delay {stop}s",
-            config.service.health_check_path
-        )),
-        Some(tg) => {
-            if tg.deregistration_delay != stop {
-                changes.push(format!("target group deregistration delay {}s → {stop}s", tg.deregistration_delay));
-            }
-            if health_differs(config, tg) {
-                changes.push(format!(
-                    "target group health check {} every {interval}s, healthy after {healthy}",
-                    config.service.health_check_path
-                ));
-            }
+    group_changes(
+        config,
+        "target group",
+        plan.target_group.as_ref(),
+        port,
+        &mut changes,
+    );
+    if config.service.deployment.shifts() {
+        let what = "alternate target group";
+        group_changes(config, what, plan.alternate.as_ref(), port, &mut changes);
+        if plan.rule.is_none() {
+            changes.push(format!(
+                "production listener rule on port {}: 100% to the target group, 0% to the alternate (ECS moves the weights)",
+                forwarding_port(lb)
+            ));
         }
     }
     for (p, forwards) in ports(lb) {
@@ -195,6 +221,35 @@ fn changes(config: &Config, lb: &LoadBalancer, plan: &BalancerPlan, port: u16) -
         }
     }
     changes
+}
+
+/// What setup would make or change of one target group.
+fn group_changes(
+    config: &Config,
+    what: &str,
+    found: Option<&TargetGroupSettings>,
+    port: u16,
+    changes: &mut Vec<String>,
+) {
+    let stop = config.stop_timeout as i32;
+    let (interval, _, healthy, _) = HEALTH_CHECK;
+    match found {
+        None => changes.push(format!(
+            "{what} → port {port}, health check {} every {interval}s, healthy after {healthy}, deregistration delay {stop}s",
+            config.service.health_check_path
+        )),
+        Some(tg) => {
+            if tg.deregistration_delay != stop {
+                changes.push(format!("{what} deregistration delay {}s → {stop}s", tg.deregistration_delay));
+            }
+            if health_differs(config, tg) {
+                changes.push(format!(
+                    "{what} health check {} every {interval}s, healthy after {healthy}",
+                    config.service.health_check_path
+                ));
+            }
+        }
+    }
 }
 
 /// Whether the target group's health check is not the configured path with the fast defaults.
@@ -298,44 +353,15 @@ pub async fn apply(aws: &Aws, config: &Config, plan: &BalancerPlan, out: &Output
             arn
         }
     };
-    let tg_arn = match &plan.target_group {
-        Some(tg) => {
-            if tg.deregistration_delay != config.stop_timeout as i32 {
-                aws.set_deregistration_delay(&tg.arn, config.stop_timeout)
-                    .await?;
-            }
-            if health_differs(config, tg) {
-                let (interval, timeout, healthy, unhealthy) = HEALTH_CHECK;
-                let check = (
-                    &config.service.health_check_path[..],
-                    interval,
-                    timeout,
-                    healthy,
-                    unhealthy,
-                );
-                aws.set_health_check(&tg.arn, check).await?;
-                out.status("Updated", format_args!("target group {name}: health check"));
-            }
-            tg.arn.clone()
-        }
-        None => {
-            let (interval, timeout, healthy_threshold, unhealthy_threshold) = HEALTH_CHECK;
-            let new = NewTargetGroup {
-                name: &name,
-                vpc: &net.vpc,
-                port,
-                health_check_path: &config.service.health_check_path,
-                interval,
-                timeout,
-                healthy_threshold,
-                unhealthy_threshold,
-                deregistration_delay: config.stop_timeout,
-            };
-            let arn = aws.create_target_group(&new, &tags).await?;
-            out.status("Created", format_args!("target group {name}"));
-            arn
-        }
-    };
+    let tg_arn = apply_group(
+        aws,
+        config,
+        &name,
+        plan.target_group.as_ref(),
+        &net.vpc,
+        out,
+    )
+    .await?;
     for (p, forwards) in ports(lb) {
         if plan.listener_ports.contains(&p) {
             continue;
@@ -350,7 +376,101 @@ pub async fn apply(aws: &Aws, config: &Config, plan: &BalancerPlan, out: &Output
             .await?;
         out.status("Created", format_args!("listener on port {p}"));
     }
+    if config.service.deployment.shifts() {
+        apply_shift(aws, config, plan, (&lb_arn, &tg_arn), &net.vpc, out).await?;
+    }
     Ok(())
+}
+
+/// A traffic-shifting deployment's alternate target group and production listener rule.
+async fn apply_shift(
+    aws: &Aws,
+    config: &Config,
+    plan: &BalancerPlan,
+    (lb_arn, tg_arn): (&str, &str),
+    vpc: &str,
+    out: &Output,
+) -> Result<()> {
+    let lb = config
+        .service
+        .load_balancer
+        .as_ref()
+        .expect("planned with one");
+    let name = names::load_balancer(config);
+    let tags = names::stage_tags(config);
+    let alternate = names::alternate_target_group(config);
+    let found = plan.alternate.as_ref();
+    let alt_arn = apply_group(aws, config, &alternate, found, vpc, out).await?;
+    if plan.rule.is_none() {
+        let port = forwarding_port(lb);
+        let listeners = aws.listeners(lb_arn).await?;
+        let (listener, _, _) = listeners.iter().find(|l| l.1 == port).ok_or_else(|| {
+            UserError::new(format!(
+                "load balancer {name} has no listener on port {port}"
+            ))
+            .fix("run `cargo fargate setup` again")
+        })?;
+        let priority = names::PRODUCTION_RULE_PRIORITY;
+        let groups = (tg_arn, alt_arn.as_str());
+        aws.create_production_rule(listener, priority, groups, &tags)
+            .await?;
+        out.status(
+            "Created",
+            format_args!("production listener rule on port {port}"),
+        );
+    }
+    Ok(())
+}
+
+/// Makes the target group `name` with the fast defaults, or brings one found to them.
+async fn apply_group(
+    aws: &Aws,
+    config: &Config,
+    name: &str,
+    found: Option<&TargetGroupSettings>,
+    vpc: &str,
+    out: &Output,
+) -> Result<String> {
+    let (interval, timeout, healthy_threshold, unhealthy_threshold) = HEALTH_CHECK;
+    let port = config
+        .service
+        .container_port
+        .expect("checked with load-balancer");
+    let Some(tg) = found else {
+        let new = NewTargetGroup {
+            name,
+            vpc,
+            port,
+            health_check_path: &config.service.health_check_path,
+            interval,
+            timeout,
+            healthy_threshold,
+            unhealthy_threshold,
+            deregistration_delay: config.stop_timeout,
+        };
+        let arn = aws
+            .create_target_group(&new, &names::stage_tags(config))
+            .await?;
+        out.status("Created", format_args!("target group {name}"));
+        return Ok(arn);
+    };
+    if tg.deregistration_delay != config.stop_timeout as i32 {
+        aws.set_deregistration_delay(&tg.arn, config.stop_timeout)
+            .await?;
+    }
+    if health_differs(config, tg) {
+        let path = &config.service.health_check_path[..];
+        let check = (
+            path,
+            interval,
+            timeout,
+            healthy_threshold,
+            unhealthy_threshold,
+        );
+        aws.set_health_check(&tg.arn, check).await?;
+        out.status("Updated", format_args!("target group {name}: health check"));
+    }
+    Ok(tg.arn.clone())
 }
 
 /// What `teardown` removes: (resource, name, ours, id), dependents first.
@@ -371,13 +491,11 @@ pub async fn found(
             lb.arn,
         ));
     }
-    if let Some(tg) = aws.find_target_group(Some(&name), None).await? {
-        items.push((
-            "target group",
-            name.clone(),
-            names::is_ours(config, &tg.tags),
-            tg.arn,
-        ));
+    for tg_name in [name.clone(), names::alternate_target_group(config)] {
+        if let Some(tg) = aws.find_target_group(Some(&tg_name), None).await? {
+            let ours = names::is_ours(config, &tg.tags);
+            items.push(("target group", tg_name, ours, tg.arn));
+        }
     }
     if let Some(net) = aws.project_network(&config.project).await? {
         let group_name = names::load_balancer_group(config);

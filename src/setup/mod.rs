@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, Identity};
 use crate::build::codebuild::upload::{self, BucketPlan};
-use crate::config::{resolve::Builder, service::StageKind, Config};
+use crate::config::{resolve::Builder, Config};
 use crate::error::Result;
 use crate::iam::codebuild as cb_role;
 use crate::iam::deployer::{self, DeployerFlags, DeployerTrust};
@@ -198,8 +198,8 @@ async fn plan(
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
         scheduler = Some(role);
     }
-    // Express Mode's infrastructure role.
-    let web = config.service.kind == StageKind::Web;
+    // The infrastructure role ECS acts with (Express Mode; traffic-shifting deployments).
+    let web = crate::iam::infrastructure::wanted(config);
     if web {
         let (_, want) = crate::iam::infrastructure::infrastructure_role(aws, config).await?;
         let name = crate::names::infrastructure_role(config);

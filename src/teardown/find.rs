@@ -254,7 +254,7 @@ async fn roles(aws: &Aws, config: &Config, items: &mut Vec<Item>) -> Result<()> 
             config.builder == Builder::Codebuild,
         ),
         (&config.roles.scheduler, config.schedule.is_some()),
-        (&infrastructure, config.service.kind == StageKind::Web),
+        (&infrastructure, crate::iam::infrastructure::wanted(config)),
         (&Role::Managed(crate::names::deployer_role(config)), true),
     ] {
         if let (Role::Managed(name), true) = (role, used) {

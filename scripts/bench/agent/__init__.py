@@ -56,6 +56,12 @@ Where it has to choose it follows ECS's documented behaviour:
     UNHEALTHY, shows running/pending/failedTasks, rolloutState and ECS's events, and trips the circuit
     breaker at min(200, max(3, ceil(0.5 * desiredCount))) failed tasks, rolling back to the last
     COMPLETED deployment when asked to.
+  - blue/green, canary and linear (shifting.py, deploymentConfiguration.strategy with
+    loadBalancers[].advancedConfiguration): the new revision starts behind the target group that does
+    not serve, the production listener rule's weights move in ECS's documented steps, bakeTimeInMinutes
+    keeps the old tasks, an alarm of deploymentConfiguration.alarms in ALARM or the circuit breaker
+    rolls back. Time: one bake "minute" lasts 60 s unless a test said otherwise for its service:
+    `POST /_bench/ecs/minute?service=<name>&seconds=<n>` (deployments started afterwards).
   - target groups (lb.py): one HAProxy per target group on 127.0.0.1 (GET /_bench/lb lists them),
     targets registered as service tasks run, HTTP health checks per the target group, draining for the
     deregistration delay before the task is stopped, DescribeTargetHealth from HAProxy.
@@ -82,10 +88,11 @@ Limits (it is a bench, not Fargate):
   - IAM Condition blocks, permission boundaries, SCPs, resource policies and KMS are not evaluated
     (for a task; iam:SimulatePrincipalPolicy evaluates conditions: simulate.py; trust policies of
     AssumeRoleWithWebIdentity: oidc.py evaluates the token's claims).
-  - services: no capacity providers, placement, service discovery/Service Connect, task sets, blue/green
-    or scale-in protection; ECS's launch throttling is one start per RETRY seconds after a failure.
-    Load balancers: no listener rules beyond the default action, no TLS (HTTPS listeners are not
-    served); a target group is also served on its own port.
+  - services: no capacity providers, placement, service discovery/Service Connect, task sets,
+    lifecycle hooks, test listener rules or scale-in protection; ECS's launch throttling is one start
+    per RETRY seconds after a failure. Load balancers: of the listener rules only a catch-all one (path
+    "/*", the production rule of blue/green, canary and linear) is served; no TLS (HTTPS listeners are
+    not served); a target group is also served on its own port.
     Express Mode (express.py): an ECS service whose tasks run, with the Express description on top,
     and the target group ECS makes for it, served by HAProxy like any other. Its URL
     https://<service>.ecs.<region>.on.aws does not resolve here; it maps to 127.0.0.1 through the
@@ -173,4 +180,4 @@ It logs what it does to stderr (.bench/moto.log).
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 10
+VERSION = 11

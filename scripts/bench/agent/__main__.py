@@ -39,7 +39,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, ecrsync, lb, listeners, oidc, record, rollout
+    from . import accounts, ecrsync, lb, listeners, oidc, record, rollout, shifting
     from .ecs import Agent
     from .engine import Engine
     from .metadata import PREFIX as METADATA_PREFIX, Metadata
@@ -85,6 +85,8 @@ def main() -> None:
             return metadata.wsgi(environ, start_response)
         if path == MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return codebuild.wsgi_minute(environ, start_response)
+        if path == shifting.MINUTE_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return shifting.wsgi_minute(environ, start_response)
         if path.startswith(ecrsync.PREFIX):
             return ecrsync.wsgi(environ, start_response)
         if path.startswith(accounts.PREFIX):

@@ -14,7 +14,7 @@ which is what a target group does and what DescribeTargetHealth answers with.
     Target.FailedHealthChecks / Target.ResponseCodeMismatch-like reason), draining (deregistered).
   - deregistration: the server is drained (no new requests, open ones finish) for the target group's
     deregistration_delay.timeout_seconds, then removed; the scheduler stops the task only then.
-  - not carried out: rules, TLS, stickiness, slow start; one HAProxy per target group, not per load
+  - not carried out: TLS, stickiness, slow start; one HAProxy per target group, not per load
     balancer. Listeners (listeners.py) are HAProxies of their own in front of these.
 """
 
@@ -148,6 +148,19 @@ backend be
         self.command(f"set server be/{name} state maint")
         self.command(f"del server be/{name}")
 
+    def failing(self) -> set:
+        """Servers that never passed and whose last check failed (ELB: initial -> unhealthy)."""
+        out = self.command("show stat")
+        lines = out.strip().splitlines()
+        if not lines:
+            return set()
+        head = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(head, line.split(","))) for line in lines[1:]]
+        return {r["svname"] for r in rows if r.get("pxname") == "be" and r.get("status") == "DOWN"
+                and r.get("svname") not in self.ever_up
+                and r.get("check_status", "").startswith(("L4", "L6", "L7", "SOCKERR"))
+                and r.get("check_status") != "L7OK"}
+
     def states(self) -> dict:
         """{server name: HAProxy status} from `show stat`."""
         out = self.command("show stat")
@@ -179,6 +192,7 @@ class Balancers:
         self.proxies = {}  # tg arn -> Proxy
         self.targets = {}  # task arn -> [(tg arn, server name, ip, port)]
         self.draining = {}  # (tg arn, server name) -> monotonic removal time
+        self.registered = {}  # (tg arn, server name) -> monotonic time it was registered
         self.listeners = None  # listeners.Listeners, whose table /_bench/lb lists too
 
     def _tg(self, service, arn):
@@ -208,13 +222,14 @@ class Balancers:
                 p = self.proxies[tg_arn] = Proxy(self.directory, tg)
             return p
 
-    def register(self, service, task, address) -> None:
-        """Once: the RUNNING task's address in each of the service's target groups."""
+    def register(self, service, task, address, only=None) -> None:
+        """Once: the RUNNING task's address in each of the service's target groups (in `only`
+        instead, for a blue-green, canary or linear deployment: the group its revision starts behind)."""
         if task.task_arn in self.targets or not service.load_balancers:
             return
         entries = []
         for lb in service.load_balancers:
-            tg_arn, port = lb.get("targetGroupArn"), lb.get("containerPort")
+            tg_arn, port = only or lb.get("targetGroupArn"), lb.get("containerPort")
             p = self.proxy(service, tg_arn) if tg_arn else None
             if p is None:
                 continue
@@ -223,6 +238,7 @@ class Balancers:
             backend, _ = self._tg(service, tg_arn)
             backend.register_targets(tg_arn, [{"Id": address, "Port": port}])
             entries.append((tg_arn, name, address, port))
+            self.registered[(tg_arn, name)] = time.monotonic()
             log.info("task %s registered in %s as %s:%s", task.id, tg_arn, address, port)
         self.targets[task.task_arn] = entries
 
@@ -238,10 +254,16 @@ class Balancers:
         return True
 
     def unhealthy(self, service, task):
-        """The target group of a target that turned unhealthy after being healthy, else None."""
+        """The target group of a target that turned unhealthy after being healthy, or that never
+        passed and failed its checks for the unhealthy threshold's time (ELB: initial ->
+        unhealthy, UnhealthyThresholdCount x HealthCheckIntervalSeconds), else None."""
         for tg_arn, name, _, _ in self.targets.get(task.task_arn) or []:
             p = self.proxies[tg_arn]
             if name in p.ever_up and p.states().get(name, "").startswith("DOWN"):
+                return tg_arn
+            since = self.registered.get((tg_arn, name), time.monotonic())
+            window = int(p.tg.health_check_interval_seconds) * int(p.tg.unhealthy_threshold_count)
+            if time.monotonic() - since >= window and name in p.failing():
                 return tg_arn
         return None
 
@@ -259,6 +281,7 @@ class Balancers:
         """The task stopped: its targets are gone."""
         for tg_arn, name, address, port in self.targets.pop(task_arn, []):
             self.draining.pop((tg_arn, name), None)
+            self.registered.pop((tg_arn, name), None)
             self._remove(service, tg_arn, name, address, port)
 
     def _remove(self, service, tg_arn, name, address, port):

@@ -9,15 +9,21 @@ URL `deploy` prints, asks /_bench/lb where "<host>:<port>" is served, and sends 
 
   - forward (TargetGroupArn, or ForwardConfig with weights): round robin over the target groups in
     proportion to their weights (a weight of 0 gets nothing); ModifyListener takes effect at once.
+  - rules: the first rule (by priority) that matches every path (path-pattern "/*" or "*", the
+    production rule of a blue-green, canary or linear service) is served instead of the default
+    action. CreateRule / ModifyRule / DeleteRule take effect at once; a change of weights alone is
+    applied through HAProxy's runtime API (`set weight`), so no request in flight fails.
   - redirect: the RedirectConfig's status (HTTP_301/302) to its protocol, host, port and path (the
     request's own where the config says #{...}, as ELB does).
   - fixed-response: its status code, content type and body.
   - not carried out: HTTPS/TLS listeners (no certificates on the bench: such a listener is not served
-    and not listed), listener rules other than the default action, stickiness.
+    and not listed), listener rules with other conditions (host, header, a narrower path), stickiness.
 """
 
 import logging
+import os
 import queue
+import socket
 import threading
 
 from . import lb as lbmod
@@ -25,8 +31,42 @@ from . import lb as lbmod
 log = logging.getLogger("agent.listeners")
 
 
-def _config(port: int, listener, proxies) -> str:
-    head = f"""defaults
+def _catch_all(rule) -> bool:
+    conditions = getattr(rule, "conditions", None) or []
+    for c in conditions:
+        values = c.get("Values") or (c.get("PathPatternConfig") or {}).get("Values") or []
+        if c.get("Field") != "path-pattern" or not ({"/*", "*"} & set(values)):
+            return False
+    return bool(conditions)
+
+
+def served_action(listener):
+    """The action every request gets: the first catch-all rule's, else the default action."""
+    rules = sorted((getattr(listener, "_non_default_rules", None) or {}).values(),
+                   key=lambda r: int(r.priority))
+    for rule in rules:
+        if _catch_all(rule) and rule.actions:
+            return rule.actions[0]
+    return (listener.default_actions or [None])[0]
+
+
+def _groups(action):
+    data = getattr(action, "data", {}) or {}
+    return data.get("ForwardConfig", {}).get("TargetGroups") or [
+        {"TargetGroupArn": data.get("TargetGroupArn"), "Weight": 1}]
+
+
+def _weights(groups) -> list:
+    """ELB weights are 0-999, HAProxy's 0-256: scaled, keeping 0 as "no traffic"."""
+    top = max([int(g.get("Weight", 1)) for g in groups] + [1])
+    return [0 if int(g.get("Weight", 1)) == 0 else max(1, round(int(g.get("Weight", 1)) * 256 / top))
+            for g in groups]
+
+
+def _config(port: int, listener, proxies, sock: str) -> str:
+    head = f"""global
+  stats socket {sock} mode 600 level admin
+defaults
   mode http
   timeout connect 2s
   timeout client 60s
@@ -34,7 +74,7 @@ def _config(port: int, listener, proxies) -> str:
 frontend fe
   bind 127.0.0.1:{port}
 """
-    action = (listener.default_actions or [None])[0]
+    action = served_action(listener)
     kind = getattr(action, "type", None)
     data = getattr(action, "data", {}) or {}
     if kind == "redirect":
@@ -51,17 +91,30 @@ frontend fe
         body = (f.get("MessageBody") or "").replace('"', '\\"')
         ctype = f.get("ContentType") or "text/plain"
         return head + f'  http-request return status {f.get("StatusCode", "200")} content-type "{ctype}" string "{body}"\n'
-    groups = data.get("ForwardConfig", {}).get("TargetGroups") or [
-        {"TargetGroupArn": data.get("TargetGroupArn"), "Weight": 1}]
+    groups = _groups(action)
     lines = ["  default_backend be", "backend be", "  balance roundrobin"]
-    top = max([int(g.get("Weight", 1)) for g in groups] + [1])
-    for i, g in enumerate(groups):
+    for i, (g, weight) in enumerate(zip(groups, _weights(groups))):
         proxy = proxies(g["TargetGroupArn"])
-        # ELB weights are 0-999, HAProxy's 0-256: scaled, keeping 0 as "no traffic".
-        w = int(g.get("Weight", 1))
-        weight = 0 if w == 0 else max(1, round(w * 256 / top))
         lines.append(f"  server tg{i} 127.0.0.1:{proxy.port} weight {weight}")
     return head + "\n".join(lines) + "\n"
+
+
+def _command(sock: str, line: str) -> str:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(sock)
+        s.sendall(line.encode() + b"\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out.decode()
+
+
+def listener_of(backend, arn):
+    for balancer in backend.load_balancers.values():
+        if arn in balancer.listeners:
+            return balancer.listeners[arn]
+    return None
 
 
 class Listeners:
@@ -95,7 +148,25 @@ class Listeners:
     def serve(self, backend, listener) -> None:
         self._run(lambda: self._serve(backend, listener))
 
+    def _reweigh(self, listener) -> bool:
+        """Only the forward weights changed: set at run time, the same HAProxy serving on."""
+        with self.lock:
+            entry = self.served.get(listener.arn)
+        action = served_action(listener)
+        if entry is None or getattr(action, "type", None) != "forward":
+            return False
+        groups = _groups(action)
+        served = entry[5] or []
+        if sorted(served) != sorted(g["TargetGroupArn"] for g in groups):
+            return False
+        for g, weight in zip(groups, _weights(groups)):
+            _command(entry[4], f"set weight be/tg{served.index(g['TargetGroupArn'])} {weight}")
+        log.info("listener %s weights %s", entry[0], [g.get("Weight") for g in groups])
+        return True
+
     def _serve(self, backend, listener) -> None:
+        if self._reweigh(listener):
+            return
         self.forget(listener.arn)
         if listener.protocol != "HTTP":
             log.info("listener %s (%s) not served: no TLS on the bench", listener.arn, listener.protocol)
@@ -104,11 +175,14 @@ class Listeners:
         if balancer is None:
             return
         port = lbmod._free_port()
-        text = _config(port, listener, self.balancers.proxy_for)
+        sock = os.path.join(self.balancers.directory, f"listener-{port}.sock")
+        text = _config(port, listener, self.balancers.proxy_for, sock)
         process = lbmod.start_haproxy(self.balancers.directory, f"listener-{port}", text, port)
         key = f"{balancer.dns_name}:{listener.port}"
+        action = served_action(listener)
+        arns = [g["TargetGroupArn"] for g in _groups(action)] if getattr(action, "type", None) == "forward" else None
         with self.lock:
-            self.served[listener.arn] = (key, process, port, listener.load_balancer_arn)
+            self.served[listener.arn] = (key, process, port, listener.load_balancer_arn, sock, arns)
         log.info("listener %s served on 127.0.0.1:%d", key, port)
 
     def forget(self, arn: str) -> None:
@@ -124,11 +198,11 @@ class Listeners:
 
     def table(self) -> dict:
         with self.lock:
-            return {key: f"http://127.0.0.1:{port}" for key, _, port, _ in self.served.values()}
+            return {e[0]: f"http://127.0.0.1:{e[2]}" for e in self.served.values()}
 
 
 def install(listeners) -> None:
-    """CreateListener, ModifyListener, DeleteListener and DeleteLoadBalancer carried out."""
+    """CreateListener, ModifyListener, DeleteListener, DeleteLoadBalancer and the rules carried out."""
     from moto.elbv2.models import ELBv2Backend
 
     create, modify = ELBv2Backend.create_listener, ELBv2Backend.modify_listener
@@ -143,6 +217,34 @@ def install(listeners) -> None:
         listener = modify(backend, *args, **kwargs)
         listeners.serve(backend, listener)
         return listener
+
+    create_rule, modify_rule, delete_rule = ELBv2Backend.create_rule, ELBv2Backend.modify_rule, ELBv2Backend.delete_rule
+
+    def reserve(backend, listener_arn):
+        listener = listener_of(backend, listener_arn)
+        if listener is not None:
+            listeners.serve(backend, listener)
+
+    def create_rule_(backend, listener_arn, *args, **kwargs):
+        rule = create_rule(backend, listener_arn, *args, **kwargs)
+        reserve(backend, listener_arn)
+        return rule
+
+    def modify_rule_(backend, rule_arn, *args, **kwargs):
+        rule = modify_rule(backend, rule_arn, *args, **kwargs)
+        reserve(backend, rule.listener_arn)
+        return rule
+
+    def delete_rule_(backend, arn):
+        found = backend.describe_rules(listener_arn=None, rule_arns=[arn])
+        result = delete_rule(backend, arn)
+        if found:
+            reserve(backend, found[0].listener_arn)
+        return result
+
+    ELBv2Backend.create_rule = create_rule_
+    ELBv2Backend.modify_rule = modify_rule_
+    ELBv2Backend.delete_rule = delete_rule_
 
     def delete_listener(backend, listener_arn):
         listeners.forget(listener_arn)

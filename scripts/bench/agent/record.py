@@ -190,6 +190,10 @@ def _ecs(op, p, region):
         out.append((f"ecs:{op}", a(f"service/{cluster}/{name.rsplit('/', 1)[-1]}"), {"ecs:cluster": cluster_arn}))
         if op == "CreateService" and _tagged(p, "tags"):
             out.append(("ecs:TagResource", a(f"service/{cluster}/{name}"), {"ecs:CreateAction": "CreateService"}))
+        for lb in p.get("loadBalancers") or []:  # blue-green/canary/linear: the role ECS moves traffic with
+            role = (lb.get("advancedConfiguration") or {}).get("roleArn")
+            if role:
+                out.append(("iam:PassRole", role, {"iam:PassedToService": "ecs.amazonaws.com"}))
     elif op == "DescribeServices":
         for s in p.get("services") or []:
             out.append(("ecs:DescribeServices", a(f"service/{cluster}/{s.rsplit('/', 1)[-1]}"), {"ecs:cluster": cluster_arn}))
@@ -308,6 +312,10 @@ def _elb(op, params, region):
         resource = params.get("TargetGroupArn", "*")
     elif op in ("DeleteListener", "ModifyListener"):
         resource = params.get("ListenerArn", "*")
+    elif op == "CreateRule":  # the rule AWS makes: listener-rule/app/<lb>/<lb id>/<listener id>/*
+        resource = params.get("ListenerArn", "*").replace(":listener/", ":listener-rule/", 1) + "/*"
+    elif op in ("ModifyRule", "DeleteRule"):
+        resource = params.get("RuleArn", "*")
     elif op in ("AddTags", "RemoveTags"):
         arns = [v for k, v in params.items() if k.startswith("ResourceArns.member.")]
         return [(f"elasticloadbalancing:{op}", a, {}) for a in arns] or [(f"elasticloadbalancing:{op}", "*", {})]

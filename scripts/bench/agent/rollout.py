@@ -19,6 +19,12 @@ One thread looks at every tracked service every STEP seconds:
     COMPLETED deployment's task definition becomes a new PRIMARY deployment, else no task is started
     for it any more. Without the breaker failed tasks are replaced forever (ECS throttles; here at
     most one start per service per RETRY seconds after a failure).
+  - deployment alarms (deploymentConfiguration.alarms, enable): a named CloudWatch alarm (moto's) in
+    ALARM while a rolling deployment is IN_PROGRESS fails it, "ECS deployment detected triggered
+    alarm(s) <names> in ALARM.", and with `rollback` goes back as the breaker does;
+  - blue/green, canary and linear (deploymentConfiguration.strategy with an advancedConfiguration):
+    shifting.py decides which target group a deployment's tasks join, moves the production listener
+    rule's weights, bakes, rolls back on an alarm or the breaker, and says when the old tasks stop.
 """
 
 import logging
@@ -27,6 +33,8 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+
+from . import shifting
 
 log = logging.getLogger("agent.rollout")
 
@@ -73,6 +81,7 @@ class Keeper:
         self.stopped_by_us = set()
         self.last_completed = None  # (id, task definition) of the last COMPLETED deployment
         self.next_start = 0.0
+        self.shifter = shifting.Shifter(self)
 
     # ------------------------------------------------------------ helpers ---
 
@@ -154,8 +163,11 @@ class Keeper:
         self._register()
         self._unhealthy()
         self._breaker(primary)
+        self._alarms(s.deployments[0])
         primary = s.deployments[0]
         self._launch(primary)
+        self.shifter.step(primary)
+        primary = s.deployments[0]
         self._drain(primary)
         self._count()
         self._complete(primary)
@@ -182,8 +194,9 @@ class Keeper:
         for arn in self.live():
             t, runner = self.task(arn), AGENT.runners.get(arn) if AGENT else None
             if t.last_status == "RUNNING" and runner is not None and runner.address:
+                only = self.shifter.group_of(self.tasks[arn]) if shifting.configured(self.service) else None
                 for lb in LBS:
-                    lb.register(self.service, t, runner.address)
+                    lb.register(self.service, t, runner.address, only)
 
     def _unhealthy(self) -> None:
         """An essential container UNHEALTHY, or a target failing the load balancer's health checks
@@ -217,16 +230,34 @@ class Keeper:
             return
         if primary["failedTasks"] < threshold(s.desired_count):
             return
+        if config.get("rollback") and self.shifter.breaker(primary, "ECS deployment circuit breaker: tasks failed to start"):
+            return
+        self._fail(primary, "ECS deployment circuit breaker: tasks failed to start.", "tasks failed to start",
+                   config.get("rollback"), "ECS deployment circuit breaker")
+
+    def _alarms(self, primary) -> None:
+        """A rolling deployment with deploymentConfiguration.alarms: a named alarm in ALARM while it
+        is IN_PROGRESS fails it (and rolls back with `rollback`). shifting.py watches the others."""
+        dc = getattr(self.service, "deployment_configuration", None) or {}
+        if primary["rolloutState"] != "IN_PROGRESS" or shifting.configured(self.service):
+            return
+        firing = shifting.firing(self.service, dc)
+        if firing:
+            self._fail(primary, f"ECS deployment detected triggered {firing}.", firing,
+                       (dc.get("alarms") or {}).get("rollback"), f"ECS deployment detected triggered {firing}")
+
+    def _fail(self, primary, reason, why, rollback, source) -> None:
+        """The deployment FAILED; with `rollback` the last COMPLETED deployment's task definition
+        becomes a new PRIMARY deployment, else no task is started for it any more."""
+        s = self.service
         primary["rolloutState"] = "FAILED"
-        primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        primary["rolloutStateReason"] = reason
         primary["updatedAt"] = now()
-        self.event(f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
-        if config.get("rollback") and self.last_completed:
+        self.event(f"(deployment {primary['id']}) deployment failed: {why}.")
+        if rollback and self.last_completed:
             target_id, target_td = self.last_completed
             target = next((d for d in s.deployments if d["id"] == target_id), None)
-            back = new_deployment(
-                s, target_td, f"ECS deployment circuit breaker: rolling back to deploymentId {target_id}.",
-            )
+            back = new_deployment(s, target_td, f"{source}: rolling back to deploymentId {target_id}.")
             primary["status"] = "ACTIVE"
             if target is not None:  # still has tasks: they become the new primary's
                 for arn, d in self.tasks.items():
@@ -244,6 +275,8 @@ class Keeper:
         config = getattr(s, "deployment_configuration", None) or {}
         max_total = math.floor(s.desired_count * config.get("maximumPercent", 200) / 100)
         max_total = max(max_total, 1 if s.desired_count else 0)
+        if shifting.configured(s):  # the new revision scales up fully beside the old one
+            max_total = len(self.live()) - len(self.live(primary["id"])) + s.desired_count
         mine, everyone = len(self.live(primary["id"])), len(self.live())
         if mine < s.desired_count and everyone < max_total:
             self.start(primary)
@@ -256,6 +289,8 @@ class Keeper:
         min_healthy = math.ceil(s.desired_count * config.get("minimumHealthyPercent", 100) / 100)
         healthy = sum(1 for a in self.live() if self.healthy(self.task(a)))
         old = [a for a in self.live() if self.tasks[a] != primary["id"]]
+        if not self.shifter.may_drain(primary):
+            old = []  # kept until the shift and bake are done
         extra = self.live(primary["id"])[s.desired_count:]  # scale-in
         reason = f"Scaling activity initiated by (deployment {primary['id']})"
         for arn in sorted(old, key=lambda a: self.healthy(self.task(a))) + extra:

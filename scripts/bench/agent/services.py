@@ -3,7 +3,8 @@
 moto answers CreateService / UpdateService / DescribeServices / DeleteService itself; this hook fills
 in what moto drops and hands the service to the scheduler:
 
-  - CreateService keeps deploymentConfiguration (circuit breaker, min/max percent),
+  - CreateService keeps deploymentConfiguration (circuit breaker, min/max percent, strategy, bakes,
+    canary/linear configuration, alarms: shifting.py carries the strategies out),
     enableExecuteCommand and healthCheckGracePeriodSeconds (moto's backend never sees them);
   - a CreateService, or an UpdateService that changes the task definition, network, platform
     version, load balancers or deployment configuration (or forces a new deployment), starts a new
@@ -24,7 +25,7 @@ import logging
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import rollout
+from . import rollout, shifting
 
 log = logging.getLogger("agent.services")
 
@@ -65,6 +66,7 @@ def install() -> None:
     original_update = EC2ContainerServiceResponse.update_service
 
     def create_service(self):
+        shifting.check_request(self.current_account, self._get_param("loadBalancers"))
         result = original_create(self)
         service = result.result["service"]
         for param, attr in KEPT.items():
@@ -77,6 +79,7 @@ def install() -> None:
 
     def update_service(self):
         params = self._get_params()
+        shifting.check_request(self.current_account, params.get("loadBalancers"))
         result = original_update(self)
         service = result.result["service"]
         if REDEPLOY & {k for k, v in params.items() if v is not None}:
