@@ -285,15 +285,9 @@ pub(super) fn deployment(r: &mut Reader, balanced: bool) -> Result<Deployment, U
     })
 }
 
-/// `min-count`, `max-count` and `scale-on.*`: None unless the service scales (max above min).
-pub(super) fn scaling(
-    r: &mut Reader,
-    kind: StageKind,
-    desired: u32,
-    max: (u32, Option<Origin>),
-    balanced: bool,
-) -> Result<Option<Scaling>, UserError> {
-    let min = r.opt_int("min-count");
+/// `scale-on.cpu`, `.memory` and `.requests` as given, each checked against its range.
+#[allow(clippy::type_complexity)]
+fn scale_on(r: &mut Reader) -> Result<[(&'static str, Option<(i64, Origin)>); 3], UserError> {
     let mut targets = [
         ("scale-on.cpu", None),
         ("scale-on.memory", None),
@@ -316,6 +310,19 @@ pub(super) fn scaling(
             }
         }
     }
+    Ok(targets)
+}
+
+/// `min-count`, `max-count` and `scale-on.*`: None unless the service scales (max above min).
+pub(super) fn scaling(
+    r: &mut Reader,
+    kind: StageKind,
+    desired: u32,
+    max: (u32, Option<Origin>),
+    balanced: bool,
+) -> Result<Option<Scaling>, UserError> {
+    let min = r.opt_int("min-count");
+    let targets = scale_on(r)?;
     let first = min
         .as_ref()
         .map(|(_, o)| ("min-count", o.clone()))

@@ -79,22 +79,9 @@ pub async fn plan(
     // registry login -> the image), not the sum. Errors are reported in this order, whichever
     // came first, so the same input always gets the same line.
     let (ids, pre, pushed, repository, log_group, described, codebuild) = tokio::join!(
-        async {
-            let identity = aws.identity().await?;
-            crate::service::deploy::check(config, &identity, &region)?;
-            let roles = roles::plan(aws, config, &identity, &region, None).await?;
-            let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
-            Ok::<_, anyhow::Error>((identity, roles, schedule))
-        },
+        who(aws, config, &region),
         compose::preflight(aws, config, &opts.run, will_run || scheduled),
-        async {
-            let login = publish::login(aws, config).await?;
-            let digest = login
-                .registry
-                .manifest_digest(&config.repository, &build.content_tag)
-                .await?;
-            Ok::<_, anyhow::Error>((login, digest))
-        },
+        pushed(aws, config, &build.content_tag),
         publish::plan_repository(aws, config),
         // Someone else's log group of the stage's name is refused now, not after the push.
         register::inspect_log_group(aws, config, &config.log_group),
@@ -114,86 +101,23 @@ pub async fn plan(
         (repository?, log_group?, described?, codebuild?);
     let remote_steps = match (&codebuild, opts.dry_run) {
         (Some(checked), true) => {
-            build::codebuild::steps(
-                aws,
-                project,
-                config,
-                &build,
-                checked,
-                pushed_digest.is_some(),
-            )
-            .await?
+            let pushed = pushed_digest.is_some();
+            build::codebuild::steps(aws, project, config, &build, checked, pushed).await?
         }
         _ => Vec::new(),
     };
 
-    // The definition as it will be registered (the digest is known once pushed; its length is
-    // not): ECS's model and size limits are checked now, before anything changes.
-    let repository_uri = match &repository.found {
-        Some(found) if !found.uri.is_empty() => found.uri.clone(),
-        _ => format!(
-            "{}.dkr.ecr.{region}.amazonaws.com/{}",
-            identity.account, config.repository
-        ),
-    };
-    let placeholder = format!("sha256:{}", "0".repeat(64));
-    let digest = pushed_digest.as_deref().unwrap_or(&placeholder);
-    let image = PinnedImage::parse(&format!("{repository_uri}@{digest}"))?;
-    let rendered = render::render(&render::RenderInput {
+    let definition = definition_plan(
         config,
-        image: &image,
-        task_role_arn: &roles.task.arn,
-        execution_role_arn: &roles.execution.arn,
-        region: &region,
-    })?;
-    let latest = register::latest_of(described, &rendered);
-    let definition = match &pushed_digest {
-        Some(_) => {
-            let changes = latest
-                .as_ref()
-                .is_none_or(|l| l.definition != register::normalise(&rendered));
-            let prepared = register::prepare(
-                config,
-                image,
-                ImageCheck::Found,
-                roles.clone(),
-                &region,
-                out,
-            )?;
-            DefinitionPlan {
-                prepared: Some(prepared),
-                latest,
-                changes,
-            }
-        }
-        // A new image is a new definition.
-        None => DefinitionPlan {
-            prepared: None,
-            latest,
-            changes: true,
-        },
-    };
-    let service_step = async {
-        match &pre.network {
-            Some(n) if config.service.kind != crate::config::service::StageKind::Task => {
-                let running = (!definition.changes)
-                    .then(|| definition.latest.as_ref().map(|l| l.arn.clone()))
-                    .flatten();
-                let line = crate::service::deploy::plan_step(aws, config, n, running).await?;
-                Ok(Some(Step {
-                    step: "service",
-                    changes: line.changes,
-                    action: line.action,
-                }))
-            }
-            _ => Ok::<_, anyhow::Error>(None),
-        }
-    };
-    let repository_needs = match &repository.found {
-        None => permissions::Repository::Create,
-        Some(_) if repository.changes() => permissions::Repository::Update,
-        Some(_) => permissions::Repository::Keep,
-    };
+        &identity,
+        &region,
+        &repository,
+        &roles,
+        pushed_digest.as_deref(),
+        described,
+        out,
+    )?;
+    let service_step = service_step(aws, config, &pre, &definition);
     out.progress("Checking", "permissions");
     let needs = permissions::Needs {
         config,
@@ -203,7 +127,7 @@ pub async fn plan(
         create_cluster: !pre.cluster_exists,
         will_run,
         pushed: pushed_digest.is_some(),
-        repository: repository_needs,
+        repository: repository_needs(&repository),
         register: definition.changes,
         log_group_writes: log_group.writes,
         dry_run: opts.dry_run,
@@ -227,6 +151,112 @@ pub async fn plan(
         schedule,
         log_group_ready: !log_group.writes,
     })
+}
+
+/// The definition as it will be registered (the digest is known once pushed; its length is not):
+/// ECS's model and size limits are checked now, before anything changes.
+#[allow(clippy::too_many_arguments)]
+fn definition_plan(
+    config: &Config,
+    identity: &Identity,
+    region: &str,
+    repository: &RepositoryPlan,
+    roles: &roles::Plan,
+    pushed_digest: Option<&str>,
+    described: Option<serde_json::Value>,
+    out: &Output,
+) -> Result<DefinitionPlan> {
+    let repository_uri = match &repository.found {
+        Some(found) if !found.uri.is_empty() => found.uri.clone(),
+        _ => format!(
+            "{}.dkr.ecr.{region}.amazonaws.com/{}",
+            identity.account, config.repository
+        ),
+    };
+    let placeholder = format!("sha256:{}", "0".repeat(64));
+    let digest = pushed_digest.unwrap_or(&placeholder);
+    let image = PinnedImage::parse(&format!("{repository_uri}@{digest}"))?;
+    let rendered = render::render(&render::RenderInput {
+        config,
+        image: &image,
+        task_role_arn: &roles.task.arn,
+        execution_role_arn: &roles.execution.arn,
+        region,
+    })?;
+    let latest = register::latest_of(described, &rendered);
+    if pushed_digest.is_none() {
+        // A new image is a new definition.
+        return Ok(DefinitionPlan {
+            prepared: None,
+            latest,
+            changes: true,
+        });
+    }
+    let changes = latest
+        .as_ref()
+        .is_none_or(|l| l.definition != register::normalise(&rendered));
+    let prepared = register::prepare(config, image, ImageCheck::Found, roles.clone(), region, out)?;
+    Ok(DefinitionPlan {
+        prepared: Some(prepared),
+        latest,
+        changes,
+    })
+}
+
+/// The caller, the stage's roles and its schedule: one chain, each read needing the one before.
+async fn who(
+    aws: &Aws,
+    config: &Config,
+    region: &str,
+) -> Result<(Identity, roles::Plan, Option<crate::schedule::Plan>)> {
+    let identity = aws.identity().await?;
+    crate::service::deploy::check(config, &identity, region)?;
+    let roles = roles::plan(aws, config, &identity, region, None).await?;
+    let schedule = crate::schedule::plan(aws, config, &identity, &roles).await?;
+    Ok((identity, roles, schedule))
+}
+
+/// The registry login, and the digest under the content tag when the image is already pushed.
+async fn pushed(aws: &Aws, config: &Config, content_tag: &str) -> Result<(Login, Option<String>)> {
+    let login = publish::login(aws, config).await?;
+    let digest = login
+        .registry
+        .manifest_digest(&config.repository, content_tag)
+        .await?;
+    Ok((login, digest))
+}
+
+/// What the push needs of the repository, for the permission check.
+fn repository_needs(repository: &RepositoryPlan) -> permissions::Repository {
+    match &repository.found {
+        None => permissions::Repository::Create,
+        Some(_) if repository.changes() => permissions::Repository::Update,
+        Some(_) => permissions::Repository::Keep,
+    }
+}
+
+/// kind = "service" | "web": the service's line of the plan (an unchanged definition keeps the
+/// revision the service runs).
+async fn service_step(
+    aws: &Aws,
+    config: &Config,
+    pre: &Preflight,
+    definition: &DefinitionPlan,
+) -> Result<Option<Step>> {
+    match &pre.network {
+        Some(n) if config.service.kind != crate::config::service::StageKind::Task => {
+            let running = (!definition.changes)
+                .then(|| definition.latest.as_ref().map(|l| l.arn.clone()))
+                .flatten();
+            let line = crate::service::deploy::plan_step(aws, config, n, running).await?;
+            Ok(Some(Step {
+                step: "service",
+                changes: line.changes,
+                action: line.action,
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The path dependencies outside the workspace root the build takes along, for the package step.
@@ -304,6 +334,25 @@ impl DeployPlan {
                 (None, false) => format!("{repository} and push {image}"),
             },
         });
+        steps.push(self.register_step(config));
+        if let Some(service) = &self.service {
+            steps.push(service.clone());
+            return steps;
+        }
+        steps.push(self.run_step(config));
+        if let Some(schedule) = &self.schedule {
+            let (changes, action) = schedule.describe();
+            steps.push(Step {
+                step: "schedule",
+                changes,
+                action,
+            });
+        }
+        steps
+    }
+
+    /// The register step: keep or register the definition, and the roles it names.
+    fn register_step(&self, config: &Config) -> Step {
         let role = |r: &roles::RolePlan| match &r.managed {
             Some(_) => format!("managed {}", r.name),
             None => format!("given {}", r.arn),
@@ -330,7 +379,7 @@ impl DeployPlan {
             [] => String::new(),
             names => format!("; create role {}", names.join(", ")),
         };
-        steps.push(Step {
+        Step {
             step: "register",
             changes: self.definition.changes || !new_roles.is_empty(),
             action: format!(
@@ -338,12 +387,12 @@ impl DeployPlan {
                 role(&self.roles.task),
                 role(&self.roles.execution)
             ),
-        });
-        if let Some(service) = &self.service {
-            steps.push(service.clone());
-            return steps;
         }
-        steps.push(match &self.pre.network {
+    }
+
+    /// The run step: where the task runs, or why it does not run now.
+    fn run_step(&self, config: &Config) -> Step {
+        match &self.pre.network {
             Some(_) if !self.will_run => Step {
                 step: "run",
                 changes: false,
@@ -375,15 +424,6 @@ impl DeployPlan {
                     },
                 ),
             },
-        });
-        if let Some(schedule) = &self.schedule {
-            let (changes, action) = schedule.describe();
-            steps.push(Step {
-                step: "schedule",
-                changes,
-                action,
-            });
         }
-        steps
     }
 }

@@ -16,6 +16,7 @@ use super::request::{self, Change};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
+use crate::net::poll::{every, poll_until};
 use crate::output::Output;
 use crate::steps::register::{Prepared, RegisterReport};
 use crate::steps::run::Network;
@@ -334,6 +335,26 @@ pub async fn deploy(
     }
     // Express Mode first provisions (load balancer, target group, scaling), then deploys.
     let started = Instant::now();
+    if let Some(url) = provisioned(aws, out, &name, &report.arn, limit).await? {
+        report.url = Some(url);
+    }
+    // Then the ECS deployment it started, as for kind = "service".
+    let rest = limit.saturating_sub(started.elapsed());
+    follow_deployment(aws, out, config, prepared, before, rest, &mut report).await?;
+    if let Some(url) = &report.url {
+        out.status("Live", url);
+    }
+    Ok(report)
+}
+
+/// Waits until Express Mode has provisioned the service (ACTIVE): its URL, if it gives one.
+async fn provisioned(
+    aws: &Aws,
+    out: &Output,
+    name: &str,
+    arn: &str,
+    limit: Duration,
+) -> Result<Option<String>> {
     out.status(
         "Waiting",
         format_args!(
@@ -341,70 +362,72 @@ pub async fn deploy(
             humantime::format_duration(limit)
         ),
     );
-    loop {
-        let described = aws
-            .describe_express_service(&report.arn)
-            .await?
-            .ok_or_else(|| {
-                UserError::new(format!(
-                    "Express Mode service {name} went away while it was provisioned"
-                ))
-                .fix("deploy again")
-            })?;
+    let what = format!("Express Mode to provision {name}");
+    let deadline = Instant::now() + limit;
+    let found = poll_until(&what, deadline, every(crate::steps::run::POLL), || async {
+        let described = aws.describe_express_service(arn).await?.ok_or_else(|| {
+            UserError::new(format!(
+                "Express Mode service {name} went away while it was provisioned"
+            ))
+            .fix("deploy again")
+        })?;
         match express_state(&described) {
-            ExpressState::Active { url } => {
-                report.url = url.or(report.url.take());
-                break;
-            }
-            ExpressState::Inactive(why) => {
-                return Err(UserError::new(format!(
+            ExpressState::Active { url } => Ok(Some(url)),
+            ExpressState::Inactive(why) => Err(anyhow::Error::from(
+                UserError::new(format!(
                     "Express Mode service {name} did not become active: {why}"
                 ))
-                .fix("see `cargo fargate status`, fix the cause and deploy again")
-                .into())
-            }
-            ExpressState::Pending(_) if started.elapsed() >= limit => {
-                return Err(UserError::new(format!(
-                    "Express Mode service {name} was not active within {}",
-                    humantime::format_duration(limit)
-                ))
-                .fix("see `cargo fargate status`; a slow start needs a longer --wait-timeout")
-                .into())
-            }
-            ExpressState::Pending(_) => tokio::time::sleep(crate::steps::run::POLL).await,
+                .fix("see `cargo fargate status`, fix the cause and deploy again"),
+            )),
+            ExpressState::Pending(_) => Ok(None),
         }
+    })
+    .await?;
+    found.map_err(|_| {
+        UserError::new(format!(
+            "Express Mode service {name} was not active within {}",
+            humantime::format_duration(limit)
+        ))
+        .fix("see `cargo fargate status`; a slow start needs a longer --wait-timeout")
+        .into()
+    })
+}
+
+/// Follows the ECS deployment Express Mode started (when it is new or not yet COMPLETED), as
+/// for kind = "service".
+async fn follow_deployment(
+    aws: &Aws,
+    out: &Output,
+    config: &Config,
+    prepared: &Prepared,
+    before: Option<String>,
+    limit: Duration,
+    report: &mut ServiceReport,
+) -> Result<()> {
+    let name = crate::names::service(config);
+    let Some(service) = aws.describe_service(&config.cluster, &name).await? else {
+        return Ok(());
+    };
+    let Some(d) = super::wait::primary(&service) else {
+        return Ok(());
+    };
+    let id = d["id"].as_str().unwrap_or_default().to_string();
+    let td = d["taskDefinition"].as_str().unwrap_or_default().to_string();
+    if Some(&id) == before.as_ref() && d["rolloutState"] == "COMPLETED" {
+        return Ok(());
     }
-    // Then the ECS deployment it started, as for kind = "service".
-    if let Some(service) = aws.describe_service(&config.cluster, &name).await? {
-        if let Some(d) = super::wait::primary(&service) {
-            let id = d["id"].as_str().unwrap_or_default().to_string();
-            let td = d["taskDefinition"].as_str().unwrap_or_default().to_string();
-            if Some(&id) != before.as_ref() || d["rolloutState"] != "COMPLETED" {
-                report.deployment = Some(id.clone());
-                let rest = limit.saturating_sub(started.elapsed());
-                report.waited = Some(
-                    super::wait::wait(
-                        aws,
-                        out,
-                        &super::wait::WaitInput {
-                            cluster: &config.cluster,
-                            service: &name,
-                            deployment: &id,
-                            task_definition_arn: &td,
-                            definition: &prepared.definition,
-                            timeout: rest,
-                            poll: crate::steps::run::POLL,
-                        },
-                    )
-                    .await?,
-                );
-            }
-        }
-    }
-    if let Some(url) = &report.url {
-        out.status("Live", url);
-    }
-    Ok(report)
+    report.deployment = Some(id.clone());
+    let input = super::wait::WaitInput {
+        cluster: &config.cluster,
+        service: &name,
+        deployment: &id,
+        task_definition_arn: &td,
+        definition: &prepared.definition,
+        timeout: limit,
+        poll: crate::steps::run::POLL,
+    };
+    report.waited = Some(super::wait::wait(aws, out, &input).await?);
+    Ok(())
 }
 
 /// The dry run's step for an Express service.

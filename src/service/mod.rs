@@ -15,4 +15,5 @@ pub mod rollback;
 pub mod scaling;
 pub mod shift;
 pub mod status;
+mod task_logs;
 pub mod wait;
