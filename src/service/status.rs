@@ -13,6 +13,7 @@ use crate::aws::Aws;
 use crate::config::service::StageKind;
 use crate::config::Config;
 use crate::error::{Location, Result, UserError};
+use crate::net::poll::{every, poll_until};
 use crate::output::Output;
 use crate::steps::logs::task_id;
 
@@ -368,26 +369,32 @@ async fn settle(
             humantime::format_duration(limit)
         ),
     );
-    loop {
+    let what = format!("{name} to run {count} tasks");
+    let deadline = started + limit;
+    // The last counts seen, for the timeout's line.
+    let last = std::cell::Cell::new((0, 0));
+    let settled = poll_until(&what, deadline, every(crate::steps::run::POLL), || async {
         let s = aws
             .describe_service(&config.cluster, name)
             .await?
             .unwrap_or_default();
         let running = s["runningCount"].as_i64().unwrap_or(0);
         let pending = s["pendingCount"].as_i64().unwrap_or(0);
-        if running == count && pending == 0 {
-            return Ok(());
-        }
-        if started.elapsed() >= limit {
-            return Err(UserError::new(format!(
-                "service {name} runs {running} of {count} tasks ({pending} pending) after {}",
-                humantime::format_duration(limit)
-            ))
-            .fix("see `cargo fargate status` for its events; a slow start needs a longer --wait-timeout")
-            .into());
-        }
-        tokio::time::sleep(crate::steps::run::POLL).await;
-    }
+        last.set((running, pending));
+        Ok::<_, anyhow::Error>((running == count && pending == 0).then_some(()))
+    })
+    .await?;
+    settled.map_err(|_| {
+        let (running, pending) = last.get();
+        UserError::new(format!(
+            "service {name} runs {running} of {count} tasks ({pending} pending) after {}",
+            humantime::format_duration(limit)
+        ))
+        .fix(
+            "see `cargo fargate status` for its events; a slow start needs a longer --wait-timeout",
+        )
+        .into()
+    })
 }
 
 #[derive(Debug, Serialize)]
