@@ -425,7 +425,7 @@ pub async fn build(
                 if let Some(text) = info.stream.as_deref() {
                     // Output arrives in arbitrary chunks, coloured by the engine: plain text to the
                     // log, whole lines to the display.
-                    let text = strip_ansi(text);
+                    let text = super::strip_ansi(text);
                     log.write_all(text.as_bytes())?;
                     pending.push_str(&text);
                     while let Some(i) = pending.find('\n') {
@@ -556,23 +556,6 @@ pub async fn build(
     })
 }
 
-/// Drops terminal colour sequences (`ESC [ … m`) the engine wraps a step's stderr in.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Errors the engine sends before the build starts, e.g. a Dockerfile it cannot parse.
 fn engine_error(e: bollard::errors::Error, plan: &Plan, project: &Project) -> anyhow::Error {
@@ -630,7 +613,7 @@ mod tests {
         assert_eq!(profile_dir("release"), "release");
         assert_eq!(profile_dir("dist"), "dist");
         assert_eq!(
-            strip_ansi("\x1b[91merror[E0308]\x1b[0m: x"),
+            crate::build::strip_ansi("\x1b[91merror[E0308]\x1b[0m: x"),
             "error[E0308]: x"
         );
     }

@@ -351,3 +351,23 @@ pub(crate) fn shorten(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
         None => line.into(),
     }
 }
+
+/// Drops terminal colour sequences (`ESC [ … m`) the classic builder wraps a step's stderr in (the
+/// engine's stream and CodeBuild's log alike). Hand-written: `strip-ansi-escapes` would add `vte`
+/// for these few lines.
+pub(crate) fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -151,7 +151,7 @@ async fn read_log(
         let done = events.is_empty() || next == token;
         for e in events {
             for line in e.message.lines() {
-                let line = strip_ansi(line).trim_end().to_string();
+                let line = crate::build::strip_ansi(line).trim_end().to_string();
                 if out.json {
                     out.event("build_log", serde_json::json!({ "line": line }));
                 } else if out.shows_progress() {
@@ -235,30 +235,13 @@ fn failure(
     .into()
 }
 
-/// Drops terminal colour sequences (`ESC [ … m`): the classic builder wraps a step's stderr in them.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn colour_is_dropped() {
         assert_eq!(
-            super::strip_ansi("\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"),
+            crate::build::strip_ansi("\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"),
             "error[E0308]: mismatched types"
         );
     }
