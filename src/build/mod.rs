@@ -344,6 +344,17 @@ pub async fn run(
     Ok(built)
 }
 
+/// The tag the image of `arch` is pushed under: the content tag for a one-platform image; for each
+/// platform of a multi-platform one `{content tag}-{arch}`, so a platform already pushed is not
+/// built again, and the index of all of them gets the content tag.
+pub fn platform_tag(plan: &Plan, config: &Config, arch: crate::config::resolve::Architecture) -> String {
+    if config.image_architectures.len() > 1 {
+        format!("{}-{}", plan.content_tag, arch.as_config())
+    } else {
+        plan.content_tag.clone()
+    }
+}
+
 /// `line` cut to `max` characters, with an ellipsis when it was longer (whole lines stay in logs).
 pub(crate) fn shorten(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
     match line.char_indices().nth(max) {
