@@ -204,6 +204,21 @@ pub enum Artifact {
     Docker { tag: String, id: String },
     /// An OCI image layout on disk; `push` uploads it blob by blob.
     Host(Box<host::OciImage>),
+    /// A multi-platform image the Docker Engine built one platform at a time; `push` has the
+    /// engine push each and joins them in one index.
+    DockerPlatforms(Vec<DockerPlatform>),
+}
+
+/// One platform's image of a multi-platform Docker build.
+#[derive(Debug, Clone)]
+pub struct DockerPlatform {
+    pub arch: crate::config::resolve::Architecture,
+    /// `{content tag}-{arch}`: the tag it is pushed under (in the Engine as `{repository}:{tag}`).
+    pub tag: String,
+    /// The engine's image ID; None when the registry already held the tag (nothing was built).
+    pub id: Option<String>,
+    /// The registry's digest, when it already held the tag.
+    pub digest: Option<String>,
 }
 
 /// What a build leaves behind.
@@ -221,18 +236,22 @@ pub struct BuildOutput {
 
 impl BuildOutput {
     /// `docker`: the local image `{repository}:{content_tag}`; `host`: the OCI image layout's path.
+    /// Several platforms with `docker`: the image a task of the configured architecture runs.
     pub fn image(&self) -> String {
         match &self.artifact {
             Artifact::Docker { tag, .. } => tag.clone(),
             Artifact::Host(oci) => oci.dir.display().to_string(),
+            Artifact::DockerPlatforms(_) => self.plan.content_tag.clone(),
         }
     }
 
-    /// `docker`: the engine's image ID; `host`: the manifest digest.
+    /// `docker`: the engine's image ID (of the first platform built, for several); `host`: the
+    /// manifest digest.
     pub fn image_id(&self) -> &str {
         match &self.artifact {
             Artifact::Docker { id, .. } => id,
             Artifact::Host(oci) => &oci.manifest_digest,
+            Artifact::DockerPlatforms(p) => p.iter().find_map(|p| p.id.as_deref()).unwrap_or(""),
         }
     }
 }
@@ -262,7 +281,7 @@ impl Serialize for BuildOutput {
             seconds: self.seconds,
             oci: match &self.artifact {
                 Artifact::Host(oci) => Some(oci.as_ref()),
-                Artifact::Docker { .. } => None,
+                Artifact::Docker { .. } | Artifact::DockerPlatforms(_) => None,
             },
             sbom: &self.sbom,
         }
@@ -301,6 +320,14 @@ pub async fn run(
     out: &crate::output::Output,
 ) -> Result<BuildOutput> {
     let mut built = match config.builder {
+        Builder::Docker if config.image_architectures.len() > 1 => {
+            // The push registry's tags say which platforms are there already.
+            let registry = match (&access.push_registry, access.credentials) {
+                (Some(host), Some(c)) => Some(crate::registry::Registry::new(host, Some(c))?),
+                _ => None,
+            };
+            docker::build_platforms(project, config, plan, registry.as_ref(), out).await?
+        }
         Builder::Docker => docker::build(project, config, plan, out).await?,
         Builder::Host => {
             let started = std::time::Instant::now();
@@ -347,7 +374,11 @@ pub async fn run(
 /// The tag the image of `arch` is pushed under: the content tag for a one-platform image; for each
 /// platform of a multi-platform one `{content tag}-{arch}`, so a platform already pushed is not
 /// built again, and the index of all of them gets the content tag.
-pub fn platform_tag(plan: &Plan, config: &Config, arch: crate::config::resolve::Architecture) -> String {
+pub fn platform_tag(
+    plan: &Plan,
+    config: &Config,
+    arch: crate::config::resolve::Architecture,
+) -> String {
     if config.image_architectures.len() > 1 {
         format!("{}-{}", plan.content_tag, arch.as_config())
     } else {

@@ -4,6 +4,7 @@
 //! the image. Build produces an artifact; only this stage ships it.
 
 mod ecr;
+mod engine;
 mod lifecycle;
 mod sbom;
 

@@ -241,7 +241,6 @@ impl Registry {
         format!("{}{path}", self.base)
     }
 
-
     /// `GET /v2/`: checks the endpoint answers and the credentials are accepted.
     pub async fn check_login(&self) -> Result<()> {
         let resp = self

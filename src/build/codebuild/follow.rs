@@ -235,13 +235,14 @@ fn failure(
     .into()
 }
 
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn colour_is_dropped() {
         assert_eq!(
-            crate::build::strip_ansi("\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"),
+            crate::build::strip_ansi(
+                "\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"
+            ),
             "error[E0308]: mismatched types"
         );
     }

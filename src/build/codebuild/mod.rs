@@ -199,12 +199,29 @@ pub async fn build_and_push(
             _ => registry.manifest_digest(&config.repository, &tag).await?,
         };
         if let Some(digest) = held {
-            out.status("Fresh", format_args!("{}/{}:{tag} is up to date", registry.host, config.repository));
+            out.status(
+                "Fresh",
+                format_args!(
+                    "{}/{}:{tag} is up to date",
+                    registry.host, config.repository
+                ),
+            );
             runs.push((arch, tag, Err(digest)));
             continue;
         }
-        let build = Start { project, config, plan, checked: &checked, location: &location, registry };
-        runs.push((arch, tag.clone(), Ok(build.start(aws, arch, &tag, out).await?)));
+        let build = Start {
+            project,
+            config,
+            plan,
+            checked: &checked,
+            location: &location,
+            registry,
+        };
+        runs.push((
+            arch,
+            tag.clone(),
+            Ok(build.start(aws, arch, &tag, out).await?),
+        ));
     }
     let (mut platforms, mut build_ids) = (Vec::new(), Vec::new());
     for (arch, tag, run) in runs {
@@ -252,14 +269,26 @@ async fn join(
     }
     let oci: Vec<(&str, &str)> = platforms
         .iter()
-        .map(|(arch, digest)| (arch.platform().trim_start_matches("linux/"), digest.as_str()))
+        .map(|(arch, digest)| {
+            (
+                arch.platform().trim_start_matches("linux/"),
+                digest.as_str(),
+            )
+        })
         .collect();
     let images: Vec<crate::registry::PlatformImage> = oci
         .iter()
-        .map(|(architecture, digest)| crate::registry::PlatformImage { architecture, digest })
+        .map(|(architecture, digest)| crate::registry::PlatformImage {
+            architecture,
+            digest,
+        })
         .collect();
     let digest = registry
-        .join_index(&config.repository, &images, std::slice::from_ref(&plan.content_tag))
+        .join_index(
+            &config.repository,
+            &images,
+            std::slice::from_ref(&plan.content_tag),
+        )
         .await?;
     out.status(
         "Joined",
@@ -268,7 +297,10 @@ async fn join(
             registry.host,
             config.repository,
             plan.content_tag,
-            oci.iter().map(|(a, _)| format!("linux/{a}")).collect::<Vec<_>>().join(", ")
+            oci.iter()
+                .map(|(a, _)| format!("linux/{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
     Ok(digest)
@@ -349,7 +381,13 @@ struct Start<'a> {
 impl Start<'_> {
     /// Starts the build of the image of `arch`, pushed as `tag`, in that architecture's
     /// environment; returns the build's id.
-    async fn start(&self, aws: &Aws, arch: Architecture, tag: &str, out: &Output) -> Result<String> {
+    async fn start(
+        &self,
+        aws: &Aws,
+        arch: Architecture,
+        tag: &str,
+        out: &Output,
+    ) -> Result<String> {
         let (config, plan) = (self.config, self.plan);
         let repository_uri = format!("{}/{}", self.registry.host, config.repository);
         let (cache_image, cache_builder) = cache_sources(aws, config, tag).await?;
@@ -393,7 +431,11 @@ impl Start<'_> {
             "Building",
             format_args!(
                 "{repository_uri}:{tag} on CodeBuild ({} {}, build {id})",
-                if on.arm { "ARM_CONTAINER" } else { "LINUX_CONTAINER" },
+                if on.arm {
+                    "ARM_CONTAINER"
+                } else {
+                    "LINUX_CONTAINER"
+                },
                 spec.compute_type
             ),
         );

@@ -252,4 +252,3 @@ pub fn dockerfile_in_context(_project: &Project, plan: &Plan) -> String {
         },
     }
 }
-

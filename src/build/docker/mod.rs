@@ -116,37 +116,132 @@ fn profile_dir(profile: &str) -> &str {
     }
 }
 
+/// Builds the image of the task's architecture in the Engine as `{repository}:{content tag}`.
 pub async fn build(
     project: &Project,
     config: &Config,
     plan: Plan,
     out: &Output,
 ) -> Result<BuildOutput> {
-    let docker = connect().await?;
     let started = Instant::now();
+    let docker = connect().await?;
     let image = format!("{}:{}", config.repository, plan.content_tag);
-    let context = BuildContext::new(project, &plan)?;
-    let mut buildargs = build_args(project, config, &plan);
+    let arch = config.architecture;
+    let made = build_image(&docker, project, config, &plan, arch, &image, out).await?;
+    Ok(BuildOutput {
+        size: made.size,
+        log: Some(made.log),
+        seconds: started.elapsed().as_secs_f64(),
+        artifact: super::Artifact::Docker {
+            tag: image,
+            id: made.id,
+        },
+        plan,
+        sbom: None,
+    })
+}
+
+/// A multi-platform image: each platform's image built in turn as `{repository}:{content tag}-{arch}`
+/// (cross-compiled where it is not the Engine's platform), unless `registry` already holds that tag.
+/// The task's architecture's image is also tagged `{repository}:{content tag}`, which `run --local`
+/// runs. `push` pushes each and joins them in one index.
+pub async fn build_platforms(
+    project: &Project,
+    config: &Config,
+    plan: Plan,
+    registry: Option<&crate::registry::Registry>,
+    out: &Output,
+) -> Result<BuildOutput> {
+    let started = Instant::now();
+    let docker = connect().await?;
+    let (mut platforms, mut size, mut log) = (Vec::new(), 0, None);
+    for &arch in &config.image_architectures {
+        let tag = super::platform_tag(&plan, config, arch);
+        let held = match registry {
+            Some(r) => r.manifest_digest(&config.repository, &tag).await?,
+            None => None,
+        };
+        if let Some(digest) = held {
+            out.status(
+                "Fresh",
+                format_args!("{}:{tag} is up to date", config.repository),
+            );
+            platforms.push(super::DockerPlatform {
+                arch,
+                tag,
+                id: None,
+                digest: Some(digest),
+            });
+            continue;
+        }
+        let local = format!("{}:{tag}", config.repository);
+        let made = build_image(&docker, project, config, &plan, arch, &local, out).await?;
+        if arch == config.architecture {
+            docker
+                .tag_image(
+                    &local,
+                    Some(bollard::query_parameters::TagImageOptions {
+                        repo: Some(config.repository.clone()),
+                        tag: Some(plan.content_tag.clone()),
+                    }),
+                )
+                .await
+                .with_context(|| format!("tagging {local}"))?;
+        }
+        size += made.size;
+        log = Some(made.log);
+        platforms.push(super::DockerPlatform {
+            arch,
+            tag,
+            id: Some(made.id),
+            digest: None,
+        });
+    }
+    Ok(BuildOutput {
+        size,
+        log,
+        seconds: started.elapsed().as_secs_f64(),
+        artifact: super::Artifact::DockerPlatforms(platforms),
+        plan,
+        sbom: None,
+    })
+}
+
+/// What one image build in the Engine left.
+struct Made {
+    id: String,
+    size: u64,
+    log: PathBuf,
+}
+
+/// Builds the image of `arch` as `image` in the Engine: the template cross-compiles on the Engine's
+/// own platform; a user's Dockerfile gets the platform as it always did. Refuses an image of
+/// another architecture.
+async fn build_image(
+    docker: &Docker,
+    project: &Project,
+    config: &Config,
+    plan: &Plan,
+    arch: crate::config::resolve::Architecture,
+    image: &str,
+    out: &Output,
+) -> Result<Made> {
+    let context = BuildContext::new(project, plan)?;
+    let mut buildargs = build_args_for(project, config, plan, arch);
     // The proxy the tool goes through is the one the build's RUN steps need too.
     buildargs.extend(crate::net::proxy_build_args());
-    let engine = super::platform::engine_platform(&docker).await?;
-    // The template cross-compiles; a user's Dockerfile gets the platform as it always did.
+    let engine = super::platform::engine_platform(docker).await?;
     let platform = match plan.dockerfile {
         DockerfileSource::Template => {
-            super::platform::cross(
-                &docker,
-                &engine,
-                plan.platform,
-                &config.runtime_image,
-                &mut buildargs,
-            )
-            .await?
+            let runtime = &config.runtime_image;
+            super::platform::cross(docker, &engine, arch.platform(), runtime, &mut buildargs)
+                .await?
         }
-        DockerfileSource::User { .. } => plan.platform.to_string(),
+        DockerfileSource::User { .. } => arch.platform().to_string(),
     };
     let options = BuildImageOptions {
-        dockerfile: dockerfile_in_context(project, &plan),
-        t: Some(image.clone()),
+        dockerfile: dockerfile_in_context(project, plan),
+        t: Some(image.to_string()),
         rm: true,
         forcerm: true,
         buildargs: Some(buildargs),
@@ -154,20 +249,23 @@ pub async fn build(
         platform,
         ..Default::default()
     };
-
-    let log_path = project
-        .target_dir
-        .join("fargate")
-        .join(format!("build-{}-{}.log", config.project, config.stage));
+    let suffix = match config.image_architectures.len() {
+        1 => String::new(),
+        _ => format!("-{}", arch.as_config()),
+    };
+    let log_path = project.target_dir.join("fargate").join(format!(
+        "build-{}-{}{suffix}.log",
+        config.project, config.stage
+    ));
     std::fs::create_dir_all(log_path.parent().unwrap_or(Path::new(".")))?;
-    let mut log = std::fs::File::create(&log_path)
+    let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     out.status(
         "Building",
         format_args!(
             "{image} for {}{} ({} files in the context, {} bytes)",
-            plan.platform,
-            if engine == plan.platform {
+            arch.platform(),
+            if engine == arch.platform() {
                 String::new()
             } else {
                 format!(", cross-compiled on {engine}")
@@ -176,9 +274,7 @@ pub async fn build(
             context.size()
         ),
     );
-
-    let spinner = out.spinner("Building");
-    let mut stream = docker.build_image(
+    let stream = docker.build_image(
         options,
         None,
         Some(bollard::body_try_stream(futures_util::stream::unfold(
@@ -186,147 +282,179 @@ pub async fn build(
             |mut from| async move { from.recv().await.map(|piece| (piece.map(Into::into), from)) },
         ))),
     );
-    let mut step = String::new();
+    let steps = follow(stream, log, out).await.map_err(|e| match e {
+        Followed::Engine(e) => engine_error(e, plan, project),
+        Followed::Other(e) => e,
+    })?;
+    if let Some(message) = steps.failure {
+        return Err(failed(&steps.step, &steps.output, &message, &log_path, out));
+    }
+    let inspect = docker
+        .inspect_image(image)
+        .await
+        .with_context(|| format!("inspecting {image}"))?;
+    super::platform::built_for(
+        config,
+        arch,
+        &dockerfile_in_context(project, plan),
+        inspect.architecture.as_deref(),
+    )?;
+    Ok(Made {
+        id: inspect.id.unwrap_or_default(),
+        size: inspect.size.unwrap_or(0).max(0) as u64,
+        log: log_path,
+    })
+}
+
+/// How following the build's stream ended without a build step failing.
+enum Followed {
+    /// The engine refused the build before it ran (a Dockerfile it cannot parse, ...).
+    Engine(bollard::errors::Error),
+    Other(anyhow::Error),
+}
+
+impl From<std::io::Error> for Followed {
+    fn from(e: std::io::Error) -> Self {
+        Followed::Other(e.into())
+    }
+}
+
+/// What the build's stream said: the last step, that step's output, and the failure, if any.
+struct Steps {
+    step: String,
+    output: Vec<String>,
+    failure: Option<String>,
+}
+
+/// Reads the engine's build stream to its end: plain text to the log, each step to the display
+/// (whole lines; its output too when verbose).
+async fn follow<S>(mut stream: S, mut log: std::fs::File, out: &Output) -> Result<Steps, Followed>
+where
+    S: futures_util::Stream<Item = Result<bollard::models::BuildInfo, bollard::errors::Error>>
+        + Unpin,
+{
+    let spinner = out.spinner("Building");
+    let mut steps = Steps {
+        step: String::new(),
+        output: Vec::new(),
+        failure: None,
+    };
     let mut pending = String::new();
-    let mut step_output: Vec<String> = Vec::new();
-    let mut failure: Option<String> = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(text) = info.stream.as_deref() {
-                    // Output arrives in arbitrary chunks, coloured by the engine: plain text to the
-                    // log, whole lines to the display.
+                    // Output arrives in arbitrary chunks, coloured by the engine.
                     let text = super::strip_ansi(text);
                     log.write_all(text.as_bytes())?;
                     pending.push_str(&text);
                     while let Some(i) = pending.find('\n') {
                         let line: String = pending.drain(..=i).collect();
-                        let line = line.trim_end();
-                        if line.trim().is_empty() {
-                            continue;
-                        }
-                        if line.starts_with("Step ") {
-                            step = line.to_string();
-                            step_output.clear();
-                            spinner.set_message(line.to_string());
-                            if out.json {
-                                out.event("build_step", serde_json::json!({ "step": line }));
-                            } else if out.plain_progress() {
-                                // A CI log gets the step, not the template's whole shell line
-                                // (the build log keeps it).
-                                eprintln!("{:>12} {}", "", super::shorten(line, 100));
-                            }
-                        } else {
-                            // The engine's own bookkeeping says nothing about the step.
-                            if !(line.starts_with(" ---> ")
-                                || line.starts_with("Removing intermediate container"))
-                            {
-                                step_output.push(line.to_string());
-                            }
-                            if out.is_verbose() {
-                                spinner.suspend(|| eprintln!("{line}"));
-                            }
-                        }
+                        show_line(line.trim_end(), &mut steps, &spinner, out);
                     }
                 }
                 if let Some(detail) = info.error_detail {
                     let message = detail.message.unwrap_or_default();
                     writeln!(log, "{message}")?;
-                    failure = Some(message);
+                    steps.failure = Some(message);
                 }
             }
             // A failing step arrives as a stream error; anything else is the engine refusing the build.
             Err(bollard::errors::Error::DockerStreamError { error }) => {
                 writeln!(log, "{error}")?;
-                failure = Some(error);
+                steps.failure = Some(error);
                 break;
             }
             Err(e) => {
                 spinner.finish_and_clear();
-                return Err(engine_error(e, &plan, project));
+                return Err(Followed::Engine(e));
             }
         }
     }
     spinner.finish_and_clear();
-    if let Some(message) = failure {
-        // The failing step's own output, then one line that says what failed and where the log is.
-        let tail: Vec<&String> = step_output
-            .iter()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        if out.json {
-            out.event(
-                "build_output",
-                serde_json::json!({ "step": step, "lines": tail }),
-            );
-        } else {
-            eprintln!("{step}");
-            for line in &tail {
-                eprintln!("  {line}");
-            }
-        }
-        // The cause in the error line itself (cargo's first `error…` line), so CI logs that keep
-        // only the last line still say why.
-        let cause = tail
-            .iter()
-            .find(|l| l.trim_start().starts_with("error"))
-            .map(|l| format!(": {}", l.trim()))
-            .unwrap_or_default();
-        let hint = if message.contains("exec format error") {
-            "; the engine cannot run this platform's binaries: build on a matching host or with `builder = \"codebuild\"`"
-        } else if step.contains(" : FROM ") {
-            "; the base image could not be had: check `builder-image` / `runtime-image` and that the engine can pull them"
-        } else {
-            ""
-        };
-        let why = match message.rsplit_once("returned a non-zero code: ") {
-            Some((_, code)) => format!("exit code {}", code.trim()),
-            None => message.trim().to_string(),
-        };
-        let (at, instruction) = step.split_once(" : ").unwrap_or((step.as_str(), ""));
-        let shown = if out.json {
-            "the step's output is in the `build_output` event"
-        } else {
-            "see the step's output above"
-        };
-        return Err(UserError::new(format!(
-            "the image build failed at {at} `{}`: {why}{cause}",
-            super::shorten(instruction, 90)
-        ))
-        .fix(format!(
-            "{shown}; full log: {}{hint}",
-            display_path(&log_path)
-        ))
-        .into());
-    }
-
-    let inspect = docker
-        .inspect_image(&image)
-        .await
-        .with_context(|| format!("inspecting {image}"))?;
-    super::platform::built_for(
-        config,
-        &plan,
-        &dockerfile_in_context(project, &plan),
-        inspect.architecture.as_deref(),
-    )?;
-    Ok(BuildOutput {
-        size: inspect.size.unwrap_or(0).max(0) as u64,
-        log: Some(log_path),
-        seconds: started.elapsed().as_secs_f64(),
-        artifact: super::Artifact::Docker {
-            tag: image,
-            id: inspect.id.unwrap_or_default(),
-        },
-        plan,
-        sbom: None,
-    })
+    Ok(steps)
 }
 
+/// One whole line of the build's output: a step starts, or the step's output goes on.
+fn show_line(line: &str, steps: &mut Steps, spinner: &indicatif::ProgressBar, out: &Output) {
+    if line.trim().is_empty() {
+        return;
+    }
+    if line.starts_with("Step ") {
+        steps.step = line.to_string();
+        steps.output.clear();
+        spinner.set_message(line.to_string());
+        if out.json {
+            out.event("build_step", serde_json::json!({ "step": line }));
+        } else if out.plain_progress() {
+            // A CI log gets the step, not the template's whole shell line (the build log keeps it).
+            eprintln!("{:>12} {}", "", super::shorten(line, 100));
+        }
+        return;
+    }
+    // The engine's own bookkeeping says nothing about the step.
+    if !(line.starts_with(" ---> ") || line.starts_with("Removing intermediate container")) {
+        steps.output.push(line.to_string());
+    }
+    if out.is_verbose() {
+        spinner.suspend(|| eprintln!("{line}"));
+    }
+}
+
+/// The failing step's own output, then one line that says what failed and where the log is.
+fn failed(
+    step: &str,
+    output: &[String],
+    message: &str,
+    log_path: &Path,
+    out: &Output,
+) -> anyhow::Error {
+    let tail = &output[output.len().saturating_sub(40)..];
+    if out.json {
+        out.event(
+            "build_output",
+            serde_json::json!({ "step": step, "lines": tail }),
+        );
+    } else {
+        eprintln!("{step}");
+        for line in tail {
+            eprintln!("  {line}");
+        }
+    }
+    // The cause in the error line itself (cargo's first `error…` line), so CI logs that keep
+    // only the last line still say why.
+    let cause = tail
+        .iter()
+        .find(|l| l.trim_start().starts_with("error"))
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default();
+    let hint = if message.contains("exec format error") {
+        "; the engine cannot run this platform's binaries: build on a matching host or with `builder = \"codebuild\"`"
+    } else if step.contains(" : FROM ") {
+        "; the base image could not be had: check `builder-image` / `runtime-image` and that the engine can pull them"
+    } else {
+        ""
+    };
+    let why = match message.rsplit_once("returned a non-zero code: ") {
+        Some((_, code)) => format!("exit code {}", code.trim()),
+        None => message.trim().to_string(),
+    };
+    let (at, instruction) = step.split_once(" : ").unwrap_or((step, ""));
+    let shown = if out.json {
+        "the step's output is in the `build_output` event"
+    } else {
+        "see the step's output above"
+    };
+    UserError::new(format!(
+        "the image build failed at {at} `{}`: {why}{cause}",
+        super::shorten(instruction, 90)
+    ))
+    .fix(format!(
+        "{shown}; full log: {}{hint}",
+        display_path(log_path)
+    ))
+    .into()
+}
 
 /// Errors the engine sends before the build starts, e.g. a Dockerfile it cannot parse.
 fn engine_error(e: bollard::errors::Error, plan: &Plan, project: &Project) -> anyhow::Error {
