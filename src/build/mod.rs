@@ -232,6 +232,9 @@ pub struct BuildOutput {
     pub seconds: f64,
     /// The CycloneDX SBOM written to target/fargate/sbom/ (pushed next to the image).
     pub sbom: Option<PathBuf>,
+    /// A multi-platform image: each platform's SBOM (its target's dependencies), in the order of
+    /// `image_architectures`; pushed next to that platform's image.
+    pub platform_sboms: Vec<PathBuf>,
 }
 
 impl BuildOutput {
@@ -347,6 +350,7 @@ pub async fn run(
                 artifact: Artifact::Host(Box::new(image)),
                 plan,
                 sbom: None,
+                platform_sboms: Vec::new(),
             }
         }
         Builder::Codebuild => {
@@ -368,6 +372,13 @@ pub async fn run(
         ),
     );
     built.sbom = Some(written.path);
+    if config.image_architectures.len() > 1 {
+        for &arch in &config.image_architectures {
+            built
+                .platform_sboms
+                .push(sbom::write_for(project, config, arch)?.path);
+        }
+    }
     Ok(built)
 }
 

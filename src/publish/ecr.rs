@@ -368,9 +368,11 @@ pub async fn publish_remote(
         out,
     )
     .await?;
-    for platform in &built.platforms {
+    // Each platform's image gets its own target's SBOM.
+    for (&arch, platform) in config.image_architectures.iter().zip(&built.platforms) {
+        let path = build::sbom::write_for(project, config, arch)?.path;
         let (registry, repository) = (&target.registry, &config.repository);
-        sbom::push_sbom(registry, repository, &platform.digest, &written.path, out).await?;
+        sbom::push_sbom(registry, repository, &platform.digest, &path, out).await?;
     }
     Ok(PushOutput {
         sbom: Some(sbom),
@@ -421,10 +423,8 @@ pub async fn publish(
     };
     // A multi-platform image: each platform's image gets the SBOM too (a client that resolved the
     // index asks about the image it pulls).
-    if let Some(path) = &built.sbom {
-        for platform in &pushed.platforms {
-            sbom::push_sbom(&target.registry, &config.repository, platform, path, out).await?;
-        }
+    for (platform, path) in pushed.platforms.iter().zip(&built.platform_sboms) {
+        sbom::push_sbom(&target.registry, &config.repository, platform, path, out).await?;
     }
     let (pushed_to, uri) = names(&target, config);
     Ok(PushOutput {

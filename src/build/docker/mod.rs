@@ -138,6 +138,7 @@ pub async fn build(
         },
         plan,
         sbom: None,
+        platform_sboms: Vec::new(),
     })
 }
 
@@ -204,6 +205,7 @@ pub async fn build_platforms(
         artifact: super::Artifact::DockerPlatforms(platforms),
         plan,
         sbom: None,
+        platform_sboms: Vec::new(),
     })
 }
 
