@@ -6,10 +6,12 @@
 mod ecr;
 mod engine;
 mod lifecycle;
+mod remote;
 mod sbom;
 
 pub use ecr::*;
 pub use lifecycle::lifecycle_policy;
+pub use remote::{publish_remote, tag_copies};
 pub use sbom::{push_sbom, SbomPush};
 
 use anyhow::Context;

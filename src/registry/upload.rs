@@ -177,20 +177,16 @@ impl Registry {
                     Err(e) => Err((e, Upload::Fresh)),
                 },
                 Upload::At { location, offset } if offset >= size => {
-                    match self
-                        .commit(&location, &scope, repository, digest, path, size, &seen)
+                    let whole = Whole {
+                        repository,
+                        digest,
+                        path,
+                        size,
+                        seen: &seen,
+                    };
+                    self.commit_whole(&location, &scope, whole)
                         .await
-                    {
-                        Ok(()) => Ok(None),
-                        // A commit that failed on the way may still have landed.
-                        Err(e) if !e.is::<Mismatch>() => {
-                            match self.blob_exists(repository, digest).await {
-                                Ok(true) => Ok(None),
-                                _ => Err((e, Upload::Fresh)),
-                            }
-                        }
-                        Err(e) => Err((e, Upload::Fresh)),
-                    }
+                        .map(|()| None)
                 }
                 Upload::At { location, offset } => {
                     let len = chunk.min(size - offset);
@@ -248,6 +244,35 @@ impl Registry {
                     next
                 }
             };
+        }
+    }
+
+    /// Commits a session that holds the whole blob. A commit that failed on the way may still have
+    /// landed: the registry is asked before it counts as failed.
+    async fn commit_whole(
+        &self,
+        location: &str,
+        scope: &str,
+        w: Whole<'_>,
+    ) -> std::result::Result<(), (anyhow::Error, Upload)> {
+        let committed = self
+            .commit(
+                location,
+                scope,
+                w.repository,
+                w.digest,
+                w.path,
+                w.size,
+                w.seen,
+            )
+            .await;
+        match committed {
+            Ok(()) => Ok(()),
+            Err(e) if !e.is::<Mismatch>() => match self.blob_exists(w.repository, w.digest).await {
+                Ok(true) => Ok(()),
+                _ => Err((e, Upload::Fresh)),
+            },
+            Err(e) => Err((e, Upload::Fresh)),
         }
     }
 
@@ -472,6 +497,15 @@ impl Registry {
         ok_or_status(resp, &format!("uploading blob {digest}")).await?;
         Ok(())
     }
+}
+
+/// The blob an upload session is for.
+struct Whole<'a> {
+    repository: &'a str,
+    digest: &'a str,
+    path: &'a Path,
+    size: u64,
+    seen: &'a Arc<Mutex<Cursor>>,
 }
 
 /// How a chunk failed: refused (the registry will not take it this way) or failed on the way.

@@ -59,23 +59,7 @@ pub async fn follow(
         if let Some((group, stream)) = &log_at {
             token = read_log(aws, group, stream, token, &mut tail, &spinner, out).await?;
         }
-        for p in b.phases() {
-            let Some(st) = p.phase_status() else { continue };
-            let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
-            if printed.insert(kind.to_string()) {
-                let secs = p.duration_in_seconds().unwrap_or(0);
-                if out.json {
-                    out.event(
-                        "build_phase",
-                        serde_json::json!({ "phase": kind, "status": st.as_str(), "seconds": secs }),
-                    );
-                } else {
-                    spinner.suspend(|| {
-                        out.status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
-                    });
-                }
-            }
-        }
+        show_phases(&b, &mut printed, &spinner, out);
         spinner.set_message(format!(
             "build {id}: {}",
             b.current_phase().unwrap_or("QUEUED")
@@ -134,6 +118,32 @@ pub async fn follow(
         build,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Shows each phase once, as it finishes.
+fn show_phases(
+    b: &Build,
+    printed: &mut BTreeSet<String>,
+    spinner: &indicatif::ProgressBar,
+    out: &Output,
+) {
+    for p in b.phases() {
+        let Some(st) = p.phase_status() else { continue };
+        let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
+        if printed.insert(kind.to_string()) {
+            let secs = p.duration_in_seconds().unwrap_or(0);
+            if out.json {
+                out.event(
+                    "build_phase",
+                    serde_json::json!({ "phase": kind, "status": st.as_str(), "seconds": secs }),
+                );
+            } else {
+                spinner.suspend(|| {
+                    out.status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
+                });
+            }
+        }
+    }
 }
 
 /// Prints the log events after `token`; returns the token to go on from.
