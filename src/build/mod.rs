@@ -213,8 +213,10 @@ pub enum Artifact {
 #[derive(Debug, Clone)]
 pub struct DockerPlatform {
     pub arch: crate::config::resolve::Architecture,
-    /// `{content tag}-{arch}`: the tag it is pushed under (in the Engine as `{repository}:{tag}`).
+    /// `{content tag}-{arch}`: the tag it is pushed under.
     pub tag: String,
+    /// In the Engine as `{repository}:{tag}`.
+    pub local: String,
     /// The engine's image ID; None when the registry already held the tag (nothing was built).
     pub id: Option<String>,
     /// The registry's digest, when it already held the tag.
@@ -239,12 +241,15 @@ pub struct BuildOutput {
 
 impl BuildOutput {
     /// `docker`: the local image `{repository}:{content_tag}`; `host`: the OCI image layout's path.
-    /// Several platforms with `docker`: the image a task of the configured architecture runs.
+    /// Several platforms with `docker`: each platform's local image.
     pub fn image(&self) -> String {
         match &self.artifact {
             Artifact::Docker { tag, .. } => tag.clone(),
             Artifact::Host(oci) => oci.dir.display().to_string(),
-            Artifact::DockerPlatforms(_) => self.plan.content_tag.clone(),
+            Artifact::DockerPlatforms(p) => {
+                let locals: Vec<&str> = p.iter().map(|p| p.local.as_str()).collect();
+                locals.join(", ")
+            }
         }
     }
 

@@ -167,8 +167,7 @@ pub(super) async fn push_platforms(
         let digest = match &platform.digest {
             Some(d) => d.clone(),
             None => {
-                let local = format!("{}:{}", config.repository, platform.tag);
-                let (p, s) = to.push(&local, &platform.tag, out).await?;
+                let (p, s) = to.push(&platform.local, &platform.tag, out).await?;
                 (pushed, skipped) = (pushed + p, skipped + s);
                 to.digest(config, &platform.tag).await?
             }

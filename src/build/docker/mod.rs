@@ -169,6 +169,7 @@ pub async fn build_platforms(
             );
             platforms.push(super::DockerPlatform {
                 arch,
+                local: format!("{}:{tag}", config.repository),
                 tag,
                 id: None,
                 digest: Some(digest),
@@ -194,6 +195,7 @@ pub async fn build_platforms(
         platforms.push(super::DockerPlatform {
             arch,
             tag,
+            local,
             id: Some(made.id),
             digest: None,
         });
