@@ -187,6 +187,51 @@ fn docker_builds_both_platforms_into_one_index_and_a_task_of_each_runs_from_its_
     let again = json_result(&o);
     assert_eq!(again["up_to_date"], true, "{again}");
     assert_eq!(again["digest"], digest);
+    // The index gone (a push interrupted after both platforms): each platform is found by its own
+    // tag, nothing is built or pushed again, and the same index is put back.
+    delete_manifest(&family, digest);
+    let o = with_builder(
+        dir.path(),
+        &name,
+        "both",
+        "docker",
+        &["push", "--message-format", "json"],
+    )
+    .output()
+    .unwrap();
+    let again = json_result(&o);
+    assert_eq!(
+        (again["up_to_date"].as_bool(), again["digest"].as_str()),
+        (Some(false), Some(digest)),
+        "{again}"
+    );
+    assert_eq!(again["layers_pushed"], 0, "{again}");
+    assert_eq!(
+        again["build"]["image_id"], "",
+        "a platform was built again: {again}"
+    );
+}
+
+/// Deletes a manifest (and so every tag naming it) from the bench registry.
+fn delete_manifest(repository: &str, digest: &str) {
+    let url = format!(
+        "http://{}/v2/{repository}/manifests/{digest}",
+        env_var("BENCH_REGISTRY")
+    );
+    let o = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "30",
+            "-u",
+            "AWS:123456789012-auth-token",
+            "-X",
+            "DELETE",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "DELETE {url}: {}", stderr(&o));
 }
 
 #[test]

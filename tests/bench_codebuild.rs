@@ -351,12 +351,18 @@ fn the_arm_environment_runs_its_build_as_arm64_and_refuses_an_x86_64_image() {
     let lines = log(&b);
     assert_eq!(b["buildStatus"], "SUCCEEDED", "{lines:#?}");
     assert_eq!(b["environment"]["type"], "ARM_CONTAINER");
-    assert!(lines.iter().any(|l| l.trim() == "machine aarch64"), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.trim() == "machine aarch64"),
+        "{lines:#?}"
+    );
     // The project's own environment (LINUX_CONTAINER) runs x86_64.
     let (b, _) = wait_done(&p.start(&[]), 120);
     let lines = log(&b);
     assert_eq!(b["buildStatus"], "SUCCEEDED", "{lines:#?}");
-    assert!(lines.iter().any(|l| l.trim() == "machine x86_64"), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.trim() == "machine x86_64"),
+        "{lines:#?}"
+    );
     // A curated image of the other architecture cannot start there.
     let wrong = [
         "--environment-type-override",
