@@ -252,7 +252,7 @@ build_codebuild_arm64() {
     'test "$(uname -m)" = aarch64 && docker --version && aws --version && git --version' >&2 ||
     die "codebuild arm64: a tool is missing in $BENCH_CODEBUILD_ARM64_IMAGE (or it does not run as arm64)"
   # What it cost this machine (scripts/bench-arm64.sh reports it; a cached root filesystem is quicker).
-  echo "$((SECONDS - t0))" >"$BENCH_DIR/codebuild-arm64.seconds"
+  echo "$((SECONDS - t0)) s (load average $(cut -d' ' -f1 /proc/loadavg) at the end)" >"$BENCH_DIR/codebuild-arm64.seconds"
 }
 
 # `docker load` of the staged root as one layer, with a config for `arch` (the codebuild image's

@@ -65,7 +65,6 @@ echo "== fresh-machine install of the arm64 toolchain (throwaway container)" >&2
 read -r upd arm_upd inst < <(install_probe)
 
 cb_arm64="$(cat .bench/codebuild-arm64.seconds 2>/dev/null || true)"
-cb_arm64="${cb_arm64:+$cb_arm64 s}"
 cb_arm64="${cb_arm64:-an unmeasured time (made before its time was recorded)}"
 rows=""
 json="{\"install_s\":{\"apt_update\":$upd,\"arm64_lists\":$arm_upd,\"install\":$inst},"
