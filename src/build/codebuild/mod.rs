@@ -4,8 +4,9 @@
 //! [`check`] reads everything first (the bucket: ours, here, private; the service role; the
 //! project) and creates nothing, so a refused bucket or role stops the run before any change and
 //! `--dry-run` shows the plan. [`build_and_push`] then uploads the source archive (skipped when S3
-//! has it), makes the role, log group and project match, starts the build, follows it, and checks
-//! the digest it reports against the registry before anything pins it.
+//! has it), makes the role, log group and project match, starts the build (one per platform, each in
+//! its architecture's environment), follows it, and checks the digest it reports against the
+//! registry before anything pins it; several platforms are joined into one image index.
 
 pub mod follow;
 pub mod project;
