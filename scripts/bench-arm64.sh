@@ -66,6 +66,7 @@ read -r upd arm_upd inst < <(install_probe)
 
 cb_arm64="$(cat .bench/codebuild-arm64.seconds 2>/dev/null || true)"
 cb_arm64="${cb_arm64:-an unmeasured time (made before its time was recorded)}"
+cb_arm64_cached="$(cat .bench/codebuild-arm64-cached.seconds 2>/dev/null || echo "not measured yet")"
 rows=""
 json="{\"install_s\":{\"apt_update\":$upd,\"arm64_lists\":$arm_upd,\"install\":$inst},"
 for builder in host docker codebuild; do
@@ -116,7 +117,8 @@ package lists ${arm_upd} s, the install ${inst} s. The docker builder's first ar
 image also installs the cross toolchain in the template's toolchain layer (the same Debian packages
 without rustup; \`rustup target add\` with it), cached for every later project. The ARM environment's
 stand-in image (scripts/base-images.sh: Debian arm64 debootstrapped, its second stage under qemu)
-took ${cb_arm64} on this machine, once.
+took ${cb_arm64} on this machine, once; again from its root filesystem cached in .bench/ (after
+\`docker image rm\`): ${cb_arm64_cached}.
 MD
 )
 python3 - "$section" <<'PY'
