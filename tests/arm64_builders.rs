@@ -278,4 +278,13 @@ fn codebuild_builds_each_platform_on_its_environment_and_joins_one_index() {
         "X86_64"
     );
     arm64_task_runs_from(dir.path(), &name, "codebuild", uri);
+    // The index gone: both platforms are found by their own tags, no build starts, the same index
+    // is joined again.
+    delete_manifest(&family, digest);
+    let push = ["push", "--message-format", "json"];
+    let o = with_builder(dir.path(), &name, "both", "codebuild", &push)
+        .output()
+        .unwrap();
+    assert_eq!(json_result(&o)["digest"], digest);
+    assert_eq!(builds(&family).len(), 2, "a build was started again");
 }
