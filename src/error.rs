@@ -98,7 +98,7 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
-/// Exit codes besides a container's own: documented in the README.
+/// Exit codes besides a container's own: documented in docs/src/commands.md.
 /// Every exit code the tool itself chooses; `run`, `run --local` and `deploy` otherwise exit with
 /// the essential container's own code.
 pub mod exit {

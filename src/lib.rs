@@ -2,12 +2,15 @@
 //!
 //! Layers, each using only the ones before it in this list (no import circle between top-level
 //! modules: `tests/layout.rs` fails on one):
-//! - Foundations: [`error`] (one-line errors, exit codes), [`ci`] (GitHub Actions
-//!   annotations, groups and job summary; GitLab sections), [`net`] (timeouts and retries),
+//! - Foundations: [`error`] (one-line errors, exit codes), [`interrupt`] (the one Ctrl-C
+//!   listener; what an interrupt left behind), [`ci`] (GitHub Actions
+//!   annotations, groups and job summary; GitLab sections), [`net`] (timeouts and retries;
+//!   `net::poll_until` for every wait),
 //!   [`output`] (human / JSON / progress), [`project`] (cargo metadata), [`sources`] (the source set every builder and the content hash
 //!   use: members and every path dependency), [`image`] (image
 //!   references pinned by digest), [`registry`] (the OCI registry's HTTP API), [`config`] (raw
-//!   layers → the resolved `Config`; `config::schedule`: cron and rate expressions), [`names`]
+//!   layers → the resolved `Config`, one sub-structure per concern; `config::schedule`: cron and
+//!   rate expressions), [`names`]
 //!   (every resource name and tag of a stage, computed from the `Config`: the one owner), [`aws`]
 //!   (every AWS call, one set of clients per run).
 //! - [`iam`]: every role cargo-fargate makes (task, execution, CodeBuild, scheduler, Express Mode
@@ -36,6 +39,7 @@ pub mod doctor;
 pub mod error;
 pub mod iam;
 pub mod image;
+pub mod interrupt;
 pub mod local;
 pub mod names;
 pub mod net;

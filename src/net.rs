@@ -2,6 +2,10 @@
 //! `CARGO_FARGATE_TIMEOUT`) and how often a transient failure is retried. Set once from the command
 //! line before anything connects; every client reads it, so no call can wait forever.
 
+pub mod poll;
+
+pub use poll::{poll_until, TimedOut};
+
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -162,39 +162,7 @@ impl Project {
             .map_err(|e| cargo_error(&path, e))?;
 
         let members: Vec<&Package> = metadata.workspace_packages();
-        let selected = match package {
-            Some(name) => members
-                .iter()
-                .find(|p| p.name.as_str() == name)
-                .copied()
-                .ok_or_else(|| {
-                    let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
-                    let fix = match did_you_mean(name, names.iter().copied()) {
-                        Some(near) => format!("did you mean `{near}`?"),
-                        None => format!("workspace members: {}", list(&names)),
-                    };
-                    UserError::new(format!("no package `{name}` in this workspace"))
-                        .at(Location::Flag("-p".into()))
-                        .fix(fix)
-                })?,
-            None => match members
-                .iter()
-                .find(|p| p.manifest_path.as_std_path() == path)
-            {
-                Some(p) => p,
-                None if members.len() == 1 => members[0],
-                None => {
-                    let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
-                    return Err(UserError::new(format!(
-                        "this workspace has {} packages",
-                        names.len()
-                    ))
-                    .at(Location::file(&path, None))
-                    .fix(format!("pick one with -p: {}", list(&names)))
-                    .into());
-                }
-            },
-        };
+        let selected = select(&members, package, &path)?;
 
         let bins: Vec<String> = selected
             .targets
@@ -213,23 +181,8 @@ impl Project {
             .into());
         }
         let workspace_root = metadata.workspace_root.as_std_path().to_path_buf();
-        let (manifest, workspace_manifest) = if package_manifest == path {
-            let root = workspace_root.join("Cargo.toml");
-            let ws = if root != path && root.is_file() {
-                Some(Manifest::read(&root)?)
-            } else {
-                None
-            };
-            (manifest, ws)
-        } else {
-            // A member chosen from the workspace root: the file we parsed is the workspace manifest.
-            let ws = if path == workspace_root.join("Cargo.toml") {
-                Some(manifest)
-            } else {
-                Some(Manifest::read(&workspace_root.join("Cargo.toml"))?)
-            };
-            (Manifest::read(&package_manifest)?, ws)
-        };
+        let (manifest, workspace_manifest) =
+            manifests(manifest, &path, &package_manifest, &workspace_root)?;
 
         let mut path_dependencies: Vec<PathBuf> = members
             .iter()
@@ -240,22 +193,7 @@ impl Project {
         path_dependencies.extend(patch_paths(root_manifest, &workspace_root));
         path_dependencies.sort();
         path_dependencies.dedup();
-        let members = members
-            .iter()
-            .map(|p| Member {
-                manifest: relative(&workspace_root, p.manifest_path.as_std_path()),
-                targets: p
-                    .targets
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.kind.first().map(|k| k.to_string()).unwrap_or_default(),
-                            relative(&workspace_root, t.src_path.as_std_path()),
-                        )
-                    })
-                    .collect(),
-            })
-            .collect();
+        let members = member_sources(&members, &workspace_root);
         let features = selected.features.keys().cloned().collect();
         let optional_dependencies = selected
             .dependencies
@@ -282,6 +220,89 @@ impl Project {
             workspace_root,
         })
     }
+}
+
+/// The package to deploy: `-p`, else the one whose manifest was given, else the only one.
+fn select<'m>(members: &[&'m Package], package: Option<&str>, path: &Path) -> Result<&'m Package> {
+    Ok(match package {
+        Some(name) => members
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .copied()
+            .ok_or_else(|| {
+                let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
+                let fix = match did_you_mean(name, names.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("workspace members: {}", list(&names)),
+                };
+                UserError::new(format!("no package `{name}` in this workspace"))
+                    .at(Location::Flag("-p".into()))
+                    .fix(fix)
+            })?,
+        None => match members
+            .iter()
+            .find(|p| p.manifest_path.as_std_path() == path)
+        {
+            Some(p) => p,
+            None if members.len() == 1 => members[0],
+            None => {
+                let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
+                return Err(
+                    UserError::new(format!("this workspace has {} packages", names.len()))
+                        .at(Location::file(path, None))
+                        .fix(format!("pick one with -p: {}", list(&names)))
+                        .into(),
+                );
+            }
+        },
+    })
+}
+
+/// The package's manifest and, when it is another file, the workspace's; `manifest` is the one
+/// already parsed (`path`).
+fn manifests(
+    manifest: Manifest,
+    path: &Path,
+    package_manifest: &Path,
+    workspace_root: &Path,
+) -> Result<(Manifest, Option<Manifest>)> {
+    Ok(if package_manifest == path {
+        let root = workspace_root.join("Cargo.toml");
+        let ws = if root != path && root.is_file() {
+            Some(Manifest::read(&root)?)
+        } else {
+            None
+        };
+        (manifest, ws)
+    } else {
+        // A member chosen from the workspace root: the file we parsed is the workspace manifest.
+        let ws = if path == workspace_root.join("Cargo.toml") {
+            Some(manifest)
+        } else {
+            Some(Manifest::read(&workspace_root.join("Cargo.toml"))?)
+        };
+        (Manifest::read(package_manifest)?, ws)
+    })
+}
+
+/// Each member's manifest and target sources, relative to the workspace root.
+fn member_sources(members: &[&Package], workspace_root: &Path) -> Vec<Member> {
+    members
+        .iter()
+        .map(|p| Member {
+            manifest: relative(workspace_root, p.manifest_path.as_std_path()),
+            targets: p
+                .targets
+                .iter()
+                .map(|t| {
+                    (
+                        t.kind.first().map(|k| k.to_string()).unwrap_or_default(),
+                        relative(workspace_root, t.src_path.as_std_path()),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The `path` of each `[patch.<registry>]` entry of the workspace manifest: cargo builds those too.

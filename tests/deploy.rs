@@ -170,24 +170,7 @@ fn the_default_vpc_is_refused_before_anything_is_pushed_or_created() {
     let dir = copy_fixture(&repo().join("examples/hello"));
     let name = unique("dvpc");
     let family = format!("{name}-dev");
-    let default_vpc = aws(&[
-        "ec2",
-        "describe-vpcs",
-        "--filters",
-        "Name=isDefault,Values=true",
-    ])["Vpcs"][0]["VpcId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let subnet = aws(&[
-        "ec2",
-        "describe-subnets",
-        "--filters",
-        &format!("Name=vpc-id,Values={default_vpc}"),
-    ])["Subnets"][0]["SubnetId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let subnet = default_vpc_subnet();
     let o = deploy(dir.path(), &name, &[])
         .env("CARGO_FARGATE_SUBNETS", &subnet)
         .output()

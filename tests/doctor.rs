@@ -123,24 +123,7 @@ fn an_access_key_older_than_90_days_warns() {
 
 #[test]
 fn subnets_of_the_default_vpc_fail() {
-    let default_vpc = aws(&[
-        "ec2",
-        "describe-vpcs",
-        "--filters",
-        "Name=is-default,Values=true",
-    ])["Vpcs"][0]["VpcId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let subnet = aws(&[
-        "ec2",
-        "describe-subnets",
-        "--filters",
-        &format!("Name=vpc-id,Values={default_vpc}"),
-    ])["Subnets"][0]["SubnetId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let subnet = default_vpc_subnet();
     let dir = project(&unique("docvpc"), &format!("subnets = [\"{subnet}\"]\n"));
     let (r, code) = doctor(dir.path(), &[]);
     let c = check(&r, "subnets", "fail");

@@ -1,5 +1,5 @@
-//! The shape of `src/` that `lib.rs` and the README's Layout section promise: no import circle
-//! between top-level modules, and every top-level module named in `lib.rs`'s map.
+//! The shape of `src/` that `lib.rs` and the book's Layout page (docs/src/layout.md) promise: no
+//! import circle between top-level modules, and every top-level module named in `lib.rs`'s map.
 //!
 //! Pure reading of the source files: `crate::…` paths (plain, and inside `crate::{…}` groups) are
 //! collected per top-level module, and the module graph is searched for circles.

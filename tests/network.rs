@@ -99,16 +99,7 @@ impl Account {
     }
 
     fn default_vpc(&self) -> String {
-        let vpcs = self.aws(&[
-            "ec2",
-            "describe-vpcs",
-            "--filters",
-            "Name=is-default,Values=true",
-        ]);
-        vpcs["Vpcs"][0]["VpcId"]
-            .as_str()
-            .expect("moto's default VPC")
-            .to_string()
+        default_vpc_in(|args| self.aws(args))
     }
 }
 

@@ -328,15 +328,7 @@ fn render_prints_the_definition_and_a_users_template_is_sent_as_is() {
 #[test]
 fn the_default_vpc_is_refused_before_anything_is_created() {
     let name = unique("dvpc");
-    let default_subnet = aws(&[
-        "ec2",
-        "describe-subnets",
-        "--filters",
-        "Name=default-for-az,Values=true",
-    ])["Subnets"][0]["SubnetId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let default_subnet = default_vpc_subnet();
     let dir = project(
         &name,
         &format!(

@@ -190,3 +190,78 @@ fn a_service_listening_on_loopback_only_is_named_in_one_line() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Two deploys of one service at once: each waits for the rollout that carries what it asked for
+/// — its own, or the other's when that one runs the same revision — and says which, never
+/// "accepted (not waited for)" without --no-wait, never "rolled back". An unchanged re-deploy
+/// says there was nothing to wait for.
+#[test]
+fn two_simultaneous_deploys_each_wait_for_the_rollout_that_carries_them() {
+    let dir = copy_fixture(&repo().join("examples/web-service"));
+    let name = unique("twice");
+    let cmd = |args: &[&str], count: &str| {
+        let mut c = service_command(dir.path(), &name, "service", args);
+        c.env("CARGO_FARGATE_DESIRED_COUNT", count);
+        c
+    };
+    // Deployed once: the two deploys race on the service's update, not on creating the stage.
+    let o = cmd(&["deploy", "--wait-timeout", "3m"], "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let spawn = || {
+        cmd(&["deploy", "--wait-timeout", "3m"], "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let service = describe_service(&format!("{name}-dev"));
+    let last = primary_deployment(&service);
+    for o in [&a, &b] {
+        let (out, err) = (stdout(o), stderr(o));
+        assert!(o.status.success(), "{out}\n{err}");
+        assert!(!err.contains("rolled back"), "{err}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("deployment "))
+            .unwrap_or_else(|| panic!("no deployment line:\n{out}"));
+        assert!(!line.contains("not waited for"), "{line}");
+        assert!(
+            line.contains("COMPLETED after") || line.contains("already COMPLETED ("),
+            "{line}"
+        );
+        if let Some(f) = err.lines().find(|l| l.contains("Following")) {
+            assert!(
+                f.contains("another deploy of the same revision replaced"),
+                "{f}"
+            );
+        }
+    }
+    assert_eq!(service["desiredCount"], 2);
+
+    // Unchanged and settled: one line says why nothing was waited for.
+    let o = cmd(&["deploy", "--wait-timeout", "3m"], "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("deployment       {last} already COMPLETED (the service already runs this revision: nothing to wait for)")),
+        "{out}"
+    );
+}
+
+/// The ID of the service's primary deployment.
+fn primary_deployment(service: &serde_json::Value) -> String {
+    service["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["status"] == "PRIMARY")
+        .and_then(|d| d["id"].as_str())
+        .unwrap_or_else(|| panic!("no primary deployment: {service}"))
+        .to_string()
+}

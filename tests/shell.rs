@@ -1,5 +1,6 @@
 //! At home in a shell: completion scripts that a real bash completes with, a man page that `man`
-//! renders, and the README and the CLI agreeing on every command and flag, both ways.
+//! renders, and the book's command pages (docs/src/commands*) and the CLI agreeing on every command
+//! and flag, both ways.
 
 mod common;
 
@@ -200,7 +201,43 @@ fn subcommands(help: &str) -> Vec<String> {
     subs
 }
 
-/// The README's commands table: per command, the synopses of its rows and the rows' whole text;
+/// The book's command pages as one commands table, in the shape `readme_commands` reads: a row per
+/// section of `docs/src/commands/*.md` (its synopsis is the `cargo fargate …` line of its `text`
+/// block, its text the whole section), the global flags paragraph of `docs/src/commands.md`, then
+/// the README's and every page's text for their `cargo fargate …` examples.
+fn book_commands() -> String {
+    let src = repo().join("docs/src");
+    let mut pages: Vec<_> = std::fs::read_dir(src.join("commands"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pages.sort();
+    let overview = std::fs::read_to_string(src.join("commands.md")).unwrap();
+    let mut table = String::from("\n## Commands\n\n| command | what it does |\n|---|---|\n");
+    let mut examples = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for section in text.split("\n## ").skip(1) {
+            let synopsis = section
+                .lines()
+                .find_map(|l| l.strip_prefix("cargo fargate "))
+                .unwrap_or_else(|| panic!("{}: a section without its synopsis", page.display()));
+            let flat = section.replace('\n', " ");
+            table.push_str(&format!("| `{synopsis}` | {flat} |\n"));
+        }
+        examples.push_str(&text);
+    }
+    let global = overview
+        .split("Flags every command honours:")
+        .nth(1)
+        .expect("docs/src/commands.md: the global flags paragraph");
+    table.push_str("\nFlags every command honours:");
+    table.push_str(global.split("\n\n").next().unwrap());
+    table.push_str("\n\n## The rest\n\n");
+    table + &examples
+}
+
+/// The commands table: per command, the synopses of its rows and the rows' whole text;
 /// the global flags paragraph as `(global)`.
 fn readme_commands(readme: &str) -> BTreeMap<String, (String, String)> {
     let section = readme
@@ -272,8 +309,8 @@ fn flags_in(text: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn the_readme_documents_every_command_and_flag_and_no_other() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+fn the_book_documents_every_command_and_flag_and_no_other() {
+    let readme = book_commands();
     let documented = readme_commands(&readme);
     let cli = cli_commands();
     let global = &cli["(global)"];
@@ -330,5 +367,9 @@ fn the_readme_documents_every_command_and_flag_and_no_other() {
             }
         }
     }
-    assert!(problems.is_empty(), "README.md:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs/src/commands*:\n{}",
+        problems.join("\n")
+    );
 }

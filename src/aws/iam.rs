@@ -70,13 +70,15 @@ impl Aws {
         }
     }
 
+    /// Creates the role; `None` when a role of that name already exists (another run made it
+    /// between our read and this call: the caller reads it and checks whose it is).
     pub async fn create_role(
         &self,
         name: &str,
         description: &str,
         trust: &Value,
         tags: &BTreeMap<String, String>,
-    ) -> Result<String> {
+    ) -> Result<Option<String>> {
         let tags: Vec<Tag> = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -89,13 +91,21 @@ impl Aws {
             .assume_role_policy_document(trust.to_string())
             .set_tags(Some(tags))
             .send()
-            .await
-            .map_err(|e| {
-                self.fail(e, "iam:CreateRole", |m| {
-                    anyhow::anyhow!("creating IAM role {name}: {}", m)
-                })
-            })?;
-        Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+            .await;
+        match out {
+            Ok(out) => Ok(Some(
+                out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_already_exists_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.fail(e, "iam:CreateRole", |m| {
+                anyhow::anyhow!("creating IAM role {name}: {}", m)
+            })),
+        }
     }
 
     pub async fn update_trust(&self, name: &str, trust: &Value) -> Result<()> {

@@ -1,55 +1,10 @@
 //! The one table of configuration keys. Validation ("unknown key, did you mean"), the
-//! `CARGO_FARGATE_*` env layer, `cargo fargate config` and the README reference all read it.
+//! `CARGO_FARGATE_*` env layer, `cargo fargate config` and the book's configuration reference (`docs/src/reference/config.md`,
+//! generated and checked by `tests/book.rs`) all read it.
 
-/// The shape a key's value must have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Str,
-    Int,
-    /// An integer or a decimal.
-    Number,
-    Bool,
-    StrList,
-    IntList,
-    /// A table of string → string (environment, secrets, tags).
-    StrMap,
-    /// One of a fixed set of strings.
-    Choice(&'static [&'static str]),
-}
+mod shape;
 
-impl Kind {
-    pub fn describe(self) -> String {
-        match self {
-            Kind::Str => "a string".into(),
-            Kind::Int => "an integer".into(),
-            Kind::Number => "a number".into(),
-            Kind::Bool => "true or false".into(),
-            Kind::StrList => "an array of strings".into(),
-            Kind::IntList => "an array of integers".into(),
-            Kind::StrMap => "a table of strings".into(),
-            Kind::Choice(options) => format!("one of {}", crate::error::list(options.iter())),
-        }
-    }
-}
-
-pub struct KeyDef {
-    /// Dotted for keys in a sub-table, e.g. `lifecycle.keep-last`.
-    pub name: &'static str,
-    pub kind: Kind,
-    /// The built-in default as shown to users (placeholders in braces).
-    pub default: &'static str,
-    pub doc: &'static str,
-}
-
-impl KeyDef {
-    /// `CARGO_FARGATE_LIFECYCLE_KEEP_LAST` for `lifecycle.keep-last`.
-    pub fn env_var(&self) -> String {
-        format!(
-            "CARGO_FARGATE_{}",
-            self.name.replace(['-', '.'], "_").to_ascii_uppercase()
-        )
-    }
-}
+pub use shape::{find, names_under, KeyDef, Kind};
 
 pub const ARCHITECTURES: &[&str] = &["x86_64", "arm64", "both"];
 pub const BUILDERS: &[&str] = &["docker", "host", "codebuild"];
@@ -106,7 +61,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "family",
         kind: Kind::Str,
         default: "{project}-{stage}",
-        doc: "Task definition family the stage registers revisions under (an existing family to take over: with `adopt`).",
+        doc: "Task definition family the stage registers under; an existing family (not cargo-fargate's) is taken over only with `adopt`.",
     },
     KeyDef {
         name: "create-cluster",
@@ -142,7 +97,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "bucket",
         kind: Kind::Str,
         default: "{project}-{account}-{region}",
-        doc: "S3 bucket for the `codebuild` builder's source archives (created private, encrypted, public access blocked).",
+        doc: "S3 bucket of the `codebuild` builder's source archives: created when missing (private, SSE-S3, public access blocked, owner-enforced, archives expire after 30 days); an existing one must be this account's, in this region and private.",
     },
     KeyDef {
         name: "cpu",
@@ -160,13 +115,13 @@ pub const KEYS: &[KeyDef] = &[
         name: "architecture",
         kind: Kind::Choice(ARCHITECTURES),
         default: "x86_64",
-        doc: "CPU architecture of the image and the task; `both`: one image index for x86_64 and arm64 (tasks x86_64 unless run with `architecture = \"arm64\"`).",
+        doc: "Image and task CPU architecture; arm64 (Graviton) is cross-compiled on an x86_64 machine, `both` pushes one image index (every builder; codebuild builds arm64 on its ARM environment; tasks x86_64, or arm64 with `architecture = \"arm64\"` and `--image`): docs/src/arm64.md.",
     },
     KeyDef {
         name: "network",
         kind: Kind::Choice(NETWORKS),
         default: "public",
-        doc: "Without `subnets`: the VPC `setup` makes; `private` adds private subnets and VPC endpoints (no public IPs).",
+        doc: "Without `subnets`: the project's VPC `setup` makes (two zones; `private` adds private subnets and VPC endpoints). Parts and monthly costs: docs/src/network.md.",
     },
     KeyDef {
         name: "network-cidr",
@@ -287,7 +242,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "service-name",
         kind: Kind::Str,
         default: "{project}-{stage}",
-        doc: "The ECS service of a `service` stage (an existing service to take over: with `adopt`).",
+        doc: "The ECS service of a `service` stage; an existing service (not cargo-fargate's) is taken over only with `adopt`.",
     },
     KeyDef {
         name: "desired-count",
@@ -317,7 +272,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "health-check-grace-period",
         kind: Kind::Int,
         default: "0 (only with a target group)",
-        doc: "Seconds a new task's failing load balancer health checks are ignored.",
+        doc: "Seconds failing load balancer health checks of a new task are ignored (needs `target-group-arn`).",
     },
     KeyDef {
         name: "platform-version",
@@ -347,7 +302,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "load-balancer",
         kind: Kind::Choice(LOAD_BALANCERS),
         default: "none",
-        doc: "kind = \"service\": `setup` makes an Application Load Balancer (internet-facing or internal) in the stage's VPC with its target group; instead of `target-group-arn`.",
+        doc: "`service`: `setup` makes an Application Load Balancer in the project's VPC, its security group, listener and a fast target group; instead of `target-group-arn`. `deploy` prints its URL. See docs/src/load-balancer.md.",
     },
     KeyDef {
         name: "listener",
@@ -443,7 +398,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "health-check.command",
         kind: Kind::StrList,
         default: "none",
-        doc: "The container's health check, exec form (works on `scratch`): e.g. `[\"/app/my-app\", \"--health\"]`; exit 0 = healthy.",
+        doc: "The container's health check, exec form (works on `scratch`, e.g. `[\"/app/my-app\", \"--health\"]`); exit 0 = healthy. Services replace UNHEALTHY tasks.",
     },
     KeyDef {
         name: "health-check.interval",
@@ -479,19 +434,19 @@ pub const KEYS: &[KeyDef] = &[
         name: "builder",
         kind: Kind::Choice(BUILDERS),
         default: "docker",
-        doc: "Where the image is built: docker, host or codebuild.",
+        doc: "Where the image is built: `docker` (the Docker Engine), `host` (cargo on this machine, no Docker) or `codebuild` (AWS CodeBuild); see docs/src/concepts/builders.md.",
     },
     KeyDef {
         name: "codebuild-role",
         kind: Kind::Str,
         default: "managed: {project}-{stage}-codebuild",
-        doc: "Service role of the CodeBuild project (name or ARN; trusts codebuild.amazonaws.com).",
+        doc: "Service role of the CodeBuild project (name or ARN of this account, trusting `codebuild.amazonaws.com`); a given role is never modified.",
     },
     KeyDef {
         name: "codebuild-compute-type",
         kind: Kind::Choice(CODEBUILD_COMPUTE_TYPES),
         default: "BUILD_GENERAL1_MEDIUM",
-        doc: "CodeBuild compute type of the `codebuild` builder.",
+        doc: "CodeBuild compute type. Example: `CARGO_FARGATE_CODEBUILD_COMPUTE_TYPE=BUILD_GENERAL1_LARGE cargo fargate push`.",
     },
     KeyDef {
         name: "codebuild-timeout",
@@ -515,7 +470,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "runtime-image",
         kind: Kind::Str,
         default: "scratch",
-        doc: "Base image of the runtime: `scratch` (minimal: the binary, its shared libraries, CA bundle, passwd) or a full image such as `debian:bookworm-slim`.",
+        doc: "Base of the image (template's runtime stage and `host` builder): `scratch` is the minimal runtime (docs/src/concepts/images.md); a full image such as `debian:bookworm-slim` for a shell or system packages.",
     },
     KeyDef {
         name: "tzdata",
@@ -545,7 +500,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "schedule",
         kind: Kind::Str,
         default: "none (deploy runs the task once)",
-        doc: "Run the task on a schedule: `cron(min hour day-of-month month day-of-week year)` or `rate(N minutes|hours|days)` (EventBridge Scheduler).",
+        doc: "Run the task on a schedule instead of once per deploy: `cron(minutes hours day-of-month month day-of-week year)` or `rate(N minute|minutes|hour|hours|day|days)`, EventBridge Scheduler syntax. Example: `schedule = \"cron(0 3 * * ? *)\"`.",
     },
     KeyDef {
         name: "schedule-timezone",
@@ -590,26 +545,3 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Expire short-lived tags after this many days.",
     },
 ];
-
-pub fn find(name: &str) -> Option<&'static KeyDef> {
-    KEYS.iter().find(|k| k.name == name)
-}
-
-/// Known names directly below `prefix` ("" for the top level), for "did you mean".
-pub fn names_under(prefix: &str) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = KEYS
-        .iter()
-        .filter_map(|k| match prefix {
-            "" => Some(k.name.split('.').next().unwrap()),
-            p => k
-                .name
-                .strip_prefix(p)
-                .and_then(|rest| rest.strip_prefix('.')),
-        })
-        .collect();
-    if prefix.is_empty() {
-        names.push("stages");
-    }
-    names.dedup();
-    names
-}

@@ -192,6 +192,68 @@ pub fn resolve(
         "web" => StageKind::Web,
         _ => StageKind::Task,
     };
+    let (desired_count, max_count, max_origin) = counts(&mut r, kind)?;
+    let (min_healthy_percent, _) = r.int("min-healthy-percent", 100, 0..=100)?;
+    let (max_percent, _) = r.int("max-percent", 200, 100..=200)?;
+    let (health_check_grace_period, grace_origin) =
+        r.int("health-check-grace-period", 0, 0..=86400)?;
+    let (platform_version, _) = r
+        .string("platform-version", Some("LATEST"))
+        .expect("has a default");
+    let (target, container_port) = target_and_port(&mut r, kind, ports)?;
+    let load_balancer = super::traffic::load_balancer(
+        &mut r,
+        kind,
+        target.as_ref().map(|(_, o)| o),
+        container_port,
+    )?;
+    let balanced = load_balancer.is_some();
+    let deployment = super::traffic::deployment(&mut r, balanced)?;
+    let scaling = super::traffic::scaling(
+        &mut r,
+        kind,
+        desired_count,
+        (max_count, max_origin),
+        balanced || target.is_some(),
+    )?;
+    if grace_origin.source != Source::Default
+        && target.is_none()
+        && !balanced
+        && kind == StageKind::Service
+    {
+        return Err(r
+            .error(
+                "health-check-grace-period",
+                &grace_origin,
+                "a health check grace period applies to load balancer health checks, and the service has no target group".into(),
+            )
+            .fix("set `target-group-arn`, or drop `health-check-grace-period`"));
+    }
+    let (health_check_path, exec) = path_and_exec(&mut r)?;
+    let _ = kind_origin;
+    Ok((
+        ServiceSettings {
+            kind,
+            desired_count,
+            max_count,
+            min_healthy_percent,
+            max_percent,
+            health_check_grace_period,
+            platform_version,
+            target_group_arn: target.map(|(a, _)| a),
+            container_port,
+            health_check_path,
+            exec,
+            load_balancer,
+            deployment,
+            scaling,
+        },
+        r.entries,
+    ))
+}
+
+/// `desired-count` and `max-count` (at least the desired count); Express Mode keeps one task.
+fn counts(r: &mut Reader, kind: StageKind) -> Result<(u32, u32, Option<Origin>), UserError> {
     let (desired_count, desired_origin) = r.int("desired-count", 1, 0..=1000)?;
     let max_given = r.opt_int("max-count");
     let max_origin = max_given.as_ref().map(|(_, o)| o.clone());
@@ -217,13 +279,19 @@ pub fn resolve(
             )
             .fix("set `desired-count = 1` or more"));
     }
-    let (min_healthy_percent, _) = r.int("min-healthy-percent", 100, 0..=100)?;
-    let (max_percent, _) = r.int("max-percent", 200, 100..=200)?;
-    let (health_check_grace_period, grace_origin) =
-        r.int("health-check-grace-period", 0, 0..=86400)?;
-    let (platform_version, _) = r
-        .string("platform-version", Some("LATEST"))
-        .expect("has a default");
+    Ok((desired_count, max_count, max_origin))
+}
+
+/// A value and where it was set.
+type Located = (String, Origin);
+
+/// `target-group-arn` and the container port traffic goes to: `container-port`, else the first of
+/// `ports`.
+fn target_and_port(
+    r: &mut Reader,
+    kind: StageKind,
+    ports: &[u16],
+) -> Result<(Option<Located>, Option<u16>), UserError> {
     let target = r.string("target-group-arn", None);
     if let Some((arn, origin)) = &target {
         target_group_arn(arn).map_err(|what| r.error("target-group-arn", origin, what))?;
@@ -270,34 +338,11 @@ pub fn resolve(
                 .fix("set `ports = [8080]` (or `container-port`) to the port your server listens on"));
         }
     }
-    let load_balancer = super::traffic::load_balancer(
-        &mut r,
-        kind,
-        target.as_ref().map(|(_, o)| o),
-        container_port,
-    )?;
-    let balanced = load_balancer.is_some();
-    let deployment = super::traffic::deployment(&mut r, balanced)?;
-    let scaling = super::traffic::scaling(
-        &mut r,
-        kind,
-        desired_count,
-        (max_count, max_origin),
-        balanced || target.is_some(),
-    )?;
-    if grace_origin.source != Source::Default
-        && target.is_none()
-        && !balanced
-        && kind == StageKind::Service
-    {
-        return Err(r
-            .error(
-                "health-check-grace-period",
-                &grace_origin,
-                "a health check grace period applies to load balancer health checks, and the service has no target group".into(),
-            )
-            .fix("set `target-group-arn`, or drop `health-check-grace-period`"));
-    }
+    Ok((target, container_port))
+}
+
+/// `health-check-path` (an HTTP path) and `exec`.
+fn path_and_exec(r: &mut Reader) -> Result<(String, bool), UserError> {
     let (health_check_path, origin) = r
         .string("health-check-path", Some("/ping"))
         .expect("has a default");
@@ -320,26 +365,7 @@ pub fn resolve(
             false
         }
     };
-    let _ = kind_origin;
-    Ok((
-        ServiceSettings {
-            kind,
-            desired_count,
-            max_count,
-            min_healthy_percent,
-            max_percent,
-            health_check_grace_period,
-            platform_version,
-            target_group_arn: target.map(|(a, _)| a),
-            container_port,
-            health_check_path,
-            exec,
-            load_balancer,
-            deployment,
-            scaling,
-        },
-        r.entries,
-    ))
+    Ok((health_check_path, exec))
 }
 
 #[cfg(test)]

@@ -115,9 +115,9 @@ fn defaults_and_names() {
     assert_eq!(c.cluster, "my-app-dev");
     assert_eq!(c.repository, "my-app-dev");
     assert_eq!(c.log_group, "/ecs/my-app-dev");
-    assert_eq!(c.task_role, Role::Managed("my-app-dev-task".into()));
+    assert_eq!(c.roles.task, Role::Managed("my-app-dev-task".into()));
     assert_eq!(
-        c.execution_role,
+        c.roles.execution,
         Role::Managed("my-app-dev-execution".into())
     );
     assert_eq!(c.architecture, Architecture::X86_64);
@@ -195,7 +195,7 @@ fn env_lists_and_maps() {
         ],
     )
     .unwrap();
-    assert_eq!(c.security_groups, ["sg-0123abcd", "sg-4567abcd"]);
+    assert_eq!(c.network.security_groups, ["sg-0123abcd", "sg-4567abcd"]);
     assert_eq!(
         c.tags.len(),
         2,
@@ -353,12 +353,13 @@ fn placeholders_in_names() {
 
 #[test]
 fn every_key_has_an_env_var_and_a_readme_entry() {
-    let readme = include_str!("../../README.md");
+    // The book's reference, generated from the table (tests/book.rs keeps it current).
+    let readme = include_str!("../../docs/src/reference/config.md");
     for k in keys::KEYS {
         assert!(k.env_var().starts_with("CARGO_FARGATE_"));
         assert!(
             readme.contains(&format!("| `{}` |", k.name)),
-            "README's reference lacks key `{}`",
+            "docs/src/reference/config.md lacks key `{}`",
             k.name
         );
     }

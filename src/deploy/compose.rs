@@ -159,6 +159,9 @@ pub async fn ship(
         return Ok(done);
     }
     if let Some((aws, checked)) = remote {
+        crate::interrupt::note(
+            "before the CodeBuild build started: the source archive may be in the bucket; nothing was built, pushed or registered",
+        );
         // CodeBuild builds and pushes; the registry's digest is checked, the plan's other tags put.
         let built = build::codebuild::build_and_push(
             aws,
@@ -170,9 +173,17 @@ pub async fn ship(
             out,
         )
         .await?;
+        crate::interrupt::note(
+            "CodeBuild pushed the image; its other tags and the task definition were not made (run the command again to finish)",
+        );
         return publish::publish_remote(built, target, project, config, &plan, started, out).await;
     }
+    crate::interrupt::note("the image build stopped; nothing was pushed or registered");
     let built = build::run(project, config, plan, target.base_access(), out).await?;
+    crate::interrupt::note(format!(
+        "the push to {} stopped part-way: the layers sent stay there, nothing was tagged or registered (run the command again to finish it)",
+        target.registry.host
+    ));
     publish::publish(built, target, config, started, out).await
 }
 
@@ -222,7 +233,14 @@ pub async fn launch(
     opts: &RunOptions,
     out: &Output,
 ) -> Result<(RegisterReport, Option<RunReport>)> {
+    crate::interrupt::note(
+        "the image is pushed; the task definition may be registered, no task was started",
+    );
     let registered = register::apply(aws, config, prepared, latest, out).await?;
+    crate::interrupt::note(format!(
+        "task definition {} is registered; no task was started",
+        registered.task_definition.arn
+    ));
     let Some(network) = &pre.network else {
         return Ok((registered, None));
     };

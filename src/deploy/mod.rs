@@ -19,8 +19,8 @@ use crate::image::PinnedImage;
 use crate::output::Output;
 use crate::project::Project;
 use crate::publish;
+use crate::steps::register;
 use crate::steps::run::RunOptions;
-use crate::steps::{register, render};
 
 pub use compose::{launch, preflight, Preflight};
 pub use report::{DeployReport, Deployed, Step};
@@ -58,6 +58,7 @@ pub async fn deploy(
     // The load balancer `setup` made: its target group is the service's.
     let attached = crate::service::balancer::attach(&aws, config).await?;
     let config = attached.as_ref().unwrap_or(config);
+    crate::interrupt::note("during the plan: nothing was changed yet");
     let plan = plan::plan(project, config, &aws, opts, out).await?;
     if opts.dry_run {
         return Ok(DeployReport::Plan {
@@ -96,6 +97,7 @@ async fn execute(
         ..
     } = plan;
     crate::build::codebuild::set_stop_on_interrupt(opts.run.stop_on_interrupt);
+    crate::interrupt::note("after the plan: nothing was built, pushed or registered");
     // The plan's login carries the push: the registry is logged in to once.
     let target = publish::target_from_plan(aws, &repository, login, out).await?;
     let remote = codebuild.map(|checked| (aws, checked));
@@ -110,14 +112,59 @@ async fn execute(
         _ => register::prepare(config, image, ImageCheck::Found, roles, &region, out)?,
     };
     prepared.log_group_ready = log_group_ready;
-    let (registered, run, service) = match &pre.network {
-        // kind = "service" | "web": the service follows the registration (src/service/).
-        Some(network) if config.service.kind != crate::config::service::StageKind::Task => {
-            let latest = Some(definition.latest);
+    let latest = Some(definition.latest);
+    let (registered, run, service) =
+        launch_kind(aws, config, &prepared, latest, &pre, will_run, opts, out).await?;
+    let schedule = match (&schedule_plan, &pre.network) {
+        (Some(schedule_plan), Some(network)) => Some(
+            schedule(
+                aws,
+                config,
+                schedule_plan,
+                network,
+                &registered,
+                will_run,
+                &pre,
+                out,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    // After the schedule moved to the new revision, so that the old one can go.
+    let revisions = prune(aws, config, &registered, out).await;
+    Ok(DeployReport::Done(Box::new(report::done(
+        config, &prepared, pushed, registered, run, service, schedule, revisions,
+    ))))
+}
+
+/// What follows the registration, by the stage's kind: the service rolled out (src/service/), or
+/// the task run (a scheduled stage's only with --run-now).
+#[allow(clippy::too_many_arguments)]
+async fn launch_kind(
+    aws: &Aws,
+    config: &Config,
+    prepared: &register::Prepared,
+    latest: Option<Option<register::Latest>>,
+    pre: &Preflight,
+    will_run: bool,
+    opts: &DeployOptions,
+    out: &Output,
+) -> Result<(
+    register::RegisterReport,
+    Option<crate::steps::run::RunReport>,
+    Option<crate::service::deploy::ServiceReport>,
+)> {
+    if let Some(network) = &pre.network {
+        if config.service.kind != crate::config::service::StageKind::Task {
+            crate::interrupt::note(format!(
+                "service {}: its deployment may be under way and ECS carries it on; `cargo fargate status` shows it, `cargo fargate rollback` undoes it",
+                crate::names::service(config)
+            ));
             let (r, s) = crate::service::deploy::finish(
                 aws,
                 config,
-                &prepared,
+                prepared,
                 latest,
                 pre.cluster_exists,
                 network,
@@ -125,110 +172,91 @@ async fn execute(
                 out,
             )
             .await?;
-            (r, None, Some(s))
+            return Ok((r, None, Some(s)));
         }
-        _ => {
-            // A scheduled stage's preflight checked the network for the schedule, not to run now.
-            let no_run = Preflight {
-                cluster_exists: true,
-                network: None,
-                environment: Default::default(),
-            };
-            out.group_start("task", &format!("Task of {}", crate::names::family(config)));
-            let launched = launch(
-                aws,
-                config,
-                &prepared,
-                Some(definition.latest),
-                if will_run { &pre } else { &no_run },
-                &opts.run,
-                out,
-            )
-            .await;
-            out.group_end("task");
-            let (r, run) = launched?;
-            (r, run, None)
-        }
+    }
+    // A scheduled stage's preflight checked the network for the schedule, not to run now.
+    let no_run = Preflight {
+        cluster_exists: true,
+        network: None,
+        environment: Default::default(),
     };
-    let schedule = match (&schedule_plan, &pre.network) {
-        (Some(schedule_plan), Some(network)) => {
-            if !will_run && !pre.cluster_exists {
-                aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
-                    .await?;
-                out.status("Created", format_args!("cluster {}", config.cluster));
-            }
-            Some(
-                crate::schedule::apply(
-                    aws,
-                    config,
-                    schedule_plan,
-                    network,
-                    &registered.task_definition.arn,
-                    out,
-                )
-                .await?,
-            )
-        }
-        _ => None,
+    out.group_start("task", &format!("Task of {}", crate::names::family(config)));
+    let launched = launch(
+        aws,
+        config,
+        prepared,
+        latest,
+        if will_run { pre } else { &no_run },
+        &opts.run,
+        out,
+    )
+    .await;
+    out.group_end("task");
+    let (r, run) = launched?;
+    Ok((r, run, None))
+}
+
+/// A scheduled stage's schedule, pointed at the registered revision (the cluster made first when
+/// no run made it).
+#[allow(clippy::too_many_arguments)]
+async fn schedule(
+    aws: &Aws,
+    config: &Config,
+    plan: &crate::schedule::Plan,
+    network: &crate::steps::run::Network,
+    registered: &register::RegisterReport,
+    will_run: bool,
+    pre: &Preflight,
+    out: &Output,
+) -> Result<crate::schedule::ScheduleReport> {
+    crate::interrupt::note(format!(
+        "task definition {} is registered; the schedule may not point at it yet (run deploy again)",
+        registered.task_definition.arn
+    ));
+    if !will_run && !pre.cluster_exists {
+        aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
+            .await?;
+        out.status("Created", format_args!("cluster {}", config.cluster));
+    }
+    crate::schedule::apply(
+        aws,
+        config,
+        plan,
+        network,
+        &registered.task_definition.arn,
+        out,
+    )
+    .await
+}
+
+/// keep-revisions. Housekeeping: once the task has run (or the service moved), its failure is a
+/// warning and never the deploy's result or exit code. Nothing registered, nothing surplus: a
+/// deploy that registered no revision leaves pruning to the next one that does (a round trip
+/// saved on every unchanged deploy).
+async fn prune(
+    aws: &Aws,
+    config: &Config,
+    registered: &register::RegisterReport,
+    out: &Output,
+) -> crate::revisions::PruneReport {
+    crate::interrupt::note(
+        "the deploy is done; only deregistering old revisions (keep-revisions) was cut short",
+    );
+    let skipped = || crate::revisions::PruneReport {
+        keep: config.keep_revisions,
+        ..Default::default()
     };
-    // After the schedule moved to the new revision, so that the old one can go.
-    // Housekeeping: once the task has run (or the service moved), its failure is a warning and
-    // never the deploy's result or exit code.
-    // Nothing registered, nothing surplus: a deploy that registered no revision leaves pruning to
-    // the next one that does (a round trip saved on every unchanged deploy).
-    let pruned = match registered.task_definition.registered {
-        true => crate::revisions::prune(aws, config, out).await,
-        false => Ok(crate::revisions::PruneReport {
-            keep: config.keep_revisions,
-            ..Default::default()
-        }),
-    };
-    let revisions = match pruned {
+    if !registered.task_definition.registered {
+        return skipped();
+    }
+    match crate::revisions::prune(aws, config, out).await {
         Ok(r) => r,
         Err(e) => {
             out.warn(format_args!(
                 "keep-revisions: old revisions of the family were not deregistered: {e:#} (the deploy's result stands; the next deploy prunes them)"
             ));
-            crate::revisions::PruneReport {
-                keep: config.keep_revisions,
-                ..Default::default()
-            }
+            skipped()
         }
-    };
-
-    let container = render::main_container(&prepared.definition)
-        .and_then(|c| c["name"].as_str())
-        .unwrap_or("app")
-        .to_string();
-    let prefix = crate::names::log_stream_prefix(config);
-    let tasks: Vec<String> = run
-        .iter()
-        .flat_map(|r| r.tasks.iter().map(|t| t.arn.clone()))
-        .collect();
-    let log_streams = run
-        .iter()
-        .flat_map(|r| {
-            r.tasks
-                .iter()
-                .map(|t| format!("{prefix}/{container}/{}", t.id))
-        })
-        .collect();
-    Ok(DeployReport::Done(Box::new(Deployed {
-        project: config.project.clone(),
-        stage: config.stage.clone(),
-        image_uri: pushed.image_uri.clone(),
-        digest: pushed.digest.clone(),
-        up_to_date: pushed.up_to_date,
-        task_definition: registered.task_definition.clone(),
-        log_group: config.log_group.clone(),
-        log_streams,
-        tasks,
-        exit_code: run.as_ref().map(|r| r.exit_code).unwrap_or(0),
-        push: pushed,
-        register: registered,
-        run,
-        service,
-        schedule,
-        revisions,
-    })))
+    }
 }

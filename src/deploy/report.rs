@@ -58,6 +58,56 @@ pub struct Deployed {
     pub revisions: crate::revisions::PruneReport,
 }
 
+/// What a deploy did, from each step's report: the task's log streams named as awslogs names
+/// them.
+#[allow(clippy::too_many_arguments)]
+pub fn done(
+    config: &crate::config::Config,
+    prepared: &register::Prepared,
+    pushed: PushOutput,
+    registered: RegisterReport,
+    run: Option<RunReport>,
+    service: Option<crate::service::deploy::ServiceReport>,
+    schedule: Option<crate::schedule::ScheduleReport>,
+    revisions: crate::revisions::PruneReport,
+) -> Deployed {
+    let container = crate::steps::render::main_container(&prepared.definition)
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or("app")
+        .to_string();
+    let prefix = crate::names::log_stream_prefix(config);
+    let tasks: Vec<String> = run
+        .iter()
+        .flat_map(|r| r.tasks.iter().map(|t| t.arn.clone()))
+        .collect();
+    let log_streams = run
+        .iter()
+        .flat_map(|r| {
+            r.tasks
+                .iter()
+                .map(|t| format!("{prefix}/{container}/{}", t.id))
+        })
+        .collect();
+    Deployed {
+        project: config.project.clone(),
+        stage: config.stage.clone(),
+        image_uri: pushed.image_uri.clone(),
+        digest: pushed.digest.clone(),
+        up_to_date: pushed.up_to_date,
+        task_definition: registered.task_definition.clone(),
+        log_group: config.log_group.clone(),
+        log_streams,
+        tasks,
+        exit_code: run.as_ref().map(|r| r.exit_code).unwrap_or(0),
+        push: pushed,
+        register: registered,
+        run,
+        service,
+        schedule,
+        revisions,
+    }
+}
+
 impl Deployed {
     /// The deploy as Markdown, for a CI's job summary.
     pub fn summary_markdown(&self) -> String {

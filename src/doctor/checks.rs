@@ -113,7 +113,7 @@ pub async fn docker(config: &Config, checks: &mut Vec<Check>) {
 
 /// The configured subnets exist and are not in the default VPC.
 pub async fn subnets(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
-    if config.subnets.is_empty() {
+    if config.network.subnets.is_empty() {
         // The same question `deploy` and `run` ask, so the three cannot disagree.
         match crate::steps::run::resolve_network(aws, config, false).await {
             Ok(n) => checks.push(Check::ok(
@@ -127,7 +127,7 @@ pub async fn subnets(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Res
         }
         return Ok(());
     }
-    let subnets = match aws.subnets(&config.subnets).await {
+    let subnets = match aws.subnets(&config.network.subnets).await {
         Ok(s) => s,
         Err(e) => {
             checks.push(Check::fail(
@@ -147,7 +147,10 @@ pub async fn subnets(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Res
     if in_default.is_empty() {
         checks.push(Check::ok(
             "subnets",
-            format!("{} not in the default VPC", config.subnets.join(", ")),
+            format!(
+                "{} not in the default VPC",
+                config.network.subnets.join(", ")
+            ),
         ));
     } else {
         checks.push(Check::fail(
@@ -197,8 +200,8 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         Role::Given(v) => (v.rsplit('/').next().unwrap_or(v).to_string(), false),
         Role::Managed(n) => (n.clone(), true),
     };
-    let (task, tm) = name(&config.task_role);
-    let (exec, em) = name(&config.execution_role);
+    let (task, tm) = name(&config.roles.task);
+    let (exec, em) = name(&config.roles.execution);
     let mut roles = vec![
         (
             "task role",
@@ -214,7 +217,7 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         ),
     ];
     if config.builder == Builder::Codebuild {
-        let (n, m) = name(&config.codebuild_role);
+        let (n, m) = name(&config.roles.codebuild);
         roles.push(("codebuild role", n, m, "codebuild.amazonaws.com"));
     }
     if config
@@ -222,7 +225,7 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
         .iter()
         .any(|e| e.key == "schedule" && !e.value.is_null())
     {
-        let (n, m) = name(&config.scheduler_role);
+        let (n, m) = name(&config.roles.scheduler);
         roles.push(("scheduler role", n, m, "scheduler.amazonaws.com"));
     }
     roles
@@ -354,7 +357,7 @@ pub async fn secrets(
     checks: &mut Vec<Check>,
 ) -> Result<()> {
     let partition = identity.partition();
-    let exec_arn = match &config.execution_role {
+    let exec_arn = match &config.roles.execution {
         Role::Given(v) if v.starts_with("arn:") => Some(v.clone()),
         Role::Given(v) => Some(format!(
             "arn:{partition}:iam::{}:role/{v}",

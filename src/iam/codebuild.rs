@@ -39,7 +39,7 @@ pub async fn plan(
     region: &str,
 ) -> Result<RolePlan> {
     const KEY: &str = "codebuild-role";
-    match &config.codebuild_role {
+    match &config.roles.codebuild {
         Role::Given(value) => {
             if let Some(rest) = value.strip_prefix("arn:") {
                 let account = rest.split(':').nth(3).unwrap_or_default();

@@ -118,6 +118,37 @@ pub fn parse(flags: &DeployerFlags, account: &str) -> Result<Option<DeployerTrus
 }
 
 fn ci(flags: &DeployerFlags, kind: &str) -> Result<Ci, UserError> {
+    let repo = checked_repo(flags, kind)?;
+    match kind {
+        "github" => {
+            let subject = match (flags.branch, flags.environment) {
+                (_, Some(env)) => format!("repo:{repo}:environment:{env}"),
+                (branch, None) => {
+                    format!("repo:{repo}:ref:refs/heads/{}", branch.unwrap_or("main"))
+                }
+            };
+            Ok(Ci {
+                host: GITHUB_HOST.into(),
+                audience: STS_AUDIENCE.into(),
+                subject,
+                kind: "github",
+                repo: repo.into(),
+                pull_requests: flags
+                    .pull_requests
+                    .then(|| format!("repo:{repo}:pull_request")),
+            })
+        }
+        "gitlab" => gitlab(flags, repo),
+        other => Err(flag_error(
+            "--ci",
+            format!("unknown CI `{other}`"),
+            "use --ci github or --ci gitlab",
+        )),
+    }
+}
+
+/// `--repo` in the CI's shape, and `--branch` / `--environment` without wildcards.
+fn checked_repo<'f>(flags: &DeployerFlags<'f>, kind: &str) -> Result<&'f str, UserError> {
     let repo = flags.repo.ok_or_else(|| {
         flag_error(
             "--ci",
@@ -159,65 +190,44 @@ fn ci(flags: &DeployerFlags, kind: &str) -> Result<Ci, UserError> {
             ));
         }
     }
-    match kind {
-        "github" => {
-            let subject = match (flags.branch, flags.environment) {
-                (_, Some(env)) => format!("repo:{repo}:environment:{env}"),
-                (branch, None) => {
-                    format!("repo:{repo}:ref:refs/heads/{}", branch.unwrap_or("main"))
-                }
-            };
-            Ok(Ci {
-                host: GITHUB_HOST.into(),
-                audience: STS_AUDIENCE.into(),
-                subject,
-                kind: "github",
-                repo: repo.into(),
-                pull_requests: flags
-                    .pull_requests
-                    .then(|| format!("repo:{repo}:pull_request")),
-            })
-        }
-        "gitlab" => {
-            if flags.environment.is_some() {
-                return Err(flag_error(
-                    "--environment",
-                    "GitLab's token names the branch, not the environment".into(),
-                    "use --branch with --ci gitlab",
-                ));
-            }
-            let url = flags
-                .gitlab_url
-                .unwrap_or("https://gitlab.com")
-                .trim_end_matches('/');
-            let Some(host) = url
-                .strip_prefix("https://")
-                .filter(|h| !h.is_empty() && !h.contains(['?', '#']))
-            else {
-                return Err(flag_error(
-                    "--gitlab-url",
-                    format!("`{url}` is not an https:// URL"),
-                    "give your GitLab's address, e.g. --gitlab-url https://gitlab.example.com",
-                ));
-            };
-            let branch = flags.branch.unwrap_or("main");
-            Ok(Ci {
-                host: host.into(),
-                audience: STS_AUDIENCE.into(),
-                subject: format!("project_path:{repo}:ref_type:branch:ref:{branch}"),
-                kind: "gitlab",
-                repo: repo.into(),
-                pull_requests: flags
-                    .pull_requests
-                    .then(|| format!("project_path:{repo}:ref_type:branch:ref:*")),
-            })
-        }
-        other => Err(flag_error(
-            "--ci",
-            format!("unknown CI `{other}`"),
-            "use --ci github or --ci gitlab",
-        )),
+    Ok(repo)
+}
+
+/// GitLab's trust: its token names the branch (never the environment), at gitlab.com or
+/// `--gitlab-url`.
+fn gitlab(flags: &DeployerFlags, repo: &str) -> Result<Ci, UserError> {
+    if flags.environment.is_some() {
+        return Err(flag_error(
+            "--environment",
+            "GitLab's token names the branch, not the environment".into(),
+            "use --branch with --ci gitlab",
+        ));
     }
+    let url = flags
+        .gitlab_url
+        .unwrap_or("https://gitlab.com")
+        .trim_end_matches('/');
+    let Some(host) = url
+        .strip_prefix("https://")
+        .filter(|h| !h.is_empty() && !h.contains(['?', '#']))
+    else {
+        return Err(flag_error(
+            "--gitlab-url",
+            format!("`{url}` is not an https:// URL"),
+            "give your GitLab's address, e.g. --gitlab-url https://gitlab.example.com",
+        ));
+    };
+    let branch = flags.branch.unwrap_or("main");
+    Ok(Ci {
+        host: host.into(),
+        audience: STS_AUDIENCE.into(),
+        subject: format!("project_path:{repo}:ref_type:branch:ref:{branch}"),
+        kind: "gitlab",
+        repo: repo.into(),
+        pull_requests: flags
+            .pull_requests
+            .then(|| format!("project_path:{repo}:ref_type:branch:ref:*")),
+    })
 }
 
 /// The deployer role's trust policy: the CI's provider for one repository and branch or

@@ -107,8 +107,24 @@ pub async fn apply(aws: &Aws, name: &str, description: &str, want: &Desired) -> 
         created: false,
         changes: Vec::new(),
     };
-    let (attached, inline) = if want.exists {
+    let created = if want.exists {
+        None
+    } else {
+        aws.create_role(name, description, &want.trust, &want.tags)
+            .await?
+    };
+    let (attached, inline) = if let Some(arn) = created {
+        done.arn = arn;
+        done.created = true;
+        (BTreeSet::new(), BTreeMap::new())
+    } else {
         if let Some(found) = aws.get_role(name).await? {
+            if !want.exists && !is_managed(&found) {
+                // Made between our plan and the create, by someone else: never ours to change.
+                anyhow::bail!(
+                    "role `{name}` was created by someone else while this run was planning; it is not cargo-fargate's, so it is left as it is: remove it or set a different `name`, then re-run"
+                );
+            }
             done.arn = found.arn;
             if found.trust != want.trust {
                 aws.update_trust(name, &want.trust).await?;
@@ -120,12 +136,6 @@ pub async fn apply(aws: &Aws, name: &str, description: &str, want: &Desired) -> 
             None => BTreeSet::new(),
         };
         (attached, aws.inline_policies(name).await?)
-    } else {
-        done.arn = aws
-            .create_role(name, description, &want.trust, &want.tags)
-            .await?;
-        done.created = true;
-        (BTreeSet::new(), BTreeMap::new())
     };
     if let Some(want) = &want.attached {
         for arn in want.difference(&attached) {

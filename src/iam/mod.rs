@@ -171,17 +171,18 @@ struct RoleRef {
     managed: bool,
 }
 
-impl Scope {
-    pub fn new(
-        config: &Config,
-        partition: &str,
-        account: &str,
-        region: &str,
-        caller: Option<&str>,
-    ) -> Scope {
-        let p = partition;
-        let family = crate::names::family(config);
-        let role_arn = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
+/// Every role of the stage as an ARN, and whether cargo-fargate manages it.
+struct StageRoles {
+    task: RoleRef,
+    execution: RoleRef,
+    codebuild: RoleRef,
+    scheduler: RoleRef,
+    infrastructure: RoleRef,
+}
+
+impl StageRoles {
+    fn new(config: &Config, partition: &str, account: &str) -> StageRoles {
+        let role_arn = |name: &str| format!("arn:{partition}:iam::{account}:role/{name}");
         let role = |r: &Role| match r {
             Role::Given(v) if v.starts_with("arn:") => RoleRef {
                 arn: v.clone(),
@@ -196,6 +197,126 @@ impl Scope {
                 managed: true,
             },
         };
+        StageRoles {
+            task: role(&config.roles.task),
+            execution: role(&config.roles.execution),
+            codebuild: role(&config.roles.codebuild),
+            scheduler: role(&config.roles.scheduler),
+            infrastructure: role(&Role::Managed(crate::names::infrastructure_role(config))),
+        }
+    }
+
+    /// The roles the stage uses: task and execution, and those of its builder and kind.
+    fn used(&self, codebuild: bool, scheduled: bool, web: bool) -> Vec<&RoleRef> {
+        let mut roles = vec![&self.task, &self.execution];
+        if codebuild {
+            roles.push(&self.codebuild);
+        }
+        if scheduled {
+            roles.push(&self.scheduler);
+        }
+        if web {
+            roles.push(&self.infrastructure);
+        }
+        roles
+    }
+}
+
+/// The ARNs of the `managed` (or given) roles among `roles`, sorted, without repeats.
+fn pick(roles: &[&RoleRef], managed: bool) -> Vec<String> {
+    let set: BTreeSet<String> = roles
+        .iter()
+        .filter(|r| r.managed == managed)
+        .map(|r| r.arn.clone())
+        .collect();
+    set.into_iter().collect()
+}
+
+/// The managed policies the managed roles are given.
+fn role_policies(config: &Config, partition: &str, roles: &StageRoles) -> Vec<String> {
+    let mut policies: BTreeSet<String> = BTreeSet::new();
+    if roles.task.managed {
+        policies.extend(config.roles.task_policies.iter().cloned());
+    }
+    if roles.execution.managed && config.roles.execution_policy == "aws-managed" {
+        policies.insert(format!(
+            "arn:{partition}:iam::aws:policy/{}",
+            crate::iam::roles::EXECUTION_POLICY
+        ));
+    }
+    policies.into_iter().collect()
+}
+
+/// The ARNs of the stage's resources (the role lists and policies are filled in by the caller).
+fn arns(config: &Config, p: &str, account: &str, region: &str, roles: &StageRoles) -> Arns {
+    let family = crate::names::family(config);
+    // The archive bucket, named as the codebuild builder names it.
+    let bucket = crate::names::bucket(config, account, region);
+    let logs = |group: &str| {
+        vec![
+            format!("arn:{p}:logs:{region}:{account}:log-group:{group}"),
+            format!("arn:{p}:logs:{region}:{account}:log-group:{group}:*"),
+        ]
+    };
+    let cluster = &config.cluster;
+    let repository = format!(
+        "arn:{p}:ecr:{region}:{account}:repository/{}",
+        config.repository
+    );
+    let ecs_task_roles: BTreeSet<String> = [roles.task.arn.clone(), roles.execution.arn.clone()]
+        .into_iter()
+        .collect();
+    Arns {
+        pull_repositories: vec![repository.clone()],
+        repository,
+        cluster: format!("arn:{p}:ecs:{region}:{account}:cluster/{cluster}"),
+        family: format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
+        tasks: format!("arn:{p}:ecs:{region}:{account}:task/{cluster}/*"),
+        container_instances: format!(
+            "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
+        ),
+        log_group: logs(&config.log_group),
+        log_streams: format!(
+            "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
+            config.log_group
+        ),
+        managed_roles: Vec::new(),
+        given_roles: Vec::new(),
+        ecs_task_roles: ecs_task_roles.into_iter().collect(),
+        policies: Vec::new(),
+        bucket: format!("arn:{p}:s3:::{bucket}"),
+        archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
+        build_project: format!(
+            "arn:{p}:codebuild:{region}:{account}:project/{}",
+            crate::names::build_project(config)
+        ),
+        build_log_group: logs(&crate::names::build_log_group(config)),
+        codebuild_role: roles.codebuild.arn.clone(),
+        scheduler_role: roles.scheduler.arn.clone(),
+        schedules: format!(
+            "arn:{p}:scheduler:{region}:{account}:schedule/default/{}*",
+            crate::names::schedule(config)
+        ),
+        services: format!(
+            "arn:{p}:ecs:{region}:{account}:service/{cluster}/{}",
+            crate::names::service(config)
+        ),
+        infrastructure_role: roles.infrastructure.arn.clone(),
+        deployer_role: format!(
+            "arn:{p}:iam::{account}:role/{}",
+            crate::names::deployer_role(config)
+        ),
+    }
+}
+
+impl Scope {
+    pub fn new(
+        config: &Config,
+        partition: &str,
+        account: &str,
+        region: &str,
+        caller: Option<&str>,
+    ) -> Scope {
         let builder = match config.builder {
             Builder::Docker => "docker",
             Builder::Host => "host",
@@ -207,40 +328,8 @@ impl Scope {
             .to_string();
         let scheduled = entry(config, "schedule").is_some();
         let exec = entry(config, "exec").and_then(Value::as_bool) == Some(true);
-
-        let task = role(&config.task_role);
-        let execution = role(&config.execution_role);
-        let codebuild = role(&config.codebuild_role);
-        let scheduler = role(&config.scheduler_role);
-        let infrastructure = role(&Role::Managed(crate::names::infrastructure_role(config)));
-        let mut roles = vec![&task, &execution];
-        if builder == "codebuild" {
-            roles.push(&codebuild);
-        }
-        if scheduled {
-            roles.push(&scheduler);
-        }
-        if kind == "web" {
-            roles.push(&infrastructure);
-        }
-        let pick = |managed: bool| -> Vec<String> {
-            let set: BTreeSet<String> = roles
-                .iter()
-                .filter(|r| r.managed == managed)
-                .map(|r| r.arn.clone())
-                .collect();
-            set.into_iter().collect()
-        };
-        let mut policies: BTreeSet<String> = BTreeSet::new();
-        if task.managed {
-            policies.extend(config.task_role_policies.iter().cloned());
-        }
-        if execution.managed && config.execution_role_policy == "aws-managed" {
-            policies.insert(format!(
-                "arn:{p}:iam::aws:policy/{}",
-                crate::iam::roles::EXECUTION_POLICY
-            ));
-        }
+        let roles = StageRoles::new(config, partition, account);
+        let used = roles.used(builder == "codebuild", scheduled, kind == "web");
         let (ssm_parameters, secrets_manager) =
             secret_arns(&config.secrets, partition, region, account);
         let mut kms_via = Vec::new();
@@ -250,69 +339,17 @@ impl Scope {
         if !secrets_manager.is_empty() {
             kms_via.push(format!("secretsmanager.{region}.amazonaws.com"));
         }
-        // The archive bucket, named as the codebuild builder names it.
-        let bucket = crate::names::bucket(config, account, region);
-        let logs = |group: &str| {
-            vec![
-                format!("arn:{p}:logs:{region}:{account}:log-group:{group}"),
-                format!("arn:{p}:logs:{region}:{account}:log-group:{group}:*"),
-            ]
-        };
-        let cluster = &config.cluster;
-        let repository = format!(
-            "arn:{p}:ecr:{region}:{account}:repository/{}",
-            config.repository
-        );
-        let arn = Arns {
-            pull_repositories: vec![repository.clone()],
-            repository,
-            cluster: format!("arn:{p}:ecs:{region}:{account}:cluster/{cluster}"),
-            family: format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}:*"),
-            tasks: format!("arn:{p}:ecs:{region}:{account}:task/{cluster}/*"),
-            container_instances: format!(
-                "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
-            ),
-            log_group: logs(&config.log_group),
-            log_streams: format!(
-                "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
-                config.log_group
-            ),
-            managed_roles: pick(true),
-            given_roles: pick(false),
-            ecs_task_roles: {
-                let set: BTreeSet<String> = [task.arn.clone(), execution.arn.clone()]
-                    .into_iter()
-                    .collect();
-                set.into_iter().collect()
-            },
-            policies: policies.into_iter().collect(),
-            bucket: format!("arn:{p}:s3:::{bucket}"),
-            archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
-            build_project: format!(
-                "arn:{p}:codebuild:{region}:{account}:project/{}",
-                crate::names::build_project(config)
-            ),
-            build_log_group: logs(&crate::names::build_log_group(config)),
-            codebuild_role: codebuild.arn.clone(),
-            scheduler_role: scheduler.arn.clone(),
-            schedules: format!(
-                "arn:{p}:scheduler:{region}:{account}:schedule/default/{}*",
-                crate::names::schedule(config)
-            ),
-            services: format!(
-                "arn:{p}:ecs:{region}:{account}:service/{cluster}/{}",
-                crate::names::service(config)
-            ),
-            infrastructure_role: infrastructure.arn.clone(),
-            deployer_role: role_arn(&crate::names::deployer_role(config)),
-        };
+        let mut arn = arns(config, partition, account, region, &roles);
+        arn.managed_roles = pick(&used, true);
+        arn.given_roles = pick(&used, false);
+        arn.policies = role_policies(config, partition, &roles);
         Scope {
             partition: partition.to_string(),
             account: account.to_string(),
             region: region.to_string(),
             project: config.project.clone(),
             stage: config.stage.clone(),
-            family,
+            family: crate::names::family(config),
             repository: config.repository.clone(),
             cluster: config.cluster.clone(),
             log_group: config.log_group.clone(),
@@ -322,7 +359,7 @@ impl Scope {
             keep_revisions: config.keep_revisions,
             exec,
             teardown: false,
-            network: config.subnets.is_empty(),
+            network: config.network.subnets.is_empty(),
             load_balancer: config
                 .service
                 .load_balancer
@@ -335,7 +372,7 @@ impl Scope {
             arn,
             ssm_parameters,
             secrets_manager,
-            kms_keys: config.secrets_kms_keys.clone(),
+            kms_keys: config.roles.secrets_kms_keys.clone(),
             kms_via,
         }
     }
@@ -362,7 +399,7 @@ impl Scope {
             )?,
             Principal::Task => {
                 let mut statements = Vec::new();
-                for path in &config.task_role_policy_files {
+                for path in &config.roles.task_policy_files {
                     let (_, doc) = crate::iam::roles::policy_file(path)?;
                     match &doc["Statement"] {
                         Value::Array(items) => statements.extend(items.iter().cloned()),

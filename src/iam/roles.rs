@@ -162,7 +162,7 @@ pub async fn plan(
             identity,
             region,
             Kind::Task,
-            &config.task_role,
+            &config.roles.task,
             None,
         ),
         plan_role(
@@ -171,7 +171,7 @@ pub async fn plan(
             identity,
             region,
             Kind::Execution,
-            &config.execution_role,
+            &config.roles.execution,
             image,
         ),
     )?;
@@ -187,162 +187,192 @@ async fn plan_role(
     role: &Role,
     image: Option<&crate::image::PinnedImage>,
 ) -> Result<RolePlan> {
-    let key = kind.key();
     match role {
-        Role::Given(value) => {
-            if value.starts_with("arn:") {
-                // Checked when the configuration was read.
-                let arn = RoleArn::parse(value).map_err(|e| config.key_error(key, e))?;
-                let account = &arn.account;
-                if *account != identity.account || arn.partition != identity.partition() {
-                    return Err(config
-                        .key_error(key, format!("role `{value}` belongs to account {account}, but these credentials are for account {}", identity.account))
-                        .fix(format!("ECS tasks use roles of their own account: give a role of account {}, or drop `{key}` to let cargo-fargate manage one", identity.account))
-                        .into());
-                }
-            }
-            let name = role_name_of(value);
-            let found = aws.get_role(&name).await?.ok_or_else(|| {
-                config
-                    .key_error(
-                        key,
-                        format!(
-                            "role `{name}` does not exist in account {}",
-                            identity.account
-                        ),
-                    )
-                    .fix(format!(
-                        "create it (trusting {ECS_TASKS}), fix the name, or drop `{key}` to let cargo-fargate manage one"
-                    ))
-            })?;
-            if !trusts_ecs_tasks(&found.trust) {
-                return Err(config
-                    .key_error(
-                        key,
-                        format!("role `{name}` does not trust {ECS_TASKS}, so tasks cannot assume it"),
-                    )
-                    .fix(format!(
-                        "allow sts:AssumeRole for the service principal {ECS_TASKS} in its trust policy, or drop `{key}` to let cargo-fargate manage one"
-                    ))
-                    .into());
-            }
-            Ok(RolePlan {
-                kind,
-                name: found.name,
-                arn: found.arn,
-                managed: None,
-                current: None,
-            })
-        }
-        Role::Managed(name) => {
-            let existing = super::managed::existing(aws, config, key, name).await?;
-            // Its policies as they are, read at once (the apply step then reads nothing again).
-            let current = match &existing {
-                Some(found) => {
-                    let (attached, inline) =
-                        tokio::try_join!(aws.attached_policies(name), aws.inline_policies(name))?;
-                    Some(Current {
-                        trust: found.trust.clone(),
-                        attached,
-                        inline,
-                    })
-                }
-                None => None,
-            };
-            let mut policies = BTreeSet::new();
-            let mut inline = BTreeMap::new();
-            match kind {
-                Kind::Task => {
-                    for arn in &config.task_role_policies {
-                        if !aws.policy_exists(arn).await? {
-                            return Err(config
-                                .key_error(
-                                    "task-role-policies",
-                                    format!("managed policy `{arn}` does not exist"),
-                                )
-                                .fix("use the ARN of an existing AWS or customer managed policy")
-                                .into());
-                        }
-                        policies.insert(arn.clone());
-                    }
-                    if config.service.exec {
-                        let name = crate::names::EXEC_POLICY_NAME.to_string();
-                        inline.insert(name, crate::iam::exec::policy());
-                    }
-                    for path in &config.task_role_policy_files {
-                        let (name, doc) = policy_file(path)?;
-                        if inline.insert(name.clone(), doc).is_some() {
-                            return Err(config
-                                .key_error(
-                                    "task-role-policy-files",
-                                    format!("two policy files are both named `{name}`"),
-                                )
-                                .fix("give each policy file its own file name")
-                                .into());
-                        }
-                    }
-                }
-                Kind::Execution if config.execution_role_policy != "aws-managed" => {
-                    // Pulls from the stage's repository, the registered image's, and whatever
-                    // the role already pulls from (older revisions must still start).
-                    let mut pulls: Vec<String> = image
-                        .and_then(|i| crate::iam::pull_repository(i, identity.partition()))
-                        .into_iter()
-                        .collect();
-                    if let Some(doc) = current
-                        .as_ref()
-                        .and_then(|c| c.inline.get(EXECUTION_POLICY_NAME))
-                    {
-                        pulls.extend(crate::iam::granted_pulls(doc));
-                    }
-                    let scope = crate::iam::Scope::new(
-                        config,
-                        identity.partition(),
-                        &identity.account,
-                        region,
-                        None,
-                    )
-                    .pulling_from(pulls);
-                    inline.insert(EXECUTION_POLICY_NAME.to_string(), scope.execution_policy()?);
-                }
-                Kind::Execution => {
-                    let arn = format!(
-                        "arn:{}:iam::aws:policy/{EXECUTION_POLICY}",
-                        identity.partition()
-                    );
-                    if !aws.policy_exists(&arn).await? {
-                        return Err(UserError::new(format!(
-                            "the AWS managed policy `{arn}` is not available in this account"
-                        ))
-                        .fix("drop `execution-role-policy = \"aws-managed\"` to use the scoped policy, or give an execution role (`execution-role = \"NAME\"`)")
-                        .into());
-                    }
-                    policies.insert(arn);
-                    if let Some(doc) = secrets_policy(
-                        &config.secrets,
-                        identity.partition(),
-                        region,
-                        &identity.account,
-                    )? {
-                        inline.insert(SECRETS_POLICY_NAME.to_string(), doc);
-                    }
-                }
-            }
-            Ok(RolePlan {
-                kind,
-                name: name.clone(),
-                arn: super::managed::arn(existing.as_ref(), identity, name),
-                managed: Some(Desired {
-                    exists: existing.is_some(),
-                    trust: trust_policy(&identity.account)?,
-                    attached: Some(policies),
-                    inline,
-                    tags: crate::names::stage_tags(config),
-                }),
-                current,
-            })
+        Role::Given(value) => plan_given(aws, config, identity, kind, value).await,
+        Role::Managed(name) => plan_managed(aws, config, identity, region, kind, name, image).await,
+    }
+}
+
+/// A role the user gave: it must exist in this account and trust ECS tasks.
+async fn plan_given(
+    aws: &Aws,
+    config: &Config,
+    identity: &Identity,
+    kind: Kind,
+    value: &str,
+) -> Result<RolePlan> {
+    let key = kind.key();
+    if value.starts_with("arn:") {
+        // Checked when the configuration was read.
+        let arn = RoleArn::parse(value).map_err(|e| config.key_error(key, e))?;
+        let account = &arn.account;
+        if *account != identity.account || arn.partition != identity.partition() {
+            return Err(config
+                .key_error(key, format!("role `{value}` belongs to account {account}, but these credentials are for account {}", identity.account))
+                .fix(format!("ECS tasks use roles of their own account: give a role of account {}, or drop `{key}` to let cargo-fargate manage one", identity.account))
+                .into());
         }
     }
+    let name = role_name_of(value);
+    let found = aws.get_role(&name).await?.ok_or_else(|| {
+        config
+            .key_error(
+                key,
+                format!(
+                    "role `{name}` does not exist in account {}",
+                    identity.account
+                ),
+            )
+            .fix(format!(
+                "create it (trusting {ECS_TASKS}), fix the name, or drop `{key}` to let cargo-fargate manage one"
+            ))
+    })?;
+    if !trusts_ecs_tasks(&found.trust) {
+        return Err(config
+            .key_error(
+                key,
+                format!("role `{name}` does not trust {ECS_TASKS}, so tasks cannot assume it"),
+            )
+            .fix(format!(
+                "allow sts:AssumeRole for the service principal {ECS_TASKS} in its trust policy, or drop `{key}` to let cargo-fargate manage one"
+            ))
+            .into());
+    }
+    Ok(RolePlan {
+        kind,
+        name: found.name,
+        arn: found.arn,
+        managed: None,
+        current: None,
+    })
+}
+
+/// A role cargo-fargate manages: what it holds now and what it should hold.
+async fn plan_managed(
+    aws: &Aws,
+    config: &Config,
+    identity: &Identity,
+    region: &str,
+    kind: Kind,
+    name: &str,
+    image: Option<&crate::image::PinnedImage>,
+) -> Result<RolePlan> {
+    let key = kind.key();
+    let existing = super::managed::existing(aws, config, key, name).await?;
+    // Its policies as they are, read at once (the apply step then reads nothing again).
+    let current = match &existing {
+        Some(found) => {
+            let (attached, inline) =
+                tokio::try_join!(aws.attached_policies(name), aws.inline_policies(name))?;
+            Some(Current {
+                trust: found.trust.clone(),
+                attached,
+                inline,
+            })
+        }
+        None => None,
+    };
+    let mut policies = BTreeSet::new();
+    let mut inline = BTreeMap::new();
+    match kind {
+        Kind::Task => task_policies(aws, config, &mut policies, &mut inline).await?,
+        Kind::Execution if config.roles.execution_policy != "aws-managed" => {
+            // Pulls from the stage's repository, the registered image's, and whatever
+            // the role already pulls from (older revisions must still start).
+            let mut pulls: Vec<String> = image
+                .and_then(|i| crate::iam::pull_repository(i, identity.partition()))
+                .into_iter()
+                .collect();
+            if let Some(doc) = current
+                .as_ref()
+                .and_then(|c| c.inline.get(EXECUTION_POLICY_NAME))
+            {
+                pulls.extend(crate::iam::granted_pulls(doc));
+            }
+            let scope = crate::iam::Scope::new(
+                config,
+                identity.partition(),
+                &identity.account,
+                region,
+                None,
+            )
+            .pulling_from(pulls);
+            inline.insert(EXECUTION_POLICY_NAME.to_string(), scope.execution_policy()?);
+        }
+        Kind::Execution => {
+            let arn = format!(
+                "arn:{}:iam::aws:policy/{EXECUTION_POLICY}",
+                identity.partition()
+            );
+            if !aws.policy_exists(&arn).await? {
+                return Err(UserError::new(format!(
+                    "the AWS managed policy `{arn}` is not available in this account"
+                ))
+                .fix("drop `execution-role-policy = \"aws-managed\"` to use the scoped policy, or give an execution role (`execution-role = \"NAME\"`)")
+                .into());
+            }
+            policies.insert(arn);
+            if let Some(doc) = secrets_policy(
+                &config.secrets,
+                identity.partition(),
+                region,
+                &identity.account,
+            )? {
+                inline.insert(SECRETS_POLICY_NAME.to_string(), doc);
+            }
+        }
+    }
+    Ok(RolePlan {
+        kind,
+        name: name.to_string(),
+        arn: super::managed::arn(existing.as_ref(), identity, name),
+        managed: Some(Desired {
+            exists: existing.is_some(),
+            trust: trust_policy(&identity.account)?,
+            attached: Some(policies),
+            inline,
+            tags: crate::names::stage_tags(config),
+        }),
+        current,
+    })
+}
+
+/// The task role's managed policies and inline policies (ECS Exec, the policy files).
+async fn task_policies(
+    aws: &Aws,
+    config: &Config,
+    policies: &mut BTreeSet<String>,
+    inline: &mut BTreeMap<String, Value>,
+) -> Result<()> {
+    for arn in &config.roles.task_policies {
+        if !aws.policy_exists(arn).await? {
+            return Err(config
+                .key_error(
+                    "task-role-policies",
+                    format!("managed policy `{arn}` does not exist"),
+                )
+                .fix("use the ARN of an existing AWS or customer managed policy")
+                .into());
+        }
+        policies.insert(arn.clone());
+    }
+    if config.service.exec {
+        let name = crate::names::EXEC_POLICY_NAME.to_string();
+        inline.insert(name, crate::iam::exec::policy());
+    }
+    for path in &config.roles.task_policy_files {
+        let (name, doc) = policy_file(path)?;
+        if inline.insert(name.clone(), doc).is_some() {
+            return Err(config
+                .key_error(
+                    "task-role-policy-files",
+                    format!("two policy files are both named `{name}`"),
+                )
+                .fix("give each policy file its own file name")
+                .into());
+        }
+    }
+    Ok(())
 }
 
 /// A policy file: its inline policy name (from the file name) and document.

@@ -67,7 +67,7 @@ pub async fn plan(
     identity: &Identity,
     scope: &Scope,
 ) -> Result<RolePlan> {
-    match &config.scheduler_role {
+    match &config.roles.scheduler {
         Role::Given(value) => {
             let name = value.rsplit('/').next().unwrap_or(value);
             let found = aws.get_role(name).await?.ok_or_else(|| {

@@ -119,43 +119,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
 
     // The task role first: a role that does not exist or cannot be assumed fails in a second.
     let mut injected = BTreeMap::new();
-    let role = if input.task_role {
-        let aws = aws.get().await?;
-        match task_role_arn(aws, config).await? {
-            Some(arn) => Some((aws, arn)),
-            None => {
-                // Before the first register/deploy: a local run needs no AWS resource.
-                out.warn(format_args!(
-                    "the managed task role `{}` does not exist yet (`cargo fargate setup` makes it): running without task role credentials",
-                    match &config.task_role {
-                        Role::Given(v) | Role::Managed(v) => v,
-                    }
-                ));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let task_role = if let Some((aws, arn)) = role {
-        let credentials = aws
-            .assume_role(&arn, &session_name())
-            .await
-            .map_err(|e| {
-                UserError::new(format!("cannot assume the task role `{arn}` with your credentials ({e:#})"))
-                    .fix("its trust policy must let your principal sts:AssumeRole it (ECS task roles trust only ecs-tasks.amazonaws.com unless you add it), or pass --no-task-role")
-            })?;
-        out.status("Assumed", format_args!("task role {arn}"));
-        injected.insert("AWS_ACCESS_KEY_ID".to_string(), credentials.access_key_id);
-        injected.insert(
-            "AWS_SECRET_ACCESS_KEY".to_string(),
-            credentials.secret_access_key,
-        );
-        injected.insert("AWS_SESSION_TOKEN".to_string(), credentials.session_token);
-        Some(arn)
-    } else {
-        None
-    };
+    let task_role = assume_task_role(&mut aws, input, &mut injected, out).await?;
 
     // What image, under which name the engine will hold it.
     let given = input
@@ -172,31 +136,8 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
         (None, None) => unreachable!("a plan without --image"),
     };
 
-    // The rendered definition: what `register` would send, with the roles as named here.
     let region = aws.region(config);
-    let role_name = |role: &Role| match role {
-        Role::Given(v) | Role::Managed(v) => v.clone(),
-    };
-    let definition = render::render(&RenderInput {
-        config,
-        image: &PinnedImage {
-            reference: local_image.clone(),
-            repository: local_image.clone(),
-            digest: String::new(),
-        },
-        task_role_arn: task_role
-            .clone()
-            .unwrap_or_else(|| role_name(&config.task_role))
-            .as_str(),
-        execution_role_arn: &role_name(&config.execution_role),
-        region: region.as_deref().unwrap_or_default(),
-    })?;
-    let main = render::main_container(&definition)
-        .cloned()
-        .ok_or_else(|| {
-            UserError::new("the task definition has no container")
-                .fix("render one `containerDefinitions` entry in the task template")
-        })?;
+    let (definition, main) = definition(config, &local_image, task_role.as_deref(), region)?;
     let container_name = main["name"].as_str().unwrap_or(&config.project).to_string();
 
     // Secrets, with the user's credentials (the execution role's job on Fargate).
@@ -217,88 +158,31 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
 
     image::check_emulation(config, out)?;
     // The image into the engine.
-    let built = match (&given, plan) {
-        (Some(pull), _) => {
-            let aws = if pull.ecr {
-                Some(aws.get().await?)
-            } else {
-                None
-            };
-            image::pull(&docker, aws, config, pull, out).await?;
-            None
-        }
-        (None, Some(plan)) => {
-            let access = crate::publish::base_access(config, input.aws).await?;
-            let built = build::run(input.project, config, plan, access, out).await?;
-            if let build::Artifact::Host(oci) = &built.artifact {
-                image::load(&docker, oci.of(config), &local_image, out).await?;
-            }
-            Some(built)
-        }
-        (None, None) => unreachable!("a plan without --image"),
-    };
+    let built = into_engine(
+        &docker,
+        &mut aws,
+        input,
+        given.as_ref(),
+        plan,
+        &local_image,
+        out,
+    )
+    .await?;
 
-    let name = format!(
-        "cargo-fargate-{}-{}-{}",
-        config.project,
-        config.stage,
-        std::process::id()
-    );
-    let labels = HashMap::from([
-        (LABEL_PROJECT.to_string(), config.project.clone()),
-        (LABEL_STAGE.to_string(), config.stage.clone()),
-        (LABEL_LOCAL.to_string(), "true".to_string()),
-    ]);
     let spec = container::Spec {
         image: &local_image,
         overrides: input.environment,
         command: input.command,
         injected: &injected,
         region: region.as_deref(),
-        labels,
+        labels: HashMap::from([
+            (LABEL_PROJECT.to_string(), config.project.clone()),
+            (LABEL_STAGE.to_string(), config.stage.clone()),
+            (LABEL_LOCAL.to_string(), "true".to_string()),
+        ]),
     };
-    let body = container::create_body(&definition, &main, &spec);
-    let ports: Vec<u16> = container::ports(&main)
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
-    let limits = Limits::of(&definition, &main);
-    let published = if ports.is_empty() {
-        String::new()
-    } else {
-        format!(
-            ", on {}",
-            ports
-                .iter()
-                .map(|p| format!("127.0.0.1:{p}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    out.status(
-        "Running",
-        format_args!(
-            "{container_name} ({local_image}) as {name}: {} cpu units, {} MiB{published}",
-            limits.cpu, limits.memory
-        ),
-    );
-    let stop_timeout = main["stopTimeout"]
-        .as_i64()
-        .map(|t| t as i32)
-        .unwrap_or(config.stop_timeout as i32);
-    let ended = supervise::run(
-        &docker,
-        &name,
-        body,
-        stop_timeout,
-        &ports,
-        &supervise::Labels {
-            task: &name,
-            container: &container_name,
-        },
-        out,
-    )
-    .await?;
+    let (name, ports, limits, ended) =
+        start(&docker, config, &definition, &main, &spec, out).await?;
     let outcome = outcome(&container_name, &ended, limits);
     let exit_code = if ended.interrupted {
         INTERRUPTED
@@ -319,6 +203,171 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
         outcome,
         exit_code,
     })
+}
+
+/// The image into the engine: pulled (`--image`) or built (a host build's archive loaded).
+async fn into_engine(
+    docker: &bollard::Docker,
+    aws: &mut LazyAws<'_>,
+    input: &LocalInput<'_>,
+    given: Option<&image::Pull>,
+    plan: Option<build::Plan>,
+    local_image: &str,
+    out: &Output,
+) -> Result<Option<BuildOutput>> {
+    let config = input.config;
+    Ok(match (given, plan) {
+        (Some(pull), _) => {
+            let aws = if pull.ecr {
+                Some(aws.get().await?)
+            } else {
+                None
+            };
+            image::pull(docker, aws, config, pull, out).await?;
+            None
+        }
+        (None, Some(plan)) => {
+            let access = crate::publish::base_access(config, input.aws).await?;
+            crate::interrupt::note("the image build stopped; no container was started");
+            let built = build::run(input.project, config, plan, access, out).await?;
+            if let build::Artifact::Host(oci) = &built.artifact {
+                image::load(docker, oci.of(config), local_image, out).await?;
+            }
+            Some(built)
+        }
+        (None, None) => unreachable!("a plan without --image"),
+    })
+}
+
+/// The task role's credentials into `injected` (unless --no-task-role); the role's ARN. A managed
+/// role not made yet is a warning: a local run needs no AWS resource.
+async fn assume_task_role(
+    aws: &mut LazyAws<'_>,
+    input: &LocalInput<'_>,
+    injected: &mut BTreeMap<String, String>,
+    out: &Output,
+) -> Result<Option<String>> {
+    let config = input.config;
+    if !input.task_role {
+        return Ok(None);
+    }
+    let aws = aws.get().await?;
+    let Some(arn) = task_role_arn(aws, config).await? else {
+        out.warn(format_args!(
+            "the managed task role `{}` does not exist yet (`cargo fargate setup` makes it): running without task role credentials",
+            match &config.roles.task {
+                Role::Given(v) | Role::Managed(v) => v,
+            }
+        ));
+        return Ok(None);
+    };
+    let credentials = aws
+        .assume_role(&arn, &session_name())
+        .await
+        .map_err(|e| {
+            UserError::new(format!("cannot assume the task role `{arn}` with your credentials ({e:#})"))
+                .fix("its trust policy must let your principal sts:AssumeRole it (ECS task roles trust only ecs-tasks.amazonaws.com unless you add it), or pass --no-task-role")
+        })?;
+    out.status("Assumed", format_args!("task role {arn}"));
+    injected.insert("AWS_ACCESS_KEY_ID".to_string(), credentials.access_key_id);
+    injected.insert(
+        "AWS_SECRET_ACCESS_KEY".to_string(),
+        credentials.secret_access_key,
+    );
+    injected.insert("AWS_SESSION_TOKEN".to_string(), credentials.session_token);
+    Ok(Some(arn))
+}
+
+/// The rendered definition — what `register` would send, with the roles as named here — and its
+/// main container.
+fn definition(
+    config: &Config,
+    local_image: &str,
+    task_role: Option<&str>,
+    region: Option<String>,
+) -> Result<(serde_json::Value, serde_json::Value)> {
+    let role_name = |role: &Role| match role {
+        Role::Given(v) | Role::Managed(v) => v.clone(),
+    };
+    let definition = render::render(&RenderInput {
+        config,
+        image: &PinnedImage {
+            reference: local_image.to_string(),
+            repository: local_image.to_string(),
+            digest: String::new(),
+        },
+        task_role_arn: task_role
+            .map(str::to_string)
+            .unwrap_or_else(|| role_name(&config.roles.task))
+            .as_str(),
+        execution_role_arn: &role_name(&config.roles.execution),
+        region: region.as_deref().unwrap_or_default(),
+    })?;
+    let main = render::main_container(&definition)
+        .cloned()
+        .ok_or_else(|| {
+            UserError::new("the task definition has no container")
+                .fix("render one `containerDefinitions` entry in the task template")
+        })?;
+    Ok((definition, main))
+}
+
+/// Creates and runs the container until it stops: its name, published ports, limits and end.
+async fn start(
+    docker: &bollard::Docker,
+    config: &Config,
+    definition: &serde_json::Value,
+    main: &serde_json::Value,
+    spec: &container::Spec<'_>,
+    out: &Output,
+) -> Result<(String, Vec<u16>, Limits, supervise::Ended)> {
+    let container_name = main["name"].as_str().unwrap_or(&config.project);
+    let name = format!(
+        "cargo-fargate-{}-{}-{}",
+        config.project,
+        config.stage,
+        std::process::id()
+    );
+    let body = container::create_body(definition, main, spec);
+    let ports: Vec<u16> = container::ports(main).into_iter().map(|(p, _)| p).collect();
+    let limits = Limits::of(definition, main);
+    let published = if ports.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", on {}",
+            ports
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    out.status(
+        "Running",
+        format_args!(
+            "{container_name} ({}) as {name}: {} cpu units, {} MiB{published}",
+            spec.image, limits.cpu, limits.memory
+        ),
+    );
+    let stop_timeout = main["stopTimeout"]
+        .as_i64()
+        .map(|t| t as i32)
+        .unwrap_or(config.stop_timeout as i32);
+    let ended = supervise::run(
+        docker,
+        &name,
+        body,
+        stop_timeout,
+        &ports,
+        &supervise::Labels {
+            task: &name,
+            container: container_name,
+        },
+        out,
+    )
+    .await?;
+    Ok((name, ports, limits, ended))
 }
 
 /// The exit code and why, with `run`'s conventions: the container's exit code, or 125 when it never
@@ -356,7 +405,7 @@ fn outcome(container: &str, ended: &supervise::Ended, limits: Limits) -> Outcome
 /// may not be read, the ARN is made from the account and AssumeRole has the last word.
 /// `None`: the managed role is not made yet.
 async fn task_role_arn(aws: &Aws, config: &Config) -> Result<Option<String>> {
-    let (value, managed) = match &config.task_role {
+    let (value, managed) = match &config.roles.task {
         Role::Given(v) => (v.as_str(), false),
         Role::Managed(name) => (name.as_str(), true),
     };

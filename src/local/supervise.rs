@@ -3,9 +3,7 @@
 //! then SIGKILL; a second Ctrl-C kills at once), its exit code read, and the container removed —
 //! whatever happened in between.
 
-use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
 
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
@@ -13,14 +11,11 @@ use bollard::query_parameters::{
     StopContainerOptions,
 };
 use bollard::Docker;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::error::Result;
 use crate::output::Output;
-
-/// A pending Ctrl-C.
-type Interrupt = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// How the container ended.
 #[derive(Debug, Clone)]
@@ -50,8 +45,7 @@ pub async fn run(
     out: &Output,
 ) -> Result<Ended> {
     // Listen for Ctrl-C from before the container exists: from here on it is ours to stop.
-    let mut interrupt: Interrupt = Box::pin(tokio::signal::ctrl_c());
-    let _ = (&mut interrupt).now_or_never();
+    let interrupt = crate::interrupt::claim();
     let created = docker
         .create_container(
             Some(CreateContainerOptions {
@@ -90,7 +84,7 @@ async fn supervise(
     stop_timeout: i32,
     mut watch: Listeners,
     labels: &Labels<'_>,
-    mut interrupt: Interrupt,
+    mut interrupt: crate::interrupt::Claim,
     out: &Output,
 ) -> Result<Ended> {
     let attached = docker
@@ -121,7 +115,7 @@ async fn supervise(
     loop {
         let event = tokio::select! {
             item = output.next() => Some(item),
-            _ = &mut interrupt => None,
+            _ = interrupt.recv() => None,
             _ = tokio::time::sleep(Listeners::EVERY), if watch.active() => {
                 watch.look(docker, id, out).await;
                 continue;
@@ -135,8 +129,7 @@ async fn supervise(
             }
             Some(None) => break,
             None => {
-                // Listen again: a second Ctrl-C kills.
-                interrupt = Box::pin(tokio::signal::ctrl_c());
+                // A second Ctrl-C kills.
                 let docker = docker.clone();
                 let id = id.to_string();
                 if ended.interrupted {

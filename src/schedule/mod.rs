@@ -46,7 +46,7 @@ pub async fn plan(
     identity: &Identity,
     roles: &crate::iam::roles::Plan,
 ) -> Result<Option<Plan>> {
-    let Some(expression) = &config.schedule else {
+    let Some(schedule) = &config.schedule else {
         return Ok(None);
     };
     let region = aws.region();
@@ -62,8 +62,8 @@ pub async fn plan(
     let existing = aws.get_schedule(&name).await?;
     Ok(Some(Plan {
         name,
-        expression: expression.clone(),
-        timezone: config.schedule_timezone.clone(),
+        expression: schedule.expression.clone(),
+        timezone: schedule.timezone.clone(),
         cluster_arn: role::cluster_arn(
             identity.partition(),
             &region,
@@ -206,27 +206,34 @@ async fn put(
     out: &Output,
 ) -> Result<String> {
     const TRIES: u32 = 6;
-    let mut attempt = 1;
-    loop {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+    let attempt = std::sync::atomic::AtomicU32::new(0);
+    let refused = std::sync::Mutex::new(None);
+    let what = format!(
+        "IAM to make the new role {} usable by EventBridge Scheduler",
+        spec.role_arn
+    );
+    // The tries are the limit; the deadline only bounds them (each call has its own timeout).
+    let deadline = std::time::Instant::now() + (EVERY + crate::net::timeout()) * TRIES;
+    let backoff = crate::net::poll::every(EVERY).with_max_times(TRIES as usize - 1);
+    let put = crate::net::poll_until(&what, deadline, backoff, || async {
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         match aws.put_schedule(spec, exists).await {
-            Err(e)
-                if fresh_role
-                    && attempt < TRIES
-                    && format!("{e:#}").to_ascii_lowercase().contains("role") =>
-            {
-                out.status(
-                    "Waiting",
-                    format_args!(
-                        "for IAM to make the new role {} usable by EventBridge Scheduler ({attempt}/{TRIES})",
-                        spec.role_arn
-                    ),
-                );
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                attempt += 1;
+            Err(e) if fresh_role && format!("{e:#}").to_ascii_lowercase().contains("role") => {
+                if n < TRIES {
+                    out.status("Waiting", format_args!("for {what} ({n}/{TRIES})"));
+                }
+                *refused.lock().expect("not poisoned") = Some(e);
+                Ok(None)
             }
-            other => return other,
+            other => other.map(Some),
         }
-    }
+    })
+    .await?;
+    put.map_err(|timed_out| {
+        let last = refused.lock().expect("not poisoned").take();
+        last.unwrap_or_else(|| timed_out.into())
+    })
 }
 
 impl fmt::Display for ScheduleReport {
@@ -279,7 +286,7 @@ pub async fn delete(aws: &Aws, config: &Config) -> Result<Option<ScheduleDeleted
     if !schedule_deleted && config.schedule.is_none() {
         return Ok(None);
     }
-    let (role, role_deleted) = match &config.scheduler_role {
+    let (role, role_deleted) = match &config.roles.scheduler {
         Role::Managed(role) => (role.clone(), role::delete(aws, role).await?),
         Role::Given(role) => (format!("{role} (given: kept)"), false),
     };

@@ -61,13 +61,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>
             f.modified
                 .and_then(|d| Timestamp::from_second(d.secs()).ok()),
         ),
-        (None, Some(e)) => (
-            e.clone(),
-            config.schedule_timezone.clone(),
-            false,
-            None,
-            None,
-        ),
+        (None, Some(s)) => (s.expression.clone(), s.timezone.clone(), false, None, None),
         (None, None) => return Ok(None),
     };
     let next_runs = match (expr::parse(&expression), expr::timezone(&timezone)) {

@@ -40,6 +40,10 @@ pub struct ServiceReport {
     pub deployment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waited: Option<Waited>,
+    /// Why the deployment was not waited for: "no-wait" (asked), or "already-completed" (the
+    /// service already ran this revision and settings, rolled out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_waited: Option<&'static str>,
     /// `scale-on`: the range and policies, and what this deploy changed of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<super::scaling::ScalingReport>,
@@ -69,6 +73,10 @@ impl fmt::Display for ServiceReport {
                 "deployment       {d} {} after {}s",
                 w.rollout_state, w.seconds
             )?,
+            (Some(d), None) if self.not_waited == Some(ALREADY_COMPLETED) => writeln!(
+                f,
+                "deployment       {d} already COMPLETED (the service already runs this revision: nothing to wait for)"
+            )?,
             (Some(d), None) => writeln!(f, "deployment       {d} accepted (not waited for)")?,
             _ => {}
         }
@@ -81,6 +89,9 @@ impl fmt::Display for ServiceReport {
         Ok(())
     }
 }
+
+/// `not_waited` when the service already ran what the deploy asked for, rolled out.
+const ALREADY_COMPLETED: &str = "already-completed";
 
 /// How a service deployment is waited for (`--wait-timeout`, `--no-wait`).
 #[derive(Debug, Clone)]
@@ -226,6 +237,7 @@ pub async fn service(
         changes,
         deployment: deployment.as_ref().map(|(id, _)| id.clone()),
         waited: None,
+        not_waited: None,
         scaling: super::scaling::apply(aws, config).await?,
         url: config
             .service
@@ -238,7 +250,8 @@ pub async fn service(
     };
     // Unchanged and settled: nothing to wait for. Unchanged but still rolling (a deploy that timed
     // out before): wait again, so re-running converges.
-    if no_wait || (action == Action::Unchanged && state == "COMPLETED") {
+    report.not_waited = not_waited(no_wait, action, &state, &id, &name, out);
+    if report.not_waited.is_some() {
         return Ok(report);
     }
     report.waited = Some(
@@ -258,6 +271,33 @@ pub async fn service(
         .await?,
     );
     Ok(report)
+}
+
+/// Why the deployment is not waited for, if it is not: `--no-wait`, or nothing changed and its
+/// rollout is complete. Unchanged but rolling (another deploy's rollout of exactly this, or one
+/// that stopped waiting): it is this deploy's to wait for, and a line says so.
+fn not_waited(
+    no_wait: bool,
+    action: Action,
+    state: &str,
+    id: &str,
+    name: &str,
+    out: &Output,
+) -> Option<&'static str> {
+    match (no_wait, action, state) {
+        (true, _, _) => Some("no-wait"),
+        (false, Action::Unchanged, "COMPLETED") => Some(ALREADY_COMPLETED),
+        (false, Action::Unchanged, _) => {
+            out.status(
+                "Joining",
+                format_args!(
+                    "deployment {id} of {name}: already rolling out this revision and settings (another deploy started it, or one that stopped waiting)"
+                ),
+            );
+            None
+        }
+        _ => None,
+    }
 }
 
 /// A line of the deploy plan: whether it changes anything, and what.

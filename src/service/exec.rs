@@ -140,6 +140,8 @@ pub async fn exec(
     let target = json!({
         "Target": format!("ecs:{}_{}_{}", config.cluster, task_id(task_arn), runtime)
     });
+    // Ctrl-C belongs to the session (the terminal hands it to the plugin too), not to us.
+    let _ctrl_c = crate::interrupt::claim();
     // The same arguments the AWS CLI hands the plugin; the session token goes to it only.
     let status = tokio::process::Command::new(plugin)
         .arg(session["session"].to_string())

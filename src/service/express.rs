@@ -325,6 +325,7 @@ pub async fn deploy(
         changes,
         deployment: None,
         waited: None,
+        not_waited: None,
         scaling: None,
         url: url(&answer),
     };

@@ -92,6 +92,31 @@ pub fn assess(service: &Value, id: &str) -> Progress {
     }
 }
 
+/// The deployment that took over from `id` when it runs the same revision
+/// (`task_definition_arn`): another deploy of the same image and settings, whose rollout is this
+/// deploy's too. None while `id` is the primary one, or when the primary runs another revision
+/// or has failed.
+pub fn taken_over_by(service: &Value, id: &str, task_definition_arn: &str) -> Option<String> {
+    let p = primary(service)?;
+    (p["id"] != id && p["taskDefinition"] == task_definition_arn && p["rolloutState"] != "FAILED")
+        .then(|| p["id"].as_str().map(str::to_string))
+        .flatten()
+}
+
+/// Follows the deployment that took over from `deployment` with the same revision, saying so.
+fn take_over(out: &Output, service: &Value, deployment: &mut String, input: &WaitInput<'_>) {
+    if let Some(by) = taken_over_by(service, deployment, input.task_definition_arn) {
+        out.status(
+            "Following",
+            format_args!(
+                "deployment {by} of {}: another deploy of the same revision replaced deployment {deployment}, so its rollout is this deploy's",
+                input.service
+            ),
+        );
+        *deployment = by;
+    }
+}
+
 /// Event messages that say why tasks do not become healthy.
 pub fn health_events(service: &Value) -> Vec<String> {
     service["events"]
@@ -215,6 +240,7 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
     let mut last_line = String::new();
     let ports = declared_ports(input.definition);
     let mut warned: HashSet<u16> = HashSet::new();
+    let mut deployment = input.deployment.to_string();
     loop {
         let service = aws
             .describe_service(input.cluster, input.service)
@@ -263,15 +289,16 @@ pub async fn wait(aws: &Aws, out: &Output, input: &WaitInput<'_>) -> Result<Wait
         })
         .await?;
 
-        let progress = assess(&service, input.deployment);
+        take_over(out, &service, &mut deployment, input);
+        let progress = assess(&service, &deployment);
         match &progress {
             Progress::Completed => {
                 out.status(
                     "Completed",
-                    format_args!("deployment {} of {}", input.deployment, input.service),
+                    format_args!("deployment {deployment} of {}", input.service),
                 );
                 return Ok(Waited {
-                    deployment: input.deployment.to_string(),
+                    deployment,
                     rollout_state: "COMPLETED".into(),
                     seconds: started.elapsed().as_secs(),
                 });
@@ -504,6 +531,37 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_deployment_replaced_by_one_of_the_same_revision_is_taken_over() {
+        let s = service(
+            json!([
+                {"id": "ecs-svc/2", "status": "PRIMARY", "taskDefinition": NEW, "rolloutState": "IN_PROGRESS"},
+                {"id": "ecs-svc/1", "status": "ACTIVE", "taskDefinition": NEW, "rolloutState": "IN_PROGRESS"},
+            ]),
+            json!([]),
+        );
+        assert_eq!(
+            taken_over_by(&s, "ecs-svc/1", NEW).as_deref(),
+            Some("ecs-svc/2")
+        );
+        assert_eq!(
+            taken_over_by(&s, "ecs-svc/2", NEW),
+            None,
+            "still the primary"
+        );
+        // Replaced by another revision (a rollback, another image): not this deploy's rollout.
+        let s = service(
+            json!([{"id": "ecs-svc/3", "status": "PRIMARY", "taskDefinition": OLD, "rolloutState": "IN_PROGRESS"}]),
+            json!([]),
+        );
+        assert_eq!(taken_over_by(&s, "ecs-svc/1", NEW), None);
+        let s = service(
+            json!([{"id": "ecs-svc/3", "status": "PRIMARY", "taskDefinition": NEW, "rolloutState": "FAILED"}]),
+            json!([]),
+        );
+        assert_eq!(taken_over_by(&s, "ecs-svc/1", NEW), None);
     }
 
     #[test]

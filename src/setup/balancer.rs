@@ -53,7 +53,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
     let Some(lb) = &config.service.load_balancer else {
         return Ok(None);
     };
-    if !config.security_groups.is_empty() {
+    if !config.network.security_groups.is_empty() {
         return Err(config
             .key_error(
                 "security-groups",
@@ -62,7 +62,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<BalancerPlan>> {
             .fix("drop `security-groups` (setup opens the tasks' group to the load balancer only), or use `target-group-arn`")
             .into());
     }
-    if !config.subnets.is_empty() {
+    if !config.network.subnets.is_empty() {
         return Err(config
             .key_error(
                 "load-balancer",

@@ -10,17 +10,17 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::aws::Aws;
-use crate::build::codebuild::upload;
+use crate::aws::{Aws, Identity};
+use crate::build::codebuild::upload::{self, BucketPlan};
 use crate::config::{resolve::Builder, service::StageKind, Config};
 use crate::error::Result;
 use crate::iam::codebuild as cb_role;
-use crate::iam::deployer::{self, DeployerFlags};
+use crate::iam::deployer::{self, DeployerFlags, DeployerTrust};
 use crate::iam::managed::{self, Desired};
 use crate::iam::roles;
 use crate::iam::scheduler as sched_role;
 use crate::output::Output;
-use crate::publish::{apply_repository, plan_repository};
+use crate::publish::{apply_repository, plan_repository, RepositoryPlan};
 
 pub mod balancer;
 pub mod network;
@@ -106,6 +106,22 @@ impl fmt::Display for SetupReport {
     }
 }
 
+/// Everything setup found and what it would do, read before anything changes.
+struct Plan {
+    steps: Vec<Step>,
+    repository: RepositoryPlan,
+    roles: roles::Plan,
+    codebuild: Option<(BucketPlan, managed::RolePlan)>,
+    scheduler: Option<managed::RolePlan>,
+    /// `kind = "web"`: Express Mode's infrastructure role.
+    web: bool,
+    network: Option<network::NetworkPlan>,
+    balancer: Option<balancer::BalancerPlan>,
+    who: Option<DeployerTrust>,
+    /// The deployer role's ARN and policies.
+    deployer: Option<(String, Desired)>,
+}
+
 pub async fn run(
     aws: &Aws,
     config: &Config,
@@ -116,49 +132,47 @@ pub async fn run(
     let identity = aws.identity().await?;
     let who = deployer::parse(flags, &identity.account)?;
     let region = aws.region();
-    let tags = crate::names::stage_tags(config);
-
-    // Plan: read everything, change nothing.
-    let mut steps = Vec::new();
-    let repo_plan = plan_repository(aws, config).await?;
-    let mut changes: Vec<String> = repo_plan.updates().iter().map(|u| u.to_string()).collect();
-    if repo_plan.found.is_some() && repo_plan.lifecycle_policy_changes {
-        changes.push("lifecycle policy".into());
-    }
-    steps.push(Step {
-        resource: "repository",
-        name: config.repository.clone(),
-        action: match (&repo_plan.found, changes.is_empty()) {
-            (None, _) => "create",
-            (Some(_), false) => "update",
-            (Some(_), true) => "none",
-        },
-        changes,
-        cost: None,
-    });
-    let cluster = Step {
-        resource: "cluster",
-        name: config.cluster.clone(),
-        action: if aws.cluster_exists(&config.cluster).await? {
-            "none"
-        } else {
-            "create"
-        },
-        changes: Vec::new(),
-        cost: None,
+    let plan = plan(aws, config, &identity, &region, who).await?;
+    let changed = plan.steps.iter().filter(|s| s.action != "none").count();
+    let deployer_role = plan.deployer.as_ref().map(|(arn, _)| arn.clone());
+    let profile = match (&plan.who, &deployer_role) {
+        (Some(w), Some(arn)) if !w.people.is_empty() => {
+            Some(deployer::profile(config, arn, &region))
+        }
+        _ => None,
     };
-    steps.push(cluster.clone());
-    for group in crate::names::log_groups(config) {
-        steps.push(log_group_step(aws, config, &group, config.log_retention_days).await?);
+    if !dry_run && changed > 0 {
+        apply_steps(aws, config, &plan, out).await?;
+        apply_roles(aws, config, &plan, out).await?;
     }
-    let role_plan = roles::plan(aws, config, &identity, &region, None).await?;
+    Ok(SetupReport {
+        project: config.project.clone(),
+        stage: config.stage.clone(),
+        dry_run,
+        steps: plan.steps,
+        changed,
+        deployer_role,
+        profile,
+    })
+}
+
+/// Reads everything, changes nothing.
+async fn plan(
+    aws: &Aws,
+    config: &Config,
+    identity: &Identity,
+    region: &str,
+    who: Option<DeployerTrust>,
+) -> Result<Plan> {
+    let (mut steps, repository) = stage_steps(aws, config).await?;
+    let role_plan = roles::plan(aws, config, identity, region, None).await?;
     for role in [&role_plan.task, &role_plan.execution] {
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
     }
     // The builder's bucket and role.
     let mut codebuild = None;
     if config.builder == Builder::Codebuild {
-        let bucket = upload::plan_bucket(aws, config, &identity).await?;
+        let bucket = upload::plan_bucket(aws, config, identity).await?;
         steps.push(Step {
             resource: "bucket",
             name: bucket.name.clone(),
@@ -166,7 +180,7 @@ pub async fn run(
             changes: Vec::new(),
             cost: None,
         });
-        let role = cb_role::plan(aws, config, &identity, &region).await?;
+        let role = cb_role::plan(aws, config, identity, region).await?;
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
         codebuild = Some((bucket, role));
     }
@@ -175,12 +189,12 @@ pub async fn run(
     if config.schedule.is_some() {
         let scope = sched_role::scope(
             config,
-            &identity,
-            &region,
+            identity,
+            region,
             &role_plan.task.arn,
             &role_plan.execution.arn,
         );
-        let role = sched_role::plan(aws, config, &identity, &scope).await?;
+        let role = sched_role::plan(aws, config, identity, &scope).await?;
         steps.extend(role_step(aws, &role.name, role.managed.as_ref()).await?);
         scheduler = Some(role);
     }
@@ -202,63 +216,101 @@ pub async fn run(
         let at = usize::from(network_plan.is_some());
         steps.insert(at, balancer::step(config, plan));
     }
-    // The deployer role and the CI's OIDC provider (account-wide: found, or made once).
-    let mut deployer_plan = None;
-    if let Some(who) = &who {
-        if let Some(ci) = &who.ci {
-            let exists = deployer::plan_provider(aws, &identity, ci).await?;
-            steps.push(Step {
-                resource: "oidc provider",
-                name: ci.url(),
-                action: if exists { "none" } else { "create" },
-                changes: Vec::new(),
-                cost: None,
-            });
-        }
-        let (arn, want) = deployer::plan(aws, config, &identity, who).await?;
-        let name = crate::names::deployer_role(config);
-        steps.extend(role_step(aws, &name, Some(&want)).await?);
-        deployer_plan = Some((arn, want));
-    }
-    let changed = steps.iter().filter(|s| s.action != "none").count();
-    let deployer_role = deployer_plan.as_ref().map(|(arn, _)| arn.clone());
-    let profile = match (&who, &deployer_role) {
-        (Some(w), Some(arn)) if !w.people.is_empty() => {
-            Some(deployer::profile(config, arn, &region))
-        }
-        _ => None,
-    };
-    let report = |steps| SetupReport {
-        project: config.project.clone(),
-        stage: config.stage.clone(),
-        dry_run,
+    let deployer = deployer_steps(aws, config, identity, who.as_ref(), &mut steps).await?;
+    Ok(Plan {
         steps,
-        changed,
-        deployer_role: deployer_role.clone(),
-        profile: profile.clone(),
-    };
-    if dry_run || changed == 0 {
-        return Ok(report(steps));
-    }
+        repository,
+        roles: role_plan,
+        codebuild,
+        scheduler,
+        web,
+        network: network_plan,
+        balancer: balancer_plan,
+        who,
+        deployer,
+    })
+}
 
-    // Apply, in the plan's order.
-    for step in &steps {
-        if step.action == "none" {
-            continue;
-        }
+/// The repository, the cluster and the log groups.
+async fn stage_steps(aws: &Aws, config: &Config) -> Result<(Vec<Step>, RepositoryPlan)> {
+    let mut steps = Vec::new();
+    let repo_plan = plan_repository(aws, config).await?;
+    let mut changes: Vec<String> = repo_plan.updates().iter().map(|u| u.to_string()).collect();
+    if repo_plan.found.is_some() && repo_plan.lifecycle_policy_changes {
+        changes.push("lifecycle policy".into());
+    }
+    steps.push(Step {
+        resource: "repository",
+        name: config.repository.clone(),
+        action: match (&repo_plan.found, changes.is_empty()) {
+            (None, _) => "create",
+            (Some(_), false) => "update",
+            (Some(_), true) => "none",
+        },
+        changes,
+        cost: None,
+    });
+    steps.push(Step {
+        resource: "cluster",
+        name: config.cluster.clone(),
+        action: if aws.cluster_exists(&config.cluster).await? {
+            "none"
+        } else {
+            "create"
+        },
+        changes: Vec::new(),
+        cost: None,
+    });
+    for group in crate::names::log_groups(config) {
+        steps.push(log_group_step(aws, config, &group, config.log_retention_days).await?);
+    }
+    Ok((steps, repo_plan))
+}
+
+/// The deployer role and the CI's OIDC provider (account-wide: found, or made once).
+async fn deployer_steps(
+    aws: &Aws,
+    config: &Config,
+    identity: &Identity,
+    who: Option<&DeployerTrust>,
+    steps: &mut Vec<Step>,
+) -> Result<Option<(String, Desired)>> {
+    let Some(who) = who else {
+        return Ok(None);
+    };
+    if let Some(ci) = &who.ci {
+        let exists = deployer::plan_provider(aws, identity, ci).await?;
+        steps.push(Step {
+            resource: "oidc provider",
+            name: ci.url(),
+            action: if exists { "none" } else { "create" },
+            changes: Vec::new(),
+            cost: None,
+        });
+    }
+    let (arn, want) = deployer::plan(aws, config, identity, who).await?;
+    let name = crate::names::deployer_role(config);
+    steps.extend(role_step(aws, &name, Some(&want)).await?);
+    Ok(Some((arn, want)))
+}
+
+/// Applies the plan's steps but the roles, in the plan's order.
+async fn apply_steps(aws: &Aws, config: &Config, plan: &Plan, out: &Output) -> Result<()> {
+    let tags = crate::names::stage_tags(config);
+    for step in plan.steps.iter().filter(|s| s.action != "none") {
         match step.resource {
             "repository" => {
-                apply_repository(aws, &repo_plan, out).await?;
+                apply_repository(aws, &plan.repository, out).await?;
             }
             "network" => {
-                if let Some(plan) = &network_plan {
-                    network::apply(aws, config, plan, out).await?;
+                if let Some(network) = &plan.network {
+                    network::apply(aws, config, network, out).await?;
                 }
                 continue;
             }
             "load balancer" => {
-                if let Some(plan) = &balancer_plan {
-                    balancer::apply(aws, config, plan, out).await?;
+                if let Some(balancer) = &plan.balancer {
+                    balancer::apply(aws, config, balancer, out).await?;
                 }
                 continue;
             }
@@ -272,45 +324,48 @@ pub async fn run(
                     .await?;
             }
             "oidc provider" => {
-                if let Some(ci) = who.as_ref().and_then(|w| w.ci.as_ref()) {
+                if let Some(ci) = plan.who.as_ref().and_then(|w| w.ci.as_ref()) {
                     let tags = crate::names::project_tags(config);
                     aws.create_oidc_provider(&ci.url(), &ci.audience, &ci.thumbprints(), &tags)
                         .await?;
                 }
             }
             "bucket" => {
-                if let Some((bucket, _)) = &codebuild {
+                if let Some((bucket, _)) = &plan.codebuild {
                     upload::apply_bucket(aws, bucket).await?;
                 }
             }
             _ => {}
         }
         if step.resource != "role" && step.resource != "repository" {
-            out.status(
-                if step.action == "create" {
-                    "Created"
-                } else {
-                    "Updated"
-                },
-                format_args!("{} {}", step.resource, step.name),
-            );
+            let verb = if step.action == "create" {
+                "Created"
+            } else {
+                "Updated"
+            };
+            out.status(verb, format_args!("{} {}", step.resource, step.name));
         }
     }
-    for state in roles::apply(aws, &role_plan).await? {
+    Ok(())
+}
+
+/// Creates or brings in line every managed role of the plan.
+async fn apply_roles(aws: &Aws, config: &Config, plan: &Plan, out: &Output) -> Result<()> {
+    for state in roles::apply(aws, &plan.roles).await? {
         if state.created || !state.changes.is_empty() {
             out.status("Role", format_args!("{} {}", state.name, state.how()));
         }
     }
-    if let Some((_, role)) = &codebuild {
+    if let Some((_, role)) = &plan.codebuild {
         let changes = cb_role::apply(aws, role).await?;
         if !changes.is_empty() {
             out.status("Role", format_args!("{} {}", role.name, changes.join(", ")));
         }
     }
-    if web {
+    if plan.web {
         crate::iam::infrastructure::apply_infrastructure_role(aws, config, out).await?;
     }
-    if let Some((_, want)) = &deployer_plan {
+    if let Some((_, want)) = &plan.deployer {
         let name = crate::names::deployer_role(config);
         let about = "cargo-fargate: deploys this stage (setup --ci / --deployer-trust)";
         let done = managed::apply(aws, &name, about, want).await?;
@@ -323,7 +378,7 @@ pub async fn run(
             out.status("Role", format_args!("{name} {how}"));
         }
     }
-    if let Some(role) = &scheduler {
+    if let Some(role) = &plan.scheduler {
         let state = sched_role::apply(aws, role).await?;
         if state.created || !state.changes.is_empty() {
             let how = if state.created {
@@ -334,7 +389,7 @@ pub async fn run(
             out.status("Role", format_args!("{} {how}", state.name));
         }
     }
-    Ok(report(steps))
+    Ok(())
 }
 
 async fn log_group_step(aws: &Aws, config: &Config, name: &str, retention: u32) -> Result<Step> {

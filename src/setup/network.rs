@@ -124,7 +124,7 @@ pub fn missing(
     zones: &[String],
     region: &str,
 ) -> Vec<Part> {
-    let private = config.private_network;
+    let private = config.network.private;
     let mut parts = Vec::new();
     let Some(net) = found else {
         // A new VPC is made with this stage's tag on it.
@@ -132,12 +132,12 @@ pub fn missing(
         fresh
             .vpc_tags
             .insert(names::network_use_tag(config), "yes".into());
-        parts.push(Part::Vpc(config.network_cidr.clone()));
+        parts.push(Part::Vpc(config.network.cidr.clone()));
         parts.extend(missing(config, Some(&fresh), zones, region));
         return parts;
     };
     let net_cidr = if net.cidr.is_empty() {
-        config.network_cidr.clone()
+        config.network.cidr.clone()
     } else {
         net.cidr.clone()
     };
@@ -186,7 +186,7 @@ pub fn missing(
 
 /// Reads the project's network; `None` when the stage's `subnets` are configured (they win).
 pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
-    if !config.subnets.is_empty() {
+    if !config.network.subnets.is_empty() {
         return Ok(None);
     }
     let found = aws.project_network(&config.project).await?;
@@ -196,7 +196,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
         }
         _ => {
             let zones = aws.availability_zones().await?;
-            let want = config.zones as usize;
+            let want = config.network.zones as usize;
             if zones.len() < want {
                 return Err(config
                     .key_error(
@@ -217,7 +217,7 @@ pub async fn plan(aws: &Aws, config: &Config) -> Result<Option<NetworkPlan>> {
     Ok(Some(NetworkPlan {
         found,
         missing,
-        private: config.private_network,
+        private: config.network.private,
         zones: zones.len(),
     }))
 }
@@ -254,16 +254,42 @@ pub async fn apply(
     out: &Output,
 ) -> Result<ProjectNetwork> {
     let mut net = plan.found.clone().unwrap_or_default();
-    let tags = |part: &str, name: &str| names::network_tags(config, part, name);
     let region = aws.region();
     for part in &plan.missing {
+        let mut maker = Maker {
+            aws,
+            config,
+            net: &mut net,
+            region: &region,
+        };
+        maker.make(part).await?;
+        out.status("Network", format_args!("{}", part.describe()));
+    }
+    Ok(net)
+}
+
+/// Makes the network's parts into `net`, each tagged as the project's.
+struct Maker<'a> {
+    aws: &'a Aws,
+    config: &'a Config,
+    net: &'a mut ProjectNetwork,
+    region: &'a str,
+}
+
+impl Maker<'_> {
+    fn tags(&self, part: &str, name: &str) -> BTreeMap<String, String> {
+        names::network_tags(self.config, part, name)
+    }
+
+    /// Makes one part: the VPC, its subnets and routing here, the rest in [`Maker::make_access`].
+    async fn make(&mut self, part: &Part) -> Result<()> {
         match part {
             Part::Vpc(cidr) => {
-                let mut t = tags("vpc", &names::network(config));
-                t.insert(names::network_use_tag(config), "yes".into());
-                net.vpc = aws.create_vpc(cidr, &t).await?;
-                net.cidr = cidr.clone();
-                net.vpc_tags = t;
+                let mut t = self.tags("vpc", &names::network(self.config));
+                t.insert(names::network_use_tag(self.config), "yes".into());
+                self.net.vpc = self.aws.create_vpc(cidr, &t).await?;
+                self.net.cidr = cidr.clone();
+                self.net.vpc_tags = t;
             }
             Part::Subnet {
                 private,
@@ -272,85 +298,113 @@ pub async fn apply(
             } => {
                 let tier = if *private { "private" } else { "public" };
                 let suffix = zone.chars().last().unwrap_or('x');
-                let name = names::network_part(config, &format!("{tier}-{suffix}"));
-                let id = aws
-                    .create_subnet(&net.vpc, cidr, zone, &tags(tier, &name))
+                let name = names::network_part(self.config, &format!("{tier}-{suffix}"));
+                let id = self
+                    .aws
+                    .create_subnet(&self.net.vpc, cidr, zone, &self.tags(tier, &name))
                     .await?;
                 let list = if *private {
-                    &mut net.private_subnets
+                    &mut self.net.private_subnets
                 } else {
-                    &mut net.public_subnets
+                    &mut self.net.public_subnets
                 };
                 list.push((zone.clone(), id));
             }
             Part::Gateway => {
-                let name = names::network_part(config, "gateway");
-                net.gateway = Some(
-                    aws.create_gateway(&net.vpc, &tags("gateway", &name))
+                let name = names::network_part(self.config, "gateway");
+                self.net.gateway = Some(
+                    self.aws
+                        .create_gateway(&self.net.vpc, &self.tags("gateway", &name))
                         .await?,
                 );
             }
             Part::PublicRoutes => {
-                let name = names::network_part(config, "public");
-                let subnets = ids(&net.public_subnets);
-                let t = tags("routes-public", &name);
-                let id = aws
-                    .create_routes(&net.vpc, net.gateway.as_deref(), &subnets, &t)
+                let name = names::network_part(self.config, "public");
+                let subnets = ids(&self.net.public_subnets);
+                let t = self.tags("routes-public", &name);
+                let id = self
+                    .aws
+                    .create_routes(&self.net.vpc, self.net.gateway.as_deref(), &subnets, &t)
                     .await?;
-                net.public_routes = Some(id);
+                self.net.public_routes = Some(id);
             }
             Part::PrivateRoutes => {
-                let name = names::network_part(config, "private");
-                let subnets = ids(&net.private_subnets);
-                let t = tags("routes-private", &name);
-                net.private_routes = Some(aws.create_routes(&net.vpc, None, &subnets, &t).await?);
+                let name = names::network_part(self.config, "private");
+                let subnets = ids(&self.net.private_subnets);
+                let t = self.tags("routes-private", &name);
+                self.net.private_routes = Some(
+                    self.aws
+                        .create_routes(&self.net.vpc, None, &subnets, &t)
+                        .await?,
+                );
             }
+            Part::TasksGroup | Part::EndpointsGroup | Part::Endpoint(_) | Part::UseTag => {
+                return self.make_access(part).await
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a security group, a VPC endpoint, or this stage's use tag.
+    async fn make_access(&mut self, part: &Part) -> Result<()> {
+        match part {
             Part::TasksGroup => {
-                let name = names::network_part(config, "tasks");
-                let t = tags("tasks", &name);
+                let name = names::network_part(self.config, "tasks");
+                let t = self.tags("tasks", &name);
                 let about = "cargo-fargate tasks: no inbound rule";
-                net.tasks_group = Some(aws.create_group(&net.vpc, &name, about, None, &t).await?);
+                self.net.tasks_group = Some(
+                    self.aws
+                        .create_group(&self.net.vpc, &name, about, None, &t)
+                        .await?,
+                );
             }
             Part::EndpointsGroup => {
-                let name = names::network_part(config, "endpoints");
-                let t = tags("endpoints", &name);
+                let name = names::network_part(self.config, "endpoints");
+                let t = self.tags("endpoints", &name);
                 let about = "cargo-fargate VPC endpoints: HTTPS from the VPC";
-                let cidr = if net.cidr.is_empty() {
-                    &config.network_cidr
+                let cidr = if self.net.cidr.is_empty() {
+                    &self.config.network.cidr
                 } else {
-                    &net.cidr
+                    &self.net.cidr
                 };
-                let id = aws
-                    .create_group(&net.vpc, &name, about, Some(cidr), &t)
+                let id = self
+                    .aws
+                    .create_group(&self.net.vpc, &name, about, Some(cidr), &t)
                     .await?;
-                net.endpoints_group = Some(id);
+                self.net.endpoints_group = Some(id);
             }
             Part::Endpoint(service) => {
                 let short = service
-                    .rsplit_once(&format!("{region}."))
+                    .rsplit_once(&format!("{}.", self.region))
                     .map_or(service.as_str(), |(_, s)| s);
-                let name = names::network_part(config, short);
+                let name = names::network_part(self.config, short);
                 let gateway = short == "s3";
                 let attach = if gateway {
-                    net.private_routes.iter().cloned().collect()
+                    self.net.private_routes.iter().cloned().collect()
                 } else {
-                    ids(&net.private_subnets)
+                    ids(&self.net.private_subnets)
                 };
-                let t = tags("endpoint", &name);
-                let group = net.endpoints_group.as_deref();
-                let id = aws
-                    .create_endpoint(&net.vpc, service, gateway, &attach, group, &t)
+                let t = self.tags("endpoint", &name);
+                let group = self.net.endpoints_group.as_deref();
+                let id = self
+                    .aws
+                    .create_endpoint(&self.net.vpc, service, gateway, &attach, group, &t)
                     .await?;
-                net.endpoints.push((service.clone(), id));
+                self.net.endpoints.push((service.clone(), id));
             }
             Part::UseTag => {
-                aws.tag_network(&net.vpc, &names::network_use_tag(config), Some("yes"))
+                self.aws
+                    .tag_network(
+                        &self.net.vpc,
+                        &names::network_use_tag(self.config),
+                        Some("yes"),
+                    )
                     .await?;
             }
+            _ => unreachable!("made by `make`"),
         }
-        out.status("Network", format_args!("{}", part.describe()));
+        Ok(())
     }
-    Ok(net)
 }
 
 fn ids(subnets: &[(String, String)]) -> Vec<String> {

@@ -235,28 +235,56 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
     };
 
     if let Some(task) = input.task {
-        let mut streams: Vec<Stream> = targets.iter().map(|t| Stream::new(t, task)).collect();
-        report.streams = streams.iter().map(|s| s.name.clone()).collect();
-        let follow = async {
-            loop {
-                report.events += poll(aws, out, &mut streams, labels).await?;
-                if !input.follow || out.stdout_closed() {
-                    return Ok::<_, anyhow::Error>(());
-                }
-                tokio::time::sleep(input.poll).await;
-            }
-        };
-        tokio::select! {
-            r = follow => r?,
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        one_task(aws, out, input, task, &targets, labels, &mut report).await?;
         return Ok(report);
     }
 
-    // Every task of the stage: the streams under each container's prefix.
+    every_task(aws, out, input, &targets, labels, &mut report).await?;
+    Ok(report)
+}
+
+/// One task's streams (`--task`), until it is done or Ctrl-C.
+async fn one_task(
+    aws: &Aws,
+    out: &Output,
+    input: &LogsInput<'_>,
+    task: &str,
+    targets: &[LogTarget],
+    labels: Labels,
+    report: &mut LogsReport,
+) -> Result<()> {
+    let mut streams: Vec<Stream> = targets.iter().map(|t| Stream::new(t, task)).collect();
+    report.streams = streams.iter().map(|s| s.name.clone()).collect();
+    let follow = async {
+        loop {
+            report.events += poll(aws, out, &mut streams, labels).await?;
+            if !input.follow || out.stdout_closed() {
+                return Ok::<_, anyhow::Error>(());
+            }
+            tokio::time::sleep(input.poll).await;
+        }
+    };
+    // Ctrl-C ends following, as `tail -f`: what was shown is the result.
+    let mut interrupt = crate::interrupt::claim();
+    tokio::select! {
+        r = follow => r?,
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
+
+/// Every task of the stage: the streams under each container's prefix, until Ctrl-C with `-f`.
+async fn every_task(
+    aws: &Aws,
+    out: &Output,
+    input: &LogsInput<'_>,
+    targets: &[LogTarget],
+    labels: Labels,
+    report: &mut LogsReport,
+) -> Result<()> {
     let mut start = now_ms() - input.since.as_millis() as i64;
     let mut seen = Seen::default();
-    for t in &targets {
+    for t in targets {
         report
             .streams
             .push(format!("{}/{}/*", t.prefix, t.container));
@@ -264,7 +292,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
     let follow = async {
         loop {
             let mut newest = start;
-            for t in &targets {
+            for t in targets {
                 let prefix = format!("{}/{}/", t.prefix, t.container);
                 for e in aws.filter_events(&t.group, &prefix, start).await? {
                     let key = format!("{}:{}:{}:{}", e.stream, e.id, e.timestamp, e.message);
@@ -286,11 +314,12 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
             tokio::time::sleep(input.poll).await;
         }
     };
+    let mut interrupt = crate::interrupt::claim();
     tokio::select! {
         r = follow => r?,
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
+use crate::net::poll::{every, poll_until};
 use crate::output::Output;
 
 const POLL: Duration = Duration::from_secs(2);
@@ -30,21 +31,17 @@ pub async fn tasks_stopped(
         format_args!("for {} tasks of {family} to stop", tasks.len()),
     );
     let deadline = Instant::now() + TASKS_LIMIT;
-    while !aws
-        .list_tasks(&config.cluster, &family, "RUNNING")
-        .await?
-        .is_empty()
-    {
-        if Instant::now() > deadline {
-            return Err(
-                UserError::new(format!("tasks of {family} did not stop within 3 minutes"))
-                    .fix("check them with `cargo fargate ps`, then run teardown again")
-                    .into(),
-            );
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    Ok(())
+    let what = format!("tasks of {family} to stop");
+    let stopped = poll_until(&what, deadline, every(POLL), || async {
+        let running = aws.list_tasks(&config.cluster, &family, "RUNNING").await?;
+        Ok::<_, anyhow::Error>(running.is_empty().then_some(()))
+    })
+    .await?;
+    stopped.map_err(|_| {
+        UserError::new(format!("tasks of {family} did not stop within 3 minutes"))
+            .fix("check them with `cargo fargate ps`, then run teardown again")
+            .into()
+    })
 }
 
 /// Whether the deleted service (and, for Express Mode, the Express service `express`) is gone.
@@ -81,18 +78,17 @@ pub async fn service_gone(
         ),
     );
     let deadline = Instant::now() + SERVICE_LIMIT;
-    loop {
-        tokio::time::sleep(POLL).await;
-        if gone(aws, config, name, express).await? {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(UserError::new(format!(
-                "service {name} was deleted but had not drained within {}",
-                humantime::format_duration(SERVICE_LIMIT)
-            ))
-            .fix("see `cargo fargate status`; run teardown again once it is INACTIVE")
-            .into());
-        }
-    }
+    let what = format!("service {name} to drain");
+    let drained = poll_until(&what, deadline, every(POLL), || async {
+        Ok::<_, anyhow::Error>(gone(aws, config, name, express).await?.then_some(()))
+    })
+    .await?;
+    drained.map_err(|_| {
+        UserError::new(format!(
+            "service {name} was deleted but had not drained within {}",
+            humantime::format_duration(SERVICE_LIMIT)
+        ))
+        .fix("see `cargo fargate status`; run teardown again once it is INACTIVE")
+        .into()
+    })
 }

@@ -9,6 +9,7 @@ mod coverage;
 mod project;
 mod service;
 mod stage;
+mod vpc;
 #[allow(unused_imports)]
 pub use coverage::*;
 #[allow(unused_imports)]
@@ -17,6 +18,8 @@ pub use project::*;
 pub use service::*;
 #[allow(unused_imports)]
 pub use stage::*;
+#[allow(unused_imports)]
+pub use vpc::*;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -198,57 +201,6 @@ pub fn aws_try(args: &[&str]) -> Output {
         .envs(bench())
         .output()
         .unwrap()
-}
-
-/// A VPC of the tests' own with DNS hostnames on (moto's RunTask needs them), one subnet, one
-/// security group: the "account's own VPC" a run is pointed at.
-pub struct Net {
-    pub vpc: String,
-    pub subnet: String,
-    pub sg: String,
-}
-
-pub fn net() -> &'static Net {
-    static NET: std::sync::OnceLock<Net> = std::sync::OnceLock::new();
-    NET.get_or_init(|| {
-        let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.77.0.0/16"])["Vpc"]["VpcId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        aws_try(&[
-            "ec2",
-            "modify-vpc-attribute",
-            "--vpc-id",
-            &vpc,
-            "--enable-dns-hostnames",
-            "{\"Value\":true}",
-        ]);
-        let subnet = aws(&[
-            "ec2",
-            "create-subnet",
-            "--vpc-id",
-            &vpc,
-            "--cidr-block",
-            "10.77.1.0/24",
-        ])["Subnet"]["SubnetId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let sg = aws(&[
-            "ec2",
-            "create-security-group",
-            "--group-name",
-            &unique("cf-test-"),
-            "--description",
-            "cargo-fargate tests",
-            "--vpc-id",
-            &vpc,
-        ])["GroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        Net { vpc, subnet, sg }
-    })
 }
 
 /// The docker CLI with a throw-away config dir, logged in to the bench registry.

@@ -7,6 +7,7 @@ use aws_sdk_ec2::error::ProvideErrorMetadata;
 use super::ProjectNetwork;
 use crate::aws::Aws;
 use crate::error::Result;
+use crate::net::poll::{every, poll_until};
 
 /// How long teardown waits for the network's dependencies (endpoint and task interfaces) to go.
 pub(super) const DELETE_PATIENCE: Duration = Duration::from_secs(300);
@@ -79,6 +80,18 @@ impl Aws {
             )
             .await?;
         }
+        self.delete_routing(net).await?;
+        patient(
+            deadline,
+            || async { ec2.delete_vpc().vpc_id(&net.vpc).send().await.map(|_| ()) },
+            |e| self.net_error(e, "ec2:DeleteVpc", format!("delete VPC {}", net.vpc)),
+        )
+        .await
+    }
+
+    /// The route tables and the internet gateway, once no subnet uses them.
+    async fn delete_routing(&self, net: &ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
         for table in [&net.public_routes, &net.private_routes]
             .into_iter()
             .flatten()
@@ -112,16 +125,12 @@ impl Aws {
                     self.net_error(e, "ec2:DeleteInternetGateway", format!("delete {gateway}"))
                 })?;
         }
-        patient(
-            deadline,
-            || async { ec2.delete_vpc().vpc_id(&net.vpc).send().await.map(|_| ()) },
-            |e| self.net_error(e, "ec2:DeleteVpc", format!("delete VPC {}", net.vpc)),
-        )
-        .await
+        Ok(())
     }
 }
 
-/// Runs `call` until it succeeds, retrying `DependencyViolation` every 5 s until `deadline`.
+/// Runs `call` until it succeeds, retrying `DependencyViolation` every 5 s until `deadline`; past
+/// it, the last refusal is the error.
 pub(super) async fn patient<E, F, Fut>(
     deadline: Instant,
     call: F,
@@ -139,13 +148,25 @@ where
         >,
     >,
 {
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.code() == Some("DependencyViolation") && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_secs(5)).await;
+    let refused = std::sync::Mutex::new(None);
+    let done = poll_until(
+        "EC2 to let go of the network interfaces",
+        deadline,
+        every(Duration::from_secs(5)),
+        || async {
+            match call().await {
+                Ok(()) => Ok(Some(())),
+                Err(e) if e.code() == Some("DependencyViolation") => {
+                    *refused.lock().expect("not poisoned") = Some(fail(e));
+                    Ok(None)
+                }
+                Err(e) => Err(fail(e)),
             }
-            Err(e) => return Err(fail(e)),
-        }
-    }
+        },
+    )
+    .await?;
+    done.map_err(|timed_out| {
+        let last = refused.lock().expect("not poisoned").take();
+        last.unwrap_or_else(|| timed_out.into())
+    })
 }

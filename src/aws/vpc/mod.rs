@@ -60,6 +60,11 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A resource's `cargo-fargate:network` tag: which part of the network it is.
+fn part(tags: &[Tag]) -> Option<String> {
+    tag_map(tags).get(NETWORK_PART_TAG).cloned()
+}
+
 fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
@@ -100,15 +105,25 @@ impl Aws {
         };
         let id = vpc.vpc_id().unwrap_or_default().to_string();
         let mut net = ProjectNetwork {
-            vpc: id.clone(),
+            vpc: id,
             cidr: vpc.cidr_block().unwrap_or_default().to_string(),
             vpc_tags: tag_map(vpc.tags()),
             ..Default::default()
         };
-        let part = |tags: &[Tag]| tag_map(tags).get(NETWORK_PART_TAG).cloned();
+        self.read_subnets(&mut net).await?;
+        self.read_gateway(&mut net).await?;
+        self.read_routes(&mut net).await?;
+        self.read_groups(&mut net).await?;
+        self.read_endpoints(&mut net).await?;
+        Ok(Some(net))
+    }
+
+    /// The public and private subnets, sorted by zone.
+    async fn read_subnets(&self, net: &mut ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
         let subnets = ec2
             .describe_subnets()
-            .filters(filter("vpc-id", &id))
+            .filters(filter("vpc-id", &net.vpc))
             .send()
             .await
             .map_err(|e| {
@@ -131,9 +146,15 @@ impl Aws {
         }
         net.public_subnets.sort();
         net.private_subnets.sort();
+        Ok(())
+    }
+
+    /// The internet gateway.
+    async fn read_gateway(&self, net: &mut ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
         let gateways = ec2
             .describe_internet_gateways()
-            .filters(filter("attachment.vpc-id", &id))
+            .filters(filter("attachment.vpc-id", &net.vpc))
             .send()
             .await
             .map_err(|e| {
@@ -148,9 +169,15 @@ impl Aws {
             .iter()
             .find(|g| part(g.tags()).as_deref() == Some("gateway"))
             .and_then(|g| g.internet_gateway_id().map(str::to_string));
+        Ok(())
+    }
+
+    /// The route tables and their subnet associations.
+    async fn read_routes(&self, net: &mut ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
         let routes = ec2
             .describe_route_tables()
-            .filters(filter("vpc-id", &id))
+            .filters(filter("vpc-id", &net.vpc))
             .send()
             .await
             .map_err(|e| {
@@ -176,9 +203,15 @@ impl Aws {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// The tasks' and the endpoints' security groups.
+    async fn read_groups(&self, net: &mut ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
         let groups = ec2
             .describe_security_groups()
-            .filters(filter("vpc-id", &id))
+            .filters(filter("vpc-id", &net.vpc))
             .send()
             .await
             .map_err(|e| {
@@ -196,9 +229,15 @@ impl Aws {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// The live VPC endpoints.
+    async fn read_endpoints(&self, net: &mut ProjectNetwork) -> Result<()> {
+        let ec2 = self.ec2();
         let endpoints = ec2
             .describe_vpc_endpoints()
-            .filters(filter("vpc-id", &id))
+            .filters(filter("vpc-id", &net.vpc))
             .send()
             .await
             .map_err(|e| {
@@ -221,7 +260,7 @@ impl Aws {
             }
         }
         net.endpoints.sort();
-        Ok(Some(net))
+        Ok(())
     }
 
     /// The region's availability zones that are up (not Local or Wavelength zones), by name.

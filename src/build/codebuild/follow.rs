@@ -41,9 +41,7 @@ pub async fn follow(
     let started = Instant::now();
     let limit = Duration::from_secs(u64::from(timeout_minutes) * 60 + 15 * 60);
     let spinner = out.spinner("Building");
-    let mut interrupt = Box::pin(tokio::signal::ctrl_c());
-    // Polled once so the handler is in place before the first wait.
-    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
+    let mut interrupt = crate::interrupt::claim();
     let mut printed: BTreeSet<String> = BTreeSet::new();
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut token: Option<String> = None;
@@ -83,10 +81,9 @@ pub async fn follow(
         }
         let interrupted = tokio::select! {
             _ = tokio::time::sleep(POLL) => false,
-            _ = &mut interrupt => true,
+            _ = interrupt.recv() => true,
         };
         if interrupted {
-            interrupt = Box::pin(tokio::signal::ctrl_c());
             if !stop_on_interrupt || stopping {
                 spinner.finish_and_clear();
                 let what = if stopping {
@@ -94,10 +91,14 @@ pub async fn follow(
                 } else {
                     "it goes on"
                 };
-                return Err(UserError::new(format!(
-                    "stopped following CodeBuild build {id}; {what}"
+                let left = UserError::new(format!(
+                    "interrupted: stopped following CodeBuild build {id}; {what}"
                 ))
-                .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"))
+                .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"));
+                return Err(crate::error::Exit {
+                    code: crate::error::exit::INTERRUPTED,
+                    error: left.into(),
+                }
                 .into());
             }
             stopping = true;

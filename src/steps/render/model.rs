@@ -73,37 +73,7 @@ fn walk(m: &Model, shape: &str, value: &Value, path: &str, field: &str) -> Resul
         }
     };
     match (s.kind.as_str(), value) {
-        ("structure", Value::Object(map)) => {
-            for (key, v) in map {
-                let Some(member) = s.members.get(key) else {
-                    let fix =
-                        match crate::error::did_you_mean(key, s.members.keys().map(String::as_str))
-                        {
-                            Some(near) => {
-                                format!("did you mean `{near}`? (field names are case-sensitive)")
-                            }
-                            None => format!("ECS knows: {}", crate::error::list(s.members.keys())),
-                        };
-                    return Err(Misfit {
-                        path: at(key),
-                        field: key.clone(),
-                        what: format!(
-                            "`{}` is not a field ECS's RegisterTaskDefinition accepts",
-                            at(key)
-                        ),
-                        fix,
-                    });
-                };
-                walk(m, member, v, &at(key), key)?;
-            }
-            if let Some(missing) = s.required.iter().find(|r| !map.contains_key(*r)) {
-                return Err(misfit(
-                    format!("`{}` is required by ECS", at(missing)),
-                    format!("add `{missing}`"),
-                ));
-            }
-            Ok(())
-        }
+        ("structure", Value::Object(map)) => walk_structure(m, s, map, path, field),
         ("list", Value::Array(items)) => {
             let member = s.member.as_deref().unwrap_or_default();
             for (i, item) in items.iter().enumerate() {
@@ -133,28 +103,84 @@ fn walk(m: &Model, shape: &str, value: &Value, path: &str, field: &str) -> Resul
         ("timestamp", Value::Number(_) | Value::String(_)) => Ok(()),
         ("blob", Value::String(_)) => Ok(()),
         (kind, other) => {
-            let wanted = match kind {
-                "structure" | "map" => "an object",
-                "list" => "a list",
-                "integer" | "long" => "a whole number",
-                "boolean" => "true or false",
-                "string" => "a string",
-                _ => "a number",
-            };
-            let got = match other {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::String(_) => "a string",
-                Value::Array(_) => "a list",
-                Value::Object(_) => "an object",
-            };
+            let (wanted, got) = mismatch(kind, other);
             Err(misfit(
                 format!("`{path}` must be {wanted}, not {got}"),
                 format!("write {wanted} there (`| tojson` renders a value as JSON)"),
             ))
         }
     }
+}
+
+/// Each field of an object: one ECS knows, of the right shape; and the required ones there.
+fn walk_structure(
+    m: &Model,
+    s: &Shape,
+    map: &serde_json::Map<String, Value>,
+    path: &str,
+    field: &str,
+) -> Result<(), Misfit> {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    for (key, v) in map {
+        let Some(member) = s.members.get(key) else {
+            let fix = match crate::error::did_you_mean(key, s.members.keys().map(String::as_str)) {
+                Some(near) => {
+                    format!("did you mean `{near}`? (field names are case-sensitive)")
+                }
+                None => format!("ECS knows: {}", crate::error::list(s.members.keys())),
+            };
+            return Err(Misfit {
+                path: at(key),
+                field: key.clone(),
+                what: format!(
+                    "`{}` is not a field ECS's RegisterTaskDefinition accepts",
+                    at(key)
+                ),
+                fix,
+            });
+        };
+        walk(m, member, v, &at(key), key)?;
+    }
+    if let Some(missing) = s.required.iter().find(|r| !map.contains_key(*r)) {
+        return Err(Misfit {
+            path: if path.is_empty() {
+                "(top)".into()
+            } else {
+                path.to_string()
+            },
+            field: field.to_string(),
+            what: format!("`{}` is required by ECS", at(missing)),
+            fix: format!("add `{missing}`"),
+        });
+    }
+    Ok(())
+}
+
+/// What a shape of `kind` wants and what `other` is, in words.
+fn mismatch(kind: &str, other: &Value) -> (&'static str, &'static str) {
+    let wanted = match kind {
+        "structure" | "map" => "an object",
+        "list" => "a list",
+        "integer" | "long" => "a whole number",
+        "boolean" => "true or false",
+        "string" => "a string",
+        _ => "a number",
+    };
+    let got = match other {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    (wanted, got)
 }
 
 #[cfg(test)]

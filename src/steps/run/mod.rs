@@ -205,6 +205,53 @@ impl fmt::Display for RunReport {
 /// Starts the tasks, and unless detached waits until they stop, streaming their logs.
 pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunReport> {
     let config = input.config;
+    // Listen for Ctrl-C from before RunTask: once a task may exist, it is ours to report or stop.
+    let mut interrupt = crate::interrupt::claim();
+    let tasks = start(aws, out, input, &mut interrupt).await?;
+    let essential = essential_containers(input.definition);
+    let arns: Vec<String> = tasks.iter().map(|t| t.task_arn.clone()).collect();
+    for arn in &arns {
+        out.status("Started", format_args!("task {arn}"));
+    }
+    let mut report = RunReport {
+        cluster: config.cluster.clone(),
+        task_definition: input.registration.clone(),
+        network: input.network.clone(),
+        tasks: tasks.iter().map(|t| task_report(t, &essential)).collect(),
+        detached: input.detach,
+        interrupted: false,
+        outcome: None,
+        exit_code: 0,
+    };
+    if input.detach {
+        return Ok(report);
+    }
+    tokio::select! {
+        done = follow(aws, out, input, &arns) => {
+            let tasks = done.map_err(|e| lost(e, &arns))?;
+            let o = outcome(&tasks, &essential);
+            report.tasks = tasks.iter().map(|t| task_report(t, &essential)).collect();
+            report.exit_code = o.exit_code;
+            report.outcome = Some(o);
+        }
+        _ = interrupt.recv() => {
+            report.interrupted = true;
+            report.exit_code = INTERRUPTED;
+            interrupted(aws, out, input, &arns).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// RunTask, with the client token of this run's identity (a lost answer is asked again, never
+/// doubled); retried while IAM makes new roles usable. The tasks ECS started, at least one.
+async fn start(
+    aws: &Aws,
+    out: &Output,
+    input: &RunInput<'_>,
+    interrupt: &mut crate::interrupt::Claim,
+) -> Result<Vec<Task>> {
+    let config = input.config;
     let container = crate::steps::render::main_container(input.definition)
         .and_then(|c| c["name"].as_str())
         .unwrap_or(&config.project)
@@ -244,9 +291,6 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         exec: config.service.exec,
         client_token: &pending.token,
     };
-    // Listen for Ctrl-C from here on: once a task may exist, it is ours to report or stop.
-    let mut interrupt = Box::pin(tokio::signal::ctrl_c());
-    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
     // A role IAM has just created can take a few seconds to be usable by ECS: RunTask is retried
     // while ECS says so, and Ctrl-C ends the wait.
     let retries = if input.fresh_roles { IAM_RETRIES } else { 0 };
@@ -269,7 +313,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         });
     let response = tokio::select! {
         r = start => r.map_err(|e| unanswered(e, &pending))?,
-        _ = &mut interrupt => {
+        _ = interrupt.recv() => {
             return Err(crate::error::Exit {
                 code: INTERRUPTED,
                 error: anyhow::anyhow!(
@@ -293,25 +337,17 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         .fix("check the cluster's capacity, subnets and security groups")
         .into());
     }
-    let essential = essential_containers(input.definition);
-    let arns: Vec<String> = tasks.iter().map(|t| t.task_arn.clone()).collect();
-    for arn in &arns {
-        out.status("Started", format_args!("task {arn}"));
-    }
-    let mut report = RunReport {
-        cluster: config.cluster.clone(),
-        task_definition: input.registration.clone(),
-        network: input.network.clone(),
-        tasks: tasks.iter().map(|t| task_report(t, &essential)).collect(),
-        detached: input.detach,
-        interrupted: false,
-        outcome: None,
-        exit_code: 0,
-    };
-    if input.detach {
-        return Ok(report);
-    }
+    Ok(tasks)
+}
 
+/// Polls the tasks until all have stopped, streaming their logs; their last state.
+async fn follow(
+    aws: &Aws,
+    out: &Output,
+    input: &RunInput<'_>,
+    arns: &[String],
+) -> anyhow::Result<Vec<Task>> {
+    let cluster = &input.config.cluster;
     let targets = logs::targets(input.definition);
     if targets.is_empty() {
         out.warn("the task definition has no awslogs container: not following logs");
@@ -327,72 +363,69 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
     let mut last_status = String::new();
     let mut missing_polls = 0;
     let mut warned = false;
-    let wait = async {
-        loop {
-            let (tasks, failures) =
-                parse_tasks(&aws.describe_tasks(&config.cluster, &arns).await?)?;
-            // ECS answers MISSING for a task it no longer knows (another account or region, or
-            // long gone): asking again forever would hang.
-            if tasks.len() < arns.len() && failures.iter().any(|f| f.contains("MISSING")) {
-                missing_polls += 1;
-                if missing_polls >= MISSING_POLLS {
-                    anyhow::bail!("ECS no longer knows the task ({})", failures.join("; "));
-                }
-            } else {
-                missing_polls = 0;
+    loop {
+        let (tasks, failures) = parse_tasks(&aws.describe_tasks(cluster, arns).await?)?;
+        // ECS answers MISSING for a task it no longer knows (another account or region, or long
+        // gone): asking again forever would hang.
+        if tasks.len() < arns.len() && failures.iter().any(|f| f.contains("MISSING")) {
+            missing_polls += 1;
+            if missing_polls >= MISSING_POLLS {
+                anyhow::bail!("ECS no longer knows the task ({})", failures.join("; "));
             }
-            // The logs are shown, not judged: a failure to fetch them is a warning, never the
-            // task's result.
-            if let Err(e) = logs::poll(aws, out, &mut streams, labels).await {
-                logs_failed(out, &mut warned, &e);
-            }
-            let statuses: Vec<&str> = tasks.iter().map(|t| t.last_status.as_str()).collect();
-            let status = statuses.join(", ");
-            if status != last_status {
-                out.status("Status", &status);
-                last_status = status;
-            }
-            if !tasks.is_empty() && tasks.iter().all(|t| t.last_status == "STOPPED") {
-                // What the containers wrote last.
-                loop {
-                    match logs::poll(aws, out, &mut streams, labels).await {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e) => {
-                            logs_failed(out, &mut warned, &e);
-                            break;
-                        }
+        } else {
+            missing_polls = 0;
+        }
+        // The logs are shown, not judged: a failure to fetch them is a warning, never the task's
+        // result.
+        if let Err(e) = logs::poll(aws, out, &mut streams, labels).await {
+            logs_failed(out, &mut warned, &e);
+        }
+        let statuses: Vec<&str> = tasks.iter().map(|t| t.last_status.as_str()).collect();
+        let status = statuses.join(", ");
+        if status != last_status {
+            out.status("Status", &status);
+            last_status = status;
+        }
+        if !tasks.is_empty() && tasks.iter().all(|t| t.last_status == "STOPPED") {
+            // What the containers wrote last.
+            loop {
+                match logs::poll(aws, out, &mut streams, labels).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        logs_failed(out, &mut warned, &e);
+                        break;
                     }
                 }
-                return Ok::<_, anyhow::Error>(tasks);
             }
-            tokio::time::sleep(input.poll).await;
+            return Ok(tasks);
         }
-    };
-    tokio::select! {
-        done = wait => {
-            let tasks = done.map_err(|e| lost(e, &arns))?;
-            let o = outcome(&tasks, &essential);
-            report.tasks = tasks.iter().map(|t| task_report(t, &essential)).collect();
-            report.exit_code = o.exit_code;
-            report.outcome = Some(o);
-        }
-        _ = &mut interrupt => {
-            report.interrupted = true;
-            report.exit_code = INTERRUPTED;
-            if input.stop_on_interrupt {
-                for arn in &arns {
-                    aws.stop_task(&config.cluster, arn, "interrupted: cargo fargate run --stop-on-interrupt").await?;
-                    out.status("Stopped", format_args!("task {arn}"));
-                }
-            } else {
-                out.warn(format_args!(
-                    "stopped following; the task keeps running: `cargo fargate logs -f --task {}` or `cargo fargate stop {}`",
-                    logs::task_id(&arns[0]),
-                    logs::task_id(&arns[0])
-                ));
-            }
-        }
+        tokio::time::sleep(input.poll).await;
     }
-    Ok(report)
+}
+
+/// Ctrl-C while following: the tasks stopped (`--stop-on-interrupt`), or one line naming what
+/// keeps running and how to follow or stop it.
+async fn interrupted(aws: &Aws, out: &Output, input: &RunInput<'_>, arns: &[String]) -> Result<()> {
+    let cluster = &input.config.cluster;
+    if input.stop_on_interrupt {
+        for arn in arns {
+            aws.stop_task(
+                cluster,
+                arn,
+                "interrupted: cargo fargate run --stop-on-interrupt",
+            )
+            .await?;
+            out.status("Stopped", format_args!("task {arn}"));
+        }
+        return Ok(());
+    }
+    let ids: Vec<&str> = arns.iter().map(|a| logs::task_id(a)).collect();
+    out.warn(format_args!(
+        "interrupted: stopped following; still running: task {}: follow it with `cargo fargate logs -f --task {}`, stop it with `cargo fargate stop {}`",
+        arns.join(", task "),
+        ids[0],
+        ids.join(" ")
+    ));
+    Ok(())
 }

@@ -32,7 +32,7 @@ pub fn choose_subnets(
     allow_default_vpc: bool,
 ) -> Result<(String, Vec<String>), UserError> {
     let allow_fix = "or pass --allow-default-vpc to use it anyway";
-    if !config.subnets.is_empty() {
+    if !config.network.subnets.is_empty() {
         let mut vpcs: Vec<&str> = found.iter().map(|s| s.vpc_id.as_str()).collect();
         vpcs.sort();
         vpcs.dedup();
@@ -53,7 +53,7 @@ pub fn choose_subnets(
                 )
                 .fix(format!("use subnets of your own VPC, {allow_fix}")));
         }
-        return Ok((vpc, config.subnets.clone()));
+        return Ok((vpc, config.network.subnets.clone()));
     }
     let mut by_vpc: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for s in found {
@@ -98,23 +98,26 @@ pub async fn resolve_network(
     config: &Config,
     allow_default_vpc: bool,
 ) -> Result<Network> {
-    if config.subnets.is_empty() {
+    if config.network.subnets.is_empty() {
         if let Some(net) = project_network(aws, config).await? {
             return Ok(net);
         }
     }
     // Subnets, default VPCs and the configured security groups are read at once; their errors are
     // reported in that order.
-    let want_groups = !config.security_groups.is_empty();
-    let (found, default_vpcs, groups) =
-        tokio::join!(aws.subnets(&config.subnets), aws.default_vpcs(), async {
+    let want_groups = !config.network.security_groups.is_empty();
+    let (found, default_vpcs, groups) = tokio::join!(
+        aws.subnets(&config.network.subnets),
+        aws.default_vpcs(),
+        async {
             match want_groups {
-                true => Some(aws.security_groups(&config.security_groups).await),
+                true => Some(aws.security_groups(&config.network.security_groups).await),
                 false => None,
             }
-        },);
+        },
+    );
     let found = found.map_err(|e| match e.downcast::<UserError>() {
-        Ok(u) if !config.subnets.is_empty() => {
+        Ok(u) if !config.network.subnets.is_empty() => {
             let mut k = config.key_error("subnets", u.what);
             k.fix = u.fix;
             k.into()
@@ -157,13 +160,13 @@ pub async fn resolve_network(
                 .fix("use security groups of the subnets' VPC")
                 .into());
         }
-        config.security_groups.clone()
+        config.network.security_groups.clone()
     };
     Ok(Network {
         vpc,
         subnets,
         security_groups,
-        assign_public_ip: config.assign_public_ip,
+        assign_public_ip: config.network.assign_public_ip,
     })
 }
 
@@ -173,7 +176,7 @@ async fn project_network(aws: &Aws, config: &Config) -> Result<Option<Network>> 
     let Some(net) = aws.project_network(&config.project).await? else {
         return Ok(None);
     };
-    let private = config.private_network;
+    let private = config.network.private;
     let subnets: Vec<String> = if private {
         &net.private_subnets
     } else {
@@ -196,10 +199,10 @@ async fn project_network(aws: &Aws, config: &Config) -> Result<Option<Network>> 
             .fix("run `cargo fargate setup` to complete it")
             .into());
     };
-    let security_groups = if config.security_groups.is_empty() {
+    let security_groups = if config.network.security_groups.is_empty() {
         vec![group]
     } else {
-        config.security_groups.clone()
+        config.network.security_groups.clone()
     };
     Ok(Some(Network {
         vpc: net.vpc,
