@@ -117,7 +117,8 @@ package lists ${arm_upd} s, the install ${inst} s. The docker builder's first ar
 image also installs the cross toolchain in the template's toolchain layer (the same Debian packages
 without rustup; \`rustup target add\` with it), cached for every later project. The ARM environment's
 stand-in image (scripts/base-images.sh: Debian arm64 debootstrapped, its second stage under qemu)
-took ${cb_arm64} on this machine, once; again from its root filesystem cached in .bench/ (after
+took ${cb_arm64} on this machine, once (without the downloads its debootstrap cache already held); again
+from its root filesystem cached in .bench/ (after
 \`docker image rm\`): ${cb_arm64_cached}.
 MD
 )
