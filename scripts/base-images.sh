@@ -11,6 +11,8 @@
 #   codebuild: cargo-fargate-bench/codebuild-standard:7.0
 #            (Debian bookworm minbase + docker CLI + aws-cli + git, zip, unzip,
 #            bash, ca-certificates): where the bench agent runs CodeBuild builds
+#   codebuild arm64: cargo-fargate-bench/codebuild-aarch64-standard:3.0
+#            (the same for linux/arm64: CodeBuild's ARM environment, run under qemu)
 # Idempotent: an image already in the engine is skipped (unless it was built
 # from another host CA set or toolchain, see image_key). The debootstrapped
 # root filesystems are cached as tarballs in .bench/ so a rebuild after
@@ -85,25 +87,39 @@ CLEANUP=()
 trap 'rm -rf "${CLEANUP[@]}"' EXIT
 
 # debootstrap once into a temp dir, then keep only a tarball in .bench/.
-# Sets ROOTFS_TAR.
-rootfs_tarball() { # name include-list
-  local name="$1" include="$2" dir
+# Another architecture (arm64): debootstrap's first stage unpacks, its second runs in the new root
+# under qemu (binfmt_misc, flag F: no interpreter copied in). Sets ROOTFS_TAR.
+rootfs_tarball() { # name include-list [arch]
+  local name="$1" include="$2" arch="${3:-}" dir
   ROOTFS_TAR="$BENCH_DIR/rootfs-$name.tar"
   [[ -s "$ROOTFS_TAR" ]] && return
   dir="$(mktemp -d "$BENCH_DIR/rootfs-$name.XXXXXX")"
   CLEANUP+=("$dir")
-  log "$name: debootstrap --variant=minbase --include=$include $SUITE $MIRROR"
+  log "$name: debootstrap --variant=minbase ${arch:+--arch=$arch }--include=$include $SUITE $MIRROR"
   mkdir -p "$BENCH_DIR/debootstrap-cache"
-  if ! debootstrap --variant=minbase --include="$include" \
-    --cache-dir="$BENCH_DIR/debootstrap-cache" \
-    "$SUITE" "$dir" "$MIRROR" >"$BENCH_DIR/debootstrap-$name.log" 2>&1; then
-    tail -n 20 "$BENCH_DIR/debootstrap-$name.log" >&2
+  local log_file="$BENCH_DIR/debootstrap-$name.log"
+  # shellcheck disable=SC2086 # the arch options are two words
+  if ! { timeout 1800 debootstrap --variant=minbase --include="$include" ${arch:+--arch=$arch --foreign} \
+    --cache-dir="$BENCH_DIR/debootstrap-cache" "$SUITE" "$dir" "$MIRROR" >"$log_file" 2>&1 &&
+    { [[ -z "$arch" ]] || emulated_second_stage "$dir" >>"$log_file" 2>&1; }; }; then
+    tail -n 20 "$log_file" >&2
     die "$name: debootstrap failed (log .bench/debootstrap-$name.log)"
   fi
   slim_rootfs "$dir"
   tar --numeric-owner -C "$dir" -cf "$ROOTFS_TAR.tmp" .
   mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
   rm -rf "$dir"
+}
+
+# debootstrap's second stage of a foreign root, under qemu. dpkg leaves out what slim_rootfs would
+# delete anyway, and py3compile: byte-compiling the AWS CLI's Python under emulation was most of the
+# time this took (Python compiles what it imports when it runs instead).
+emulated_second_stage() { # dir
+  mkdir -p "$1/etc/dpkg/dpkg.cfg.d"
+  printf 'path-exclude %s\n' /usr/bin/py3compile '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/locale/*' \
+    >"$1/etc/dpkg/dpkg.cfg.d/bench-emulated"
+  timeout 1800 chroot "$1" /debootstrap/debootstrap --second-stage
+  rm -f "$1/etc/dpkg/dpkg.cfg.d/bench-emulated"
 }
 
 # This machine reaches the registries through a TLS-intercepting egress
@@ -229,6 +245,52 @@ build_codebuild() {
     die "codebuild: a tool is missing in $BENCH_CODEBUILD_IMAGE"
 }
 
+# CodeBuild's ARM environment: the codebuild stand-in's tools for linux/arm64, loaded as an arm64 image
+# (`docker import` gives an image the Engine's architecture, so this one is `docker load`ed from a
+# config that names arm64). The agent runs ARM_CONTAINER builds in it, under qemu.
+build_codebuild_arm64() {
+  local key; key="$(image_key codebuild-arm64-v2)"
+  if image_current "$BENCH_CODEBUILD_ARM64_IMAGE" "$key"; then log "codebuild arm64: $BENCH_CODEBUILD_ARM64_IMAGE exists, skipping"; return; fi
+  [[ -f /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] ||
+    die "codebuild arm64: qemu-aarch64 is not registered with binfmt_misc (scripts/bench.sh up registers it)"
+  local t0=$SECONDS timing=codebuild-arm64.seconds
+  [[ -s "$BENCH_DIR/rootfs-codebuild-arm64.tar" ]] && timing=codebuild-arm64-cached.seconds
+  rootfs_tarball codebuild-arm64 docker.io,awscli,python3-cffi-backend,git,zip,unzip,bash,ca-certificates,curl,jq,less,xz-utils arm64
+  stage_rootfs
+  rm -f "$STAGE"/usr/sbin/{dockerd,runc,docker-proxy} "$STAGE"/usr/bin/{containerd,containerd-shim,containerd-shim-runc-v1,containerd-shim-runc-v2,ctr} \
+    "$STAGE/var/run/docker.pid"
+  load_stage "$BENCH_CODEBUILD_ARM64_IMAGE" "$key" arm64 "cargo-fargate bench stand-in for aws/codebuild/amazonlinux-aarch64-standard:3.0"
+  docker run --rm --network none --platform linux/arm64 "$BENCH_CODEBUILD_ARM64_IMAGE" sh -c \
+    'test "$(uname -m)" = aarch64 && docker --version && aws --version && git --version' >&2 ||
+    die "codebuild arm64: a tool is missing in $BENCH_CODEBUILD_ARM64_IMAGE (or it does not run as arm64)"
+  # What it cost this machine, with the debootstrap or from the root filesystem cached in .bench/
+  # (scripts/bench-arm64.sh reports both).
+  echo "$((SECONDS - t0)) s (load average $(cut -d' ' -f1 /proc/loadavg) at the end)" >"$BENCH_DIR/$timing"
+}
+
+# `docker load` of the staged root as one layer, with a config for `arch` (the codebuild image's
+# environment, label and command).
+load_stage() { # tag key arch message
+  local tag="$1" key="$2" arch="$3" msg="$4" dir diff config
+  dir="$(mktemp -d "$BENCH_DIR/load.XXXXXX")"
+  CLEANUP+=("$dir")
+  tar --numeric-owner -C "$STAGE" -cf "$dir/layer.tar" .
+  rm -rf "$STAGE"
+  diff="sha256:$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)"
+  jq -cn --arg arch "$arch" --arg diff "$diff" --arg key "$key" --arg msg "$msg" '{
+    architecture: $arch, os: "linux",
+    config: {Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DOCKER_BUILDKIT=1", "LC_ALL=C.UTF-8"],
+             Cmd: ["bash"], Labels: {"cargo-fargate-bench.key": $key}},
+    rootfs: {type: "layers", diff_ids: [$diff]},
+    history: [{created_by: $msg}]}' >"$dir/config.json"
+  config="$(sha256sum "$dir/config.json" | cut -d' ' -f1).json"
+  mv "$dir/config.json" "$dir/$config"
+  jq -cn --arg c "$config" --arg t "$tag" '[{Config: $c, RepoTags: [$t], Layers: ["layer.tar"]}]' >"$dir/manifest.json"
+  log "docker load -> $tag ($arch)"
+  tar -C "$dir" -cf - manifest.json "$config" layer.tar | docker load -q >/dev/null
+  rm -rf "$dir"
+}
+
 # The config digest (= image ID) of the remote runtime tag in the bench registry; empty when absent.
 remote_image_id() {
   curl -s --max-time 10 -u "$BENCH_REGISTRY_USER:$BENCH_REGISTRY_PASSWORD" \
@@ -262,7 +324,7 @@ push_runtime() {
 
 main() {
   mkdir -p "$BENCH_DIR"
-  ensure_cmds debootstrap:debootstrap docker:docker.io curl:curl
+  ensure_cmds debootstrap:debootstrap docker:docker.io curl:curl jq:jq
   # The toolchain comes from the host's rustup, never from Debian's rustc.
   command -v rustc >/dev/null || die "rustc not found on PATH (the builder image copies the host toolchain)"
   # The engine comes from the bench; start it if this runs on its own.
@@ -272,11 +334,13 @@ main() {
   build_runtime
   build_builder
   build_codebuild
+  build_codebuild_arm64
   push_runtime
   echo "$BENCH_BUILDER_IMAGE"
   echo "$BENCH_RUNTIME_IMAGE"
   echo "$BENCH_RUNTIME_IMAGE_REMOTE"
   echo "$BENCH_CODEBUILD_IMAGE"
+  echo "$BENCH_CODEBUILD_ARM64_IMAGE"
 }
 
 main "$@"

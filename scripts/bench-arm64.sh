@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of arm64 against x86_64 images on this x86_64 bench: `cargo fargate push` of
-# tests/fixtures/withdep (one dependency) with the host and the docker builder, each for
-# `architecture` x86_64 and arm64 (cross-compiled: scripts/lib/arm64.sh installs the toolchain), on
-# the minimal runtime (scratch). Per combination: a cold build+push (a fresh target dir; for docker a
+# tests/fixtures/withdep (one dependency) with the host, docker and codebuild builders, each for
+# `architecture` x86_64, arm64 (cross-compiled: scripts/lib/arm64.sh installs the toolchain) and
+# both (one image index), on the minimal runtime (scratch). CodeBuild's arm64 build runs on the
+# bench agent's ARM environment (its container linux/arm64 under qemu). Per combination: a cold build+push (a fresh target dir; for docker a
 # manifest nobody built before, so the dependency layer is rebuilt), a code-only rebuild+push, and the
 # image's compressed size in the registry. Also the one-time install a fresh machine needs for arm64
 # (scripts/lib/arm64.sh's packages), timed in a throwaway container of the bench's bare bookworm
@@ -63,12 +64,13 @@ install_probe() {
 echo "== fresh-machine install of the arm64 toolchain (throwaway container)" >&2
 read -r upd arm_upd inst < <(install_probe)
 
+cb_arm64="$(cat .bench/codebuild-arm64.seconds 2>/dev/null || true)"
+cb_arm64="${cb_arm64:-an unmeasured time (made before its time was recorded)}"
+cb_arm64_cached="$(cat .bench/codebuild-arm64-cached.seconds 2>/dev/null || echo "not measured yet")"
 rows=""
 json="{\"install_s\":{\"apt_update\":$upd,\"arm64_lists\":$arm_upd,\"install\":$inst},"
-for builder in host docker; do
-  arches=(x86_64 arm64)
-  [[ "$builder" == host ]] && arches+=(both) # one image index of both (host builder only)
-  for arch in "${arches[@]}"; do
+for builder in host docker codebuild; do
+  for arch in x86_64 arm64 both; do
     nonce="$(date +%s%N)"
     dir="$work/$builder-$arch"
     cp -r tests/fixtures/withdep "$dir"
@@ -95,11 +97,14 @@ section=$(cat <<MD
 
 Written by \`scripts/bench-arm64.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, load average at the start $load_at_start.
 \`cargo fargate push\` of tests/fixtures/withdep (one dependency), runtime \`scratch\`; \`both\`: one image
-index of x86_64 and arm64 (size: both images); arm64 is
-cross-compiled (host: the machine's aarch64-linux-gnu-gcc and Debian's rustc-web with its arm64 std;
-docker: the template's build stage on linux/amd64 with the same toolchain installed in its own cached
-layer), never emulated. Cold: a fresh target dir / an uncached dependency layer; code-only: one
-changed line of src/main.rs. Size: compressed layers and config in the registry.
+index of x86_64 and arm64 (size: both images; docker and codebuild build one platform after the
+other, each pushed as \`<content tag>-<arch>\`, then joined). arm64 is cross-compiled, never emulated
+(host: the machine's aarch64-linux-gnu-gcc and Debian's rustc-web with its arm64 std; docker: the
+template's build stage on linux/amd64 with the same toolchain installed in its own cached layer;
+codebuild: the arm64 build runs on the agent's ARM environment, a linux/arm64 container under qemu
+whose Docker is this amd64 Engine, so the template cross-compiles there as the docker builder does;
+on AWS the ARM environment builds natively). Cold: a fresh target dir / an uncached dependency
+layer; code-only: one changed line of src/main.rs. Size: compressed layers and config in the registry.
 
 | builder | architecture | cold build+push | code-only build+push | image size |
 |---|---|---|---|---|
@@ -110,7 +115,11 @@ One-time costs, not in the table: a fresh machine's install of the arm64 toolcha
 libstd-rust-web-dev:arm64), timed in a throwaway bookworm container: apt-get update ${upd} s, the arm64
 package lists ${arm_upd} s, the install ${inst} s. The docker builder's first arm64 build with a builder
 image also installs the cross toolchain in the template's toolchain layer (the same Debian packages
-without rustup; \`rustup target add\` with it), cached for every later project.
+without rustup; \`rustup target add\` with it), cached for every later project. The ARM environment's
+stand-in image (scripts/base-images.sh: Debian arm64 debootstrapped, its second stage under qemu)
+took ${cb_arm64} on this machine, once (without the downloads its debootstrap cache already held); again
+from its root filesystem cached in .bench/ (after
+\`docker image rm\`): ${cb_arm64_cached}.
 MD
 )
 python3 - "$section" <<'PY'

@@ -338,7 +338,7 @@ moto_up() {
     pid="$(spawn "$BENCH_DIR/moto.log" env MOTO_IAM_LOAD_MANAGED_POLICIES=true PYTHONPATH="$AGENT_DIR" \
       "$VENV/bin/python" -m agent --host 127.0.0.1 --port "$BENCH_MOTO_PORT" \
       --registry "127.0.0.1:$BENCH_REGISTRY_PORT" ${reglog:+--registry-log "$reglog"} \
-      --codebuild-image "$BENCH_CODEBUILD_IMAGE")"
+      --codebuild-image "$BENCH_CODEBUILD_IMAGE" --codebuild-arm64-image "$BENCH_CODEBUILD_ARM64_IMAGE")"
     echo "$pid" >"$MOTO_PID"
   fi
   wait_for "moto + agent" "$pid" 60 "$BENCH_DIR/moto.log" moto_ok

@@ -6,135 +6,15 @@
 
 mod common;
 
+use common::arm64::*;
 use common::*;
-use std::io::Read;
-use std::path::Path;
-use std::process::Output;
-
-/// `EM_AARCH64` and `EM_X86_64`: an ELF header's e_machine.
-const EM_AARCH64: u16 = 183;
-const EM_X86_64: u16 = 62;
-
-fn hello() -> tempfile::TempDir {
-    copy_fixture(&repo().join("examples/hello"))
-}
-
-/// `cargo fargate <args>` on the bench with the host builder, as project `name`, for `architecture`,
-/// on the minimal runtime (scratch: its libraries are the target's, from the cross sysroot).
-fn cf(dir: &Path, name: &str, architecture: &str, args: &[&str]) -> std::process::Command {
-    let mut cmd = host_bench_command(dir, &format!("{name}-dev"), args);
-    cmd.env("CARGO_FARGATE_NAME", name)
-        .env("CARGO_FARGATE_ARCHITECTURE", architecture)
-        .env("CARGO_FARGATE_RUNTIME_IMAGE", "scratch")
-        .env("CARGO_FARGATE_SUBNETS", &net().subnet)
-        .env("CARGO_FARGATE_SECURITY_GROUPS", &net().sg);
-    cmd
-}
-
-/// A blob of the bench registry, as its bytes.
-fn registry_blob(repository: &str, digest: &str) -> Vec<u8> {
-    let url = format!(
-        "http://{}/v2/{repository}/blobs/{digest}",
-        env_var("BENCH_REGISTRY")
-    );
-    let o = std::process::Command::new("curl")
-        .args([
-            "-sfL",
-            "--max-time",
-            "60",
-            "-u",
-            "AWS:123456789012-auth-token",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
-    o.stdout
-}
-
-/// The image config and the e_machine of `/usr/local/bin/<bin>` in the image's layers.
-fn pushed_binary_machine(repository: &str, digest: &str, bin: &str) -> (serde_json::Value, u16) {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&registry_manifest(repository, digest)).unwrap();
-    let config: serde_json::Value = serde_json::from_slice(&registry_blob(
-        repository,
-        manifest["config"]["digest"].as_str().unwrap(),
-    ))
-    .unwrap();
-    let want = format!("usr/local/bin/{bin}");
-    for layer in manifest["layers"].as_array().unwrap() {
-        let blob = registry_blob(repository, layer["digest"].as_str().unwrap());
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
-        for entry in tar.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let path = entry
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            if path == want {
-                let mut header = [0u8; 20];
-                entry.read_exact(&mut header).unwrap();
-                assert_eq!(&header[..4], b"\x7fELF", "{want} is not an ELF file");
-                return (config, u16::from_le_bytes([header[18], header[19]]));
-            }
-        }
-    }
-    panic!("no {want} in the layers of {repository}@{digest}: {manifest}");
-}
-
-/// The task definition of `family`'s latest revision, as ECS has it.
-fn task_definition(family: &str) -> serde_json::Value {
-    aws(&[
-        "ecs",
-        "describe-task-definition",
-        "--task-definition",
-        family,
-    ])["taskDefinition"]
-        .clone()
-}
-
-/// Asserts that `o` exited with `code` and that its JSON output carries the container's log line
-/// `greeting`; its result.
-fn exited_with_greeting(o: &Output, code: i32, greeting: &str) -> serde_json::Value {
-    let out = stdout(o);
-    let show = format!("stdout:\n{out}\nstderr:\n{}", stderr(o));
-    assert_eq!(o.status.code(), Some(code), "{show}");
-    let events: Vec<serde_json::Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert!(
-        events
-            .iter()
-            .any(|e| e["type"] == "log" && e["message"] == greeting),
-        "{show}"
-    );
-    events
-        .into_iter()
-        .rfind(|e| e["type"] == "result")
-        .expect(&show)
-}
-
-/// Asserts that image `digest` of `repository` is an arm64 one whose `/usr/local/bin/<bin>` is an
-/// aarch64 ELF file; its config.
-fn pushed_arm64(repository: &str, digest: &str, bin: &str) -> serde_json::Value {
-    let (config, machine) = pushed_binary_machine(repository, digest, bin);
-    assert_eq!(config["architecture"], "arm64", "{config}");
-    assert_eq!(
-        machine, EM_AARCH64,
-        "the pushed binary is not an aarch64 ELF file"
-    );
-    config
-}
 
 #[test]
 fn host_builder_cross_builds_hello_for_arm64_and_the_task_runs_it_under_emulation() {
     let dir = hello();
     let name = unique("a64");
     let family = format!("{name}-dev");
-    let o = cf(
+    let o = cf_arch(
         dir.path(),
         &name,
         "arm64",
@@ -184,7 +64,7 @@ fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
     let family = format!("{name}-dev");
     // An x86_64 image of the stage, pushed.
     let pushed = json_result(
-        &cf(
+        &cf_arch(
             dir.path(),
             &name,
             "x86_64",
@@ -207,7 +87,7 @@ fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
         &["register", "--image", &uri],
         &["run", "--image", &uri],
     ] {
-        let o = cf(dir.path(), &name, "arm64", args).output().unwrap();
+        let o = cf_arch(dir.path(), &name, "arm64", args).output().unwrap();
         let e = one_line_error(&o, "is for linux/amd64, but the task runs on ARM64");
         assert!(e.contains("CARGO_FARGATE_ARCHITECTURE"), "{args:?}: {e}");
         assert!(e.contains("architecture = \"x86_64\""), "{args:?}: {e}");
@@ -229,15 +109,10 @@ fn an_image_of_the_other_architecture_is_refused_before_anything_is_created() {
         assert!(!o.status.success(), "role {family}-{role} was created");
     }
     // The same image for an X86_64 task goes through.
-    let o = cf(dir.path(), &name, "x86_64", &["register", "--image", &uri])
+    let o = cf_arch(dir.path(), &name, "x86_64", &["register", "--image", &uri])
         .output()
         .unwrap();
     ok(&o);
-    // One image index of both platforms is the host builder's alone.
-    let mut cmd = cf(dir.path(), &name, "both", &["push"]);
-    cmd.env("CARGO_FARGATE_BUILDER", "docker");
-    let e = one_line_error(&cmd.output().unwrap(), "is built by the host builder only");
-    assert!(e.contains("builder = \"host\""), "{e}");
 }
 
 #[test]
@@ -245,7 +120,7 @@ fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_run
     let dir = hello();
     let name = unique("a64d");
     let family = format!("{name}-dev");
-    let mut cmd = cf(
+    let mut cmd = cf_arch(
         dir.path(),
         &name,
         "arm64",
@@ -261,33 +136,6 @@ fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_run
     assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "ARM64");
 }
 
-/// A manifest or image index of the bench registry, parsed.
-fn registry_index(repository: &str, reference: &str) -> serde_json::Value {
-    let url = format!(
-        "http://{}/v2/{repository}/manifests/{reference}",
-        env_var("BENCH_REGISTRY")
-    );
-    let o = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "30",
-            "-u",
-            "AWS:123456789012-auth-token",
-        ])
-        .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
-        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .args([
-            "-H",
-            "Accept: application/vnd.docker.distribution.manifest.v2+json",
-        ])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 #[test]
 fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
     let dir = hello();
@@ -295,7 +143,7 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
     let family = format!("{name}-dev");
     // deploy: one image index of both platforms; the task (x86_64, the first) runs from it. The flag
     // wins over the environment's `arm64`.
-    let o = cf(
+    let o = cf_arch(
         dir.path(),
         &name,
         "arm64",
@@ -361,7 +209,7 @@ fn both_architectures_push_one_index_and_a_task_of_each_runs_from_its_digest() {
 
     // The same pinned index for an ARM64 task: the agent pulls its arm64 image and runs it under
     // emulation; the Engine then holds that image (its ID is the arm64 config's digest).
-    let o = cf(
+    let o = cf_arch(
         dir.path(),
         &name,
         "arm64",
@@ -417,7 +265,7 @@ fn a_dockerfile_that_builds_the_other_architecture_is_refused_before_the_push() 
         ),
     )
     .unwrap();
-    let mut cmd = cf(dir.path(), &name, "arm64", &["push"]);
+    let mut cmd = cf_arch(dir.path(), &name, "arm64", &["push"]);
     cmd.env("CARGO_FARGATE_BUILDER", "docker");
     let o = cmd.output().unwrap();
     let e = one_line_error(
@@ -432,7 +280,7 @@ fn a_dockerfile_that_builds_the_other_architecture_is_refused_before_the_push() 
 fn run_local_of_an_arm64_build_says_it_emulates_and_shows_the_containers_output() {
     let dir = hello();
     let name = unique("a64l");
-    let o = cf(
+    let o = cf_arch(
         dir.path(),
         &name,
         "arm64",

@@ -334,6 +334,56 @@ fn an_install_failure_ends_the_build_and_a_yaml_error_fails_download_source() {
 }
 
 #[test]
+fn the_arm_environment_runs_its_build_as_arm64_and_refuses_an_x86_64_image() {
+    let p = Project::new("cfbcb-arm-");
+    p.source(&[(
+        "buildspec.yml",
+        0o644,
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"machine $(uname -m)\"\n",
+    )]);
+    let arm = [
+        "--environment-type-override",
+        "ARM_CONTAINER",
+        "--image-override",
+        "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+    ];
+    let (b, _) = wait_done(&p.start(&arm), 300);
+    let lines = log(&b);
+    assert_eq!(b["buildStatus"], "SUCCEEDED", "{lines:#?}");
+    assert_eq!(b["environment"]["type"], "ARM_CONTAINER");
+    assert!(
+        lines.iter().any(|l| l.trim() == "machine aarch64"),
+        "{lines:#?}"
+    );
+    // The project's own environment (LINUX_CONTAINER) runs x86_64.
+    let (b, _) = wait_done(&p.start(&[]), 120);
+    let lines = log(&b);
+    assert_eq!(b["buildStatus"], "SUCCEEDED", "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.trim() == "machine x86_64"),
+        "{lines:#?}"
+    );
+    // A curated image of the other architecture cannot start there.
+    let wrong = [
+        "--environment-type-override",
+        "ARM_CONTAINER",
+        "--image-override",
+        "aws/codebuild/standard:7.0",
+    ];
+    let (b, _) = wait_done(&p.start(&wrong), 60);
+    assert_eq!(b["buildStatus"], "FAILED");
+    let provisioning = phase(&b, "PROVISIONING");
+    assert_eq!(provisioning["contexts"][0]["statusCode"], "CLIENT_ERROR");
+    assert!(
+        provisioning["contexts"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not supported for environment type ARM_CONTAINER"),
+        "{provisioning}"
+    );
+}
+
+#[test]
 fn a_source_the_role_may_not_read_fails_download_source() {
     let p = Project::new("cfbcb-denied-");
     aws(&[

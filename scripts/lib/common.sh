@@ -32,6 +32,9 @@ BENCH_RUNTIME_IMAGE_REMOTE="127.0.0.1:$BENCH_REGISTRY_PORT/$BENCH_RUNTIME_IMAGE"
 # Stand-in for CodeBuild's standard Linux image (aws/codebuild/standard:7.0): the bench agent runs
 # every CodeBuild build in it (scripts/bench/agent/codebuild.py maps the project's image to it).
 BENCH_CODEBUILD_IMAGE="cargo-fargate-bench/codebuild-standard:7.0"
+# The same for CodeBuild's ARM environment (ARM_CONTAINER, aws/codebuild/amazonlinux-aarch64-standard:3.0):
+# a linux/arm64 image, which the agent runs under qemu (scripts/lib/arm64.sh registers it).
+BENCH_CODEBUILD_ARM64_IMAGE="cargo-fargate-bench/codebuild-aarch64-standard:3.0"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -26,6 +26,23 @@ pub struct ProjectSpec {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Where a build runs: CodeBuild's ARM environment (ARM_CONTAINER) or its x86_64 one, and the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildEnvironment {
+    pub arm: bool,
+    pub image: String,
+}
+
+impl BuildEnvironment {
+    pub fn environment_type(&self) -> EnvironmentType {
+        if self.arm {
+            EnvironmentType::ArmContainer
+        } else {
+            EnvironmentType::LinuxContainer
+        }
+    }
+}
+
 impl ProjectSpec {
     /// The settings of `found` that differ from this spec, by name (empty: nothing to update).
     pub fn differences(&self, found: &Project) -> Vec<&'static str> {
@@ -77,11 +94,11 @@ impl ProjectSpec {
     }
 
     fn environment_type(&self) -> EnvironmentType {
-        if self.arm {
-            EnvironmentType::ArmContainer
-        } else {
-            EnvironmentType::LinuxContainer
+        BuildEnvironment {
+            arm: self.arm,
+            image: String::new(),
         }
+        .environment_type()
     }
 
     fn parts(
@@ -189,13 +206,15 @@ impl Aws {
         Ok(())
     }
 
-    /// Starts a build of the archive at `s3://{location}` with the project's buildspec.
+    /// Starts a build of the archive at `s3://{location}` with the project's buildspec, in the
+    /// environment of `on` (the ARM one for arm64: each platform of an image builds on its own).
     pub async fn start_codebuild(
         &self,
         project: &str,
         location: &str,
         buildspec: &str,
         env: &[(String, String)],
+        on: &BuildEnvironment,
     ) -> Result<Build> {
         let vars = env
             .iter()
@@ -216,10 +235,12 @@ impl Aws {
             // An overriding source would otherwise be searched for a buildspec.yml of its own.
             .buildspec_override(buildspec)
             .set_environment_variables_override(Some(vars))
+            .environment_type_override(on.environment_type())
+            .image_override(&on.image)
             // A retried StartBuild of the same archive starts one build (CodeBuild keeps the
             // token 5 minutes).
             .idempotency_token(super::idempotency_token(
-                &[project, location, buildspec, &format!("{env:?}")],
+                &[project, location, buildspec, &format!("{env:?}"), &on.image],
                 64,
             ))
             .send()

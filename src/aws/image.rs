@@ -200,18 +200,9 @@ impl Aws {
         if let Some(list) = crate::registry::index_architectures(&manifest) {
             return Ok(list);
         }
-        let url = self
-            .layer_url(repository, crate::registry::config_digest(&manifest)?)
-            .await?;
-        let config: serde_json::Value = crate::net::http_client()
-            .timeout(crate::net::timeout())
-            .build()?
-            .get(&url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let config_digest = crate::registry::config_digest(&manifest)?;
+        let url = self.layer_url(repository, config_digest).await?;
+        let config = crate::registry::download_json(&url, config_digest).await?;
         Ok(config["architecture"]
             .as_str()
             .map(str::to_string)

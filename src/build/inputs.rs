@@ -18,24 +18,6 @@ pub fn check(project: &Project, config: &Config) -> Result<()> {
     profile(project, config)?;
     lockfile(project)?;
     target_dir(project)?;
-    platforms(config)?;
-    Ok(())
-}
-
-/// A multi-platform image is assembled by the host builder only (the classic Docker builder and
-/// CodeBuild make one platform per build).
-fn platforms(config: &Config) -> Result<()> {
-    if config.image_architectures.len() > 1
-        && config.builder != crate::config::resolve::Builder::Host
-    {
-        return Err(config
-            .key_error(
-                "architecture",
-                "`architecture = \"both\"` (one image index for x86_64 and arm64) is built by the host builder only",
-            )
-            .fix("set `builder = \"host\"`, or build one architecture per stage")
-            .into());
-    }
     Ok(())
 }
 

@@ -204,6 +204,23 @@ pub enum Artifact {
     Docker { tag: String, id: String },
     /// An OCI image layout on disk; `push` uploads it blob by blob.
     Host(Box<host::OciImage>),
+    /// A multi-platform image the Docker Engine built one platform at a time; `push` has the
+    /// engine push each and joins them in one index.
+    DockerPlatforms(Vec<DockerPlatform>),
+}
+
+/// One platform's image of a multi-platform Docker build.
+#[derive(Debug, Clone)]
+pub struct DockerPlatform {
+    pub arch: crate::config::resolve::Architecture,
+    /// `{content tag}-{arch}`: the tag it is pushed under.
+    pub tag: String,
+    /// In the Engine as `{repository}:{tag}`.
+    pub local: String,
+    /// The engine's image ID; None when the registry already held the tag (nothing was built).
+    pub id: Option<String>,
+    /// The registry's digest, when it already held the tag.
+    pub digest: Option<String>,
 }
 
 /// What a build leaves behind.
@@ -217,22 +234,32 @@ pub struct BuildOutput {
     pub seconds: f64,
     /// The CycloneDX SBOM written to target/fargate/sbom/ (pushed next to the image).
     pub sbom: Option<PathBuf>,
+    /// A multi-platform image: each platform's SBOM (its target's dependencies), in the order of
+    /// `image_architectures`; pushed next to that platform's image.
+    pub platform_sboms: Vec<PathBuf>,
 }
 
 impl BuildOutput {
     /// `docker`: the local image `{repository}:{content_tag}`; `host`: the OCI image layout's path.
+    /// Several platforms with `docker`: each platform's local image.
     pub fn image(&self) -> String {
         match &self.artifact {
             Artifact::Docker { tag, .. } => tag.clone(),
             Artifact::Host(oci) => oci.dir.display().to_string(),
+            Artifact::DockerPlatforms(p) => {
+                let locals: Vec<&str> = p.iter().map(|p| p.local.as_str()).collect();
+                locals.join(", ")
+            }
         }
     }
 
-    /// `docker`: the engine's image ID; `host`: the manifest digest.
+    /// `docker`: the engine's image ID (of the first platform built, for several); `host`: the
+    /// manifest digest.
     pub fn image_id(&self) -> &str {
         match &self.artifact {
             Artifact::Docker { id, .. } => id,
             Artifact::Host(oci) => &oci.manifest_digest,
+            Artifact::DockerPlatforms(p) => p.iter().find_map(|p| p.id.as_deref()).unwrap_or(""),
         }
     }
 }
@@ -262,7 +289,7 @@ impl Serialize for BuildOutput {
             seconds: self.seconds,
             oci: match &self.artifact {
                 Artifact::Host(oci) => Some(oci.as_ref()),
-                Artifact::Docker { .. } => None,
+                Artifact::Docker { .. } | Artifact::DockerPlatforms(_) => None,
             },
             sbom: &self.sbom,
         }
@@ -301,6 +328,14 @@ pub async fn run(
     out: &crate::output::Output,
 ) -> Result<BuildOutput> {
     let mut built = match config.builder {
+        Builder::Docker if config.image_architectures.len() > 1 => {
+            // The push registry's tags say which platforms are there already.
+            let registry = match (&access.push_registry, access.credentials) {
+                (Some(host), Some(c)) => Some(crate::registry::Registry::new(host, Some(c))?),
+                _ => None,
+            };
+            docker::build_platforms(project, config, plan, registry.as_ref(), out).await?
+        }
         Builder::Docker => docker::build(project, config, plan, out).await?,
         Builder::Host => {
             let started = std::time::Instant::now();
@@ -320,6 +355,7 @@ pub async fn run(
                 artifact: Artifact::Host(Box::new(image)),
                 plan,
                 sbom: None,
+                platform_sboms: Vec::new(),
             }
         }
         Builder::Codebuild => {
@@ -341,7 +377,29 @@ pub async fn run(
         ),
     );
     built.sbom = Some(written.path);
+    if config.image_architectures.len() > 1 {
+        for &arch in &config.image_architectures {
+            built
+                .platform_sboms
+                .push(sbom::write_for(project, config, arch)?.path);
+        }
+    }
     Ok(built)
+}
+
+/// The tag the image of `arch` is pushed under: the content tag for a one-platform image; for each
+/// platform of a multi-platform one `{content tag}-{arch}`, so a platform already pushed is not
+/// built again, and the index of all of them gets the content tag.
+pub fn platform_tag(
+    plan: &Plan,
+    config: &Config,
+    arch: crate::config::resolve::Architecture,
+) -> String {
+    if config.image_architectures.len() > 1 {
+        format!("{}-{}", plan.content_tag, arch.as_config())
+    } else {
+        plan.content_tag.clone()
+    }
 }
 
 /// `line` cut to `max` characters, with an ellipsis when it was longer (whole lines stay in logs).
@@ -350,4 +408,24 @@ pub(crate) fn shorten(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
         Some((at, _)) => format!("{}…", &line[..at]).into(),
         None => line.into(),
     }
+}
+
+/// Drops terminal colour sequences (`ESC [ … m`) the classic builder wraps a step's stderr in (the
+/// engine's stream and CodeBuild's log alike). Hand-written: `strip-ansi-escapes` would add `vte`
+/// for these few lines.
+pub(crate) fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

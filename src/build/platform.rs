@@ -53,23 +53,23 @@ pub async fn cross(
 /// stop the task with `exec format error`.
 pub fn built_for(
     config: &crate::config::Config,
-    plan: &super::Plan,
+    arch: crate::config::resolve::Architecture,
     dockerfile: &str,
     architecture: Option<&str>,
 ) -> Result<()> {
-    let want = plan.platform.trim_start_matches("linux/");
+    let want = arch.platform().trim_start_matches("linux/");
     match architecture {
         Some(have) if have != want => Err(config
             .key_error(
                 "architecture",
                 format!(
                     "{dockerfile} built a linux/{have} image, but the task runs on {}",
-                    config.architecture.ecs()
+                    arch.ecs()
                 ),
             )
             .fix(format!(
                 "build for {} in the Dockerfile (its `FROM` images and binaries), or set `architecture` to match",
-                plan.platform
+                arch.platform()
             ))
             .into()),
         _ => Ok(()),

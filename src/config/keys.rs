@@ -115,7 +115,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "architecture",
         kind: Kind::Choice(ARCHITECTURES),
         default: "x86_64",
-        doc: "Image and task CPU architecture; arm64 (Graviton) is cross-compiled on an x86_64 machine, `both` pushes one image index (host builder; tasks x86_64, or arm64 with `architecture = \"arm64\"` and `--image`): docs/src/arm64.md.",
+        doc: "Image and task CPU architecture; arm64 (Graviton) is cross-compiled on an x86_64 machine, `both` pushes one image index (every builder; codebuild builds arm64 on its ARM environment; tasks x86_64, or arm64 with `architecture = \"arm64\"` and `--image`): docs/src/arm64.md.",
     },
     KeyDef {
         name: "network",

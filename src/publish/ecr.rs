@@ -5,8 +5,6 @@
 use std::fmt;
 use std::time::Instant;
 
-use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{PushImageOptions, TagImageOptions};
 use serde::Serialize;
 
 use crate::aws::ecr::{RepositoryFound, RepositorySpec, RepositoryState};
@@ -288,7 +286,7 @@ pub async fn target_from_plan(
 }
 
 /// Where the image goes: `host/repository` of the push registry, and ECR's URI for pinning.
-fn names(target: &Target, config: &Config) -> (String, String) {
+pub(super) fn names(target: &Target, config: &Config) -> (String, String) {
     let pushed_to = format!("{}/{}", target.registry.host, config.repository);
     let uri = if target.repository.uri.is_empty() {
         pushed_to.clone()
@@ -340,53 +338,6 @@ pub async fn up_to_date(
     }))
 }
 
-/// Completes what CodeBuild built and pushed itself: the registry's digest is the image's, the
-/// plan's other tags are put, and the SBOM (from the same Cargo.lock the build used) goes next to
-/// the image.
-pub async fn publish_remote(
-    built: build::codebuild::Built,
-    target: Target,
-    project: &crate::project::Project,
-    config: &Config,
-    plan: &build::Plan,
-    started: Instant,
-    out: &Output,
-) -> Result<PushOutput> {
-    let tags = tag_copies(&target, config, plan, &built.digest, out).await?;
-    let (pushed_to, uri) = (
-        format!("{}/{}", target.registry.host, config.repository),
-        if target.repository.uri.is_empty() {
-            format!("{}/{}", target.registry.host, config.repository)
-        } else {
-            target.repository.uri.clone()
-        },
-    );
-    let sbom = build::sbom::write(project, config)?;
-    let sbom = sbom::push_sbom(
-        &target.registry,
-        &config.repository,
-        &built.digest,
-        &sbom.path,
-        out,
-    )
-    .await?;
-    Ok(PushOutput {
-        sbom: Some(sbom),
-        image_uri: format!("{uri}@{}", built.digest),
-        repository: target.repository,
-        lifecycle_policy_updated: target.lifecycle_policy_updated,
-        pushed_to,
-        digest: built.digest.clone(),
-        tags,
-        up_to_date: false,
-        layers_pushed: 0,
-        layers_skipped: 0,
-        build: None,
-        codebuild: Some(built),
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
 /// Pushes a built image (either builder's) with its tags.
 pub async fn publish(
     built: BuildOutput,
@@ -397,7 +348,12 @@ pub async fn publish(
 ) -> Result<PushOutput> {
     let pushed = match &built.artifact {
         Artifact::Host(image) => push_oci(image, &target, config, &built.plan, out).await?,
-        Artifact::Docker { tag, .. } => push_docker(tag, &built, &target, config, out).await?,
+        Artifact::Docker { tag, .. } => {
+            super::engine::push_docker(tag, &built, &target, config, out).await?
+        }
+        Artifact::DockerPlatforms(platforms) => {
+            super::engine::push_platforms(platforms, &built.plan, &target, config, out).await?
+        }
     };
     let sbom = match &built.sbom {
         Some(path) => Some(
@@ -414,17 +370,8 @@ pub async fn publish(
     };
     // A multi-platform image: each platform's image gets the SBOM too (a client that resolved the
     // index asks about the image it pulls).
-    if let (Some(path), Artifact::Host(image)) = (&built.sbom, &built.artifact) {
-        for platform in &image.platforms {
-            sbom::push_sbom(
-                &target.registry,
-                &config.repository,
-                &platform.manifest_digest,
-                path,
-                out,
-            )
-            .await?;
-        }
+    for (platform, path) in pushed.platforms.iter().zip(&built.platform_sboms) {
+        sbom::push_sbom(&target.registry, &config.repository, platform, path, out).await?;
     }
     let (pushed_to, uri) = names(&target, config);
     Ok(PushOutput {
@@ -445,16 +392,18 @@ pub async fn publish(
 }
 
 /// What one push did.
-struct Pushed {
-    digest: String,
-    tags: Vec<String>,
-    layers_pushed: usize,
-    layers_skipped: usize,
+pub(super) struct Pushed {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub layers_pushed: usize,
+    pub layers_skipped: usize,
+    /// Each platform's image digest of a multi-platform image (empty for one platform).
+    pub platforms: Vec<String>,
 }
 
 /// Tags to put besides the content tag, less those an immutable repository already gives to
 /// another image (kept as they are, with a warning).
-async fn free_tags(
+pub(super) async fn free_tags(
     target: &Target,
     config: &Config,
     tags: &[String],
@@ -485,34 +434,6 @@ async fn free_tags(
     Ok(free)
 }
 
-/// The plan's other tags (`git-<sha>`, the stage on mutable repositories) put on an image a remote
-/// build pushed under its content tag: the same manifest under each free tag.
-pub async fn tag_copies(
-    target: &Target,
-    config: &Config,
-    plan: &build::Plan,
-    digest: &str,
-    out: &Output,
-) -> Result<Vec<String>> {
-    let tags = free_tags(target, config, &plan.tags, Some(digest), out).await?;
-    let manifest = target
-        .registry
-        .get_manifest(&config.repository, &plan.content_tag)
-        .await?;
-    for tag in tags.iter().filter(|t| **t != plan.content_tag) {
-        target
-            .registry
-            .put_manifest(
-                &config.repository,
-                tag,
-                &manifest.media_type,
-                manifest.bytes.clone(),
-            )
-            .await?;
-    }
-    Ok(tags)
-}
-
 /// The host builder's image, blob by blob over the registry API.
 async fn push_oci(
     image: &build::host::OciImage,
@@ -535,112 +456,11 @@ async fn push_oci(
         tags,
         layers_pushed: stats.blobs_uploaded,
         layers_skipped: stats.blobs_skipped + stats.blobs_mounted,
-    })
-}
-
-/// The docker builder's image, pushed by the engine (which skips layers the registry has).
-async fn push_docker(
-    local: &str,
-    built: &BuildOutput,
-    target: &Target,
-    config: &Config,
-    out: &Output,
-) -> Result<Pushed> {
-    let docker = build::docker::connect().await?;
-    let host = &target.registry.host;
-    let pushed_to = format!("{host}/{}", config.repository);
-    let credentials = DockerCredentials {
-        username: Some(target.credentials.username.clone()),
-        password: Some(target.credentials.password().to_string()),
-        serveraddress: Some(host.clone()),
-        ..Default::default()
-    };
-    let (mut pushed, mut skipped, mut tags) = (0, 0, Vec::new());
-    let mut digest: Option<String> = None;
-    for tag in &built.plan.tags {
-        // The content tag goes first; the others are checked against its digest.
-        if digest.is_some()
-            && free_tags(
-                target,
-                config,
-                &[built.plan.content_tag.clone(), tag.clone()],
-                digest.as_deref(),
-                out,
-            )
-            .await?
-            .len()
-                < 2
-        {
-            continue;
-        }
-        docker
-            .tag_image(
-                local,
-                Some(TagImageOptions {
-                    repo: Some(pushed_to.clone()),
-                    tag: Some(tag.clone()),
-                }),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("tagging {local}: {e}"))?;
-        out.status("Pushing", format_args!("{pushed_to}:{tag}"));
-        let mut stream = docker.push_image(
-            &pushed_to,
-            Some(PushImageOptions {
-                tag: Some(tag.clone()),
-                platform: None,
-            }),
-            Some(credentials.clone()),
-        );
-        // The engine reports progress as it goes; silence this long means the registry stalls.
-        while let Some(item) = build::docker::next_report(&mut stream, crate::net::timeout(), |secs| {
-            UserError::new(format!(
-                "the Docker Engine reported no progress pushing {pushed_to}:{tag} for {secs}s: the registry {host} stalls"
-            ))
-            .fix("check `registry-endpoint` and your network, or allow longer with --timeout SECS; re-running resumes (pushed layers are skipped)")
-            .into()
-        })
-        .await?
-        {
-            let info = item.map_err(|e| anyhow::anyhow!("pushing {pushed_to}:{tag}: {e}"))?;
-            if let Some(detail) = info.error_detail {
-                let message = detail.message.unwrap_or_default();
-                if message.contains("unauthorized") || message.contains("authentication required") {
-                    return Err(UserError::new(format!(
-                        "the registry {host} refused the push: {message}"
-                    ))
-                    .fix("check your credentials may push to this repository")
-                    .into());
-                }
-                return Err(anyhow::anyhow!("pushing {pushed_to}:{tag}: {message}"));
-            }
-            match info.status.as_deref() {
-                Some("Pushed") => pushed += 1,
-                Some(s) if s == "Layer already exists" || s.starts_with("Mounted from") => {
-                    skipped += 1
-                }
-                _ => {}
-            }
-        }
-        if digest.is_none() {
-            digest = target
-                .registry
-                .manifest_digest(&config.repository, tag)
-                .await?;
-        }
-        tags.push(tag.clone());
-    }
-    let digest = digest.ok_or_else(|| {
-        anyhow::anyhow!(
-            "the registry does not show {pushed_to}:{} after the push",
-            built.plan.content_tag
-        )
-    })?;
-    Ok(Pushed {
-        digest,
-        tags,
-        layers_pushed: pushed,
-        layers_skipped: skipped,
+        platforms: image
+            .platforms
+            .iter()
+            .map(|p| p.manifest_digest.clone())
+            .collect(),
     })
 }
 

@@ -4,11 +4,14 @@
 //! the image. Build produces an artifact; only this stage ships it.
 
 mod ecr;
+mod engine;
 mod lifecycle;
+mod remote;
 mod sbom;
 
 pub use ecr::*;
 pub use lifecycle::lifecycle_policy;
+pub use remote::{publish_remote, tag_copies};
 pub use sbom::{push_sbom, SbomPush};
 
 use anyhow::Context;

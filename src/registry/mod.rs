@@ -11,7 +11,11 @@
 //! jsonwebtoken, oci-spec, chrono and a second sha2 to every install's compile.
 
 mod blobs;
+mod http;
+mod index;
 mod manifest;
+mod upload;
+pub use index::{download_json, index_of, PlatformImage};
 pub use manifest::{
     config_digest, index_architectures, is_image_config_type, is_referrers_fallback_tag,
     referrers_fallback_tag,
@@ -23,9 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
@@ -173,7 +175,7 @@ pub(crate) enum Payload {
         offset: u64,
         len: u64,
         /// Follows the bytes as they leave, for the digest computed on the way.
-        seen: Option<Arc<Mutex<blobs::Cursor>>>,
+        seen: Option<Arc<Mutex<upload::Cursor>>>,
     },
 }
 
@@ -195,7 +197,7 @@ impl Payload {
                 offset,
                 len,
                 seen,
-            } => Some(blobs::file_body(path.clone(), *offset, *len, seen.clone())),
+            } => Some(upload::file_body(path.clone(), *offset, *len, seen.clone())),
         }
     }
 }
@@ -237,215 +239,6 @@ impl Registry {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
-    }
-
-    /// Sends a request, answering an auth challenge once (Basic, or a Bearer token fetched with the
-    /// credentials). A refusal after that is the user's to fix, and says so.
-    async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        scope: &str,
-        headers: HeaderMap,
-        body: Payload,
-    ) -> Result<Response> {
-        let build = |auth: Option<String>| {
-            let mut req = self
-                .client
-                .request(method.clone(), url)
-                .headers(headers.clone());
-            if let Some(a) = auth {
-                req = req.header(AUTHORIZATION, a);
-            }
-            if let Some(b) = body.body() {
-                // A streamed body has no length of its own; registries want one.
-                req = req
-                    .header(reqwest::header::CONTENT_LENGTH, body.len())
-                    .body(b);
-            }
-            req
-        };
-        let cached = self.tokens.lock().unwrap().get(scope).cloned();
-        let first_auth = cached
-            .map(|t| format!("Bearer {t}"))
-            .or_else(|| self.basic());
-        let body_len = body.len();
-        let resp = self
-            .exchange(&method, url, || build(first_auth.clone()), body_len)
-            .await?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
-            return Ok(resp);
-        }
-        let challenge = resp
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let retry_auth = if let Some(params) = challenge.strip_prefix("Bearer ") {
-            let token = self.fetch_token(params, scope).await?;
-            self.tokens
-                .lock()
-                .unwrap()
-                .insert(scope.to_string(), token.clone());
-            Some(format!("Bearer {token}"))
-        } else if first_auth.is_none() {
-            self.basic()
-        } else {
-            None
-        };
-        let resp = match retry_auth {
-            Some(auth) => {
-                self.exchange(&method, url, || build(Some(auth.clone())), body_len)
-                    .await?
-            }
-            None => resp,
-        };
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            return Err(self.refused());
-        }
-        Ok(resp)
-    }
-
-    fn basic(&self) -> Option<String> {
-        use base64::Engine;
-        self.credentials.as_ref().map(|c| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", c.username, c.password))
-            )
-        })
-    }
-
-    fn refused(&self) -> anyhow::Error {
-        UserError::new(format!("the registry {} refused the login", self.host))
-            .fix("check that `registry-endpoint` points at this account's ECR registry and that your credentials may push to it")
-            .into()
-    }
-
-    /// One request under the run's time limit, retried with backoff on a transient failure
-    /// (timeout, reset, 5xx, 429) when the method may be repeated; then one line naming the
-    /// registry, the request and how long it waited.
-    async fn exchange(
-        &self,
-        method: &Method,
-        url: &str,
-        request: impl Fn() -> reqwest::RequestBuilder,
-        body_len: u64,
-    ) -> Result<Response> {
-        // An upload session's PUT is not repeated here: `upload_blob` starts a new session.
-        let repeatable = matches!(*method, Method::GET | Method::HEAD)
-            || (*method == Method::PUT && !url.contains("/blobs/uploads/"));
-        let mut retries = 0;
-        loop {
-            let mut req = request();
-            if *method != Method::GET {
-                // Writes and small reads get a whole-request limit; a GET streams, and the
-                // client's read timeout catches it stalling.
-                req = req.timeout(crate::net::timeout_for(body_len));
-            }
-            let res = req.send().await;
-            let transient = match &res {
-                Ok(r) => {
-                    r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS
-                }
-                Err(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
-            };
-            let may_repeat = repeatable || matches!(&res, Err(e) if e.is_connect());
-            if transient && may_repeat && retries + 1 < crate::net::REGISTRY_ATTEMPTS {
-                retries += 1;
-                tokio::time::sleep(crate::net::backoff(retries)).await;
-                continue;
-            }
-            return res.map_err(|e| self.unreachable(e, method, url, retries + 1, body_len));
-        }
-    }
-
-    fn unreachable(
-        &self,
-        e: reqwest::Error,
-        method: &Method,
-        url: &str,
-        attempts: u32,
-        body_len: u64,
-    ) -> anyhow::Error {
-        let path = url.strip_prefix(&self.base).unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        if e.is_timeout() {
-            let waited = crate::net::timeout_for(body_len).as_secs();
-            return UserError::new(format!(
-                "the registry {} did not answer {method} {path} within {waited}s ({attempts} attempt{})",
-                self.host,
-                if attempts == 1 { "" } else { "s" }
-            ))
-            .fix("check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network, or allow longer with --timeout SECS; re-running resumes: blobs already pushed are skipped")
-            .into();
-        }
-        let cause = crate::error::innermost(&e);
-        UserError::new(format!(
-            "cannot reach the registry {} ({method} {path}, {attempts} attempt{}): {cause}",
-            self.host,
-            if attempts == 1 { "" } else { "s" }
-        ))
-        .fix(if cause.contains("UnknownIssuer") || cause.contains("invalid peer certificate") {
-            "its certificate is signed by a CA this machine does not trust (a TLS-inspecting proxy?): point AWS_CA_BUNDLE (or `ca_bundle` in your AWS profile) at your network's CA bundle"
-        } else {
-            "check `registry-endpoint` (or CARGO_FARGATE_REGISTRY_ENDPOINT) and your network (behind a proxy: HTTPS_PROXY, NO_PROXY)"
-        })
-        .into()
-    }
-
-    /// The Bearer token dance: `realm="…",service="…",scope="…"`.
-    async fn fetch_token(&self, params: &str, scope: &str) -> Result<String> {
-        let mut realm = None;
-        let mut query = Vec::new();
-        for part in params.split(',') {
-            let Some((k, v)) = part.trim().split_once('=') else {
-                continue;
-            };
-            let v = v.trim_matches('"').to_string();
-            match k {
-                "realm" => realm = Some(v),
-                "service" => query.push(("service".to_string(), v)),
-                _ => {}
-            }
-        }
-        query.push(("scope".to_string(), scope.to_string()));
-        let realm = realm.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the registry {} sent a Bearer challenge without a realm",
-                self.host
-            )
-        })?;
-        let mut req = self.client.get(&realm).query(&query);
-        if let Some(c) = &self.credentials {
-            req = req.basic_auth(&c.username, Some(&c.password));
-        }
-        let resp = self
-            .exchange(
-                &Method::GET,
-                &realm,
-                || req.try_clone().expect("a GET without a body clones"),
-                0,
-            )
-            .await?;
-        if !resp.status().is_success() {
-            return Err(self.refused());
-        }
-        let body: serde_json::Value = resp.json().await.context("reading the registry token")?;
-        body["token"]
-            .as_str()
-            .or_else(|| body["access_token"].as_str())
-            .map(str::to_string)
-            .ok_or_else(|| anyhow::anyhow!("the registry token response has no token"))
-    }
-
-    fn scope(repository: &str, push: bool) -> String {
-        format!(
-            "repository:{repository}:{}",
-            if push { "pull,push" } else { "pull" }
-        )
     }
 
     /// `GET /v2/`: checks the endpoint answers and the credentials are accepted.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod arm64;
 mod coverage;
 mod project;
 mod service;

@@ -137,7 +137,10 @@ ecrpush.py: pushes recorded in ECR). moto's CodeBuild never runs anything; here:
     objects only), AWS_REGION, AWS_DEFAULT_REGION, HOME. AWS_ACCOUNT_ID is not set (CodeBuild sets none).
   - the container: image aws/codebuild/* -> the stand-in cargo-fargate-bench/codebuild-standard:7.0
     (scripts/base-images.sh: Debian bookworm, docker CLI 20.10 with DOCKER_BUILDKIT=1, aws-cli 2.9, git,
-    zip, unzip, curl, jq); another image only if it is already in the Engine. `--network host`.
+    zip, unzip, curl, jq); environment type ARM_CONTAINER (an aws/codebuild/*aarch64* image) -> the same
+    tools for linux/arm64, cargo-fargate-bench/codebuild-aarch64-standard:3.0, run as linux/arm64 under
+    qemu (a curated image of the other architecture fails PROVISIONING, as on CodeBuild); another
+    image only if it is already in the Engine. `--network host`.
     privilegedMode mounts the Engine's socket (what privileged mode gives: Docker); without it the build
     has no Docker, as on AWS.
   - logs: every line (stdout and stderr) goes to CloudWatch Logs as it is written, group
@@ -157,8 +160,9 @@ CodeBuild limits (bench, not CodeBuild):
     is the bench Engine itself, so images built by earlier builds are its cache too.
   - time: one "minute" of a timeout lasts 60 s, unless a test said otherwise for its project:
     `POST /_bench/codebuild/minute?project=<name>&seconds=<n>` (builds started afterwards). No queueing
-    (queuedTimeoutInMinutes is reported, never reached), no compute-type limits, arm64 images run on the
-    x86_64 stand-in.
+    (queuedTimeoutInMinutes is reported, never reached), no compute-type limits. The ARM environment's
+    Docker (privileged mode) is the bench Engine, which is x86_64: a build there sees an amd64 daemon
+    (cargo-fargate's buildspec then cross-compiles in its build stage, as the docker builder does).
   - not carried out: artifacts (NO_ARTIFACTS), cache, reports, batch builds, VPC, file systems,
     secondary sources, source types other than S3/NO_SOURCE, PARAMETER_STORE/SECRETS_MANAGER variables
     and env.parameter-store/secrets-manager, on-failure RETRY, run-as, proxy, git-credential-helper.

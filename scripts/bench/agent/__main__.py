@@ -19,6 +19,8 @@ def main() -> None:
     ap.add_argument("--registry-log", help="the registry's access log, read for the image pushes (registrylog.py)")
     ap.add_argument("--codebuild-image", default="cargo-fargate-bench/codebuild-standard:7.0",
                     help="the local stand-in for CodeBuild's aws/codebuild/* images (scripts/base-images.sh)")
+    ap.add_argument("--codebuild-arm64-image", default="cargo-fargate-bench/codebuild-aarch64-standard:3.0",
+                    help="the linux/arm64 stand-in for the ARM environment's aws/codebuild/*aarch64* images")
     args = ap.parse_args()
 
     # Before moto is imported: the bench's moto knows AWS managed policies, and its own URLs use our port.
@@ -57,7 +59,8 @@ def main() -> None:
     metadata = Metadata(base_url)
     agent = Agent(engine, credentials, args.registry, base_url, network, metadata)
     agent.install()
-    codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image)
+    codebuild = CodeBuildAgent(engine, credentials, args.registry, base_url, args.codebuild_image,
+                               args.codebuild_arm64_image)
     codebuild.install()
     accounts.install()
     oidc.install()

@@ -156,7 +156,7 @@ class BuildRunner(threading.Thread):
             return "FAILED"
         self.cid = self.engine.create_build(
             b.arn, f"cfb-build-{b.uuid[:12]}", image, [spec.shell, SCRIPT], env, self.src_dir,
-            privileged=bool(b.environment.get("privilegedMode")),
+            privileged=bool(b.environment.get("privilegedMode")), platform=self.platform,
         )
         self.engine.put_archive(self.cid, self._tar(archive, script))
         if archive is not None:
@@ -199,14 +199,27 @@ class BuildRunner(threading.Thread):
             self.logs = backend
         self.cred_env = self.agent.credentials.add(b.account, b.region, role_arn, f"AWSCodeBuild-{b.uuid}")
         wanted = b.environment.get("image") or ""
-        image = self.agent.image if wanted.startswith("aws/codebuild/") else wanted
+        image, self.platform = self._image(wanted, b.environment.get("type") or "LINUX_CONTAINER")
         if not self.engine.has_image(image):
             raise Failed("CLIENT_ERROR", f"bench: image {image} (for {wanted}) is not in the Docker Engine; "
-                                         "run scripts/base-images.sh" if image == self.agent.image else
+                                         "run scripts/base-images.sh" if wanted.startswith("aws/codebuild/") else
                          f"CannotPullContainerError: the bench runs builds only in aws/codebuild/* images "
-                         f"(stand-in {self.agent.image}) or images already in the Engine, not {wanted}")
-        self.say("Running on CodeBuild On-demand (bench agent)")
+                         f"(stand-ins {self.agent.image}, {self.agent.arm64_image}) or images already in the "
+                         f"Engine, not {wanted}")
+        self.say(f"Running on CodeBuild On-demand (bench agent, {self.platform})")
         return image
+
+    def _image(self, wanted: str, env_type: str):
+        """The container image and its platform for the environment type: ARM_CONTAINER runs linux/arm64
+        (under qemu here), LINUX_CONTAINER linux/amd64. A curated image of the other architecture
+        cannot start there, as on CodeBuild."""
+        arm = env_type.startswith("ARM_")
+        platform = "linux/arm64" if arm else "linux/amd64"
+        if not wanted.startswith("aws/codebuild/"):
+            return wanted, platform
+        if arm != ("aarch64" in wanted):
+            raise Failed("CLIENT_ERROR", f"Build image {wanted} is not supported for environment type {env_type}")
+        return (self.agent.arm64_image if arm else self.agent.image), platform
 
     def _download(self):
         """(spooled zip file or None, buildspec text, where it came from)."""

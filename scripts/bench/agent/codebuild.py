@@ -187,9 +187,10 @@ class Build:
 
 
 class CodeBuildAgent:
-    def __init__(self, engine, credentials, registry: str, endpoint_url: str, image: str):
+    def __init__(self, engine, credentials, registry: str, endpoint_url: str, image: str, arm64_image: str):
         self.engine, self.credentials = engine, credentials
         self.registry, self.endpoint_url, self.image = registry, endpoint_url, image
+        self.arm64_image = arm64_image  # the ARM environment's (ARM_CONTAINER) stand-in, linux/arm64
         self.builds = {}  # id -> Build
         self.runners = {}  # id -> BuildRunner
         self.numbers = {}  # (account, region, project) -> last build number

@@ -82,14 +82,16 @@ class Engine:
         return c["Id"]
 
     def create_build(self, build_arn: str, name: str, image: str, command: list, env: dict, workdir: str,
-                     privileged: bool) -> str:
+                     privileged: bool, platform: str | None = None) -> str:
         """A CodeBuild build's container: host network (moto and the registry on 127.0.0.1), and in
-        privileged mode the Engine's own socket, which is what privileged mode gives a build: Docker."""
+        privileged mode the Engine's own socket, which is what privileged mode gives a build: Docker.
+        `platform` linux/arm64: the ARM environment's container, run under qemu."""
         binds = [f"{self.socket}:/var/run/docker.sock"] if privileged and self.socket else []
         host_config = self.api.create_host_config(network_mode="host", binds=binds)
         c = self.api.create_container(
             image, name=name, command=command, working_dir=workdir, environment=env,
             labels={TASK_LABEL: build_arn, ENDPOINT_LABEL: self.endpoint}, host_config=host_config,
+            platform=platform,
         )
         return c["Id"]
 

@@ -57,23 +57,7 @@ pub async fn follow(
         if let Some((group, stream)) = &log_at {
             token = read_log(aws, group, stream, token, &mut tail, &spinner, out).await?;
         }
-        for p in b.phases() {
-            let Some(st) = p.phase_status() else { continue };
-            let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
-            if printed.insert(kind.to_string()) {
-                let secs = p.duration_in_seconds().unwrap_or(0);
-                if out.json {
-                    out.event(
-                        "build_phase",
-                        serde_json::json!({ "phase": kind, "status": st.as_str(), "seconds": secs }),
-                    );
-                } else {
-                    spinner.suspend(|| {
-                        out.status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
-                    });
-                }
-            }
-        }
+        show_phases(&b, &mut printed, &spinner, out);
         spinner.set_message(format!(
             "build {id}: {}",
             b.current_phase().unwrap_or("QUEUED")
@@ -137,6 +121,32 @@ pub async fn follow(
     })
 }
 
+/// Shows each phase once, as it finishes.
+fn show_phases(
+    b: &Build,
+    printed: &mut BTreeSet<String>,
+    spinner: &indicatif::ProgressBar,
+    out: &Output,
+) {
+    for p in b.phases() {
+        let Some(st) = p.phase_status() else { continue };
+        let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
+        if printed.insert(kind.to_string()) {
+            let secs = p.duration_in_seconds().unwrap_or(0);
+            if out.json {
+                out.event(
+                    "build_phase",
+                    serde_json::json!({ "phase": kind, "status": st.as_str(), "seconds": secs }),
+                );
+            } else {
+                spinner.suspend(|| {
+                    out.status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
+                });
+            }
+        }
+    }
+}
+
 /// Prints the log events after `token`; returns the token to go on from.
 async fn read_log(
     aws: &Aws,
@@ -152,7 +162,7 @@ async fn read_log(
         let done = events.is_empty() || next == token;
         for e in events {
             for line in e.message.lines() {
-                let line = strip_ansi(line).trim_end().to_string();
+                let line = crate::build::strip_ansi(line).trim_end().to_string();
                 if out.json {
                     out.event("build_log", serde_json::json!({ "line": line }));
                 } else if out.shows_progress() {
@@ -236,30 +246,14 @@ fn failure(
     .into()
 }
 
-/// Drops terminal colour sequences (`ESC [ … m`): the classic builder wraps a step's stderr in them.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn colour_is_dropped() {
         assert_eq!(
-            super::strip_ansi("\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"),
+            crate::build::strip_ansi(
+                "\x1b[0m\x1b[91merror[E0308]\x1b[0m\x1b[91m: mismatched types"
+            ),
             "error[E0308]: mismatched types"
         );
     }

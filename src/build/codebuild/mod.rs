@@ -4,8 +4,9 @@
 //! [`check`] reads everything first (the bucket: ours, here, private; the service role; the
 //! project) and creates nothing, so a refused bucket or role stops the run before any change and
 //! `--dry-run` shows the plan. [`build_and_push`] then uploads the source archive (skipped when S3
-//! has it), makes the role, log group and project match, starts the build, follows it, and checks
-//! the digest it reports against the registry before anything pins it.
+//! has it), makes the role, log group and project match, starts the build (one per platform, each in
+//! its architecture's environment), follows it, and checks the digest it reports against the
+//! registry before anything pins it; several platforms are joined into one image index.
 
 pub mod follow;
 pub mod project;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::aws::codebuild::ProjectSpec;
 use crate::aws::Aws;
 use crate::build::Plan;
+use crate::config::resolve::Architecture;
 use crate::config::Config;
 use crate::error::{Result, UserError};
 use crate::output::Output;
@@ -41,11 +43,24 @@ pub struct Checked {
     pub project_found: Option<aws_sdk_codebuild::types::Project>,
 }
 
+/// One platform's image of a multi-platform build.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformDigest {
+    /// `x86_64` or `arm64`, as the configuration names it.
+    pub architecture: String,
+    pub digest: String,
+}
+
 /// What a CodeBuild build did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Built {
+    /// The build's id (several, space-separated, for a multi-platform image).
     pub build_id: String,
+    /// The image's digest: its index's for a multi-platform image.
     pub digest: String,
+    /// Each platform's image of a multi-platform one (empty for one platform).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformDigest>,
     pub archive: upload::Archive,
     pub bucket: String,
     /// 0 when S3 already held the archive.
@@ -161,7 +176,10 @@ async fn cache_sources(
     Ok((Some(tag), all.contains(&builder).then_some(builder)))
 }
 
-/// Builds and pushes with CodeBuild; the digest is the registry's.
+/// Builds and pushes with CodeBuild; the digest is the registry's. Each platform of the image
+/// builds in its own environment (arm64 on the ARM one), all started before any is followed; a
+/// platform the registry already holds (`{content tag}-{arch}`) is not built again, and several are
+/// joined into one image index under the content tag.
 pub async fn build_and_push(
     aws: &Aws,
     project: &Project,
@@ -172,6 +190,133 @@ pub async fn build_and_push(
     out: &Output,
 ) -> Result<Built> {
     let started = std::time::Instant::now();
+    let (archive, uploaded_bytes) = prepare(aws, project, config, plan, &checked, out).await?;
+    let location = format!("{}/{}", checked.bucket.name, archive.key);
+    let mut runs = Vec::new();
+    for &arch in &config.image_architectures {
+        let tag = crate::build::platform_tag(plan, config, arch);
+        let held = match config.image_architectures.len() {
+            1 => None, // the content tag: checked before the build was planned
+            _ => registry.manifest_digest(&config.repository, &tag).await?,
+        };
+        if let Some(digest) = held {
+            out.status(
+                "Fresh",
+                format_args!(
+                    "{}/{}:{tag} is up to date",
+                    registry.host, config.repository
+                ),
+            );
+            runs.push((arch, tag, Err(digest)));
+            continue;
+        }
+        let build = Start {
+            project,
+            config,
+            plan,
+            checked: &checked,
+            location: &location,
+            registry,
+        };
+        runs.push((
+            arch,
+            tag.clone(),
+            Ok(build.start(aws, arch, &tag, out).await?),
+        ));
+    }
+    let (mut platforms, mut build_ids) = (Vec::new(), Vec::new());
+    for (arch, tag, run) in runs {
+        let digest = match run {
+            Err(digest) => digest,
+            Ok(id) => {
+                let digest = finish(aws, config, registry, &id, &tag, out).await?;
+                build_ids.push(id);
+                digest
+            }
+        };
+        platforms.push((arch, digest));
+    }
+    let digest = join(registry, config, plan, &platforms, out).await?;
+    Ok(Built {
+        build_id: build_ids.join(" "),
+        digest,
+        platforms: match platforms.len() {
+            1 => Vec::new(),
+            _ => platforms
+                .into_iter()
+                .map(|(arch, digest)| PlatformDigest {
+                    architecture: arch.as_config().to_string(),
+                    digest,
+                })
+                .collect(),
+        },
+        bucket: checked.bucket.name.clone(),
+        archive,
+        uploaded_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The image's digest: the one platform's, or the index of several put under the content tag.
+async fn join(
+    registry: &Registry,
+    config: &Config,
+    plan: &Plan,
+    platforms: &[(Architecture, String)],
+    out: &Output,
+) -> Result<String> {
+    if let [(_, one)] = platforms {
+        return Ok(one.clone());
+    }
+    let oci: Vec<(&str, &str)> = platforms
+        .iter()
+        .map(|(arch, digest)| {
+            (
+                arch.platform().trim_start_matches("linux/"),
+                digest.as_str(),
+            )
+        })
+        .collect();
+    let images: Vec<crate::registry::PlatformImage> = oci
+        .iter()
+        .map(|(architecture, digest)| crate::registry::PlatformImage {
+            architecture,
+            digest,
+        })
+        .collect();
+    let digest = registry
+        .join_index(
+            &config.repository,
+            &images,
+            std::slice::from_ref(&plan.content_tag),
+        )
+        .await?;
+    out.status(
+        "Joined",
+        format_args!(
+            "{}/{}:{} = {digest} (an index of {})",
+            registry.host,
+            config.repository,
+            plan.content_tag,
+            oci.iter()
+                .map(|(a, _)| format!("linux/{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    Ok(digest)
+}
+
+/// Uploads the source archive (unless S3 has it) and makes the bucket, role, log group and project
+/// match: once, whatever the number of platforms. Returns the archive and the bytes uploaded.
+async fn prepare(
+    aws: &Aws,
+    project: &Project,
+    config: &Config,
+    plan: &Plan,
+    checked: &Checked,
+    out: &Output,
+) -> Result<(upload::Archive, u64)> {
     let archive = upload::archive(project, config, plan)?;
     if upload::apply_bucket(aws, &checked.bucket).await? {
         out.status(
@@ -221,54 +366,98 @@ pub async fn build_and_push(
             ),
         );
     }
+    Ok((archive, uploaded_bytes))
+}
 
+/// What starting one platform's build needs.
+struct Start<'a> {
+    project: &'a Project,
+    config: &'a Config,
+    plan: &'a Plan,
+    checked: &'a Checked,
+    location: &'a str,
+    registry: &'a Registry,
+}
+
+impl Start<'_> {
+    /// Starts the build of the image of `arch`, pushed as `tag`, in that architecture's
+    /// environment; returns the build's id.
+    async fn start(
+        &self,
+        aws: &Aws,
+        arch: Architecture,
+        tag: &str,
+        out: &Output,
+    ) -> Result<String> {
+        let (config, plan) = (self.config, self.plan);
+        let repository_uri = format!("{}/{}", self.registry.host, config.repository);
+        let (cache_image, cache_builder) = cache_sources(aws, config, tag).await?;
+        let mut env: Vec<(String, String)> = vec![
+            ("REPOSITORY_URI".into(), repository_uri.clone()),
+            ("IMAGE_TAG".into(), tag.to_string()),
+            (
+                "IMAGE_LABELS".into(),
+                plan.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            (
+                "CACHE_IMAGE".into(),
+                cache_image
+                    .map(|t| format!("{repository_uri}:{t}"))
+                    .unwrap_or_default(),
+            ),
+            (
+                "CACHE_BUILDER".into(),
+                cache_builder
+                    .map(|t| format!("{repository_uri}:{t}"))
+                    .unwrap_or_default(),
+            ),
+        ];
+        let mut args: Vec<(String, String)> =
+            crate::build::docker::build_args_for(self.project, config, plan, arch)
+                .into_iter()
+                .collect();
+        args.sort();
+        env.extend(args);
+        let on = project::environment(arch);
+        let spec = &self.checked.spec;
+        let build = aws
+            .start_codebuild(&spec.name, self.location, &spec.buildspec, &env, &on)
+            .await?;
+        let id = build.id().unwrap_or_default().to_string();
+        out.status(
+            "Building",
+            format_args!(
+                "{repository_uri}:{tag} on CodeBuild ({} {}, build {id})",
+                if on.arm {
+                    "ARM_CONTAINER"
+                } else {
+                    "LINUX_CONTAINER"
+                },
+                spec.compute_type
+            ),
+        );
+        Ok(id)
+    }
+}
+
+/// Follows build `id` to its end and checks the digest it reports is what the registry holds
+/// for `tag`.
+async fn finish(
+    aws: &Aws,
+    config: &Config,
+    registry: &Registry,
+    id: &str,
+    tag: &str,
+    out: &Output,
+) -> Result<String> {
     let repository_uri = format!("{}/{}", registry.host, config.repository);
-    let (cache_image, cache_builder) = cache_sources(aws, config, &plan.content_tag).await?;
-    let mut env: Vec<(String, String)> = vec![
-        ("REPOSITORY_URI".into(), repository_uri.clone()),
-        ("IMAGE_TAG".into(), plan.content_tag.clone()),
-        (
-            "IMAGE_LABELS".into(),
-            plan.labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-        (
-            "CACHE_IMAGE".into(),
-            cache_image
-                .map(|t| format!("{repository_uri}:{t}"))
-                .unwrap_or_default(),
-        ),
-        (
-            "CACHE_BUILDER".into(),
-            cache_builder
-                .map(|t| format!("{repository_uri}:{t}"))
-                .unwrap_or_default(),
-        ),
-    ];
-    let mut args: Vec<(String, String)> = crate::build::docker::build_args(project, config, plan)
-        .into_iter()
-        .collect();
-    args.sort();
-    env.extend(args);
-
-    let location = format!("{}/{}", checked.bucket.name, archive.key);
-    let build = aws
-        .start_codebuild(&checked.spec.name, &location, &checked.spec.buildspec, &env)
-        .await?;
-    let id = build.id().unwrap_or_default().to_string();
-    out.status(
-        "Building",
-        format_args!(
-            "{repository_uri}:{} on CodeBuild ({}, build {id})",
-            plan.content_tag, checked.spec.compute_type
-        ),
-    );
     let followed = follow::follow(
         aws,
-        &id,
+        id,
         config.codebuild_timeout,
         STOP_ON_INTERRUPT.load(Ordering::Relaxed),
         out,
@@ -284,23 +473,19 @@ pub async fn build_and_push(
         .to_string();
 
     // The registry is the source of truth: the digest pinned is the one it holds for the tag.
-    let held = registry
-        .manifest_digest(&config.repository, &plan.content_tag)
-        .await?;
+    let held = registry.manifest_digest(&config.repository, tag).await?;
     let digest = match held {
         Some(d) if d == reported => d,
         Some(d) => {
             return Err(UserError::new(format!(
-                "CodeBuild build {id} reported digest `{reported}`, but {repository_uri}:{} is {d}",
-                plan.content_tag
+                "CodeBuild build {id} reported digest `{reported}`, but {repository_uri}:{tag} is {d}"
             ))
             .fix("something else pushed this tag meanwhile; run again (the build is repeated only if the tag is gone)")
             .into())
         }
         None => {
             return Err(UserError::new(format!(
-                "CodeBuild build {id} succeeded, but {repository_uri}:{} is not in the registry",
-                plan.content_tag
+                "CodeBuild build {id} succeeded, but {repository_uri}:{tag} is not in the registry"
             ))
             .fix("check the build's post_build log above pushed to this registry (`registry-endpoint`)")
             .into())
@@ -310,12 +495,5 @@ pub async fn build_and_push(
         "Built",
         format_args!("{repository_uri}@{digest} in {:.0}s", followed.seconds),
     );
-    Ok(Built {
-        build_id: id,
-        digest,
-        bucket: checked.bucket.name.clone(),
-        archive,
-        uploaded_bytes,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(digest)
 }

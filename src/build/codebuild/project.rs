@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::aws::codebuild::ProjectSpec;
+use crate::aws::codebuild::{BuildEnvironment, ProjectSpec};
 use crate::aws::Aws;
 use crate::build::{DockerfileSource, Plan};
 use crate::config::resolve::Architecture;
@@ -43,7 +43,6 @@ pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<Stri
         .get_template("buildspec.yml")?
         .render(minijinja::context! {
             version => env!("CARGO_PKG_VERSION"),
-            platform => plan.platform,
             dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
             cache_stage => cache_stage,
             build_args => build_arg_names(project, config, plan),
@@ -61,18 +60,30 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// The environment an image of `arch` builds in: CodeBuild's ARM one (ARM_CONTAINER, the arm64
+/// standard image) for arm64, so the build stage runs natively there.
+pub fn environment(arch: Architecture) -> BuildEnvironment {
+    let arm = arch == Architecture::Arm64;
+    BuildEnvironment {
+        arm,
+        image: if arm { IMAGE_ARM64 } else { IMAGE_X86_64 }.to_string(),
+    }
+}
+
+/// The project, in the environment of the task's architecture (a multi-platform image's other
+/// platform builds with the environment overridden at StartBuild).
 pub fn spec(
     project: &Project,
     config: &Config,
     plan: &Plan,
     service_role: &str,
 ) -> Result<ProjectSpec> {
-    let arm = config.architecture == Architecture::Arm64;
+    let on = environment(config.architecture);
     Ok(ProjectSpec {
         name: crate::names::build_project(config),
         buildspec: buildspec(project, config, plan)?,
-        image: if arm { IMAGE_ARM64 } else { IMAGE_X86_64 }.to_string(),
-        arm,
+        image: on.image,
+        arm: on.arm,
         compute_type: config.codebuild_compute_type.clone(),
         service_role: service_role.to_string(),
         timeout_minutes: config.codebuild_timeout as i32,

@@ -95,54 +95,9 @@ pub(super) fn scratch() -> BaseImage {
     }
 }
 
-/// Base config + our layers (each with its history line), entrypoint, user and labels; a manifest
-/// in the base's format.
-pub(super) fn assemble(
-    base: &BaseImage,
-    ours: &[(&Layer, &str)],
-    s: &ImageSettings,
-) -> Result<Assembled> {
-    let created = rfc3339(s.epoch);
-    let mut config = base.config.clone();
-    let obj = config
-        .as_object_mut()
-        .context("the base image's config is not a JSON object")?;
-    obj.insert("created".into(), json!(created));
-    obj.insert("architecture".into(), json!(oci_arch(s.architecture)));
-    obj.insert("os".into(), json!("linux"));
-
-    let mut diff_ids = obj
-        .get("rootfs")
-        .and_then(|r| r["diff_ids"].as_array().cloned())
-        .unwrap_or_default();
-    if diff_ids.len() != base.layers.len() {
-        anyhow::bail!(
-            "the base image lists {} layers but its config {} diff_ids",
-            base.layers.len(),
-            diff_ids.len()
-        );
-    }
-    diff_ids.extend(ours.iter().map(|(l, _)| json!(l.diff_id)));
-    obj.insert(
-        "rootfs".into(),
-        json!({ "type": "layers", "diff_ids": diff_ids }),
-    );
-
-    let mut history = obj
-        .get("history")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (_, created_by) in ours {
-        history.push(json!({ "created": created, "created_by": created_by }));
-    }
-    obj.insert("history".into(), Value::Array(history));
-
-    let run = obj
-        .entry("config")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-        .context("the base image's config has a `config` that is not an object")?;
+/// How the image runs, over the base's: our entrypoint and command, the non-root user, the
+/// base's labels with ours on top.
+fn set_run_config(run: &mut serde_json::Map<String, Value>, s: &ImageSettings) {
     let entrypoint = s
         .entrypoint
         .clone()
@@ -167,6 +122,63 @@ pub(super) fn assemble(
     } else {
         run.insert("Labels".into(), json!(labels));
     }
+}
+
+/// The base config's layer diff IDs, one per layer of its manifest.
+fn base_diff_ids(obj: &serde_json::Map<String, Value>, base: &BaseImage) -> Result<Vec<Value>> {
+    let diff_ids = obj
+        .get("rootfs")
+        .and_then(|r| r["diff_ids"].as_array().cloned())
+        .unwrap_or_default();
+    if diff_ids.len() != base.layers.len() {
+        anyhow::bail!(
+            "the base image lists {} layers but its config {} diff_ids",
+            base.layers.len(),
+            diff_ids.len()
+        );
+    }
+    Ok(diff_ids)
+}
+
+/// Base config + our layers (each with its history line), entrypoint, user and labels; a manifest
+/// in the base's format.
+pub(super) fn assemble(
+    base: &BaseImage,
+    ours: &[(&Layer, &str)],
+    s: &ImageSettings,
+) -> Result<Assembled> {
+    let created = rfc3339(s.epoch);
+    let mut config = base.config.clone();
+    let obj = config
+        .as_object_mut()
+        .context("the base image's config is not a JSON object")?;
+    obj.insert("created".into(), json!(created));
+    obj.insert("architecture".into(), json!(oci_arch(s.architecture)));
+    obj.insert("os".into(), json!("linux"));
+
+    let mut diff_ids = base_diff_ids(obj, base)?;
+    diff_ids.extend(ours.iter().map(|(l, _)| json!(l.diff_id)));
+    obj.insert(
+        "rootfs".into(),
+        json!({ "type": "layers", "diff_ids": diff_ids }),
+    );
+
+    let mut history = obj
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (_, created_by) in ours {
+        history.push(json!({ "created": created, "created_by": created_by }));
+    }
+    obj.insert("history".into(), Value::Array(history));
+
+    let run = obj
+        .entry("config")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .context("the base image's config has a `config` that is not an object")?;
+    set_run_config(run, s);
 
     let config_bytes = serde_json::to_vec(&config)?;
     let config_digest = digest_of(&config_bytes);

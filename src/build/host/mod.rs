@@ -34,7 +34,7 @@ use crate::output::Output;
 use crate::project::Project;
 use crate::registry::{endpoint, Credentials, ImageRef};
 
-use base::{base_error, base_reference, fetch_base, oci_arch, BlobCache};
+use base::{base_error, base_reference, fetch_base, oci_arch, BaseImage, BlobCache};
 use flate2::Compression;
 use glibc::{base_glibc_cached, glibc_fits, needed_glibc};
 use image::{assemble, ImageSettings};
@@ -149,33 +149,7 @@ async fn build_platform(
     let cache = BlobCache::new(project.target_dir.join("fargate").join("oci-cache"));
 
     // The base first: a wrong `runtime-image` fails in a second, not after a long compile.
-    let pulled = if config.runtime_image == SCRATCH {
-        out.status("Runtime", minimal_reason(config));
-        None
-    } else {
-        let base_ref = base_reference(
-            &config.runtime_image,
-            input.base_registry_override.as_deref(),
-        )
-        .map_err(|e| config_error(config, "runtime-image", e.what))?;
-        let same_host = input
-            .push_registry
-            .as_deref()
-            .is_some_and(|p| endpoint(p).1 == base_ref.registry);
-        let credentials = input.base_credentials.clone().filter(|_| same_host);
-        out.status(
-            "Runtime",
-            format!(
-                "base image {base_ref} (`runtime-image` = \"{}\"{})",
-                config.runtime_image,
-                key_origin(config, "runtime-image")
-            ),
-        );
-        let base = fetch_base(&base_ref, credentials, arch, &cache, out)
-            .await
-            .map_err(|e| base_error(config, e))?;
-        Some((base_ref, base))
-    };
+    let pulled = pull_base(input, arch, &cache, out).await?;
 
     out.status(
         "Building",
@@ -197,49 +171,9 @@ async fn build_platform(
         .context("the cargo build task failed")??;
 
     let blob_dir = dir.join("blobs");
-    let mut ours: Vec<(Layer, String)> = Vec::new();
-    match &pulled {
-        Some((_, base)) => {
-            // The binary links against the host's glibc: refuse a base whose glibc is older (it would
-            // die at start on Fargate with "GLIBC_2.xx not found").
-            let base_glibc = base_glibc_cached(base, &cache)?;
-            glibc_fits(&config.bin, needed_glibc(&binary)?, &base_glibc).map_err(|e| {
-                let mut located = config_error(config, "runtime-image", e.what);
-                located.fix = e.fix;
-                located
-            })?;
-        }
-        None => {
-            let rt = runtime::collect(&binary, target, config.tzdata)?;
-            out.status("Runtime", runtime::summary(&config.bin, &rt));
-            for lib in &rt.libraries {
-                out.verbose(format!("runtime library {lib}"));
-            }
-            let layer = write_layer(&rt.entries, epoch, Compression::best(), &blob_dir)?;
-            let what = format!(
-                "cargo-fargate minimal runtime: {} shared libraries, CA bundle, passwd/group{}",
-                rt.libraries.len(),
-                if rt.tzdata { ", tzdata" } else { "" }
-            );
-            ours.push((layer, what));
-        }
-    }
-    // gzip level 6: measured on Rust binaries (BENCHMARKS.md, "Host builder layer compression"),
-    // 5-9 % smaller than level 1 for ~0.2 s per 5 MB, and within 1 % of level 9 at a quarter of
-    // its time. Deterministic at any level, so builds stay reproducible.
-    let layer = write_layer(
-        &binary_entries(&binary, &config.bin),
-        epoch,
-        Compression::new(6),
-        &blob_dir,
+    let ours = our_layers(
+        config, &pulled, &binary, arch, epoch, &cache, &blob_dir, out,
     )?;
-    ours.push((
-        layer,
-        format!(
-            "cargo-fargate host builder: cargo build --bin {} --profile {} --target {target}",
-            config.bin, config.cargo_profile
-        ),
-    ));
 
     let mut labels = input.labels.clone();
     if let Some(version) = toolchain_version(toolchain.rustc.as_deref(), &project.package_dir) {
@@ -261,39 +195,7 @@ async fn build_platform(
     let layers: Vec<(&Layer, &str)> = ours.iter().map(|(l, w)| (l, w.as_str())).collect();
     let image = assemble(base, &layers, &settings)?;
 
-    let mut blobs: Vec<(String, BlobSource)> = vec![
-        (
-            image.manifest_digest.clone(),
-            BlobSource::Bytes(&image.manifest),
-        ),
-        (
-            image.config_digest.clone(),
-            BlobSource::Bytes(&image.config),
-        ),
-    ];
-    for (layer, _) in &ours {
-        blobs.push((layer.digest.clone(), BlobSource::File(layer.path.clone())));
-    }
-    for d in &base.layers {
-        let digest = descriptor_digest(d)?;
-        let path = cache.path(&digest)?;
-        blobs.push((digest, BlobSource::File(path)));
-    }
-    let base_name = pulled
-        .as_ref()
-        .map_or_else(|| SCRATCH.to_string(), |(r, _)| r.to_string());
-    let index_entry = json!({
-        "mediaType": image.manifest_media_type,
-        "digest": image.manifest_digest,
-        "size": image.manifest.len(),
-        "platform": { "architecture": oci_arch(arch), "os": "linux" },
-        "annotations": {
-            "org.opencontainers.image.ref.name": config.stage,
-            "org.opencontainers.image.base.name": base_name,
-        },
-    });
-    write_layout(&dir, &blobs, index_entry)?;
-
+    let base_name = write_image(&dir, config, arch, &image, &ours, base, &pulled, &cache)?;
     out.status(
         "Built",
         format!(
@@ -321,6 +223,155 @@ async fn build_platform(
         size: image.size,
         platforms: Vec::new(),
     })
+}
+
+/// The runtime base for `arch` (None: the minimal runtime on `scratch`), in the blob cache; the
+/// push registry's credentials go only to that registry.
+async fn pull_base(
+    input: &HostBuildInput<'_>,
+    arch: Architecture,
+    cache: &BlobCache,
+    out: &Output,
+) -> Result<Option<(ImageRef, BaseImage)>> {
+    let config = input.config;
+    Ok(if config.runtime_image == SCRATCH {
+        out.status("Runtime", minimal_reason(config));
+        None
+    } else {
+        let base_ref = base_reference(
+            &config.runtime_image,
+            input.base_registry_override.as_deref(),
+        )
+        .map_err(|e| config_error(config, "runtime-image", e.what))?;
+        let same_host = input
+            .push_registry
+            .as_deref()
+            .is_some_and(|p| endpoint(p).1 == base_ref.registry);
+        let credentials = input.base_credentials.clone().filter(|_| same_host);
+        out.status(
+            "Runtime",
+            format!(
+                "base image {base_ref} (`runtime-image` = \"{}\"{})",
+                config.runtime_image,
+                key_origin(config, "runtime-image")
+            ),
+        );
+        let base = fetch_base(&base_ref, credentials, arch, cache, out)
+            .await
+            .map_err(|e| base_error(config, e))?;
+        Some((base_ref, base))
+    })
+}
+
+/// The layers the image adds to its base: on `scratch` the minimal runtime (the binary's shared
+/// libraries, CA bundle, passwd/group), then the binary; on a base, after checking its glibc is
+/// new enough for the binary, the binary alone.
+#[allow(clippy::too_many_arguments)]
+fn our_layers(
+    config: &Config,
+    pulled: &Option<(ImageRef, BaseImage)>,
+    binary: &Path,
+    arch: Architecture,
+    epoch: u64,
+    cache: &BlobCache,
+    blob_dir: &Path,
+    out: &Output,
+) -> Result<Vec<(Layer, String)>> {
+    let target = arch.rust_target();
+    let mut ours: Vec<(Layer, String)> = Vec::new();
+    match &pulled {
+        Some((_, base)) => {
+            // The binary links against the host's glibc: refuse a base whose glibc is older (it would
+            // die at start on Fargate with "GLIBC_2.xx not found").
+            let base_glibc = base_glibc_cached(base, cache)?;
+            glibc_fits(&config.bin, needed_glibc(binary)?, &base_glibc).map_err(|e| {
+                let mut located = config_error(config, "runtime-image", e.what);
+                located.fix = e.fix;
+                located
+            })?;
+        }
+        None => {
+            let rt = runtime::collect(binary, target, config.tzdata)?;
+            out.status("Runtime", runtime::summary(&config.bin, &rt));
+            for lib in &rt.libraries {
+                out.verbose(format!("runtime library {lib}"));
+            }
+            let layer = write_layer(&rt.entries, epoch, Compression::best(), blob_dir)?;
+            let what = format!(
+                "cargo-fargate minimal runtime: {} shared libraries, CA bundle, passwd/group{}",
+                rt.libraries.len(),
+                if rt.tzdata { ", tzdata" } else { "" }
+            );
+            ours.push((layer, what));
+        }
+    }
+    // gzip level 6: measured on Rust binaries (BENCHMARKS.md, "Host builder layer compression"),
+    // 5-9 % smaller than level 1 for ~0.2 s per 5 MB, and within 1 % of level 9 at a quarter of
+    // its time. Deterministic at any level, so builds stay reproducible.
+    let layer = write_layer(
+        &binary_entries(binary, &config.bin),
+        epoch,
+        Compression::new(6),
+        blob_dir,
+    )?;
+    ours.push((
+        layer,
+        format!(
+            "cargo-fargate host builder: cargo build --bin {} --profile {} --target {target}",
+            config.bin, config.cargo_profile
+        ),
+    ));
+
+    Ok(ours)
+}
+
+/// Writes the image (manifest, config, our layers, the base's cached layers) as an OCI image
+/// layout in `dir`; returns the base's name as the layout's annotation gives it.
+#[allow(clippy::too_many_arguments)]
+fn write_image(
+    dir: &Path,
+    config: &Config,
+    arch: Architecture,
+    image: &image::Assembled,
+    ours: &[(Layer, String)],
+    base: &BaseImage,
+    pulled: &Option<(ImageRef, BaseImage)>,
+    cache: &BlobCache,
+) -> Result<String> {
+    let mut blobs: Vec<(String, BlobSource)> = vec![
+        (
+            image.manifest_digest.clone(),
+            BlobSource::Bytes(&image.manifest),
+        ),
+        (
+            image.config_digest.clone(),
+            BlobSource::Bytes(&image.config),
+        ),
+    ];
+    for (layer, _) in ours {
+        blobs.push((layer.digest.clone(), BlobSource::File(layer.path.clone())));
+    }
+    for d in &base.layers {
+        let digest = descriptor_digest(d)?;
+        let path = cache.path(&digest)?;
+        blobs.push((digest, BlobSource::File(path)));
+    }
+    let base_name = pulled
+        .as_ref()
+        .map_or_else(|| SCRATCH.to_string(), |(r, _)| r.to_string());
+    let index_entry = json!({
+        "mediaType": image.manifest_media_type,
+        "digest": image.manifest_digest,
+        "size": image.manifest.len(),
+        "platform": { "architecture": oci_arch(arch), "os": "linux" },
+        "annotations": {
+            "org.opencontainers.image.ref.name": config.stage,
+            "org.opencontainers.image.base.name": base_name,
+        },
+    });
+    write_layout(dir, &blobs, index_entry)?;
+
+    Ok(base_name)
 }
 
 impl OciImage {
