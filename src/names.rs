@@ -77,7 +77,7 @@ pub fn log_stream_prefix(config: &Config) -> String {
 /// The log groups of the stage: the tasks', and the build project's with CodeBuild.
 pub fn log_groups(config: &Config) -> Vec<String> {
     let mut groups = vec![config.log_group.clone()];
-    if config.builder == Builder::Codebuild {
+    if config.build.builder == Builder::Codebuild {
         groups.push(build_log_group(config));
     }
     groups

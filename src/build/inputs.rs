@@ -22,7 +22,7 @@ pub fn check(project: &Project, config: &Config) -> Result<()> {
 }
 
 fn features(project: &Project, config: &Config) -> Result<()> {
-    for feature in &config.features {
+    for feature in &config.build.features {
         // `dep/feature` and `dep:name` name a dependency; cargo checks those against the resolve.
         let name = feature.split(['/', ':']).next().unwrap_or(feature);
         let known = project
@@ -56,7 +56,7 @@ fn features(project: &Project, config: &Config) -> Result<()> {
 }
 
 fn profile(project: &Project, config: &Config) -> Result<()> {
-    let name = config.cargo_profile.as_str();
+    let name = config.build.cargo_profile.as_str();
     if BUILT_IN_PROFILES.contains(&name) {
         return Ok(());
     }

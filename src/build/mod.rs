@@ -64,6 +64,7 @@ pub struct Plan {
 /// the template.
 fn dockerfile(project: &Project, config: &Config) -> Result<(DockerfileSource, String)> {
     let path = config
+        .build
         .dockerfile
         .clone()
         .or_else(|| Some(project.package_dir.join("Dockerfile")).filter(|p| p.is_file()));
@@ -114,7 +115,7 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     // unlike a Debug rendering).
     let key = ContentKey {
         source_sha256: &source_sha256,
-        builder: config.builder,
+        builder: config.build.builder,
         platform: config.architecture.platform(),
         platforms: (config.image_architectures.len() > 1).then(|| {
             config
@@ -124,11 +125,11 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
                 .collect()
         }),
         bin: &config.bin,
-        cargo_profile: &config.cargo_profile,
-        features: &config.features,
-        builder_image: &config.builder_image,
-        runtime_image: &config.runtime_image,
-        tzdata: config.tzdata,
+        cargo_profile: &config.build.cargo_profile,
+        features: &config.build.features,
+        builder_image: &config.build.builder_image,
+        runtime_image: &config.build.runtime_image,
+        tzdata: config.build.tzdata,
         dockerfile: &dockerfile_text,
         entrypoint: config.entrypoint.as_deref(),
         command: config.command.as_deref(),
@@ -167,11 +168,11 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ]);
-    if config.builder != Builder::Host {
+    if config.build.builder != Builder::Host {
         // The host builder labels the `rustc -V` it used; elsewhere the builder image is the toolchain.
         labels.insert(
             host::TOOLCHAIN_LABEL.to_string(),
-            config.builder_image.clone(),
+            config.build.builder_image.clone(),
         );
     }
     if let Some(g) = &git {
@@ -180,7 +181,7 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     }
 
     Ok(Plan {
-        builder: config.builder,
+        builder: config.build.builder,
         platform: config.architecture.platform(),
         content_tag,
         tags,
@@ -327,7 +328,7 @@ pub async fn run(
     access: BaseAccess,
     out: &crate::output::Output,
 ) -> Result<BuildOutput> {
-    let mut built = match config.builder {
+    let mut built = match config.build.builder {
         Builder::Docker if config.image_architectures.len() > 1 => {
             // The push registry's tags say which platforms are there already.
             let registry = match (&access.push_registry, access.credentials) {

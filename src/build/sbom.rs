@@ -83,7 +83,7 @@ pub fn write_for(project: &Project, config: &Config, arch: Architecture) -> Resu
     root_component.properties = Some(Properties(vec![
         Property::new("cargo:bin", &config.bin),
         Property::new("cargo:target", target),
-        Property::new("cargo:profile", &config.cargo_profile),
+        Property::new("cargo:profile", &config.build.cargo_profile),
     ]));
     let bom = Bom {
         serial_number: None,
@@ -127,8 +127,8 @@ fn metadata(project: &Project, config: &Config, target: &str) -> Result<cargo_me
     if let Ok(cargo) = std::env::var("CARGO") {
         cmd.cargo_path(cargo);
     }
-    if !config.features.is_empty() {
-        cmd.features(CargoOpt::SomeFeatures(config.features.clone()));
+    if !config.build.features.is_empty() {
+        cmd.features(CargoOpt::SomeFeatures(config.build.features.clone()));
     }
     Ok(cmd.exec().map_err(|e| {
         UserError::new(format!(

@@ -61,16 +61,9 @@ pub struct Config {
     /// `[health-check]`: the container's healthCheck.
     pub health_check: Option<super::health::HealthCheck>,
     pub tags: BTreeMap<String, String>,
-    pub builder: Builder,
-    pub codebuild_compute_type: String,
-    pub codebuild_timeout: u32,
-    pub dockerfile: Option<PathBuf>,
-    pub builder_image: String,
-    pub runtime_image: String,
-    /// Put tzdata in a minimal (`scratch`) image.
-    pub tzdata: bool,
-    pub cargo_profile: String,
-    pub features: Vec<String>,
+    /// How the image is built (src/config/sections.rs).
+    #[serde(flatten)]
+    pub build: super::sections::BuildSettings,
     pub task_template: Option<PathBuf>,
     /// `schedule`: the stage is a scheduled job.
     #[serde(flatten)]
@@ -243,15 +236,7 @@ pub fn resolve(
         stop_timeout: container.stop_timeout,
         health_check: container.health_check,
         tags: container.tags,
-        builder: build.builder,
-        codebuild_compute_type: build.codebuild_compute_type,
-        codebuild_timeout: build.codebuild_timeout,
-        dockerfile: build.dockerfile,
-        builder_image: build.builder_image,
-        runtime_image: build.runtime_image,
-        tzdata: build.tzdata,
-        cargo_profile: build.cargo_profile,
-        features: build.features,
+        build: build.settings,
         task_template: build.task_template,
         schedule,
         keep_revisions,

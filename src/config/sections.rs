@@ -311,18 +311,26 @@ fn ports(r: &mut Resolver) -> Result<Vec<u16>, UserError> {
     Ok(ports)
 }
 
-/// How the image is built.
-pub(super) struct Build {
+/// How the image is built: the builder and what it is given.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildSettings {
     pub builder: Builder,
-    pub codebuild_role: Role,
     pub codebuild_compute_type: String,
     pub codebuild_timeout: u32,
     pub dockerfile: Option<PathBuf>,
     pub builder_image: String,
     pub runtime_image: String,
+    /// Put tzdata in a minimal (`scratch`) image.
     pub tzdata: bool,
     pub cargo_profile: String,
     pub features: Vec<String>,
+}
+
+/// The build keys as resolved: the settings, the CodeBuild role (one of the stage's roles) and
+/// the task definition template (the render step's).
+pub(super) struct Build {
+    pub settings: BuildSettings,
+    pub codebuild_role: Role,
     pub task_template: Option<PathBuf>,
 }
 
@@ -349,16 +357,18 @@ pub(super) fn build(
     let (features, _) = r.list("features", &[]);
     let task_template = r.opt_file("task-template", package_dir, "template")?;
     Ok(Build {
-        builder,
+        settings: BuildSettings {
+            builder,
+            codebuild_compute_type,
+            codebuild_timeout,
+            dockerfile,
+            builder_image,
+            runtime_image,
+            tzdata,
+            cargo_profile,
+            features,
+        },
         codebuild_role,
-        codebuild_compute_type,
-        codebuild_timeout,
-        dockerfile,
-        builder_image,
-        runtime_image,
-        tzdata,
-        cargo_profile,
-        features,
         task_template,
     })
 }

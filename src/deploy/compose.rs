@@ -197,7 +197,7 @@ pub async fn check_remote<'a>(
     config: &Config,
     plan: &build::Plan,
 ) -> Result<Remote<'a>> {
-    Ok(match config.builder {
+    Ok(match config.build.builder {
         crate::config::resolve::Builder::Codebuild => Some((
             aws,
             build::codebuild::check(aws, project, config, plan).await?,

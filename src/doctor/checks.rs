@@ -98,7 +98,7 @@ fn ci_name() -> Option<(&'static str, &'static str)> {
 
 /// The Docker Engine answers, when the builder needs it.
 pub async fn docker(config: &Config, checks: &mut Vec<Check>) {
-    if config.builder != Builder::Docker {
+    if config.build.builder != Builder::Docker {
         return;
     }
     match crate::build::docker::connect().await {
@@ -169,7 +169,7 @@ pub async fn bucket(
     identity: &Identity,
     checks: &mut Vec<Check>,
 ) -> Result<()> {
-    if config.builder != Builder::Codebuild {
+    if config.build.builder != Builder::Codebuild {
         return Ok(());
     }
     let name = &crate::names::bucket(config, &identity.account, &identity.region);
@@ -216,7 +216,7 @@ fn stage_roles(config: &Config) -> Vec<(&'static str, String, bool, &'static str
             Principal::Execution.service().unwrap_or_default(),
         ),
     ];
-    if config.builder == Builder::Codebuild {
+    if config.build.builder == Builder::Codebuild {
         let (n, m) = name(&config.roles.codebuild);
         roles.push(("codebuild role", n, m, "codebuild.amazonaws.com"));
     }

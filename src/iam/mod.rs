@@ -321,7 +321,7 @@ impl Scope {
         region: &str,
         caller: Option<&str>,
     ) -> Scope {
-        let builder = match config.builder {
+        let builder = match config.build.builder {
             Builder::Docker => "docker",
             Builder::Host => "host",
             Builder::Codebuild => "codebuild",

@@ -467,12 +467,12 @@ async fn push_oci(
 /// For `build` on its own with the host builder: ECR credentials when the base image lives in the
 /// push registry (the registry endpoint, or an ECR host), anonymous access otherwise.
 pub async fn base_access(config: &Config, aws_options: &AwsOptions) -> Result<build::BaseAccess> {
-    if config.builder != crate::config::resolve::Builder::Host
-        || config.runtime_image == crate::config::resolve::SCRATCH
+    if config.build.builder != crate::config::resolve::Builder::Host
+        || config.build.runtime_image == crate::config::resolve::SCRATCH
     {
         return Ok(build::BaseAccess::default());
     }
-    let base = registry::ImageRef::parse(&config.runtime_image)?;
+    let base = registry::ImageRef::parse(&config.build.runtime_image)?;
     let endpoint_host = config
         .registry_endpoint
         .as_deref()

@@ -171,7 +171,7 @@ async fn plan(
     }
     // The builder's bucket and role.
     let mut codebuild = None;
-    if config.builder == Builder::Codebuild {
+    if config.build.builder == Builder::Codebuild {
         let bucket = upload::plan_bucket(aws, config, identity).await?;
         steps.push(Step {
             resource: "bucket",

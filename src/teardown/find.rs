@@ -90,7 +90,7 @@ async fn schedule_and_build(aws: &Aws, config: &Config, items: &mut Vec<Item>) -
 
     // The CodeBuild project, by its tags.
     let build_project = crate::names::build_project(config);
-    let found_project = match config.builder {
+    let found_project = match config.build.builder {
         Builder::Codebuild => aws.codebuild_project(&build_project).await?,
         _ => None,
     };
@@ -251,7 +251,7 @@ async fn roles(aws: &Aws, config: &Config, items: &mut Vec<Item>) -> Result<()> 
         (&config.roles.execution, true),
         (
             &config.roles.codebuild,
-            config.builder == Builder::Codebuild,
+            config.build.builder == Builder::Codebuild,
         ),
         (&config.roles.scheduler, config.schedule.is_some()),
         (&infrastructure, crate::iam::infrastructure::wanted(config)),

@@ -458,7 +458,7 @@ async fn finish(
     let followed = follow::follow(
         aws,
         id,
-        config.codebuild_timeout,
+        config.build.codebuild_timeout,
         STOP_ON_INTERRUPT.load(Ordering::Relaxed),
         out,
     )

@@ -84,9 +84,9 @@ pub fn spec(
         buildspec: buildspec(project, config, plan)?,
         image: on.image,
         arm: on.arm,
-        compute_type: config.codebuild_compute_type.clone(),
+        compute_type: config.build.codebuild_compute_type.clone(),
         service_role: service_role.to_string(),
-        timeout_minutes: config.codebuild_timeout as i32,
+        timeout_minutes: config.build.codebuild_timeout as i32,
         log_group: crate::names::build_log_group(config),
         tags: crate::names::stage_tags(config),
     })

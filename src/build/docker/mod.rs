@@ -75,10 +75,10 @@ pub fn build_args_for(
     plan: &Plan,
     arch: crate::config::resolve::Architecture,
 ) -> HashMap<String, String> {
-    let features = if config.features.is_empty() {
+    let features = if config.build.features.is_empty() {
         String::new()
     } else {
-        format!("--features {}", config.features.join(","))
+        format!("--features {}", config.build.features.join(","))
     };
     let locked = if project.workspace_root.join("Cargo.lock").is_file() {
         "--locked"
@@ -86,17 +86,23 @@ pub fn build_args_for(
         ""
     };
     HashMap::from([
-        ("BUILDER_IMAGE".to_string(), config.builder_image.clone()),
-        ("RUNTIME_IMAGE".to_string(), config.runtime_image.clone()),
+        (
+            "BUILDER_IMAGE".to_string(),
+            config.build.builder_image.clone(),
+        ),
+        (
+            "RUNTIME_IMAGE".to_string(),
+            config.build.runtime_image.clone(),
+        ),
         ("BIN".to_string(), config.bin.clone()),
-        ("PROFILE".to_string(), config.cargo_profile.clone()),
+        ("PROFILE".to_string(), config.build.cargo_profile.clone()),
         (
             "PROFILE_DIR".to_string(),
-            profile_dir(&config.cargo_profile).to_string(),
+            profile_dir(&config.build.cargo_profile).to_string(),
         ),
         ("FEATURES".to_string(), features),
         ("LOCKED".to_string(), locked.to_string()),
-        ("TZDATA".to_string(), config.tzdata.to_string()),
+        ("TZDATA".to_string(), config.build.tzdata.to_string()),
         // The workspace root's place in the context: cargo runs there.
         ("WORKSPACE".to_string(), plan.sources.workspace_path()),
         // The image's platform and Rust target; the build stage's platform is the image's unless a
@@ -237,7 +243,7 @@ async fn build_image(
     let engine = super::platform::engine_platform(docker).await?;
     let platform = match plan.dockerfile {
         DockerfileSource::Template => {
-            let runtime = &config.runtime_image;
+            let runtime = &config.build.runtime_image;
             super::platform::cross(docker, &engine, arch.platform(), runtime, &mut buildargs)
                 .await?
         }

@@ -162,11 +162,11 @@ pub(super) fn base_error(config: &Config, e: anyhow::Error) -> anyhow::Error {
         Ok(u) => config_error(
             config,
             "runtime-image",
-            format!("base image `{}`: {}", config.runtime_image, u.what),
+            format!("base image `{}`: {}", config.build.runtime_image, u.what),
         )
         .fix("check `runtime-image` (registry/repository:tag) and that this machine can pull it; the push registry's login is used only for an image on that registry")
         .into(),
-        Err(e) => e.context(format!("fetching the base image `{}`", config.runtime_image)),
+        Err(e) => e.context(format!("fetching the base image `{}`", config.build.runtime_image)),
     }
 }
 

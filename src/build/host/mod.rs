@@ -155,15 +155,15 @@ async fn build_platform(
         "Building",
         format!(
             "{} for {target} (cargo build --profile {})",
-            config.bin, config.cargo_profile
+            config.bin, config.build.cargo_profile
         ),
     );
     let cargo = CargoBuild {
         manifest: project.manifest.path.clone(),
         bin: config.bin.clone(),
-        profile: config.cargo_profile.clone(),
+        profile: config.build.cargo_profile.clone(),
         target: target.to_string(),
-        features: config.features.clone(),
+        features: config.build.features.clone(),
         toolchain: toolchain.clone(),
     };
     let binary = tokio::task::spawn_blocking(move || cargo.run())
@@ -234,12 +234,12 @@ async fn pull_base(
     out: &Output,
 ) -> Result<Option<(ImageRef, BaseImage)>> {
     let config = input.config;
-    Ok(if config.runtime_image == SCRATCH {
+    Ok(if config.build.runtime_image == SCRATCH {
         out.status("Runtime", minimal_reason(config));
         None
     } else {
         let base_ref = base_reference(
-            &config.runtime_image,
+            &config.build.runtime_image,
             input.base_registry_override.as_deref(),
         )
         .map_err(|e| config_error(config, "runtime-image", e.what))?;
@@ -252,7 +252,7 @@ async fn pull_base(
             "Runtime",
             format!(
                 "base image {base_ref} (`runtime-image` = \"{}\"{})",
-                config.runtime_image,
+                config.build.runtime_image,
                 key_origin(config, "runtime-image")
             ),
         );
@@ -291,7 +291,7 @@ fn our_layers(
             })?;
         }
         None => {
-            let rt = runtime::collect(binary, target, config.tzdata)?;
+            let rt = runtime::collect(binary, target, config.build.tzdata)?;
             out.status("Runtime", runtime::summary(&config.bin, &rt));
             for lib in &rt.libraries {
                 out.verbose(format!("runtime library {lib}"));
@@ -318,7 +318,7 @@ fn our_layers(
         layer,
         format!(
             "cargo-fargate host builder: cargo build --bin {} --profile {} --target {target}",
-            config.bin, config.cargo_profile
+            config.bin, config.build.cargo_profile
         ),
     ));
 
