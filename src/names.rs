@@ -35,7 +35,7 @@ fn stage_name(config: &Config) -> String {
 /// The family every revision of this project's stage is registered under (`family`, default
 /// `{project}-{stage}`).
 pub fn family(config: &Config) -> String {
-    config.family.clone()
+    config.names.family.clone()
 }
 
 /// The EventBridge schedule of a `schedule` stage.
@@ -46,7 +46,7 @@ pub fn schedule(config: &Config) -> String {
 /// The ECS service of a `service` / `web` stage, in its cluster (`service-name`, default
 /// `{project}-{stage}`).
 pub fn service(config: &Config) -> String {
-    config.service_name.clone()
+    config.names.service_name.clone()
 }
 
 /// The CodeBuild project of the `codebuild` builder.
@@ -87,7 +87,7 @@ pub fn log_groups(config: &Config) -> Vec<String> {
 /// `{project}-{account}-{region}` (globally unique as S3 requires), shortened with a hash when
 /// over 63 characters.
 pub fn bucket(config: &Config, account: &str, region: &str) -> String {
-    if let Some(b) = &config.bucket {
+    if let Some(b) = &config.names.bucket {
         return b.clone();
     }
     let tail = format!("-{account}-{region}");
@@ -252,7 +252,7 @@ mod tests {
         let name = bucket(&c, "123456789012", "eu-west-1");
         assert_eq!(name.len(), 63, "{name}");
         assert!(name.ends_with("-123456789012-eu-west-1"));
-        c.bucket = Some("mine".into());
+        c.names.bucket = Some("mine".into());
         assert_eq!(bucket(&c, "123456789012", "eu-west-1"), "mine");
     }
 }

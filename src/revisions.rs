@@ -72,7 +72,9 @@ pub async fn prune(aws: &Aws, config: &Config, out: &Output) -> Result<PruneRepo
     // Deregistering is housekeeping after the deploy succeeded: when what is in use cannot be
     // told (e.g. no scheduler:GetSchedule permission), nothing is deregistered and it says why.
     let in_use = async {
-        let mut in_use = aws.revisions_used_by_services(&config.cluster).await?;
+        let mut in_use = aws
+            .revisions_used_by_services(&config.names.cluster)
+            .await?;
         if let Some(found) = aws.get_schedule(&crate::names::schedule(config)).await? {
             in_use.insert(found.spec.task_definition_arn);
         }

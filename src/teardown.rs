@@ -93,7 +93,7 @@ pub async fn run(
     {
         return Err(UserError::new(format!(
             "ECR repository `{}` still holds {} images; nothing was removed",
-            config.repository, found.repository_images
+            config.names.repository, found.repository_images
         ))
         .fix("pass --force to delete it with its images, or delete the images you want gone first")
         .into());
@@ -138,7 +138,7 @@ async fn stop_and_deregister(
     out: &Output,
 ) -> Result<()> {
     for task in &found.tasks {
-        aws.stop_task(&config.cluster, task, "cargo fargate teardown")
+        aws.stop_task(&config.names.cluster, task, "cargo fargate teardown")
             .await?;
         out.status(
             "Stopped",
@@ -179,9 +179,9 @@ async fn remove(
             crate::service::scaling::remove(aws, config).await?;
         }
         "service" => {
-            let body = serde_json::json!({"cluster": config.cluster, "service": i.name, "desiredCount": 0});
+            let body = serde_json::json!({"cluster": config.names.cluster, "service": i.name, "desiredCount": 0});
             aws.update_service(&body).await?;
-            aws.delete_service(&config.cluster, &i.name).await?;
+            aws.delete_service(&config.names.cluster, &i.name).await?;
             wait::service_gone(aws, config, &i.name, None, out).await?;
         }
         "express service" => {
@@ -191,7 +191,7 @@ async fn remove(
         }
         "cluster" => {
             wait::tasks_stopped(aws, config, &found.tasks, out).await?;
-            aws.delete_cluster(&config.cluster).await?;
+            aws.delete_cluster(&config.names.cluster).await?;
         }
         "load balancer" | "target group" | "lb security group" => {
             let id = found.balancer.iter().find(|(r, _)| *r == i.resource);

@@ -25,19 +25,11 @@ pub struct Config {
     pub bin: String,
     pub region: Option<String>,
     pub aws_profile: Option<String>,
-    pub cluster: String,
-    /// `family`: the task definition family (`names::family` reads it).
-    pub family: String,
-    /// `service-name`: the ECS service of a `service` stage (`names::service` reads it).
-    pub service_name: String,
-    pub create_cluster: bool,
-    /// `adopt`: resources of the stage's names not tagged as its own may be taken over.
-    pub adopt: bool,
-    pub repository: String,
+    /// The stage's resource names as configured.
+    #[serde(flatten)]
+    pub names: Names,
     pub tag_mutability: TagMutability,
     pub registry_endpoint: Option<String>,
-    /// `None`: derived at run time from the project, account and region (see `build::codebuild`).
-    pub bucket: Option<String>,
     pub cpu: u32,
     pub memory: u32,
     /// The task's architecture (`runtimePlatform`); the image's first platform.
@@ -160,15 +152,21 @@ impl Naming {
     }
 }
 
-/// The resource names of the stage: what `names.rs` and the pipeline read.
-struct Names {
-    cluster: String,
-    family: String,
-    service_name: String,
-    create_cluster: bool,
-    adopt: bool,
-    repository: String,
-    bucket: Option<String>,
+/// The stage's resource names as configured (`{project}` and `{stage}` filled in), and whether
+/// they may be created or taken over: `crate::names` derives every other name from them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Names {
+    pub cluster: String,
+    /// `family`: the task definition family (`names::family` reads it).
+    pub family: String,
+    /// `service-name`: the ECS service of a `service` stage (`names::service` reads it).
+    pub service_name: String,
+    pub create_cluster: bool,
+    /// `adopt`: resources of the stage's names not tagged as its own may be taken over.
+    pub adopt: bool,
+    pub repository: String,
+    /// `None`: derived at run time from the project, account and region (see `build::codebuild`).
+    pub bucket: Option<String>,
 }
 
 pub fn resolve(
@@ -207,15 +205,9 @@ pub fn resolve(
         bin,
         region: region.map(|(v, _)| v),
         aws_profile,
-        cluster: names.cluster,
-        family: names.family,
-        service_name: names.service_name,
-        create_cluster: names.create_cluster,
-        adopt: names.adopt,
-        repository: names.repository,
+        names,
         tag_mutability,
         registry_endpoint,
-        bucket: names.bucket,
         cpu: size.cpu,
         memory: size.memory,
         architecture: size.architecture,

@@ -112,8 +112,8 @@ fn defaults_and_names() {
     )
     .unwrap();
     assert_eq!(c.project, "my-app");
-    assert_eq!(c.cluster, "my-app-dev");
-    assert_eq!(c.repository, "my-app-dev");
+    assert_eq!(c.names.cluster, "my-app-dev");
+    assert_eq!(c.names.repository, "my-app-dev");
     assert_eq!(c.log_group, "/ecs/my-app-dev");
     assert_eq!(c.roles.task, Role::Managed("my-app-dev-task".into()));
     assert_eq!(
@@ -148,7 +148,7 @@ fn precedence_stage_over_package_over_workspace() {
         Some("eu-central-1"),
         "workspace stage over workspace base"
     );
-    assert_eq!(prod.cluster, "my-app-prod");
+    assert_eq!(prod.names.cluster, "my-app-prod");
     assert_eq!(prod.stages, ["dev", "prod"]);
 }
 
@@ -347,8 +347,8 @@ fn secrets_never_double_as_environment() {
 #[test]
 fn placeholders_in_names() {
     let c = resolve_with("[package]\nname = \"x\"\n[package.metadata.fargate]\ncluster = \"shared-{stage}\"\nrepository = \"team/{project}\"\n", "dev", Layer::default(), &[]).unwrap();
-    assert_eq!(c.cluster, "shared-dev");
-    assert_eq!(c.repository, "team/my-app");
+    assert_eq!(c.names.cluster, "shared-dev");
+    assert_eq!(c.names.repository, "team/my-app");
 }
 
 #[test]

@@ -43,17 +43,17 @@ pub async fn preflight(
     }
     // The cluster and the network are read at once; a missing cluster is reported first.
     let (cluster_exists, network) = tokio::join!(
-        aws.cluster_exists(&config.cluster),
+        aws.cluster_exists(&config.names.cluster),
         run::resolve_network(aws, config, opts.allow_default_vpc)
     );
     let cluster_exists = cluster_exists?;
-    if !cluster_exists && !config.create_cluster {
+    if !cluster_exists && !config.names.create_cluster {
         return Err(config
             .key_error(
                 "create-cluster",
                 format!(
                     "ECS cluster `{}` does not exist and creating it is turned off",
-                    config.cluster
+                    config.names.cluster
                 ),
             )
             .fix(
@@ -245,9 +245,9 @@ pub async fn launch(
         return Ok((registered, None));
     };
     if !pre.cluster_exists {
-        aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
+        aws.create_cluster(&config.names.cluster, &crate::names::stage_tags(config))
             .await?;
-        out.status("Created", format_args!("cluster {}", config.cluster));
+        out.status("Created", format_args!("cluster {}", config.names.cluster));
     }
     let fresh_roles = registered.roles.iter().any(|r| r.created);
     let report = run::run(

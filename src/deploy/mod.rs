@@ -215,9 +215,9 @@ async fn schedule(
         registered.task_definition.arn
     ));
     if !will_run && !pre.cluster_exists {
-        aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
+        aws.create_cluster(&config.names.cluster, &crate::names::stage_tags(config))
             .await?;
-        out.status("Created", format_args!("cluster {}", config.cluster));
+        out.status("Created", format_args!("cluster {}", config.names.cluster));
     }
     crate::schedule::apply(
         aws,

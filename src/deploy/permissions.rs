@@ -65,7 +65,10 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
     let c = needs.config;
     let p = needs.identity.partition();
     let (region, account) = (needs.region, &needs.identity.account);
-    let repo = format!("arn:{p}:ecr:{region}:{account}:repository/{}", c.repository);
+    let repo = format!(
+        "arn:{p}:ecr:{region}:{account}:repository/{}",
+        c.names.repository
+    );
     let mut ecr: Vec<&'static str> = match needs.repository {
         Repository::Create => vec!["ecr:CreateRepository", "ecr:PutLifecyclePolicy"],
         Repository::Update => vec!["ecr:PutLifecyclePolicy"],
@@ -113,7 +116,7 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
         if needs.create_cluster {
             list.push((
                 "ecs:CreateCluster",
-                format!("arn:{p}:ecs:{region}:{account}:cluster/{}", c.cluster),
+                format!("arn:{p}:ecs:{region}:{account}:cluster/{}", c.names.cluster),
             ));
         }
         if c.service.kind != crate::config::service::StageKind::Task {
@@ -163,7 +166,7 @@ pub async fn check(aws: &Aws, needs: &Needs<'_>) -> Result<Checked> {
         needs.identity.partition(),
         needs.region,
         needs.identity.account,
-        c.cluster
+        c.names.cluster
     );
     let context = [
         ("ecs:cluster", cluster.as_str()),

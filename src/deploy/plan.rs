@@ -170,7 +170,7 @@ fn definition_plan(
         Some(found) if !found.uri.is_empty() => found.uri.clone(),
         _ => format!(
             "{}.dkr.ecr.{region}.amazonaws.com/{}",
-            identity.account, config.repository
+            identity.account, config.names.repository
         ),
     };
     let placeholder = format!("sha256:{}", "0".repeat(64));
@@ -221,7 +221,7 @@ async fn pushed(aws: &Aws, config: &Config, content_tag: &str) -> Result<(Login,
     let login = publish::login(aws, config).await?;
     let digest = login
         .registry
-        .manifest_digest(&config.repository, content_tag)
+        .manifest_digest(&config.names.repository, content_tag)
         .await?;
     Ok((login, digest))
 }
@@ -304,7 +304,7 @@ impl DeployPlan {
         );
         let image = format!(
             "{}/{}:{}",
-            registry.host, config.repository, plan.content_tag
+            registry.host, config.names.repository, plan.content_tag
         );
         let builder = serde_json::to_value(plan.builder)
             .ok()
@@ -413,7 +413,7 @@ impl DeployPlan {
                     } else {
                         "a new "
                     },
-                    config.cluster,
+                    config.names.cluster,
                     n.vpc,
                     n.subnets.join(", "),
                     n.security_groups.join(", "),

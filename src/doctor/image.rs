@@ -8,7 +8,7 @@ use crate::error::Result;
 
 /// The newest image in the repository is for `architecture`.
 pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
-    let repo = &config.repository;
+    let repo = &config.names.repository;
     let digest = match aws.newest_image(repo).await? {
         None => {
             checks.push(Check::warn(

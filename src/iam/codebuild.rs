@@ -142,7 +142,7 @@ mod tests {
             by_sid("PushToThisRepository")["Resource"],
             format!(
                 "arn:aws:ecr:eu-west-1:123456789012:repository/{}",
-                config.repository
+                config.names.repository
             )
         );
         let stars: Vec<&Value> = p["Statement"]

@@ -77,7 +77,7 @@ pub fn may_update(
     if crate::names::is_ours(config, tags) {
         return Ok(false);
     }
-    if config.adopt {
+    if config.names.adopt {
         return Ok(true);
     }
     Err(crate::error::UserError::new(format!(
@@ -262,10 +262,10 @@ fn arns(config: &Config, p: &str, account: &str, region: &str, roles: &StageRole
             format!("arn:{p}:logs:{region}:{account}:log-group:{group}:*"),
         ]
     };
-    let cluster = &config.cluster;
+    let cluster = &config.names.cluster;
     let repository = format!(
         "arn:{p}:ecr:{region}:{account}:repository/{}",
-        config.repository
+        config.names.repository
     );
     let ecs_task_roles: BTreeSet<String> = [roles.task.arn.clone(), roles.execution.arn.clone()]
         .into_iter()
@@ -356,8 +356,8 @@ impl Scope {
             project: config.project.clone(),
             stage: config.stage.clone(),
             family: crate::names::family(config),
-            repository: config.repository.clone(),
-            cluster: config.cluster.clone(),
+            repository: config.names.repository.clone(),
+            cluster: config.names.cluster.clone(),
             log_group: config.log_group.clone(),
             builder,
             kind,

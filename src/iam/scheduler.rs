@@ -185,7 +185,7 @@ mod tests {
             s[0]["Condition"]["ArnEquals"]["ecs:cluster"],
             format!(
                 "arn:aws:ecs:eu-west-1:123456789012:cluster/{}",
-                config.cluster
+                config.names.cluster
             )
         );
         // The roles as planned (a role's path is part of its ARN), sorted.

@@ -132,7 +132,7 @@ pub async fn run(input: &LocalInput<'_>, out: &Output) -> Result<LocalReport> {
     };
     let local_image = match (&given, &plan) {
         (Some(pull), _) => pull.reference.clone(),
-        (None, Some(plan)) => format!("{}:{}", config.repository, plan.content_tag),
+        (None, Some(plan)) => format!("{}:{}", config.names.repository, plan.content_tag),
         (None, None) => unreachable!("a plan without --image"),
     };
 

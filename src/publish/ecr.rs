@@ -169,14 +169,14 @@ impl RepositoryPlan {
 
 /// Reads the repository and its lifecycle policy and compares them with the configuration.
 pub async fn plan_repository(aws: &Aws, config: &Config) -> Result<RepositoryPlan> {
-    let found = aws.describe_repository(&config.repository).await?;
+    let found = aws.describe_repository(&config.names.repository).await?;
     let policy = lifecycle_policy(&config.stages, &config.lifecycle)?;
     let current = match &found {
-        Some(_) => aws.lifecycle_policy(&config.repository).await?,
+        Some(_) => aws.lifecycle_policy(&config.names.repository).await?,
         None => None,
     };
     let mut plan = RepositoryPlan {
-        name: config.repository.clone(),
+        name: config.names.repository.clone(),
         tag_mutability: config.tag_mutability,
         tags: crate::names::stage_tags(config),
         lifecycle_policy_changes: current.as_ref() != Some(&policy),
@@ -187,12 +187,12 @@ pub async fn plan_repository(aws: &Aws, config: &Config) -> Result<RepositoryPla
     // Someone else's repository is used as it is, never rewritten (the rule teardown keeps it by).
     if plan.found.is_some() && plan.changes() {
         let tags = aws
-            .repository_tags(&config.repository)
+            .repository_tags(&config.names.repository)
             .await?
             .unwrap_or_default();
         plan.adopt = crate::iam::may_update(
             config,
-            &format!("ECR repository `{}`", config.repository),
+            &format!("ECR repository `{}`", config.names.repository),
             &tags,
             &plan.describe(),
         )?;
@@ -287,7 +287,7 @@ pub async fn target_from_plan(
 
 /// Where the image goes: `host/repository` of the push registry, and ECR's URI for pinning.
 pub(super) fn names(target: &Target, config: &Config) -> (String, String) {
-    let pushed_to = format!("{}/{}", target.registry.host, config.repository);
+    let pushed_to = format!("{}/{}", target.registry.host, config.names.repository);
     let uri = if target.repository.uri.is_empty() {
         pushed_to.clone()
     } else {
@@ -309,7 +309,7 @@ pub async fn up_to_date(
         Some(d) => d,
         None => match target
             .registry
-            .manifest_digest(&config.repository, content_tag)
+            .manifest_digest(&config.names.repository, content_tag)
             .await?
         {
             Some(d) => d,
@@ -359,7 +359,7 @@ pub async fn publish(
         Some(path) => Some(
             sbom::push_sbom(
                 &target.registry,
-                &config.repository,
+                &config.names.repository,
                 &pushed.digest,
                 path,
                 out,
@@ -371,7 +371,14 @@ pub async fn publish(
     // A multi-platform image: each platform's image gets the SBOM too (a client that resolved the
     // index asks about the image it pulls).
     for (platform, path) in pushed.platforms.iter().zip(&built.platform_sboms) {
-        sbom::push_sbom(&target.registry, &config.repository, platform, path, out).await?;
+        sbom::push_sbom(
+            &target.registry,
+            &config.names.repository,
+            platform,
+            path,
+            out,
+        )
+        .await?;
     }
     let (pushed_to, uri) = names(&target, config);
     Ok(PushOutput {
@@ -416,14 +423,14 @@ pub(super) async fn free_tags(
             if let (Some(existing), Some(ours)) = (
                 target
                     .registry
-                    .manifest_digest(&config.repository, tag)
+                    .manifest_digest(&config.names.repository, tag)
                     .await?,
                 digest,
             ) {
                 if existing != ours {
                     out.warn(format_args!(
                         "{}/{}:{tag} already names another image; left as it is",
-                        target.registry.host, config.repository
+                        target.registry.host, config.names.repository
                     ));
                     continue;
                 }
@@ -450,7 +457,14 @@ async fn push_oci(
         out,
     )
     .await?;
-    let stats = super::push(image, &target.registry, &config.repository, &tags, out).await?;
+    let stats = super::push(
+        image,
+        &target.registry,
+        &config.names.repository,
+        &tags,
+        out,
+    )
+    .await?;
     Ok(Pushed {
         digest: stats.digest,
         tags,

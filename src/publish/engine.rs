@@ -27,7 +27,7 @@ impl<'a> Destination<'a> {
         Ok(Destination {
             docker: build::docker::connect().await?,
             target,
-            pushed_to: format!("{host}/{}", config.repository),
+            pushed_to: format!("{host}/{}", config.names.repository),
             credentials: DockerCredentials {
                 username: Some(target.credentials.username.clone()),
                 password: Some(target.credentials.password().to_string()),
@@ -99,7 +99,7 @@ impl<'a> Destination<'a> {
         let held = self
             .target
             .registry
-            .manifest_digest(&config.repository, tag)
+            .manifest_digest(&config.names.repository, tag)
             .await?;
         held.ok_or_else(|| {
             anyhow::anyhow!(
@@ -189,11 +189,11 @@ pub(super) async fn push_platforms(
     let registry = &target.registry;
     let content = std::slice::from_ref(&plan.content_tag);
     let digest = registry
-        .join_index(&config.repository, &images, content)
+        .join_index(&config.names.repository, &images, content)
         .await?;
     let tags = free_tags(target, config, &plan.tags, Some(&digest), out).await?;
     registry
-        .join_index(&config.repository, &images, &tags)
+        .join_index(&config.names.repository, &images, &tags)
         .await?;
     out.status(
         "Pushed",

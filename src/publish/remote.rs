@@ -27,7 +27,7 @@ pub async fn publish_remote(
     let written = build::sbom::write(project, config)?;
     let sbom = sbom::push_sbom(
         &target.registry,
-        &config.repository,
+        &config.names.repository,
         &built.digest,
         &written.path,
         out,
@@ -36,7 +36,7 @@ pub async fn publish_remote(
     // Each platform's image gets its own target's SBOM.
     for (&arch, platform) in config.image_architectures.iter().zip(&built.platforms) {
         let path = build::sbom::write_for(project, config, arch)?.path;
-        let (registry, repository) = (&target.registry, &config.repository);
+        let (registry, repository) = (&target.registry, &config.names.repository);
         sbom::push_sbom(registry, repository, &platform.digest, &path, out).await?;
     }
     Ok(PushOutput {
@@ -68,13 +68,13 @@ pub async fn tag_copies(
     let tags = free_tags(target, config, &plan.tags, Some(digest), out).await?;
     let manifest = target
         .registry
-        .get_manifest(&config.repository, &plan.content_tag)
+        .get_manifest(&config.names.repository, &plan.content_tag)
         .await?;
     for tag in tags.iter().filter(|t| **t != plan.content_tag) {
         target
             .registry
             .put_manifest(
-                &config.repository,
+                &config.names.repository,
                 tag,
                 &manifest.media_type,
                 manifest.bytes.clone(),

@@ -68,7 +68,7 @@ pub async fn plan(
             identity.partition(),
             &region,
             &identity.account,
-            &config.cluster,
+            &config.names.cluster,
         ),
         role,
         existing,
@@ -89,7 +89,7 @@ impl Plan {
             enabled: true,
             description: format!(
                 "cargo-fargate: runs {} stage {} on cluster {}",
-                config.project, config.stage, config.cluster
+                config.project, config.stage, config.names.cluster
             ),
             cluster_arn: self.cluster_arn.clone(),
             role_arn: self.role.arn.clone(),

@@ -69,12 +69,17 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<Option<ScheduleStatus>
         _ => Vec::new(),
     };
     let family = crate::names::family(config);
-    let mut arns = aws.list_tasks(&config.cluster, &family, "STOPPED").await?;
-    arns.extend(aws.list_tasks(&config.cluster, &family, "RUNNING").await?);
+    let mut arns = aws
+        .list_tasks(&config.names.cluster, &family, "STOPPED")
+        .await?;
+    arns.extend(
+        aws.list_tasks(&config.names.cluster, &family, "RUNNING")
+            .await?,
+    );
     arns.truncate(100);
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
-        let described = aws.describe_tasks(&config.cluster, chunk).await?;
+        let described = aws.describe_tasks(&config.names.cluster, chunk).await?;
         let tz = expr::timezone(&timezone).unwrap_or(TimeZone::UTC);
         tasks.extend(last_tasks(&described, &config.project, &tz));
     }

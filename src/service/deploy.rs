@@ -133,9 +133,9 @@ pub async fn finish(
     let (limit, no_wait) = (wait.timeout, wait.no_wait);
     let registered = register::apply(aws, config, prepared, latest, out).await?;
     if !cluster_exists {
-        aws.create_cluster(&config.cluster, &crate::names::stage_tags(config))
+        aws.create_cluster(&config.names.cluster, &crate::names::stage_tags(config))
             .await?;
-        out.status("Created", format_args!("cluster {}", config.cluster));
+        out.status("Created", format_args!("cluster {}", config.names.cluster));
     }
     let report = match config.service.kind {
         StageKind::Web => {
@@ -188,7 +188,7 @@ pub async fn service(
         network,
         container: &container,
     };
-    let current = aws.describe_service(&config.cluster, &name).await?;
+    let current = aws.describe_service(&config.names.cluster, &name).await?;
     let (action, changes, answer) = create_or_update(aws, &desired, current, out).await?;
     let arn = answer["serviceArn"]
         .as_str()
@@ -202,7 +202,7 @@ pub async fn service(
     });
     let mut report = ServiceReport {
         kind: config.service.kind,
-        cluster: config.cluster.clone(),
+        cluster: config.names.cluster.clone(),
         service: name.clone(),
         arn,
         action,
@@ -231,7 +231,7 @@ pub async fn service(
             aws,
             out,
             &WaitInput {
-                cluster: &config.cluster,
+                cluster: &config.names.cluster,
                 service: &name,
                 deployment: &id,
                 task_definition_arn,
@@ -287,7 +287,7 @@ async fn create_or_update(
         let created = aws.create_service(&request::create(desired)).await?;
         out.status(
             "Created",
-            format_args!("service {name} in cluster {}", config.cluster),
+            format_args!("service {name} in cluster {}", config.names.cluster),
         );
         (Action::Created, Vec::new(), created)
     } else {
@@ -342,7 +342,7 @@ pub async fn plan_step(
     if config.service.kind == StageKind::Web {
         return super::express::plan_step(aws, config, network).await;
     }
-    let current = aws.describe_service(&config.cluster, &name).await?;
+    let current = aws.describe_service(&config.names.cluster, &name).await?;
     let s = &config.service;
     let summary = format!(
         "desired {}, circuit breaker with rollback, {}–{}%, platform {}, subnets {}, security groups {}, public IP {}{}{}",
@@ -383,7 +383,7 @@ pub async fn plan_step(
             changes: true,
             action: format!(
                 "create service {name} in cluster {} running {}: {summary}",
-                config.cluster,
+                config.names.cluster,
                 request::short_arn(&arn)
             ),
         });
@@ -418,7 +418,7 @@ pub fn actions(
 ) -> Vec<(&'static str, String)> {
     let service = format!(
         "arn:{partition}:ecs:{region}:{account}:service/{}/{}",
-        config.cluster,
+        config.names.cluster,
         crate::names::service(config)
     );
     let mut list: Vec<(&'static str, String)> = match config.service.kind {
@@ -501,7 +501,7 @@ pub async fn diff(
         return Ok(Vec::new());
     }
     let name = crate::names::service(config);
-    let current = aws.describe_service(&config.cluster, &name).await?;
+    let current = aws.describe_service(&config.names.cluster, &name).await?;
     if !request::is_active(current.as_ref()) {
         return Ok(vec![format!("+ service {name} (deploy creates it)")]);
     }

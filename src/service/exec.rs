@@ -74,17 +74,25 @@ pub fn pick_task<'a>(
 pub async fn stage_tasks(aws: &Aws, config: &Config) -> Result<Vec<Value>> {
     let arns = match config.service.kind {
         StageKind::Task => {
-            aws.list_tasks(&config.cluster, &crate::names::family(config), "RUNNING")
-                .await?
+            aws.list_tasks(
+                &config.names.cluster,
+                &crate::names::family(config),
+                "RUNNING",
+            )
+            .await?
         }
         _ => {
-            aws.service_tasks(&config.cluster, &crate::names::service(config), "RUNNING")
-                .await?
+            aws.service_tasks(
+                &config.names.cluster,
+                &crate::names::service(config),
+                "RUNNING",
+            )
+            .await?
         }
     };
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
-        let json = aws.describe_tasks(&config.cluster, chunk).await?;
+        let json = aws.describe_tasks(&config.names.cluster, chunk).await?;
         tasks.extend(json["tasks"].as_array().cloned().unwrap_or_default());
     }
     Ok(tasks)
@@ -99,10 +107,10 @@ pub async fn exec(
     command: &[String],
 ) -> Result<i32> {
     let plugin = find_plugin(std::env::var_os("PATH"))?;
-    if !aws.cluster_exists(&config.cluster).await? {
+    if !aws.cluster_exists(&config.names.cluster).await? {
         return Err(UserError::new(format!(
             "cluster {} does not exist, so stage {} has no task to exec into",
-            config.cluster, config.stage
+            config.names.cluster, config.stage
         ))
         .fix("deploy it first (`cargo fargate deploy`)")
         .into());
@@ -135,10 +143,10 @@ pub async fn exec(
         shell_words(command)?
     };
     let session = aws
-        .execute_command(&config.cluster, task_arn, name, &command)
+        .execute_command(&config.names.cluster, task_arn, name, &command)
         .await?;
     let target = json!({
-        "Target": format!("ecs:{}_{}_{}", config.cluster, task_id(task_arn), runtime)
+        "Target": format!("ecs:{}_{}_{}", config.names.cluster, task_id(task_arn), runtime)
     });
     // Ctrl-C belongs to the session (the terminal hands it to the plugin too), not to us.
     let _ctrl_c = crate::interrupt::claim();

@@ -27,7 +27,7 @@ use crate::iam::infrastructure::{apply_infrastructure_role, plan_infrastructure_
 pub fn service_arn(config: &Config, partition: &str, region: &str, account: &str) -> String {
     format!(
         "arn:{partition}:ecs:{region}:{account}:service/{}/{}",
-        config.cluster,
+        config.names.cluster,
         crate::names::service(config)
     )
 }
@@ -112,7 +112,7 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
 pub fn create_request(i: &ExpressInput) -> Value {
     let mut m = configuration(i);
     m.insert("serviceName".into(), crate::names::service(i.config).into());
-    m.insert("cluster".into(), i.config.cluster.clone().into());
+    m.insert("cluster".into(), i.config.names.cluster.clone().into());
     m.insert(
         "infrastructureRoleArn".into(),
         i.infrastructure_role_arn.into(),
@@ -292,7 +292,7 @@ pub async fn deploy(
     let name = crate::names::service(config);
     let current = aws.describe_express_service(&arn).await?;
     let before = aws
-        .describe_service(&config.cluster, &name)
+        .describe_service(&config.names.cluster, &name)
         .await?
         .and_then(|s| super::wait::primary(&s).and_then(|d| d["id"].as_str().map(str::to_string)));
     let active = current.as_ref().is_some_and(|s| {
@@ -319,7 +319,7 @@ pub async fn deploy(
     };
     let mut report = ServiceReport {
         kind: config.service.kind,
-        cluster: config.cluster.clone(),
+        cluster: config.names.cluster.clone(),
         service: name.clone(),
         arn: answer["serviceArn"].as_str().unwrap_or(&arn).to_string(),
         action,
@@ -405,7 +405,7 @@ async fn follow_deployment(
     report: &mut ServiceReport,
 ) -> Result<()> {
     let name = crate::names::service(config);
-    let Some(service) = aws.describe_service(&config.cluster, &name).await? else {
+    let Some(service) = aws.describe_service(&config.names.cluster, &name).await? else {
         return Ok(());
     };
     let Some(d) = super::wait::primary(&service) else {
@@ -418,7 +418,7 @@ async fn follow_deployment(
     }
     report.deployment = Some(id.clone());
     let input = super::wait::WaitInput {
-        cluster: &config.cluster,
+        cluster: &config.names.cluster,
         service: &name,
         deployment: &id,
         task_definition_arn: &td,

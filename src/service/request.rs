@@ -76,7 +76,7 @@ fn settings(d: &Desired) -> serde_json::Map<String, Value> {
 /// The CreateService request.
 pub fn create(d: &Desired) -> Value {
     let mut m = settings(d);
-    m.insert("cluster".into(), d.config.cluster.clone().into());
+    m.insert("cluster".into(), d.config.names.cluster.clone().into());
     m.insert("serviceName".into(), crate::names::service(d.config).into());
     m.insert("launchType".into(), "FARGATE".into());
     m.insert("schedulingStrategy".into(), "REPLICA".into());
@@ -88,7 +88,7 @@ pub fn create(d: &Desired) -> Value {
 /// The UpdateService request: every setting, so the service ends as configured.
 pub fn update(d: &Desired) -> Value {
     let mut m = settings(d);
-    m.insert("cluster".into(), d.config.cluster.clone().into());
+    m.insert("cluster".into(), d.config.names.cluster.clone().into());
     m.insert("service".into(), crate::names::service(d.config).into());
     if !m.contains_key("loadBalancers") {
         // An empty list removes a target group the configuration no longer names.

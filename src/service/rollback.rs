@@ -90,8 +90,7 @@ pub async fn rollback(
         .rsplit_once(':')
         .map(|(base, _)| format!("{base}:{target}"))
         .unwrap_or_default();
-    let body =
-        serde_json::json!({"cluster": config.cluster, "service": name, "taskDefinition": arn});
+    let body = serde_json::json!({"cluster": config.names.cluster, "service": name, "taskDefinition": arn});
     let updated = aws.update_service(&body).await?;
     out.status(
         "Rolling",
@@ -114,7 +113,7 @@ pub async fn rollback(
                 aws,
                 out,
                 &super::wait::WaitInput {
-                    cluster: &config.cluster,
+                    cluster: &config.names.cluster,
                     service: &name,
                     deployment: id,
                     task_definition_arn: &arn,

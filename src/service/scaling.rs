@@ -120,7 +120,7 @@ pub async fn apply(aws: &Aws, config: &Config) -> Result<Option<ScalingReport>> 
     let Some(s) = &config.service.scaling else {
         return Ok(None);
     };
-    let resource = resource_id(&config.cluster, &crate::names::service(config));
+    let resource = resource_id(&config.names.cluster, &crate::names::service(config));
     let want = wanted(aws, config).await?;
     let mut changes = Vec::new();
     let range = aws.scalable_target(&resource).await?;
@@ -163,7 +163,7 @@ pub async fn found(aws: &Aws, config: &Config) -> Result<Option<ScalingReport>> 
     if config.service.scaling.is_none() {
         return Ok(None);
     }
-    let resource = resource_id(&config.cluster, &crate::names::service(config));
+    let resource = resource_id(&config.names.cluster, &crate::names::service(config));
     let Some((min, max)) = aws.scalable_target(&resource).await? else {
         return Ok(None);
     };
@@ -178,7 +178,7 @@ pub async fn found(aws: &Aws, config: &Config) -> Result<Option<ScalingReport>> 
 
 /// `teardown`: the policies, then the scalable target.
 pub async fn remove(aws: &Aws, config: &Config) -> Result<bool> {
-    let resource = resource_id(&config.cluster, &crate::names::service(config));
+    let resource = resource_id(&config.names.cluster, &crate::names::service(config));
     if aws.scalable_target(&resource).await?.is_none() {
         return Ok(false);
     }

@@ -212,7 +212,7 @@ pub fn task_rows(tasks: &[Value]) -> Vec<TaskRow> {
 pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
     let mut report = StatusReport {
         kind: config.service.kind,
-        cluster: config.cluster.clone(),
+        cluster: config.names.cluster.clone(),
         service: None,
         status: "MISSING".into(),
         task_definition: None,
@@ -226,7 +226,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         scaling: None,
         traffic: None,
     };
-    if !aws.cluster_exists(&config.cluster).await? {
+    if !aws.cluster_exists(&config.names.cluster).await? {
         if config.service.kind != StageKind::Task {
             report.service = Some(crate::names::service(config));
         }
@@ -247,7 +247,7 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
             report.url = super::express::url(&e);
         }
     }
-    let Some(service) = aws.describe_service(&config.cluster, &name).await? else {
+    let Some(service) = aws.describe_service(&config.names.cluster, &name).await? else {
         return Ok(report);
     };
     report.status = service["status"].as_str().unwrap_or_default().to_string();
@@ -300,11 +300,11 @@ pub(super) async fn active_service(aws: &Aws, config: &Config, command: &str) ->
             .into());
     }
     let name = crate::names::service(config);
-    match aws.describe_service(&config.cluster, &name).await? {
+    match aws.describe_service(&config.names.cluster, &name).await? {
         Some(s) if s["status"] == "ACTIVE" => Ok(s),
         _ => Err(UserError::new(format!(
             "service {name} does not exist in cluster {}",
-            config.cluster
+            config.names.cluster
         ))
         .fix("deploy it first (`cargo fargate deploy`)")
         .into()),
@@ -333,8 +333,7 @@ pub async fn scale(
     let service = active_service(aws, config, "scale").await?;
     let name = crate::names::service(config);
     let before = service["desiredCount"].as_i64().unwrap_or(0);
-    let body =
-        serde_json::json!({"cluster": config.cluster, "service": name, "desiredCount": count});
+    let body = serde_json::json!({"cluster": config.names.cluster, "service": name, "desiredCount": count});
     aws.update_service(&body).await?;
     out.status(
         "Scaling",
@@ -375,7 +374,7 @@ async fn settle(
     let last = std::cell::Cell::new((0, 0));
     let settled = poll_until(&what, deadline, every(crate::steps::run::POLL), || async {
         let s = aws
-            .describe_service(&config.cluster, name)
+            .describe_service(&config.names.cluster, name)
             .await?
             .unwrap_or_default();
         let running = s["runningCount"].as_i64().unwrap_or(0);
@@ -427,7 +426,7 @@ pub async fn delete(aws: &Aws, config: &Config, yes: bool, out: &Output) -> Resu
         }
         eprint!(
             "delete service {name} in cluster {} (stage {})? [y/N] ",
-            config.cluster, config.stage
+            config.names.cluster, config.stage
         );
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
@@ -441,7 +440,7 @@ pub async fn delete(aws: &Aws, config: &Config, yes: bool, out: &Output) -> Resu
         service: name.clone(),
         deleted: false,
     };
-    if !aws.cluster_exists(&config.cluster).await? {
+    if !aws.cluster_exists(&config.names.cluster).await? {
         return Ok(report);
     }
     if config.service.kind == StageKind::Web {
@@ -453,19 +452,18 @@ pub async fn delete(aws: &Aws, config: &Config, yes: bool, out: &Output) -> Resu
         }
         return Ok(report);
     }
-    let Some(service) = aws.describe_service(&config.cluster, &name).await? else {
+    let Some(service) = aws.describe_service(&config.names.cluster, &name).await? else {
         return Ok(report);
     };
     if !request::is_active(Some(&service)) {
         return Ok(report);
     }
     if service["desiredCount"].as_i64().unwrap_or(0) > 0 {
-        let body =
-            serde_json::json!({"cluster": config.cluster, "service": name, "desiredCount": 0});
+        let body = serde_json::json!({"cluster": config.names.cluster, "service": name, "desiredCount": 0});
         aws.update_service(&body).await?;
         out.status("Scaled", format_args!("service {name} to 0 tasks"));
     }
-    aws.delete_service(&config.cluster, &name).await?;
+    aws.delete_service(&config.names.cluster, &name).await?;
     out.status("Deleted", format_args!("service {name}"));
     report.deleted = true;
     Ok(report)

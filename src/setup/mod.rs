@@ -241,7 +241,7 @@ async fn stage_steps(aws: &Aws, config: &Config) -> Result<(Vec<Step>, Repositor
     }
     steps.push(Step {
         resource: "repository",
-        name: config.repository.clone(),
+        name: config.names.repository.clone(),
         action: match (&repo_plan.found, changes.is_empty()) {
             (None, _) => "create",
             (Some(_), false) => "update",
@@ -252,8 +252,8 @@ async fn stage_steps(aws: &Aws, config: &Config) -> Result<(Vec<Step>, Repositor
     });
     steps.push(Step {
         resource: "cluster",
-        name: config.cluster.clone(),
-        action: if aws.cluster_exists(&config.cluster).await? {
+        name: config.names.cluster.clone(),
+        action: if aws.cluster_exists(&config.names.cluster).await? {
             "none"
         } else {
             "create"
@@ -314,7 +314,7 @@ async fn apply_steps(aws: &Aws, config: &Config, plan: &Plan, out: &Output) -> R
                 }
                 continue;
             }
-            "cluster" => aws.create_cluster(&config.cluster, &tags).await?,
+            "cluster" => aws.create_cluster(&config.names.cluster, &tags).await?,
             "log group" => {
                 let adopt = crate::steps::register::check_log_group(aws, config, &step.name);
                 if let Some(arn) = adopt.await? {

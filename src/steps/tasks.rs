@@ -81,18 +81,23 @@ impl fmt::Display for PsReport {
 }
 
 async fn family_tasks(aws: &Aws, config: &Config, stopped_too: bool) -> Result<Vec<Task>> {
-    if !aws.cluster_exists(&config.cluster).await? {
+    if !aws.cluster_exists(&config.names.cluster).await? {
         return Ok(Vec::new());
     }
     let fam = family(config);
-    let mut arns = aws.list_tasks(&config.cluster, &fam, "RUNNING").await?;
+    let mut arns = aws
+        .list_tasks(&config.names.cluster, &fam, "RUNNING")
+        .await?;
     if stopped_too {
-        arns.extend(aws.list_tasks(&config.cluster, &fam, "STOPPED").await?);
+        arns.extend(
+            aws.list_tasks(&config.names.cluster, &fam, "STOPPED")
+                .await?,
+        );
     }
     let mut tasks = Vec::new();
     // DescribeTasks takes at most 100 tasks at a time.
     for chunk in arns.chunks(100) {
-        let (found, _) = parse_tasks(&aws.describe_tasks(&config.cluster, chunk).await?)?;
+        let (found, _) = parse_tasks(&aws.describe_tasks(&config.names.cluster, chunk).await?)?;
         tasks.extend(found);
     }
     Ok(tasks)
@@ -101,7 +106,7 @@ async fn family_tasks(aws: &Aws, config: &Config, stopped_too: bool) -> Result<V
 pub async fn ps(aws: &Aws, config: &Config, all: bool) -> Result<PsReport> {
     let tasks = family_tasks(aws, config, all).await?;
     Ok(PsReport {
-        cluster: config.cluster.clone(),
+        cluster: config.names.cluster.clone(),
         family: family(config),
         tasks: tasks.iter().map(TaskRow::from).collect(),
     })
@@ -152,7 +157,7 @@ pub async fn stop(
                 UserError::new(format!(
                     "task `{id}` is not a running task of {} in cluster {}",
                     family(config),
-                    config.cluster
+                    config.names.cluster
                 ))
                 .fix("list them with `cargo fargate ps`")
             })?);
@@ -161,11 +166,12 @@ pub async fn stop(
     };
     let mut stopped = Vec::new();
     for t in targets {
-        aws.stop_task(&config.cluster, &t.task_arn, reason).await?;
+        aws.stop_task(&config.names.cluster, &t.task_arn, reason)
+            .await?;
         stopped.push(t.task_arn.clone());
     }
     Ok(StopReport {
-        cluster: config.cluster.clone(),
+        cluster: config.names.cluster.clone(),
         stopped,
     })
 }

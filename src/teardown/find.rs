@@ -120,20 +120,27 @@ async fn cluster(
     let family = crate::names::family(config);
     let mut tasks = Vec::new();
     let mut express = None;
-    if let Some(cluster_tags) = aws.active_cluster_tags(&config.cluster).await? {
-        tasks = aws.list_tasks(&config.cluster, &family, "RUNNING").await?;
+    if let Some(cluster_tags) = aws.active_cluster_tags(&config.names.cluster).await? {
+        tasks = aws
+            .list_tasks(&config.names.cluster, &family, "RUNNING")
+            .await?;
         let service = crate::names::service(config);
         let mut removed_service = false;
         match config.service.kind {
             // By its tags: scaled to 0 and deleted before the cluster.
             StageKind::Service => {
-                if let Some(found) = aws.describe_service(&config.cluster, &service).await? {
+                if let Some(found) = aws
+                    .describe_service(&config.names.cluster, &service)
+                    .await?
+                {
                     if crate::service::request::is_active(Some(&found)) {
                         let ours = is_ours(config, &json_tags(&found["tags"]));
                         // Its scaling first: a scaler must not start tasks of a service going away.
                         if ours && config.service.scaling.is_some() {
-                            let resource =
-                                crate::aws::autoscaling::resource_id(&config.cluster, &service);
+                            let resource = crate::aws::autoscaling::resource_id(
+                                &config.names.cluster,
+                                &service,
+                            );
                             if aws.scalable_target(&resource).await?.is_some() {
                                 items.push(item("scaling", &service, true));
                             }
@@ -159,11 +166,15 @@ async fn cluster(
             }
             StageKind::Task => {}
         }
-        let mut cluster = item("cluster", &config.cluster, is_ours(config, &cluster_tags));
+        let mut cluster = item(
+            "cluster",
+            &config.names.cluster,
+            is_ours(config, &cluster_tags),
+        );
         if cluster.action == "remove" {
             // A cluster that holds what is not this stage's stays (ECS would refuse to delete it).
             let others: Vec<String> = aws
-                .cluster_service_arns(&config.cluster)
+                .cluster_service_arns(&config.names.cluster)
                 .await?
                 .iter()
                 .filter_map(|arn| arn.rsplit('/').next().map(str::to_string))
@@ -173,13 +184,13 @@ async fn cluster(
             // its own family).
             let service_tasks = match removed_service {
                 true => {
-                    aws.tasks_of(&config.cluster, TasksOf::Service(&service), "RUNNING")
+                    aws.tasks_of(&config.names.cluster, TasksOf::Service(&service), "RUNNING")
                         .await?
                 }
                 false => Vec::new(),
             };
             let foreign_tasks = aws
-                .tasks_of(&config.cluster, TasksOf::Cluster, "RUNNING")
+                .tasks_of(&config.names.cluster, TasksOf::Cluster, "RUNNING")
                 .await?
                 .into_iter()
                 .filter(|t| !tasks.contains(t) && !service_tasks.contains(t))
@@ -232,12 +243,12 @@ async fn logs_and_repository(aws: &Aws, config: &Config, items: &mut Vec<Item>) 
 
     // The repository, and whether it holds images.
     let mut repository_images = 0;
-    if let Some(tags) = aws.repository_tags(&config.repository).await? {
+    if let Some(tags) = aws.repository_tags(&config.names.repository).await? {
         let ours = is_ours(config, &tags);
         if ours {
-            repository_images = aws.image_count(&config.repository).await?;
+            repository_images = aws.image_count(&config.names.repository).await?;
         }
-        items.push(item("repository", &config.repository, ours));
+        items.push(item("repository", &config.names.repository, ours));
     }
 
     Ok(repository_images)

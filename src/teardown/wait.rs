@@ -33,7 +33,9 @@ pub async fn tasks_stopped(
     let deadline = Instant::now() + TASKS_LIMIT;
     let what = format!("tasks of {family} to stop");
     let stopped = poll_until(&what, deadline, every(POLL), || async {
-        let running = aws.list_tasks(&config.cluster, &family, "RUNNING").await?;
+        let running = aws
+            .list_tasks(&config.names.cluster, &family, "RUNNING")
+            .await?;
         Ok::<_, anyhow::Error>(running.is_empty().then_some(()))
     })
     .await?;
@@ -53,10 +55,12 @@ async fn gone(aws: &Aws, config: &Config, name: &str, express: Option<&str>) -> 
             }
         }
     }
-    Ok(match aws.describe_service(&config.cluster, name).await? {
-        None => true,
-        Some(s) => s["status"] == "INACTIVE",
-    })
+    Ok(
+        match aws.describe_service(&config.names.cluster, name).await? {
+            None => true,
+            Some(s) => s["status"] == "INACTIVE",
+        },
+    )
 }
 
 /// Waits until the deleted service has drained (INACTIVE).

@@ -154,7 +154,7 @@ async fn cache_sources(
     config: &Config,
     current: &str,
 ) -> Result<(Option<String>, Option<String>)> {
-    let Some(images) = aws.images(&config.repository).await? else {
+    let Some(images) = aws.images(&config.names.repository).await? else {
         return Ok((None, None));
     };
     let mut tags: Vec<(i64, String)> = Vec::new();
@@ -197,14 +197,18 @@ pub async fn build_and_push(
         let tag = crate::build::platform_tag(plan, config, arch);
         let held = match config.image_architectures.len() {
             1 => None, // the content tag: checked before the build was planned
-            _ => registry.manifest_digest(&config.repository, &tag).await?,
+            _ => {
+                registry
+                    .manifest_digest(&config.names.repository, &tag)
+                    .await?
+            }
         };
         if let Some(digest) = held {
             out.status(
                 "Fresh",
                 format_args!(
                     "{}/{}:{tag} is up to date",
-                    registry.host, config.repository
+                    registry.host, config.names.repository
                 ),
             );
             runs.push((arch, tag, Err(digest)));
@@ -286,7 +290,7 @@ async fn join(
         .collect();
     let digest = registry
         .join_index(
-            &config.repository,
+            &config.names.repository,
             &images,
             std::slice::from_ref(&plan.content_tag),
         )
@@ -296,7 +300,7 @@ async fn join(
         format_args!(
             "{}/{}:{} = {digest} (an index of {})",
             registry.host,
-            config.repository,
+            config.names.repository,
             plan.content_tag,
             oci.iter()
                 .map(|(a, _)| format!("linux/{a}"))
@@ -390,7 +394,7 @@ impl Start<'_> {
         out: &Output,
     ) -> Result<String> {
         let (config, plan) = (self.config, self.plan);
-        let repository_uri = format!("{}/{}", self.registry.host, config.repository);
+        let repository_uri = format!("{}/{}", self.registry.host, config.names.repository);
         let (cache_image, cache_builder) = cache_sources(aws, config, tag).await?;
         let mut env: Vec<(String, String)> = vec![
             ("REPOSITORY_URI".into(), repository_uri.clone()),
@@ -454,7 +458,7 @@ async fn finish(
     tag: &str,
     out: &Output,
 ) -> Result<String> {
-    let repository_uri = format!("{}/{}", registry.host, config.repository);
+    let repository_uri = format!("{}/{}", registry.host, config.names.repository);
     let followed = follow::follow(
         aws,
         id,
@@ -473,7 +477,9 @@ async fn finish(
         .to_string();
 
     // The registry is the source of truth: the digest pinned is the one it holds for the tag.
-    let held = registry.manifest_digest(&config.repository, tag).await?;
+    let held = registry
+        .manifest_digest(&config.names.repository, tag)
+        .await?;
     let digest = match held {
         Some(d) if d == reported => d,
         Some(d) => {

@@ -47,7 +47,7 @@ pub struct BucketPlan {
 pub async fn plan_bucket(aws: &Aws, config: &Config, identity: &Identity) -> Result<BucketPlan> {
     let name = crate::names::bucket(config, &identity.account, &identity.region);
     let region = aws.region();
-    let key_hint = if config.bucket.is_some() {
+    let key_hint = if config.names.bucket.is_some() {
         "set `bucket` to another name"
     } else {
         "set `bucket` to a bucket of your own"

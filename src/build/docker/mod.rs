@@ -131,7 +131,7 @@ pub async fn build(
 ) -> Result<BuildOutput> {
     let started = Instant::now();
     let docker = connect().await?;
-    let image = format!("{}:{}", config.repository, plan.content_tag);
+    let image = format!("{}:{}", config.names.repository, plan.content_tag);
     let arch = config.architecture;
     let made = build_image(&docker, project, config, &plan, arch, &image, out).await?;
     Ok(BuildOutput {
@@ -165,31 +165,31 @@ pub async fn build_platforms(
     for &arch in &config.image_architectures {
         let tag = super::platform_tag(&plan, config, arch);
         let held = match registry {
-            Some(r) => r.manifest_digest(&config.repository, &tag).await?,
+            Some(r) => r.manifest_digest(&config.names.repository, &tag).await?,
             None => None,
         };
         if let Some(digest) = held {
             out.status(
                 "Fresh",
-                format_args!("{}:{tag} is up to date", config.repository),
+                format_args!("{}:{tag} is up to date", config.names.repository),
             );
             platforms.push(super::DockerPlatform {
                 arch,
-                local: format!("{}:{tag}", config.repository),
+                local: format!("{}:{tag}", config.names.repository),
                 tag,
                 id: None,
                 digest: Some(digest),
             });
             continue;
         }
-        let local = format!("{}:{tag}", config.repository);
+        let local = format!("{}:{tag}", config.names.repository);
         let made = build_image(&docker, project, config, &plan, arch, &local, out).await?;
         if arch == config.architecture {
             docker
                 .tag_image(
                     &local,
                     Some(bollard::query_parameters::TagImageOptions {
-                        repo: Some(config.repository.clone()),
+                        repo: Some(config.names.repository.clone()),
                         tag: Some(plan.content_tag.clone()),
                     }),
                 )

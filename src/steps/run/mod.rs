@@ -214,7 +214,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         out.status("Started", format_args!("task {arn}"));
     }
     let mut report = RunReport {
-        cluster: config.cluster.clone(),
+        cluster: config.names.cluster.clone(),
         task_definition: input.registration.clone(),
         network: input.network.clone(),
         tasks: tasks.iter().map(|t| task_report(t, &essential)).collect(),
@@ -258,7 +258,7 @@ async fn start(
         .to_string();
     let tags = crate::names::task_tags(config);
     let fingerprint = token::fingerprint(&serde_json::json!({
-        "cluster": config.cluster, "taskDefinition": input.registration.arn, "count": input.count,
+        "cluster": config.names.cluster, "taskDefinition": input.registration.arn, "count": input.count,
         "network": input.network, "container": container, "command": input.command,
         "environment": input.environment, "tags": tags, "exec": config.service.exec,
     }));
@@ -269,7 +269,8 @@ async fn start(
         .next()
         .unwrap_or_default();
     let family = family.split(':').next().unwrap_or(family);
-    let pending = token::Pending::begin(input.state_dir, &config.cluster, family, &fingerprint);
+    let pending =
+        token::Pending::begin(input.state_dir, &config.names.cluster, family, &fingerprint);
     if pending.resumed {
         out.status(
             "Resuming",
@@ -277,7 +278,7 @@ async fn start(
         );
     }
     let spec = RunSpec {
-        cluster: &config.cluster,
+        cluster: &config.names.cluster,
         task_definition: &input.registration.arn,
         count: input.count,
         subnets: &input.network.subnets,
@@ -347,7 +348,7 @@ async fn follow(
     input: &RunInput<'_>,
     arns: &[String],
 ) -> anyhow::Result<Vec<Task>> {
-    let cluster = &input.config.cluster;
+    let cluster = &input.config.names.cluster;
     let targets = logs::targets(input.definition);
     if targets.is_empty() {
         out.warn("the task definition has no awslogs container: not following logs");
@@ -407,7 +408,7 @@ async fn follow(
 /// Ctrl-C while following: the tasks stopped (`--stop-on-interrupt`), or one line naming what
 /// keeps running and how to follow or stop it.
 async fn interrupted(aws: &Aws, out: &Output, input: &RunInput<'_>, arns: &[String]) -> Result<()> {
-    let cluster = &input.config.cluster;
+    let cluster = &input.config.names.cluster;
     if input.stop_on_interrupt {
         for arn in arns {
             aws.stop_task(
