@@ -122,19 +122,5 @@ from its root filesystem cached in .bench/ (after
 \`docker image rm\`): ${cb_arm64_cached}.
 MD
 )
-python3 - "$section" <<'PY'
-import re, sys
-section = sys.argv[1].rstrip() + "\n"
-text = open("BENCHMARKS.md").read()
-head = "## arm64 (Graviton) images from an x86_64 machine"
-if head in text:
-    start = text.index(head)
-    rest = text[start + len(head):]
-    m = re.search(r"^## ", rest, re.M)
-    end = start + len(head) + (m.start() if m else len(rest))
-    text = text[:start] + section + ("\n" + text[end:] if m else "")
-else:
-    text = text.rstrip() + "\n\n" + section
-open("BENCHMARKS.md", "w").write(text)
-PY
+printf '%s\n' "$section" | python3 scripts/lib/benchmarks.py -
 echo "$json" >&2

@@ -48,19 +48,5 @@ Building the book with it: ${build_ms} ms. \`scripts/test.sh\` runs the install 
 while the bench comes up, so on a fresh machine it overlaps the downloads and image builds.
 MD
 )
-python3 - "$section" <<'PY'
-import re, sys
-section = sys.argv[1].rstrip() + "\n"
-text = open("BENCHMARKS.md").read()
-head = "## The book: installing mdbook"
-if head in text:
-    start = text.index(head)
-    rest = text[start + len(head):]
-    m = re.search(r"^## ", rest, re.M)
-    end = start + len(head) + (m.start() if m else len(rest))
-    text = text[:start] + section + ("\n" + text[end:] if m else "")
-else:
-    text = text.rstrip() + "\n\n" + section
-open("BENCHMARKS.md", "w").write(text)
-PY
+printf '%s\n' "$section" | python3 scripts/lib/benchmarks.py -
 echo "mdbook install: ours ${ours_wall} s wall / ${ours_cpu} s CPU, release ${release_wall} s / ${release_cpu} s; book ${build_ms} ms" >&2

@@ -153,13 +153,7 @@ if [ "${1:-}" = sizes ]; then
     echo "time is used): \`${digests[0]}\` and \`${digests[1]}\` — $([ "${digests[0]}" = "${digests[1]}" ] && echo same || echo DIFFERENT)."
   } >"$section"
   touch BENCHMARKS.md
-  python3 - "$section" <<'PY'
-import sys, re
-section = open(sys.argv[1]).read()
-text = open("BENCHMARKS.md").read()
-text = re.sub(r"\n*## Image size and reproducibility\n.*?(?=\n## |\Z)", "", text, flags=re.S)
-open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
-PY
+  python3 scripts/lib/benchmarks.py "$section"
   cat "$section"
   exit 0
 fi

@@ -121,19 +121,5 @@ person reading IDs out of JSON). \`deploy\`'s time is mostly the image build (\`
 Engine's build cache may hold the example's dependency layers from earlier runs).
 MD
 )
-python3 - "$section" <<'PY'
-import re, sys
-section = sys.argv[1].rstrip() + "\n"
-text = open("BENCHMARKS.md").read()
-head = "## First deploy"
-if head in text:
-    start = text.index(head)
-    rest = text[start + len(head):]
-    m = re.search(r"^## ", rest, re.M)
-    end = start + len(head) + (m.start() if m else len(rest))
-    text = text[:start] + section + ("\n" + text[end:] if m else "")
-else:
-    text = text.rstrip() + "\n\n" + section
-open("BENCHMARKS.md", "w").write(text)
-PY
+printf '%s\n' "$section" | python3 scripts/lib/benchmarks.py -
 echo "$section"

@@ -148,11 +148,5 @@ section="$work/latency.md"
   done
 } >"$section"
 touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import sys, re
-section = open(sys.argv[1]).read()
-text = open("BENCHMARKS.md").read()
-text = re.sub(r"\n*## Latency\n.*?(?=\n## |\Z)", "", text, flags=re.S)
-open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
-PY
+python3 scripts/lib/benchmarks.py "$section"
 cat "$section"

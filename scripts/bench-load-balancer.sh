@@ -106,11 +106,5 @@ print('\nBlue-green, canary and linear deployments: see "Blue-green, canary and 
 print(f"\nMachine: {r['cpus']} CPUs, load average at the start {r['load']}.")
 PY
 touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import sys, re
-section = open(sys.argv[1]).read()
-text = open("BENCHMARKS.md").read()
-text = re.sub(r"\n*## Rollout behind the load balancer cargo-fargate makes\n.*?(?=\n## |\Z)", "", text, flags=re.S)
-open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
-PY
+python3 scripts/lib/benchmarks.py "$section"
 cat "$section"

@@ -93,11 +93,5 @@ print(f"| {r['rollout_state']} | {r['deploy_seconds']} s | {r['wait_seconds']} s
 print(f"\nMachine: {r['cpus']} CPUs, load average at the start {r['load']}.")
 PY
 touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import sys, re
-section = open(sys.argv[1]).read()
-text = open("BENCHMARKS.md").read()
-text = re.sub(r"\n*## Service rollout\n.*?(?=\n## |\Z)", "", text, flags=re.S)
-open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
-PY
+python3 scripts/lib/benchmarks.py "$section"
 cat "$section"

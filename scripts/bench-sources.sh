@@ -45,19 +45,5 @@ binary \`${bin#"$PWD"/}\`. Median of $runs runs of \`cargo fargate package\` (so
 The difference is the outer workspace's \`cargo metadata --no-deps\`, asked once per outer workspace.
 MD
 )
-python3 - "$section" <<'PY'
-import re, sys
-section = sys.argv[1].rstrip() + "\n"
-text = open("BENCHMARKS.md").read()
-head = "## Source set: path dependencies outside the workspace root"
-if head in text:
-    start = text.index(head)
-    rest = text[start + len(head):]
-    m = re.search(r"^## ", rest, re.M)
-    end = start + len(head) + (m.start() if m else len(rest))
-    text = text[:start] + section + ("\n" + text[end:] if m else "")
-else:
-    text = text.rstrip() + "\n\n" + section
-open("BENCHMARKS.md", "w").write(text)
-PY
+printf '%s\n' "$section" | python3 scripts/lib/benchmarks.py -
 echo "package: inside ${inside} ms, outside ${outside} ms" >&2

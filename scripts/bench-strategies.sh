@@ -129,11 +129,5 @@ for x in r["runs"]:
 print(f"\nMachine: {r['cpus']} CPUs, load average at the start {r['load']}.")
 PY
 touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import sys, re
-section = open(sys.argv[1]).read()
-text = open("BENCHMARKS.md").read()
-text = re.sub(r"\n*## Blue-green, canary and linear deployments\n.*?(?=\n## |\Z)", "", text, flags=re.S)
-open("BENCHMARKS.md", "w").write(text.rstrip("\n") + "\n\n" + section)
-PY
+python3 scripts/lib/benchmarks.py "$section"
 cat "$section"
