@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use super::raw::{Layer, Origin, Source, Value};
+use super::raw::{Layer, Origin, Value};
 use super::resolve::{shown_key, Entry};
 use crate::error::{Location, UserError};
 
@@ -47,11 +47,9 @@ impl HealthCheck {
 
 fn error(manifest: &Path, key: &'static str, origin: &Origin, what: String) -> UserError {
     let mut e = UserError::new(what).key(shown_key(key, &origin.source));
-    e.location = origin.location.clone().or_else(|| match &origin.source {
-        Source::Env(var) => Some(Location::Env(var.clone())),
-        Source::Flag(flag) => Some(Location::Flag(flag.clone())),
-        _ => Some(Location::file(manifest, None)),
-    });
+    e.location = origin
+        .where_set()
+        .or_else(|| Some(Location::file(manifest, None)));
     e
 }
 

@@ -46,6 +46,19 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Where the value was set, as an error points at it: its file:line, env var or flag (a
+    /// default was set nowhere).
+    pub fn where_set(&self) -> Option<crate::error::Location> {
+        use crate::error::Location;
+        self.location.clone().or_else(|| match &self.source {
+            Source::Env(var) => Some(Location::Env(var.clone())),
+            Source::Flag(flag) => Some(Location::Flag(flag.clone())),
+            _ => None,
+        })
+    }
+}
+
+impl Origin {
     pub fn default_value() -> Self {
         Origin {
             source: Source::Default,

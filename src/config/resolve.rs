@@ -80,15 +80,7 @@ impl Config {
         let mut e = UserError::new(what);
         if let Some(entry) = self.entries.iter().find(|e| e.key == key) {
             e = e.key(shown_key(key, &entry.origin.source));
-            e.location = entry
-                .origin
-                .location
-                .clone()
-                .or_else(|| match &entry.origin.source {
-                    Source::Env(var) => Some(crate::error::Location::Env(var.clone())),
-                    Source::Flag(flag) => Some(crate::error::Location::Flag(flag.clone())),
-                    _ => None,
-                });
+            e.location = entry.origin.where_set();
         } else {
             e = e.key(key);
         }

@@ -33,9 +33,9 @@ impl<'a> Resolver<'a> {
     /// An error about `key`, located where its value came from.
     pub(super) fn error(&self, key: &'static str, origin: &Origin, what: String) -> UserError {
         let mut e = UserError::new(what).key(shown_key(key, &origin.source));
-        e.location = origin.location.clone().or_else(|| match &origin.source {
-            Source::Default => Some(crate::error::Location::file(self.manifest, None)),
-            _ => None,
+        e.location = origin.where_set().or_else(|| {
+            (origin.source == Source::Default)
+                .then(|| crate::error::Location::file(self.manifest, None))
         });
         e
     }
@@ -83,6 +83,16 @@ impl<'a> Resolver<'a> {
         default: i64,
         range: std::ops::RangeInclusive<i64>,
     ) -> Result<u32, UserError> {
+        Ok(self.uint_at(key, default, range)?.0)
+    }
+
+    /// [`Resolver::uint`], with where the value came from.
+    pub(super) fn uint_at(
+        &mut self,
+        key: &'static str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<(u32, Origin), UserError> {
         let (value, origin) = self.int(key, default);
         if !range.contains(&value) {
             return Err(self.error(
@@ -95,7 +105,21 @@ impl<'a> Resolver<'a> {
                 ),
             ));
         }
-        Ok(value as u32)
+        Ok((value as u32, origin))
+    }
+
+    /// An integer, when it is set (recorded as null when not).
+    pub(super) fn opt_int(&mut self, key: &'static str) -> Option<(i64, Origin)> {
+        match self.setting(key) {
+            Some((Value::Int(i), o)) => {
+                self.record(key, i, o.clone());
+                Some((i, o))
+            }
+            _ => {
+                self.record(key, serde_json::Value::Null, Origin::default_value());
+                None
+            }
+        }
     }
 
     pub(super) fn bool(&mut self, key: &'static str, default: bool) -> bool {

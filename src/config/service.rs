@@ -6,9 +6,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::raw::{Layer, Origin, Source, Value};
-use super::resolve::{shown_key, Entry};
+use super::resolve::Entry;
+use super::resolver::Resolver;
 use super::traffic::{Deployment, LoadBalancer, Scaling};
-use crate::error::{Location, UserError};
+use crate::error::UserError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,90 +66,6 @@ impl Default for ServiceSettings {
     }
 }
 
-pub(super) struct Reader<'a> {
-    layer: &'a Layer,
-    manifest: &'a Path,
-    entries: Vec<Entry>,
-}
-
-impl Reader<'_> {
-    pub(super) fn get(&self, key: &'static str) -> Option<(Value, Origin)> {
-        self.layer
-            .settings
-            .get(key)
-            .map(|s| (s.value.clone(), s.origin.clone()))
-    }
-
-    pub(super) fn record(&mut self, key: &'static str, value: serde_json::Value, origin: Origin) {
-        self.entries.push(Entry { key, value, origin });
-    }
-
-    pub(super) fn error(&self, key: &'static str, origin: &Origin, what: String) -> UserError {
-        let mut e = UserError::new(what).key(shown_key(key, &origin.source));
-        e.location = origin.location.clone().or_else(|| match &origin.source {
-            Source::Env(var) => Some(Location::Env(var.clone())),
-            Source::Flag(flag) => Some(Location::Flag(flag.clone())),
-            Source::Default => Some(Location::file(self.manifest, None)),
-            _ => None,
-        });
-        e
-    }
-
-    pub(super) fn int(
-        &mut self,
-        key: &'static str,
-        default: i64,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<(u32, Origin), UserError> {
-        let (value, origin) = match self.get(key) {
-            Some((Value::Int(i), o)) => (i, o),
-            _ => (default, Origin::default_value()),
-        };
-        self.record(key, value.into(), origin.clone());
-        if !range.contains(&value) {
-            return Err(self.error(
-                key,
-                &origin,
-                format!(
-                    "{value} is out of range; use {}–{}",
-                    range.start(),
-                    range.end()
-                ),
-            ));
-        }
-        Ok((value as u32, origin))
-    }
-
-    pub(super) fn opt_int(&mut self, key: &'static str) -> Option<(i64, Origin)> {
-        match self.get(key) {
-            Some((Value::Int(i), o)) => {
-                self.record(key, i.into(), o.clone());
-                Some((i, o))
-            }
-            _ => {
-                self.record(key, serde_json::Value::Null, Origin::default_value());
-                None
-            }
-        }
-    }
-
-    pub(super) fn string(
-        &mut self,
-        key: &'static str,
-        default: Option<&str>,
-    ) -> Option<(String, Origin)> {
-        let found = match self.get(key) {
-            Some((Value::Str(s), o)) => Some((s, o)),
-            _ => default.map(|d| (d.to_string(), Origin::default_value())),
-        };
-        match &found {
-            Some((v, o)) => self.record(key, v.as_str().into(), o.clone()),
-            None => self.record(key, serde_json::Value::Null, Origin::default_value()),
-        }
-        found
-    }
-}
-
 /// A target group ARN: `arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>`.
 pub fn target_group_arn(arn: &str) -> Result<(), String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -181,25 +98,23 @@ pub fn resolve(
     manifest: &Path,
     ports: &[u16],
 ) -> Result<(ServiceSettings, Vec<Entry>), UserError> {
-    let mut r = Reader {
+    let mut r = Resolver {
         layer,
         manifest,
         entries: Vec::new(),
     };
-    let (kind, kind_origin) = r.string("kind", Some("task")).expect("has a default");
+    let (kind, kind_origin) = r.str_or("kind", || "task".into());
     let kind = match kind.as_str() {
         "service" => StageKind::Service,
         "web" => StageKind::Web,
         _ => StageKind::Task,
     };
     let (desired_count, max_count, max_origin) = counts(&mut r, kind)?;
-    let (min_healthy_percent, _) = r.int("min-healthy-percent", 100, 0..=100)?;
-    let (max_percent, _) = r.int("max-percent", 200, 100..=200)?;
+    let (min_healthy_percent, _) = r.uint_at("min-healthy-percent", 100, 0..=100)?;
+    let (max_percent, _) = r.uint_at("max-percent", 200, 100..=200)?;
     let (health_check_grace_period, grace_origin) =
-        r.int("health-check-grace-period", 0, 0..=86400)?;
-    let (platform_version, _) = r
-        .string("platform-version", Some("LATEST"))
-        .expect("has a default");
+        r.uint_at("health-check-grace-period", 0, 0..=86400)?;
+    let (platform_version, _) = r.str_or("platform-version", || "LATEST".into());
     let (target, container_port) = target_and_port(&mut r, kind, ports)?;
     let load_balancer = super::traffic::load_balancer(
         &mut r,
@@ -253,8 +168,8 @@ pub fn resolve(
 }
 
 /// `desired-count` and `max-count` (at least the desired count); Express Mode keeps one task.
-fn counts(r: &mut Reader, kind: StageKind) -> Result<(u32, u32, Option<Origin>), UserError> {
-    let (desired_count, desired_origin) = r.int("desired-count", 1, 0..=1000)?;
+fn counts(r: &mut Resolver, kind: StageKind) -> Result<(u32, u32, Option<Origin>), UserError> {
+    let (desired_count, desired_origin) = r.uint_at("desired-count", 1, 0..=1000)?;
     let max_given = r.opt_int("max-count");
     let max_origin = max_given.as_ref().map(|(_, o)| o.clone());
     let max_count = match max_given {
@@ -288,11 +203,11 @@ type Located = (String, Origin);
 /// `target-group-arn` and the container port traffic goes to: `container-port`, else the first of
 /// `ports`.
 fn target_and_port(
-    r: &mut Reader,
+    r: &mut Resolver,
     kind: StageKind,
     ports: &[u16],
 ) -> Result<(Option<Located>, Option<u16>), UserError> {
-    let target = r.string("target-group-arn", None);
+    let target = r.opt_str("target-group-arn");
     if let Some((arn, origin)) = &target {
         target_group_arn(arn).map_err(|what| r.error("target-group-arn", origin, what))?;
         if kind == StageKind::Web {
@@ -342,10 +257,8 @@ fn target_and_port(
 }
 
 /// `health-check-path` (an HTTP path) and `exec`.
-fn path_and_exec(r: &mut Reader) -> Result<(String, bool), UserError> {
-    let (health_check_path, origin) = r
-        .string("health-check-path", Some("/ping"))
-        .expect("has a default");
+fn path_and_exec(r: &mut Resolver) -> Result<(String, bool), UserError> {
+    let (health_check_path, origin) = r.str_or("health-check-path", || "/ping".into());
     if !health_check_path.starts_with('/') {
         return Err(r
             .error(
@@ -355,13 +268,13 @@ fn path_and_exec(r: &mut Reader) -> Result<(String, bool), UserError> {
             )
             .fix("start it with `/`, e.g. `/health`"));
     }
-    let exec = match r.get("exec") {
+    let exec = match r.setting("exec") {
         Some((Value::Bool(b), o)) => {
-            r.record("exec", b.into(), o);
+            r.record("exec", b, o);
             b
         }
         _ => {
-            r.record("exec", false.into(), Origin::default_value());
+            r.record("exec", false, Origin::default_value());
             false
         }
     };

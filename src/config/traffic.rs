@@ -6,7 +6,8 @@
 use serde::Serialize;
 
 use super::raw::{Origin, Source, Value};
-use super::service::{Reader, StageKind};
+use super::resolver::Resolver;
+use super::service::StageKind;
 use crate::error::UserError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,14 +96,14 @@ pub struct Scaling {
 
 /// `load-balancer`, `listener` and `certificate-arn`. `target` is `target-group-arn`'s origin.
 pub(super) fn load_balancer(
-    r: &mut Reader,
+    r: &mut Resolver,
     kind: StageKind,
     target: Option<&Origin>,
     container_port: Option<u16>,
 ) -> Result<Option<LoadBalancer>, UserError> {
-    let scheme = r.string("load-balancer", None);
-    let listener = r.string("listener", None);
-    let certificate = r.string("certificate-arn", None);
+    let scheme = r.opt_str("load-balancer");
+    let listener = r.opt_str("listener");
+    let certificate = r.opt_str("certificate-arn");
     let Some((scheme, origin)) = scheme else {
         for (key, found) in [("listener", &listener), ("certificate-arn", &certificate)] {
             if let Some((_, o)) = found {
@@ -200,14 +201,14 @@ fn acm_arn(arn: &str) -> bool {
 
 /// A percentage key in `range`, or `default`; recorded either way.
 fn percent(
-    r: &mut Reader,
+    r: &mut Resolver,
     key: &'static str,
     default: f64,
     range: std::ops::RangeInclusive<f64>,
 ) -> Result<(f64, Option<Origin>), UserError> {
-    match r.get(key) {
+    match r.setting(key) {
         Some((Value::Float(p), o)) => {
-            r.record(key, p.into(), o.clone());
+            r.record(key, p, o.clone());
             if !range.contains(&p) {
                 return Err(r.error(
                     key,
@@ -222,25 +223,23 @@ fn percent(
             Ok((p, Some(o)))
         }
         _ => {
-            r.record(key, default.into(), Origin::default_value());
+            r.record(key, default, Origin::default_value());
             Ok((default, None))
         }
     }
 }
 
 /// `deployment` and its keys; `balanced` is whether the service has a load balancer it made.
-pub(super) fn deployment(r: &mut Reader, balanced: bool) -> Result<Deployment, UserError> {
-    let (name, origin) = r
-        .string("deployment", Some("rolling"))
-        .expect("has a default");
+pub(super) fn deployment(r: &mut Resolver, balanced: bool) -> Result<Deployment, UserError> {
+    let (name, origin) = r.str_or("deployment", || "rolling".into());
     let (canary_percent, canary_origin) = percent(r, "canary-percent", 10.0, 0.1..=100.0)?;
-    let (canary_bake, _) = r.int("canary-bake", 5, 0..=1440)?;
+    let (canary_bake, _) = r.uint_at("canary-bake", 5, 0..=1440)?;
     let (step_percent, step_origin) = percent(r, "linear-step-percent", 10.0, 3.0..=100.0)?;
-    let (linear_bake, _) = r.int("linear-bake", 1, 0..=1440)?;
-    let (bake_minutes, _) = r.int("bake-time", 0, 0..=1440)?;
-    let rollback_alarms = match r.get("rollback-alarms") {
+    let (linear_bake, _) = r.uint_at("linear-bake", 1, 0..=1440)?;
+    let (bake_minutes, _) = r.uint_at("bake-time", 0, 0..=1440)?;
+    let rollback_alarms = match r.setting("rollback-alarms") {
         Some((Value::StrList(l), o)) => {
-            r.record("rollback-alarms", l.clone().into(), o);
+            r.record("rollback-alarms", &l, o);
             l
         }
         _ => Vec::new(),
@@ -287,7 +286,7 @@ pub(super) fn deployment(r: &mut Reader, balanced: bool) -> Result<Deployment, U
 
 /// `scale-on.cpu`, `.memory` and `.requests` as given, each checked against its range.
 #[allow(clippy::type_complexity)]
-fn scale_on(r: &mut Reader) -> Result<[(&'static str, Option<(i64, Origin)>); 3], UserError> {
+fn scale_on(r: &mut Resolver) -> Result<[(&'static str, Option<(i64, Origin)>); 3], UserError> {
     let mut targets = [
         ("scale-on.cpu", None),
         ("scale-on.memory", None),
@@ -315,7 +314,7 @@ fn scale_on(r: &mut Reader) -> Result<[(&'static str, Option<(i64, Origin)>); 3]
 
 /// `min-count`, `max-count` and `scale-on.*`: None unless the service scales (max above min).
 pub(super) fn scaling(
-    r: &mut Reader,
+    r: &mut Resolver,
     kind: StageKind,
     desired: u32,
     max: (u32, Option<Origin>),
