@@ -5,7 +5,11 @@ Calls that AWS authorizes implicitly inside another are recorded too, as IAM eva
 for a role handed to ECS (RegisterTaskDefinition, RunTask overrides), CodeBuild (serviceRole) or
 EventBridge Scheduler (Target.RoleArn), and the tag-on-create permissions (ecr/ecs/logs:TagResource,
 iam:TagRole) when a create request carries tags, and the bucket settings a CreateBucket carries in its
-headers (s3:PutBucketOwnershipControls for x-amz-object-ownership, ...).
+headers (s3:PutBucketOwnershipControls for x-amz-object-ownership, ...). Application Auto Scaling
+(autoscaling.py): the scalable target's ARN, application-autoscaling:service-namespace and
+:scalable-dimension, aws:RequestTag/<k> and aws:TagKeys for the tags a request sends, aws:ResourceTag/<k>
+for those the target carries, RegisterScalableTarget's dependent TagResource and the
+iam:CreateServiceLinkedRole of the role it makes for ECS.
 
   GET    /_bench/record[?key=AKID]   the records (of one access key ID when given), oldest first
   DELETE /_bench/record              forget them
