@@ -68,8 +68,8 @@ fn without(policy: &Value, sid: &str) -> Value {
 /// second (a new range on the existing target; the requests policy dropped), status, then
 /// teardown: each request is allowed by the deployer policy (`--teardown` for teardown), each
 /// Application Auto Scaling statement is needed by a recorded scaling call, and its tag
-/// conditions decide: naming another project denies them. Setup (the project's network) signs
-/// with a key of its own.
+/// conditions decide: naming another project denies them, and a target tagged as another
+/// project's is not registered over. Setup (the project's network) signs with a key of its own.
 #[test]
 fn the_deployer_policy_allows_the_scaling_calls_and_needs_each_of_its_statements() {
     let stage = Stage::new(
@@ -209,4 +209,26 @@ fn the_deployer_policy_allows_the_scaling_calls_and_needs_each_of_its_statements
     ] {
         assert!(denied.iter().any(|d| d == a), "{a} not denied: {denied:?}");
     }
+    // A scalable target tagged as another project's is not registered over (nor re-tagged): with
+    // the project's name in the target-tag condition changed, exactly the second deploy's
+    // register of the existing target and its tagging are denied, not the first's of a new one.
+    let mut foreign = teardown_policy.clone();
+    for st in foreign["Statement"].as_array_mut().unwrap() {
+        if st["Sid"] == "ScalableTargetRegisteredOnlyWithTheProjectsTag" {
+            st["Condition"]["StringEqualsIfExists"]["aws:ResourceTag/cargo-fargate:project"] =
+                json!("another-project");
+        }
+    }
+    let denied: Vec<(String, String)> = denied_of(&stage, &keys, &foreign, scaling)
+        .iter()
+        .map(|d| {
+            (
+                d["action"].as_str().unwrap().into(),
+                d["resource"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let register = "application-autoscaling:RegisterScalableTarget".to_string();
+    let tag = "application-autoscaling:TagResource".to_string();
+    assert_eq!(denied, vec![(register, arn.clone()), (tag, arn.clone())]);
 }
