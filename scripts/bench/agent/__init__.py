@@ -173,7 +173,12 @@ CodeBuild limits (bench, not CodeBuild):
 Every API request is recorded as IAM would authorize it (action, resource ARN, condition keys), for the
 IAM coverage test: GET/DELETE /_bench/record, POST /_bench/record/evaluate (see record.py); the image
 pushes and pulls, which go to the registry, are read from its access log (--registry-log, see
-registrylog.py) and mapped to the ECR actions they are authorized as. For doctor's
+registrylog.py) and mapped to the ECR actions they are authorized as. Application Auto Scaling's
+(autoscaling.py) carry the scalable target's ARN and its tags (moto drops them; here a target keeps the
+tags it is registered with, and TagResource, UntagResource and ListTagsForResource answer) as
+aws:ResourceTag, the tags sent as aws:RequestTag; the service-linked role Application Auto Scaling
+makes for ECS is not made, so each RegisterScalableTarget records the iam:CreateServiceLinkedRole AWS
+checks on the first. For doctor's
 tests, keys starting with ROOT sign as the account's root user and access keys can be aged (accounts.py).
 
 Everything the agent does is bounded (timeouts on Docker calls; a log stream is closed at most 10 s

@@ -41,7 +41,7 @@ def main() -> None:
     from . import VERSION
     from .codebuild import MINUTE_PATH, CodeBuildAgent
     from .creds import PREFIX, Credentials
-    from . import accounts, ecrsync, lb, listeners, oidc, record, rollout, shifting
+    from . import accounts, autoscaling, ecrsync, lb, listeners, oidc, record, rollout, shifting
     from .ecs import Agent
     from .engine import Engine
     from .metadata import PREFIX as METADATA_PREFIX, Metadata
@@ -63,6 +63,7 @@ def main() -> None:
                                args.codebuild_arm64_image)
     codebuild.install()
     accounts.install()
+    autoscaling.install()
     oidc.install()
     record.registry_log = args.registry_log
     ecrsync.install(args.registry, base_url)

@@ -5,7 +5,11 @@ Calls that AWS authorizes implicitly inside another are recorded too, as IAM eva
 for a role handed to ECS (RegisterTaskDefinition, RunTask overrides), CodeBuild (serviceRole) or
 EventBridge Scheduler (Target.RoleArn), and the tag-on-create permissions (ecr/ecs/logs:TagResource,
 iam:TagRole) when a create request carries tags, and the bucket settings a CreateBucket carries in its
-headers (s3:PutBucketOwnershipControls for x-amz-object-ownership, ...).
+headers (s3:PutBucketOwnershipControls for x-amz-object-ownership, ...). Application Auto Scaling
+(autoscaling.py): the scalable target's ARN, application-autoscaling:service-namespace and
+:scalable-dimension, aws:RequestTag/<k> and aws:TagKeys for the tags a request sends, aws:ResourceTag/<k>
+for those the target carries, RegisterScalableTarget's dependent TagResource and the
+iam:CreateServiceLinkedRole of the role it makes for ECS.
 
   GET    /_bench/record[?key=AKID]   the records (of one access key ID when given), oldest first
   DELETE /_bench/record              forget them
@@ -31,7 +35,7 @@ import re
 import threading
 import urllib.parse
 
-from . import registrylog
+from . import autoscaling, registrylog
 
 ACCOUNT = "123456789012"
 PREFIX = "/_bench/record"
@@ -55,29 +59,39 @@ def _glob(pattern: str, value: str, ignore_case: bool) -> bool:
     return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
 
 
+def _value_matches(base: str, wanted: list, a) -> bool | None:
+    """One request value against a condition's values; None for an operator this evaluator lacks."""
+    if base in ("StringEquals", "ArnEquals"):
+        return a in wanted
+    if base in ("StringLike", "ArnLike"):
+        return any(_glob(w, a, False) for w in wanted)
+    if base == "StringNotEquals":
+        return a not in wanted
+    return None
+
+
 def _condition_holds(condition: dict, context: dict) -> bool:
-    """StringEquals/StringLike/ArnEquals/ArnLike (and their IfExists forms) over the request context;
-    a key the request does not carry fails the condition unless IfExists, as IAM does."""
+    """StringEquals/StringLike/ArnEquals/ArnLike/StringNotEquals (and their IfExists forms, and the
+    ForAllValues:/ForAnyValue: forms for multi-valued keys such as aws:TagKeys) over the request
+    context; a key the request does not carry fails the condition unless IfExists or ForAllValues,
+    as IAM does. Without a set prefix every value of a multi-valued key must match."""
     ctx = {k.lower(): _as_list(v) for k, v in context.items()}
     for op, pairs in condition.items():
+        qualifier, _, op = op.rpartition(":")
         if_exists = op.endswith("IfExists")
         base = op[: -len("IfExists")] if if_exists else op
         for key, wanted in pairs.items():
             actual = ctx.get(key.lower())
+            if not actual and qualifier == "ForAllValues":
+                continue
             if actual is None:
                 if if_exists:
                     continue
                 return False
-            wanted = _as_list(wanted)
-            if base in ("StringEquals", "ArnEquals"):
-                ok = all(a in wanted for a in actual)
-            elif base in ("StringLike", "ArnLike"):
-                ok = all(any(_glob(w, a, False) for w in wanted) for a in actual)
-            elif base == "StringNotEquals":
-                ok = all(a not in wanted for a in actual)
-            else:
+            results = [_value_matches(base, _as_list(wanted), a) for a in actual]
+            if None in results or qualifier not in ("", "ForAllValues", "ForAnyValue"):
                 return False  # an operator this evaluator does not know never grants
-            if not ok:
+            if not (any(results) if qualifier == "ForAnyValue" else all(results)):
                 return False
     return True
 
@@ -426,6 +440,8 @@ def derive(environ, body: bytes):
                 return key, _logs(op, p, region)
             if service == "codebuild":
                 return key, _codebuild(op, p, region)
+            if service == "application-autoscaling":
+                return key, autoscaling.derive(op, p, region)
             if service == "ssm":
                 names = p.get("Names") or ([p["Name"]] if p.get("Name") else [])
                 arn = lambda n: n if n.startswith("arn:") else _arn(region, "ssm", f"parameter/{n.lstrip('/')}")
