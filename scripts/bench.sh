@@ -293,7 +293,7 @@ moto_has_managed_policies() {
 # (scripts/bench/agent/__init__.py VERSION; 2 = carries out CodeBuild builds; 3 = records requests, keeps service settings;
 # 4 = reads the registry's log for the image pushes; 5 = Express Mode, express.py): an older one is
 # restarted.
-AGENT_VERSION=12
+AGENT_VERSION=13
 agent_ok() {
   curl -s --max-time 5 "http://127.0.0.1:$BENCH_MOTO_PORT/_bench/agent" 2>/dev/null |
     grep -q "\"agent\": \"cargo-fargate-bench\", \"version\": $AGENT_VERSION}"

@@ -189,4 +189,4 @@ It logs what it does to stderr (.bench/moto.log).
 """
 
 # Answered at GET /_bench/agent, so scripts/bench.sh can tell this process from a bare moto_server.
-VERSION = 12
+VERSION = 13
