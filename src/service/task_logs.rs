@@ -1,5 +1,5 @@
-//! The logs of a deployment's new tasks while it is waited for: each task followed from its
-//! start, and a warning when a task's log says it listens on loopback only.
+//! What a deployment's wait prints: the service's new events, and the logs of its new tasks, each
+//! task followed from its start, with a warning when a task's log says it listens on loopback only.
 
 use std::collections::HashSet;
 
@@ -85,4 +85,33 @@ fn declared_ports(definition: &Value) -> Vec<u16> {
         .flat_map(|c| c["portMappings"].as_array().into_iter().flatten())
         .filter_map(|m| m["containerPort"].as_u64()?.try_into().ok())
         .collect()
+}
+
+/// New service events, oldest first; on the first look only the latest few.
+pub(super) fn print_events(out: &Output, service: &Value, seen: &mut HashSet<String>, first: bool) {
+    let events = service["events"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let limit = if first { 3 } else { events.len() };
+    for e in events.iter().take(limit).rev() {
+        let id = e["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
+        if seen.insert(id) {
+            if let Some(m) = e["message"].as_str() {
+                if out.json {
+                    out.event("service_event", serde_json::json!({ "message": m }));
+                } else {
+                    out.status("Event", m);
+                }
+            }
+        }
+    }
+    for e in events {
+        if let Some(id) = e["id"].as_str() {
+            seen.insert(id.to_string());
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! [`assess`] decides from a DescribeServices answer alone (pure, unit-tested over the documented
 //! shapes); [`wait`] polls and prints.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::error::{Result, UserError};
+use crate::net::poll::{every, poll_until};
 use crate::output::Output;
 use crate::steps::logs;
 use crate::steps::run::{parse_tasks, Task};
@@ -244,17 +246,88 @@ pub async fn wait_shifting(
             humantime::format_duration(input.timeout)
         ),
     );
-    let mut seen_events: HashSet<String> = HashSet::new();
-    let mut first = true;
-    let mut last_line = String::new();
-    let mut task_logs = super::task_logs::TaskLogs::new(input.definition);
     let revision = super::request::short_arn(input.task_definition_arn);
-    let mut follower = shift.map(|(deployment, rule)| {
+    let follower = shift.map(|(deployment, rule)| {
         out.status("Strategy", super::shift::plan_line(deployment, revision));
         super::shift::Follower::new(deployment, rule, revision)
     });
-    let mut deployment = input.deployment.to_string();
-    loop {
+    // One look at a time: each takes the watch and puts it back.
+    let watch = Cell::new(Some(Watch {
+        aws,
+        out,
+        input,
+        seen_events: HashSet::new(),
+        first: true,
+        last_line: String::new(),
+        task_logs: super::task_logs::TaskLogs::new(input.definition),
+        follower,
+        deployment: input.deployment.to_string(),
+        last: None,
+    }));
+    let what = format!(
+        "deployment {} of service {}",
+        input.deployment, input.service
+    );
+    let deadline = started + input.timeout;
+    let done = poll_until(&what, deadline, every(input.poll), || {
+        let mut w = watch.take().expect("one look at a time");
+        let watch = &watch;
+        async move {
+            let looked = w.look().await;
+            watch.set(Some(w));
+            looked
+        }
+    })
+    .await?;
+    let Ok(deployment) = done else {
+        let w = watch.take().expect("the watch is back");
+        // At least one look happened before the deadline; without one, nothing was seen to run.
+        let (service, progress) = w.last.unwrap_or((
+            Value::Null,
+            Progress::InProgress {
+                running: 0,
+                desired: 0,
+            },
+        ));
+        let stopped = stopped_tasks(aws, input).await?;
+        return Err(UserError::new(failure_line(
+            input.service,
+            &progress,
+            Some(input.timeout),
+            &stopped,
+            &health_events(&service),
+        ))
+        .fix("see `cargo fargate status`; a slow start needs a longer --wait-timeout")
+        .into());
+    };
+    Ok(Waited {
+        deployment,
+        rollout_state: "COMPLETED".into(),
+        seconds: started.elapsed().as_secs(),
+    })
+}
+
+/// What a deployment's wait has seen so far: the events printed, the new tasks' logs, the
+/// traffic shift's steps, the deployment followed (another deploy's may take it over).
+struct Watch<'a> {
+    aws: &'a Aws,
+    out: &'a Output,
+    input: &'a WaitInput<'a>,
+    seen_events: HashSet<String>,
+    first: bool,
+    last_line: String,
+    task_logs: super::task_logs::TaskLogs,
+    follower: Option<super::shift::Follower<'a>>,
+    deployment: String,
+    /// The last answer and where it stood, for the timeout's line.
+    last: Option<(Value, Progress)>,
+}
+
+impl Watch<'_> {
+    /// One look: the deployment's ID once it completed, `None` while it rolls; an error when it
+    /// failed or the service went away.
+    async fn look(&mut self) -> Result<Option<String>> {
+        let (aws, out, input) = (self.aws, self.out, self.input);
         let service = aws
             .describe_service(input.cluster, input.service)
             .await?
@@ -265,44 +338,27 @@ pub async fn wait_shifting(
                 ))
                 .fix("deploy again to create it")
             })?;
-        print_events(out, &service, &mut seen_events, first);
-        first = false;
-        task_logs.poll(aws, out, input).await?;
-        if let Some(f) = follower.as_mut() {
+        super::task_logs::print_events(out, &service, &mut self.seen_events, self.first);
+        self.first = false;
+        self.task_logs.poll(aws, out, input).await?;
+        if let Some(f) = self.follower.as_mut() {
             f.poll(aws, out).await?;
         }
-
-        take_over(out, &service, &mut deployment, input);
-        let progress = assess(&service, &deployment);
+        take_over(out, &service, &mut self.deployment, input);
+        let progress = assess(&service, &self.deployment);
         match &progress {
             Progress::Completed => {
                 out.status(
                     "Completed",
-                    format_args!("deployment {deployment} of {}", input.service),
+                    format_args!("deployment {} of {}", self.deployment, input.service),
                 );
-                return Ok(Waited {
-                    deployment,
-                    rollout_state: "COMPLETED".into(),
-                    seconds: started.elapsed().as_secs(),
-                });
+                return Ok(Some(self.deployment.clone()));
             }
             Progress::InProgress { running, desired } => {
                 let line = format!("{running} of {desired} new tasks running");
-                if line != last_line {
+                if line != self.last_line {
                     out.status("Rolling", &line);
-                    last_line = line;
-                }
-                if started.elapsed() >= input.timeout {
-                    let stopped = stopped_tasks(aws, input).await?;
-                    return Err(UserError::new(failure_line(
-                        input.service,
-                        &progress,
-                        Some(input.timeout),
-                        &stopped,
-                        &health_events(&service),
-                    ))
-                    .fix("see `cargo fargate status`; a slow start needs a longer --wait-timeout")
-                    .into());
+                    self.last_line = line;
                 }
             }
             Progress::Failed { .. } | Progress::Gone(_) => {
@@ -320,36 +376,8 @@ pub async fn wait_shifting(
                 .into());
             }
         }
-        tokio::time::sleep(input.poll).await;
-    }
-}
-
-/// New service events, oldest first; on the first look only the latest few.
-fn print_events(out: &Output, service: &Value, seen: &mut HashSet<String>, first: bool) {
-    let events = service["events"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let limit = if first { 3 } else { events.len() };
-    for e in events.iter().take(limit).rev() {
-        let id = e["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| e.to_string());
-        if seen.insert(id) {
-            if let Some(m) = e["message"].as_str() {
-                if out.json {
-                    out.event("service_event", serde_json::json!({ "message": m }));
-                } else {
-                    out.status("Event", m);
-                }
-            }
-        }
-    }
-    for e in events {
-        if let Some(id) = e["id"].as_str() {
-            seen.insert(id.to_string());
-        }
+        self.last = Some((service, progress));
+        Ok(None)
     }
 }
 
