@@ -110,19 +110,20 @@ pub fn change(
 /// Creates or updates the project. A role IAM has only just made can take seconds before
 /// CodeBuild may assume it: those refusals are retried for a while.
 pub async fn apply(aws: &Aws, spec: &ProjectSpec, exists: bool, fresh_role: bool) -> Result<()> {
-    let mut attempts = if fresh_role { 10 } else { 1 };
-    loop {
-        attempts -= 1;
-        let done = if exists {
+    use backon::Retryable;
+    let call = || async {
+        if exists {
             aws.update_codebuild_project(spec).await
         } else {
             aws.create_codebuild_project(spec).await
-        };
-        match done {
-            Err(e) if attempts > 0 && e.to_string().contains("role") => {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
-            other => return other,
         }
-    }
+    };
+    // 10 tries 3 s apart for a role made this run; one otherwise.
+    let retries = backon::ConstantBuilder::default()
+        .with_delay(Duration::from_secs(3))
+        .with_max_times(if fresh_role { 9 } else { 0 });
+    call.retry(retries)
+        .sleep(tokio::time::sleep)
+        .when(|e| e.to_string().contains("role"))
+        .await
 }
