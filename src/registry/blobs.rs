@@ -11,7 +11,6 @@ use tokio::io::AsyncWriteExt;
 
 use super::{ok_or_status, Payload, Registry};
 use crate::error::Result;
-use crate::net::{backoff, REGISTRY_ATTEMPTS};
 
 impl Registry {
     pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool> {
@@ -74,23 +73,15 @@ impl Registry {
     /// Downloads a blob to `path` as it arrives, checking its digest on the way; the file appears
     /// whole or not at all. A broken or corrupted transfer is tried again.
     pub async fn download_blob(&self, repository: &str, digest: &str, path: &Path) -> Result<()> {
-        let mut attempt = 1;
-        loop {
-            match self.download_once(repository, digest, path).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < REGISTRY_ATTEMPTS && !super::is_refusal(&e) => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(e.context(format!(
-                        "downloading blob {digest} from {}/{repository} failed {attempt} time{}",
-                        self.host,
-                        if attempt == 1 { "" } else { "s" }
-                    )))
-                }
-            }
-        }
+        super::with_retries(|| self.download_once(repository, digest, path))
+            .await
+            .map_err(|(e, tries)| {
+                e.context(format!(
+                    "downloading blob {digest} from {}/{repository} failed {tries} time{}",
+                    self.host,
+                    if tries == 1 { "" } else { "s" }
+                ))
+            })
     }
 
     async fn download_once(&self, repository: &str, digest: &str, path: &Path) -> Result<()> {

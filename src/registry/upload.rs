@@ -280,43 +280,33 @@ impl Registry {
     /// per attempt; layers go through [`Registry::upload_blob`] from their file instead.
     pub async fn upload_bytes(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
         let scope = Self::scope(repository, true);
-        let mut attempt = 1;
-        loop {
-            let once = async {
-                let (location, _) = self.start_upload(repository, &scope).await?;
-                let sep = if location.contains('?') { '&' } else { '?' };
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                );
-                let resp = self
-                    .send(
-                        Method::PUT,
-                        &format!("{location}{sep}digest={digest}"),
-                        &scope,
-                        headers,
-                        Payload::Bytes(bytes.clone()),
-                    )
-                    .await?;
-                ok_or_status(resp, &format!("uploading blob {digest} to {repository}")).await?;
-                Ok::<_, anyhow::Error>(())
-            };
-            match once.await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < REGISTRY_ATTEMPTS && !super::is_refusal(&e) => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(e.context(format!(
-                    "pushing blob {digest} ({} bytes) to {}/{repository} failed {attempt} times",
-                    bytes.len(),
-                    self.host
-                )))
-                }
-            }
-        }
+        let once = || async {
+            let (location, _) = self.start_upload(repository, &scope).await?;
+            let sep = if location.contains('?') { '&' } else { '?' };
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            let resp = self
+                .send(
+                    Method::PUT,
+                    &format!("{location}{sep}digest={digest}"),
+                    &scope,
+                    headers,
+                    Payload::Bytes(bytes.clone()),
+                )
+                .await?;
+            ok_or_status(resp, &format!("uploading blob {digest} to {repository}")).await?;
+            Ok(())
+        };
+        super::with_retries(once).await.map_err(|(e, tries)| {
+            e.context(format!(
+                "pushing blob {digest} ({} bytes) to {}/{repository} failed {tries} times",
+                bytes.len(),
+                self.host
+            ))
+        })
     }
 
     /// POST for a session: its location, and the smallest chunk it takes (`OCI-Chunk-Min-Length`).
