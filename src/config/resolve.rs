@@ -145,7 +145,7 @@ impl Naming {
 }
 
 /// The stage's resource names as configured (`{project}` and `{stage}` filled in), and whether
-/// they may be created or taken over: `crate::names` derives every other name from them.
+/// they may be created or taken over: the names module derives every other name from them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Names {
     pub cluster: String,
