@@ -153,10 +153,15 @@ pub fn timeout_for(bytes: u64) -> Duration {
     timeout() + Duration::from_secs(bytes / SLOWEST_UPLOAD_BYTES_PER_SEC)
 }
 
-/// Backoff before attempt `n` (1-based retry count): 0.5 s, 1 s, 2 s, … capped at 8 s.
-pub fn backoff(retry: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << retry.min(4).saturating_sub(1)))
-        .min(Duration::from_secs(8))
+/// The pauses between a registry request's attempts: 0.5 s, 1 s, 2 s (capped at 8 s), for
+/// [`REGISTRY_ATTEMPTS`] attempts in all. A fresh `build()` starts the steps over (an upload that
+/// made progress).
+pub fn registry_backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_factor(2.0)
+        .with_max_delay(Duration::from_secs(8))
+        .with_max_times(REGISTRY_ATTEMPTS as usize - 1)
 }
 
 #[cfg(test)]
@@ -211,11 +216,14 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_millis(500));
-        assert_eq!(backoff(2), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(2));
-        assert!(backoff(30) <= Duration::from_secs(8));
+    fn registry_backoff_grows_and_stops_after_the_attempts() {
+        use backon::BackoffBuilder;
+        let pauses: Vec<Duration> = registry_backoff().build().collect();
+        assert_eq!(
+            pauses,
+            [500, 1000, 2000].map(Duration::from_millis).to_vec(),
+            "one pause fewer than REGISTRY_ATTEMPTS"
+        );
     }
 
     #[test]

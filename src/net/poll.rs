@@ -1,8 +1,10 @@
 //! One way to wait for AWS: ask, and ask again on a backoff until a deadline. Every wait names what
 //! it waits for, so its timeout says the same thing its progress line did.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, Retryable};
@@ -37,12 +39,13 @@ enum Attempt<E> {
 }
 
 /// Calls `check` until it returns `Ok(Some(_))`, sleeping as `backoff` says between calls, and no
-/// later than `deadline`. An `Err` from `check` ends the wait at once (the outer result); the
+/// later than `deadline` (`None` for a wait the user asked to last as long as it takes: following
+/// a task or a log). An `Err` from `check` ends the wait at once (the outer result); the
 /// deadline or the backoff running out gives the inner [`TimedOut`], for the caller to turn into
 /// an error that says what to do.
 pub async fn poll_until<T, E, F, Fut>(
     what: &str,
-    deadline: Instant,
+    deadline: impl Into<Option<Instant>>,
     backoff: impl BackoffBuilder,
     mut check: F,
 ) -> Result<Result<T, TimedOut>, E>
@@ -53,7 +56,7 @@ where
     let started = Instant::now();
     let until = Deadline {
         inner: backoff.build(),
-        deadline,
+        deadline: deadline.into(),
     };
     let attempt = || {
         let next = check();
@@ -80,17 +83,49 @@ where
     }
 }
 
-/// A backoff cut at a deadline: the last sleep ends at it, and none follows.
+/// A look that may change what the wait has seen, borrowing it for as long as it runs.
+pub type Look<'a, T, E> = Pin<Box<dyn Future<Output = Result<Option<T>, E>> + 'a>>;
+
+/// [`poll_until`] over a state each look reads and changes (what was printed, a log's token, the
+/// last answer): `look(state)` once per turn. The caller keeps the state, so it survives the wait
+/// being dropped (a Ctrl-C the caller selects on) and is there to report from after a timeout.
+/// The state carries whatever the look needs (clients, output), so `look` captures nothing.
+pub async fn poll_with<S, T, E, L>(
+    what: &str,
+    deadline: impl Into<Option<Instant>>,
+    backoff: impl BackoffBuilder,
+    state: &mut S,
+    look: L,
+) -> Result<Result<T, TimedOut>, E>
+where
+    L: for<'s> Fn(&'s mut S) -> Look<'s, T, E>,
+{
+    let slot = Cell::new(Some(state));
+    let look = &look;
+    let slot = &slot;
+    poll_until(what, deadline, backoff, || async move {
+        let state = slot.take().expect("one look at a time");
+        let looked = look(&mut *state).await;
+        slot.set(Some(state));
+        looked
+    })
+    .await
+}
+
+/// A backoff cut at a deadline, if any: the last sleep ends at it, and none follows.
 struct Deadline<B> {
     inner: B,
-    deadline: Instant,
+    deadline: Option<Instant>,
 }
 
 impl<B: Iterator<Item = Duration>> Iterator for Deadline<B> {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let left = self.deadline.checked_duration_since(Instant::now())?;
+        let Some(deadline) = self.deadline else {
+            return self.inner.next();
+        };
+        let left = deadline.checked_duration_since(Instant::now())?;
         if left.is_zero() {
             return None;
         }
@@ -143,6 +178,38 @@ mod tests {
         .await;
         assert_eq!(found, Err("refused".to_string()));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_state_kept_by_the_caller_outlives_a_dropped_wait() {
+        struct Counted {
+            looks: u32,
+        }
+        let mut state = Counted { looks: 0 };
+        let wait = poll_with(
+            "a look that never ends the wait",
+            None,
+            every(Duration::from_millis(1)),
+            &mut state,
+            |s| {
+                Box::pin(async move {
+                    s.looks += 1;
+                    Ok::<Option<()>, String>(None)
+                })
+            },
+        );
+        // Dropped after a while, as a Ctrl-C select drops it: what the looks saw is still there.
+        let _ = tokio::time::timeout(Duration::from_millis(50), wait).await;
+        assert!(state.looks > 1, "{}", state.looks);
+        let done = poll_with(
+            "the next look",
+            Instant::now() + Duration::from_secs(60),
+            every(Duration::from_millis(1)),
+            &mut state,
+            |s| Box::pin(async move { Ok::<_, String>(Some(s.looks)) }),
+        )
+        .await;
+        assert!(matches!(done, Ok(Ok(n)) if n > 1));
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! request, retries of transient failures with backoff, and one line that says what to fix.
 
 use anyhow::Context;
+use backon::Retryable;
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 
@@ -107,29 +108,39 @@ impl Registry {
         // An upload session's PUT is not repeated here: `upload_blob` starts a new session.
         let repeatable = matches!(*method, Method::GET | Method::HEAD)
             || (*method == Method::PUT && !url.contains("/blobs/uploads/"));
-        let mut retries = 0;
-        loop {
+        let attempts = std::cell::Cell::new(0u32);
+        let send = || {
+            attempts.set(attempts.get() + 1);
             let mut req = request();
             if *method != Method::GET {
                 // Writes and small reads get a whole-request limit; a GET streams, and the
                 // client's read timeout catches it stalling.
                 req = req.timeout(crate::net::timeout_for(body_len));
             }
-            let res = req.send().await;
-            let transient = match &res {
-                Ok(r) => {
-                    r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS
+            async move {
+                let res = req.send().await;
+                let transient = match &res {
+                    Ok(r) => {
+                        r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS
+                    }
+                    Err(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+                };
+                let may_repeat = repeatable || matches!(&res, Err(e) if e.is_connect());
+                // An answer worth asking again for is the retry's "error"; the last one is
+                // returned as it is.
+                if transient && may_repeat {
+                    Err(res)
+                } else {
+                    Ok(res)
                 }
-                Err(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
-            };
-            let may_repeat = repeatable || matches!(&res, Err(e) if e.is_connect());
-            if transient && may_repeat && retries + 1 < crate::net::REGISTRY_ATTEMPTS {
-                retries += 1;
-                tokio::time::sleep(crate::net::backoff(retries)).await;
-                continue;
             }
-            return res.map_err(|e| self.unreachable(e, method, url, retries + 1, body_len));
-        }
+        };
+        let res = send
+            .retry(crate::net::registry_backoff())
+            .sleep(tokio::time::sleep)
+            .await
+            .unwrap_or_else(|last| last);
+        res.map_err(|e| self.unreachable(e, method, url, attempts.get(), body_len))
     }
 
     pub(super) fn unreachable(

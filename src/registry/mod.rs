@@ -397,7 +397,7 @@ impl Registry {
 }
 
 /// Runs a whole transfer (`once`) until it succeeds: at most `REGISTRY_ATTEMPTS` tries, 0.5 s,
-/// 1 s, 2 s apart ([`crate::net::backoff`]'s steps); a refused login is final at once. On failure,
+/// 1 s, 2 s apart ([`crate::net::registry_backoff`]); a refused login is final at once. On failure,
 /// the last error and how many tries were made.
 async fn with_retries<T, F, Fut>(mut once: F) -> std::result::Result<T, (anyhow::Error, u32)>
 where
@@ -410,13 +410,8 @@ where
         tries.set(tries.get() + 1);
         once()
     };
-    let backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(crate::net::backoff(1))
-        .with_factor(2.0)
-        .with_max_delay(std::time::Duration::from_secs(8))
-        .with_max_times(crate::net::REGISTRY_ATTEMPTS as usize - 1);
     attempt
-        .retry(backoff)
+        .retry(crate::net::registry_backoff())
         .sleep(tokio::time::sleep)
         .when(|e| !is_refusal(e))
         .await

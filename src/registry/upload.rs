@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use backon::BackoffBuilder;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
@@ -16,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ok_or_status, Payload, Registry};
 use crate::error::Result;
-use crate::net::{backoff, REGISTRY_ATTEMPTS};
+use crate::net::registry_backoff;
 
 /// Bytes per PATCH: what a failed chunk costs again at most. Above ECR's 5 MiB part minimum.
 const CHUNK: u64 = 16 << 20;
@@ -156,6 +157,7 @@ impl Registry {
         let mut chunked = size > 0;
         let mut chunk = CHUNK;
         let mut failures = 0;
+        let mut pauses = registry_backoff().build();
         let mut best = 0;
         let mut state = Upload::Fresh;
         loop {
@@ -199,6 +201,7 @@ impl Registry {
                             if end > best {
                                 best = end;
                                 failures = 0;
+                                pauses = registry_backoff().build();
                             }
                             Ok(Some(Upload::At {
                                 location: next,
@@ -234,13 +237,13 @@ impl Registry {
                         return Err(e);
                     }
                     failures += 1;
-                    if failures >= REGISTRY_ATTEMPTS {
+                    let Some(pause) = pauses.next() else {
                         return Err(e.context(format!(
                             "pushing blob {digest} ({size} bytes) to {}/{repository} failed {failures} times",
                             self.host
                         )));
-                    }
-                    tokio::time::sleep(backoff(failures)).await;
+                    };
+                    tokio::time::sleep(pause).await;
                     next
                 }
             };

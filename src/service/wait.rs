@@ -5,7 +5,6 @@
 //! [`assess`] decides from a DescribeServices answer alone (pure, unit-tested over the documented
 //! shapes); [`wait`] polls and prints.
 
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::error::{Result, UserError};
-use crate::net::poll::{every, poll_until};
+use crate::net::poll::{every, poll_with};
 use crate::output::Output;
 use crate::steps::logs;
 use crate::steps::run::{parse_tasks, Task};
@@ -251,8 +250,7 @@ pub async fn wait_shifting(
         out.status("Strategy", super::shift::plan_line(deployment, revision));
         super::shift::Follower::new(deployment, rule, revision)
     });
-    // One look at a time: each takes the watch and puts it back.
-    let watch = Cell::new(Some(Watch {
+    let mut watch = Watch {
         aws,
         out,
         input,
@@ -263,26 +261,19 @@ pub async fn wait_shifting(
         follower,
         deployment: input.deployment.to_string(),
         last: None,
-    }));
+    };
     let what = format!(
         "deployment {} of service {}",
         input.deployment, input.service
     );
     let deadline = started + input.timeout;
-    let done = poll_until(&what, deadline, every(input.poll), || {
-        let mut w = watch.take().expect("one look at a time");
-        let watch = &watch;
-        async move {
-            let looked = w.look().await;
-            watch.set(Some(w));
-            looked
-        }
+    let done = poll_with(&what, deadline, every(input.poll), &mut watch, |w| {
+        Box::pin(w.look())
     })
     .await?;
     let Ok(deployment) = done else {
-        let w = watch.take().expect("the watch is back");
         // At least one look happened before the deadline; without one, nothing was seen to run.
-        let (service, progress) = w.last.unwrap_or((
+        let (service, progress) = watch.last.unwrap_or((
             Value::Null,
             Progress::InProgress {
                 running: 0,

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::aws::logs::LogEvent;
 use crate::aws::Aws;
 use crate::error::{Result, UserError};
+use crate::net::poll::{every, poll_with};
 use crate::output::Output;
 
 /// Where one container of a task definition logs.
@@ -228,98 +229,109 @@ pub async fn run(aws: &Aws, out: &Output, input: &LogsInput<'_>) -> Result<LogsR
         task: input.task.is_none(),
         container: targets.len() > 1,
     };
-    let mut report = LogsReport {
-        group: first.group.clone(),
-        streams: Vec::new(),
+    let from = match input.task {
+        Some(task) => Source::Task(targets.iter().map(|t| Stream::new(t, task)).collect()),
+        None => Source::Every {
+            start: now_ms() - input.since.as_millis() as i64,
+            seen: Seen::default(),
+        },
+    };
+    let mut reader = Reader {
+        aws,
+        out,
+        input,
+        targets: &targets,
+        labels,
+        from,
         events: 0,
     };
-
-    if let Some(task) = input.task {
-        one_task(aws, out, input, task, &targets, labels, &mut report).await?;
-        return Ok(report);
-    }
-
-    every_task(aws, out, input, &targets, labels, &mut report).await?;
-    Ok(report)
-}
-
-/// One task's streams (`--task`), until it is done or Ctrl-C.
-async fn one_task(
-    aws: &Aws,
-    out: &Output,
-    input: &LogsInput<'_>,
-    task: &str,
-    targets: &[LogTarget],
-    labels: Labels,
-    report: &mut LogsReport,
-) -> Result<()> {
-    let mut streams: Vec<Stream> = targets.iter().map(|t| Stream::new(t, task)).collect();
-    report.streams = streams.iter().map(|s| s.name.clone()).collect();
-    let follow = async {
-        loop {
-            report.events += poll(aws, out, &mut streams, labels).await?;
-            if !input.follow || out.stdout_closed() {
-                return Ok::<_, anyhow::Error>(());
-            }
-            tokio::time::sleep(input.poll).await;
-        }
-    };
+    let streams = reader.stream_names();
+    let wait = poll_with(
+        "new log events (Ctrl-C stops)",
+        None,
+        every(input.poll),
+        &mut reader,
+        |r| Box::pin(r.look()),
+    );
     // Ctrl-C ends following, as `tail -f`: what was shown is the result.
     let mut interrupt = crate::interrupt::claim();
     tokio::select! {
-        r = follow => r?,
+        done = wait => done??,
         _ = interrupt.recv() => {}
     }
-    Ok(())
+    Ok(LogsReport {
+        group: first.group,
+        streams,
+        events: reader.events,
+    })
 }
 
-/// Every task of the stage: the streams under each container's prefix, until Ctrl-C with `-f`.
-async fn every_task(
-    aws: &Aws,
-    out: &Output,
-    input: &LogsInput<'_>,
-    targets: &[LogTarget],
+/// Where `logs` reads: one task's streams (`--task`), or every task's under each container's
+/// prefix from a time on, with the events already shown.
+enum Source {
+    Task(Vec<Stream>),
+    Every { start: i64, seen: Seen },
+}
+
+/// What `logs` has shown so far and where it goes on from.
+struct Reader<'a> {
+    aws: &'a Aws,
+    out: &'a Output,
+    input: &'a LogsInput<'a>,
+    targets: &'a [LogTarget],
     labels: Labels,
-    report: &mut LogsReport,
-) -> Result<()> {
-    let mut start = now_ms() - input.since.as_millis() as i64;
-    let mut seen = Seen::default();
-    for t in targets {
-        report
-            .streams
-            .push(format!("{}/{}/*", t.prefix, t.container));
-    }
-    let follow = async {
-        loop {
-            let mut newest = start;
-            for t in targets {
-                let prefix = format!("{}/{}/", t.prefix, t.container);
-                for e in aws.filter_events(&t.group, &prefix, start).await? {
-                    let key = format!("{}:{}:{}:{}", e.stream, e.id, e.timestamp, e.message);
-                    if !seen.insert(key, e.timestamp) {
-                        continue;
-                    }
-                    newest = newest.max(e.timestamp);
-                    print(out, labels, task_id(&e.stream), &t.container, &e);
-                    report.events += 1;
-                }
-            }
-            if !input.follow || out.stdout_closed() {
-                return Ok::<_, anyhow::Error>(());
-            }
-            // Re-read a little before the newest event seen: events can be ingested out of order
-            // (already shown ones are skipped).
-            start = start.max(newest - 10_000);
-            seen.forget_before(start);
-            tokio::time::sleep(input.poll).await;
+    from: Source,
+    events: usize,
+}
+
+impl Reader<'_> {
+    fn stream_names(&self) -> Vec<String> {
+        match &self.from {
+            Source::Task(streams) => streams.iter().map(|s| s.name.clone()).collect(),
+            Source::Every { .. } => self
+                .targets
+                .iter()
+                .map(|t| format!("{}/{}/*", t.prefix, t.container))
+                .collect(),
         }
-    };
-    let mut interrupt = crate::interrupt::claim();
-    tokio::select! {
-        r = follow => r?,
-        _ = interrupt.recv() => {}
     }
-    Ok(())
+
+    /// One look: the new events, printed; done unless following (`-f`) to a reader still there.
+    async fn look(&mut self) -> Result<Option<()>> {
+        match &mut self.from {
+            Source::Task(streams) => {
+                self.events += poll(self.aws, self.out, streams, self.labels).await?;
+            }
+            Source::Every { .. } => self.every_task().await?,
+        }
+        let done = !self.input.follow || self.out.stdout_closed();
+        Ok(done.then_some(()))
+    }
+
+    /// Every task's new events since the start, each once.
+    async fn every_task(&mut self) -> Result<()> {
+        let Source::Every { start, seen } = &mut self.from else {
+            return Ok(());
+        };
+        let mut newest = *start;
+        for t in self.targets {
+            let prefix = format!("{}/{}/", t.prefix, t.container);
+            for e in self.aws.filter_events(&t.group, &prefix, *start).await? {
+                let key = format!("{}:{}:{}:{}", e.stream, e.id, e.timestamp, e.message);
+                if !seen.insert(key, e.timestamp) {
+                    continue;
+                }
+                newest = newest.max(e.timestamp);
+                print(self.out, self.labels, task_id(&e.stream), &t.container, &e);
+                self.events += 1;
+            }
+        }
+        // Re-read a little before the newest event seen: events can be ingested out of order
+        // (already shown ones are skipped).
+        *start = (*start).max(newest - 10_000);
+        seen.forget_before(*start);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use aws_sdk_codebuild::types::Build;
 
 use crate::aws::Aws;
 use crate::error::{Result, UserError};
+use crate::net::poll::{every, poll_with};
 use crate::output::Output;
 
 /// Lines of the log kept for a failure's message.
@@ -40,80 +41,51 @@ pub async fn follow(
 ) -> Result<Followed> {
     let started = Instant::now();
     let limit = Duration::from_secs(u64::from(timeout_minutes) * 60 + 15 * 60);
-    let spinner = out.spinner("Building");
-    let mut interrupt = crate::interrupt::claim();
-    let mut printed: BTreeSet<String> = BTreeSet::new();
-    let mut tail: VecDeque<String> = VecDeque::new();
-    let mut token: Option<String> = None;
-    let mut stopping = false;
-    let mut log_at: Option<(String, String)> = None;
-    let build = loop {
-        let b = aws.codebuild_build(id).await?;
-        if log_at.is_none() {
-            log_at = b
-                .logs()
-                .and_then(|l| Some((l.group_name()?.to_string(), l.stream_name()?.to_string())));
-        }
-        if let Some((group, stream)) = &log_at {
-            token = read_log(aws, group, stream, token, &mut tail, &spinner, out).await?;
-        }
-        show_phases(&b, &mut printed, &spinner, out);
-        spinner.set_message(format!(
-            "build {id}: {}",
-            b.current_phase().unwrap_or("QUEUED")
-        ));
-        if status(&b) != "IN_PROGRESS" {
-            // The log's last lines may land after the status changes.
-            if let Some((group, stream)) = &log_at {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                read_log(aws, group, stream, token.clone(), &mut tail, &spinner, out).await?;
-            }
-            break b;
-        }
-        if started.elapsed() > limit {
-            spinner.finish_and_clear();
-            return Err(UserError::new(format!(
-                "CodeBuild still reports build {id} in progress {} minutes after it started, past its {timeout_minutes}-minute timeout",
-                started.elapsed().as_secs() / 60
-            ))
-            .fix(format!("check it with `aws codebuild batch-get-builds --ids {id}`"))
-            .into());
-        }
-        let interrupted = tokio::select! {
-            _ = tokio::time::sleep(POLL) => false,
-            _ = interrupt.recv() => true,
-        };
-        if interrupted {
-            if !stop_on_interrupt || stopping {
-                spinner.finish_and_clear();
-                let what = if stopping {
-                    "stopping was asked for; it ends shortly"
-                } else {
-                    "it goes on"
-                };
-                let left = UserError::new(format!(
-                    "interrupted: stopped following CodeBuild build {id}; {what}"
-                ))
-                .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"));
-                return Err(crate::error::Exit {
-                    code: crate::error::exit::INTERRUPTED,
-                    error: left.into(),
-                }
-                .into());
-            }
-            stopping = true;
-            spinner.suspend(|| {
-                out.status(
-                    "Stopping",
-                    format_args!("CodeBuild build {id} (Ctrl-C again: stop following)"),
-                )
-            });
-            aws.stop_codebuild(id).await?;
-        }
+    let mut watch = Watch {
+        aws,
+        id,
+        out,
+        spinner: out.spinner("Building"),
+        printed: BTreeSet::new(),
+        tail: VecDeque::new(),
+        token: None,
+        log_at: None,
     };
-    spinner.finish_and_clear();
+    let mut interrupt = crate::interrupt::claim();
+    let mut stopping = false;
+    let what = format!("CodeBuild build {id}");
+    let done = loop {
+        let wait = poll_with(&what, started + limit, every(POLL), &mut watch, |w| {
+            Box::pin(w.look())
+        });
+        tokio::select! {
+            done = wait => break done?,
+            _ = interrupt.recv() => {}
+        }
+        if !stop_on_interrupt || stopping {
+            watch.spinner.finish_and_clear();
+            return Err(interrupted(id, stopping));
+        }
+        stopping = true;
+        watch.spinner.suspend(|| {
+            out.status(
+                "Stopping",
+                format_args!("CodeBuild build {id} (Ctrl-C again: stop following)"),
+            )
+        });
+        aws.stop_codebuild(id).await?;
+    };
+    watch.spinner.finish_and_clear();
+    let Ok(build) = done else {
+        return Err(UserError::new(format!(
+            "CodeBuild still reports build {id} in progress {} minutes after it started, past its {timeout_minutes}-minute timeout",
+            started.elapsed().as_secs() / 60
+        ))
+        .fix(format!("check it with `aws codebuild batch-get-builds --ids {id}`"))
+        .into());
+    };
     if status(&build) != "SUCCEEDED" {
-        return Err(failure(&build, &tail, log_at.as_ref(), out));
+        return Err(failure(&build, &watch.tail, watch.log_at.as_ref(), out));
     }
     Ok(Followed {
         build,
@@ -121,64 +93,123 @@ pub async fn follow(
     })
 }
 
-/// Shows each phase once, as it finishes.
-fn show_phases(
-    b: &Build,
-    printed: &mut BTreeSet<String>,
-    spinner: &indicatif::ProgressBar,
-    out: &Output,
-) {
-    for p in b.phases() {
-        let Some(st) = p.phase_status() else { continue };
-        let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
-        if printed.insert(kind.to_string()) {
+/// Ctrl-C while following: the build goes on (or is stopping); one line says how to see or stop
+/// it, with exit code 130.
+fn interrupted(id: &str, stopping: bool) -> anyhow::Error {
+    let what = if stopping {
+        "stopping was asked for; it ends shortly"
+    } else {
+        "it goes on"
+    };
+    let left = UserError::new(format!(
+        "interrupted: stopped following CodeBuild build {id}; {what}"
+    ))
+    .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"));
+    crate::error::Exit {
+        code: crate::error::exit::INTERRUPTED,
+        error: left.into(),
+    }
+    .into()
+}
+
+/// What following a build has shown so far: the phases printed, the log's token and its tail.
+/// Each change is made as soon as it is shown, so a look dropped halfway (Ctrl-C) repeats nothing.
+struct Watch<'a> {
+    aws: &'a Aws,
+    id: &'a str,
+    out: &'a Output,
+    spinner: indicatif::ProgressBar,
+    printed: BTreeSet<String>,
+    tail: VecDeque<String>,
+    token: Option<String>,
+    log_at: Option<(String, String)>,
+}
+
+impl Watch<'_> {
+    /// One look: the build, its new log lines and finished phases; the build once it is done.
+    async fn look(&mut self) -> Result<Option<Build>> {
+        let b = self.aws.codebuild_build(self.id).await?;
+        if self.log_at.is_none() {
+            self.log_at = b
+                .logs()
+                .and_then(|l| Some((l.group_name()?.to_string(), l.stream_name()?.to_string())));
+        }
+        self.read_log().await?;
+        self.show_phases(&b);
+        self.spinner.set_message(format!(
+            "build {}: {}",
+            self.id,
+            b.current_phase().unwrap_or("QUEUED")
+        ));
+        if status(&b) == "IN_PROGRESS" {
+            return Ok(None);
+        }
+        if self.log_at.is_some() {
+            // The log's last lines may land after the status changes.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            self.read_log().await?;
+        }
+        Ok(Some(b))
+    }
+
+    /// Shows each phase once, as it finishes.
+    fn show_phases(&mut self, b: &Build) {
+        for p in b.phases() {
+            let Some(st) = p.phase_status() else { continue };
+            let kind = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
+            if !self.printed.insert(kind.to_string()) {
+                continue;
+            }
             let secs = p.duration_in_seconds().unwrap_or(0);
-            if out.json {
-                out.event(
+            if self.out.json {
+                self.out.event(
                     "build_phase",
                     serde_json::json!({ "phase": kind, "status": st.as_str(), "seconds": secs }),
                 );
             } else {
-                spinner.suspend(|| {
-                    out.status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
+                self.spinner.suspend(|| {
+                    self.out
+                        .status("Phase", format_args!("{kind} {} ({secs}s)", st.as_str()))
                 });
             }
         }
     }
-}
 
-/// Prints the log events after `token`; returns the token to go on from.
-async fn read_log(
-    aws: &Aws,
-    group: &str,
-    stream: &str,
-    mut token: Option<String>,
-    tail: &mut VecDeque<String>,
-    spinner: &indicatif::ProgressBar,
-    out: &Output,
-) -> Result<Option<String>> {
-    loop {
-        let (events, next) = aws.stream_events(group, stream, token.as_deref()).await?;
-        let done = events.is_empty() || next == token;
-        for e in events {
-            for line in e.message.lines() {
-                let line = crate::build::strip_ansi(line).trim_end().to_string();
-                if out.json {
-                    out.event("build_log", serde_json::json!({ "line": line }));
-                } else if out.shows_progress() {
-                    // Indented: a compiler's `error:` line is the build's, not this command's.
-                    spinner.suspend(|| eprintln!("  {line}"));
+    /// Prints the log events after the token, page by page, moving the token on with each.
+    async fn read_log(&mut self) -> Result<()> {
+        let Some((group, stream)) = self.log_at.clone() else {
+            return Ok(());
+        };
+        loop {
+            let (events, next) = self
+                .aws
+                .stream_events(&group, &stream, self.token.as_deref())
+                .await?;
+            let done = events.is_empty() || next == self.token;
+            for e in events {
+                for line in e.message.lines() {
+                    self.show_line(crate::build::strip_ansi(line).trim_end().to_string());
                 }
-                if tail.len() == TAIL {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
+            }
+            self.token = next;
+            if done {
+                return Ok(());
             }
         }
-        token = next;
-        if done {
-            return Ok(token);
+    }
+
+    fn show_line(&mut self, line: String) {
+        if self.out.json {
+            self.out
+                .event("build_log", serde_json::json!({ "line": line }));
+        } else if self.out.shows_progress() {
+            // Indented: a compiler's `error:` line is the build's, not this command's.
+            self.spinner.suspend(|| eprintln!("  {line}"));
         }
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
     }
 }
 

@@ -15,9 +15,10 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
 use crate::output::Output;
-use crate::steps::logs::{self, Labels, Stream};
+use crate::steps::logs;
 use crate::steps::register::Registration;
 
+mod follow;
 mod network;
 mod outcome;
 mod overrides;
@@ -38,8 +39,6 @@ pub const INTERRUPTED: i32 = crate::error::exit::INTERRUPTED;
 /// RunTask retries, and the pause between them, while IAM makes freshly created roles usable.
 const IAM_RETRIES: usize = 5;
 const IAM_DELAY: Duration = Duration::from_secs(5);
-/// DescribeTasks answers of MISSING in a row before a task counts as lost.
-const MISSING_POLLS: u32 = 3;
 
 /// A task that was started but could not be followed: its exit code is unknown, which is not the
 /// container's `1`, so it ends the process with its own code.
@@ -67,15 +66,6 @@ fn unanswered(err: anyhow::Error, pending: &token::Pending) -> anyhow::Error {
     ))
     .fix("`cargo fargate ps --all` shows it; re-running the same command finds that task (same client token) instead of starting another")
     .into()
-}
-
-/// Once per run: the task's logs could not be fetched (the task is followed all the same).
-fn logs_failed(out: &Output, warned: &mut bool, e: &anyhow::Error) {
-    if !std::mem::replace(warned, true) {
-        out.warn(format_args!(
-            "could not fetch the task's logs ({e:#}); the task is still followed to its exit code: `cargo fargate logs` shows them later"
-        ));
-    }
 }
 
 /// `startedBy` of every task `run` starts.
@@ -227,7 +217,7 @@ pub async fn run(aws: &Aws, out: &Output, input: &RunInput<'_>) -> Result<RunRep
         return Ok(report);
     }
     tokio::select! {
-        done = follow(aws, out, input, &arns) => {
+        done = follow::follow(aws, out, input, &arns) => {
             let tasks = done.map_err(|e| lost(e, &arns))?;
             let o = outcome(&tasks, &essential);
             report.tasks = tasks.iter().map(|t| task_report(t, &essential)).collect();
@@ -339,70 +329,6 @@ async fn start(
         .into());
     }
     Ok(tasks)
-}
-
-/// Polls the tasks until all have stopped, streaming their logs; their last state.
-async fn follow(
-    aws: &Aws,
-    out: &Output,
-    input: &RunInput<'_>,
-    arns: &[String],
-) -> anyhow::Result<Vec<Task>> {
-    let cluster = &input.config.names.cluster;
-    let targets = logs::targets(input.definition);
-    if targets.is_empty() {
-        out.warn("the task definition has no awslogs container: not following logs");
-    }
-    let mut streams: Vec<Stream> = arns
-        .iter()
-        .flat_map(|arn| targets.iter().map(|t| Stream::new(t, logs::task_id(arn))))
-        .collect();
-    let labels = Labels {
-        task: arns.len() > 1,
-        container: targets.len() > 1,
-    };
-    let mut last_status = String::new();
-    let mut missing_polls = 0;
-    let mut warned = false;
-    loop {
-        let (tasks, failures) = parse_tasks(&aws.describe_tasks(cluster, arns).await?)?;
-        // ECS answers MISSING for a task it no longer knows (another account or region, or long
-        // gone): asking again forever would hang.
-        if tasks.len() < arns.len() && failures.iter().any(|f| f.contains("MISSING")) {
-            missing_polls += 1;
-            if missing_polls >= MISSING_POLLS {
-                anyhow::bail!("ECS no longer knows the task ({})", failures.join("; "));
-            }
-        } else {
-            missing_polls = 0;
-        }
-        // The logs are shown, not judged: a failure to fetch them is a warning, never the task's
-        // result.
-        if let Err(e) = logs::poll(aws, out, &mut streams, labels).await {
-            logs_failed(out, &mut warned, &e);
-        }
-        let statuses: Vec<&str> = tasks.iter().map(|t| t.last_status.as_str()).collect();
-        let status = statuses.join(", ");
-        if status != last_status {
-            out.status("Status", &status);
-            last_status = status;
-        }
-        if !tasks.is_empty() && tasks.iter().all(|t| t.last_status == "STOPPED") {
-            // What the containers wrote last.
-            loop {
-                match logs::poll(aws, out, &mut streams, labels).await {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        logs_failed(out, &mut warned, &e);
-                        break;
-                    }
-                }
-            }
-            return Ok(tasks);
-        }
-        tokio::time::sleep(input.poll).await;
-    }
 }
 
 /// Ctrl-C while following: the tasks stopped (`--stop-on-interrupt`), or one line naming what
