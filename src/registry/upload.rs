@@ -19,6 +19,27 @@ use super::{ok_or_status, Payload, Registry};
 use crate::error::Result;
 use crate::net::registry_backoff;
 
+/// Failures of one upload since its last progress, and the pauses left before it gives up.
+struct Tries {
+    failures: u32,
+    pauses: backon::ExponentialBackoff,
+}
+
+impl Tries {
+    fn new() -> Tries {
+        Tries {
+            failures: 0,
+            pauses: registry_backoff().build(),
+        }
+    }
+
+    /// The pause before the next attempt; none when the attempts ran out.
+    fn failed(&mut self) -> Option<std::time::Duration> {
+        self.failures += 1;
+        self.pauses.next()
+    }
+}
+
 /// Bytes per PATCH: what a failed chunk costs again at most. Above ECR's 5 MiB part minimum.
 const CHUNK: u64 = 16 << 20;
 /// One read from disk while a body streams.
@@ -156,8 +177,7 @@ impl Registry {
         let seen = Arc::new(Mutex::new(Cursor::default()));
         let mut chunked = size > 0;
         let mut chunk = CHUNK;
-        let mut failures = 0;
-        let mut pauses = registry_backoff().build();
+        let mut tries = Tries::new();
         let mut best = 0;
         let mut state = Upload::Fresh;
         loop {
@@ -200,8 +220,7 @@ impl Registry {
                             // Progress (bytes the registry never held before) earns fresh attempts.
                             if end > best {
                                 best = end;
-                                failures = 0;
-                                pauses = registry_backoff().build();
+                                tries = Tries::new();
                             }
                             Ok(Some(Upload::At {
                                 location: next,
@@ -218,16 +237,7 @@ impl Registry {
                         }
                     }
                 }
-                Upload::Lost { location } => {
-                    // A session the registry no longer knows means starting over.
-                    Ok(Some(match self.upload_status(&location, &scope).await {
-                        Ok(Some((next, offset))) => Upload::At {
-                            location: next,
-                            offset,
-                        },
-                        _ => Upload::Fresh,
-                    }))
-                }
+                Upload::Lost { location } => Ok(Some(self.resume(&location, &scope).await)),
             };
             state = match step {
                 Ok(None) => return Ok(()),
@@ -236,17 +246,28 @@ impl Registry {
                     if e.is::<Mismatch>() || super::is_refusal(&e) {
                         return Err(e);
                     }
-                    failures += 1;
-                    let Some(pause) = pauses.next() else {
+                    let Some(pause) = tries.failed() else {
                         return Err(e.context(format!(
-                            "pushing blob {digest} ({size} bytes) to {}/{repository} failed {failures} times",
-                            self.host
+                            "pushing blob {digest} ({size} bytes) to {}/{repository} failed {} times",
+                            self.host, tries.failures
                         )));
                     };
                     tokio::time::sleep(pause).await;
                     next
                 }
             };
+        }
+    }
+
+    /// Where a session that failed stands: its offset, or a fresh start when the registry no
+    /// longer knows it.
+    async fn resume(&self, location: &str, scope: &str) -> Upload {
+        match self.upload_status(location, scope).await {
+            Ok(Some((next, offset))) => Upload::At {
+                location: next,
+                offset,
+            },
+            _ => Upload::Fresh,
         }
     }
 
