@@ -188,6 +188,57 @@ fn ctrl_c_during_a_codebuild_build_names_the_build_left_running() {
     aws(&["codebuild", "stop-build", "--id", &id]);
 }
 
+/// `--stop-on-interrupt` on: Ctrl-C while CodeBuild builds stops the build, says so, waits for
+/// CodeBuild to report it ended, and exits 130 without going on to register or run.
+#[test]
+fn ctrl_c_with_stop_on_interrupt_stops_the_codebuild_build() {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("intcbstop");
+    let manifest = dir.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "[package.metadata.fargate]\n",
+        &format!("[package.metadata.fargate]\n{}", networked("")),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    std::fs::write(
+        dir.path().join("build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\n",
+    )
+    .unwrap();
+    let mut cmd = bench_command(
+        dir.path(),
+        &format!("{name}-dev"),
+        &["deploy", "--stop-on-interrupt"],
+    );
+    cmd.env("CARGO_FARGATE_NAME", &name)
+        .env("CARGO_FARGATE_BUILDER", "codebuild");
+    let (mut child, out, err) = spawn(cmd);
+    let mut seen = Vec::new();
+    let line = wait_long(&err, &mut seen, |l| l.contains("on CodeBuild ("));
+    let id = line
+        .rsplit("build ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .to_string();
+    let (_, seen) = interrupt_and_wait(&mut child, &out, &err, seen);
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(&format!("Stopping CodeBuild build {id}"))),
+        "{seen:?}"
+    );
+    let last = seen.last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: interrupted: CodeBuild build {id} was asked to stop and ended STOPPED"
+        )),
+        "{seen:?}"
+    );
+    let build = &aws(&["codebuild", "batch-get-builds", "--ids", &id])["builds"][0];
+    assert_eq!(build["buildStatus"], "STOPPED", "{build}");
+    nothing_registered(&name);
+}
+
 /// A followed task: Ctrl-C leaves it running and says which, with how to follow or stop it.
 #[test]
 fn ctrl_c_while_following_a_task_names_the_task_left_running() {

@@ -84,6 +84,10 @@ pub async fn follow(
         .fix(format!("check it with `aws codebuild batch-get-builds --ids {id}`"))
         .into());
     };
+    if stopping {
+        // Ctrl-C asked for the stop: the command ends there, however the build ended.
+        return Err(interrupted_stopped(id, status(&build)));
+    }
     if status(&build) != "SUCCEEDED" {
         return Err(failure(&build, &watch.tail, watch.log_at.as_ref(), out));
     }
@@ -108,6 +112,19 @@ fn interrupted(id: &str, stopping: bool) -> anyhow::Error {
     crate::error::Exit {
         code: crate::error::exit::INTERRUPTED,
         error: left.into(),
+    }
+    .into()
+}
+
+/// Ctrl-C with `--stop-on-interrupt`: the build was stopped (or ended first); exit code 130.
+fn interrupted_stopped(id: &str, status: &str) -> anyhow::Error {
+    let ended = UserError::new(format!(
+        "interrupted: CodeBuild build {id} was asked to stop and ended {status}; nothing after the build was done"
+    ))
+    .fix("run the command again to build and go on");
+    crate::error::Exit {
+        code: crate::error::exit::INTERRUPTED,
+        error: ended.into(),
     }
     .into()
 }
