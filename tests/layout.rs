@@ -253,3 +253,73 @@ fn every_module_uses_only_the_layers_lib_rs_puts_before_it() {
         upward.join("\n")
     );
 }
+
+/// Where a pause may be written by hand, and why; every other wait is a look under
+/// `net::poll::{poll_until, poll_with}` or a backon retry (`.sleep(tokio::time::sleep)`).
+const OWN_PAUSES: &[(&str, &str)] = &[
+    ("net/poll.rs", "the one wait itself"),
+    (
+        "registry/upload.rs",
+        "a layer upload's pauses restart on progress (from net::registry_backoff)",
+    ),
+    (
+        "build/codebuild/follow.rs",
+        "one pause for the log's last lines, not a loop",
+    ),
+    (
+        "local/supervise.rs",
+        "the local container's event loop: a ticker in its select",
+    ),
+    ("steps/package/tests.rs", "a unit test's file clock"),
+];
+
+/// The hand-written pauses in `files` outside [`OWN_PAUSES`]: `path:line`.
+fn hand_written_pauses(src: &Path, files: &[PathBuf]) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if OWN_PAUSES.iter().any(|(allowed, _)| rel == *allowed) {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(file).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            let backon_sleeper = line.contains(".sleep(tokio::time::sleep)");
+            if line.contains("sleep(") && !backon_sleeper {
+                found.push(format!("src/{rel}:{}", n + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_wait_is_a_look_under_net_poll() {
+    let src = src();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let found = hand_written_pauses(&src, &files);
+    assert!(
+        found.is_empty(),
+        "hand-written sleeps at {}: wait with net::poll::poll_until / poll_with (or backon for a retry)",
+        found.join(", ")
+    );
+}
+
+#[test]
+fn the_pause_check_finds_a_hand_written_sleep() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wait.rs");
+    std::fs::write(
+        &file,
+        "async fn f() {\n    loop {\n        tokio::time::sleep(POLL).await;\n    }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        hand_written_pauses(dir.path(), &[file]),
+        vec!["src/wait.rs:3".to_string()]
+    );
+}
