@@ -147,22 +147,35 @@ fn ctrl_c_during_the_docker_build_says_the_build_stopped() {
     nothing_registered(&repo);
 }
 
-/// `--stop-on-interrupt` off: Ctrl-C while CodeBuild builds leaves the build running, says so
-/// with its ID and how to stop it, and exits 130.
-#[test]
-fn ctrl_c_during_a_codebuild_build_names_the_build_left_running() {
-    let dir = copy_fixture(&repo().join("examples/hello"));
-    let name = unique("intcb");
-    // A compile step that lasts: the build is still running when Ctrl-C comes.
+/// A command whose CodeBuild build is running, and stays so (its build script sleeps).
+struct Building {
+    child: Child,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    seen: Vec<String>,
+    /// The build's ID.
+    id: String,
+}
+
+impl Building {
+    /// Ctrl-C, then the command's stderr lines (it exited 130).
+    fn interrupt(mut self) -> Vec<String> {
+        interrupt_and_wait(&mut self.child, &self.out, &self.err, self.seen).1
+    }
+}
+
+/// Starts `args` in `dir` with the CodeBuild builder and a compile step that lasts, and waits
+/// until the build is running.
+fn slow_codebuild_build(dir: &std::path::Path, name: &str, args: &[&str]) -> Building {
     std::fs::write(
-        dir.path().join("build.rs"),
+        dir.join("build.rs"),
         "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\n",
     )
     .unwrap();
-    let mut cmd = bench_command(dir.path(), &format!("{name}-dev"), &["push"]);
-    cmd.env("CARGO_FARGATE_NAME", &name)
+    let mut cmd = bench_command(dir, &format!("{name}-dev"), args);
+    cmd.env("CARGO_FARGATE_NAME", name)
         .env("CARGO_FARGATE_BUILDER", "codebuild");
-    let (mut child, out, err) = spawn(cmd);
+    let (child, out, err) = spawn(cmd);
     let mut seen = Vec::new();
     let line = wait_long(&err, &mut seen, |l| l.contains("on CodeBuild ("));
     let id = line
@@ -171,7 +184,24 @@ fn ctrl_c_during_a_codebuild_build_names_the_build_left_running() {
         .unwrap()
         .trim_end_matches(')')
         .to_string();
-    let (_, seen) = interrupt_and_wait(&mut child, &out, &err, seen);
+    Building {
+        child,
+        out,
+        err,
+        seen,
+        id,
+    }
+}
+
+/// `--stop-on-interrupt` off: Ctrl-C while CodeBuild builds leaves the build running, says so
+/// with its ID and how to stop it, and exits 130.
+#[test]
+fn ctrl_c_during_a_codebuild_build_names_the_build_left_running() {
+    let dir = copy_fixture(&repo().join("examples/hello"));
+    let name = unique("intcb");
+    let building = slow_codebuild_build(dir.path(), &name, &["push"]);
+    let id = building.id.clone();
+    let seen = building.interrupt();
     let last = seen.last().unwrap();
     assert!(
         last.starts_with(&format!(
@@ -200,28 +230,9 @@ fn ctrl_c_with_stop_on_interrupt_stops_the_codebuild_build() {
         &format!("[package.metadata.fargate]\n{}", networked("")),
     );
     std::fs::write(&manifest, text).unwrap();
-    std::fs::write(
-        dir.path().join("build.rs"),
-        "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\n",
-    )
-    .unwrap();
-    let mut cmd = bench_command(
-        dir.path(),
-        &format!("{name}-dev"),
-        &["deploy", "--stop-on-interrupt"],
-    );
-    cmd.env("CARGO_FARGATE_NAME", &name)
-        .env("CARGO_FARGATE_BUILDER", "codebuild");
-    let (mut child, out, err) = spawn(cmd);
-    let mut seen = Vec::new();
-    let line = wait_long(&err, &mut seen, |l| l.contains("on CodeBuild ("));
-    let id = line
-        .rsplit("build ")
-        .next()
-        .unwrap()
-        .trim_end_matches(')')
-        .to_string();
-    let (_, seen) = interrupt_and_wait(&mut child, &out, &err, seen);
+    let building = slow_codebuild_build(dir.path(), &name, &["deploy", "--stop-on-interrupt"]);
+    let id = building.id.clone();
+    let seen = building.interrupt();
     assert!(
         seen.iter()
             .any(|l| l.contains(&format!("Stopping CodeBuild build {id}"))),

@@ -38,6 +38,14 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// `file`'s path under `src`, with `/` between its parts.
+fn relative(src: &Path, file: &Path) -> String {
+    file.strip_prefix(src)
+        .unwrap()
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
 /// The source without `//` comments (doc comments name modules without using them).
 fn code_of(text: &str) -> String {
     text.lines()
@@ -85,11 +93,7 @@ fn uses(src: &Path, modules: &BTreeSet<String>) -> Uses {
     rust_files(src, &mut files);
     let mut uses = Uses::new();
     for file in files {
-        let relative = file
-            .strip_prefix(src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let relative = relative(src, &file);
         let top = relative
             .split('/')
             .next()
@@ -277,11 +281,7 @@ const OWN_PAUSES: &[(&str, &str)] = &[
 fn hand_written_pauses(src: &Path, files: &[PathBuf]) -> Vec<String> {
     let mut found = Vec::new();
     for file in files {
-        let rel = file
-            .strip_prefix(src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = relative(src, file);
         if OWN_PAUSES.iter().any(|(allowed, _)| rel == *allowed) {
             continue;
         }
