@@ -10,12 +10,8 @@
 # section of BENCHMARKS.md (and target/bench/load-balancer.json).
 # Usage: scripts/bench-load-balancer.sh   (export BENCH_REGISTRY_PORT/BENCH_MOTO_PORT for another bench)
 set -euo pipefail
-# shellcheck source=scripts/lib/ready.sh
-source "$(dirname "$0")/lib/ready.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p target/bench
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck source=scripts/lib/under-load.sh
+source "$(dirname "$0")/lib/under-load.sh"
 
 name="lbbench$(date +%s)"
 cp -r examples/web-service "$work/app"
@@ -31,40 +27,18 @@ cf setup >"$work/setup.json"
 cf deploy --wait-timeout 5m >"$work/first.json"
 url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["service"]["url"])' "$work/first.json")
 host=${url#http://}
-lb=$(curl -s --max-time 5 "$AWS_ENDPOINT_URL/_bench/lb" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$host:80")
+lb=$(bench_lb "$host:80")
 curl -sf --max-time 5 -H "Host: $host" "$lb/health" >/dev/null
 
 echo "== code change rolled out under load ($url served at $lb)" >&2
 echo "// changed by bench-load-balancer.sh $(date +%s%N)" >>"$work/app/src/main.rs"
-python3 - "$lb" "$host" "$work/stop" "$work/traffic.json" <<'PY' &
-import json, os, sys, time, urllib.request
-lb, host, stop, out = sys.argv[1:]
-ok = failed = 0
-errors = []
-until = time.time() + 900
-while not os.path.exists(stop) and time.time() < until:
-    try:
-        req = urllib.request.Request(lb + "/", headers={"Host": host})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            ok += r.status == 200
-            failed += r.status != 200
-    except Exception as e:
-        failed += 1
-        errors.append(str(e))
-json.dump({"answered": ok, "failed": failed, "errors": errors[:5]}, open(out, "w"))
-PY
-loop=$!
-start=$(date +%s.%N)
-cf deploy --wait-timeout 5m >"$work/second.json"
-end=$(date +%s.%N)
-touch "$work/stop"
-wait "$loop"
+under_load "$lb" "$host" "$work/traffic.json" cf deploy --wait-timeout 5m >"$work/second.json"
 stop_timeout=$(grep -E '^stop-timeout' "$work/app/Cargo.toml" | grep -oE '[0-9]+')
 
-python3 - "$work/second.json" "$work/traffic.json" "$start" "$end" "$load_at_start" "$(nproc)" "$stop_timeout" <<'PY' >target/bench/load-balancer.json
+python3 - "$work/second.json" "$work/traffic.json" "$load_at_start" "$(nproc)" "$stop_timeout" <<'PY' >target/bench/load-balancer.json
 import json, sys
 d = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
-start, end, stop = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[7])
+stop = int(sys.argv[5])
 # AWS's documented behaviour for one task replaced in a rolling deploy (minimumHealthyPercent 100):
 # the new task takes traffic after `healthy threshold` passing checks `interval` apart; the old one
 # is stopped only after the deregistration delay (then SIGTERM, up to stop-timeout).
@@ -72,13 +46,13 @@ def waits(interval, healthy, delay):
     return {"admit": interval * healthy, "drain": delay, "total": interval * healthy + delay}
 print(json.dumps({
     "rollout_state": d["service"]["waited"]["rollout_state"],
-    "deploy_seconds": round(end - start, 1),
+    "deploy_seconds": t["seconds"],
     "wait_seconds": d["service"]["waited"]["seconds"],
     "answered": t["answered"], "failed": t["failed"], "errors": t["errors"],
     "stop_timeout": stop,
     "aws_ours": waits(5, 2, stop),
     "aws_elb_defaults": waits(30, 5, 300),
-    "load": sys.argv[5], "cpus": int(sys.argv[6]),
+    "load": sys.argv[3], "cpus": int(sys.argv[4]),
 }))
 PY
 cf teardown --yes --force >/dev/null || true

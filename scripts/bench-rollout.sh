@@ -7,12 +7,8 @@
 # "Service rollout" section of BENCHMARKS.md (and target/bench/rollout.json).
 # Usage: scripts/bench-rollout.sh   (export BENCH_REGISTRY_PORT/BENCH_MOTO_PORT for another bench)
 set -euo pipefail
-# shellcheck source=scripts/lib/ready.sh
-source "$(dirname "$0")/lib/ready.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p target/bench
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck source=scripts/lib/under-load.sh
+source "$(dirname "$0")/lib/under-load.sh"
 aws() { "$BENCH_VENV/bin/aws" --output text "$@"; }
 
 name="rollout$(date +%s)"
@@ -36,44 +32,22 @@ deploy() { (cd "$work/app" && "$bin" fargate deploy --wait-timeout 5m --message-
 
 echo "== first deploy" >&2
 deploy >"$work/first.json"
-lb=$(curl -s --max-time 5 "$AWS_ENDPOINT_URL/_bench/lb" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$tg")
+lb=$(bench_lb "$tg")
 curl -sf --max-time 5 "$lb/health" >/dev/null
 
 echo "== code change rolled out under load ($lb)" >&2
 echo "// changed by bench-rollout.sh $(date +%s%N)" >>"$work/app/src/main.rs"
-python3 - "$lb" "$work/stop" "$work/traffic.json" <<'PY' &
-import json, os, sys, time, urllib.request
-lb, stop, out = sys.argv[1:]
-ok = failed = 0
-errors = []
-until = time.time() + 900
-while not os.path.exists(stop) and time.time() < until:
-    try:
-        with urllib.request.urlopen(lb + "/", timeout=5) as r:
-            ok += r.status == 200
-            failed += r.status != 200
-    except Exception as e:
-        failed += 1
-        errors.append(str(e))
-json.dump({"answered": ok, "failed": failed, "errors": errors[:5]}, open(out, "w"))
-PY
-loop=$!
-start=$(date +%s.%N)
-deploy >"$work/second.json"
-end=$(date +%s.%N)
-touch "$work/stop"
-wait "$loop"
+under_load "$lb" "" "$work/traffic.json" deploy >"$work/second.json"
 
-python3 - "$work/second.json" "$work/traffic.json" "$start" "$end" "$load_at_start" "$(nproc)" <<'PY' >target/bench/rollout.json
+python3 - "$work/second.json" "$work/traffic.json" "$load_at_start" "$(nproc)" <<'PY' >target/bench/rollout.json
 import json, sys
 d = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
-start, end = float(sys.argv[3]), float(sys.argv[4])
 print(json.dumps({
     "rollout_state": d["service"]["waited"]["rollout_state"],
-    "deploy_seconds": round(end - start, 1),
+    "deploy_seconds": t["seconds"],
     "wait_seconds": d["service"]["waited"]["seconds"],
     "answered": t["answered"], "failed": t["failed"], "errors": t["errors"],
-    "load": sys.argv[5], "cpus": int(sys.argv[6]),
+    "load": sys.argv[3], "cpus": int(sys.argv[4]),
 }))
 PY
 (cd "$work/app" && "$bin" fargate delete --yes >/dev/null) || true

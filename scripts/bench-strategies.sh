@@ -12,12 +12,8 @@
 # target/bench/strategies.json).
 # Usage: scripts/bench-strategies.sh   (export BENCH_REGISTRY_PORT/BENCH_MOTO_PORT for another bench)
 set -euo pipefail
-# shellcheck source=scripts/lib/ready.sh
-source "$(dirname "$0")/lib/ready.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p target/bench
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck source=scripts/lib/under-load.sh
+source "$(dirname "$0")/lib/under-load.sh"
 minute=10
 unset CARGO_FARGATE_SUBNETS CARGO_FARGATE_SECURITY_GROUPS
 
@@ -45,40 +41,19 @@ for run in "${runs[@]}"; do
   CARGO_FARGATE_ENVIRONMENT=GREETING=v1 cf deploy --wait-timeout 5m >"$work/first.json"
   url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["service"]["url"])' "$work/first.json")
   host=${url#http://}
-  lb=$(curl -s --max-time 5 "$AWS_ENDPOINT_URL/_bench/lb" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$host:80")
+  lb=$(bench_lb "$host:80")
 
   echo "== $strategy: v2 under load ($url served at $lb)" >&2
-  rm -f "$work/stop"
-  python3 - "$lb" "$host" "$work/stop" "$work/traffic.json" <<'PY' &
-import json, os, sys, time, urllib.request
-lb, host, stop, out = sys.argv[1:]
-seen, failed, errors = {}, 0, []
-until = time.time() + 900
-while not os.path.exists(stop) and time.time() < until:
-    try:
-        req = urllib.request.Request(lb + "/", headers={"Host": host})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            body = r.read().decode().strip()
-            seen[body] = seen.get(body, 0) + 1
-    except Exception as e:
-        failed += 1
-        errors.append(str(e))
-json.dump({"seen": seen, "failed": failed, "errors": errors[:5]}, open(out, "w"))
-PY
-  loop=$!
-  start=$(date +%s.%N)
-  CARGO_FARGATE_ENVIRONMENT=GREETING=v2 cf deploy --wait-timeout 5m >"$work/second.json"
-  end=$(date +%s.%N)
-  touch "$work/stop"
-  wait "$loop"
-  python3 - "$work/all.json" "$strategy" "$settings" "$work/second.json" "$work/traffic.json" "$start" "$end" <<'PY'
+  CARGO_FARGATE_ENVIRONMENT=GREETING=v2 \
+    under_load "$lb" "$host" "$work/traffic.json" cf deploy --wait-timeout 5m >"$work/second.json"
+  python3 - "$work/all.json" "$strategy" "$settings" "$work/second.json" "$work/traffic.json" <<'PY'
 import json, sys
-path, strategy, settings, second, traffic, start, end = sys.argv[1:]
+path, strategy, settings, second, traffic = sys.argv[1:]
 d, t = json.load(open(second)), json.load(open(traffic))
 all = json.load(open(path))
 all.append({"strategy": strategy, "settings": settings,
             "rollout_state": d["service"]["waited"]["rollout_state"],
-            "deploy_seconds": round(float(end) - float(start), 1),
+            "deploy_seconds": t["seconds"],
             "seen": t["seen"], "failed": t["failed"], "errors": t["errors"]})
 json.dump(all, open(path, "w"))
 PY

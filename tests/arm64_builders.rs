@@ -113,6 +113,32 @@ fn arm64_task_runs_from(dir: &Path, name: &str, builder: &str, uri: &str) {
     assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "ARM64");
 }
 
+/// Deploys examples/hello for both architectures with `builder`: the task (x86_64) greets, and the
+/// image index holds both platforms (`two_platform_index`); its (digest, URI).
+fn deployed_both(dir: &Path, name: &str, builder: &str) -> (String, String) {
+    let args = ["deploy", "--message-format", "json", "--", "x86"];
+    let o = with_builder(dir, name, "both", builder, &args)
+        .output()
+        .unwrap();
+    let r = exited_with_greeting(&o, 0, r#"Hello from cargo-fargate! args=["x86"]"#);
+    let (digest, uri) = (
+        r["digest"].as_str().unwrap(),
+        r["image_uri"].as_str().unwrap(),
+    );
+    two_platform_index(&format!("{name}-dev"), digest);
+    (digest.to_string(), uri.to_string())
+}
+
+/// `push` again for both architectures with `builder`: its JSON result.
+fn pushed_again(dir: &Path, name: &str, builder: &str) -> serde_json::Value {
+    let push = ["push", "--message-format", "json"];
+    json_result(
+        &with_builder(dir, name, "both", builder, &push)
+            .output()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn codebuild_builds_arm64_on_its_arm_environment_and_the_task_runs_under_emulation() {
     let dir = hello();
@@ -160,46 +186,20 @@ fn docker_builds_both_platforms_into_one_index_and_a_task_of_each_runs_from_its_
     let dir = hello();
     let name = unique("a64db");
     let family = format!("{name}-dev");
-    let args = ["deploy", "--message-format", "json", "--", "x86"];
-    let o = with_builder(dir.path(), &name, "both", "docker", &args)
-        .output()
-        .unwrap();
-    let r = exited_with_greeting(&o, 0, r#"Hello from cargo-fargate! args=["x86"]"#);
-    let (digest, uri) = (
-        r["digest"].as_str().unwrap(),
-        r["image_uri"].as_str().unwrap(),
-    );
-    two_platform_index(&family, digest);
+    let (digest, uri) = deployed_both(dir.path(), &name, "docker");
+    let (digest, uri) = (digest.as_str(), uri.as_str());
     let td = task_definition(&family);
     assert_eq!(td["containerDefinitions"][0]["image"], uri);
     assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "X86_64");
     arm64_task_runs_from(dir.path(), &name, "docker", uri);
     // Pushed again: the registry holds the content tag, nothing is built.
-    let o = with_builder(
-        dir.path(),
-        &name,
-        "both",
-        "docker",
-        &["push", "--message-format", "json"],
-    )
-    .output()
-    .unwrap();
-    let again = json_result(&o);
+    let again = pushed_again(dir.path(), &name, "docker");
     assert_eq!(again["up_to_date"], true, "{again}");
     assert_eq!(again["digest"], digest);
     // The index gone (a push interrupted after both platforms): each platform is found by its own
     // tag, nothing is built or pushed again, and the same index is put back.
     delete_manifest(&family, digest);
-    let o = with_builder(
-        dir.path(),
-        &name,
-        "both",
-        "docker",
-        &["push", "--message-format", "json"],
-    )
-    .output()
-    .unwrap();
-    let again = json_result(&o);
+    let again = pushed_again(dir.path(), &name, "docker");
     assert_eq!(
         (again["up_to_date"].as_bool(), again["digest"].as_str()),
         (Some(false), Some(digest)),
@@ -212,43 +212,13 @@ fn docker_builds_both_platforms_into_one_index_and_a_task_of_each_runs_from_its_
     );
 }
 
-/// Deletes a manifest (and so every tag naming it) from the bench registry.
-fn delete_manifest(repository: &str, digest: &str) {
-    let url = format!(
-        "http://{}/v2/{repository}/manifests/{digest}",
-        env_var("BENCH_REGISTRY")
-    );
-    let o = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "30",
-            "-u",
-            "AWS:123456789012-auth-token",
-            "-X",
-            "DELETE",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "DELETE {url}: {}", stderr(&o));
-}
-
 #[test]
 fn codebuild_builds_each_platform_on_its_environment_and_joins_one_index() {
     let dir = hello();
     let name = unique("a64cb");
     let family = format!("{name}-dev");
-    let args = ["deploy", "--message-format", "json", "--", "x86"];
-    let o = with_builder(dir.path(), &name, "both", "codebuild", &args)
-        .output()
-        .unwrap();
-    let r = exited_with_greeting(&o, 0, r#"Hello from cargo-fargate! args=["x86"]"#);
-    let (digest, uri) = (
-        r["digest"].as_str().unwrap(),
-        r["image_uri"].as_str().unwrap(),
-    );
-    two_platform_index(&family, digest);
+    let (digest, uri) = deployed_both(dir.path(), &name, "codebuild");
+    let (digest, uri) = (digest.as_str(), uri.as_str());
     // Two builds: the arm64 image on the ARM environment, the x86_64 one on the Linux one.
     let mut environments: Vec<(String, String)> = builds(&family)
         .iter()
@@ -281,10 +251,9 @@ fn codebuild_builds_each_platform_on_its_environment_and_joins_one_index() {
     // The index gone: both platforms are found by their own tags, no build starts, the same index
     // is joined again.
     delete_manifest(&family, digest);
-    let push = ["push", "--message-format", "json"];
-    let o = with_builder(dir.path(), &name, "both", "codebuild", &push)
-        .output()
-        .unwrap();
-    assert_eq!(json_result(&o)["digest"], digest);
+    assert_eq!(
+        pushed_again(dir.path(), &name, "codebuild")["digest"],
+        digest
+    );
     assert_eq!(builds(&family).len(), 2, "a build was started again");
 }

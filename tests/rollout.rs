@@ -9,8 +9,6 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `cargo fargate <args>` as project `name`, a one-task service behind target group `tg`.
@@ -20,50 +18,6 @@ fn cf(dir: &Path, name: &str, tg: &str, args: &[&str]) -> Command {
         .env("CARGO_FARGATE_TARGET_GROUP_ARN", tg)
         .env("CARGO_FARGATE_HEALTH_CHECK_GRACE_PERIOD", "10");
     cmd
-}
-
-/// Requests against the load balancer, one after another, until stopped (at most 10 minutes).
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicUsize>,
-    failed: Arc<std::sync::Mutex<Vec<String>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Traffic {
-    fn start(lb: &str) -> Traffic {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicUsize::new(0));
-        let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (s, o, f, lb) = (stop.clone(), ok.clone(), failed.clone(), lb.to_string());
-        let thread = std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(600);
-            while !s.load(Ordering::SeqCst) && Instant::now() < until {
-                match http_get(&lb, &lb, "/") {
-                    Ok((200, _)) => {
-                        o.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok((code, body)) => f.lock().unwrap().push(format!("{code} {body}")),
-                    Err(e) => f.lock().unwrap().push(e),
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Traffic {
-            stop,
-            ok,
-            failed,
-            thread,
-        }
-    }
-
-    /// (answered, failures)
-    fn finish(self) -> (usize, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap();
-        let failed = self.failed.lock().unwrap().clone();
-        (self.ok.load(Ordering::SeqCst), failed)
-    }
 }
 
 #[test]
@@ -160,11 +114,12 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
     let main = dir.path().join("src/main.rs");
     let code = std::fs::read_to_string(&main).unwrap();
     std::fs::write(&main, format!("{code}\n// changed by the test\n")).unwrap();
-    let traffic = Traffic::start(&lb);
+    let traffic = Traffic::start(&lb, &lb, Duration::from_millis(20));
     let started = Instant::now();
     let changed = deploy();
     let rollout = started.elapsed();
-    let (answered, failed) = traffic.finish();
+    let (answers, failed) = traffic.finish();
+    let answered = answers.len();
     assert_eq!(changed["service"]["action"], "updated", "{changed}");
     assert_eq!(changed["service"]["waited"]["rollout_state"], "COMPLETED");
     eprintln!(
@@ -185,12 +140,13 @@ fn a_service_answers_through_its_load_balancer_rolls_out_without_a_failed_reques
 
     // A revision that crashes at start: deploy fails naming why, the breaker puts the previous
     // revision back, and the load balancer answers from it throughout.
-    let traffic = Traffic::start(&lb);
+    let traffic = Traffic::start(&lb, &lb, Duration::from_millis(20));
     let o = cf(dir.path(), &name, &tg, &["deploy", "--wait-timeout", "3m"])
         .env("CARGO_FARGATE_ENVIRONMENT", "PORT=not-a-port")
         .output()
         .unwrap();
-    let (answered, failed) = traffic.finish();
+    let (answers, failed) = traffic.finish();
+    let answered = answers.len();
     assert!(!o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("rolled back to"), "{err}");

@@ -11,8 +11,6 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `cargo fargate <args>` for project `name`: examples/web-service, one task behind the load balancer
@@ -48,51 +46,6 @@ fn short_minute(stage: &str, seconds: u32) {
         answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
         "{answer}"
     );
-}
-
-/// Requests through the load balancer, one after another: each answer's body in order, and every
-/// failure (at most 10 minutes).
-struct Loop {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<String>>>,
-    failed: Arc<Mutex<Vec<String>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Loop {
-    fn start(addr: &str, host: &str) -> Loop {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let failed = Arc::new(Mutex::new(Vec::new()));
-        let (s, n, f) = (stop.clone(), seen.clone(), failed.clone());
-        let (addr, host) = (addr.to_string(), host.to_string());
-        let thread = std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(600);
-            while !s.load(Ordering::SeqCst) && Instant::now() < until {
-                match http_get(&addr, &host, "/") {
-                    Ok((200, body)) => n.lock().unwrap().push(body.trim().to_string()),
-                    Ok((code, body)) => f.lock().unwrap().push(format!("{code} {body}")),
-                    Err(e) => f.lock().unwrap().push(e),
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        });
-        Loop {
-            stop,
-            seen,
-            failed,
-            thread,
-        }
-    }
-
-    /// (answers in order, failures)
-    fn finish(self) -> (Vec<String>, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap();
-        let seen = self.seen.lock().unwrap().clone();
-        let failed = self.failed.lock().unwrap().clone();
-        (seen, failed)
-    }
 }
 
 /// The share of `new` among the answers between the first `new` and the last `old` (the mixed part).
@@ -203,7 +156,7 @@ fn deploy_during_loop(
 ) -> (Output, Vec<String>, Vec<String>, f64) {
     let environment = format!("GREETING={greeting}");
     let env = [env, &[("CARGO_FARGATE_ENVIRONMENT", environment.as_str())]].concat();
-    let traffic = Loop::start(at.0, at.1);
+    let traffic = Traffic::start(at.0, at.1, Duration::from_millis(10));
     let started = Instant::now();
     let child = cf(dir, name, &env, &["deploy", "--wait-timeout", "4m"])
         .stdout(std::process::Stdio::piped())
@@ -219,6 +172,29 @@ fn deploy_during_loop(
     (o, seen, failed, secs)
 }
 
+/// Setup and a first deploy of `v1` (`first_deploy`), then `v2` deployed under the loop: it
+/// succeeds, no request fails and the last answer is v2's. (dir, load balancer's local address, DNS
+/// name, what the deploy said, the answers in order.)
+fn shifted_to_v2(
+    strategy: &str,
+    name: &str,
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, String, String, String, Vec<String>) {
+    let (dir, local, dns) = first_deploy(name, env, true);
+    let (o, seen, failed, secs) =
+        deploy_during_loop(dir.path(), name, env, "v2", (&local, &dns), || {});
+    let err = said(&o);
+    assert!(o.status.success(), "{err}");
+    eprintln!(
+        "{strategy}: {secs:.1}s, {} answers, {} failed",
+        seen.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("v2"), "{seen:?}");
+    (dir, local, dns, err, seen)
+}
+
 /// What a command said: its JSON events (stdout, status lines included) and stderr.
 fn said(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o))
@@ -226,6 +202,49 @@ fn said(o: &Output) -> String {
 
 fn events(stage: &str) -> String {
     describe_service(stage)["events"].to_string()
+}
+
+/// A CloudWatch alarm on the ALB metric `metric`: its `statistic` over one minute, against 1.
+fn put_alarm(alarm: &str, metric: &str, statistic: &str, comparison: &str) {
+    aws(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        alarm,
+        "--metric-name",
+        metric,
+        "--namespace",
+        "AWS/ApplicationELB",
+        "--statistic",
+        statistic,
+        "--period",
+        "60",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "1",
+        "--comparison-operator",
+        comparison,
+    ]);
+}
+
+/// Once the service's events say `event` a second time (polled every `poll_ms`, for up to 2
+/// minutes), puts `alarm` in ALARM.
+fn alarm_at_second(stage: &str, event: &str, poll_ms: u64, alarm: &str) {
+    let until = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < until && events(stage).matches(event).count() < 2 {
+        std::thread::sleep(Duration::from_millis(poll_ms));
+    }
+    aws(&[
+        "cloudwatch",
+        "set-alarm-state",
+        "--alarm-name",
+        alarm,
+        "--state-value",
+        "ALARM",
+        "--state-reason",
+        "test",
+    ]);
 }
 
 #[test]
@@ -236,21 +255,9 @@ fn blue_green_moves_all_traffic_at_once_and_a_revision_failing_its_health_check_
         ("CARGO_FARGATE_DEPLOYMENT", "blue-green"),
         ("CARGO_FARGATE_BAKE_TIME", "1"),
     ];
-    let (dir, local, dns) = first_deploy(&name, &env, true);
-
-    let (o, seen, failed, secs) =
-        deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), || {});
-    let err = said(&o);
-    assert!(o.status.success(), "{err}");
-    eprintln!(
-        "blue-green: {secs:.1}s, {} answers, {} failed",
-        seen.len(),
-        failed.len()
-    );
-    assert!(failed.is_empty(), "{failed:?}");
+    let (dir, local, dns, err, seen) = shifted_to_v2("blue-green", &name, &env);
     // Old answers, then new ones: no mixed part (all at once).
     assert_eq!(seen.first().map(String::as_str), Some("v1"), "{seen:?}");
-    assert_eq!(seen.last().map(String::as_str), Some("v2"), "{seen:?}");
     assert_eq!(mixed_share(&seen, "v1", "v2"), None, "{seen:?}");
     assert!(err.contains("100% on"), "{err}");
     assert!(err.contains("bake 1 min"), "{err}");
@@ -291,7 +298,7 @@ fn blue_green_moves_all_traffic_at_once_and_a_revision_failing_its_health_check_
     // their health checks, the breaker rolls back, and traffic never leaves v2.
     let environment = "GREETING=v3,BIND=127.0.0.1";
     let bad = [&env[..], &[("CARGO_FARGATE_ENVIRONMENT", environment)]].concat();
-    let traffic = Loop::start(&local, &dns);
+    let traffic = Traffic::start(&local, &dns, Duration::from_millis(10));
     let o = cf(dir.path(), &name, &bad, &["deploy", "--wait-timeout", "4m"])
         .output()
         .unwrap();
@@ -316,39 +323,13 @@ fn canary_shifts_its_percent_then_the_rest_and_an_alarm_during_the_bake_rolls_ba
         ("CARGO_FARGATE_CANARY_BAKE", "1"),
         ("CARGO_FARGATE_ROLLBACK_ALARMS", alarm.as_str()),
     ];
-    aws(&[
-        "cloudwatch",
-        "put-metric-alarm",
-        "--alarm-name",
+    put_alarm(
         &alarm,
-        "--metric-name",
         "HTTPCode_Target_5XX_Count",
-        "--namespace",
-        "AWS/ApplicationELB",
-        "--statistic",
         "Sum",
-        "--period",
-        "60",
-        "--evaluation-periods",
-        "1",
-        "--threshold",
-        "1",
-        "--comparison-operator",
         "GreaterThanOrEqualToThreshold",
-    ]);
-    let (dir, local, dns) = first_deploy(&name, &env, true);
-
-    let (o, seen, failed, secs) =
-        deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), || {});
-    let err = said(&o);
-    assert!(o.status.success(), "{err}");
-    eprintln!(
-        "canary: {secs:.1}s, {} answers, {} failed",
-        seen.len(),
-        failed.len()
     );
-    assert!(failed.is_empty(), "{failed:?}");
-    assert_eq!(seen.last().map(String::as_str), Some("v2"), "{seen:?}");
+    let (dir, local, dns, err, seen) = shifted_to_v2("canary", &name, &env);
     // During the canary bake (5 s) about a quarter of the answers came from v2.
     let share = mixed_share(&seen, "v1", "v2").expect("a canary phase");
     assert!((0.1..0.45).contains(&share), "{share}");
@@ -359,23 +340,8 @@ fn canary_shifts_its_percent_then_the_rest_and_an_alarm_during_the_bake_rolls_ba
     assert!(events(&stage).contains("shifted 25% of production traffic"));
 
     // An alarm put in ALARM during the canary bake: traffic returns to v2, deploy names the alarm.
-    let set_alarm = || {
-        // v3's canary is the second "shifted 25%" event (v2's is the first).
-        let until = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < until && events(&stage).matches("shifted 25%").count() < 2 {
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        aws(&[
-            "cloudwatch",
-            "set-alarm-state",
-            "--alarm-name",
-            &alarm,
-            "--state-value",
-            "ALARM",
-            "--state-reason",
-            "test",
-        ]);
-    };
+    // v3's canary is the second "shifted 25%" event (v2's is the first).
+    let set_alarm = || alarm_at_second(&stage, "shifted 25%", 300, &alarm);
     let (o, seen, failed, _) =
         deploy_during_loop(dir.path(), &name, &env, "v3", (&local, &dns), set_alarm);
     let err = said(&o);
@@ -395,18 +361,7 @@ fn linear_shifts_in_steps_with_a_bake_between_and_rollback_goes_back_the_same_wa
         ("CARGO_FARGATE_LINEAR_STEP_PERCENT", "34"),
         ("CARGO_FARGATE_LINEAR_BAKE", "1"),
     ];
-    let (dir, local, dns) = first_deploy(&name, &env, true);
-    let (o, seen, failed, secs) =
-        deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), || {});
-    let err = said(&o);
-    assert!(o.status.success(), "{err}");
-    eprintln!(
-        "linear: {secs:.1}s, {} answers, {} failed",
-        seen.len(),
-        failed.len()
-    );
-    assert!(failed.is_empty(), "{failed:?}");
-    assert_eq!(seen.last().map(String::as_str), Some("v2"), "{seen:?}");
+    let (dir, local, dns, err, seen) = shifted_to_v2("linear", &name, &env);
     // Steps of 34% and 68% (5 s each): the first half of the mixed part has fewer v2 answers than
     // the second, and both have some of each.
     let first = seen.iter().position(|b| b == "v2").unwrap();
@@ -449,45 +404,16 @@ fn a_rolling_deployment_rolls_back_when_its_alarm_goes_off() {
     let name = unique("ral");
     let stage = format!("{name}-dev");
     let alarm = format!("{name}-latency");
-    aws(&[
-        "cloudwatch",
-        "put-metric-alarm",
-        "--alarm-name",
+    put_alarm(
         &alarm,
-        "--metric-name",
         "TargetResponseTime",
-        "--namespace",
-        "AWS/ApplicationELB",
-        "--statistic",
         "Average",
-        "--period",
-        "60",
-        "--evaluation-periods",
-        "1",
-        "--threshold",
-        "1",
-        "--comparison-operator",
         "GreaterThanThreshold",
-    ]);
+    );
     let env = [("CARGO_FARGATE_ROLLBACK_ALARMS", alarm.as_str())];
     let (dir, local, dns) = first_deploy(&name, &env, false);
-    let set_alarm = || {
-        // once v2's task has started (its deployment is the second one to start a task)
-        let until = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < until && events(&stage).matches("has started 1 tasks").count() < 2 {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        aws(&[
-            "cloudwatch",
-            "set-alarm-state",
-            "--alarm-name",
-            &alarm,
-            "--state-value",
-            "ALARM",
-            "--state-reason",
-            "test",
-        ]);
-    };
+    // once v2's task has started (its deployment is the second one to start a task)
+    let set_alarm = || alarm_at_second(&stage, "has started 1 tasks", 200, &alarm);
     let (o, seen, failed, _) =
         deploy_during_loop(dir.path(), &name, &env, "v2", (&local, &dns), set_alarm);
     let err = said(&o);

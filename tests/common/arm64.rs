@@ -29,23 +29,7 @@ pub fn cf_arch(dir: &Path, name: &str, architecture: &str, args: &[&str]) -> std
 
 /// A blob of the bench registry, as its bytes.
 pub fn registry_blob(repository: &str, digest: &str) -> Vec<u8> {
-    let url = format!(
-        "http://{}/v2/{repository}/blobs/{digest}",
-        env_var("BENCH_REGISTRY")
-    );
-    let o = std::process::Command::new("curl")
-        .args([
-            "-sfL",
-            "--max-time",
-            "60",
-            "-u",
-            "AWS:123456789012-auth-token",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
-    o.stdout
+    registry_curl("GET", &format!("{repository}/blobs/{digest}"), 60, &["-L"])
 }
 
 /// The image config and the e_machine of `/usr/local/bin/<bin>` in the image's layers.
@@ -131,27 +115,24 @@ pub fn pushed_arm64(repository: &str, digest: &str, bin: &str) -> serde_json::Va
 
 /// A manifest or image index of the bench registry, parsed.
 pub fn registry_index(repository: &str, reference: &str) -> serde_json::Value {
-    let url = format!(
-        "http://{}/v2/{repository}/manifests/{reference}",
-        env_var("BENCH_REGISTRY")
+    let accept = [
+        "-H",
+        "Accept: application/vnd.oci.image.index.v1+json",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+    ];
+    let path = format!("{repository}/manifests/{reference}");
+    serde_json::from_slice(&registry_curl("GET", &path, 30, &accept)).unwrap()
+}
+
+/// Deletes a manifest (and so every tag naming it) from the bench registry.
+pub fn delete_manifest(repository: &str, digest: &str) {
+    registry_curl(
+        "DELETE",
+        &format!("{repository}/manifests/{digest}"),
+        30,
+        &[],
     );
-    let o = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "30",
-            "-u",
-            "AWS:123456789012-auth-token",
-        ])
-        .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
-        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .args([
-            "-H",
-            "Accept: application/vnd.docker.distribution.manifest.v2+json",
-        ])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
 }

@@ -9,6 +9,7 @@ mod coverage;
 mod project;
 mod service;
 mod stage;
+mod traffic;
 mod vpc;
 #[allow(unused_imports)]
 pub use coverage::*;
@@ -18,6 +19,8 @@ pub use project::*;
 pub use service::*;
 #[allow(unused_imports)]
 pub use stage::*;
+#[allow(unused_imports)]
+pub use traffic::*;
 #[allow(unused_imports)]
 pub use vpc::*;
 
@@ -341,33 +344,36 @@ fn build_probe() -> String {
     format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}@{digest}")
 }
 
-/// A manifest as the bench registry stores it, byte for byte (its sha256 is the image digest).
-pub fn registry_manifest(repository: &str, reference: &str) -> String {
-    let url = format!(
-        "http://{}/v2/{repository}/manifests/{reference}",
-        env_var("BENCH_REGISTRY")
-    );
+/// `curl -X method` on the bench registry's `/v2/<path>` with its credentials (and `args`), `secs`
+/// at the most; asserts it succeeded and returns the body.
+pub fn registry_curl(method: &str, path: &str, secs: u32, args: &[&str]) -> Vec<u8> {
+    let url = format!("http://{}/v2/{path}", env_var("BENCH_REGISTRY"));
     let o = Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "30",
-            "-u",
-            "AWS:123456789012-auth-token",
-        ])
-        .args([
-            "-H",
-            "Accept: application/vnd.docker.distribution.manifest.v2+json",
-        ])
-        .args([
-            "-H",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-            &url,
-        ])
+        .args(["-sf", "--max-time", &secs.to_string()])
+        .args(["-u", "AWS:123456789012-auth-token"])
+        .args(if method == "GET" {
+            vec![]
+        } else {
+            vec!["-X", method]
+        })
+        .args(args)
+        .arg(&url)
         .output()
         .unwrap();
-    assert!(o.status.success(), "GET {url}: {}", stderr(&o));
-    stdout(&o)
+    assert!(o.status.success(), "{method} {url}: {}", stderr(&o));
+    o.stdout
+}
+
+/// A manifest as the bench registry stores it, byte for byte (its sha256 is the image digest).
+pub fn registry_manifest(repository: &str, reference: &str) -> String {
+    let accept = [
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+    ];
+    let path = format!("{repository}/manifests/{reference}");
+    String::from_utf8_lossy(&registry_curl("GET", &path, 30, &accept)).into_owned()
 }
 
 /// An image pinned by digest in a registry that refuses every connection (nothing listens on
