@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 
 use super::delete::{patient, DELETE_PATIENCE};
-use super::{filter, spec, tag_map};
+use super::{filter, tag_map};
 use crate::aws::Aws;
 use crate::error::Result;
 
@@ -90,23 +90,10 @@ impl Aws {
         cidr: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<String> {
-        let out = self
-            .ec2()
-            .create_security_group()
-            .vpc_id(vpc)
-            .group_name(name)
-            .description("cargo-fargate: the stage's load balancer")
-            .tag_specifications(spec(ResourceType::SecurityGroup, tags))
-            .send()
-            .await
-            .map_err(|e| {
-                self.net_error(
-                    e,
-                    "ec2:CreateSecurityGroup",
-                    format!("create security group {name}"),
-                )
-            })?;
-        let id = out.group_id().unwrap_or_default().to_string();
+        let description = "cargo-fargate: the stage's load balancer";
+        let id = self
+            .create_group(vpc, name, description, None, tags)
+            .await?;
         let rules = ports.iter().map(|p| {
             IpPermission::builder()
                 .ip_protocol("tcp")
