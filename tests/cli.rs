@@ -345,7 +345,13 @@ fn status_of_a_task_stage_names_it_and_says_when_none_runs() {
         out.contains("no task of stage dev is running (the cluster does not exist yet)"),
         "{out}"
     );
-    aws(&["ecs", "create-cluster", "--cluster-name", &cluster]);
+    // In the fixture's region (`region = "eu-west-1"`), not the bench's default one.
+    let region = ["--region", "eu-west-1"];
+    aws(&[
+        &["ecs", "create-cluster", "--cluster-name", &cluster][..],
+        &region,
+    ]
+    .concat());
     let out = status();
     assert!(
         out.contains(
@@ -353,7 +359,11 @@ fn status_of_a_task_stage_names_it_and_says_when_none_runs() {
         ),
         "{out}"
     );
-    aws(&["ecs", "delete-cluster", "--cluster", &cluster]);
+    aws(&[
+        &["ecs", "delete-cluster", "--cluster", &cluster][..],
+        &region,
+    ]
+    .concat());
 }
 
 #[test]

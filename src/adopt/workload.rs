@@ -255,7 +255,10 @@ fn secrets(cx: &Context, keys: &mut Keys, node: &Node, report: &mut Report) {
             }
             _ => None,
         };
-        if reference.as_ref().is_some_and(|r| r.contains(INTERPOLATION)) {
+        if reference
+            .as_ref()
+            .is_some_and(|r| r.contains(INTERPOLATION))
+        {
             report.skip(
                 at,
                 &field,
