@@ -72,6 +72,12 @@ pub fn scaling_policy(config: &Config, metric: &str) -> String {
     format!("{}-{metric}", service(config))
 }
 
+/// The start of every image tag a stage's builds put (`{stage}-{content hash}`, its platforms'
+/// and its build caches'): the repository's lifecycle policy keeps each stage's last images by it.
+pub fn image_tag_prefix(stage: &str) -> String {
+    format!("{stage}-")
+}
+
 /// The CodeBuild project of the `codebuild` builder.
 pub fn build_project(config: &Config) -> String {
     stage_name(config)
