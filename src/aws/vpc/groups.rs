@@ -156,9 +156,15 @@ impl Aws {
 
     /// Deletes a group, waiting out the load balancer's interfaces letting go of it.
     pub async fn delete_group(&self, group: &str) -> Result<()> {
+        self.delete_group_by(group, Instant::now() + DELETE_PATIENCE)
+            .await
+    }
+
+    /// Deletes a group, retrying while interfaces still use it until `deadline`.
+    pub(super) async fn delete_group_by(&self, group: &str, deadline: Instant) -> Result<()> {
         let ec2 = self.ec2();
         patient(
-            Instant::now() + DELETE_PATIENCE,
+            deadline,
             || async {
                 ec2.delete_security_group()
                     .group_id(group)
