@@ -27,7 +27,7 @@ use crate::config::{resolve::Builder, Config, Role};
 use crate::error::{Result, UserError};
 
 /// The principals cargo-fargate writes policies for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Principal {
     /// The identity that runs `cargo fargate deploy` (a user, or a CI role).
