@@ -26,6 +26,8 @@ pub const EXEC_POLICY_NAME: &str = "cargo-fargate-exec";
 pub const CODEBUILD_POLICY_NAME: &str = "cargo-fargate-codebuild";
 /// The scheduler role's inline policy.
 pub const SCHEDULER_POLICY_NAME: &str = "cargo-fargate-run-task";
+/// The deployer role's inline policy.
+pub const DEPLOYER_POLICY_NAME: &str = "cargo-fargate-deployer";
 
 /// `{project}-{stage}`: the name of the stage's own resources that have no key of their own.
 fn stage_name(config: &Config) -> String {
@@ -133,6 +135,14 @@ pub fn bucket(config: &Config, account: &str, region: &str) -> String {
 /// What of the source bucket is the project's (its stages' archives expire under it): `<project>/`.
 pub fn bucket_prefix(config: &Config) -> String {
     format!("{}/", config.project)
+}
+
+/// The source bucket's rule that expires the objects under `prefix` (a [`bucket_prefix`]).
+pub fn expiry_rule(prefix: &str) -> String {
+    format!(
+        "cargo-fargate-expire-{}",
+        prefix.trim_end_matches('/').replace('/', "-")
+    )
 }
 
 /// Where this stage's source archives go in the bucket (its policy's scope): `<project>/<stage>/`.
@@ -298,6 +308,10 @@ mod tests {
         assert_eq!(key, format!("{}/{}/source/abc.zip", c.project, c.stage));
         assert!(key.starts_with(&archive_prefix(&c)));
         assert!(archive_prefix(&c).starts_with(&bucket_prefix(&c)));
+        assert_eq!(
+            expiry_rule(&bucket_prefix(&c)),
+            format!("cargo-fargate-expire-{}", c.project)
+        );
         assert!(is_our_schedule(&c, &schedule_description(&c)));
         let mut other = c.clone();
         other.stage = format!("{}x", c.stage);
