@@ -333,7 +333,12 @@ fn the_command_pages_document_the_schemas_fields() {
         ("deploy", load("deploy"), "deploy.md", 0),
         ("deploy-dry-run", load("deploy-dry-run"), "deploy.md", 1),
         ("run", load("run"), "run.md", 0),
-        ("status (schedule)", status["oneOf"][1].clone(), "status.md", 0),
+        (
+            "status (schedule)",
+            status["oneOf"][1].clone(),
+            "status.md",
+            0,
+        ),
         ("status", status["oneOf"][0].clone(), "status.md", 1),
         ("ps", load("ps"), "ps.md", 0),
         ("logs", load("logs"), "logs.md", 0),
