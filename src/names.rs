@@ -26,6 +26,8 @@ pub const EXEC_POLICY_NAME: &str = "cargo-fargate-exec";
 pub const CODEBUILD_POLICY_NAME: &str = "cargo-fargate-codebuild";
 /// The scheduler role's inline policy.
 pub const SCHEDULER_POLICY_NAME: &str = "cargo-fargate-run-task";
+/// The deployer role's inline policy.
+pub const DEPLOYER_POLICY_NAME: &str = "cargo-fargate-deployer";
 
 /// `{project}-{stage}`: the name of the stage's own resources that have no key of their own.
 fn stage_name(config: &Config) -> String {
@@ -49,6 +51,35 @@ pub fn service(config: &Config) -> String {
     config.names.service_name.clone()
 }
 
+/// The EventBridge schedule's description: schedules carry no tags, so it is what marks one as
+/// this project's stage ([`is_our_schedule`]).
+pub fn schedule_description(config: &Config) -> String {
+    format!(
+        "cargo-fargate: runs {} stage {} on cluster {}",
+        config.project, config.stage, config.names.cluster
+    )
+}
+
+/// Whether a schedule's description says it runs this project's stage (on any cluster).
+pub fn is_our_schedule(config: &Config, description: &str) -> bool {
+    description.starts_with(&format!(
+        "cargo-fargate: runs {} stage {} ",
+        config.project, config.stage
+    ))
+}
+
+/// A target-tracking scaling policy of the stage's service, by its metric's short name
+/// (`cpu`, `memory`, `requests`).
+pub fn scaling_policy(config: &Config, metric: &str) -> String {
+    format!("{}-{metric}", service(config))
+}
+
+/// The start of every image tag a stage's builds put (`{stage}-{content hash}`, its platforms'
+/// and its build caches'): the repository's lifecycle policy keeps each stage's last images by it.
+pub fn image_tag_prefix(stage: &str) -> String {
+    format!("{stage}-")
+}
+
 /// The CodeBuild project of the `codebuild` builder.
 pub fn build_project(config: &Config) -> String {
     stage_name(config)
@@ -61,12 +92,12 @@ pub fn build_log_group(config: &Config) -> String {
 
 /// The managed infrastructure role of a `web` stage (Express Mode).
 pub fn infrastructure_role(config: &Config) -> String {
-    format!("{}-{}-infrastructure", config.project, config.stage)
+    format!("{}-infrastructure", stage_name(config))
 }
 
 /// The deployer role of a stage (`setup --ci …`, `setup --deployer-trust …`).
 pub fn deployer_role(config: &Config) -> String {
-    format!("{}-{}-deployer", config.project, config.stage)
+    format!("{}-deployer", stage_name(config))
 }
 
 /// The awslogs stream prefix: streams are `<stage>/<container>/<task id>`.
@@ -99,6 +130,29 @@ pub fn bucket(config: &Config, account: &str, region: &str) -> String {
         project = format!("{}-{}", &project[..keep].trim_end_matches('-'), &hash[..8]);
     }
     format!("{project}{tail}")
+}
+
+/// What of the source bucket is the project's (its stages' archives expire under it): `<project>/`.
+pub fn bucket_prefix(config: &Config) -> String {
+    format!("{}/", config.project)
+}
+
+/// The source bucket's rule that expires the objects under `prefix` (a [`bucket_prefix`]).
+pub fn expiry_rule(prefix: &str) -> String {
+    format!(
+        "cargo-fargate-expire-{}",
+        prefix.trim_end_matches('/').replace('/', "-")
+    )
+}
+
+/// Where this stage's source archives go in the bucket (its policy's scope): `<project>/<stage>/`.
+pub fn archive_prefix(config: &Config) -> String {
+    format!("{}{}/", bucket_prefix(config), config.stage)
+}
+
+/// The key of one source archive, by its SHA-256: the same source is uploaded once.
+pub fn archive_key(config: &Config, sha256: &str) -> String {
+    format!("{}source/{sha256}.zip", archive_prefix(config))
 }
 
 /// Tags on everything cargo-fargate creates for a stage; `teardown` finds resources by them.
@@ -243,6 +297,26 @@ mod tests {
         let mut other = tags.clone();
         other.insert(STAGE_TAG.into(), "prod".into());
         assert!(!is_ours(&c, &other));
+    }
+
+    /// The upload, the role's policy and the bucket's expiry rule name the same keys; teardown
+    /// knows the schedule deploy wrote, and no other stage's.
+    #[test]
+    fn archives_schedules_and_scaling_policies_are_named_once() {
+        let c = crate::config::test_config("");
+        let key = archive_key(&c, "abc");
+        assert_eq!(key, format!("{}/{}/source/abc.zip", c.project, c.stage));
+        assert!(key.starts_with(&archive_prefix(&c)));
+        assert!(archive_prefix(&c).starts_with(&bucket_prefix(&c)));
+        assert_eq!(
+            expiry_rule(&bucket_prefix(&c)),
+            format!("cargo-fargate-expire-{}", c.project)
+        );
+        assert!(is_our_schedule(&c, &schedule_description(&c)));
+        let mut other = c.clone();
+        other.stage = format!("{}x", c.stage);
+        assert!(!is_our_schedule(&c, &schedule_description(&other)));
+        assert_eq!(scaling_policy(&c, "cpu"), format!("{}-cpu", service(&c)));
     }
 
     #[test]

@@ -41,6 +41,20 @@ fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `args` to stderr in one `write` call: stderr is unbuffered, so `eprintln!` would send
+/// each piece of the format on its own, and two processes sharing one CI log could interleave
+/// mid-line. Every human line the tool writes to stderr goes through here.
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    let _ = write_whole(&mut std::io::stderr().lock(), args);
+}
+
+/// `args` formatted first, then written with one `write_all`.
+fn write_whole(to: &mut impl Write, args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let text = std::fmt::format(args);
+    to.write_all(text.as_bytes())?;
+    to.flush()
+}
+
 #[derive(Clone)]
 pub struct Output {
     pub json: bool,
@@ -114,7 +128,10 @@ impl Output {
         if self.json {
             self.event("status", serde_json::json!({ "step": verb.to_ascii_lowercase(), "message": message.to_string() }));
         } else if self.verbosity >= 0 {
-            eprintln!("{} {message}", self.paint(GREEN, &format!("{verb:>12}")));
+            write_stderr(format_args!(
+                "{} {message}\n",
+                self.paint(GREEN, &format!("{verb:>12}"))
+            ));
         }
     }
 
@@ -122,13 +139,19 @@ impl Output {
     /// within a second. Text only: `--message-format json` carries its own events.
     pub fn progress(&self, verb: &str, message: impl Display) {
         if !self.json && self.verbosity >= 0 {
-            eprintln!("{} {message}", self.paint(GREEN, &format!("{verb:>12}")));
+            write_stderr(format_args!(
+                "{} {message}\n",
+                self.paint(GREEN, &format!("{verb:>12}"))
+            ));
         }
     }
 
     pub fn verbose(&self, message: impl Display) {
         if self.verbosity >= 1 && !self.json {
-            eprintln!("{} {message}", self.paint(DIM, &format!("{:>12}", "debug")));
+            write_stderr(format_args!(
+                "{} {message}\n",
+                self.paint(DIM, &format!("{:>12}", "debug"))
+            ));
         }
     }
 
@@ -139,7 +162,10 @@ impl Output {
                 serde_json::json!({ "message": message.to_string() }),
             );
         } else {
-            eprintln!("{} {message}", self.paint(YELLOW, "warning:"));
+            write_stderr(format_args!(
+                "{} {message}\n",
+                self.paint(YELLOW, "warning:")
+            ));
         }
     }
 
@@ -150,7 +176,7 @@ impl Output {
                 serde_json::json!({ "message": message.to_string() }),
             );
         }
-        eprintln!("{} {message}", self.paint(RED, "error:"));
+        write_stderr(format_args!("{} {message}\n", self.paint(RED, "error:")));
     }
 
     /// One JSON line on stdout: `{"type": kind, ...fields}`.
@@ -247,5 +273,30 @@ mod tests {
             "{painted:?}"
         );
         assert!(painted.ends_with("\x1b[0m"), "{painted:?}");
+    }
+
+    /// Records each `write` call, as the kernel would see it on an unbuffered stderr.
+    #[derive(Default)]
+    struct Writes(Vec<String>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(String::from_utf8_lossy(buf).into_owned());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stderr_line_is_one_write() {
+        let (verb, message) = ("debug", "stage dev of hello from Cargo.toml");
+        let mut fragments = Writes::default();
+        writeln!(fragments, "{verb:>12} {message}").unwrap();
+        assert!(fragments.0.len() > 1, "eprintln!'s way: {:?}", fragments.0);
+        let mut whole = Writes::default();
+        write_whole(&mut whole, format_args!("{verb:>12} {message}\n")).unwrap();
+        assert_eq!(whole.0, [format!("{verb:>12} {message}\n")]);
     }
 }

@@ -8,7 +8,7 @@
 //! before the first deletion (a repository still holding images needs --force).
 
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use serde::Serialize;
 
@@ -223,13 +223,12 @@ fn confirm(config: &Config, items: &[&Item], tasks: usize) -> Result<()> {
         .fix("pass --yes to confirm, or --dry-run to see what it would remove")
         .into());
     }
-    let mut err = std::io::stderr();
+    let mut text = String::new();
     for i in items {
-        let _ = writeln!(err, "  {} {}", i.resource, i.name);
+        text += &format!("  {} {}\n", i.resource, i.name);
     }
-    let _ = write!(
-        err,
-        "Remove these {} resources of {} stage `{}`{}? [y/N] ",
+    crate::output::write_stderr(format_args!(
+        "{text}Remove these {} resources of {} stage `{}`{}? [y/N] ",
         items.len(),
         config.project,
         config.stage,
@@ -238,8 +237,7 @@ fn confirm(config: &Config, items: &[&Item], tasks: usize) -> Result<()> {
         } else {
             String::new()
         }
-    );
-    let _ = err.flush();
+    ));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if !matches!(answer.trim(), "y" | "Y" | "yes") {

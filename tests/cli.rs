@@ -288,6 +288,84 @@ fn json_errors_are_machine_readable() {
     assert!(v["message"].as_str().unwrap().contains("unknown stage"));
 }
 
+/// A missing required argument: the JSON error names it (clap lists it on the line after its
+/// first), and stderr keeps clap's usage text.
+#[test]
+fn a_missing_argument_is_named_in_the_json_error() {
+    let dir = fixture("single");
+    for (args, missing) in [
+        (
+            &["run", "--message-format", "json"][..],
+            "--image <URI@sha256:DIGEST>",
+        ),
+        (&["scale", "--message-format", "json"][..], "<N>"),
+    ] {
+        let o = cargo_fargate(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["exit_code"], 2, "{v}");
+        assert_eq!(
+            v["message"],
+            format!("the following required arguments were not provided: {missing}"),
+            "{v}"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("error: the following required arguments"),
+            "{err}"
+        );
+        assert!(err.contains("\nUsage: cargo fargate "), "{err}");
+    }
+}
+
+/// `status` of a task stage names the stage and its family, and says when none of its tasks runs
+/// (before its cluster exists, and after).
+#[test]
+fn status_of_a_task_stage_names_it_and_says_when_none_runs() {
+    let env = bench();
+    let dir = fixture("single");
+    let cluster = unique("st");
+    let status = || {
+        let o = command(dir.path(), &["status"])
+            .envs(env.clone())
+            .env("CARGO_FARGATE_CLUSTER", &cluster)
+            .output()
+            .unwrap();
+        ok(&o)
+    };
+    let out = status();
+    assert!(
+        out.starts_with(&format!(
+            "tasks of stage dev (single-dev) in cluster {cluster}\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("no task of stage dev is running (the cluster does not exist yet)"),
+        "{out}"
+    );
+    // In the fixture's region (`region = "eu-west-1"`), not the bench's default one.
+    let region = ["--region", "eu-west-1"];
+    aws(&[
+        &["ecs", "create-cluster", "--cluster-name", &cluster][..],
+        &region,
+    ]
+    .concat());
+    let out = status();
+    assert!(
+        out.contains(
+            "no task of stage dev is running; `cargo fargate ps --all` lists the stopped ones"
+        ),
+        "{out}"
+    );
+    aws(&[
+        &["ecs", "delete-cluster", "--cluster", &cluster][..],
+        &region,
+    ]
+    .concat());
+}
+
 #[test]
 fn doctor_reports_the_identity_from_the_bench() {
     let env = bench();

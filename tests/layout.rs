@@ -323,3 +323,22 @@ fn the_pause_check_finds_a_hand_written_sleep() {
         vec!["src/wait.rs:3".to_string()]
     );
 }
+
+/// Clap's types stay in the CLI layer: no module outside `src/cli/` names `clap` (a flag's enum
+/// there is turned into the domain's own type).
+#[test]
+fn clap_is_named_only_in_the_cli_layer() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let cli = src().join("cli");
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(&cli))
+        .filter(|f| {
+            let code = code_of(&std::fs::read_to_string(f).unwrap());
+            code.contains("clap::") || code.contains("use clap") || code.contains("clap_")
+        })
+        .map(|f| relative(&src(), f))
+        .collect();
+    assert!(outside.is_empty(), "clap outside src/cli: {outside:?}");
+}

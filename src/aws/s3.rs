@@ -323,10 +323,7 @@ impl Aws {
                 })
             })?;
         let rule = LifecycleRule::builder()
-            .id(format!(
-                "cargo-fargate-expire-{}",
-                spec.prefix.trim_end_matches('/').replace('/', "-")
-            ))
+            .id(crate::names::expiry_rule(spec.prefix))
             .status(ExpirationStatus::Enabled)
             .filter(LifecycleRuleFilter::builder().prefix(spec.prefix).build())
             .expiration(

@@ -135,7 +135,7 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
         command: config.command.as_deref(),
     };
     let h = Sha256::digest(serde_json::to_vec(&key)?);
-    let content_tag = format!("{}-{}", config.stage, &hex::encode(h)[..16]);
+    let content_tag = crate::names::image_tag_prefix(&config.stage) + &hex::encode(h)[..16];
 
     let mut tags = vec![content_tag.clone()];
     if let Some(g) = git.as_ref().filter(|g| !g.dirty) {

@@ -124,24 +124,44 @@ pub fn parse() -> FargateCli {
             cli.global.stage_from_env = from_env;
             cli
         }
-        Err(e) => {
-            // CI reading JSON lines gets the usage error as an event too; --help and --version
-            // are not errors and print as clap does.
-            if e.use_stderr() && wants_json(&args) {
-                let text = e.to_string();
-                let message = text
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ");
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "error", "message": message, "exit_code": e.exit_code()})
-                );
-            }
-            e.exit()
-        }
+        Err(e) if e.use_stderr() => usage_error(&e, wants_json(&args)),
+        // --help and --version are not errors and print as clap does.
+        Err(e) => e.exit(),
     }
+}
+
+/// A refused command line: with JSON, an `error` event naming what was wrong (the missing
+/// arguments too, which clap lists on the lines after its first); then clap's text on stderr in
+/// one write (clap's own `exit` writes it in pieces, which another process's lines can split).
+fn usage_error(e: &clap::Error, json: bool) -> ! {
+    let text = e.render().to_string();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"type": "error", "message": usage_message(&text), "exit_code": e.exit_code()})
+        );
+    }
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let shown = if colour {
+        e.render().ansi().to_string()
+    } else {
+        text
+    };
+    crate::output::write_stderr(format_args!("{shown}"));
+    std::process::exit(e.exit_code())
+}
+
+/// Clap's first paragraph in one line, without its `error: `: "the following required arguments
+/// were not provided: --image <URI@sha256:DIGEST>".
+fn usage_message(text: &str) -> String {
+    text.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 /// `--message-format json` (or `=json`) anywhere on the command line.

@@ -13,9 +13,11 @@ use crate::output::Output;
 
 pub mod commands;
 mod global;
+mod iam;
 pub mod shell;
 
 pub use global::{parse, ColorChoice, GlobalArgs, MessageFormat};
+pub use iam::{IamCommand, IamPolicyArgs, PrincipalArg};
 
 /// The whole program: parse the command line, run the command, and return the exit code.
 pub fn main() -> i32 {
@@ -139,31 +141,6 @@ pub struct ManArgs {
     /// Write cargo-fargate.1 and cargo-fargate-<command>.1 into this directory instead.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum IamCommand {
-    /// Print (or write) the policy of one principal, scoped to this project's and stage's ARNs.
-    Policy(IamPolicyArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct IamPolicyArgs {
-    /// Whose policy: the deploying identity, or one of the stage's roles.
-    #[arg(long = "for", value_enum, value_name = "PRINCIPAL")]
-    pub principal: crate::iam::Principal,
-    /// Print the role's trust policy instead (who may assume it).
-    #[arg(long)]
-    pub trust: bool,
-    /// Write `<family>-<principal>-policy.json` and `-trust.json` into DIR instead of printing.
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-    /// The account ID to name, without asking AWS who the credentials are.
-    #[arg(long, value_name = "ID")]
-    pub account: Option<String>,
-    /// With --for deployer: also the deletions `cargo fargate teardown` makes.
-    #[arg(long)]
-    pub teardown: bool,
 }
 
 #[derive(Args, Debug)]

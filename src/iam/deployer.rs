@@ -14,8 +14,7 @@ use crate::aws::{Aws, Identity};
 use crate::config::Config;
 use crate::error::{Location, Result, UserError};
 
-/// The deployer role's inline policy.
-pub const POLICY_NAME: &str = "cargo-fargate-deployer";
+pub use crate::names::DEPLOYER_POLICY_NAME as POLICY_NAME;
 /// GitHub Actions' OIDC issuer, and the audience `aws-actions/configure-aws-credentials` asks for.
 pub const GITHUB_HOST: &str = "token.actions.githubusercontent.com";
 pub const STS_AUDIENCE: &str = "sts.amazonaws.com";

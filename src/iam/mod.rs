@@ -27,7 +27,7 @@ use crate::config::{resolve::Builder, Config, Role};
 use crate::error::{Result, UserError};
 
 /// The principals cargo-fargate writes policies for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Principal {
     /// The identity that runs `cargo fargate deploy` (a user, or a CI role).
@@ -289,7 +289,10 @@ fn arns(config: &Config, p: &str, account: &str, region: &str, roles: &StageRole
         ecs_task_roles: ecs_task_roles.into_iter().collect(),
         policies: Vec::new(),
         bucket: format!("arn:{p}:s3:::{bucket}"),
-        archives: format!("arn:{p}:s3:::{bucket}/{}", archive_prefix(config) + "*"),
+        archives: format!(
+            "arn:{p}:s3:::{bucket}/{}",
+            crate::names::archive_prefix(config) + "*"
+        ),
         build_project: format!(
             "arn:{p}:codebuild:{region}:{account}:project/{}",
             crate::names::build_project(config)
@@ -457,11 +460,6 @@ pub fn trust_policy(service: Option<&str>, partition: &str, account: &str) -> Re
         minijinja::context! { service => service, partition => partition, account => account },
     )?;
     Ok(serde_json::from_str(&text)?)
-}
-
-/// Where this stage's source archives go in the bucket: `<project>/<stage>/`.
-pub fn archive_prefix(config: &Config) -> String {
-    format!("{}/{}/", config.project, config.stage)
 }
 
 fn render(name: &str, source: &str, scope: &Scope) -> Result<Value> {

@@ -277,7 +277,7 @@ fn print(line: &[u8], stderr: bool, labels: &Labels, out: &Output) {
             }),
         );
     } else if stderr {
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        crate::output::write_stderr(format_args!("{text}\n"));
     } else {
         // A closed pipe (`| head`) is the reader's choice, not an error.
         let _ = writeln!(std::io::stdout().lock(), "{text}");

@@ -13,6 +13,7 @@ pub fn lifecycle_policy(stages: &[String], lifecycle: &Lifecycle) -> Result<serd
     )?;
     let text = env.get_template("lifecycle")?.render(minijinja::context! {
         stages => stages,
+        prefixes => stages.iter().map(|s| crate::names::image_tag_prefix(s)).collect::<Vec<_>>(),
         keep_last => lifecycle.keep_last,
         short_lived_prefixes => lifecycle.short_lived_prefixes,
         short_lived_expire_days => lifecycle.short_lived_expire_days,
@@ -42,6 +43,7 @@ mod tests {
             .collect();
         assert_eq!(prios, [1, 2, 3, 4, 5]);
         assert_eq!(rules[0]["selection"]["tagPrefixList"][0], "dev-");
+        assert_eq!(rules[1]["selection"]["tagPrefixList"][0], "prod-");
         assert_eq!(rules[1]["selection"]["countNumber"], 10);
         assert_eq!(
             rules[2]["selection"]["tagPrefixList"],

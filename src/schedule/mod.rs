@@ -87,10 +87,7 @@ impl Plan {
             expression: self.expression.clone(),
             timezone: self.timezone.clone(),
             enabled: true,
-            description: format!(
-                "cargo-fargate: runs {} stage {} on cluster {}",
-                config.project, config.stage, config.names.cluster
-            ),
+            description: crate::names::schedule_description(config),
             cluster_arn: self.cluster_arn.clone(),
             role_arn: self.role.arn.clone(),
             task_definition_arn: task_definition.to_string(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::deploy::{Action, ServiceReport};
-use super::request::{self, Change};
+use super::request::{self, sorted, Change};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Result, UserError};
@@ -134,18 +134,6 @@ fn projection(v: &Value) -> BTreeMap<&'static str, Value> {
         let mut items = v.as_array().cloned().unwrap_or_default();
         items.sort_by_key(|i| i["name"].as_str().unwrap_or_default().to_string());
         Value::Array(items)
-    };
-    let sorted = |v: &Value| {
-        let mut items: Vec<String> = v
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        items.sort();
-        json!(items)
     };
     let pc = &v["primaryContainer"];
     let mut p = BTreeMap::new();

@@ -101,21 +101,23 @@ pub fn update(d: &Desired) -> Value {
     Value::Object(m)
 }
 
+/// A list of strings (subnets, security groups) in a stable order, for comparing; not a list: `[]`.
+pub(super) fn sorted(v: &Value) -> Value {
+    let mut items: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    items.sort();
+    json!(items)
+}
+
 /// The compared settings of a service or a request, with ECS's defaults filled in and lists in a
 /// stable order, so that only real differences count.
 pub fn projection(v: &Value) -> BTreeMap<&'static str, Value> {
-    let sorted = |v: &Value| {
-        let mut items: Vec<String> = v
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        items.sort();
-        json!(items)
-    };
     let net = &v["networkConfiguration"]["awsvpcConfiguration"];
     let dc = &v["deploymentConfiguration"];
     let breaker = &dc["deploymentCircuitBreaker"];

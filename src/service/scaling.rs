@@ -97,7 +97,6 @@ async fn wanted(aws: &Aws, config: &Config) -> Result<Vec<TrackingPolicy>> {
     let Some(s) = &config.service.scaling else {
         return Ok(Vec::new());
     };
-    let service = crate::names::service(config);
     let mut policies = Vec::new();
     for ((short, metric), target) in METRICS.iter().zip([s.cpu, s.memory, s.requests]) {
         let Some(target) = target else { continue };
@@ -106,7 +105,7 @@ async fn wanted(aws: &Aws, config: &Config) -> Result<Vec<TrackingPolicy>> {
             _ => None,
         };
         policies.push(TrackingPolicy {
-            name: format!("{service}-{short}"),
+            name: crate::names::scaling_policy(config, short),
             metric: metric.to_string(),
             target: target.into(),
             resource_label,
@@ -140,11 +139,10 @@ pub async fn apply(aws: &Aws, config: &Config) -> Result<Option<ScalingReport>> 
             changes.push(format!("policy {}", describe(p)));
         }
     }
-    let service = crate::names::service(config);
     for p in &have {
         let ours = METRICS
             .iter()
-            .any(|(short, _)| p.name == format!("{service}-{short}"));
+            .any(|(short, _)| p.name == crate::names::scaling_policy(config, short));
         if ours && !want.iter().any(|w| w.name == p.name) {
             aws.delete_tracking_policy(&resource, &p.name).await?;
             changes.push(format!("removed policy {}", describe(p)));

@@ -72,18 +72,47 @@ pub struct StatusReport {
     /// Blue-green, canary or linear: the strategy and the production rule's weights now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<super::shift::Traffic>,
+    /// The stage and its family, for the text's first line (the JSON has them from `config`).
+    #[serde(skip)]
+    pub stage: String,
+    #[serde(skip)]
+    pub family: String,
+}
+
+impl StatusReport {
+    /// The first line: the service and its state; for a task stage, the stage, its family, and
+    /// a line that says so when none of its tasks runs.
+    fn heading(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = &self.service {
+            return writeln!(
+                f,
+                "service {s} in cluster {}: {}",
+                self.cluster, self.status
+            );
+        }
+        writeln!(
+            f,
+            "tasks of stage {} ({}) in cluster {}",
+            self.stage, self.family, self.cluster
+        )?;
+        if self.tasks.is_empty() {
+            let cluster = match self.status.as_str() {
+                "MISSING" => " (the cluster does not exist yet)",
+                _ => "",
+            };
+            writeln!(
+                f,
+                "no task of stage {} is running{cluster}; `cargo fargate ps --all` lists the stopped ones",
+                self.stage
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.service {
-            Some(s) => writeln!(
-                f,
-                "service {s} in cluster {}: {}",
-                self.cluster, self.status
-            )?,
-            None => writeln!(f, "tasks of stage in cluster {}", self.cluster)?,
-        }
+        self.heading(f)?;
         if let Some(url) = &self.url {
             writeln!(f, "url      {url}")?;
         }
@@ -225,6 +254,8 @@ pub async fn status(aws: &Aws, config: &Config) -> Result<StatusReport> {
         url: None,
         scaling: None,
         traffic: None,
+        stage: config.stage.clone(),
+        family: crate::names::family(config),
     };
     if !aws.cluster_exists(&config.names.cluster).await? {
         if config.service.kind != StageKind::Task {
@@ -424,10 +455,10 @@ pub async fn delete(aws: &Aws, config: &Config, yes: bool, out: &Output) -> Resu
                     .into(),
             );
         }
-        eprint!(
+        crate::output::write_stderr(format_args!(
             "delete service {name} in cluster {} (stage {})? [y/N] ",
             config.names.cluster, config.stage
-        );
+        ));
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {

@@ -81,10 +81,7 @@ async fn schedule_and_build(aws: &Aws, config: &Config, items: &mut Vec<Item>) -
         None => None,
     };
     if let Some(found) = found_schedule {
-        let ours = found.spec.description.starts_with(&format!(
-            "cargo-fargate: runs {} stage {} ",
-            config.project, config.stage
-        ));
+        let ours = crate::names::is_our_schedule(config, &found.spec.description);
         items.push(item("schedule", &schedule, ours));
     }
 

@@ -37,24 +37,7 @@ impl Aws {
             .into_iter()
             .flatten()
         {
-            patient(
-                deadline,
-                || async {
-                    ec2.delete_security_group()
-                        .group_id(group)
-                        .send()
-                        .await
-                        .map(|_| ())
-                },
-                |e| {
-                    self.net_error(
-                        e,
-                        "ec2:DeleteSecurityGroup",
-                        format!("delete security group {group}"),
-                    )
-                },
-            )
-            .await?;
+            self.delete_group_by(group, deadline).await?;
         }
         for association in &net.associations {
             ec2.disassociate_route_table()

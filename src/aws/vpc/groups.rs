@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 
 use super::delete::{patient, DELETE_PATIENCE};
-use super::{filter, spec, tag_map};
+use super::{filter, tag_map};
 use crate::aws::Aws;
 use crate::error::Result;
 
@@ -90,23 +90,10 @@ impl Aws {
         cidr: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<String> {
-        let out = self
-            .ec2()
-            .create_security_group()
-            .vpc_id(vpc)
-            .group_name(name)
-            .description("cargo-fargate: the stage's load balancer")
-            .tag_specifications(spec(ResourceType::SecurityGroup, tags))
-            .send()
-            .await
-            .map_err(|e| {
-                self.net_error(
-                    e,
-                    "ec2:CreateSecurityGroup",
-                    format!("create security group {name}"),
-                )
-            })?;
-        let id = out.group_id().unwrap_or_default().to_string();
+        let description = "cargo-fargate: the stage's load balancer";
+        let id = self
+            .create_group(vpc, name, description, None, tags)
+            .await?;
         let rules = ports.iter().map(|p| {
             IpPermission::builder()
                 .ip_protocol("tcp")
@@ -169,9 +156,15 @@ impl Aws {
 
     /// Deletes a group, waiting out the load balancer's interfaces letting go of it.
     pub async fn delete_group(&self, group: &str) -> Result<()> {
+        self.delete_group_by(group, Instant::now() + DELETE_PATIENCE)
+            .await
+    }
+
+    /// Deletes a group, retrying while interfaces still use it until `deadline`.
+    pub(super) async fn delete_group_by(&self, group: &str, deadline: Instant) -> Result<()> {
         let ec2 = self.ec2();
         patient(
-            Instant::now() + DELETE_PATIENCE,
+            deadline,
             || async {
                 ec2.delete_security_group()
                     .group_id(group)

@@ -159,7 +159,7 @@ async fn cache_sources(
     };
     let mut tags: Vec<(i64, String)> = Vec::new();
     let mut all = std::collections::BTreeSet::new();
-    let stage_prefix = format!("{}-", config.stage);
+    let stage_prefix = crate::names::image_tag_prefix(&config.stage);
     for image in images {
         for tag in image.tags {
             if tag.starts_with(&stage_prefix) && tag != current {

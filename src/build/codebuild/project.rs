@@ -43,21 +43,17 @@ pub fn buildspec(project: &Project, config: &Config, plan: &Plan) -> Result<Stri
         .get_template("buildspec.yml")?
         .render(minijinja::context! {
             version => env!("CARGO_PKG_VERSION"),
-            dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan)),
+            dockerfile => shell_word(&crate::build::docker::dockerfile_in_context(project, plan))?,
             cache_stage => cache_stage,
             build_args => build_arg_names(project, config, plan),
         })?)
 }
 
-/// A path as one shell word.
-fn shell_word(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+/// A path as one shell word (shlex: POSIX quoting, as `exec` quotes its command).
+fn shell_word(s: &str) -> Result<String> {
+    Ok(shlex::try_quote(s)
+        .map_err(|e| anyhow::anyhow!("the Dockerfile path {s:?} cannot be one shell word: {e}"))?
+        .into_owned())
 }
 
 /// The environment an image of `arch` builds in: CodeBuild's ARM one (ARM_CONTAINER, the arm64
@@ -126,4 +122,28 @@ pub async fn apply(aws: &Aws, spec: &ProjectSpec, exists: bool, fresh_role: bool
         .sleep(tokio::time::sleep)
         .when(|e| e.to_string().contains("role"))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The buildspec's shell reads the quoted path back as the one word it was.
+    #[test]
+    fn a_dockerfile_path_is_one_shell_word() {
+        assert_eq!(
+            shell_word(".cargo-fargate/Dockerfile").unwrap(),
+            ".cargo-fargate/Dockerfile"
+        );
+        for path in ["docker dir/it's.Dockerfile", "a\"b $HOME `x`/Dockerfile"] {
+            let word = shell_word(path).unwrap();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s|' {word}"))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{path}|"));
+        }
+        assert!(shell_word("a\0b").is_err());
+    }
 }

@@ -104,7 +104,7 @@ pub async fn plan_bucket(aws: &Aws, config: &Config, identity: &Identity) -> Res
         name,
         region,
         account: identity.account.clone(),
-        prefix: format!("{}/", config.project),
+        prefix: crate::names::bucket_prefix(config),
         create,
         tags,
     })
@@ -194,7 +194,7 @@ pub fn archive(project: &Project, config: &Config, plan: &Plan) -> Result<Archiv
     let sha256 = crate::steps::package::sha256_file(&path)?;
     let bytes = std::fs::metadata(&path)?.len();
     Ok(Archive {
-        key: format!("{}/{}/source/{sha256}.zip", config.project, config.stage),
+        key: crate::names::archive_key(config, &sha256),
         path,
         sha256,
         bytes,

@@ -398,7 +398,7 @@ fn show_line(line: &str, steps: &mut Steps, spinner: &indicatif::ProgressBar, ou
             out.event("build_step", serde_json::json!({ "step": line }));
         } else if out.plain_progress() {
             // A CI log gets the step, not the template's whole shell line (the build log keeps it).
-            eprintln!("{:>12} {}", "", super::shorten(line, 100));
+            crate::output::write_stderr(format_args!("{:>12} {}\n", "", super::shorten(line, 100)));
         }
         return;
     }
@@ -407,7 +407,7 @@ fn show_line(line: &str, steps: &mut Steps, spinner: &indicatif::ProgressBar, ou
         steps.output.push(line.to_string());
     }
     if out.is_verbose() {
-        spinner.suspend(|| eprintln!("{line}"));
+        spinner.suspend(|| crate::output::write_stderr(format_args!("{line}\n")));
     }
 }
 
@@ -426,10 +426,11 @@ fn failed(
             serde_json::json!({ "step": step, "lines": tail }),
         );
     } else {
-        eprintln!("{step}");
+        let mut text = format!("{step}\n");
         for line in tail {
-            eprintln!("  {line}");
+            text += &format!("  {line}\n");
         }
+        crate::output::write_stderr(format_args!("{text}"));
     }
     // The cause in the error line itself (cargo's first `error…` line), so CI logs that keep
     // only the last line still say why.

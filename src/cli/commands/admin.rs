@@ -50,7 +50,7 @@ pub async fn iam(s: &Session, command: IamCommand) -> Result<i32> {
     s.out.result(&crate::iam::command::policy(
         &config,
         &target,
-        args.principal,
+        args.principal.into(),
         args.trust,
         args.teardown,
         args.out_dir.as_deref(),
