@@ -342,3 +342,24 @@ fn clap_is_named_only_in_the_cli_layer() {
         .collect();
     assert!(outside.is_empty(), "clap outside src/cli: {outside:?}");
 }
+
+/// Every stderr line is written whole (two processes sharing a CI log must not interleave
+/// mid-line): `output::write_stderr` formats first and writes once, where `eprintln!` writes in
+/// pieces to an unbuffered stderr.
+#[test]
+fn stderr_is_written_through_output_only() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let pieces: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let code = code_of(&std::fs::read_to_string(f).unwrap());
+            code.contains("eprintln!(") || code.contains("eprint!(")
+        })
+        .map(|f| relative(&src(), f))
+        .collect();
+    assert!(
+        pieces.is_empty(),
+        "eprintln!/eprint! in {pieces:?}: write with crate::output::write_stderr(format_args!(\"…\\n\"))"
+    );
+}

@@ -10,7 +10,7 @@ use aws_sdk_codebuild::types::Build;
 use crate::aws::Aws;
 use crate::error::{Result, UserError};
 use crate::net::poll::{every, poll_with};
-use crate::output::Output;
+use crate::output::{write_stderr, Output};
 
 /// Lines of the log kept for a failure's message.
 const TAIL: usize = 40;
@@ -221,7 +221,8 @@ impl Watch<'_> {
                 .event("build_log", serde_json::json!({ "line": line }));
         } else if self.out.shows_progress() {
             // Indented: a compiler's `error:` line is the build's, not this command's.
-            self.spinner.suspend(|| eprintln!("  {line}"));
+            self.spinner
+                .suspend(|| write_stderr(format_args!("  {line}\n")));
         }
         if self.tail.len() == TAIL {
             self.tail.pop_front();
@@ -266,9 +267,9 @@ fn failure(
         );
     } else if !out.shows_progress() {
         // With --quiet the log was not shown as it came: its tail now.
-        eprintln!("last lines of the build log:");
+        write_stderr(format_args!("last lines of the build log:\n"));
         for l in &lines {
-            eprintln!("  {l}");
+            write_stderr(format_args!("  {l}\n"));
         }
     }
     let cause = lines
