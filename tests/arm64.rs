@@ -131,7 +131,7 @@ fn docker_template_cross_compiles_in_a_native_build_stage_and_the_arm64_task_run
     cmd.env("CARGO_FARGATE_BUILDER", "docker");
     let greeting = r#"Hello from cargo-fargate! args=["from", "docker"]"#;
     let r = exited_with_greeting(&cmd.output().unwrap(), 0, greeting);
-    pushed_arm64(&family, r["digest"].as_str().unwrap(), "app");
+    pushed_arm64(&family, r["digest"].as_str().unwrap(), "hello");
     let td = task_definition(&family);
     assert_eq!(td["runtimePlatform"]["cpuArchitecture"], "ARM64");
 }

@@ -51,7 +51,7 @@ fn builds(family: &str) -> Vec<serde_json::Value> {
 }
 
 /// Asserts `digest` of `family` is an image index of linux/amd64 and linux/arm64 whose images hold
-/// `/usr/local/bin/app` built for x86_64 and aarch64, each with its SBOM; the platforms' digests.
+/// `/usr/local/bin/hello` built for x86_64 and aarch64, each with its SBOM; the platforms' digests.
 fn two_platform_index(family: &str, digest: &str) -> Vec<String> {
     let index = registry_index(family, digest);
     let platforms: Vec<(String, String)> = index["manifests"]
@@ -65,12 +65,12 @@ fn two_platform_index(family: &str, digest: &str) -> Vec<String> {
         .collect();
     let arches: Vec<&str> = platforms.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(arches, ["amd64", "arm64"], "{index}");
-    let (amd64, machine) = pushed_binary_machine(family, &platforms[0].1, "app");
+    let (amd64, machine) = pushed_binary_machine(family, &platforms[0].1, "hello");
     assert_eq!(
         (amd64["architecture"].as_str(), machine),
         (Some("amd64"), EM_X86_64)
     );
-    pushed_arm64(family, &platforms[1].1, "app");
+    pushed_arm64(family, &platforms[1].1, "hello");
     // Each platform's image is there under its own tag, and each (and the index) has its SBOM.
     let tags = registry_tags(family);
     for arch in ["x86_64", "arm64"] {
@@ -157,7 +157,7 @@ fn codebuild_builds_arm64_on_its_arm_environment_and_the_task_runs_under_emulati
         .unwrap();
     let greeting = r#"Hello from cargo-fargate! args=["from", "codebuild"]"#;
     let r = exited_with_greeting(&o, 0, greeting);
-    pushed_arm64(&family, r["digest"].as_str().unwrap(), "app");
+    pushed_arm64(&family, r["digest"].as_str().unwrap(), "hello");
     assert_eq!(
         task_definition(&family)["runtimePlatform"]["cpuArchitecture"],
         "ARM64"

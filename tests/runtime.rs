@@ -232,7 +232,16 @@ fn docker_minimal_image_from_the_default_template_runs_tls_dns_as_10001() {
             .any(|f| f.starts_with("bin/") || f.starts_with("usr/bin/")),
         "no shell or tools: {files:?}"
     );
-    assert!(files.contains("usr/local/bin/app"), "{files:?}");
+    // The binary keeps its own name (a clap program's usage says it), as with the host builder.
+    assert!(files.contains("usr/local/bin/runtime-probe"), "{files:?}");
+    let entrypoint = docker.run(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Entrypoint}}",
+        &image,
+    ]);
+    assert_eq!(entrypoint.trim(), r#"["/usr/local/bin/runtime-probe"]"#);
     assert_runtime_works(&run_probe(&docker, &image));
     let size = docker.run(&["image", "inspect", "-f", "{{.Size}}", &image]);
     let size: u64 = size.trim().parse().unwrap();

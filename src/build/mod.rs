@@ -24,6 +24,8 @@ use crate::sources::{OutsideCrate, SourceSet};
 use crate::steps::package::{self, Entry, GitState};
 
 const DEFAULT_DOCKERFILE: &str = include_str!("../../task-templates/Dockerfile");
+/// Where the template names the binary in its ENTRYPOINT (an exec form cannot read the BIN arg).
+const TEMPLATE_BIN: &str = "@BIN@";
 
 /// Which Dockerfile a docker build uses.
 #[derive(Debug, Clone, Serialize)]
@@ -76,7 +78,10 @@ fn dockerfile(project: &Project, config: &Config) -> Result<(DockerfileSource, S
             })?;
             Ok((DockerfileSource::User { path }, text))
         }
-        None => Ok((DockerfileSource::Template, DEFAULT_DOCKERFILE.to_string())),
+        None => Ok((
+            DockerfileSource::Template,
+            DEFAULT_DOCKERFILE.replace(TEMPLATE_BIN, &config.bin),
+        )),
     }
 }
 
