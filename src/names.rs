@@ -124,10 +124,7 @@ pub fn bucket(config: &Config, account: &str, region: &str) -> String {
     let tail = format!("-{account}-{region}");
     let mut project = config.project.clone();
     if project.len() + tail.len() > 63 {
-        use sha2::Digest;
-        let hash = hex::encode(sha2::Sha256::digest(config.project.as_bytes()));
-        let keep = 63 - tail.len() - 9;
-        project = format!("{}-{}", &project[..keep].trim_end_matches('-'), &hash[..8]);
+        project = hashed(&project, 63 - tail.len() - 9);
     }
     format!("{project}{tail}")
 }
@@ -211,9 +208,7 @@ pub fn load_balancer(config: &Config) -> String {
     if full.len() <= 32 {
         return full;
     }
-    use sha2::Digest;
-    let hash = hex::encode(sha2::Sha256::digest(full.as_bytes()));
-    format!("{}-{}", full[..23].trim_end_matches('-'), &hash[..8])
+    hashed(&full, 23)
 }
 
 /// The target group `setup` makes for the load balancer (its own namespace: the same name).
@@ -228,9 +223,15 @@ pub fn alternate_target_group(config: &Config) -> String {
     if full.len() <= 32 {
         return full;
     }
+    hashed(&full, 19)
+}
+
+/// A name too long for its service: its first `keep` characters and 8 of its SHA-256, so two
+/// long names that share a beginning still differ (and the same name always gives the same).
+fn hashed(full: &str, keep: usize) -> String {
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(full.as_bytes()));
-    format!("{}-{}", full[..19].trim_end_matches('-'), &hash[..8])
+    format!("{}-{}", full[..keep].trim_end_matches('-'), &hash[..8])
 }
 
 /// The priority of the production listener rule whose weights ECS moves between the two groups.
