@@ -363,3 +363,33 @@ fn stderr_is_written_through_output_only() {
         "eprintln!/eprint! in {pieces:?}: write with crate::output::write_stderr(format_args!(\"…\\n\"))"
     );
 }
+
+/// One file per subcommand: each arm of the dispatcher's table calls `run` of the file named for
+/// its command (`Command::Logs(args) => logs::run(…)` and `src/cli/commands/logs.rs`).
+#[test]
+fn every_subcommand_has_a_file_of_its_own() {
+    let dir = src().join("cli/commands");
+    let table = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    let arms: Vec<&str> = table
+        .lines()
+        .map(str::trim)
+        // The table's arms: one command each (`left_by_interrupt`'s join several with `|`).
+        .filter(|l| l.starts_with("Command::") && l.contains("=>") && !l.contains('|'))
+        .collect();
+    assert!(arms.len() > 20, "the dispatcher's table: {arms:?}");
+    for arm in arms {
+        let variant = arm["Command::".len()..]
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap();
+        let file = variant.to_lowercase();
+        assert!(
+            arm.contains(&format!("=> {file}::run(")),
+            "`{arm}` should call {file}::run"
+        );
+        assert!(
+            dir.join(format!("{file}.rs")).is_file(),
+            "no {file}.rs for `{arm}`"
+        );
+    }
+}

@@ -98,14 +98,21 @@ pub async fn stage_tasks(aws: &Aws, config: &Config) -> Result<Vec<Value>> {
     Ok(tasks)
 }
 
+/// Which task and container `exec` opens a session in, and what it runs there (a shell when
+/// empty).
+pub struct ExecInput<'a> {
+    pub task: Option<&'a str>,
+    pub container: Option<&'a str>,
+    pub command: &'a [String],
+}
+
 /// Opens the session; the exit code is the plugin's.
-pub async fn exec(
-    aws: &Aws,
-    config: &Config,
-    task: Option<&str>,
-    container: Option<&str>,
-    command: &[String],
-) -> Result<i32> {
+pub async fn exec(aws: &Aws, config: &Config, input: &ExecInput<'_>) -> Result<i32> {
+    let ExecInput {
+        task,
+        container,
+        command,
+    } = *input;
     let plugin = find_plugin(std::env::var_os("PATH"))?;
     if !aws.cluster_exists(&config.names.cluster).await? {
         return Err(UserError::new(format!(

@@ -131,14 +131,18 @@ impl fmt::Display for StopReport {
     }
 }
 
+/// Which tasks `stop` stops, and the reason ECS records.
+pub struct StopInput<'a> {
+    /// IDs or ARNs of this family's tasks.
+    pub ids: &'a [String],
+    /// Every running task of the stage instead.
+    pub all: bool,
+    pub reason: &'a str,
+}
+
 /// Stops the given tasks (IDs or ARNs of this family), or with `all` every running one.
-pub async fn stop(
-    aws: &Aws,
-    config: &Config,
-    ids: &[String],
-    all: bool,
-    reason: &str,
-) -> Result<StopReport> {
+pub async fn stop(aws: &Aws, config: &Config, input: &StopInput<'_>) -> Result<StopReport> {
+    let StopInput { ids, all, reason } = *input;
     if ids.is_empty() && !all {
         return Err(UserError::new("no task to stop was named")
             .fix("name tasks by ID (cargo fargate ps), or pass --all to stop every running task of this stage")

@@ -1,22 +1,42 @@
 //! The resolved stage of the command line: flags + project + configuration turned into the typed
-//! input of each pipeline stage, and each command's result reported. One file per group of
-//! commands; each command is one function taking its parsed arguments, and [`run`] is the table
-//! from command to function.
+//! input of each pipeline stage, and each command's result reported. One file per subcommand, each
+//! with a `run` taking its parsed arguments (as cargo-lambda's); [`run`] here is the table from
+//! command to file.
 
 use crate::aws::{Aws, AwsOptions};
 use crate::cli::{Command, FargateCli, GlobalArgs};
-use crate::config::{self, Config, StageChoice};
+use crate::config::{Config, StageChoice};
 use crate::error::{display_path, Location, Result};
 use crate::output::Output;
 use crate::project::Project;
 
-mod admin;
-mod image;
-mod project;
-mod service;
-mod task;
+mod build;
+mod completions;
+mod config;
+mod delete;
+mod deploy;
+mod diff;
+mod doctor;
+mod exec;
+mod iam;
+mod import;
+mod init;
+mod logs;
+mod man;
+mod package;
+mod ps;
+mod push;
+mod register;
+mod render;
+mod rollback;
+mod run;
+mod scale;
+mod setup;
+mod status;
+mod stop;
+mod teardown;
 
-pub use project::ConfigReport;
+pub use config::ConfigReport;
 
 /// Runs a command; the value is the process exit code.
 pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
@@ -26,31 +46,31 @@ pub async fn run(cli: FargateCli, out: &Output) -> Result<i32> {
     };
     crate::interrupt::note(left_by_interrupt(&cli.command));
     match cli.command {
-        Command::Completions(args) => admin::completions(args),
-        Command::Man(args) => admin::man(&s, args),
-        Command::Config(_) => project::show(&s),
-        Command::Init(args) => project::init(&s, args).await,
-        Command::Import(command) => project::import(&s, command),
-        Command::Package(args) => project::package(&s, args),
-        Command::Build(args) => image::build(&s, args).await,
-        Command::Push(args) => image::push(&s, args).await,
-        Command::Render(args) => image::render(&s, args).await,
-        Command::Register(args) => image::register(&s, args).await,
-        Command::Diff(args) => image::diff(&s, args).await,
-        Command::Run(args) => task::run(&s, args).await,
-        Command::Deploy(args) => task::deploy(&s, args).await,
-        Command::Logs(args) => task::logs(&s, args).await,
-        Command::Ps(args) => task::ps(&s, args).await,
-        Command::Stop(args) => task::stop(&s, args).await,
-        Command::Exec(args) => task::exec(&s, args).await,
-        Command::Status => service::status(&s).await,
-        Command::Rollback(args) => service::rollback(&s, args).await,
-        Command::Scale(args) => service::scale(&s, args).await,
-        Command::Delete(args) => service::delete(&s, args).await,
-        Command::Doctor => admin::doctor(&s).await,
-        Command::Iam(command) => admin::iam(&s, command).await,
-        Command::Setup(args) => admin::setup(&s, args).await,
-        Command::Teardown(args) => admin::teardown(&s, args).await,
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(&s, args),
+        Command::Config(_) => config::run(&s),
+        Command::Init(args) => init::run(&s, args).await,
+        Command::Import(command) => import::run(&s, command),
+        Command::Package(args) => package::run(&s, args),
+        Command::Build(args) => build::run(&s, args).await,
+        Command::Push(args) => push::run(&s, args).await,
+        Command::Render(args) => render::run(&s, args).await,
+        Command::Register(args) => register::run(&s, args).await,
+        Command::Diff(args) => diff::run(&s, args).await,
+        Command::Run(args) => run::run(&s, args).await,
+        Command::Deploy(args) => deploy::run(&s, args).await,
+        Command::Logs(args) => logs::run(&s, args).await,
+        Command::Ps(args) => ps::run(&s, args).await,
+        Command::Stop(args) => stop::run(&s, args).await,
+        Command::Exec(args) => exec::run(&s, args).await,
+        Command::Status => status::run(&s).await,
+        Command::Rollback(args) => rollback::run(&s, args).await,
+        Command::Scale(args) => scale::run(&s, args).await,
+        Command::Delete(args) => delete::run(&s, args).await,
+        Command::Doctor => doctor::run(&s).await,
+        Command::Iam(command) => iam::run(&s, command).await,
+        Command::Setup(args) => setup::run(&s, args).await,
+        Command::Teardown(args) => teardown::run(&s, args).await,
     }
 }
 
@@ -103,22 +123,22 @@ impl Session {
                 }
             }
             None => StageChoice {
-                name: config::DEFAULT_STAGE.into(),
+                name: crate::config::DEFAULT_STAGE.into(),
                 location: None,
             },
         }
     }
 
     pub fn load(&self) -> Result<(Project, Config)> {
-        self.load_with(config::Layer::default())
+        self.load_with(crate::config::Layer::default())
     }
 
     /// Loads with a command's own flags laid over the global ones.
-    pub fn load_with(&self, flags: config::Layer) -> Result<(Project, Config)> {
+    pub fn load_with(&self, flags: crate::config::Layer) -> Result<(Project, Config)> {
         check_env_is_unicode()?;
         let project = self.project()?;
         let flags = self.global.config_layer().merge(flags);
-        let config = config::load(
+        let config = crate::config::load(
             &project,
             &self.stage(),
             self.global.bin.as_deref(),
@@ -126,7 +146,7 @@ impl Session {
             |k| std::env::var(k).ok(),
         )?;
         for name in config.environment.keys() {
-            if config::validate::looks_secret(name) {
+            if crate::config::validate::looks_secret(name) {
                 self.out.warn(format_args!(
                     "`environment.{name}` looks like a secret: plain environment values are readable by anyone who can describe the task definition; store it in SSM or Secrets Manager and name it under `secrets`"
                 ));

@@ -1,78 +1,17 @@
-//! `config`, `init` and `import`, `package`: the commands about the project and its
-//! configuration, and `config`'s report (each key's value and where it came from).
+//! `config`: the resolved stage and where each value came from.
 
+use super::Session;
+use crate::config::{self, keys, Config, Source};
+use crate::error::{display_path, Result};
+use crate::project::Project;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
-use super::Session;
-use crate::cli::{ImportCommand, InitArgs, PackageArgs};
-use crate::config::{self, keys, Config, Source};
-use crate::error::{display_path, Result};
-use crate::project::Project;
-use crate::steps::{init, package};
-
-/// `config`: the resolved stage and where each value came from.
-pub fn show(s: &Session) -> Result<i32> {
+pub fn run(s: &Session) -> Result<i32> {
     let (project, config) = s.load()?;
     s.out.result(&ConfigReport::new(&project, &config));
-    Ok(0)
-}
-
-/// `init`: the configuration section, a CI workflow (`--ci`), or what a live service or task
-/// definition runs (`--from-service`, `--from-task-definition`).
-pub async fn init(s: &Session, args: InitArgs) -> Result<i32> {
-    let out = &s.out;
-    if let Some(ci) = args.ci.as_deref() {
-        let (project, config) = s.load()?;
-        let root = &project.workspace_root;
-        let written = crate::steps::init_ci::run(root, ci, &config, &args.branch, args.force)?;
-        out.result(&written);
-        return Ok(0);
-    }
-    let from = match (&args.from_service, &args.from_task_definition) {
-        (Some(s), _) => Some(crate::adopt::live::Source::service(s)?),
-        (None, Some(td)) => Some(crate::adopt::live::Source::TaskDefinition(td.clone())),
-        _ => None,
-    };
-    match from {
-        Some(from) => {
-            let (project, config) = s.load()?;
-            let aws = s.connect(&config).await?;
-            out.result(&crate::adopt::live::init(&project, &aws, &from, args.force).await?);
-        }
-        None => {
-            let project = s.project()?;
-            out.result(&init::run(&project, args.force, args.workspace)?);
-        }
-    }
-    Ok(0)
-}
-
-/// `import copilot`.
-pub fn import(s: &Session, command: ImportCommand) -> Result<i32> {
-    let ImportCommand::Copilot(args) = command;
-    let opts = crate::adopt::Options {
-        dir: args.dir.as_deref(),
-        manifest_path: s.global.manifest_path.as_deref(),
-        package: s.global.package.as_deref(),
-        bin: s.global.bin.as_deref(),
-        dry_run: args.dry_run,
-        force: args.force,
-    };
-    s.out.result(&crate::adopt::import(&opts)?);
-    Ok(0)
-}
-
-/// `package`: the source archive.
-pub fn package(s: &Session, args: PackageArgs) -> Result<i32> {
-    let (project, config) = s.load()?;
-    let sources = crate::sources::SourceSet::of(&project)?;
-    let input =
-        package::PackageInput::for_project(&project, &sources, &config, args.output, args.allow);
-    s.out.result(&package::run(&input, &s.out)?);
     Ok(0)
 }
 
