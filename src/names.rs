@@ -107,7 +107,7 @@ pub fn log_stream_prefix(config: &Config) -> String {
 
 /// The log groups of the stage: the tasks', and the build project's with CodeBuild.
 pub fn log_groups(config: &Config) -> Vec<String> {
-    let mut groups = vec![config.log_group.clone()];
+    let mut groups = vec![config.container.log_group.clone()];
     if config.build.builder == Builder::Codebuild {
         groups.push(build_log_group(config));
     }
@@ -161,7 +161,7 @@ pub fn stage_tags(config: &Config) -> BTreeMap<String, String> {
 
 /// Tags on what the project's stages share (the CodeBuild source bucket): no stage tag.
 pub fn project_tags(config: &Config) -> BTreeMap<String, String> {
-    let mut tags = config.tags.clone();
+    let mut tags = config.container.tags.clone();
     tags.insert(MANAGED_TAG.0.into(), MANAGED_TAG.1.into());
     tags.insert(PROJECT_TAG.into(), config.project.clone());
     tags
@@ -170,7 +170,7 @@ pub fn project_tags(config: &Config) -> BTreeMap<String, String> {
 /// Tags on the tasks a run starts: the project's and the stage's, without `managed-by` (a task
 /// is not a resource cargo-fargate keeps).
 pub fn task_tags(config: &Config) -> BTreeMap<String, String> {
-    let mut tags = config.tags.clone();
+    let mut tags = config.container.tags.clone();
     tags.insert(PROJECT_TAG.into(), config.project.clone());
     tags.insert(STAGE_TAG.into(), config.stage.clone());
     tags
@@ -272,7 +272,10 @@ mod tests {
         }
         assert_eq!(
             log_groups(&c),
-            vec![c.log_group.clone(), format!("/aws/codebuild/{stage}")]
+            vec![
+                c.container.log_group.clone(),
+                format!("/aws/codebuild/{stage}")
+            ]
         );
         assert_eq!(infrastructure_role(&c), format!("{stage}-infrastructure"));
     }

@@ -136,8 +136,8 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
         runtime_image: &config.build.runtime_image,
         tzdata: config.build.tzdata,
         dockerfile: &dockerfile_text,
-        entrypoint: config.entrypoint.as_deref(),
-        command: config.command.as_deref(),
+        entrypoint: config.container.entrypoint.as_deref(),
+        command: config.container.command.as_deref(),
     };
     let h = Sha256::digest(serde_json::to_vec(&key)?);
     let content_tag = crate::names::image_tag_prefix(&config.stage) + &hex::encode(h)[..16];

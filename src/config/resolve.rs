@@ -11,7 +11,7 @@ use super::validate;
 use crate::error::UserError;
 
 pub use super::kinds::{Architecture, Builder, Lifecycle, Role, TagMutability, SCRATCH};
-pub use super::sections::{Network, Roles, Schedule};
+pub use super::sections::{ContainerSettings, Network, Roles, Schedule};
 
 use super::resolver::Resolver;
 
@@ -42,17 +42,9 @@ pub struct Config {
     /// The stage's roles and what they are given.
     #[serde(flatten)]
     pub roles: Roles,
-    pub log_group: String,
-    pub log_retention_days: u32,
-    pub environment: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, String>,
-    pub command: Option<Vec<String>>,
-    pub entrypoint: Option<Vec<String>>,
-    pub ports: Vec<u16>,
-    pub stop_timeout: u32,
-    /// `[health-check]`: the container's healthCheck.
-    pub health_check: Option<super::health::HealthCheck>,
-    pub tags: BTreeMap<String, String>,
+    /// The container's logs, environment, process, ports and tags (src/config/sections.rs).
+    #[serde(flatten)]
+    pub container: ContainerSettings,
     /// How the image is built (src/config/sections.rs).
     #[serde(flatten)]
     pub build: super::sections::BuildSettings,
@@ -185,7 +177,7 @@ pub fn resolve(
     let size = super::sections::size(&mut r)?;
     let network = super::sections::network(&mut r)?;
     let roles = super::sections::task_roles(&mut r, &naming, facts.package_dir)?;
-    let container = super::sections::container(&mut r, &naming, facts)?;
+    let (container, service) = super::sections::container(&mut r, &naming, facts)?;
     let build = super::sections::build(&mut r, &naming, facts.package_dir)?;
     let (schedule, scheduler_role) = super::sections::schedule(&mut r, &naming)?;
     let keep_revisions = r.uint("keep-revisions", 10, 0..=1000)?;
@@ -210,22 +202,13 @@ pub fn resolve(
             scheduler: scheduler_role,
             ..roles
         },
-        log_group: container.log_group,
-        log_retention_days: container.log_retention_days,
-        environment: container.environment,
-        secrets: container.secrets,
-        command: container.command,
-        entrypoint: container.entrypoint,
-        ports: container.ports,
-        stop_timeout: container.stop_timeout,
-        health_check: container.health_check,
-        tags: container.tags,
+        container,
         build: build.settings,
         task_template: build.task_template,
         schedule,
         keep_revisions,
         lifecycle,
-        service: container.service,
+        service,
         entries: r.entries,
         table_origins: layer.origins.clone(),
     })

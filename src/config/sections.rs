@@ -187,8 +187,10 @@ pub(super) fn task_roles(
     })
 }
 
-/// The container: its logs, environment, process, ports, service settings and tags.
-pub(super) struct Container {
+/// The container: its logs, environment, process, ports, stop timeout, health check and tags.
+/// Serialised flat, as the keys are written.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerSettings {
     pub log_group: String,
     pub log_retention_days: u32,
     pub environment: BTreeMap<String, String>,
@@ -196,17 +198,19 @@ pub(super) struct Container {
     pub command: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     pub ports: Vec<u16>,
-    pub service: super::service::ServiceSettings,
     pub stop_timeout: u32,
+    /// `[health-check]`: the container's healthCheck.
     pub health_check: Option<super::health::HealthCheck>,
     pub tags: BTreeMap<String, String>,
 }
 
+/// The container's settings and the service's, which are read between `ports` (which they need)
+/// and `stop-timeout` in the key table's order.
 pub(super) fn container(
     r: &mut Resolver,
     naming: &Naming,
     facts: &ProjectFacts,
-) -> Result<Container, UserError> {
+) -> Result<(ContainerSettings, super::service::ServiceSettings), UserError> {
     let (log_group, origin) = r.str_or("log-group", || format!("/ecs/{}", naming.default_name()));
     let log_group = naming.named(&log_group);
     r.check_derived(
@@ -229,7 +233,7 @@ pub(super) fn container(
     for (k, v) in &tags {
         r.check("tags", &tags_origin, validate::tag(k, v))?;
     }
-    Ok(Container {
+    let container = ContainerSettings {
         log_group,
         log_retention_days: days as u32,
         environment,
@@ -237,11 +241,11 @@ pub(super) fn container(
         command,
         entrypoint,
         ports,
-        service,
         stop_timeout,
         health_check,
         tags,
-    })
+    };
+    Ok((container, service))
 }
 
 type Vars = BTreeMap<String, String>;

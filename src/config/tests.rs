@@ -114,7 +114,7 @@ fn defaults_and_names() {
     assert_eq!(c.project, "my-app");
     assert_eq!(c.names.cluster, "my-app-dev");
     assert_eq!(c.names.repository, "my-app-dev");
-    assert_eq!(c.log_group, "/ecs/my-app-dev");
+    assert_eq!(c.container.log_group, "/ecs/my-app-dev");
     assert_eq!(c.roles.task, Role::Managed("my-app-dev-task".into()));
     assert_eq!(
         c.roles.execution,
@@ -136,10 +136,13 @@ fn precedence_stage_over_package_over_workspace() {
         "package memory over workspace, workspace cpu kept"
     );
     assert_eq!(
-        dev.environment.get("PORT").map(String::as_str),
+        dev.container.environment.get("PORT").map(String::as_str),
         Some("8080")
     );
-    assert_eq!(dev.tags.get("team").map(String::as_str), Some("platform"));
+    assert_eq!(
+        dev.container.tags.get("team").map(String::as_str),
+        Some("platform")
+    );
     assert_eq!(dev.lifecycle.keep_last, 5);
     let prod = resolve_with(APP, "prod", Layer::default(), &[]).unwrap();
     assert_eq!((prod.cpu, prod.memory), (2048, 8192));
@@ -197,7 +200,7 @@ fn env_lists_and_maps() {
     .unwrap();
     assert_eq!(c.network.security_groups, ["sg-0123abcd", "sg-4567abcd"]);
     assert_eq!(
-        c.tags.len(),
+        c.container.tags.len(),
         2,
         "env replaces the table, as every layer does"
     );
@@ -410,8 +413,8 @@ fn resolve_tables(stage_name: &str, env: &[(&str, &str)]) -> Result<Config> {
 /// Each entry of a merged table, with where it came from.
 fn table(c: &Config, key: &str) -> Vec<(String, String, String)> {
     let map = match key {
-        "environment" => &c.environment,
-        _ => &c.tags,
+        "environment" => &c.container.environment,
+        _ => &c.container.tags,
     };
     map.iter()
         .map(|(k, v)| {

@@ -101,7 +101,10 @@ pub fn actions(needs: &Needs) -> Vec<(&'static str, String)> {
             list.push(("iam:PassRole", role.arn.clone()));
         }
     }
-    let group = format!("arn:{p}:logs:{region}:{account}:log-group:{}", c.log_group);
+    let group = format!(
+        "arn:{p}:logs:{region}:{account}:log-group:{}",
+        c.container.log_group
+    );
     if needs.log_group_writes {
         list.push(("logs:CreateLogGroup", group.clone()));
         list.push(("logs:PutRetentionPolicy", group));

@@ -84,7 +84,7 @@ pub async fn plan(
         pushed(aws, config, &build.content_tag),
         publish::plan_repository(aws, config),
         // Someone else's log group of the stage's name is refused now, not after the push.
-        register::inspect_log_group(aws, config, &config.log_group),
+        register::inspect_log_group(aws, config, &config.container.log_group),
         aws.latest_task_definition(&family),
         async {
             Ok::<_, anyhow::Error>(

@@ -95,7 +95,7 @@ pub fn done(
         digest: pushed.digest.clone(),
         up_to_date: pushed.up_to_date,
         task_definition: registered.task_definition.clone(),
-        log_group: config.log_group.clone(),
+        log_group: config.container.log_group.clone(),
         log_streams,
         tasks,
         exit_code: run.as_ref().map(|r| r.exit_code).unwrap_or(0),

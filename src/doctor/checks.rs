@@ -329,7 +329,7 @@ pub async fn image(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
 
 /// The tasks' log group exists.
 pub async fn log_group(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Result<()> {
-    let name = &config.log_group;
+    let name = &config.container.log_group;
     match aws.log_group(name).await? {
         Some(g) => checks.push(Check::ok(
             "log-group",
@@ -365,7 +365,7 @@ pub async fn secrets(
         )),
         Role::Managed(_) => None,
     };
-    for (name, value) in &config.secrets {
+    for (name, value) in &config.container.secrets {
         let (exists, arn, action) = super::image::secret_exists(aws, identity, value).await?;
         if !exists {
             checks.push(Check::fail(

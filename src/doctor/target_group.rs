@@ -60,7 +60,7 @@ pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
         ));
         return Ok(());
     };
-    let slow = slow(&tg, config.stop_timeout);
+    let slow = slow(&tg, config.container.stop_timeout);
     if slow.is_empty() {
         checks.push(Check::ok(
             "target-group",

@@ -279,10 +279,10 @@ fn arns(config: &Config, p: &str, account: &str, region: &str, roles: &StageRole
         container_instances: format!(
             "arn:{p}:ecs:{region}:{account}:container-instance/{cluster}/*"
         ),
-        log_group: logs(&config.log_group),
+        log_group: logs(&config.container.log_group),
         log_streams: format!(
             "arn:{p}:logs:{region}:{account}:log-group:{}:log-stream:*",
-            config.log_group
+            config.container.log_group
         ),
         managed_roles: Vec::new(),
         given_roles: Vec::new(),
@@ -340,7 +340,7 @@ impl Scope {
         let shifts = crate::iam::infrastructure::wanted(config) && kind != "web";
         let used = roles.used(builder == "codebuild", scheduled, kind == "web" || shifts);
         let (ssm_parameters, secrets_manager) =
-            secret_arns(&config.secrets, partition, region, account);
+            secret_arns(&config.container.secrets, partition, region, account);
         let mut kms_via = Vec::new();
         if !ssm_parameters.is_empty() {
             kms_via.push(format!("ssm.{region}.amazonaws.com"));
@@ -361,7 +361,7 @@ impl Scope {
             family: crate::names::family(config),
             repository: config.names.repository.clone(),
             cluster: config.names.cluster.clone(),
-            log_group: config.log_group.clone(),
+            log_group: config.container.log_group.clone(),
             builder,
             kind,
             scheduled,

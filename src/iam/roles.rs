@@ -313,7 +313,7 @@ async fn plan_managed(
             }
             policies.insert(arn);
             if let Some(doc) = secrets_policy(
-                &config.secrets,
+                &config.container.secrets,
                 identity.partition(),
                 region,
                 &identity.account,

@@ -353,7 +353,7 @@ async fn start(
     let stop_timeout = main["stopTimeout"]
         .as_i64()
         .map(|t| t as i32)
-        .unwrap_or(config.stop_timeout as i32);
+        .unwrap_or(config.container.stop_timeout as i32);
     let ended = supervise::run(
         docker,
         &name,

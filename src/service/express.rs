@@ -63,15 +63,16 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
     }
     container.insert(
         "awsLogsConfiguration".into(),
-        json!({"logGroup": c.log_group, "logStreamPrefix": crate::names::log_stream_prefix(c)}),
+        json!({"logGroup": c.container.log_group, "logStreamPrefix": crate::names::log_stream_prefix(c)}),
     );
-    if let Some(command) = &c.command {
+    if let Some(command) = &c.container.command {
         container.insert("command".into(), json!(command));
     }
     container.insert(
         "environment".into(),
         Value::Array(
-            c.environment
+            c.container
+                .environment
                 .iter()
                 .map(|(k, v)| json!({"name": k, "value": v}))
                 .collect(),
@@ -80,7 +81,8 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
     container.insert(
         "secrets".into(),
         Value::Array(
-            c.secrets
+            c.container
+                .secrets
                 .iter()
                 .map(|(k, v)| json!({"name": k, "valueFrom": v}))
                 .collect(),

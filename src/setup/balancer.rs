@@ -231,7 +231,7 @@ fn group_changes(
     port: u16,
     changes: &mut Vec<String>,
 ) {
-    let stop = config.stop_timeout as i32;
+    let stop = config.container.stop_timeout as i32;
     let (interval, _, healthy, _) = HEALTH_CHECK;
     match found {
         None => changes.push(format!(
@@ -446,7 +446,7 @@ async fn apply_group(
             timeout,
             healthy_threshold,
             unhealthy_threshold,
-            deregistration_delay: config.stop_timeout,
+            deregistration_delay: config.container.stop_timeout,
         };
         let arn = aws
             .create_target_group(&new, &names::stage_tags(config))
@@ -454,8 +454,8 @@ async fn apply_group(
         out.status("Created", format_args!("target group {name}"));
         return Ok(arn);
     };
-    if tg.deregistration_delay != config.stop_timeout as i32 {
-        aws.set_deregistration_delay(&tg.arn, config.stop_timeout)
+    if tg.deregistration_delay != config.container.stop_timeout as i32 {
+        aws.set_deregistration_delay(&tg.arn, config.container.stop_timeout)
             .await?;
     }
     if health_differs(config, tg) {

@@ -262,7 +262,7 @@ async fn stage_steps(aws: &Aws, config: &Config) -> Result<(Vec<Step>, Repositor
         cost: None,
     });
     for group in crate::names::log_groups(config) {
-        steps.push(log_group_step(aws, config, &group, config.log_retention_days).await?);
+        steps.push(log_group_step(aws, config, &group, config.container.log_retention_days).await?);
     }
     Ok((steps, repo_plan))
 }
@@ -320,7 +320,7 @@ async fn apply_steps(aws: &Aws, config: &Config, plan: &Plan, out: &Output) -> R
                 if let Some(arn) = adopt.await? {
                     aws.tag_log_group(&arn, &tags).await?;
                 }
-                aws.ensure_log_group(&step.name, config.log_retention_days, &tags)
+                aws.ensure_log_group(&step.name, config.container.log_retention_days, &tags)
                     .await?;
             }
             "oidc provider" => {

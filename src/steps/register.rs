@@ -294,7 +294,7 @@ pub async fn inspect_log_group(aws: &Aws, config: &Config, name: &str) -> Result
             adopt: None,
         });
     };
-    if found.retention_days == Some(config.log_retention_days as i32) {
+    if found.retention_days == Some(config.container.log_retention_days as i32) {
         return Ok(LogGroupCheck {
             writes: false,
             adopt: None,
@@ -306,7 +306,7 @@ pub async fn inspect_log_group(aws: &Aws, config: &Config, name: &str) -> Result
         found
             .retention_days
             .map_or("never expire".to_string(), |d| d.to_string()),
-        config.log_retention_days
+        config.container.log_retention_days
     );
     let adopt = crate::iam::may_update(config, &format!("log group `{name}`"), &tags, &changes)?;
     Ok(LogGroupCheck {
@@ -325,7 +325,7 @@ pub async fn apply(
     // Before the first change: someone else's log group is refused here.
     let adopt_log_group = match prepared.log_group_ready {
         true => None,
-        false => check_log_group(aws, config, &config.log_group).await?,
+        false => check_log_group(aws, config, &config.container.log_group).await?,
     };
     let roles = roles::apply(aws, &prepared.roles).await?;
     for r in roles.iter().filter(|r| r.created || !r.changes.is_empty()) {
@@ -339,18 +339,25 @@ pub async fn apply(
         aws.tag_log_group(&arn, &tags).await?;
         out.status(
             "Adopted",
-            format_args!("log group {} (tagged as this stage's)", config.log_group),
+            format_args!(
+                "log group {} (tagged as this stage's)",
+                config.container.log_group
+            ),
         );
     }
     let log_group = match prepared.log_group_ready {
         true => crate::aws::logs::LogGroupState {
-            name: config.log_group.clone(),
+            name: config.container.log_group.clone(),
             created: false,
             retention_updated: false,
         },
         false => {
-            aws.ensure_log_group(&config.log_group, config.log_retention_days, &tags)
-                .await?
+            aws.ensure_log_group(
+                &config.container.log_group,
+                config.container.log_retention_days,
+                &tags,
+            )
+            .await?
         }
     };
     if log_group.created {
@@ -358,7 +365,7 @@ pub async fn apply(
             "Created",
             format_args!(
                 "log group {} ({} days)",
-                log_group.name, config.log_retention_days
+                log_group.name, config.container.log_retention_days
             ),
         );
     }

@@ -35,11 +35,13 @@ pub struct RenderInput<'a> {
 pub fn context(input: &RenderInput) -> Value {
     let c = input.config;
     let environment: Vec<Value> = c
+        .container
         .environment
         .iter()
         .map(|(name, value)| json!({ "name": name, "value": value }))
         .collect();
     let secrets: Vec<Value> = c
+        .container
         .secrets
         .iter()
         .map(|(name, from)| json!({ "name": name, "valueFrom": from }))
@@ -63,12 +65,12 @@ pub fn context(input: &RenderInput) -> Value {
         "execution_role_arn": input.execution_role_arn,
         "environment": environment,
         "secrets": secrets,
-        "ports": c.ports,
-        "command": c.command,
-        "entrypoint": c.entrypoint,
-        "stop_timeout": c.stop_timeout,
-        "health_check": c.health_check.as_ref().map(|h| h.ecs()),
-        "log_group": c.log_group,
+        "ports": c.container.ports,
+        "command": c.container.command,
+        "entrypoint": c.container.entrypoint,
+        "stop_timeout": c.container.stop_timeout,
+        "health_check": c.container.health_check.as_ref().map(|h| h.ecs()),
+        "log_group": c.container.log_group,
         "log_stream_prefix": crate::names::log_stream_prefix(c),
         "tags": tags,
     })

@@ -347,7 +347,11 @@ async fn prepare(
     }
     let tags = crate::names::stage_tags(config);
     let group = aws
-        .ensure_log_group(&checked.spec.log_group, config.log_retention_days, &tags)
+        .ensure_log_group(
+            &checked.spec.log_group,
+            config.container.log_retention_days,
+            &tags,
+        )
         .await?;
     if group.created {
         out.status("Created", format_args!("log group {}", group.name));

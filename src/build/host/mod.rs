@@ -184,8 +184,8 @@ async fn build_platform(
     let settings = ImageSettings {
         architecture: arch,
         bin: config.bin.clone(),
-        entrypoint: config.entrypoint.clone(),
-        command: config.command.clone(),
+        entrypoint: config.container.entrypoint.clone(),
+        command: config.container.command.clone(),
         labels,
         epoch,
         base: pulled

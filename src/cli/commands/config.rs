@@ -56,7 +56,7 @@ impl ConfigReport {
             value
         };
         let mut shown = config.clone();
-        for (k, v) in shown.environment.iter_mut() {
+        for (k, v) in shown.container.environment.iter_mut() {
             if config::validate::looks_secret(k) {
                 *v = MASKED.into();
             }

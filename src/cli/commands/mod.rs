@@ -145,7 +145,7 @@ impl Session {
             flags,
             |k| std::env::var(k).ok(),
         )?;
-        for name in config.environment.keys() {
+        for name in config.container.environment.keys() {
             if crate::config::validate::looks_secret(name) {
                 self.out.warn(format_args!(
                     "`environment.{name}` looks like a secret: plain environment values are readable by anyone who can describe the task definition; store it in SSM or Secrets Manager and name it under `secrets`"

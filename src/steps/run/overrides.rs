@@ -24,7 +24,7 @@ pub fn parse_env_overrides(
         crate::config::validate::env_name(k).map_err(|e| UserError::new(e).at(at()))?;
         crate::config::validate::process_string(&format!("the value of `{k}`"), val)
             .map_err(|e| UserError::new(e).at(at()))?;
-        if config.secrets.contains_key(k) {
+        if config.container.secrets.contains_key(k) {
             return Err(UserError::new(format!(
                 "`{k}` is a secret; it cannot be overridden with a plain value"
             ))
