@@ -121,9 +121,10 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
     let key = ContentKey {
         source_sha256: &source_sha256,
         builder: config.build.builder,
-        platform: config.architecture.platform(),
-        platforms: (config.image_architectures.len() > 1).then(|| {
+        platform: config.size.architecture.platform(),
+        platforms: (config.size.image_architectures.len() > 1).then(|| {
             config
+                .size
                 .image_architectures
                 .iter()
                 .map(|a| a.platform())
@@ -187,7 +188,7 @@ pub fn plan(project: &Project, config: &Config) -> Result<Plan> {
 
     Ok(Plan {
         builder: config.build.builder,
-        platform: config.architecture.platform(),
+        platform: config.size.architecture.platform(),
         content_tag,
         tags,
         labels,
@@ -334,7 +335,7 @@ pub async fn run(
     out: &crate::output::Output,
 ) -> Result<BuildOutput> {
     let mut built = match config.build.builder {
-        Builder::Docker if config.image_architectures.len() > 1 => {
+        Builder::Docker if config.size.image_architectures.len() > 1 => {
             // The push registry's tags say which platforms are there already.
             let registry = match (&access.push_registry, access.credentials) {
                 (Some(host), Some(c)) => Some(crate::registry::Registry::new(host, Some(c))?),
@@ -383,8 +384,8 @@ pub async fn run(
         ),
     );
     built.sbom = Some(written.path);
-    if config.image_architectures.len() > 1 {
-        for &arch in &config.image_architectures {
+    if config.size.image_architectures.len() > 1 {
+        for &arch in &config.size.image_architectures {
             built
                 .platform_sboms
                 .push(sbom::write_for(project, config, arch)?.path);
@@ -401,7 +402,7 @@ pub fn platform_tag(
     config: &Config,
     arch: crate::config::resolve::Architecture,
 ) -> String {
-    if config.image_architectures.len() > 1 {
+    if config.size.image_architectures.len() > 1 {
         format!("{}-{}", plan.content_tag, arch.as_config())
     } else {
         plan.content_tag.clone()

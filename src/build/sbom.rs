@@ -41,7 +41,7 @@ pub struct Sbom {
 
 /// Writes `target/fargate/sbom/<project>-<stage>.cdx.json` for the project's binary.
 pub fn write(project: &Project, config: &Config) -> Result<Sbom> {
-    write_for(project, config, config.architecture)
+    write_for(project, config, config.size.architecture)
 }
 
 /// The SBOM of the image of `arch`: its dependencies are those of that target. For the task's
@@ -104,7 +104,7 @@ pub fn write_for(project: &Project, config: &Config, arch: Architecture) -> Resu
     };
     let dir = project.target_dir.join("fargate").join("sbom");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let suffix = match arch == config.architecture {
+    let suffix = match arch == config.size.architecture {
         true => String::new(),
         false => format!("-{}", arch.as_config()),
     };

@@ -11,7 +11,7 @@ use super::validate;
 use crate::error::UserError;
 
 pub use super::kinds::{Architecture, Builder, Lifecycle, Role, TagMutability, SCRATCH};
-pub use super::sections::{ContainerSettings, Network, Roles, Schedule};
+pub use super::sections::{ContainerSettings, Network, Roles, Schedule, Size};
 
 use super::resolver::Resolver;
 
@@ -30,12 +30,9 @@ pub struct Config {
     pub names: Names,
     pub tag_mutability: TagMutability,
     pub registry_endpoint: Option<String>,
-    pub cpu: u32,
-    pub memory: u32,
-    /// The task's architecture (`runtimePlatform`); the image's first platform.
-    pub architecture: Architecture,
-    /// Every platform of the image: one, or both for `architecture = "both"` (an image index).
-    pub image_architectures: Vec<Architecture>,
+    /// The task's CPU, memory and architectures (src/config/sections.rs).
+    #[serde(flatten)]
+    pub size: Size,
     /// Where tasks run (src/config/sections.rs).
     #[serde(flatten)]
     pub network: Network,
@@ -192,10 +189,7 @@ pub fn resolve(
         names,
         tag_mutability,
         registry_endpoint,
-        cpu: size.cpu,
-        memory: size.memory,
-        architecture: size.architecture,
-        image_architectures: size.image_architectures,
+        size,
         network,
         roles: Roles {
             codebuild: build.codebuild_role,

@@ -83,11 +83,14 @@ fn role(
     })
 }
 
-/// The task's size and architecture.
-pub(super) struct Size {
+/// The task's size and architecture. Serialised flat, as the keys are written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Size {
     pub cpu: u32,
     pub memory: u32,
+    /// The task's architecture (`runtimePlatform`); the image's first platform.
     pub architecture: Architecture,
+    /// Every platform of the image: one, or both for `architecture = "both"` (an image index).
     pub image_architectures: Vec<Architecture>,
 }
 

@@ -120,9 +120,9 @@ fn defaults_and_names() {
         c.roles.execution,
         Role::Managed("my-app-dev-execution".into())
     );
-    assert_eq!(c.architecture, Architecture::X86_64);
+    assert_eq!(c.size.architecture, Architecture::X86_64);
     // The workspace table is the base for every member.
-    assert_eq!((c.cpu, c.memory), (1024, 2048));
+    assert_eq!((c.size.cpu, c.size.memory), (1024, 2048));
     assert_eq!(c.region.as_deref(), Some("eu-west-1"));
     assert_eq!(c.lifecycle.keep_last, 10);
 }
@@ -131,7 +131,7 @@ fn defaults_and_names() {
 fn precedence_stage_over_package_over_workspace() {
     let dev = resolve_with(APP, "dev", Layer::default(), &[]).unwrap();
     assert_eq!(
-        (dev.cpu, dev.memory),
+        (dev.size.cpu, dev.size.memory),
         (1024, 4096),
         "package memory over workspace, workspace cpu kept"
     );
@@ -145,7 +145,7 @@ fn precedence_stage_over_package_over_workspace() {
     );
     assert_eq!(dev.lifecycle.keep_last, 5);
     let prod = resolve_with(APP, "prod", Layer::default(), &[]).unwrap();
-    assert_eq!((prod.cpu, prod.memory), (2048, 8192));
+    assert_eq!((prod.size.cpu, prod.size.memory), (2048, 8192));
     assert_eq!(
         prod.region.as_deref(),
         Some("eu-central-1"),
@@ -167,7 +167,7 @@ fn env_over_stage_and_flag_over_env() {
         ],
     )
     .unwrap();
-    assert_eq!(c.memory, 16384);
+    assert_eq!(c.size.memory, 16384);
     assert_eq!(c.region.as_deref(), Some("us-east-2"));
     let c = resolve_with(
         APP,
@@ -269,11 +269,14 @@ fn type_errors_name_the_expected_kind() {
     };
     let both = c("[\"arm64\", \"x86_64\"]");
     assert_eq!(
-        both.image_architectures,
+        both.size.image_architectures,
         [Architecture::X86_64, Architecture::Arm64]
     );
-    assert_eq!(both.architecture, Architecture::X86_64);
-    assert_eq!(c("[\"arm64\"]").image_architectures, [Architecture::Arm64]);
+    assert_eq!(both.size.architecture, Architecture::X86_64);
+    assert_eq!(
+        c("[\"arm64\"]").size.image_architectures,
+        [Architecture::Arm64]
+    );
     let e = err(
         "[package]\nname = \"x\"\n[package.metadata.fargate]\narchitecture = [\"arm\"]\n",
         "dev",

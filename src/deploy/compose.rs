@@ -101,7 +101,11 @@ fn architecture_fits(
     image: &PinnedImage,
     architectures: &[String],
 ) -> Result<(), crate::error::UserError> {
-    let want = config.architecture.platform().trim_start_matches("linux/");
+    let want = config
+        .size
+        .architecture
+        .platform()
+        .trim_start_matches("linux/");
     if architectures.is_empty() || architectures.iter().any(|a| a == want) {
         return Ok(());
     }
@@ -116,8 +120,8 @@ fn architecture_fits(
         format!(
             "image `{}` is for linux/{have}, but the task runs on {} (`architecture` = \"{}\")",
             image.reference,
-            config.architecture.ecs(),
-            config.architecture.as_config()
+            config.size.architecture.ecs(),
+            config.size.architecture.as_config()
         ),
     );
     e.fix = Some(format!(

@@ -28,7 +28,11 @@ pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
         }
         Some(Some(digest)) => digest,
     };
-    let want = config.architecture.platform().trim_start_matches("linux/");
+    let want = config
+        .size
+        .architecture
+        .platform()
+        .trim_start_matches("linux/");
     let platforms = match aws.image_architectures(repo, &digest).await {
         Ok(p) => p,
         Err(e) => {
@@ -51,7 +55,7 @@ pub async fn check(aws: &Aws, config: &Config, checks: &mut Vec<Check>) -> Resul
             format!(
                 "the last pushed image {repo}@{digest} is for {}, but `architecture` is {}",
                 platforms.join(", "),
-                config.architecture.ecs()
+                config.size.architecture.ecs()
             ),
             "push an image for the configured architecture (`cargo fargate push`), or set `architecture` to match the image",
         ));

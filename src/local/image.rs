@@ -81,7 +81,7 @@ pub async fn pull(
     out.status("Pulling", &pull.reference);
     let options = CreateImageOptions {
         from_image: Some(pull.reference.clone()),
-        platform: config.architecture.platform().to_string(),
+        platform: config.size.architecture.platform().to_string(),
         ..Default::default()
     };
     let mut stream = docker.create_image(Some(options), None, credentials);
@@ -204,6 +204,7 @@ pub fn check_emulation(config: &Config, out: &Output) -> Result<()> {
         return Ok(());
     }
     let arch = config
+        .size
         .architecture
         .rust_target()
         .split('-')
@@ -214,7 +215,7 @@ pub fn check_emulation(config: &Config, out: &Output) -> Result<()> {
     if let Some(how) = emulation(arch, std::env::consts::ARCH, registered.as_deref())? {
         out.status(
             "Emulating",
-            format!("{} with {how}", config.architecture.platform()),
+            format!("{} with {how}", config.size.architecture.platform()),
         );
     }
     Ok(())

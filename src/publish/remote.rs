@@ -34,7 +34,7 @@ pub async fn publish_remote(
     )
     .await?;
     // Each platform's image gets its own target's SBOM.
-    for (&arch, platform) in config.image_architectures.iter().zip(&built.platforms) {
+    for (&arch, platform) in config.size.image_architectures.iter().zip(&built.platforms) {
         let path = build::sbom::write_for(project, config, arch)?.path;
         let (registry, repository) = (&target.registry, &config.names.repository);
         sbom::push_sbom(registry, repository, &platform.digest, &path, out).await?;

@@ -100,9 +100,9 @@ fn configuration(i: &ExpressInput) -> serde_json::Map<String, Value> {
         "networkConfiguration".into(),
         json!({"subnets": i.network.subnets, "securityGroups": i.network.security_groups}),
     );
-    m.insert("cpu".into(), c.cpu.to_string().into());
-    m.insert("memory".into(), c.memory.to_string().into());
-    m.insert("cpuArchitecture".into(), c.architecture.ecs().into());
+    m.insert("cpu".into(), c.size.cpu.to_string().into());
+    m.insert("memory".into(), c.size.memory.to_string().into());
+    m.insert("cpuArchitecture".into(), c.size.architecture.ecs().into());
     m.insert(
         "scalingTarget".into(),
         json!({"minTaskCount": c.service.desired_count, "maxTaskCount": c.service.max_count}),

@@ -193,9 +193,9 @@ pub async fn build_and_push(
     let (archive, uploaded_bytes) = prepare(aws, project, config, plan, &checked, out).await?;
     let location = format!("{}/{}", checked.bucket.name, archive.key);
     let mut runs = Vec::new();
-    for &arch in &config.image_architectures {
+    for &arch in &config.size.image_architectures {
         let tag = crate::build::platform_tag(plan, config, arch);
-        let held = match config.image_architectures.len() {
+        let held = match config.size.image_architectures.len() {
             1 => None, // the content tag: checked before the build was planned
             _ => {
                 registry

@@ -74,7 +74,7 @@ pub fn spec(
     plan: &Plan,
     service_role: &str,
 ) -> Result<ProjectSpec> {
-    let on = environment(config.architecture);
+    let on = environment(config.size.architecture);
     Ok(ProjectSpec {
         name: crate::names::build_project(config),
         buildspec: buildspec(project, config, plan)?,

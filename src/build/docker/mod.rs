@@ -65,7 +65,7 @@ pub async fn connect() -> Result<Docker> {
 
 /// The build arguments the template Dockerfile takes (the docker and codebuild builders pass the same).
 pub fn build_args(project: &Project, config: &Config, plan: &Plan) -> HashMap<String, String> {
-    build_args_for(project, config, plan, config.architecture)
+    build_args_for(project, config, plan, config.size.architecture)
 }
 
 /// The build arguments for the image of `arch` (one platform of a multi-platform image).
@@ -132,7 +132,7 @@ pub async fn build(
     let started = Instant::now();
     let docker = connect().await?;
     let image = format!("{}:{}", config.names.repository, plan.content_tag);
-    let arch = config.architecture;
+    let arch = config.size.architecture;
     let made = build_image(&docker, project, config, &plan, arch, &image, out).await?;
     Ok(BuildOutput {
         size: made.size,
@@ -162,7 +162,7 @@ pub async fn build_platforms(
     let started = Instant::now();
     let docker = connect().await?;
     let (mut platforms, mut size, mut log) = (Vec::new(), 0, None);
-    for &arch in &config.image_architectures {
+    for &arch in &config.size.image_architectures {
         let tag = super::platform_tag(&plan, config, arch);
         let held = match registry {
             Some(r) => r.manifest_digest(&config.names.repository, &tag).await?,
@@ -184,7 +184,7 @@ pub async fn build_platforms(
         }
         let local = format!("{}:{tag}", config.names.repository);
         let made = build_image(&docker, project, config, &plan, arch, &local, out).await?;
-        if arch == config.architecture {
+        if arch == config.size.architecture {
             docker
                 .tag_image(
                     &local,
@@ -259,7 +259,7 @@ async fn build_image(
         platform,
         ..Default::default()
     };
-    let suffix = match config.image_architectures.len() {
+    let suffix = match config.size.image_architectures.len() {
         1 => String::new(),
         _ => format!("-{}", arch.as_config()),
     };

@@ -97,20 +97,21 @@ pub async fn build(input: &HostBuildInput<'_>, out: &Output) -> Result<OciImage>
         .join("fargate")
         .join("oci")
         .join(format!("{}-{}", config.project, config.stage));
-    if let [arch] = config.image_architectures[..] {
+    if let [arch] = config.size.image_architectures[..] {
         return build_platform(input, arch, dir, out).await;
     }
     let mut platforms = Vec::new();
-    for &arch in &config.image_architectures {
+    for &arch in &config.size.image_architectures {
         platforms.push(build_platform(input, arch, dir.join(arch.as_config()), out).await?);
     }
-    let index = image::index(&config.image_architectures, &platforms)?;
+    let index = image::index(&config.size.image_architectures, &platforms)?;
     out.status(
         "Built",
         format!(
             "{} (an index of {})",
             index.digest,
             config
+                .size
                 .image_architectures
                 .iter()
                 .map(|a| a.platform())
@@ -379,9 +380,10 @@ impl OciImage {
     /// image, else the image itself.
     pub fn of(&self, config: &Config) -> &OciImage {
         config
+            .size
             .image_architectures
             .iter()
-            .position(|a| *a == config.architecture)
+            .position(|a| *a == config.size.architecture)
             .and_then(|i| self.platforms.get(i))
             .unwrap_or(self)
     }
