@@ -405,12 +405,9 @@ fn readable(file: &std::fs::File) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = "# my app\n[package]\nname = \"app\"   # the name\nversion = \"0.1.0\"\n\n[dependencies]\nserde = \"1\" # keep me\n\n[profile.release]\nlto = true\n";
-
-    #[test]
-    fn the_section_comes_after_arrays_of_tables() {
-        let manifest = "[package]\nname = \"a\"\n\n[[bin]]\nname = \"x\"\npath = \"x.rs\"\n";
-        let out = add_section(
+    /// `add_section` with nothing but the manifest: no binaries to choose, no workspace defaults.
+    fn add_plain(manifest: &str) -> Result<String> {
+        add_section(
             manifest,
             Path::new("Cargo.toml"),
             false,
@@ -418,21 +415,20 @@ mod tests {
             None,
             &WorkspaceDefaults::default(),
         )
-        .unwrap();
+    }
+
+    const MANIFEST: &str = "# my app\n[package]\nname = \"app\"   # the name\nversion = \"0.1.0\"\n\n[dependencies]\nserde = \"1\" # keep me\n\n[profile.release]\nlto = true\n";
+
+    #[test]
+    fn the_section_comes_after_arrays_of_tables() {
+        let manifest = "[package]\nname = \"a\"\n\n[[bin]]\nname = \"x\"\npath = \"x.rs\"\n";
+        let out = add_plain(manifest).unwrap();
         assert!(out.starts_with(manifest.trim_end()), "{out}");
     }
 
     #[test]
     fn adds_the_section_and_keeps_everything_else() {
-        let out = add_section(
-            MANIFEST,
-            Path::new("Cargo.toml"),
-            false,
-            &[],
-            None,
-            &WorkspaceDefaults::default(),
-        )
-        .unwrap();
+        let out = add_plain(MANIFEST).unwrap();
         assert!(
             out.starts_with(MANIFEST.trim_end()),
             "existing text must be untouched:\n{out}"
@@ -453,25 +449,8 @@ mod tests {
 
     #[test]
     fn refuses_to_overwrite_without_force() {
-        let once = add_section(
-            MANIFEST,
-            Path::new("Cargo.toml"),
-            false,
-            &[],
-            None,
-            &WorkspaceDefaults::default(),
-        )
-        .unwrap();
-        let err = add_section(
-            &once,
-            Path::new("Cargo.toml"),
-            false,
-            &[],
-            None,
-            &WorkspaceDefaults::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let once = add_plain(MANIFEST).unwrap();
+        let err = add_plain(&once).unwrap_err().to_string();
         assert!(
             err.contains("already exists")
                 && err.contains("--force")
