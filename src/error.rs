@@ -133,6 +133,17 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+impl Exit {
+    /// `error` ending the command as Ctrl-C does: exit code 130.
+    pub fn interrupted(error: impl Into<anyhow::Error>) -> anyhow::Error {
+        Exit {
+            code: exit::INTERRUPTED,
+            error: error.into(),
+        }
+        .into()
+    }
+}
+
 /// The exit code an error ends the process with.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     err.downcast_ref::<Exit>().map_or(exit::ERROR, |e| e.code)

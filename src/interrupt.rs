@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
-use crate::error::{exit, Exit};
+use crate::error::Exit;
 
 /// How many Ctrl-Cs the process has received, watched by every subscriber.
 static PRESSED: OnceLock<watch::Sender<u64>> = OnceLock::new();
@@ -119,11 +119,7 @@ pub fn interrupted() -> anyhow::Error {
     } else {
         format!("interrupted: {note}")
     };
-    Exit {
-        code: exit::INTERRUPTED,
-        error: anyhow::anyhow!(what),
-    }
-    .into()
+    Exit::interrupted(anyhow::anyhow!(what))
 }
 
 /// Runs `command` until it ends or an unclaimed Ctrl-C ends it (then it is dropped, which stops
@@ -166,7 +162,10 @@ mod tests {
         })
         .0
         .unwrap_err();
-        assert_eq!(crate::error::exit_code(&ended), exit::INTERRUPTED);
+        assert_eq!(
+            crate::error::exit_code(&ended),
+            crate::error::exit::INTERRUPTED
+        );
         assert_eq!(
             format!("{ended:#}"),
             "interrupted: during the plan: nothing was changed yet"

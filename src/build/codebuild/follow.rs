@@ -109,11 +109,7 @@ fn interrupted(id: &str, stopping: bool) -> anyhow::Error {
         "interrupted: stopped following CodeBuild build {id}; {what}"
     ))
     .fix(format!("see it with `aws codebuild batch-get-builds --ids {id}`; stop it with `aws codebuild stop-build --id {id}`, or pass --stop-on-interrupt so Ctrl-C stops the build"));
-    crate::error::Exit {
-        code: crate::error::exit::INTERRUPTED,
-        error: left.into(),
-    }
-    .into()
+    crate::error::Exit::interrupted(left)
 }
 
 /// Ctrl-C with `--stop-on-interrupt`: the build was stopped (or ended first); exit code 130.
@@ -122,11 +118,7 @@ fn interrupted_stopped(id: &str, status: &str) -> anyhow::Error {
         "interrupted: CodeBuild build {id} was asked to stop and ended {status}; nothing after the build was done"
     ))
     .fix("run the command again to build and go on");
-    crate::error::Exit {
-        code: crate::error::exit::INTERRUPTED,
-        error: ended.into(),
-    }
-    .into()
+    crate::error::Exit::interrupted(ended)
 }
 
 /// What following a build has shown so far: the phases printed, the log's token and its tail.
