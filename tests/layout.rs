@@ -5,6 +5,10 @@
 //! collected per top-level module, and the module graph is searched for circles.
 
 use std::collections::{BTreeMap, BTreeSet};
+#[path = "common/sources.rs"]
+mod sources;
+
+use sources::rust_files;
 use std::path::{Path, PathBuf};
 
 /// One `crate::<module>` reference: where it is.
@@ -25,17 +29,6 @@ fn top_level_modules(src: &Path) -> BTreeSet<String> {
             (module && name != "lib" && name != "main").then_some(name)
         })
         .collect()
-}
-
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
 }
 
 /// `file`'s path under `src`, with `/` between its parts.
@@ -89,8 +82,7 @@ fn named_modules(rest: &str) -> Vec<String> {
 
 /// Which top-level module uses which, with where.
 fn uses(src: &Path, modules: &BTreeSet<String>) -> Uses {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
+    let files = rust_files(src);
     let mut uses = Uses::new();
     for file in files {
         let relative = relative(src, &file);
@@ -299,8 +291,7 @@ fn hand_written_pauses(src: &Path, files: &[PathBuf]) -> Vec<String> {
 #[test]
 fn every_wait_is_a_look_under_net_poll() {
     let src = src();
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = rust_files(&src);
     let found = hand_written_pauses(&src, &files);
     assert!(
         found.is_empty(),
@@ -328,8 +319,7 @@ fn the_pause_check_finds_a_hand_written_sleep() {
 /// there is turned into the domain's own type).
 #[test]
 fn clap_is_named_only_in_the_cli_layer() {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
+    let files = rust_files(&src());
     let cli = src().join("cli");
     let outside: Vec<String> = files
         .iter()
@@ -348,8 +338,7 @@ fn clap_is_named_only_in_the_cli_layer() {
 /// pieces to an unbuffered stderr.
 #[test]
 fn stderr_is_written_through_output_only() {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
+    let files = rust_files(&src());
     let pieces: Vec<String> = files
         .iter()
         .filter(|f| {

@@ -358,23 +358,6 @@ fn doctor_names_the_target_group_settings_that_slow_every_deploy_and_changes_not
         .any(|a| a["Key"] == "deregistration_delay.timeout_seconds" && a["Value"] == "300"));
 }
 
-/// The requests of `keys` that `policy` denies, of these services only.
-fn denied_of(keys: &[&str], policy: &Value, services: &[&str]) -> Vec<Value> {
-    let record = Record {
-        keys: keys.iter().map(|k| k.to_string()).collect(),
-        registry: None,
-    };
-    record
-        .evaluate(policy)
-        .1
-        .into_iter()
-        .filter(|d| {
-            let a = d["action"].as_str().unwrap_or_default();
-            services.iter().any(|s| a.starts_with(s))
-        })
-        .collect()
-}
-
 /// The load balancer's calls (setup, deploy, status, teardown) are exactly what the deployer
 /// policy's load balancer statements allow: each is allowed, and without either statement some
 /// is denied. (The project network's EC2 calls are recorded without resources, so they are not

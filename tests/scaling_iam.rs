@@ -27,12 +27,7 @@ fn denied_of(stage: &Stage, keys: &[&str], policy: &Value, judged: fn(&str) -> b
         keys: keys.iter().map(|k| k.to_string()).collect(),
         registry: Some(stage.registry(Some(DEPLOYER_CLIENTS))),
     };
-    record
-        .evaluate(policy)
-        .1
-        .into_iter()
-        .filter(|d| judged(d["action"].as_str().unwrap_or_default()))
-        .collect()
+    record.denied(policy, judged)
 }
 
 fn not_ec2(action: &str) -> bool {

@@ -6,27 +6,17 @@
 //! every long function rustfmt'd code has (raw strings with braces would confuse it; src/ has none
 //! that matter).
 
+#[path = "common/sources.rs"]
+mod sources;
+
+use sources::rust_files;
 use std::path::{Path, PathBuf};
 
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 100;
 
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
-}
-
 fn files_under(dir: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut files);
-    files.sort();
-    files
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
 }
 
 fn src_files() -> Vec<PathBuf> {

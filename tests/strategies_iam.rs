@@ -7,27 +7,6 @@ mod common;
 
 use common::*;
 
-/// The requests of `keys` that `policy` denies, of these actions only.
-fn denied_of(
-    keys: &[&str],
-    policy: &serde_json::Value,
-    actions: &[&str],
-) -> Vec<serde_json::Value> {
-    let record = Record {
-        keys: keys.iter().map(|k| k.to_string()).collect(),
-        registry: None,
-    };
-    record
-        .evaluate(policy)
-        .1
-        .into_iter()
-        .filter(|d| {
-            let a = d["action"].as_str().unwrap_or_default();
-            actions.iter().any(|s| a.starts_with(s))
-        })
-        .collect()
-}
-
 /// A canary stage's calls (setup with its alternate target group, production rule and
 /// infrastructure role; two deploys, one shifting traffic; status; teardown) are exactly what the
 /// deployer policy allows: each is allowed, and without any of its load balancer or PassRole

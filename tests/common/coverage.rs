@@ -189,6 +189,12 @@ pub fn registry_records(repository: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The requests of `keys` that `policy` denies, of the actions starting with one of `prefixes`
+/// (a service's `elasticloadbalancing:`, or one action such as `iam:PassRole`).
+pub fn denied_of(keys: &[&str], policy: &Value, prefixes: &[&str]) -> Vec<Value> {
+    Record::of_keys(keys).denied(policy, |a| prefixes.iter().any(|p| a.starts_with(p)))
+}
+
 /// What a policy is checked against: the requests signed with `keys`, and those of `registry`
 /// (a `Stage::registry` selection).
 pub struct Record {
@@ -197,6 +203,23 @@ pub struct Record {
 }
 
 impl Record {
+    /// The requests signed with `keys`, without the registry's.
+    pub fn of_keys(keys: &[&str]) -> Record {
+        Record {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            registry: None,
+        }
+    }
+
+    /// The requests `policy` denies whose action `judged` keeps.
+    pub fn denied(&self, policy: &Value, judged: impl Fn(&str) -> bool) -> Vec<Value> {
+        self.evaluate(policy)
+            .1
+            .into_iter()
+            .filter(|d| judged(d["action"].as_str().unwrap_or_default()))
+            .collect()
+    }
+
     /// (requests checked, those `policy` denies).
     pub fn evaluate(&self, policy: &Value) -> (u64, Vec<Value>) {
         let mut bodies: Vec<Value> = self
